@@ -1,0 +1,400 @@
+//! Configuration: `~/.scar/scar.cfg` (SCAR's JSON format, with scar's additions beside it)
+//! and the precedence rule flags > environment (`SCAR_*`, `AWS_*`) > file > defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCategory;
+
+/// The config file's name inside the scar home.
+pub const CONFIG_FILE_NAME: &str = "scar.cfg";
+
+/// Default memory, MB.
+pub const DEFAULT_MEMORY_MB: u32 = 512;
+/// Default timeout, seconds.
+pub const DEFAULT_TIMEOUT_S: u32 = 300;
+/// Default timeout threshold, seconds.
+pub const DEFAULT_THRESHOLD_S: u32 = 10;
+/// Default function description.
+pub const DEFAULT_DESCRIPTION: &str = "Automatically generated lambda function";
+/// Default AWS region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// A configuration problem: the file or an environment value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read or write the config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid JSON: {source} (fix it, or delete it to get the defaults back)")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("environment variable {name}={value:?} is not a valid number")]
+    EnvValue { name: String, value: String },
+    #[error("neither SCAR_HOME nor HOME is set: set SCAR_HOME to the folder scar may keep its state in")]
+    NoHome,
+    #[error("unknown provider {0:?}: use `local` or `aws`")]
+    Provider(String),
+}
+
+impl ConfigError {
+    /// The user-facing category of this error.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            ConfigError::Io { .. } => ErrorCategory::Provider,
+            _ => ErrorCategory::Usage,
+        }
+    }
+}
+
+/// The config file, as SCAR wrote it plus scar's `provider` and `local` sections. Unknown
+/// keys are kept when the file is written back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub aws: AwsSection,
+    #[serde(default)]
+    pub local: LocalSection,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The `aws` section (SCAR's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AwsSection {
+    #[serde(default)]
+    pub iam: IamSection,
+    #[serde(default)]
+    pub lambda: LambdaSection,
+    #[serde(default)]
+    pub cloudwatch: CloudWatchSection,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `aws.iam`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IamSection {
+    #[serde(default)]
+    pub role: String,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `aws.lambda`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LambdaSection {
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_timeout")]
+    pub time: u32,
+    #[serde(default = "default_memory")]
+    pub memory: u32,
+    #[serde(default = "default_description")]
+    pub description: String,
+    #[serde(default = "default_threshold")]
+    pub timeout_threshold: u32,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl Default for LambdaSection {
+    fn default() -> Self {
+        LambdaSection {
+            region: default_region(),
+            time: DEFAULT_TIMEOUT_S,
+            memory: DEFAULT_MEMORY_MB,
+            description: default_description(),
+            timeout_threshold: DEFAULT_THRESHOLD_S,
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// `aws.cloudwatch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudWatchSection {
+    #[serde(default = "default_retention")]
+    pub log_retention_policy_in_days: u32,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl Default for CloudWatchSection {
+    fn default() -> Self {
+        CloudWatchSection {
+            log_retention_policy_in_days: default_retention(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// `local`: scar's local provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocalSection {
+    /// Sandboxes run at once; 0 means the number of cores.
+    #[serde(default)]
+    pub concurrency: u32,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_region() -> String {
+    DEFAULT_REGION.into()
+}
+fn default_timeout() -> u32 {
+    DEFAULT_TIMEOUT_S
+}
+fn default_memory() -> u32 {
+    DEFAULT_MEMORY_MB
+}
+fn default_threshold() -> u32 {
+    DEFAULT_THRESHOLD_S
+}
+fn default_description() -> String {
+    DEFAULT_DESCRIPTION.into()
+}
+fn default_retention() -> u32 {
+    30
+}
+
+impl ConfigFile {
+    /// The defaults, as written on first use.
+    pub fn defaults() -> ConfigFile {
+        ConfigFile {
+            provider: Some("local".into()),
+            ..ConfigFile::default()
+        }
+    }
+
+    /// Reads `<home>/scar.cfg`, creating it with the defaults when it does not exist.
+    pub fn load_or_create(home: &Path) -> Result<ConfigFile, ConfigError> {
+        let path = home.join(CONFIG_FILE_NAME);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
+                path: path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let config = ConfigFile::defaults();
+                let io = |source| ConfigError::Io {
+                    path: path.clone(),
+                    source,
+                };
+                std::fs::create_dir_all(home).map_err(io)?;
+                let text = serde_json::to_string_pretty(&config).map_err(|source| {
+                    ConfigError::Parse {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                std::fs::write(&path, text + "\n").map_err(io)?;
+                Ok(config)
+            }
+            Err(source) => Err(ConfigError::Io { path, source }),
+        }
+    }
+}
+
+/// The scar home: `$SCAR_HOME`, else `$HOME/.scar`.
+pub fn scar_home(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
+    if let Some(home) = env("SCAR_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".scar"))
+        .ok_or(ConfigError::NoHome)
+}
+
+/// Which provider runs the functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Local,
+    Aws,
+}
+
+impl std::str::FromStr for ProviderKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(ProviderKind::Local),
+            "aws" => Ok(ProviderKind::Aws),
+            other => Err(ConfigError::Provider(other.into())),
+        }
+    }
+}
+
+/// Settings given as flags; `None` where the flag was not given.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub provider: Option<ProviderKind>,
+    pub memory_mb: Option<u32>,
+    pub timeout_s: Option<u32>,
+    pub timeout_threshold_s: Option<u32>,
+    pub description: Option<String>,
+    pub region: Option<String>,
+    pub iam_role: Option<String>,
+    pub concurrency: Option<u32>,
+}
+
+/// Settings after precedence: flags > environment > config file > defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub provider: ProviderKind,
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+    pub timeout_threshold_s: u32,
+    pub description: String,
+    pub region: String,
+    pub iam_role: String,
+    /// 0 means the number of cores.
+    pub concurrency: u32,
+    pub log_retention_days: u32,
+}
+
+impl Settings {
+    /// Applies the precedence rule. `env` reads an environment variable (so tests need not
+    /// touch the process environment).
+    pub fn resolve(
+        flags: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        file: &ConfigFile,
+    ) -> Result<Settings, ConfigError> {
+        let num = |name: &str| -> Result<Option<u32>, ConfigError> {
+            match env(name).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(value) => value.trim().parse().map(Some).map_err(|_| ConfigError::EnvValue {
+                    name: name.into(),
+                    value,
+                }),
+            }
+        };
+        let text = |name: &str| env(name).filter(|v| !v.is_empty());
+        let provider = match flags.provider {
+            Some(p) => p,
+            None => match text("SCAR_PROVIDER").or_else(|| file.provider.clone()) {
+                Some(p) => p.parse()?,
+                None => ProviderKind::Local,
+            },
+        };
+        let lambda = &file.aws.lambda;
+        Ok(Settings {
+            provider,
+            memory_mb: flags
+                .memory_mb
+                .or(num("SCAR_MEMORY")?)
+                .unwrap_or(lambda.memory),
+            timeout_s: flags
+                .timeout_s
+                .or(num("SCAR_TIMEOUT")?)
+                .unwrap_or(lambda.time),
+            timeout_threshold_s: flags
+                .timeout_threshold_s
+                .or(num("SCAR_TIMEOUT_THRESHOLD")?)
+                .unwrap_or(lambda.timeout_threshold),
+            description: flags
+                .description
+                .clone()
+                .or_else(|| text("SCAR_DESCRIPTION"))
+                .unwrap_or_else(|| lambda.description.clone()),
+            region: flags
+                .region
+                .clone()
+                .or_else(|| text("AWS_REGION"))
+                .or_else(|| text("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| lambda.region.clone()),
+            iam_role: flags
+                .iam_role
+                .clone()
+                .or_else(|| text("SCAR_IAM_ROLE"))
+                .unwrap_or_else(|| file.aws.iam.role.clone()),
+            concurrency: flags
+                .concurrency
+                .or(num("SCAR_CONCURRENCY")?)
+                .unwrap_or(file.local.concurrency),
+            log_retention_days: file.aws.cloudwatch.log_retention_policy_in_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn first_use_creates_the_file_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let cfg = ConfigFile::load_or_create(&home).unwrap();
+        assert_eq!(cfg, ConfigFile::defaults());
+        let text = std::fs::read_to_string(home.join(CONFIG_FILE_NAME)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["aws"]["lambda"]["memory"], 512);
+        assert_eq!(v["aws"]["lambda"]["timeout_threshold"], 10);
+        assert_eq!(ConfigFile::load_or_create(&home).unwrap(), cfg);
+    }
+
+    #[test]
+    fn scar_files_load_and_keep_unknown_keys() {
+        let text = r#"{"aws":{"iam":{"role":"arn:x"},"lambda":{"region":"eu-west-1","time":60,"memory":1024,"description":"d","timeout_threshold":5,"log_level":"INFO"},"cloudwatch":{"log_retention_policy_in_days":7}}}"#;
+        let cfg: ConfigFile = serde_json::from_str(text).unwrap();
+        assert_eq!(cfg.aws.lambda.memory, 1024);
+        assert_eq!(cfg.aws.lambda.other["log_level"], "INFO");
+        let back = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(back["aws"]["lambda"]["log_level"], "INFO");
+    }
+
+    #[test]
+    fn precedence_flags_env_file_defaults() {
+        let mut file = ConfigFile::defaults();
+        file.aws.lambda.memory = 1024;
+        file.aws.lambda.time = 100;
+        let env = env_of(&[("SCAR_MEMORY", "2048"), ("SCAR_TIMEOUT", "50")]);
+        let flags = Overrides {
+            timeout_s: Some(20),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&flags, &env, &file).unwrap();
+        assert_eq!(s.timeout_s, 20); // flag
+        assert_eq!(s.memory_mb, 2048); // environment
+        assert_eq!(s.timeout_threshold_s, 10); // default
+        assert_eq!(s.provider, ProviderKind::Local);
+        let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
+        assert_eq!(s.memory_mb, 1024); // file
+        assert!(Settings::resolve(&flags, &env_of(&[("SCAR_MEMORY", "lots")]), &file).is_err());
+    }
+
+    #[test]
+    fn home_resolution() {
+        assert_eq!(
+            scar_home(&env_of(&[("SCAR_HOME", "/x"), ("HOME", "/h")])).unwrap(),
+            PathBuf::from("/x")
+        );
+        assert_eq!(
+            scar_home(&env_of(&[("HOME", "/h")])).unwrap(),
+            PathBuf::from("/h/.scar")
+        );
+        assert!(scar_home(&env_of(&[])).is_err());
+    }
+}

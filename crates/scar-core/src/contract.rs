@@ -1,0 +1,54 @@
+//! The supervisor contract (DESIGN.md §4): the paths and variables that the user's script
+//! can rely on, on every provider. These names are SCAR's, kept for compatibility.
+
+/// Where each request's directories live: `/tmp/$REQUEST_ID/{input,output}`.
+pub const TMP_ROOT: &str = "/tmp";
+/// The input directory's name under `/tmp/$REQUEST_ID`.
+pub const INPUT_DIR_NAME: &str = "input";
+/// The output directory's name under `/tmp/$REQUEST_ID`.
+pub const OUTPUT_DIR_NAME: &str = "output";
+
+/// The invocation id.
+pub const REQUEST_ID: &str = "REQUEST_ID";
+/// Path of the input file (storage events only).
+pub const INPUT_FILE_PATH: &str = "INPUT_FILE_PATH";
+/// Path of the input file (storage events only), scar's name.
+pub const SCAR_INPUT_FILE: &str = "SCAR_INPUT_FILE";
+/// `/tmp/$REQUEST_ID/input`.
+pub const TMP_INPUT_DIR: &str = "TMP_INPUT_DIR";
+/// `/tmp/$REQUEST_ID/output`.
+pub const TMP_OUTPUT_DIR: &str = "TMP_OUTPUT_DIR";
+/// `/tmp/$REQUEST_ID/output`, scar's name.
+pub const SCAR_OUTPUT_DIR: &str = "SCAR_OUTPUT_DIR";
+/// The decoded object key of the triggering object.
+pub const STORAGE_OBJECT_KEY: &str = "STORAGE_OBJECT_KEY";
+/// The event time of the triggering object.
+pub const EVENT_TIME: &str = "EVENT_TIME";
+/// The raw event JSON.
+pub const EVENT: &str = "EVENT";
+
+/// Where the supervisor and its function files live inside a package or sandbox.
+pub const SUPERVISOR_DIR: &str = "/opt/scar";
+/// The supervisor binary inside a package or sandbox.
+pub const SUPERVISOR_PATH: &str = "/opt/scar/bootstrap";
+/// The function file (JSON [`crate::event::FunctionFile`]) inside a package or sandbox.
+pub const FUNCTION_FILE_PATH: &str = "/opt/scar/function.json";
+/// Variable that overrides [`FUNCTION_FILE_PATH`] for the supervisor.
+pub const FUNCTION_FILE_VAR: &str = "SCAR_FUNCTION_FILE";
+/// The shell that runs scripts.
+pub const SHELL: &str = "/bin/sh";
+
+/// `/tmp/<request id>`.
+pub fn request_dir(request_id: &str) -> String {
+    format!("{TMP_ROOT}/{request_id}")
+}
+
+/// `/tmp/<request id>/input`.
+pub fn input_dir(request_id: &str) -> String {
+    format!("{TMP_ROOT}/{request_id}/{INPUT_DIR_NAME}")
+}
+
+/// `/tmp/<request id>/output`.
+pub fn output_dir(request_id: &str) -> String {
+    format!("{TMP_ROOT}/{request_id}/{OUTPUT_DIR_NAME}")
+}

@@ -1,0 +1,41 @@
+//! Error categories shared by every crate, so that frontends map them to exit codes in
+//! one place (DESIGN.md §3: 1 function failed, 2 usage or input, 3 provider/infrastructure).
+
+/// What kind of failure an error is, from the user's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// The user's input was wrong (a flag, a file, a name): exit status 2.
+    Usage,
+    /// The function ran and failed (non-zero exit, timeout): exit status 1.
+    Function,
+    /// The provider or the machine failed: exit status 3.
+    Provider,
+}
+
+impl ErrorCategory {
+    /// The process exit status for this category.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorCategory::Function => 1,
+            ErrorCategory::Usage => 2,
+            ErrorCategory::Provider => 3,
+        }
+    }
+}
+
+/// A function spec (or a part of one) that breaks Lambda's rules.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("invalid function name {name:?}: {why} (use 1 to 64 letters, digits, '-' or '_')")]
+    Name { name: String, why: &'static str },
+    #[error("invalid memory {0} MB: it must be between 128 and 10240 MB")]
+    Memory(u32),
+    #[error("invalid timeout {0} s: it must be between 1 and 900 seconds")]
+    Timeout(u32),
+    #[error("invalid timeout threshold {threshold} s: it must be below the timeout ({timeout} s)")]
+    Threshold { threshold: u32, timeout: u32 },
+    #[error("invalid environment variable name {name:?}: {why}")]
+    EnvName { name: String, why: &'static str },
+    #[error("invalid environment assignment {0:?}: expected KEY=VALUE")]
+    EnvAssignment(String),
+}

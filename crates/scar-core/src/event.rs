@@ -1,0 +1,315 @@
+//! The event model: what an invocation carries in (a direct payload or an S3 event
+//! notification) and what it answers (the [`Response`]).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+
+use crate::ImageConfig;
+
+/// The direct invocation payload: `{"script", "cmd_args", "env"}`, all optional.
+///
+/// SCAR's forms are accepted too: `script` base64-encoded, `cmd_args` as a string holding
+/// a JSON list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_cmd_args"
+    )]
+    pub cmd_args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+fn de_cmd_args<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Args {
+        List(Vec<String>),
+        Text(String),
+    }
+    match Option::<Args>::deserialize(d)? {
+        None => Ok(None),
+        Some(Args::List(v)) => Ok(Some(v)),
+        Some(Args::Text(s)) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("cmd_args is not a JSON list: {e}"))),
+    }
+}
+
+impl Payload {
+    /// The script's text: SCAR sent scripts base64-encoded, scar sends them as text. A
+    /// script that decodes as base64 into UTF-8 text is taken as SCAR's form.
+    pub fn script_text(&self) -> Option<String> {
+        let script = self.script.as_ref()?;
+        let compact: String = script.split_whitespace().collect();
+        let looks_base64 = !compact.is_empty()
+            && compact.len() % 4 == 0
+            && compact
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+        if looks_base64 {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&compact) {
+                if let Ok(text) = String::from_utf8(bytes) {
+                    return Some(text);
+                }
+            }
+        }
+        Some(script.clone())
+    }
+}
+
+/// What an invocation's event is.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An S3 event notification: one entry per record.
+    Storage(Vec<StorageRecord>),
+    /// A direct invocation.
+    Direct(Payload),
+}
+
+impl Event {
+    /// Classifies a raw event: S3 notifications have `Records[].s3`; anything else is a
+    /// direct payload.
+    pub fn parse(raw: &serde_json::Value) -> Result<Event, serde_json::Error> {
+        let is_s3 = raw
+            .get("Records")
+            .and_then(|r| r.as_array())
+            .is_some_and(|r| r.iter().any(|rec| rec.get("s3").is_some()));
+        if is_s3 {
+            let records = raw["Records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(StorageRecord::from_json)
+                .collect();
+            Ok(Event::Storage(records))
+        } else if raw.is_null() {
+            Ok(Event::Direct(Payload::default()))
+        } else {
+            Ok(Event::Direct(serde_json::from_value(raw.clone())?))
+        }
+    }
+}
+
+/// One object of a storage event, read leniently: only the bucket and key are required
+/// (`eventTime` is optional, as some S3-compatible stores leave it out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageRecord {
+    pub bucket: String,
+    /// The object key, decoded.
+    pub key: String,
+    pub event_time: Option<String>,
+}
+
+impl StorageRecord {
+    fn from_json(record: &serde_json::Value) -> Option<StorageRecord> {
+        let s3 = record.get("s3")?;
+        Some(StorageRecord {
+            bucket: s3.get("bucket")?.get("name")?.as_str()?.to_string(),
+            key: decode_s3_key(s3.get("object")?.get("key")?.as_str()?),
+            event_time: record
+                .get("eventTime")
+                .and_then(|t| t.as_str())
+                .map(str::to_string),
+        })
+    }
+
+    /// The object's file name: the last component of its key.
+    pub fn file_name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or(&self.key)
+    }
+}
+
+/// Decodes an S3 event key: URL-encoded with `+` for spaces.
+pub fn decode_s3_key(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Encodes an object key as S3 does in event notifications (`+` for spaces).
+pub fn encode_s3_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The answer of one invocation (DESIGN.md §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub request_id: String,
+    /// The script's exit code; `None` when it was killed (timeout) or could not start.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// stdout and stderr, interleaved as written; base64 when not UTF-8.
+    pub output: String,
+    /// `"base64"` when `output` is base64-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_encoding: Option<String>,
+    #[serde(default)]
+    pub uploaded: Vec<String>,
+    #[serde(default)]
+    pub log_group: String,
+    #[serde(default)]
+    pub log_stream: String,
+}
+
+impl Response {
+    /// Whether the invocation succeeded: exit code 0 and no timeout.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// Sets `output` from raw bytes, base64-encoding them when they are not UTF-8.
+    pub fn set_output(&mut self, bytes: Vec<u8>) {
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                self.output = text;
+                self.output_encoding = None;
+            }
+            Err(e) => {
+                self.output = base64::engine::general_purpose::STANDARD.encode(e.as_bytes());
+                self.output_encoding = Some("base64".into());
+            }
+        }
+    }
+
+    /// The output as bytes, decoding base64 when it was encoded.
+    pub fn output_bytes(&self) -> Vec<u8> {
+        if self.output_encoding.as_deref() == Some("base64") {
+            base64::engine::general_purpose::STANDARD
+                .decode(&self.output)
+                .unwrap_or_else(|_| self.output.clone().into_bytes())
+        } else {
+            self.output.clone().into_bytes()
+        }
+    }
+}
+
+/// The error type the supervisor reports for a failed invocation (non-zero exit or
+/// timeout). Its `errorMessage` holds the [`Response`] JSON, so that clients get the
+/// output either way while Lambda treats the invocation as failed (retries, destinations).
+pub const FUNCTION_ERROR_TYPE: &str = "ScarFunctionError";
+
+/// Lambda's error payload (`/runtime/invocation/<id>/error` body and the invoke result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorPayload {
+    #[serde(rename = "errorType")]
+    pub error_type: String,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+}
+
+impl ErrorPayload {
+    /// The [`Response`] carried by a scar function error, if this is one.
+    pub fn scar_response(&self) -> Option<Response> {
+        (self.error_type == FUNCTION_ERROR_TYPE)
+            .then(|| serde_json::from_str(&self.error_message).ok())
+            .flatten()
+    }
+}
+
+/// What the supervisor reads at start-up from `/opt/scar/function.json`: the function's
+/// settings and the image's command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionFile {
+    pub name: String,
+    pub timeout_s: u32,
+    pub timeout_threshold_s: u32,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub init_script: Option<String>,
+    #[serde(default)]
+    pub image: ImageConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scar_forms_of_the_payload() {
+        let p: Payload = serde_json::from_str(
+            r#"{"script":"ZWNobyBoaQo=","cmd_args":"[\"a\",\"b c\"]","env":{"K":"V"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.script_text().as_deref(), Some("echo hi\n"));
+        assert_eq!(p.cmd_args, Some(vec!["a".to_string(), "b c".to_string()]));
+        let p: Payload = serde_json::from_str(r#"{"script":"echo plain text","cmd_args":["x"]}"#)
+            .unwrap();
+        assert_eq!(p.script_text().as_deref(), Some("echo plain text"));
+        assert!(serde_json::from_str::<Payload>(r#"{"cmd_args":"not json"}"#).is_err());
+    }
+
+    #[test]
+    fn s3_keys_round_trip() {
+        for key in ["input/a b+c%d/ü é.txt", "input/x", "input/100% sure+.png"] {
+            assert_eq!(decode_s3_key(&encode_s3_key(key)), key);
+        }
+        assert_eq!(decode_s3_key("input/a+b%2Bc"), "input/a b+c");
+        assert_eq!(decode_s3_key("bad%zz%4"), "bad%zz%4");
+    }
+
+    #[test]
+    fn events_are_classified() {
+        let s3 = serde_json::json!({"Records":[{"eventSource":"aws:s3","s3":{"bucket":{"name":"b"},"object":{"key":"input/a+b"}}}]});
+        match Event::parse(&s3).unwrap() {
+            Event::Storage(records) => {
+                assert_eq!(records[0].key, "input/a b");
+                assert_eq!(records[0].file_name(), "a b");
+                assert_eq!(records[0].event_time, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let direct = serde_json::json!({"cmd_args":["ls"]});
+        assert!(matches!(Event::parse(&direct).unwrap(), Event::Direct(_)));
+        assert!(matches!(
+            Event::parse(&serde_json::Value::Null).unwrap(),
+            Event::Direct(_)
+        ));
+    }
+
+    #[test]
+    fn non_utf8_output_is_base64() {
+        let mut r = Response::default();
+        r.set_output(vec![0xff, 0xfe, b'a']);
+        assert_eq!(r.output_encoding.as_deref(), Some("base64"));
+        assert_eq!(r.output_bytes(), vec![0xff, 0xfe, b'a']);
+    }
+}

@@ -1,0 +1,21 @@
+//! # scar-core: the vocabulary every other scar crate speaks
+//!
+//! What a *function* is ([`FunctionSpec`], validated to Lambda's rules), where its settings
+//! come from ([`config`]: flags > environment > `~/.scar/scar.cfg` > defaults), what an
+//! *invocation* carries in and out ([`event`]), the paths and variables the supervisor
+//! promises to the user's script ([`contract`]), and the [`provider`] traits that the
+//! `local` and `aws` providers implement.
+//!
+//! **May depend on:** serde, `aws_lambda_events` (types only), thiserror, base64.
+//! **Invariants:** no network, no async runtime, no AWS SDK; the only I/O is reading and
+//! writing the config file in [`config`]. Everything here is cheap to construct and test.
+
+pub mod config;
+pub mod contract;
+pub mod error;
+pub mod event;
+pub mod provider;
+pub mod spec;
+
+pub use error::{ErrorCategory, SpecError};
+pub use spec::{FunctionSpec, ImageConfig};

@@ -1,0 +1,149 @@
+//! The one error type of this crate: what failed, on what, and why.
+
+use std::io;
+use std::path::PathBuf;
+
+use scar_core::ErrorCategory;
+
+/// Everything that can go wrong while bringing an image in or extracting it.
+#[derive(Debug, thiserror::Error)]
+pub enum PackagerError {
+    /// The path given as an image does not exist.
+    #[error("`{}` does not exist (expected an image archive, an OCI layout directory or an image reference)", path.display())]
+    NoSuchImagePath { path: PathBuf },
+
+    /// A file or directory that is not an image.
+    #[error("`{}` is not an image {kind}: {reason}", path.display())]
+    NotAnImage {
+        path: PathBuf,
+        kind: &'static str,
+        reason: String,
+    },
+
+    /// The input ended before an entry it announced.
+    #[error("`{}` is truncated: entry `{entry}` is shorter than its header says", path.display())]
+    Truncated { path: PathBuf, entry: String },
+
+    /// Reading the user's input (archive, layout) failed.
+    #[error("cannot read `{}`", path.display())]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A blob whose content does not hash to the digest it was announced with.
+    #[error("blob {what} is corrupt: expected digest {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A manifest, index or config that cannot be understood.
+    #[error("invalid {what} in {source_name}: {reason}")]
+    BadManifest {
+        source_name: String,
+        what: String,
+        reason: String,
+    },
+
+    /// A blob a manifest refers to is not in the image.
+    #[error("{source_name} refers to blob {digest}, which it does not contain")]
+    MissingBlob { source_name: String, digest: String },
+
+    /// No image (or no tag) matched what was asked for.
+    #[error("{source_name} has no image {wanted}")]
+    ImageNotFound { source_name: String, wanted: String },
+
+    /// A manifest list / index without an image for this machine.
+    #[error("{source_name} has no image for linux/{architecture} (it has: {available})")]
+    NoMatchingPlatform {
+        source_name: String,
+        architecture: String,
+        available: String,
+    },
+
+    /// A string that is neither a path nor a valid image reference.
+    #[error("`{reference}` is not a valid image reference (expected e.g. `busybox`, `registry:5000/repo/name:tag`, or a path)")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+
+    /// The registry could not be reached at all.
+    #[error("cannot reach registry {registry} for `{reference}`: is the address right and the registry running?")]
+    RegistryUnreachable {
+        registry: String,
+        reference: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+
+    /// The registry answered with an error.
+    #[error("registry error for `{reference}` while {action}")]
+    Registry {
+        reference: String,
+        action: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+
+    /// Something this crate deliberately does not support.
+    #[error("unsupported: {what}")]
+    Unsupported { what: String },
+
+    /// A layer entry that cannot be applied safely (and is not merely skipped).
+    #[error("layer entry `{entry}` cannot be extracted: {reason}")]
+    BadEntry { entry: String, reason: String },
+
+    /// Extraction target already exists.
+    #[error("`{}` already exists: refusing to extract over it", path.display())]
+    DestinationExists { path: PathBuf },
+
+    /// A local I/O failure on the cache or the destination.
+    #[error("cannot {action} `{}`", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl PackagerError {
+    /// Whether this is the user's input being wrong ([`ErrorCategory::Usage`]) or the
+    /// machine failing ([`ErrorCategory::Provider`]).
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            PackagerError::Io { .. } => ErrorCategory::Provider,
+            PackagerError::Input { source, .. } => match source.kind() {
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::InvalidData
+                | io::ErrorKind::InvalidInput
+                | io::ErrorKind::NotFound
+                | io::ErrorKind::PermissionDenied
+                | io::ErrorKind::IsADirectory
+                | io::ErrorKind::NotADirectory => ErrorCategory::Usage,
+                _ => ErrorCategory::Provider,
+            },
+            _ => ErrorCategory::Usage,
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        PackagerError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn input(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        PackagerError::Input {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Progress events. The library reports; the frontend decides how (and whether) to draw.
+
+/// What the library is busy with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Bringing blobs into the cache (download or archive copy).
+    Pull,
+    /// Applying layers onto a root directory.
+    Extract,
+}
+
+/// Receives progress events. Every method has a no-op default.
+pub trait Progress: Send + Sync {
+    /// A phase begins; `total_bytes` is known for downloads and extraction.
+    fn start(&self, _phase: Phase, _total_bytes: Option<u64>) {}
+    /// `bytes` more bytes were fetched (pull) or read (extract).
+    fn advance(&self, _bytes: u64) {}
+    /// A blob is ready in the cache; `cached` says it was already there (nothing fetched).
+    fn blob(&self, _digest: &str, _cached: bool) {}
+    /// The current phase ended.
+    fn finish(&self) {}
+    /// Something the user should know about (e.g. a skipped device node).
+    fn warn(&self, _msg: &str) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
