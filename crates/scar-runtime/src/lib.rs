@@ -1,1 +1,20 @@
-//! placeholder
+//! # scar-runtime: the supervisor that runs inside every function
+//!
+//! Shipped as the `bootstrap` binary (a Lambda custom runtime). For each invocation it
+//! stages `/tmp/$REQUEST_ID/{input,output}`, sets the contract variables of DESIGN.md §4,
+//! runs what the invocation asks for (its script, its `cmd_args`, the function's init
+//! script, or the image's ENTRYPOINT + CMD), captures stdout and stderr together, kills the
+//! whole process group when the timeout threshold is reached, and answers with a
+//! [`scar_core::event::Response`].
+//!
+//! The same binary runs on AWS Lambda and inside `scar-local` sandboxes: it knows only the
+//! Lambda Runtime API and the contract, never which provider it is on.
+//!
+//! **May depend on:** scar-core, `lambda_runtime`, tokio, libc.
+//! **Invariants:** never panics on an event (a bad event is an error response); a killed
+//! or failed script never kills the supervisor; the request directory is removed after
+//! each invocation, so a warm sandbox starts every invocation clean.
+
+mod run;
+
+pub use run::{Invocation, Supervisor, SupervisorError};

@@ -1,0 +1,356 @@
+//! One invocation: stage, run, capture, enforce the threshold, answer.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use scar_core::contract;
+use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
+
+/// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
+/// kept, since that is where errors are.
+const OUTPUT_LIMIT: usize = 4 << 20;
+
+/// Why an invocation could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("cannot prepare {path}: {source}")]
+    Stage {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the event is not valid: {0}")]
+    Event(#[source] serde_json::Error),
+    #[error("nothing to run: the invocation has no script or arguments, the function has no init script, and the image has no ENTRYPOINT or CMD (pass a script with -s, or arguments)")]
+    NothingToRun,
+    #[error("cannot read the function file {path}: {why}")]
+    FunctionFile { path: PathBuf, why: String },
+}
+
+/// One invocation as the Runtime API hands it over.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    /// When the invocation must be answered.
+    pub deadline: SystemTime,
+    /// The raw event.
+    pub event: serde_json::Value,
+}
+
+/// The supervisor: the function file plus where request directories go.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    pub function: FunctionFile,
+    /// Normally `/tmp`; tests point it elsewhere.
+    pub tmp_root: PathBuf,
+    /// Where the script's output is echoed as it comes (the function's log).
+    pub echo_output: bool,
+}
+
+impl Supervisor {
+    /// Reads the function file named by `SCAR_FUNCTION_FILE`, else `/opt/scar/function.json`.
+    /// A missing default file means a bare function: the image's command and no init script.
+    pub fn from_environment() -> Result<Supervisor, SupervisorError> {
+        let (path, explicit) = match std::env::var_os(contract::FUNCTION_FILE_VAR) {
+            Some(p) => (PathBuf::from(p), true),
+            None => (PathBuf::from(contract::FUNCTION_FILE_PATH), false),
+        };
+        let function = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| SupervisorError::FunctionFile {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                FunctionFile::default()
+            }
+            Err(e) => {
+                return Err(SupervisorError::FunctionFile {
+                    path,
+                    why: e.to_string(),
+                })
+            }
+        };
+        Ok(Supervisor {
+            function,
+            tmp_root: PathBuf::from(contract::TMP_ROOT),
+            echo_output: true,
+        })
+    }
+
+    /// Runs one invocation to its response. Errors are only for invocations that could not
+    /// start; a script that fails or times out is a [`Response`] saying so.
+    pub fn invoke(&self, inv: &Invocation) -> Result<Response, SupervisorError> {
+        let request_dir = self.tmp_root.join(&inv.request_id);
+        let result = self.invoke_in(inv, &request_dir);
+        // A warm sandbox starts every invocation clean, as /tmp is shared between them.
+        let _ = std::fs::remove_dir_all(&request_dir);
+        result
+    }
+
+    fn invoke_in(&self, inv: &Invocation, request_dir: &Path) -> Result<Response, SupervisorError> {
+        let input_dir = request_dir.join(contract::INPUT_DIR_NAME);
+        let output_dir = request_dir.join(contract::OUTPUT_DIR_NAME);
+        for dir in [&input_dir, &output_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| SupervisorError::Stage {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let event = Event::parse(&inv.event).map_err(SupervisorError::Event)?;
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        vars.extend(self.function.environment.clone());
+        let (script, args) = match &event {
+            Event::Direct(payload) => {
+                vars.extend(payload.env.clone());
+                (payload.script_text(), payload.cmd_args.clone())
+            }
+            Event::Storage(records) => {
+                if let Some(record) = records.first() {
+                    storage_vars(record, &input_dir, &mut vars);
+                }
+                (None, None)
+            }
+        };
+        vars.insert(contract::REQUEST_ID.into(), inv.request_id.clone());
+        vars.insert(contract::TMP_INPUT_DIR.into(), path_str(&input_dir));
+        for name in [contract::TMP_OUTPUT_DIR, contract::SCAR_OUTPUT_DIR] {
+            vars.insert(name.into(), path_str(&output_dir));
+        }
+        vars.insert(contract::EVENT.into(), inv.event.to_string());
+
+        let image = &self.function.image;
+        let argv: Vec<String> = if let Some(script) = script {
+            let path = request_dir.join("script.sh");
+            write_file(&path, script.as_bytes())?;
+            vec![contract::SHELL.into(), path_str(&path)]
+        } else if let Some(args) = args.filter(|a| !a.is_empty()) {
+            image.entrypoint.iter().cloned().chain(args).collect()
+        } else if let Some(init) = &self.function.init_script {
+            let path = request_dir.join("init.sh");
+            write_file(&path, init.as_bytes())?;
+            vec![contract::SHELL.into(), path_str(&path)]
+        } else {
+            image
+                .entrypoint
+                .iter()
+                .chain(image.cmd.iter())
+                .cloned()
+                .collect()
+        };
+        if argv.is_empty() {
+            return Err(SupervisorError::NothingToRun);
+        }
+
+        let budget = inv
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(Duration::from_secs(self.function.timeout_threshold_s.into()));
+        let mut response = Response {
+            request_id: inv.request_id.clone(),
+            log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").unwrap_or_default(),
+            log_stream: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
+            ..Response::default()
+        };
+        let outcome = self.run(&argv, &vars, budget);
+        response.exit_code = outcome.exit_code;
+        response.timed_out = outcome.timed_out;
+        response.set_output(outcome.output);
+        Ok(response)
+    }
+
+    fn run(&self, argv: &[String], vars: &BTreeMap<String, String>, budget: Duration) -> Outcome {
+        let image = &self.function.image;
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        // The image's Env first, so that the function's and the invocation's win.
+        for entry in &image.env {
+            if let Some((k, v)) = entry.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        cmd.envs(vars);
+        let workdir = image
+            .working_dir
+            .as_deref()
+            .filter(|d| !d.is_empty() && Path::new(d).is_dir())
+            .unwrap_or("/");
+        cmd.current_dir(workdir);
+        // Its own process group, so that the threshold kills everything the script started.
+        cmd.process_group(0);
+        let (reader, writer) = match std::io::pipe() {
+            Ok(pair) => pair,
+            Err(e) => return Outcome::failed(format!("scar: cannot create a pipe: {e}\n")),
+        };
+        let writer2 = match writer.try_clone() {
+            Ok(w) => w,
+            Err(e) => return Outcome::failed(format!("scar: cannot create a pipe: {e}\n")),
+        };
+        cmd.stdin(Stdio::null()).stdout(writer).stderr(writer2);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                drop(cmd);
+                return Outcome::failed(format!("scar: cannot run {:?}: {e}\n", argv[0]));
+            }
+        };
+        // Our copies of the write end must go, or the reader never sees the end.
+        drop(cmd);
+        let pgid = child.id() as libc::pid_t;
+        let echo = self.echo_output;
+        let collector = std::thread::spawn(move || collect(reader, echo));
+
+        let started = Instant::now();
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            if started.elapsed() >= budget {
+                timed_out = true;
+                kill_group(pgid);
+                break child.wait().ok();
+            }
+            std::thread::sleep(poll_interval(started.elapsed()));
+        };
+        // Whatever the script left running in the background goes too: its pipe would
+        // otherwise keep the output open, and Lambda would freeze it anyway.
+        kill_group(pgid);
+        reap_orphans();
+        let mut output = collector.join().unwrap_or_default();
+        if timed_out {
+            let note = format!(
+                "scar: the script was killed after {:.1} s: the timeout minus the threshold of {} s\n",
+                budget.as_secs_f64(),
+                self.function.timeout_threshold_s
+            );
+            if echo {
+                let _ = std::io::stdout().write_all(note.as_bytes());
+            }
+            output.extend_from_slice(note.as_bytes());
+        }
+        let exit_code = if timed_out {
+            None
+        } else {
+            status.and_then(|s| {
+                use std::os::unix::process::ExitStatusExt;
+                s.code().or_else(|| s.signal().map(|sig| 128 + sig))
+            })
+        };
+        Outcome {
+            exit_code,
+            timed_out,
+            output,
+        }
+    }
+}
+
+struct Outcome {
+    exit_code: Option<i32>,
+    timed_out: bool,
+    output: Vec<u8>,
+}
+
+impl Outcome {
+    fn failed(message: String) -> Outcome {
+        eprint!("{message}");
+        Outcome {
+            exit_code: Some(127),
+            timed_out: false,
+            output: message.into_bytes(),
+        }
+    }
+}
+
+/// Short scripts are the common case: poll fast at first, then back off.
+fn poll_interval(elapsed: Duration) -> Duration {
+    if elapsed < Duration::from_millis(20) {
+        Duration::from_micros(200)
+    } else if elapsed < Duration::from_secs(1) {
+        Duration::from_millis(2)
+    } else {
+        Duration::from_millis(20)
+    }
+}
+
+fn collect(mut reader: std::io::PipeReader, echo: bool) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut stdout = std::io::stdout();
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if echo {
+                    let _ = stdout.write_all(&buf[..n]);
+                    let _ = stdout.flush();
+                }
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > OUTPUT_LIMIT * 2 {
+                    kept.drain(..kept.len() - OUTPUT_LIMIT);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if kept.len() > OUTPUT_LIMIT {
+        let cut = kept.len() - OUTPUT_LIMIT;
+        kept.drain(..cut);
+        let mut note = format!("[scar: {cut} bytes of earlier output omitted]\n").into_bytes();
+        note.append(&mut kept);
+        kept = note;
+    }
+    kept
+}
+
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// As PID 1 of a sandbox, the supervisor inherits the script's orphans: reap them.
+fn reap_orphans() {
+    if std::process::id() != 1 {
+        return;
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG only reads the status into a local.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+    }
+}
+
+fn storage_vars(record: &StorageRecord, input_dir: &Path, vars: &mut BTreeMap<String, String>) {
+    let file = path_str(&input_dir.join(record.file_name()));
+    vars.insert(contract::INPUT_FILE_PATH.into(), file.clone());
+    vars.insert(contract::SCAR_INPUT_FILE.into(), file);
+    vars.insert(contract::STORAGE_OBJECT_KEY.into(), record.key.clone());
+    if let Some(time) = &record.event_time {
+        vars.insert(contract::EVENT_TIME.into(), time.clone());
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SupervisorError> {
+    std::fs::write(path, bytes).map_err(|source| SupervisorError::Stage {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}

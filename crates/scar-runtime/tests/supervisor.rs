@@ -1,0 +1,156 @@
+//! The supervisor run directly (no Runtime API): staging, what runs, variables, the
+//! threshold. The Runtime API path is covered end to end by scar-cli's tests.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use scar_core::event::FunctionFile;
+use scar_core::ImageConfig;
+use scar_runtime::{Invocation, Supervisor, SupervisorError};
+use serde_json::json;
+
+fn supervisor(tmp: &std::path::Path, function: FunctionFile) -> Supervisor {
+    Supervisor {
+        function,
+        tmp_root: tmp.to_path_buf(),
+        echo_output: false,
+    }
+}
+
+fn invocation(id: &str, event: serde_json::Value, secs: u64) -> Invocation {
+    Invocation {
+        request_id: id.into(),
+        deadline: SystemTime::now() + Duration::from_secs(secs),
+        event,
+    }
+}
+
+#[test]
+fn script_sees_contract_variables_and_output_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut function = FunctionFile {
+        timeout_threshold_s: 1,
+        ..FunctionFile::default()
+    };
+    function.environment.insert("FROM_FUNCTION".into(), "f".into());
+    function.image.env = vec!["FROM_IMAGE=i".into(), "FROM_FUNCTION=overridden".into()];
+    let sup = supervisor(tmp.path(), function);
+    let script = r#"echo "id=$REQUEST_ID in=$TMP_INPUT_DIR out=$TMP_OUTPUT_DIR so=$SCAR_OUTPUT_DIR"
+echo "img=$FROM_IMAGE fn=$FROM_FUNCTION inv=$FROM_INVOCATION"
+test -d "$TMP_INPUT_DIR" && test -d "$TMP_OUTPUT_DIR" && echo dirs-ok
+echo "$EVENT" | grep -q FROM_INVOCATION && echo event-ok
+echo to-stderr >&2
+exit 3"#;
+    let event = json!({"script": script, "env": {"FROM_INVOCATION": "v"}});
+    let r = sup.invoke(&invocation("req-1", event, 30)).unwrap();
+    let out = r.output.clone();
+    let dir = tmp.path().join("req-1");
+    assert!(out.contains(&format!(
+        "id=req-1 in={0}/input out={0}/output so={0}/output",
+        dir.display()
+    )), "{out}");
+    assert!(out.contains("img=i fn=f inv=v"), "{out}");
+    assert!(out.contains("dirs-ok") && out.contains("event-ok"), "{out}");
+    assert!(out.contains("to-stderr"), "{out}");
+    assert_eq!(r.exit_code, Some(3));
+    assert!(!r.timed_out);
+    assert!(!r.succeeded());
+    assert!(!dir.exists(), "the request directory is removed afterwards");
+}
+
+#[test]
+fn priority_script_then_args_then_init_then_image_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let function = FunctionFile {
+        init_script: Some("echo from-init".into()),
+        image: ImageConfig {
+            entrypoint: vec!["/bin/echo".into()],
+            cmd: vec!["from-cmd".into()],
+            ..ImageConfig::default()
+        },
+        ..FunctionFile::default()
+    };
+    let sup = supervisor(tmp.path(), function.clone());
+    let run = |e| sup.invoke(&invocation("r", e, 30)).unwrap().output;
+    assert_eq!(run(json!({"script": "echo from-script"})), "from-script\n");
+    // cmd_args replace CMD and keep ENTRYPOINT, as `docker run IMAGE ARGS` does.
+    assert_eq!(run(json!({"cmd_args": ["a", "b c"]})), "a b c\n");
+    // SCAR's base64 script form.
+    assert_eq!(run(json!({"script": "ZWNobyBiNjQK"})), "b64\n");
+    assert_eq!(run(json!({})), "from-init\n");
+    let bare = supervisor(
+        tmp.path(),
+        FunctionFile {
+            init_script: None,
+            ..function
+        },
+    );
+    let r = bare.invoke(&invocation("r", json!({}), 30)).unwrap();
+    assert_eq!(r.output, "from-cmd\n");
+    assert!(r.succeeded());
+    let empty = supervisor(tmp.path(), FunctionFile::default());
+    assert!(matches!(
+        empty.invoke(&invocation("r", json!({}), 30)),
+        Err(SupervisorError::NothingToRun)
+    ));
+}
+
+#[test]
+fn threshold_kills_the_whole_process_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sup = supervisor(
+        tmp.path(),
+        FunctionFile {
+            timeout_threshold_s: 1,
+            ..FunctionFile::default()
+        },
+    );
+    let marker = tmp.path().join("survivor");
+    // A background child that would write a marker later: it must die with the group.
+    let script = format!(
+        "echo started\n(sleep 3; touch {}) &\nsleep 60\necho never",
+        marker.display()
+    );
+    let started = Instant::now();
+    let r = sup
+        .invoke(&invocation("slow", json!({ "script": script }), 3))
+        .unwrap();
+    let took = started.elapsed();
+    assert!(r.timed_out, "{r:?}");
+    assert_eq!(r.exit_code, None);
+    assert!(r.output.starts_with("started\n"), "{}", r.output);
+    assert!(r.output.contains("killed"), "{}", r.output);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!marker.exists(), "a background process outlived the timeout");
+}
+
+#[test]
+fn storage_events_set_the_input_variables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sup = supervisor(tmp.path(), FunctionFile::default());
+    let event = json!({"Records": [{"eventTime": "2026-01-01T00:00:00.000Z",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
+    let mut sup2 = sup.clone();
+    sup2.function.init_script =
+        Some("echo \"$STORAGE_OBJECT_KEY|$EVENT_TIME|$INPUT_FILE_PATH|$SCAR_INPUT_FILE\"".into());
+    let r = sup2.invoke(&invocation("s", event, 30)).unwrap();
+    let input = tmp.path().join("s/input/my file+1.txt");
+    assert_eq!(
+        r.output,
+        format!(
+            "input/my file+1.txt|2026-01-01T00:00:00.000Z|{0}|{0}\n",
+            input.display()
+        )
+    );
+}
+
+#[test]
+fn missing_program_is_a_failed_invocation_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sup = supervisor(tmp.path(), FunctionFile::default());
+    let r = sup
+        .invoke(&invocation("m", json!({"cmd_args": ["/no/such/program"]}), 30))
+        .unwrap();
+    assert_eq!(r.exit_code, Some(127));
+    assert!(r.output.contains("/no/such/program"), "{}", r.output);
+}
