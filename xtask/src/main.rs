@@ -1,1 +1,218 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust so that it runs wherever cargo does.
+//!
+//! - `demo`: builds scar and a static supervisor, assembles a small busybox image on this
+//!   machine (nothing is pulled from the internet), creates a function, runs a script in
+//!   it and shows its output and logs.
+//! - `test`: installs the test prerequisites (apt, pip) when missing, builds, runs
+//!   `cargo fmt --check`, clippy and the whole test suite. `.ci/run` calls it.
+//! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
+//! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`.
+
+mod bench;
+mod image;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = &args[1.min(args.len())..];
+    match args.first().map(String::as_str) {
+        Some("build-supervisor") => {
+            build_supervisor(rest.iter().any(|a| a == "--debug")).map(|p| {
+                println!("{}", p.display());
+            })
+        }
+        Some("demo") => demo(),
+        Some("test") => test(rest),
+        Some("bench") => bench::run(rest),
+        Some("install-test-tools") => install_test_tools(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools>"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs a command, failing with its command line when it fails.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Builds the static supervisor and returns its path (`target/supervisor/bootstrap`).
+pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(MUSL))
+        .unwrap_or(false);
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"]);
+    if !debug {
+        cmd.arg("--release");
+    }
+    let profile = if debug { "debug" } else { "release" };
+    let built = if installed
+        || Command::new("rustup")
+            .args(["target", "add", MUSL])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        run(cmd.args(["--target", MUSL]))?;
+        target_dir().join(MUSL).join(profile).join("bootstrap")
+    } else {
+        // No musl target to be had: glibc, linked statically.
+        eprintln!("xtask: the {MUSL} target is unavailable; building a static glibc supervisor");
+        let gnu = "x86_64-unknown-linux-gnu";
+        cmd.args(["--target", gnu]).env(
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+            "-C target-feature=+crt-static",
+        );
+        run(&mut cmd)?;
+        target_dir().join(gnu).join(profile).join("bootstrap")
+    };
+    let dest_dir = target_dir().join("supervisor");
+    std::fs::create_dir_all(&dest_dir)?;
+    let dest = dest_dir.join("bootstrap");
+    let tmp = dest_dir.join("bootstrap.tmp");
+    std::fs::copy(&built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+/// Installs what the tests need when it is missing (as root, from Debian and PyPI).
+fn install_test_tools() -> anyhow::Result<()> {
+    let apt = [
+        ("docker-registry", "docker-registry"),
+        ("skopeo", "skopeo"),
+        ("umoci", "umoci"),
+        ("busybox", "busybox-static"),
+    ];
+    let missing: Vec<&str> = apt
+        .iter()
+        .filter(|(bin, _)| !have(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing {}", missing.join(" "));
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    install_test_tools()?;
+    let supervisor = build_supervisor(true)?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    run(cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .env("SCAR_SUPERVISOR", &supervisor))
+}
+
+fn demo() -> anyhow::Result<()> {
+    let supervisor = build_supervisor(false)?;
+    run(cargo().args(["build", "--release", "--package", "scar-cli"]))?;
+    let scar = target_dir().join("release").join("scar");
+    let work = target_dir().join("demo");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let archive = work.join("demo-image.tar");
+    image::busybox_docker_archive(&archive)?;
+    let home = work.join("home");
+    let scar_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&scar);
+        cmd.args(args)
+            .env("SCAR_HOME", &home)
+            .env("SCAR_SUPERVISOR", &supervisor);
+        cmd
+    };
+    let script = work.join("hello.sh");
+    std::fs::write(
+        &script,
+        "echo \"Hello from $(uname -s) inside the image, request $REQUEST_ID\"\n\
+         echo \"the image says: $(cat /etc/demo-release)\"\n\
+         echo \"output dir: $TMP_OUTPUT_DIR; greeting: $GREETING\"\n",
+    )?;
+    let step = |title: &str| println!("\n\x1b[1m$ {title}\x1b[0m");
+    step("scar init -n demo -if demo-image.tar");
+    run(&mut scar_cmd(&[
+        "init",
+        "-n",
+        "demo",
+        "-if",
+        &archive.to_string_lossy(),
+    ]))?;
+    step("scar run -n demo -e GREETING=hi -s hello.sh");
+    run(&mut scar_cmd(&[
+        "run",
+        "-n",
+        "demo",
+        "-e",
+        "GREETING=hi",
+        "-s",
+        &script.to_string_lossy(),
+    ]))?;
+    step("scar run -n demo ls /");
+    run(&mut scar_cmd(&["run", "-n", "demo", "ls", "/"]))?;
+    step("scar ls");
+    run(&mut scar_cmd(&["ls"]))?;
+    step("scar log -n demo");
+    run(&mut scar_cmd(&["log", "-n", "demo"]))?;
+    step("scar rm -n demo");
+    run(&mut scar_cmd(&["rm", "-n", "demo"]))?;
+    println!("\nThe demo's state was under {}.", home.display());
+    Ok(())
+}

@@ -39,7 +39,9 @@ pub enum ConfigError {
     },
     #[error("environment variable {name}={value:?} is not a valid number")]
     EnvValue { name: String, value: String },
-    #[error("neither SCAR_HOME nor HOME is set: set SCAR_HOME to the folder scar may keep its state in")]
+    #[error(
+        "neither SCAR_HOME nor HOME is set: set SCAR_HOME to the folder scar may keep its state in"
+    )]
     NoHome,
     #[error("unknown provider {0:?}: use `local` or `aws`")]
     Provider(String),
@@ -192,12 +194,11 @@ impl ConfigFile {
                     source,
                 };
                 std::fs::create_dir_all(home).map_err(io)?;
-                let text = serde_json::to_string_pretty(&config).map_err(|source| {
-                    ConfigError::Parse {
+                let text =
+                    serde_json::to_string_pretty(&config).map_err(|source| ConfigError::Parse {
                         path: path.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 std::fs::write(&path, text + "\n").map_err(io)?;
                 Ok(config)
             }
@@ -275,10 +276,14 @@ impl Settings {
         let num = |name: &str| -> Result<Option<u32>, ConfigError> {
             match env(name).filter(|v| !v.is_empty()) {
                 None => Ok(None),
-                Some(value) => value.trim().parse().map(Some).map_err(|_| ConfigError::EnvValue {
-                    name: name.into(),
-                    value,
-                }),
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::EnvValue {
+                        name: name.into(),
+                        value,
+                    }),
             }
         };
         let text = |name: &str| env(name).filter(|v| !v.is_empty());

@@ -271,8 +271,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.script_text().as_deref(), Some("echo hi\n"));
         assert_eq!(p.cmd_args, Some(vec!["a".to_string(), "b c".to_string()]));
-        let p: Payload = serde_json::from_str(r#"{"script":"echo plain text","cmd_args":["x"]}"#)
-            .unwrap();
+        let p: Payload =
+            serde_json::from_str(r#"{"script":"echo plain text","cmd_args":["x"]}"#).unwrap();
         assert_eq!(p.script_text().as_deref(), Some("echo plain text"));
         assert!(serde_json::from_str::<Payload>(r#"{"cmd_args":"not json"}"#).is_err());
     }

@@ -1,1 +1,27 @@
-//! placeholder
+//! # scar-local: the `local` provider
+//!
+//! Functions, logs and invocations on one Linux machine, with no account and no daemon.
+//! An image is pulled and extracted once into `$SCAR_HOME/cache` (by `scar-packager`); each
+//! invocation is served to the real supervisor (`bootstrap`, from `scar-runtime`) through a
+//! Lambda Runtime API on 127.0.0.1, and the supervisor runs in a sandbox built from Linux
+//! user + mount + pid namespaces with the image root as `/` (read-only, as on Lambda), a
+//! private `/tmp`, `/proc`, a minimal `/dev` and the supervisor bind-mounted read-only at
+//! `/opt/scar`. Logs are kept per function and per stream with Lambda's START / END /
+//! REPORT lines.
+//!
+//! **May depend on:** scar-core, scar-packager, tokio, hyper, libc. Never on the AWS SDK.
+//! **Invariants:** a failed `init` leaves nothing behind in `$SCAR_HOME`; the cached image
+//! root is never written by a function (it is mounted read-only); every sandbox dies with
+//! the process that started it.
+
+mod api;
+mod error;
+mod logs;
+mod provider;
+mod sandbox;
+mod state;
+mod supervisor;
+
+pub use error::LocalError;
+pub use provider::{LocalProvider, PROVIDER_NAME};
+pub use supervisor::{find_supervisor, is_static_elf};

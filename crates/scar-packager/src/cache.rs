@@ -26,8 +26,11 @@ pub struct BlobCache {
 /// The 64 lowercase hex characters of a `sha256:` digest, or `None` if malformed.
 pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then_some(hex)
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
 }
 
 impl BlobCache {
@@ -80,7 +83,8 @@ impl BlobCache {
     /// Starts writing a blob; nothing is visible in the cache until [`BlobWriter::commit`].
     pub fn writer(&self) -> Result<BlobWriter, PackagerError> {
         let tmp = self.root.join("tmp");
-        fs::create_dir_all(&tmp).map_err(|e| PackagerError::io("create cache directory", &tmp, e))?;
+        fs::create_dir_all(&tmp)
+            .map_err(|e| PackagerError::io("create cache directory", &tmp, e))?;
         let file = tempfile::Builder::new()
             .prefix(".blob-")
             .tempfile_in(&tmp)
@@ -128,7 +132,9 @@ pub struct BlobWriter {
 
 impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobWriter").field("len", &self.len).finish()
+        f.debug_struct("BlobWriter")
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -156,6 +162,15 @@ impl BlobWriter {
     /// Checks the digest and moves the blob into place. On a mismatch the temporary file is
     /// removed and the error names `what` and both digests.
     pub fn commit(self, expected: Option<&str>, what: &str) -> Result<String, PackagerError> {
+        self.commit_new(expected, what).map(|(d, _)| d)
+    }
+
+    /// Like [`Self::commit`], also saying whether the blob is new to the cache.
+    pub(crate) fn commit_new(
+        self,
+        expected: Option<&str>,
+        what: &str,
+    ) -> Result<(String, bool), PackagerError> {
         let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
         if let Some(expected) = expected {
             if expected != actual {
@@ -169,7 +184,7 @@ impl BlobWriter {
         let dest = self.cache.path(&actual);
         if dest.is_file() {
             // Same content is already there (content-addressed): drop the copy.
-            return Ok(actual);
+            return Ok((actual, false));
         }
         if let Some(dir) = dest.parent() {
             fs::create_dir_all(dir)
@@ -183,7 +198,7 @@ impl BlobWriter {
         self.file
             .persist(&dest)
             .map_err(|e| PackagerError::io("move blob into", &dest, e.error))?;
-        Ok(actual)
+        Ok((actual, true))
     }
 }
 
@@ -226,7 +241,10 @@ mod tests {
     #[test]
     fn malformed_digests_never_escape() {
         let cache = BlobCache::new("/c");
-        assert_eq!(cache.path("sha256:../../etc"), Path::new("/c/blobs/invalid-digest"));
+        assert_eq!(
+            cache.path("sha256:../../etc"),
+            Path::new("/c/blobs/invalid-digest")
+        );
         assert!(digest_hex(&format!("sha256:{}", "a".repeat(64))).is_some());
         assert!(digest_hex(&format!("sha256:{}", "A".repeat(64))).is_none());
     }

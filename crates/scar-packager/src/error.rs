@@ -94,10 +94,6 @@ pub enum PackagerError {
     #[error("unsupported: {what}")]
     Unsupported { what: String },
 
-    /// A layer entry that cannot be applied safely (and is not merely skipped).
-    #[error("layer entry `{entry}` cannot be extracted: {reason}")]
-    BadEntry { entry: String, reason: String },
-
     /// Extraction target already exists.
     #[error("`{}` already exists: refusing to extract over it", path.display())]
     DestinationExists { path: PathBuf },

@@ -1,1 +1,179 @@
-//! placeholder
+//! # scar-packager: images in, layers extracted safely
+//!
+//! Brings container images in from registries (OCI distribution API, through `oci-client`),
+//! `docker save` archives, OCI archives and OCI layout directories ([`ImageSource`],
+//! [`pull`]); keeps their blobs in a content-addressed cache ([`BlobCache`]); and applies
+//! their layers onto a root directory ([`extract_image`], [`extract_layer`]).
+//!
+//! **May depend on:** scar-core, tokio, oci-client, tar, flate2, sha2 (and small helpers:
+//! serde, hex, base64, uuid, tempfile, libc). No AWS SDK, no drawing: progress is reported
+//! through the [`Progress`] trait and the frontend draws it.
+//!
+//! **Invariants:**
+//! - extraction never writes outside the root: names with `..` are refused, absolute names
+//!   and symlinks are resolved inside the root as in a chroot, hard links out are refused,
+//!   device nodes are skipped (each reported in [`ExtractReport::warnings`]);
+//! - every blob is verified against its sha256 digest before it enters the cache, and layers
+//!   again as they are extracted; a blob in the cache is never fetched again;
+//! - layers and archives are streamed, never held in memory;
+//! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename);
+//! - no panic on any input.
+
+mod cache;
+mod error;
+mod extract;
+mod local;
+mod manifest;
+mod progress;
+mod registry;
+mod source;
+
+use std::sync::mpsc;
+
+use serde::{Deserialize, Serialize};
+
+pub use cache::{BlobCache, BlobWriter};
+pub use error::PackagerError;
+pub use extract::{extract_image, extract_layer, ExtractReport};
+pub use manifest::host_architecture;
+pub use progress::{NoProgress, Phase, Progress};
+pub use source::ImageSource;
+
+/// One layer of a pulled image, by digest of its (possibly compressed) blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    /// `sha256:<hex>`: the cache key.
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// An image whose config and layers are all in the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledImage {
+    /// The source as the user named it.
+    pub source: String,
+    /// A stable id of the image: the platform manifest's digest (for `docker save`
+    /// archives, the config's digest).
+    pub manifest_digest: String,
+    pub config: scar_core::ImageConfig,
+    /// The config's architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// Bottom layer first.
+    pub layers: Vec<LayerRef>,
+}
+
+/// Brings `source` into `cache`: every blob of the chosen image ends up in the cache,
+/// verified. Blobs already there are not fetched again. Local sources run on a blocking
+/// thread.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), scar_packager::PackagerError> {
+/// use scar_packager::{pull, BlobCache, ImageSource, NoProgress};
+/// let cache = BlobCache::new("/tmp/scar-cache");
+/// let image = pull(&ImageSource::detect("busybox")?, &cache, &NoProgress).await?;
+/// println!("{} has {} layers", image.manifest_digest, image.layers.len());
+/// # Ok(()) }
+/// ```
+pub async fn pull(
+    source: &ImageSource,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+) -> Result<PulledImage, PackagerError> {
+    let cache_owned = cache.clone();
+    let mut image = match source {
+        ImageSource::Registry(r) => return registry::pull(r, cache, progress).await,
+        ImageSource::DockerArchive(p) => {
+            let p = p.clone();
+            blocking(progress, move |pr| {
+                local::pull_archive(&p, false, &cache_owned, pr)
+            })
+            .await?
+        }
+        ImageSource::OciArchive(p) => {
+            let p = p.clone();
+            blocking(progress, move |pr| {
+                local::pull_archive(&p, true, &cache_owned, pr)
+            })
+            .await?
+        }
+        ImageSource::OciLayout { path, tag } => {
+            let (p, t) = (path.clone(), tag.clone());
+            blocking(progress, move |pr| {
+                local::pull_layout(&p, t.as_deref(), &cache_owned, pr)
+            })
+            .await?
+        }
+    };
+    image.source = source.to_string();
+    Ok(image)
+}
+
+enum Event {
+    Start(Phase, Option<u64>),
+    Advance(u64),
+    Blob(String, bool),
+    Finish,
+    Warn(String),
+}
+
+/// A [`Progress`] usable from a blocking thread: events are forwarded to the caller's.
+struct Forward(mpsc::Sender<Event>);
+
+impl Progress for Forward {
+    fn start(&self, phase: Phase, total: Option<u64>) {
+        let _ = self.0.send(Event::Start(phase, total));
+    }
+    fn advance(&self, bytes: u64) {
+        let _ = self.0.send(Event::Advance(bytes));
+    }
+    fn blob(&self, digest: &str, cached: bool) {
+        let _ = self.0.send(Event::Blob(digest.to_string(), cached));
+    }
+    fn finish(&self) {
+        let _ = self.0.send(Event::Finish);
+    }
+    fn warn(&self, msg: &str) {
+        let _ = self.0.send(Event::Warn(msg.to_string()));
+    }
+}
+
+fn deliver(progress: &dyn Progress, ev: Event) {
+    match ev {
+        Event::Start(p, t) => progress.start(p, t),
+        Event::Advance(b) => progress.advance(b),
+        Event::Blob(d, c) => progress.blob(&d, c),
+        Event::Finish => progress.finish(),
+        Event::Warn(m) => progress.warn(&m),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    progress: &dyn Progress,
+    f: impl FnOnce(&dyn Progress) -> Result<T, PackagerError> + Send + 'static,
+) -> Result<T, PackagerError> {
+    let (tx, rx) = mpsc::channel();
+    let mut handle = tokio::task::spawn_blocking(move || f(&Forward(tx)));
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    let result = loop {
+        tokio::select! {
+            r = &mut handle => break r,
+            _ = tick.tick() => {
+                while let Ok(ev) = rx.try_recv() {
+                    deliver(progress, ev);
+                }
+            }
+        }
+    };
+    while let Ok(ev) = rx.try_recv() {
+        deliver(progress, ev);
+    }
+    match result {
+        Ok(r) => r,
+        Err(join) => Err(PackagerError::io(
+            "run the pull task for",
+            "image",
+            std::io::Error::other(join.to_string()),
+        )),
+    }
+}

@@ -151,7 +151,9 @@ impl Supervisor {
             .deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default()
-            .saturating_sub(Duration::from_secs(self.function.timeout_threshold_s.into()));
+            .saturating_sub(Duration::from_secs(
+                self.function.timeout_threshold_s.into(),
+            ));
         let mut response = Response {
             request_id: inv.request_id.clone(),
             log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").unwrap_or_default(),

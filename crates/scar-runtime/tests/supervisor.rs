@@ -31,7 +31,9 @@ fn script_sees_contract_variables_and_output_comes_back() {
         timeout_threshold_s: 1,
         ..FunctionFile::default()
     };
-    function.environment.insert("FROM_FUNCTION".into(), "f".into());
+    function
+        .environment
+        .insert("FROM_FUNCTION".into(), "f".into());
     function.image.env = vec!["FROM_IMAGE=i".into(), "FROM_FUNCTION=overridden".into()];
     let sup = supervisor(tmp.path(), function);
     let script = r#"echo "id=$REQUEST_ID in=$TMP_INPUT_DIR out=$TMP_OUTPUT_DIR so=$SCAR_OUTPUT_DIR"
@@ -44,10 +46,13 @@ exit 3"#;
     let r = sup.invoke(&invocation("req-1", event, 30)).unwrap();
     let out = r.output.clone();
     let dir = tmp.path().join("req-1");
-    assert!(out.contains(&format!(
-        "id=req-1 in={0}/input out={0}/output so={0}/output",
-        dir.display()
-    )), "{out}");
+    assert!(
+        out.contains(&format!(
+            "id=req-1 in={0}/input out={0}/output so={0}/output",
+            dir.display()
+        )),
+        "{out}"
+    );
     assert!(out.contains("img=i fn=f inv=v"), "{out}");
     assert!(out.contains("dirs-ok") && out.contains("event-ok"), "{out}");
     assert!(out.contains("to-stderr"), "{out}");
@@ -121,7 +126,10 @@ fn threshold_kills_the_whole_process_group() {
     assert!(r.output.contains("killed"), "{}", r.output);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     std::thread::sleep(Duration::from_secs(4));
-    assert!(!marker.exists(), "a background process outlived the timeout");
+    assert!(
+        !marker.exists(),
+        "a background process outlived the timeout"
+    );
 }
 
 #[test]
@@ -149,7 +157,11 @@ fn missing_program_is_a_failed_invocation_not_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let sup = supervisor(tmp.path(), FunctionFile::default());
     let r = sup
-        .invoke(&invocation("m", json!({"cmd_args": ["/no/such/program"]}), 30))
+        .invoke(&invocation(
+            "m",
+            json!({"cmd_args": ["/no/such/program"]}),
+            30,
+        ))
         .unwrap();
     assert_eq!(r.exit_code, Some(127));
     assert!(r.output.contains("/no/such/program"), "{}", r.output);

@@ -1,0 +1,248 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run container images as serverless functions, on this machine or on AWS Lambda.
+#[derive(Debug, Parser)]
+#[command(name = "scar", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where functions run: `local` (default) or `aws`.
+    #[arg(long, global = true)]
+    pub provider: Option<String>,
+    /// The static supervisor (`bootstrap`) to run functions with.
+    #[arg(long, global = true, env = "SCAR_SUPERVISOR")]
+    pub supervisor: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a function from a container image.
+    Init(InitArgs),
+    /// Invoke a function and print its output.
+    Run(RunArgs),
+    /// List functions.
+    Ls(LsArgs),
+    /// Remove functions.
+    Rm(RmArgs),
+    /// Show a function's logs.
+    Log(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The function's name (letters, digits, '-' and '_'; at most 64).
+    #[arg(short = 'n', long)]
+    pub name: String,
+    /// The image: a registry reference (`busybox`, `host:port/repo:tag`) or an OCI layout
+    /// directory.
+    #[arg(
+        short = 'i',
+        long,
+        required_unless_present = "image_file",
+        conflicts_with = "image_file"
+    )]
+    pub image: Option<String>,
+    /// An image archive: `docker save` or OCI archive (`-if`).
+    #[arg(long = "image-file", value_name = "ARCHIVE")]
+    pub image_file: Option<PathBuf>,
+    /// Memory in MB (128..=10240).
+    #[arg(short = 'm', long)]
+    pub memory: Option<u32>,
+    /// Timeout in seconds (1..=900).
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u32>,
+    /// Seconds kept back from the timeout to stop the script and upload outputs (`-tt`).
+    #[arg(long = "timeout-threshold")]
+    pub timeout_threshold: Option<u32>,
+    /// A description.
+    #[arg(short = 'd', long)]
+    pub description: Option<String>,
+    /// An environment variable for the function: KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
+    pub environment: Vec<String>,
+    /// A script file run when an invocation brings no script or arguments.
+    #[arg(short = 's', long = "init-script", value_name = "FILE")]
+    pub init_script: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The function to invoke.
+    #[arg(short = 'n', long)]
+    pub name: String,
+    /// A script file to run in the function with /bin/sh.
+    #[arg(short = 's', long = "script", value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// An environment variable for this invocation: KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
+    pub environment: Vec<String>,
+    /// Print the whole response as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the request id and log stream.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// A command and its arguments, run instead of the image's CMD.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["name", "all"])))]
+pub struct RmArgs {
+    /// The function to remove.
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Remove every function.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The function whose logs to show.
+    #[arg(short = 'n', long)]
+    pub name: String,
+    /// Only this log stream (`-ls`).
+    #[arg(long = "log-stream-name", value_name = "STREAM")]
+    pub log_stream_name: Option<String>,
+    /// Only this invocation: its START..REPORT lines (`-ri`).
+    #[arg(long = "request-id", value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Print JSON lines (`{"stream", "message"}`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// SCAR's multi-letter short flags, which clap cannot declare, and their long forms.
+const SCAR_SHORTS: &[(&str, &str)] = &[
+    ("-if", "--image-file"),
+    ("-tt", "--timeout-threshold"),
+    ("-ls", "--log-stream-name"),
+    ("-ri", "--request-id"),
+    ("-es", "--event-source"),
+    ("-db", "--deployment-bucket"),
+];
+
+/// Flags that take a value, so that their value is not mistaken for `run`'s command.
+const VALUE_FLAGS: &[&str] = &[
+    "-n",
+    "--name",
+    "-i",
+    "--image",
+    "--image-file",
+    "-m",
+    "--memory",
+    "-t",
+    "--time",
+    "--timeout-threshold",
+    "-d",
+    "--description",
+    "-e",
+    "--environment",
+    "-s",
+    "--script",
+    "--init-script",
+    "--log-stream-name",
+    "--request-id",
+    "--provider",
+    "--supervisor",
+    "--event-source",
+    "--deployment-bucket",
+];
+
+/// Rewrites SCAR's multi-letter short flags (`-if`, `-tt`, `-ls`, `-ri`, ...) into their
+/// long forms, up to the first positional argument after the subcommand (so that `scar run
+/// -n f ls -ls` keeps `-ls` as an argument of `ls`) or `--`.
+pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen_subcommand = false;
+    let mut expect_value = false;
+    let mut done = false;
+    for arg in args {
+        if done {
+            out.push(arg);
+            continue;
+        }
+        if out.is_empty() {
+            out.push(arg); // argv[0]
+            continue;
+        }
+        if expect_value {
+            expect_value = false;
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            done = true;
+            out.push(arg);
+            continue;
+        }
+        let arg = SCAR_SHORTS
+            .iter()
+            .find(|(short, _)| *short == arg)
+            .map(|(_, long)| long.to_string())
+            .unwrap_or(arg);
+        if arg.starts_with('-') {
+            expect_value = VALUE_FLAGS.contains(&arg.as_str());
+        } else if seen_subcommand {
+            done = true;
+        } else {
+            seen_subcommand = true;
+        }
+        out.push(arg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(s: &str) -> String {
+        rewrite_scar_flags(s.split(' ').map(String::from)).join(" ")
+    }
+
+    #[test]
+    fn scar_shorts_become_long_flags() {
+        assert_eq!(
+            rw("scar init -n f -if img.tar -tt 5"),
+            "scar init -n f --image-file img.tar --timeout-threshold 5"
+        );
+        assert_eq!(
+            rw("scar log -n f -ri abc"),
+            "scar log -n f --request-id abc"
+        );
+        // The command's own arguments are left alone.
+        assert_eq!(rw("scar run -n f ls -ls"), "scar run -n f ls -ls");
+        assert_eq!(rw("scar run -n -if ls"), "scar run -n -if ls");
+        assert_eq!(rw("scar run -n f -- -tt"), "scar run -n f -- -tt");
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,144 @@
+//! Everything the user sees: progress bars, tables, JSON, and exit statuses.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use scar_core::provider::ProviderError;
+use scar_core::ErrorCategory;
+use scar_packager::{Phase, Progress};
+
+/// Draws the packager's progress on stderr (nothing when stderr is not a terminal or
+/// output is JSON; warnings are always printed).
+pub struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Bars {
+        Bars {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, phase: Phase, total_bytes: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        let label = match phase {
+            Phase::Pull => "pulling",
+            Phase::Extract => "extracting",
+        };
+        let bar = match total_bytes {
+            Some(total) => ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_message(label);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn warn(&self, msg: &str) {
+        let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match &*guard {
+            Some(bar) => bar.println(format!("warning: {msg}")),
+            None => eprintln!("warning: {msg}"),
+        }
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints rows as a table with a header, columns padded to their widest cell.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// The exit status for an error (DESIGN.md §3): 2 usage or input, 3 provider, 1 function.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    category(err).exit_code()
+}
+
+fn category(err: &anyhow::Error) -> ErrorCategory {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<scar_local::LocalError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<scar_packager::PackagerError>() {
+            return e.category();
+        }
+        if let Some(e) = cause.downcast_ref::<scar_core::config::ConfigError>() {
+            return e.category();
+        }
+        if cause.is::<scar_core::SpecError>()
+            || cause.is::<crate::settings::InputFile>()
+            || cause.is::<crate::settings::UnsupportedProvider>()
+        {
+            return ErrorCategory::Usage;
+        }
+    }
+    ErrorCategory::Provider
+}
+
+/// Prints an error and its causes, the way the user should read it.
+pub fn report(err: &anyhow::Error) {
+    let mut text = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!("\n  caused by: {cause}"));
+        }
+    }
+    eprintln!("{text}");
+}

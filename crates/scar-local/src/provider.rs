@@ -1,0 +1,381 @@
+//! [`LocalProvider`]: functions on this machine.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use scar_core::config::ProviderKind;
+use scar_core::event::{ErrorPayload, Payload, Response};
+use scar_core::provider::{FunctionInfo, ImageInput, LogLine, LogQuery, Provider};
+use scar_core::FunctionSpec;
+use scar_packager::{BlobCache, ImageSource, Progress};
+use tokio::sync::oneshot;
+
+use crate::api::{Answer, Pending, RuntimeApi};
+use crate::logs::LogStream;
+use crate::state::{ensure_mount_point, Layout, StoredFunction};
+use crate::{sandbox, LocalError};
+
+/// The provider's name, as users select it (`--provider local`).
+pub const PROVIDER_NAME: &str = "local";
+
+/// Mount points every root gets, so that sandboxes can mount over them.
+const MOUNT_POINTS: &[&str] = &["tmp", "proc", "dev", "opt/scar", "var/task"];
+
+/// Extra time past the deadline before an unanswered invocation's sandbox is stopped.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// A warm sandbox: the supervisor running, waiting on its Runtime API.
+struct Sandbox {
+    child: tokio::process::Child,
+    api: RuntimeApi,
+    log: LogStream,
+    /// Time from start to the first `next`, reported once as Lambda's Init Duration.
+    started: Option<Instant>,
+}
+
+/// The local provider: functions, logs and sandboxes under one scar home.
+pub struct LocalProvider {
+    layout: Layout,
+    supervisor: PathBuf,
+    region: String,
+    warm: Mutex<HashMap<String, Vec<Sandbox>>>,
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("home", &self.layout.home)
+            .field("supervisor", &self.supervisor)
+            .finish()
+    }
+}
+
+impl LocalProvider {
+    /// A provider keeping its state under `home`, running `supervisor` (a static
+    /// `bootstrap`, see [`crate::find_supervisor`]) in its sandboxes.
+    pub fn new(
+        home: impl Into<PathBuf>,
+        supervisor: impl Into<PathBuf>,
+        region: impl Into<String>,
+    ) -> Self {
+        LocalProvider {
+            layout: Layout { home: home.into() },
+            supervisor: supervisor.into(),
+            region: region.into(),
+            warm: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Creates a function: pulls the image into the cache, extracts its root once, and
+    /// records the function. On any failure nothing new is left in the scar home.
+    pub async fn init(
+        &self,
+        spec: FunctionSpec,
+        image: &ImageInput,
+        progress: &dyn Progress,
+    ) -> Result<FunctionInfo, LocalError> {
+        spec.validate()?;
+        if self.layout.function_dir(&spec.name).exists() {
+            return Err(LocalError::Exists(spec.name));
+        }
+        let source = match image {
+            ImageInput::Reference(r) => ImageSource::detect(r)?,
+            ImageInput::Archive(p) => ImageSource::from_archive(p)?,
+        };
+        let cache_dir = self.layout.cache();
+        let before = blob_files(&cache_dir);
+        let result = self.init_from(spec, &source, progress).await;
+        if result.is_err() {
+            // Blobs fetched for a failed init are leftovers too.
+            for path in blob_files(&cache_dir).difference(&before) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        result
+    }
+
+    async fn init_from(
+        &self,
+        spec: FunctionSpec,
+        source: &ImageSource,
+        progress: &dyn Progress,
+    ) -> Result<FunctionInfo, LocalError> {
+        let cache = BlobCache::new(self.layout.cache());
+        let image = scar_packager::pull(source, &cache, progress).await?;
+        let root = self.layout.root_for(&image.manifest_digest);
+        if !root.exists() {
+            scar_packager::extract_image(&image, &cache, &root, progress)?;
+        }
+        for rel in MOUNT_POINTS {
+            ensure_mount_point(&root, rel)?;
+        }
+        let stored = StoredFunction {
+            info: FunctionInfo {
+                spec,
+                provider: ProviderKind::Local,
+                package: "root".into(),
+                image_digest: image.manifest_digest.clone(),
+                created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            },
+            root,
+            image_config: image.config.clone(),
+        };
+        self.layout.create(&stored, &self.supervisor)?;
+        Ok(stored.info)
+    }
+
+    /// Stops every warm sandbox and waits for them to go.
+    pub async fn shutdown(&self) {
+        let all: Vec<Sandbox> = {
+            let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+            warm.drain().flat_map(|(_, v)| v).collect()
+        };
+        for mut sandbox in all {
+            let _ = sandbox.child.kill().await;
+        }
+    }
+
+    async fn start_sandbox(&self, stored: &StoredFunction) -> Result<Sandbox, LocalError> {
+        let spec = &stored.info.spec;
+        let api = RuntimeApi::start()
+            .await
+            .map_err(LocalError::io("cannot listen on", "127.0.0.1"))?;
+        let logs_dir = self.layout.logs(&spec.name);
+        let log = LogStream::create(&logs_dir)?;
+        let env = vec![
+            ("AWS_LAMBDA_RUNTIME_API".into(), api.address.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME".into(), spec.name.clone()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+                spec.memory_mb.to_string(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group(&spec.name)),
+            ("AWS_LAMBDA_LOG_STREAM_NAME".into(), log.name.clone()),
+            ("AWS_REGION".into(), self.region.clone()),
+            ("AWS_DEFAULT_REGION".into(), self.region.clone()),
+            ("_HANDLER".into(), "scar".into()),
+            ("LAMBDA_TASK_ROOT".into(), "/var/task".into()),
+            ("TZ".into(), ":UTC".into()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+        ];
+        let handle = log
+            .handle()
+            .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
+        let started = Instant::now();
+        let child = sandbox::spawn(sandbox::SandboxSpec {
+            root: &stored.root,
+            opt_dir: &self.layout.opt_dir(&spec.name),
+            env,
+            log: handle,
+            tmp_mb: 512,
+        })
+        .map_err(|source| LocalError::Sandbox {
+            function: spec.name.clone(),
+            hint: sandbox_hint(&source),
+            source,
+        })?;
+        Ok(Sandbox {
+            child,
+            api,
+            log,
+            started: Some(started),
+        })
+    }
+
+    fn take_warm(&self, name: &str) -> Option<Sandbox> {
+        let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        warm.get_mut(name).and_then(Vec::pop)
+    }
+
+    fn put_warm(&self, name: &str, sandbox: Sandbox) {
+        let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        warm.entry(name.to_string()).or_default().push(sandbox);
+    }
+
+    async fn invoke_stored(
+        &self,
+        stored: &StoredFunction,
+        payload: &Payload,
+    ) -> Result<Response, LocalError> {
+        let spec = &stored.info.spec;
+        let mut sandbox = loop {
+            match self.take_warm(&spec.name) {
+                Some(mut s) => {
+                    if matches!(s.child.try_wait(), Ok(None)) {
+                        break s;
+                    } // else it died while idle: drop it
+                }
+                None => break self.start_sandbox(stored).await?,
+            }
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
+        let deadline = SystemTime::now() + Duration::from_secs(spec.timeout_s.into());
+        let deadline_ms = deadline
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let (tx, rx) = oneshot::channel();
+        sandbox
+            .log
+            .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+        let init_duration = sandbox.started.take().map(|s| s.elapsed());
+        let begun = Instant::now();
+        let pending = Pending {
+            request_id: request_id.clone(),
+            event,
+            deadline_ms,
+            function_arn: format!(
+                "arn:aws:lambda:{}:000000000000:function:{}",
+                self.region, spec.name
+            ),
+            answer: tx,
+        };
+        if sandbox.api.queue.send(pending).await.is_err() {
+            return Err(LocalError::SandboxDied {
+                function: spec.name.clone(),
+                request_id,
+                status: "its Runtime API stopped".into(),
+            });
+        }
+        let limit = Duration::from_secs(spec.timeout_s.into()) + GRACE;
+        let answer = tokio::select! {
+            answer = rx => answer.ok(),
+            status = sandbox.child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                sandbox.log.line(&format!("END RequestId: {request_id}"));
+                return Err(LocalError::SandboxDied { function: spec.name.clone(), request_id, status });
+            }
+            _ = tokio::time::sleep(limit) => None,
+        };
+        let duration = begun.elapsed();
+        sandbox.log.line(&format!("END RequestId: {request_id}"));
+        let memory_used = max_memory_mb(&sandbox.child);
+        let init = init_duration
+            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
+            .unwrap_or_default();
+        sandbox.log.line(&format!(
+            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init}",
+            duration.as_secs_f64() * 1000.0,
+            duration.as_millis() + 1,
+            spec.memory_mb,
+            memory_used,
+        ));
+        let Some(answer) = answer else {
+            let _ = sandbox.child.kill().await;
+            return Err(LocalError::NoAnswer {
+                function: spec.name.clone(),
+                request_id,
+            });
+        };
+        let log_stream = sandbox.log.name.clone();
+        self.put_warm(&spec.name, sandbox);
+        let mut response = match answer {
+            Answer::Response(body) => {
+                serde_json::from_slice::<Response>(&body).map_err(|e| LocalError::Supervisor {
+                    function: spec.name.clone(),
+                    request_id: request_id.clone(),
+                    message: format!("its response is not scar's: {e}"),
+                })?
+            }
+            Answer::Error(body) => {
+                let error: ErrorPayload =
+                    serde_json::from_slice(&body).map_err(|e| LocalError::Supervisor {
+                        function: spec.name.clone(),
+                        request_id: request_id.clone(),
+                        message: format!("its error is not Lambda's: {e}"),
+                    })?;
+                match error.scar_response() {
+                    Some(r) => r,
+                    None => {
+                        return Err(LocalError::Supervisor {
+                            function: spec.name.clone(),
+                            request_id,
+                            message: error.error_message,
+                        })
+                    }
+                }
+            }
+        };
+        response.log_group = log_group(&spec.name);
+        response.log_stream = log_stream;
+        Ok(response)
+    }
+}
+
+impl Provider for LocalProvider {
+    type Error = LocalError;
+
+    async fn list(&self) -> Result<Vec<FunctionInfo>, LocalError> {
+        Ok(self.layout.list()?.into_iter().map(|s| s.info).collect())
+    }
+
+    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Response, LocalError> {
+        let stored = self.layout.load(name)?;
+        self.invoke_stored(&stored, payload).await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), LocalError> {
+        scar_core::spec::validate_name(name)?;
+        if let Some(sandboxes) = self
+            .warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+        {
+            drop(sandboxes);
+        }
+        self.layout.remove(name)
+    }
+
+    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, LocalError> {
+        self.layout.load(name)?;
+        crate::logs::read(&self.layout.logs(name), query)
+    }
+}
+
+/// CloudWatch's log group name for a function.
+fn log_group(name: &str) -> String {
+    format!("/aws/lambda/{name}")
+}
+
+fn sandbox_hint(err: &std::io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) | Some(libc::ENOSPC) => {
+            " (this machine does not allow unprivileged user namespaces: enable them with `sysctl kernel.unprivileged_userns_clone=1` or `kernel.apparmor_restrict_unprivileged_userns=0`, or run scar where they are allowed)"
+        }
+        Some(libc::ENOENT) => " (the supervisor is missing from the function: recreate it with `scar rm` and `scar init`)",
+        _ => "",
+    }
+}
+
+/// Peak memory of the sandbox's supervisor (VmHWM of PID 1), in MB.
+fn max_memory_mb(middle: &tokio::process::Child) -> u64 {
+    let Some(pid) = middle.id() else { return 0 };
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let Some(init) = children.split_whitespace().next() else {
+        return 0;
+    };
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb.div_ceil(1024))
+        .unwrap_or(0)
+}
+
+fn blob_files(cache: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let dir = cache.join("blobs").join("sha256");
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,330 @@
+//! Sandboxes: the supervisor started in fresh Linux user + mount + pid namespaces with the
+//! image root as `/`.
+//!
+//! The child of `fork` (still single-threaded, before `exec`) unshares the namespaces, maps
+//! the caller's uid and gid to root inside, then forks once more so that the supervisor is
+//! PID 1 of the new pid namespace; the middle process only waits and passes the exit
+//! status on. Both die with their parent (`PR_SET_PDEATHSIG`), and everything in the pid
+//! namespace dies with PID 1. Only async-signal-safe calls run between `fork` and `exec`:
+//! every string is prepared beforehand.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use tokio::process::{Child, Command};
+
+/// Everything a sandbox needs, prepared before `fork`.
+pub(crate) struct SandboxSpec<'a> {
+    /// The image root (read-only inside).
+    pub root: &'a Path,
+    /// The function's `opt` directory, mounted read-only at `/opt/scar`.
+    pub opt_dir: &'a Path,
+    /// The supervisor's environment.
+    pub env: Vec<(String, String)>,
+    /// Where the supervisor's stdout and stderr go (the log stream).
+    pub log: std::fs::File,
+    /// Size of the private `/tmp`, MB.
+    pub tmp_mb: u32,
+}
+
+/// Paths and flags computed before `fork`.
+struct Prepared {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+    root: CString,
+    root_flags: libc::c_ulong,
+    opt_src: CString,
+    opt_dst: CString,
+    opt_flags: libc::c_ulong,
+    tmp: CString,
+    tmp_opts: CString,
+    proc_: CString,
+    dev: CString,
+    devices: Vec<(CString, CString)>,
+    dev_links: Vec<(CString, CString)>,
+}
+
+fn cstr(bytes: &[u8]) -> std::io::Result<CString> {
+    CString::new(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has a NUL byte"))
+}
+
+fn path_c(p: &Path) -> std::io::Result<CString> {
+    cstr(p.as_os_str().as_bytes())
+}
+
+/// The mount flags a bind mount of `path` must keep when remounted inside a user namespace
+/// (the kernel refuses to drop "locked" flags such as nosuid or nodev).
+fn locked_flags(path: &CString) -> std::io::Result<libc::c_ulong> {
+    // SAFETY: statvfs writes into the zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut flags = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    Ok(flags)
+}
+
+fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let root = path_c(spec.root)?;
+    let inside = |rel: &str| path_c(&spec.root.join(rel));
+    let mut devices = Vec::new();
+    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+        devices.push((
+            cstr(format!("/dev/{dev}").as_bytes())?,
+            inside(&format!("dev/{dev}"))?,
+        ));
+    }
+    let mut dev_links = Vec::new();
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        dev_links.push((cstr(target.as_bytes())?, inside(&format!("dev/{name}"))?));
+    }
+    let opt_src = path_c(spec.opt_dir)?;
+    Ok(Prepared {
+        uid_map: format!("0 {uid} 1").into_bytes(),
+        gid_map: format!("0 {gid} 1").into_bytes(),
+        root_flags: locked_flags(&root)?,
+        opt_flags: locked_flags(&opt_src)?,
+        root,
+        opt_src,
+        opt_dst: inside("opt/scar")?,
+        tmp: inside("tmp")?,
+        tmp_opts: cstr(format!("size={}m,mode=1777", spec.tmp_mb).as_bytes())?,
+        proc_: inside("proc")?,
+        dev: inside("dev")?,
+        devices,
+        dev_links,
+    })
+}
+
+/// Starts the supervisor in a new sandbox. The returned child is the middle process: kill
+/// it and the whole sandbox goes.
+pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<Child> {
+    let prepared = prepare(&spec)?;
+    let mut cmd = Command::new(scar_core::contract::SUPERVISOR_PATH);
+    cmd.env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(spec.log.try_clone()?)
+        .stderr(spec.log)
+        .kill_on_drop(true);
+    // SAFETY: the closure runs between fork and exec; it only makes async-signal-safe
+    // system calls on data prepared above, and never returns in the middle process.
+    unsafe {
+        cmd.pre_exec(move || enter(&prepared));
+    }
+    cmd.spawn()
+}
+
+fn check(ret: libc::c_int, what: &str) -> std::io::Result<()> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        let err = std::io::Error::last_os_error();
+        say(b"scar sandbox: ");
+        say(what.as_bytes());
+        say(b" failed\n");
+        Err(err)
+    }
+}
+
+/// Writes to stderr (the log) without allocating.
+fn say(bytes: &[u8]) {
+    // SAFETY: write(2) from a valid buffer.
+    unsafe {
+        libc::write(2, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+fn write_proc(path: &[u8], data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: path is NUL-terminated by the caller; open/write/close are signal-safe.
+    unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return check(-1, "open /proc/self map");
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        libc::close(fd);
+        if n != data.len() as isize {
+            return check(-1, "write /proc/self map");
+        }
+    }
+    Ok(())
+}
+
+fn enter(p: &Prepared) -> std::io::Result<()> {
+    // SAFETY (whole function): only system calls on prepared, NUL-terminated buffers.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
+        check(
+            libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID),
+            "unshare (user namespaces may be disabled: see /proc/sys/kernel/unprivileged_userns_clone)",
+        )?;
+        write_proc(b"/proc/self/setgroups\0", b"deny")?;
+        write_proc(b"/proc/self/uid_map\0", &p.uid_map)?;
+        write_proc(b"/proc/self/gid_map\0", &p.gid_map)?;
+
+        let pid = libc::fork();
+        if pid < 0 {
+            return check(-1, "fork");
+        }
+        if pid > 0 {
+            middle(pid);
+        }
+        // PID 1 of the new namespace from here on.
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
+        let none = std::ptr::null::<libc::c_char>();
+        check(
+            libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ),
+            "make / private",
+        )?;
+        bind_read_only(&p.root, &p.root, p.root_flags, "bind the image root")?;
+        check(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                p.tmp.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                p.tmp_opts.as_ptr().cast(),
+            ),
+            "mount /tmp",
+        )?;
+        check(
+            libc::mount(
+                c"proc".as_ptr(),
+                p.proc_.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ),
+            "mount /proc",
+        )?;
+        check(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                p.dev.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                c"mode=755,size=64k".as_ptr().cast(),
+            ),
+            "mount /dev",
+        )?;
+        for (host, inside) in &p.devices {
+            let fd = libc::open(
+                inside.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o666,
+            );
+            if fd < 0 {
+                return check(-1, "create a device mount point");
+            }
+            libc::close(fd);
+            // A device the host lacks is left out rather than failing the sandbox.
+            libc::mount(
+                host.as_ptr(),
+                inside.as_ptr(),
+                none,
+                libc::MS_BIND,
+                std::ptr::null(),
+            );
+        }
+        for (target, link) in &p.dev_links {
+            libc::symlink(target.as_ptr(), link.as_ptr());
+        }
+        bind_read_only(&p.opt_src, &p.opt_dst, p.opt_flags, "mount /opt/scar")?;
+        check(libc::chdir(p.root.as_ptr()), "chdir to the root")?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
+            "pivot_root",
+        )?;
+        check(
+            libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
+            "detach the old root",
+        )?;
+        check(libc::chdir(c"/".as_ptr()), "chdir /")?;
+    }
+    Ok(())
+}
+
+unsafe fn bind_read_only(
+    src: &CString,
+    dst: &CString,
+    locked: libc::c_ulong,
+    what: &str,
+) -> std::io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: prepared NUL-terminated paths.
+    unsafe {
+        check(
+            libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                none,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ),
+            what,
+        )?;
+        check(
+            libc::mount(
+                none,
+                dst.as_ptr(),
+                none,
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+                std::ptr::null(),
+            ),
+            what,
+        )
+    }
+}
+
+/// The middle process: waits for PID 1 of the sandbox and exits with its status. It holds
+/// nothing open but stdout and stderr, so that the parent's `spawn` returns as soon as the
+/// supervisor has `exec`ed.
+fn middle(child: libc::pid_t) -> ! {
+    // SAFETY: signal-safe calls only; _exit never returns.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(child, &mut status, 0);
+            if r == child {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        libc::_exit(128 + libc::WTERMSIG(status));
+    }
+}

@@ -1,0 +1,198 @@
+//! Function state under `$SCAR_HOME`:
+//!
+//! ```text
+//! functions/<name>/function.json      the FunctionInfo plus the cached root it runs on
+//! functions/<name>/opt/bootstrap      the supervisor       (mounted at /opt/scar)
+//! functions/<name>/opt/function.json  the supervisor's FunctionFile
+//! cache/blobs/sha256/<hex>            verified blobs (scar-packager's BlobCache)
+//! cache/roots/<hex>                   extracted image roots, shared between functions
+//! logs/<name>/<stream>                log streams
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use scar_core::event::FunctionFile;
+use scar_core::provider::FunctionInfo;
+use scar_core::ImageConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::LocalError;
+
+/// A function as the local provider stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredFunction {
+    #[serde(flatten)]
+    pub info: FunctionInfo,
+    /// The extracted root under `cache/roots`.
+    pub root: PathBuf,
+    pub image_config: ImageConfig,
+}
+
+impl StoredFunction {
+    /// What the supervisor reads at start-up.
+    pub fn function_file(&self) -> FunctionFile {
+        let spec = &self.info.spec;
+        FunctionFile {
+            name: spec.name.clone(),
+            timeout_s: spec.timeout_s,
+            timeout_threshold_s: spec.timeout_threshold_s,
+            environment: spec.environment.clone(),
+            init_script: spec.init_script.clone(),
+            image: self.image_config.clone(),
+        }
+    }
+}
+
+/// The paths of a scar home.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub home: PathBuf,
+}
+
+impl Layout {
+    pub fn functions(&self) -> PathBuf {
+        self.home.join("functions")
+    }
+    pub fn function_dir(&self, name: &str) -> PathBuf {
+        self.functions().join(name)
+    }
+    pub fn opt_dir(&self, name: &str) -> PathBuf {
+        self.function_dir(name).join("opt")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.home.join("cache")
+    }
+    pub fn root_for(&self, manifest_digest: &str) -> PathBuf {
+        let hex = manifest_digest
+            .rsplit(':')
+            .next()
+            .unwrap_or(manifest_digest);
+        self.cache().join("roots").join(hex)
+    }
+    pub fn logs(&self, name: &str) -> PathBuf {
+        self.home.join("logs").join(name)
+    }
+
+    pub fn load(&self, name: &str) -> Result<StoredFunction, LocalError> {
+        scar_core::spec::validate_name(name)?;
+        let path = self.function_dir(name).join("function.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LocalError::NotFound(name.into()))
+            }
+            Err(e) => return Err(LocalError::io("cannot read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| LocalError::State {
+            path,
+            why: e.to_string(),
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<StoredFunction>, LocalError> {
+        let dir = self.functions();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LocalError::io("cannot list", &dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Half-made functions (`.name.partial-*`) are not functions.
+            if name.starts_with('.') {
+                continue;
+            }
+            out.push(self.load(&name)?);
+        }
+        out.sort_by(|a, b| a.info.spec.name.cmp(&b.info.spec.name));
+        Ok(out)
+    }
+
+    /// Writes a function atomically: everything goes into a hidden partial directory that
+    /// is renamed into place at the end, so a failure leaves nothing that `list` shows.
+    pub fn create(&self, stored: &StoredFunction, supervisor: &Path) -> Result<(), LocalError> {
+        let name = &stored.info.spec.name;
+        let functions = self.functions();
+        std::fs::create_dir_all(&functions).map_err(LocalError::io("cannot create", &functions))?;
+        let partial = functions.join(format!(".{name}.partial-{}", std::process::id()));
+        let result = self
+            .write_into(&partial, stored, supervisor)
+            .and_then(|()| {
+                let dest = self.function_dir(name);
+                if dest.exists() {
+                    return Err(LocalError::Exists(name.clone()));
+                }
+                std::fs::rename(&partial, &dest).map_err(LocalError::io("cannot create", &dest))
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        result
+    }
+
+    fn write_into(
+        &self,
+        dir: &Path,
+        stored: &StoredFunction,
+        supervisor: &Path,
+    ) -> Result<(), LocalError> {
+        let opt = dir.join("opt");
+        std::fs::create_dir_all(&opt).map_err(LocalError::io("cannot create", &opt))?;
+        let bootstrap = opt.join("bootstrap");
+        if std::fs::hard_link(supervisor, &bootstrap).is_err() {
+            std::fs::copy(supervisor, &bootstrap)
+                .map_err(LocalError::io("cannot copy the supervisor to", &bootstrap))?;
+        }
+        let function_file = opt.join("function.json");
+        std::fs::write(&function_file, to_json(&stored.function_file()))
+            .map_err(LocalError::io("cannot write", &function_file))?;
+        let record = dir.join("function.json");
+        std::fs::write(&record, to_json(stored))
+            .map_err(LocalError::io("cannot write", &record))?;
+        Ok(())
+    }
+
+    pub fn remove(&self, name: &str) -> Result<(), LocalError> {
+        let dir = self.function_dir(name);
+        if !dir.join("function.json").exists() {
+            return Err(LocalError::NotFound(name.into()));
+        }
+        // Rename first, so that a crash mid-removal never leaves a half function listed.
+        let doomed = self
+            .functions()
+            .join(format!(".{name}.removing-{}", std::process::id()));
+        std::fs::rename(&dir, &doomed).map_err(LocalError::io("cannot remove", &dir))?;
+        std::fs::remove_dir_all(&doomed).map_err(LocalError::io("cannot remove", &doomed))?;
+        let logs = self.logs(name);
+        match std::fs::remove_dir_all(&logs) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LocalError::io("cannot remove", &logs)(e)),
+        }
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
+/// Makes `root/<rel>` a real directory, replacing any symlink on the way: mount points
+/// must never lead out of the root (an image with `/tmp -> /var/tmp` would otherwise get
+/// the host's directory mounted over).
+pub(crate) fn ensure_mount_point(root: &Path, rel: &str) -> Result<(), LocalError> {
+    let mut path = root.to_path_buf();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {
+                std::fs::remove_file(&path).map_err(LocalError::io("cannot replace", &path))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LocalError::io("cannot inspect", &path)(e)),
+        }
+        std::fs::create_dir(&path).map_err(LocalError::io("cannot create", &path))?;
+    }
+    Ok(())
+}

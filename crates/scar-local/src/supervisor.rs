@@ -1,0 +1,99 @@
+//! Finding the supervisor binary to mount into sandboxes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::LocalError;
+
+/// Where the supervisor is looked for, in order: `explicit` (`--supervisor`,
+/// `SCAR_SUPERVISOR`), `bootstrap` beside the running executable, `supervisor/bootstrap`
+/// one level up (the `cargo xtask build-supervisor` layout under `target/`), and
+/// `$SCAR_HOME/bin/bootstrap`. Only statically linked binaries qualify: the supervisor
+/// runs inside images that may have no libc at all.
+pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, LocalError> {
+    if let Some(path) = explicit {
+        return match is_static_elf(path) {
+            Ok(true) => Ok(path.to_path_buf()),
+            Ok(false) => Err(LocalError::NoSupervisor(format!(
+                "{} is dynamically linked; build a static one with `cargo xtask build-supervisor`",
+                path.display()
+            ))),
+            Err(e) => Err(LocalError::NoSupervisor(format!("{}: {e}", path.display()))),
+        };
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        candidates.push(dir.join("bootstrap"));
+        if let Some(up) = dir.parent() {
+            candidates.push(up.join("supervisor").join("bootstrap"));
+        }
+    }
+    candidates.push(home.join("bin").join("bootstrap"));
+    let mut rejected = Vec::new();
+    for candidate in &candidates {
+        match is_static_elf(candidate) {
+            Ok(true) => return Ok(candidate.clone()),
+            Ok(false) => rejected.push(format!("{} is dynamically linked", candidate.display())),
+            Err(_) => {}
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(LocalError::NoSupervisor(format!(
+        "looked in {}{}{}; build it with `cargo xtask build-supervisor`, or pass --supervisor PATH",
+        looked.join(", "),
+        if rejected.is_empty() { "" } else { "; " },
+        rejected.join("; ")
+    )))
+}
+
+/// Whether `path` is an ELF executable with no program interpreter (statically linked).
+pub fn is_static_elf(path: &Path) -> std::io::Result<bool> {
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.by_ref().take(64 * 1024).read_to_end(&mut bytes)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an ELF executable");
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
+        return Err(bad());
+    }
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let phoff = u64_at(0x20).ok_or_else(bad)? as usize;
+    let phentsize = u16_at(0x36).ok_or_else(bad)? as usize;
+    let phnum = u16_at(0x38).ok_or_else(bad)? as usize;
+    const PT_INTERP: u32 = 3;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let kind = bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(bad)?;
+        if kind == PT_INTERP {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_binaries_are_not_static() {
+        // /bin/sh on any glibc system has an interpreter.
+        assert_eq!(is_static_elf(Path::new("/bin/sh")).ok(), Some(false));
+        assert!(is_static_elf(Path::new("/etc/passwd")).is_err());
+    }
+}

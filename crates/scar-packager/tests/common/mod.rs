@@ -1,0 +1,598 @@
+//! Test fixtures built from real tools: `umoci` and `skopeo` build and move images, Debian's
+//! `docker-registry` serves them. Reusable by other crates' tests: copy or `#[path]`-include
+//! this file.
+//!
+//! - [`require_tools`]: skip (or fail under `CI`) when a tool is missing;
+//! - [`build_busybox_image`]: an OCI layout with a busybox root, `/etc/passwd`, markers and
+//!   a config (entrypoint, cmd, env, workdir);
+//! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
+//! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
+//! - [`snapshot`]: a comparable view of a directory tree.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when every tool is on PATH. Otherwise: under `CI`, panic naming what is missing;
+/// elsewhere print a loud `SKIPPED` line and return false (the test should return).
+pub fn require_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI: required tools not installed: {} (apt-get install -y docker-registry skopeo umoci busybox-static)",
+            missing.join(", ")
+        );
+    }
+    eprintln!("\n*** SKIPPED: {} not installed ***\n", missing.join(", "));
+    false
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// The busybox applets linked in test images.
+pub const APPLETS: &[&str] = &[
+    "sh",
+    "echo",
+    "cat",
+    "ls",
+    "sleep",
+    "env",
+    "id",
+    "pwd",
+    "wc",
+    "sha256sum",
+    "mkdir",
+    "touch",
+    "rm",
+    "printf",
+    "test",
+    "true",
+    "false",
+    "uname",
+];
+
+/// An image in an OCI layout directory, named `layout:tag` for umoci and skopeo.
+#[derive(Debug, Clone)]
+pub struct OciImage {
+    pub layout: PathBuf,
+    pub tag: String,
+}
+
+impl OciImage {
+    /// `layout:tag`, as umoci's `--image` wants it.
+    pub fn image_arg(&self) -> String {
+        format!("{}:{}", self.layout.display(), self.tag)
+    }
+
+    /// A new empty image (`umoci init` + `umoci new`).
+    pub fn create(layout: &Path, tag: &str) -> OciImage {
+        if !layout.join("index.json").exists() {
+            run(Command::new("umoci")
+                .arg("init")
+                .arg("--layout")
+                .arg(layout));
+        }
+        let img = OciImage {
+            layout: layout.to_path_buf(),
+            tag: tag.to_string(),
+        };
+        run(Command::new("umoci").args(["new", "--image", &img.image_arg()]));
+        img
+    }
+
+    /// `umoci unpack` into `bundle` (must not exist); the root is `bundle/rootfs`.
+    pub fn unpack(&self, bundle: &Path) -> PathBuf {
+        let mut cmd = Command::new("umoci");
+        cmd.arg("unpack");
+        if !is_root() {
+            cmd.arg("--rootless");
+        }
+        run(cmd.args(["--image", &self.image_arg()]).arg(bundle));
+        bundle.join("rootfs")
+    }
+
+    /// `umoci repack`: one new layer with the changes made in `bundle/rootfs` since unpack
+    /// (deletions become whiteouts). The bundle is removed afterwards, since umoci diffs
+    /// against the unpack, not the last repack.
+    pub fn repack(&self, bundle: &Path) {
+        run(Command::new("umoci")
+            .args(["repack", "--image", &self.image_arg()])
+            .arg(bundle));
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwX")
+            .arg(bundle)
+            .status();
+        std::fs::remove_dir_all(bundle).expect("remove bundle");
+    }
+
+    /// Unpacks, lets `f` change the root, repacks: one layer.
+    pub fn add_layer(&self, work: &Path, f: impl FnOnce(&Path)) {
+        let bundle = work.join(format!("bundle-{}", uuid_like()));
+        let rootfs = self.unpack(&bundle);
+        f(&rootfs);
+        self.repack(&bundle);
+    }
+
+    /// `umoci config` with the given flags (e.g. `--config.entrypoint=/bin/sh`).
+    pub fn config(&self, args: &[&str]) {
+        run(Command::new("umoci")
+            .args(["config", "--image", &self.image_arg()])
+            .args(args));
+    }
+
+    /// `skopeo copy oci:<layout>:<tag> <dest>` (e.g. `docker-archive:/x.tar:test/img:latest`).
+    pub fn copy_to(&self, dest: &str, extra: &[&str]) {
+        run(Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "-q"])
+            .args(extra)
+            .arg(format!("oci:{}", self.image_arg()))
+            .arg(dest));
+    }
+
+    /// A `docker save`-format archive (skopeo's docker-archive).
+    pub fn docker_archive(&self, path: &Path) {
+        self.copy_to(
+            &format!("docker-archive:{}:test/img:latest", path.display()),
+            &[],
+        );
+    }
+
+    /// An OCI archive.
+    pub fn oci_archive(&self, path: &Path) {
+        self.copy_to(&format!("oci-archive:{}:latest", path.display()), &[]);
+    }
+
+    /// Pushes to `registry` as `repo:tag`; `v2s2` converts to Docker schema 2.
+    pub fn push(&self, registry: &TestRegistry, repo_tag: &str, v2s2: bool) -> String {
+        let reference = format!("{}/{}", registry.addr, repo_tag);
+        let mut extra = vec!["--dest-tls-verify=false"];
+        if v2s2 {
+            extra.extend(["--format", "v2s2"]);
+        }
+        self.copy_to(&format!("docker://{reference}"), &extra);
+        reference
+    }
+}
+
+fn uuid_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{n:x}")
+}
+
+/// Fills `rootfs` with busybox (static), its applet symlinks, /etc/passwd, /etc/group, /tmp
+/// and marker files.
+pub fn fill_busybox_rootfs(rootfs: &Path) {
+    let busybox = which("busybox").expect("busybox on PATH");
+    for d in ["bin", "etc", "tmp", "root", "srv"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("bin/busybox"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    std::fs::write(rootfs.join("etc/scar-marker"), "scar test image\n").unwrap();
+    std::fs::write(rootfs.join("srv/hello.txt"), "hello from the image\n").unwrap();
+}
+
+/// Builds a one-layer busybox image at `<work>/oci:latest` with entrypoint `/bin/sh -c`,
+/// cmd `echo hello`, env `GREETING=hello`, workdir `/srv`.
+pub fn build_busybox_image(work: &Path) -> OciImage {
+    let img = OciImage::create(&work.join("oci"), "latest");
+    img.add_layer(work, fill_busybox_rootfs);
+    img.config(&[
+        "--config.entrypoint=/bin/sh",
+        "--config.entrypoint=-c",
+        "--config.cmd=echo hello",
+        "--config.env=GREETING=hello",
+        "--config.env=PATH=/bin",
+        "--config.workingdir=/srv",
+        "--os=linux",
+        &format!("--architecture={}", scar_packager::host_architecture()),
+    ]);
+    img
+}
+
+/// Debian's `docker-registry` on a free loopback port, killed on drop.
+pub struct TestRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    pub fn start() -> TestRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let reg = TestRegistry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if http_status(&reg.addr, "/v2/") == Some(200) {
+                return reg;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not answer on {} within 15 s", reg.addr);
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status code of a plain `GET`, or `None` if nothing answers.
+pub fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let line = String::from_utf8_lossy(&buf[..n]);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What matters of one file for comparing trees (not times, not owners).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir { mode: u32 },
+    File { mode: u32, content: Vec<u8> },
+    Symlink { target: PathBuf },
+    Other { mode: u32 },
+}
+
+/// Every path under `root` (relative) with its type, permission bits, link target and
+/// content.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Node>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o7777;
+            let node = if m.file_type().is_symlink() {
+                Node::Symlink {
+                    target: std::fs::read_link(&p).unwrap(),
+                }
+            } else if m.is_dir() {
+                walk(root, &p, out);
+                Node::Dir { mode }
+            } else if m.is_file() {
+                Node::File {
+                    mode,
+                    content: std::fs::read(&p).unwrap(),
+                }
+            } else {
+                Node::Other { mode }
+            };
+            out.insert(rel, node);
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Asserts two trees are equal, listing the differences (not whole file contents).
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let a = snapshot(expected);
+    let b = snapshot(actual);
+    let mut diffs = Vec::new();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => diffs.push(format!("missing: {}", k.display())),
+            Some(w) if w != v => diffs.push(format!(
+                "differs: {} expected {} got {}",
+                k.display(),
+                short(v),
+                short(w)
+            )),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            diffs.push(format!("unexpected: {}", k.display()));
+        }
+    }
+    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+}
+
+fn short(n: &Node) -> String {
+    match n {
+        Node::File { mode, content } => format!("file {mode:o} ({} bytes)", content.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn write_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+impl OciImage {
+    fn index_entry(&self) -> (serde_json::Value, usize) {
+        let index = read_json(&self.layout.join("index.json"));
+        let pos = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|m| {
+                m["annotations"]["org.opencontainers.image.ref.name"] == self.tag.as_str()
+            })
+            .expect("tag in index.json");
+        (index, pos)
+    }
+
+    /// The image manifest's digest.
+    pub fn manifest_digest(&self) -> String {
+        let (index, pos) = self.index_entry();
+        index["manifests"][pos]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Appends a hand-made layer (an uncompressed tar, gzipped here) to the image: for layer
+    /// contents umoci would never produce (opaque whiteouts, odd orderings).
+    pub fn append_raw_layer(&self, tar_bytes: &[u8]) {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(tar_bytes).unwrap();
+        let gz = gz.finish().unwrap();
+        let layer_digest = write_blob(&self.layout, &gz);
+        let diff_id = format!("sha256:{}", sha256_hex(tar_bytes));
+
+        let (mut index, pos) = self.index_entry();
+        let mdigest = index["manifests"][pos]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut manifest = read_json(&blob_path(&self.layout, &mdigest));
+        let cdigest = manifest["config"]["digest"].as_str().unwrap().to_string();
+        let mut config = read_json(&blob_path(&self.layout, &cdigest));
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(diff_id.into());
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        manifest["config"]["digest"] = write_blob(&self.layout, &config_bytes).into();
+        manifest["config"]["size"] = config_bytes.len().into();
+        manifest["layers"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer_digest,
+                "size": gz.len(),
+            }));
+        let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+        index["manifests"][pos]["digest"] = write_blob(&self.layout, &manifest_bytes).into();
+        index["manifests"][pos]["size"] = manifest_bytes.len().into();
+        std::fs::write(
+            self.layout.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Adds to the layout an image index (tag `tag`) listing `images` with their platforms
+    /// (taken from each image's config): a multi-platform image.
+    pub fn make_index(layout: &Path, tag: &str, images: &[OciImage]) -> OciImage {
+        let mut entries = Vec::new();
+        for img in images {
+            let (index, pos) = img.index_entry();
+            let entry = &index["manifests"][pos];
+            let manifest = read_json(&blob_path(layout, entry["digest"].as_str().unwrap()));
+            let config = read_json(&blob_path(
+                layout,
+                manifest["config"]["digest"].as_str().unwrap(),
+            ));
+            entries.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": entry["digest"],
+                "size": entry["size"],
+                "platform": {"architecture": config["architecture"], "os": config["os"]},
+            }));
+        }
+        let idx = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        });
+        let bytes = serde_json::to_vec(&idx).unwrap();
+        let digest = write_blob(layout, &bytes);
+        let mut index = read_json(&layout.join("index.json"));
+        index["manifests"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": digest,
+                "size": bytes.len(),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }));
+        std::fs::write(
+            layout.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+        OciImage {
+            layout: layout.to_path_buf(),
+            tag: tag.to_string(),
+        }
+    }
+}
+
+/// A tar built entry by entry with raw names (so `..` and absolute names are possible).
+pub struct RawTar {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl Default for RawTar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RawTar {
+    pub fn new() -> RawTar {
+        RawTar {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+
+    fn header(name: &str, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        let bytes = name.as_bytes();
+        assert!(bytes.len() < 100, "name too long for a raw header");
+        // Written into the header directly: `set_path` refuses `..`.
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(size);
+        h.set_mtime(1_600_000_000);
+        h
+    }
+
+    pub fn file(mut self, name: &str, mode: u32, content: &[u8]) -> Self {
+        let mut h = Self::header(name, tar::EntryType::Regular, mode, content.len() as u64);
+        h.set_cksum();
+        self.builder.append(&h, content).unwrap();
+        self
+    }
+
+    pub fn dir(mut self, name: &str, mode: u32) -> Self {
+        let mut h = Self::header(name, tar::EntryType::Directory, mode, 0);
+        h.set_cksum();
+        self.builder.append(&h, &[][..]).unwrap();
+        self
+    }
+
+    fn link(mut self, kind: tar::EntryType, name: &str, target: &str) -> Self {
+        let mut h = Self::header(name, kind, 0o777, 0);
+        let t = target.as_bytes();
+        assert!(t.len() < 100);
+        h.as_old_mut().linkname[..t.len()].copy_from_slice(t);
+        h.set_cksum();
+        self.builder.append(&h, &[][..]).unwrap();
+        self
+    }
+
+    pub fn symlink(self, name: &str, target: &str) -> Self {
+        self.link(tar::EntryType::Symlink, name, target)
+    }
+
+    pub fn hardlink(self, name: &str, target: &str) -> Self {
+        self.link(tar::EntryType::Link, name, target)
+    }
+
+    pub fn special(mut self, name: &str, kind: tar::EntryType) -> Self {
+        let mut h = Self::header(name, kind, 0o644, 0);
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(3).unwrap();
+        h.set_cksum();
+        self.builder.append(&h, &[][..]).unwrap();
+        self
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.builder.into_inner().unwrap()
+    }
+}
