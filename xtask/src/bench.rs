@@ -1,5 +1,146 @@
-//! `cargo xtask bench`: scar against baselines measured in the same run.
+//! `cargo xtask bench`: scar measured against baselines run in the same process, so that
+//! the figures are ratios that survive a noisy, shared machine.
+//!
+//! - warm `scar run` of a trivial script vs `sh` running the same script directly;
+//! - `scar init` from a ~100 MB `docker save` archive vs `umoci unpack` of the same image
+//!   (alone, and with the `skopeo copy` that gets the archive into a layout first).
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("bench: not written yet")
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::{build_supervisor, cargo, run, target_dir};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(cmd: &mut Command) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        anyhow::bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let supervisor = build_supervisor(false)?;
+    run(cargo().args(["build", "--release", "--package", "scar-cli"]))?;
+    let scar = target_dir().join("release").join("scar");
+    let work = target_dir().join("bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let scar_in = |home: &Path| {
+        let mut cmd = Command::new(&scar);
+        cmd.env("SCAR_HOME", home)
+            .env("SCAR_SUPERVISOR", &supervisor);
+        cmd
+    };
+
+    // 1. Warm `scar run` overhead.
+    let small = work.join("small.tar");
+    crate::image::busybox_docker_archive(&small)?;
+    let home = work.join("home-run");
+    run(scar_in(&home)
+        .args(["init", "-n", "bench", "-if"])
+        .arg(&small))?;
+    let script = work.join("trivial.sh");
+    std::fs::write(&script, "echo hi\n")?;
+    let n = if quick { 15 } else { 60 };
+    // Warm the page cache and the root once before measuring.
+    time(
+        scar_in(&home)
+            .args(["run", "-n", "bench", "-s"])
+            .arg(&script),
+    )?;
+    let mut direct = Vec::new();
+    let mut scar_runs = Vec::new();
+    for _ in 0..n {
+        // Interleaved, so that both see the same machine load.
+        direct.push(time(Command::new("/bin/sh").arg(&script))?);
+        scar_runs.push(time(
+            scar_in(&home)
+                .args(["run", "-n", "bench", "-s"])
+                .arg(&script),
+        )?);
+    }
+    let (d, s) = (median(direct), median(scar_runs));
+    println!("warm `scar run` of a trivial script, median of {n}:");
+    println!("  sh directly:  {}", ms(d));
+    println!("  scar run:     {}", ms(s));
+    println!(
+        "  overhead:     {} ({:.1}x direct)",
+        ms(s.saturating_sub(d)),
+        s.as_secs_f64() / d.as_secs_f64()
+    );
+
+    // 2. Creating a function from a ~100 MB image archive.
+    let mb = if quick { 30 } else { 100 };
+    let big = work.join("big.tar");
+    crate::image::large_docker_archive(&big, mb)?;
+    let size = std::fs::metadata(&big)?.len() as f64 / 1e6;
+    let have_umoci = Command::new("umoci").arg("--version").output().is_ok()
+        && Command::new("skopeo").arg("--version").output().is_ok();
+    let rounds = if quick { 1 } else { 3 };
+    let (mut inits, mut unpacks, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let home = work.join(format!("home-init-{i}"));
+        inits.push(time(
+            scar_in(&home).args(["init", "-n", "big", "-if"]).arg(&big),
+        )?);
+        let _ = std::fs::remove_dir_all(&home);
+        if have_umoci {
+            let layout = work.join(format!("layout-{i}"));
+            let bundle = work.join(format!("bundle-{i}"));
+            copies.push(time(
+                Command::new("skopeo")
+                    .arg("copy")
+                    .arg(format!("docker-archive:{}", big.display()))
+                    .arg(format!("oci:{}:bench", layout.display())),
+            )?);
+            unpacks.push(time(
+                Command::new("umoci")
+                    .args(["unpack", "--image"])
+                    .arg(format!("{}:bench", layout.display()))
+                    .arg(&bundle),
+            )?);
+            let _ = std::fs::remove_dir_all(&layout);
+            let _ = std::fs::remove_dir_all(&bundle);
+        }
+    }
+    println!("function from a {size:.0} MB docker-save archive, median of {rounds}:");
+    let init = median(inits);
+    println!("  scar init:                 {}", ms(init));
+    if have_umoci {
+        let (u, c) = (median(unpacks), median(copies));
+        println!(
+            "  umoci unpack (layout):     {}  -> scar is {:.2}x its time",
+            ms(u),
+            init.as_secs_f64() / u.as_secs_f64()
+        );
+        println!(
+            "  skopeo copy + umoci unpack: {} -> scar is {:.2}x its time",
+            ms(u + c),
+            init.as_secs_f64() / (u + c).as_secs_f64()
+        );
+    } else {
+        println!("  (umoci/skopeo not installed: no baseline; `cargo xtask install-test-tools`)");
+    }
+    Ok(())
 }

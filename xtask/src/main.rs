@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("demo") => demo(),
         Some("test") => test(rest),
-        Some("bench") => bench::run(rest),
+        Some("bench") => bench::run_bench(rest),
         Some("install-test-tools") => install_test_tools(),
         _ => {
             eprintln!(
@@ -126,6 +126,7 @@ fn install_test_tools() -> anyhow::Result<()> {
         ("skopeo", "skopeo"),
         ("umoci", "umoci"),
         ("busybox", "busybox-static"),
+        ("proot", "proot"),
     ];
     let missing: Vec<&str> = apt
         .iter()
@@ -139,6 +140,20 @@ fn install_test_tools() -> anyhow::Result<()> {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let pip_missing = !have("moto_server") || !have("udocker");
+    if pip_missing {
+        eprintln!("xtask: installing moto[server], boto3 and udocker from PyPI");
+        run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "moto[server]",
+            "boto3",
+            "udocker",
+        ]))?;
     }
     Ok(())
 }

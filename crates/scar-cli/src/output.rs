@@ -33,6 +33,8 @@ impl Progress for Bars {
         let label = match phase {
             Phase::Pull => "pulling",
             Phase::Extract => "extracting",
+            Phase::Package => "packaging",
+            Phase::Push => "pushing",
         };
         let bar = match total_bytes {
             Some(total) => ProgressBar::new(total).with_style(

@@ -51,7 +51,7 @@ impl Payload {
         let script = self.script.as_ref()?;
         let compact: String = script.split_whitespace().collect();
         let looks_base64 = !compact.is_empty()
-            && compact.len() % 4 == 0
+            && compact.len().is_multiple_of(4)
             && compact
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');

@@ -7,15 +7,20 @@ pub enum Phase {
     Pull,
     /// Applying layers onto a root directory.
     Extract,
+    /// Building a package (the `image` package's layer and archive, the `zip` package).
+    Package,
+    /// Uploading an image package's blobs to a registry.
+    Push,
 }
 
 /// Receives progress events. Every method has a no-op default.
 pub trait Progress: Send + Sync {
     /// A phase begins; `total_bytes` is known for downloads and extraction.
     fn start(&self, _phase: Phase, _total_bytes: Option<u64>) {}
-    /// `bytes` more bytes were fetched (pull) or read (extract).
+    /// `bytes` more bytes were fetched (pull), read (extract), packaged or uploaded (push).
     fn advance(&self, _bytes: u64) {}
     /// A blob is ready in the cache; `cached` says it was already there (nothing fetched).
+    /// When pushing: `cached` says the registry already had it (nothing uploaded).
     fn blob(&self, _digest: &str, _cached: bool) {}
     /// The current phase ended.
     fn finish(&self) {}

@@ -1,0 +1,110 @@
+//! Drives the real `scar` binary in a temporary scar home.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The static supervisor the tests run: `SCAR_SUPERVISOR`, else the one
+/// `cargo xtask build-supervisor` leaves under `target/supervisor`. Missing: fail under CI,
+/// skip loudly elsewhere.
+pub fn supervisor() -> Option<PathBuf> {
+    let path = std::env::var_os("SCAR_SUPERVISOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/supervisor/bootstrap")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    let msg = format!(
+        "no static supervisor at {}: run `cargo xtask build-supervisor` (cargo xtask test does)",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("CI: {msg}");
+    }
+    eprintln!("\n*** SKIPPED: {msg} ***\n");
+    None
+}
+
+/// A scar home for one test.
+pub struct Scar {
+    pub home: tempfile::TempDir,
+    pub supervisor: PathBuf,
+}
+
+/// What one `scar` command did.
+#[derive(Debug)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.status, 0, "scar failed: {self:#?}");
+        self
+    }
+}
+
+impl Scar {
+    pub fn new() -> Option<Scar> {
+        Some(Scar {
+            home: tempfile::tempdir().unwrap(),
+            supervisor: supervisor()?,
+        })
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scar"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SCAR_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("SCAR_HOME", self.home.path())
+            .env("SCAR_SUPERVISOR", &self.supervisor);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = self.command().args(args).output().expect("scar runs");
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Every path under the home but the config file: what a failed command must not
+    /// change.
+    pub fn state(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.home.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                let rel = p
+                    .strip_prefix(self.home.path())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                if rel != "scar.cfg" {
+                    out.push(rel);
+                }
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
