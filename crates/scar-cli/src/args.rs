@@ -30,6 +30,12 @@ pub enum Command {
     Rm(RmArgs),
     /// Show a function's logs.
     Log(LogArgs),
+    /// Store files in a bucket; files put into a function's input folder invoke it.
+    Put(PutArgs),
+    /// Copy files out of a bucket.
+    Get(GetArgs),
+    /// Watch every function's input folder and invoke it for each file that lands there.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +73,10 @@ pub struct InitArgs {
     /// A script file run when an invocation brings no script or arguments.
     #[arg(short = 's', long = "init-script", value_name = "FILE")]
     pub init_script: Option<PathBuf>,
+    /// A bucket whose `input/` folder triggers the function; outputs go to its `output/`
+    /// (`-es`).
+    #[arg(long = "event-source", value_name = "BUCKET")]
+    pub event_source: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +99,20 @@ pub struct RunArgs {
     /// Also print the request id and log stream.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Run the function once for every file in this bucket's `input/` folder (`-es`): the
+    /// launcher. The bucket must be the function's.
+    #[arg(long = "event-source", value_name = "BUCKET")]
+    pub event_source: Option<String>,
+    /// With `-es`: invocations at once (default: the config's `local.concurrency`, else
+    /// the number of cores).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// With `-es`: only the files whose last run failed or timed out.
+    #[arg(long, requires = "event_source")]
+    pub only_failed: bool,
+    /// With `-es`: only the files not yet processed in their current version.
+    #[arg(long, requires = "event_source")]
+    pub pending: bool,
     /// A command and its arguments, run instead of the image's CMD.
     #[arg(
         trailing_var_arg = true,
@@ -100,7 +124,52 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// List the files of this bucket (and folder) instead of functions.
+    #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
+    pub bucket: Option<String>,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Where to: a bucket and optional folder (`mybucket/input`).
+    #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
+    pub bucket: String,
+    /// A file, or a directory (its files, recursively).
+    #[arg(short = 'p', long)]
+    pub path: PathBuf,
+    /// Return once the files are stored; their invocations run in the background.
+    #[arg(long = "async")]
+    pub run_async: bool,
+    /// Invocations at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What: a bucket and optional folder (`mybucket/output`).
+    #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
+    pub bucket: String,
+    /// Where to (default: the current directory).
+    #[arg(short = 'p', long, default_value = ".")]
+    pub path: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Invocations at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Print a JSON line per finished file.
     #[arg(long)]
     pub json: bool,
 }
@@ -167,6 +236,11 @@ const VALUE_FLAGS: &[&str] = &[
     "--log-stream-name",
     "--request-id",
     "--provider",
+    "-b",
+    "--bucket",
+    "-p",
+    "--path",
+    "--concurrency",
     "--supervisor",
     "--event-source",
     "--deployment-bucket",

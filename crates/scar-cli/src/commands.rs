@@ -8,8 +8,13 @@ use scar_core::provider::{ImageInput, LogQuery, Provider};
 use scar_core::spec::parse_env_assignments;
 use scar_core::FunctionSpec;
 
-use crate::args::{Cli, Command, InitArgs, LogArgs, LsArgs, RmArgs, RunArgs};
-use crate::output::{print_json, print_table, Bars};
+use scar_core::bucket::BucketPath;
+use scar_local::{FileResult, LaunchOptions, LocalProvider, Outcome, ServeEvent};
+
+use crate::args::{
+    Cli, Command, GetArgs, InitArgs, LogArgs, LsArgs, PutArgs, RmArgs, RunArgs, ServeArgs,
+};
+use crate::output::{print_json, print_table, Bars, LaunchBar};
 use crate::settings::{read_script, Context};
 
 /// Runs a parsed command line; returns the exit status.
@@ -31,7 +36,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ls(args) => ls(&ctx, args).await,
         Command::Rm(args) => rm(&ctx, args).await,
         Command::Log(args) => log(&ctx, args).await,
+        Command::Put(args) => put(&ctx, args).await,
+        Command::Get(args) => get(&ctx, args).await,
+        Command::Serve(args) => serve(&ctx, args).await,
     }
+}
+
+/// The concurrency bound: the flag, else the config, else the number of cores.
+fn concurrency(ctx: &Context, flag: Option<usize>) -> usize {
+    flag.filter(|c| *c > 0)
+        .or_else(|| (ctx.settings.concurrency > 0).then_some(ctx.settings.concurrency as usize))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
@@ -50,7 +65,11 @@ async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
         description: s.description.clone(),
         environment: parse_env_assignments(&args.environment)?,
         init_script: args.init_script.as_deref().map(read_script).transpose()?,
-        input_bucket: None,
+        input_bucket: args
+            .event_source
+            .as_deref()
+            .map(|b| BucketPath::parse(b).map(|p| p.bucket))
+            .transpose()?,
     };
     // Validate before any pull: bad input costs nothing.
     spec.validate()?;
@@ -74,6 +93,11 @@ async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
 
 async fn invoke(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
+    if let Some(bucket) = &args.event_source {
+        let result = launch(ctx, &provider, &args, bucket).await;
+        provider.shutdown().await;
+        return result;
+    }
     let payload = Payload {
         script: args.script.as_deref().map(read_script).transpose()?,
         cmd_args: (!args.args.is_empty()).then_some(args.args),
@@ -112,6 +136,9 @@ async fn invoke(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
 
 async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
+    if let Some(bucket) = &args.bucket {
+        return ls_bucket(&provider, bucket, args.json).await;
+    }
     let functions = provider.list().await?;
     if args.json {
         print_json(&functions)?;
@@ -176,5 +203,221 @@ async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<i32> {
             writeln!(out, "{}", line.message)?;
         }
     }
+    Ok(0)
+}
+
+async fn launch(
+    ctx: &Context,
+    provider: &LocalProvider,
+    args: &RunArgs,
+    bucket: &str,
+) -> anyhow::Result<i32> {
+    let wanted = BucketPath::parse(bucket)?.bucket;
+    let bound = provider.function_for_bucket(&wanted)?;
+    if bound.as_deref() != Some(args.name.as_str()) {
+        anyhow::bail!(scar_local::LocalError::WrongBucket {
+            function: args.name.clone(),
+            bucket: wanted,
+        });
+    }
+    let options = LaunchOptions {
+        concurrency: concurrency(ctx, args.concurrency),
+        only_failed: args.only_failed,
+        pending_only: args.pending,
+    };
+    let bar = LaunchBar::new(args.json);
+    let results = provider
+        .launch(&args.name, &options, &|e| bar.event(e))
+        .await?;
+    bar.finish();
+    report_results(&results, args.json)
+}
+
+/// Prints per-file results (failed ones in full) and a summary; 1 when any failed.
+fn report_results(results: &[FileResult], json: bool) -> anyhow::Result<i32> {
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Succeeded)
+        .count();
+    if json {
+        print_json(&results)?;
+    } else {
+        for r in results.iter().filter(|r| r.outcome != Outcome::Succeeded) {
+            let how = match (r.outcome, r.exit_code, &r.error) {
+                (_, _, Some(e)) => format!("error: {e}"),
+                (Outcome::TimedOut, _, _) => "timed out".to_string(),
+                (_, Some(code), _) => format!("exit status {code}"),
+                _ => "failed".to_string(),
+            };
+            println!("FAILED {} ({how}, request {})", r.key, r.request_id);
+            for line in r.output_tail.lines() {
+                println!("    {line}");
+            }
+        }
+        let timed_out = results
+            .iter()
+            .filter(|r| r.outcome == Outcome::TimedOut)
+            .count();
+        println!(
+            "{} files: {} succeeded, {} failed, {} timed out; {} outputs uploaded",
+            results.len(),
+            results.len() - failed,
+            failed - timed_out,
+            timed_out,
+            results.iter().map(|r| r.uploaded.len()).sum::<usize>()
+        );
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<i32> {
+    let provider = ctx.local()?;
+    let at = BucketPath::parse(&args.bucket)?;
+    let stored = provider.buckets().put(&at, &args.path)?;
+    let function = provider.function_for_bucket(&at.bucket)?;
+    let inputs: Vec<_> = stored
+        .iter()
+        .filter(|o| {
+            o.key
+                .starts_with(&format!("{}/", scar_core::bucket::INPUT_FOLDER))
+        })
+        .cloned()
+        .collect();
+    let Some(function) = function.filter(|_| !inputs.is_empty()) else {
+        if args.json {
+            print_json(&stored)?;
+        } else {
+            println!("{} files stored in {at}.", stored.len());
+        }
+        return Ok(0);
+    };
+    if args.run_async {
+        // A background launcher runs what is pending, unless `scar serve` already does.
+        let exe = std::env::current_exe()?;
+        let spawned = std::process::Command::new(exe)
+            .args([
+                "run",
+                "-n",
+                &function,
+                "--event-source",
+                &at.bucket,
+                "--pending",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if args.json {
+            print_json(
+                &serde_json::json!({"stored": stored, "function": function, "async": true}),
+            )?;
+        } else {
+            println!(
+                "{} files stored in {at}; function '{function}' runs for {} of them in the background (`scar log -n {function}`).",
+                stored.len(),
+                inputs.len()
+            );
+        }
+        spawned?;
+        return Ok(0);
+    }
+    let bar = LaunchBar::new(args.json);
+    let results = match provider
+        .process_objects(
+            &function,
+            inputs.clone(),
+            concurrency(ctx, args.concurrency),
+            &|e| bar.event(e),
+        )
+        .await
+    {
+        Err(scar_local::LocalError::Busy(_)) => {
+            // `scar serve` is processing this bucket: wait for its results.
+            provider
+                .wait_for(
+                    &function,
+                    &inputs,
+                    std::time::Duration::from_secs(24 * 3600),
+                    &|e| bar.event(e),
+                )
+                .await?
+        }
+        other => other?,
+    };
+    provider.shutdown().await;
+    bar.finish();
+    report_results(&results, args.json)
+}
+
+async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<i32> {
+    let provider = ctx.local()?;
+    let at = BucketPath::parse(&args.bucket)?;
+    let files = provider.buckets().get(&at, &args.path)?;
+    if args.json {
+        print_json(&files)?;
+    } else {
+        println!(
+            "{} files copied from {at} to {}.",
+            files.len(),
+            args.path.display()
+        );
+    }
+    Ok(0)
+}
+
+async fn ls_bucket(provider: &LocalProvider, bucket: &str, json: bool) -> anyhow::Result<i32> {
+    let at = BucketPath::parse(bucket)?;
+    let objects = provider.buckets().list(&at)?;
+    if json {
+        print_json(&objects)?;
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| vec![o.key.clone(), o.size.to_string(), o.modified.clone()])
+        .collect();
+    print_table(&["KEY", "SIZE", "MODIFIED"], &rows)?;
+    Ok(0)
+}
+
+async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<i32> {
+    let provider = ctx.local()?;
+    let json = args.json;
+    let on_event = move |e: &ServeEvent| match e {
+        ServeEvent::Watching { function, bucket } if !json => {
+            eprintln!("watching {bucket}/input/ for function '{function}'");
+        }
+        ServeEvent::Finished { function, result } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"function": function, "result": result})
+                );
+            } else {
+                let status = match result.outcome {
+                    Outcome::Succeeded => "ok",
+                    Outcome::Failed => "FAILED",
+                    Outcome::TimedOut => "TIMED OUT",
+                };
+                println!(
+                    "{status} {function} {} ({} outputs)",
+                    result.key,
+                    result.uploaded.len()
+                );
+            }
+        }
+        _ => {}
+    };
+    let stop = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    provider
+        .serve(concurrency(ctx, args.concurrency), &on_event, stop)
+        .await?;
     Ok(0)
 }

@@ -124,6 +124,7 @@ fn category(err: &anyhow::Error) -> ErrorCategory {
             return e.category();
         }
         if cause.is::<scar_core::SpecError>()
+            || cause.is::<scar_core::bucket::BucketError>()
             || cause.is::<crate::settings::InputFile>()
             || cause.is::<crate::settings::UnsupportedProvider>()
         {
@@ -143,4 +144,48 @@ pub fn report(err: &anyhow::Error) {
         }
     }
     eprintln!("{text}");
+}
+
+/// The launcher's progress bar: files done, with failed and timed-out counts.
+pub struct LaunchBar {
+    bar: Option<ProgressBar>,
+    counts: Mutex<(u64, u64)>,
+}
+
+impl LaunchBar {
+    pub fn new(quiet: bool) -> LaunchBar {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg} {per_sec} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        });
+        LaunchBar {
+            bar,
+            counts: Mutex::new((0, 0)),
+        }
+    }
+
+    pub fn event(&self, event: &scar_local::LaunchEvent) {
+        let Some(bar) = &self.bar else { return };
+        match event {
+            scar_local::LaunchEvent::Planned { total } => bar.set_length(*total as u64),
+            scar_local::LaunchEvent::Finished(r) => {
+                let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+                match r.outcome {
+                    scar_local::Outcome::Failed => c.0 += 1,
+                    scar_local::Outcome::TimedOut => c.1 += 1,
+                    scar_local::Outcome::Succeeded => {}
+                }
+                bar.set_message(format!("({} failed, {} timed out)", c.0, c.1));
+                bar.inc(1);
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

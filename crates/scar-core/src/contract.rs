@@ -35,6 +35,11 @@ pub const SUPERVISOR_PATH: &str = "/opt/scar/bootstrap";
 pub const FUNCTION_FILE_PATH: &str = "/opt/scar/function.json";
 /// Variable that overrides [`FUNCTION_FILE_PATH`] for the supervisor.
 pub const FUNCTION_FILE_VAR: &str = "SCAR_FUNCTION_FILE";
+/// Variable naming the directory that holds the function's buckets inside a local sandbox
+/// (`<dir>/<bucket>/<key>`); unset on AWS, where buckets are S3's.
+pub const STORAGE_DIR_VAR: &str = "SCAR_STORAGE_DIR";
+/// Where the local provider mounts a function's bucket: `/opt/scar/buckets/<bucket>`.
+pub const STORAGE_DIR: &str = "/opt/scar/buckets";
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";
 

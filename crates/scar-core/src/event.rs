@@ -257,6 +257,10 @@ pub struct FunctionFile {
     pub init_script: Option<String>,
     #[serde(default)]
     pub image: ImageConfig,
+    /// Where outputs of direct invocations go (`<bucket>/output/`); storage events send
+    /// them to the triggering object's bucket.
+    #[serde(default)]
+    pub output_bucket: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! **Invariants:** no network, no async runtime, no AWS SDK; the only I/O is reading and
 //! writing the config file in [`config`]. Everything here is cheap to construct and test.
 
+pub mod bucket;
 pub mod config;
 pub mod contract;
 pub mod error;

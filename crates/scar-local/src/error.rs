@@ -51,6 +51,28 @@ pub enum LocalError {
     },
     #[error("no usable supervisor (`bootstrap`): {0}")]
     NoSupervisor(String),
+    #[error(transparent)]
+    Bucket(#[from] scar_core::bucket::BucketError),
+    #[error("bucket {0:?} does not exist: `scar init -es {0}` creates it with a function, `scar ls -b` lists buckets")]
+    NoBucket(String),
+    #[error("the input folder of bucket {bucket:?} already triggers function {function:?}: remove it (`scar rm -n {function}`) or use another bucket")]
+    BucketBound { bucket: String, function: String },
+    #[error("function {0:?} has no input bucket: create it with `-es BUCKET`")]
+    NotBound(String),
+    #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
+    WrongBucket { function: String, bucket: String },
+    #[error("invalid object key {0:?}")]
+    Key(String),
+    #[error("cannot read {path}: {source}")]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch the input folders: {0}")]
+    Watch(String),
+    #[error("function {0:?} is being served by another scar process (`scar serve` or a launcher): let it finish, or stop it first")]
+    Busy(String),
 }
 
 impl LocalError {
@@ -66,9 +88,17 @@ impl LocalError {
 impl ProviderError for LocalError {
     fn category(&self) -> ErrorCategory {
         match self {
-            LocalError::Spec(_) | LocalError::Exists(_) | LocalError::NotFound(_) => {
-                ErrorCategory::Usage
-            }
+            LocalError::Spec(_)
+            | LocalError::Exists(_)
+            | LocalError::NotFound(_)
+            | LocalError::Bucket(_)
+            | LocalError::NoBucket(_)
+            | LocalError::BucketBound { .. }
+            | LocalError::NotBound(_)
+            | LocalError::WrongBucket { .. }
+            | LocalError::Key(_)
+            | LocalError::Input { .. }
+            | LocalError::Busy(_) => ErrorCategory::Usage,
             LocalError::Image(e) => e.category(),
             LocalError::Supervisor { .. } => ErrorCategory::Function,
             LocalError::NoSupervisor(_) => ErrorCategory::Usage,

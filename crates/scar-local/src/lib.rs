@@ -15,13 +15,20 @@
 //! the process that started it.
 
 mod api;
+mod buckets;
+mod cgroup;
 mod error;
+mod events;
 mod logs;
 mod provider;
+mod records;
 mod sandbox;
 mod state;
 mod supervisor;
 
+pub use buckets::{Buckets, ObjectInfo};
 pub use error::LocalError;
+pub use events::{FileResult, LaunchEvent, LaunchOptions, ServeEvent};
 pub use provider::{LocalProvider, PROVIDER_NAME};
+pub use records::{Outcome, Processed};
 pub use supervisor::{find_supervisor, is_static_elf};

@@ -14,6 +14,8 @@ use scar_packager::{BlobCache, ImageSource, Progress};
 use tokio::sync::oneshot;
 
 use crate::api::{Answer, Pending, RuntimeApi};
+use crate::buckets::Buckets;
+use crate::cgroup::MemoryCgroup;
 use crate::logs::LogStream;
 use crate::state::{ensure_mount_point, Layout, StoredFunction};
 use crate::{sandbox, LocalError};
@@ -34,6 +36,8 @@ struct Sandbox {
     log: LogStream,
     /// Time from start to the first `next`, reported once as Lambda's Init Duration.
     started: Option<Instant>,
+    /// Declared after `child`, so that it is removed after the sandbox is killed.
+    cgroup: Option<MemoryCgroup>,
 }
 
 /// The local provider: functions, logs and sandboxes under one scar home.
@@ -42,6 +46,9 @@ pub struct LocalProvider {
     supervisor: PathBuf,
     region: String,
     warm: Mutex<HashMap<String, Vec<Sandbox>>>,
+    pub(crate) buckets: Buckets,
+    /// Set once the user has been told that memory limits are not enforced.
+    memory_warned: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -61,12 +68,30 @@ impl LocalProvider {
         supervisor: impl Into<PathBuf>,
         region: impl Into<String>,
     ) -> Self {
+        let home_dir: PathBuf = home.into();
         LocalProvider {
-            layout: Layout { home: home.into() },
+            layout: Layout {
+                home: home_dir.clone(),
+            },
             supervisor: supervisor.into(),
             region: region.into(),
             warm: Mutex::new(HashMap::new()),
+            buckets: Buckets::new(home_buckets(&home_dir)),
+            memory_warned: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The local buckets.
+    pub fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn region(&self) -> &str {
+        &self.region
     }
 
     /// Creates a function: pulls the image into the cache, extracts its root once, and
@@ -80,6 +105,20 @@ impl LocalProvider {
         spec.validate()?;
         if self.layout.function_dir(&spec.name).exists() {
             return Err(LocalError::Exists(spec.name));
+        }
+        if let Some(bucket) = &spec.input_bucket {
+            scar_core::bucket::validate_bucket(bucket)?;
+            if let Some(other) = self
+                .layout
+                .list()?
+                .into_iter()
+                .find(|f| f.info.spec.input_bucket.as_deref() == Some(bucket))
+            {
+                return Err(LocalError::BucketBound {
+                    bucket: bucket.clone(),
+                    function: other.info.spec.name,
+                });
+            }
         }
         let source = match image {
             ImageInput::Reference(r) => ImageSource::detect(r)?,
@@ -123,6 +162,9 @@ impl LocalProvider {
             root,
             image_config: image.config.clone(),
         };
+        if let Some(bucket) = &stored.info.spec.input_bucket {
+            self.buckets.create(bucket)?;
+        }
         self.layout.create(&stored, &self.supervisor)?;
         Ok(stored.info)
     }
@@ -165,6 +207,33 @@ impl LocalProvider {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             ),
         ];
+        let mut env = env;
+        let mut binds = Vec::new();
+        if let Some(bucket) = &spec.input_bucket {
+            env.push((
+                scar_core::contract::STORAGE_DIR_VAR.into(),
+                scar_core::contract::STORAGE_DIR.into(),
+            ));
+            binds.push((
+                self.buckets.dir(bucket),
+                format!("opt/scar/buckets/{bucket}"),
+            ));
+        }
+        let cgroup = match MemoryCgroup::create(
+            &uuid::Uuid::new_v4().simple().to_string(),
+            spec.memory_mb,
+        ) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                if !self
+                    .memory_warned
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    eprintln!("warning: memory limits are not enforced on this machine ({why})");
+                }
+                None
+            }
+        };
         let handle = log
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
@@ -175,6 +244,8 @@ impl LocalProvider {
             env,
             log: handle,
             tmp_mb: 512,
+            binds,
+            cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
         })
         .map_err(|source| LocalError::Sandbox {
             function: spec.name.clone(),
@@ -186,6 +257,7 @@ impl LocalProvider {
             api,
             log,
             started: Some(started),
+            cgroup,
         })
     }
 
@@ -199,10 +271,11 @@ impl LocalProvider {
         warm.entry(name.to_string()).or_default().push(sandbox);
     }
 
-    async fn invoke_stored(
+    /// Invokes a function with a raw event (a direct payload or an S3 event).
+    pub(crate) async fn invoke_event(
         &self,
         stored: &StoredFunction,
-        payload: &Payload,
+        event: Bytes,
     ) -> Result<Response, LocalError> {
         let spec = &stored.info.spec;
         let mut sandbox = loop {
@@ -216,7 +289,6 @@ impl LocalProvider {
             }
         };
         let request_id = uuid::Uuid::new_v4().to_string();
-        let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
         let deadline = SystemTime::now() + Duration::from_secs(spec.timeout_s.into());
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
@@ -227,6 +299,7 @@ impl LocalProvider {
             .log
             .line(&format!("START RequestId: {request_id} Version: $LATEST"));
         let init_duration = sandbox.started.take().map(|s| s.elapsed());
+        let oom_before = sandbox.cgroup.as_ref().map_or(0, MemoryCgroup::oom_kills);
         let begun = Instant::now();
         let pending = Pending {
             request_id: request_id.clone(),
@@ -257,7 +330,11 @@ impl LocalProvider {
         };
         let duration = begun.elapsed();
         sandbox.log.line(&format!("END RequestId: {request_id}"));
-        let memory_used = max_memory_mb(&sandbox.child);
+        let memory_used = sandbox
+            .cgroup
+            .as_ref()
+            .and_then(MemoryCgroup::peak_mb)
+            .unwrap_or_else(|| max_memory_mb(&sandbox.child));
         let init = init_duration
             .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
             .unwrap_or_default();
@@ -276,6 +353,10 @@ impl LocalProvider {
             });
         };
         let log_stream = sandbox.log.name.clone();
+        let out_of_memory = sandbox
+            .cgroup
+            .as_ref()
+            .is_some_and(|c| c.oom_kills() > oom_before);
         self.put_warm(&spec.name, sandbox);
         let mut response = match answer {
             Answer::Response(body) => {
@@ -304,6 +385,15 @@ impl LocalProvider {
                 }
             }
         };
+        if out_of_memory {
+            let note = format!(
+                "scar: the function ran out of memory: its limit is {} MB (raise it with -m)\n",
+                spec.memory_mb
+            );
+            let mut bytes = response.output_bytes();
+            bytes.extend_from_slice(note.as_bytes());
+            response.set_output(bytes);
+        }
         response.log_group = log_group(&spec.name);
         response.log_stream = log_stream;
         Ok(response)
@@ -319,7 +409,8 @@ impl Provider for LocalProvider {
 
     async fn invoke(&self, name: &str, payload: &Payload) -> Result<Response, LocalError> {
         let stored = self.layout.load(name)?;
-        self.invoke_stored(&stored, payload).await
+        let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
+        self.invoke_event(&stored, event).await
     }
 
     async fn remove(&self, name: &str) -> Result<(), LocalError> {
@@ -339,6 +430,10 @@ impl Provider for LocalProvider {
         self.layout.load(name)?;
         crate::logs::read(&self.layout.logs(name), query)
     }
+}
+
+fn home_buckets(home: &Path) -> PathBuf {
+    home.join("buckets")
 }
 
 /// CloudWatch's log group name for a function.

@@ -26,6 +26,11 @@ pub(crate) struct SandboxSpec<'a> {
     pub log: std::fs::File,
     /// Size of the private `/tmp`, MB.
     pub tmp_mb: u32,
+    /// Read-write bind mounts: a host directory and where it goes, relative to the root
+    /// (under `opt/scar`, whose mount point directories the function's opt dir has).
+    pub binds: Vec<(std::path::PathBuf, String)>,
+    /// The `cgroup.procs` file of the sandbox's memory cgroup, joined before anything else.
+    pub cgroup_procs: Option<std::path::PathBuf>,
 }
 
 /// Paths and flags computed before `fork`.
@@ -43,6 +48,8 @@ struct Prepared {
     dev: CString,
     devices: Vec<(CString, CString)>,
     dev_links: Vec<(CString, CString)>,
+    binds: Vec<(CString, CString)>,
+    cgroup_procs: Option<CString>,
 }
 
 fn cstr(bytes: &[u8]) -> std::io::Result<CString> {
@@ -114,6 +121,12 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
         dev: inside("dev")?,
         devices,
         dev_links,
+        binds: spec
+            .binds
+            .iter()
+            .map(|(src, rel)| Ok((path_c(src)?, inside(rel)?)))
+            .collect::<std::io::Result<_>>()?,
+        cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
     })
 }
 
@@ -162,12 +175,12 @@ fn write_proc(path: &[u8], data: &[u8]) -> std::io::Result<()> {
     unsafe {
         let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 {
-            return check(-1, "open /proc/self map");
+            return check(-1, "open a /proc or cgroup file");
         }
         let n = libc::write(fd, data.as_ptr().cast(), data.len());
         libc::close(fd);
         if n != data.len() as isize {
-            return check(-1, "write /proc/self map");
+            return check(-1, "write a /proc or cgroup file");
         }
     }
     Ok(())
@@ -177,6 +190,10 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
     // SAFETY (whole function): only system calls on prepared, NUL-terminated buffers.
     unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
+        if let Some(procs) = &p.cgroup_procs {
+            // Before the user namespace: inside it the host's cgroup files are not ours.
+            write_proc(procs.as_bytes_with_nul(), b"0")?;
+        }
         check(
             libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID),
             "unshare (user namespaces may be disabled: see /proc/sys/kernel/unprivileged_userns_clone)",
@@ -259,6 +276,18 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             libc::symlink(target.as_ptr(), link.as_ptr());
         }
         bind_read_only(&p.opt_src, &p.opt_dst, p.opt_flags, "mount /opt/scar")?;
+        for (src, dst) in &p.binds {
+            check(
+                libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ),
+                "mount a bucket",
+            )?;
+        }
         check(libc::chdir(p.root.as_ptr()), "chdir to the root")?;
         check(
             libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,

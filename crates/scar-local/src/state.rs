@@ -39,6 +39,7 @@ impl StoredFunction {
             environment: spec.environment.clone(),
             init_script: spec.init_script.clone(),
             image: self.image_config.clone(),
+            output_bucket: spec.input_bucket.clone(),
         }
     }
 }
@@ -139,6 +140,11 @@ impl Layout {
     ) -> Result<(), LocalError> {
         let opt = dir.join("opt");
         std::fs::create_dir_all(&opt).map_err(LocalError::io("cannot create", &opt))?;
+        if let Some(bucket) = &stored.info.spec.input_bucket {
+            // The mount point of the bucket inside the sandbox (`/opt/scar/buckets/<bucket>`).
+            let point = opt.join("buckets").join(bucket);
+            std::fs::create_dir_all(&point).map_err(LocalError::io("cannot create", &point))?;
+        }
         let bootstrap = opt.join("bootstrap");
         if std::fs::hard_link(supervisor, &bootstrap).is_err() {
             std::fs::copy(supervisor, &bootstrap)

@@ -94,6 +94,10 @@ pub enum PackagerError {
     #[error("unsupported: {what}")]
     Unsupported { what: String },
 
+    /// A zip package that cannot fit Lambda's unzipped size limit, even without the root.
+    #[error("the zip package would take {unzipped} bytes unzipped even without the extracted root, over Lambda's limit of {limit} bytes\nhelp: use `--package image` (container images may be up to 10 GB)")]
+    PackageTooLarge { unzipped: u64, limit: u64 },
+
     /// Extraction target already exists.
     #[error("`{}` already exists: refusing to extract over it", path.display())]
     DestinationExists { path: PathBuf },

@@ -3,7 +3,9 @@
 //! Brings container images in from registries (OCI distribution API, through `oci-client`),
 //! `docker save` archives, OCI archives and OCI layout directories ([`ImageSource`],
 //! [`pull`]); keeps their blobs in a content-addressed cache ([`BlobCache`]); and applies
-//! their layers onto a root directory ([`extract_image`], [`extract_layer`]).
+//! their layers onto a root directory ([`extract_image`], [`extract_layer`]); and builds the
+//! AWS Lambda packages of DESIGN §5: the `image` package ([`build_image_package`], then
+//! [`write_oci_archive`] or [`push_image`]) and the `zip` package ([`build_zip_package`]).
 //!
 //! **May depend on:** scar-core, tokio, oci-client, tar, flate2, sha2 (and small helpers:
 //! serde, hex, base64, uuid, tempfile, libc). No AWS SDK, no drawing: progress is reported
@@ -15,7 +17,9 @@
 //!   device nodes are skipped (each reported in [`ExtractReport::warnings`]);
 //! - every blob is verified against its sha256 digest before it enters the cache, and layers
 //!   again as they are extracted; a blob in the cache is never fetched again;
-//! - layers and archives are streamed, never held in memory;
+//! - layers, archives, zips and uploads are streamed, never held in memory;
+//! - packages are deterministic: the same inputs give the same zip bytes and image digests;
+//! - packaging never follows a symlink out of a root and never packages device nodes;
 //! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename);
 //! - no panic on any input.
 
@@ -24,6 +28,7 @@ mod error;
 mod extract;
 mod local;
 mod manifest;
+mod package;
 mod progress;
 mod registry;
 mod source;
@@ -36,6 +41,11 @@ pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
 pub use extract::{extract_image, extract_layer, ExtractReport};
 pub use manifest::host_architecture;
+pub use package::{
+    build_image_package, build_zip_package, push_image, write_oci_archive, ImagePackage,
+    ManifestFormat, PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT,
+    UNZIPPED_LIMIT,
+};
 pub use progress::{NoProgress, Phase, Progress};
 pub use source::ImageSource;
 
@@ -171,7 +181,7 @@ async fn blocking<T: Send + 'static>(
     match result {
         Ok(r) => r,
         Err(join) => Err(PackagerError::io(
-            "run the pull task for",
+            "run the background task for",
             "image",
             std::io::Error::other(join.to_string()),
         )),

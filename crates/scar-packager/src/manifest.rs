@@ -174,7 +174,8 @@ pub(crate) fn as_image_manifest(
     if m.schema_version == Some(1)
         || m.media_type
             .as_deref()
-            .is_some_and(|t| t.contains("manifest.v1"))
+            // Not `contains("manifest.v1")`: the OCI type is `...image.manifest.v1+json`.
+            .is_some_and(|t| t.starts_with("application/vnd.docker.distribution.manifest.v1"))
     {
         return Err(PackagerError::Unsupported {
             what: format!("{source_name} uses Docker schema 1 manifests (deprecated); re-push it as schema 2 or OCI"),
@@ -239,6 +240,22 @@ mod tests {
             }),
             annotations: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn oci_manifest_with_media_type_is_not_schema_1() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{digest}"}},"layers":[]}}"#
+        );
+        let m: ManifestOrIndex = parse(doc.as_bytes(), "x", "manifest").unwrap();
+        assert!(as_image_manifest(m, "x").is_ok());
+        let v1 = r#"{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}"#;
+        let m: ManifestOrIndex = parse(v1.as_bytes(), "x", "manifest").unwrap();
+        assert!(matches!(
+            as_image_manifest(m, "x"),
+            Err(PackagerError::Unsupported { .. })
+        ));
     }
 
     #[test]

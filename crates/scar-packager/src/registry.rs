@@ -91,15 +91,34 @@ fn auth_from_config(text: &[u8], registry: &str) -> Option<RegistryAuth> {
     None
 }
 
-struct Ctx<'a> {
-    client: Client,
-    auth: RegistryAuth,
-    shown: &'a str,
-    registry: String,
+/// A client for `registry` (`host[:port]`): plain HTTP on loopback, HTTPS elsewhere.
+/// `monolithic` uploads each blob in one streamed `PUT` (registries such as ECR mishandle
+/// chunked `PATCH` uploads).
+pub(crate) fn client_for(registry: &str, monolithic: bool) -> Client {
+    let mut insecure = Vec::new();
+    if is_loopback(registry) {
+        insecure.push(registry.to_string());
+    }
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(insecure),
+        platform_resolver: None,
+        connect_timeout: Some(Duration::from_secs(15)),
+        read_timeout: Some(Duration::from_secs(120)),
+        use_monolithic_push: monolithic,
+        ..Default::default()
+    })
+}
+
+/// A client with its credentials, and the names errors are reported with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) client: Client,
+    pub(crate) auth: RegistryAuth,
+    pub(crate) shown: &'a str,
+    pub(crate) registry: String,
 }
 
 impl Ctx<'_> {
-    fn err(&self, action: &str, wanted: &str, e: OciDistributionError) -> PackagerError {
+    pub(crate) fn err(&self, action: &str, wanted: &str, e: OciDistributionError) -> PackagerError {
         let not_found = match &e {
             OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
                 return PackagerError::RegistryUnreachable {
@@ -184,19 +203,8 @@ pub(crate) async fn pull(
         source,
     })?;
     let registry = reference.resolve_registry().to_string();
-    let mut insecure = Vec::new();
-    if is_loopback(&registry) {
-        insecure.push(registry.clone());
-    }
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(insecure),
-        platform_resolver: None,
-        connect_timeout: Some(Duration::from_secs(15)),
-        read_timeout: Some(Duration::from_secs(120)),
-        ..Default::default()
-    });
     let ctx = Ctx {
-        client,
+        client: client_for(&registry, false),
         auth: docker_auth(reference.registry()),
         shown,
         registry,

@@ -16,5 +16,7 @@
 //! each invocation, so a warm sandbox starts every invocation clean.
 
 mod run;
+pub mod storage;
 
 pub use run::{Invocation, Supervisor, SupervisorError};
+pub use storage::{DirStorage, Storage};

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use scar_core::contract;
 use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
 
+use crate::storage::{DirStorage, Storage, STORAGE_DIR_VAR};
+
 /// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
 /// kept, since that is where errors are.
 const OUTPUT_LIMIT: usize = 4 << 20;
@@ -29,6 +31,15 @@ pub enum SupervisorError {
     NothingToRun,
     #[error("cannot read the function file {path}: {why}")]
     FunctionFile { path: PathBuf, why: String },
+    #[error("cannot download the input object {bucket}/{key}: {source}")]
+    Download {
+        bucket: String,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the event names object {bucket}/{key} but this function has no storage")]
+    NoStorage { bucket: String, key: String },
 }
 
 /// One invocation as the Runtime API hands it over.
@@ -49,6 +60,8 @@ pub struct Supervisor {
     pub tmp_root: PathBuf,
     /// Where the script's output is echoed as it comes (the function's log).
     pub echo_output: bool,
+    /// Where input objects come from and outputs go; `None`: no bucket.
+    pub storage: Option<std::sync::Arc<dyn Storage>>,
 }
 
 impl Supervisor {
@@ -76,10 +89,13 @@ impl Supervisor {
                 })
             }
         };
+        let storage = std::env::var_os(STORAGE_DIR_VAR)
+            .map(|dir| std::sync::Arc::new(DirStorage::new(dir)) as std::sync::Arc<dyn Storage>);
         Ok(Supervisor {
             function,
             tmp_root: PathBuf::from(contract::TMP_ROOT),
             echo_output: true,
+            storage,
         })
     }
 
@@ -111,11 +127,18 @@ impl Supervisor {
                 (payload.script_text(), payload.cmd_args.clone())
             }
             Event::Storage(records) => {
+                for record in records {
+                    self.stage(record, &input_dir)?;
+                }
                 if let Some(record) = records.first() {
                     storage_vars(record, &input_dir, &mut vars);
                 }
                 (None, None)
             }
+        };
+        let output_bucket = match &event {
+            Event::Storage(records) => records.first().map(|r| r.bucket.clone()),
+            Event::Direct(_) => self.function.output_bucket.clone(),
         };
         vars.insert(contract::REQUEST_ID.into(), inv.request_id.clone());
         vars.insert(contract::TMP_INPUT_DIR.into(), path_str(&input_dir));
@@ -160,11 +183,37 @@ impl Supervisor {
             log_stream: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
             ..Response::default()
         };
-        let outcome = self.run(&argv, &vars, budget);
+        let mut outcome = self.run(&argv, &vars, budget);
+        // Outputs go up whatever happened: a timed-out run keeps what it wrote.
+        if let (Some(storage), Some(bucket)) = (&self.storage, output_bucket) {
+            response.uploaded =
+                upload_outputs(storage.as_ref(), &output_dir, &bucket, &mut outcome.output);
+        }
         response.exit_code = outcome.exit_code;
         response.timed_out = outcome.timed_out;
         response.set_output(outcome.output);
         Ok(response)
+    }
+
+    fn stage(&self, record: &StorageRecord, input_dir: &Path) -> Result<(), SupervisorError> {
+        let Some(storage) = &self.storage else {
+            return Err(SupervisorError::NoStorage {
+                bucket: record.bucket.clone(),
+                key: record.key.clone(),
+            });
+        };
+        storage
+            .download(
+                &record.bucket,
+                &record.key,
+                &input_dir.join(record.file_name()),
+            )
+            .map(drop)
+            .map_err(|source| SupervisorError::Download {
+                bucket: record.bucket.clone(),
+                key: record.key.clone(),
+                source,
+            })
     }
 
     fn run(&self, argv: &[String], vars: &BTreeMap<String, String>, budget: Duration) -> Outcome {
@@ -334,6 +383,52 @@ fn reap_orphans() {
             break;
         }
     }
+}
+
+/// Uploads every file under `output_dir` as `output/<relative path>`; problems are added
+/// to the output rather than failing the invocation.
+fn upload_outputs(
+    storage: &dyn Storage,
+    output_dir: &Path,
+    bucket: &str,
+    log: &mut Vec<u8>,
+) -> Vec<String> {
+    let mut uploaded = Vec::new();
+    let mut stack = vec![output_dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => files.push(path),
+                _ => {} // symlinks and specials are not outputs
+            }
+        }
+    }
+    files.sort();
+    for file in files {
+        let Ok(rel) = file.strip_prefix(output_dir) else {
+            continue;
+        };
+        let key = format!(
+            "{}/{}",
+            scar_core::bucket::OUTPUT_FOLDER,
+            rel.to_string_lossy()
+        );
+        match storage.upload(&file, bucket, &key) {
+            Ok(()) => uploaded.push(key),
+            Err(e) => {
+                let note = format!("scar: cannot upload {key}: {e}\n");
+                eprint!("{note}");
+                log.extend_from_slice(note.as_bytes());
+            }
+        }
+    }
+    uploaded
 }
 
 fn storage_vars(record: &StorageRecord, input_dir: &Path, vars: &mut BTreeMap<String, String>) {

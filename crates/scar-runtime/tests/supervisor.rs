@@ -13,6 +13,7 @@ fn supervisor(tmp: &std::path::Path, function: FunctionFile) -> Supervisor {
         function,
         tmp_root: tmp.to_path_buf(),
         echo_output: false,
+        storage: None,
     }
 }
 
@@ -133,23 +134,66 @@ fn threshold_kills_the_whole_process_group() {
 }
 
 #[test]
-fn storage_events_set_the_input_variables() {
+fn storage_events_stage_the_input_and_upload_outputs() {
     let tmp = tempfile::tempdir().unwrap();
-    let sup = supervisor(tmp.path(), FunctionFile::default());
+    let buckets = tempfile::tempdir().unwrap();
+    let object = buckets.path().join("bkt/input/my file+1.txt");
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::write(&object, "payload\n").unwrap();
+    let mut sup = supervisor(tmp.path(), FunctionFile::default());
+    sup.storage = Some(std::sync::Arc::new(scar_runtime::DirStorage::new(
+        buckets.path(),
+    )));
+    sup.function.init_script = Some(
+        r#"echo "$STORAGE_OBJECT_KEY|$EVENT_TIME|$INPUT_FILE_PATH|$SCAR_INPUT_FILE"
+cat "$INPUT_FILE_PATH"
+mkdir -p "$TMP_OUTPUT_DIR/sub"
+cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/sub/copy of $(basename "$INPUT_FILE_PATH")"
+echo done > "$TMP_OUTPUT_DIR/result.txt""#
+            .into(),
+    );
     let event = json!({"Records": [{"eventTime": "2026-01-01T00:00:00.000Z",
-        "s3": {"bucket": {"name": "b"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
-    let mut sup2 = sup.clone();
-    sup2.function.init_script =
-        Some("echo \"$STORAGE_OBJECT_KEY|$EVENT_TIME|$INPUT_FILE_PATH|$SCAR_INPUT_FILE\"".into());
-    let r = sup2.invoke(&invocation("s", event, 30)).unwrap();
+        "s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
+    let r = sup.invoke(&invocation("s", event, 30)).unwrap();
     let input = tmp.path().join("s/input/my file+1.txt");
     assert_eq!(
         r.output,
         format!(
-            "input/my file+1.txt|2026-01-01T00:00:00.000Z|{0}|{0}\n",
+            "input/my file+1.txt|2026-01-01T00:00:00.000Z|{0}|{0}\npayload\n",
             input.display()
         )
     );
+    assert_eq!(
+        r.uploaded,
+        ["output/result.txt", "output/sub/copy of my file+1.txt"]
+    );
+    let out = buckets.path().join("bkt/output");
+    assert_eq!(
+        std::fs::read_to_string(out.join("result.txt")).unwrap(),
+        "done\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("sub/copy of my file+1.txt")).unwrap(),
+        "payload\n"
+    );
+
+    // A timed-out run still uploads what it wrote.
+    sup.function.timeout_threshold_s = 1;
+    sup.function.init_script =
+        Some("echo partial > \"$TMP_OUTPUT_DIR/partial.txt\"\nsleep 30".into());
+    let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
+    let r = sup.invoke(&invocation("t", event, 2)).unwrap();
+    assert!(r.timed_out);
+    assert_eq!(r.uploaded, ["output/partial.txt"]);
+    assert!(out.join("partial.txt").exists());
+
+    // A missing object is an error, not a run without input.
+    let event =
+        json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/nope"}}}]});
+    assert!(matches!(
+        sup.invoke(&invocation("u", event, 30)),
+        Err(SupervisorError::Download { .. })
+    ));
 }
 
 #[test]

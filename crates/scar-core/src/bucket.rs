@@ -1,0 +1,190 @@
+//! Buckets and folders as users name them (`BUCKET[/folder]`), validated to S3's rules, and
+//! the S3 event notification that a new object raises.
+
+use serde_json::json;
+
+use crate::event::encode_s3_key;
+
+/// The folder of a bucket that triggers a function.
+pub const INPUT_FOLDER: &str = "input";
+/// The folder of a bucket that a function's outputs go to.
+pub const OUTPUT_FOLDER: &str = "output";
+
+/// A bucket and an optional folder inside it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BucketPath {
+    pub bucket: String,
+    /// No leading or trailing `/`; empty for the bucket's top.
+    pub folder: String,
+}
+
+/// A bucket name or path that S3 would refuse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid bucket {name:?}: {why} (S3 bucket names are 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)")]
+pub struct BucketError {
+    pub name: String,
+    pub why: &'static str,
+}
+
+impl BucketPath {
+    /// Parses `BUCKET[/folder/...]`.
+    pub fn parse(s: &str) -> Result<BucketPath, BucketError> {
+        let s = s.trim_start_matches("s3://");
+        let (bucket, folder) = s.split_once('/').unwrap_or((s, ""));
+        validate_bucket(bucket)?;
+        let folder = folder.trim_matches('/');
+        if folder.split('/').any(|p| p == ".." || p == ".") {
+            return Err(BucketError {
+                name: s.into(),
+                why: "a folder may not contain '.' or '..' components",
+            });
+        }
+        Ok(BucketPath {
+            bucket: bucket.into(),
+            folder: folder.into(),
+        })
+    }
+
+    /// The key of `name` inside this folder.
+    pub fn key(&self, name: &str) -> String {
+        if self.folder.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.folder)
+        }
+    }
+}
+
+impl std::fmt::Display for BucketPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.folder.is_empty() {
+            f.write_str(&self.bucket)
+        } else {
+            write!(f, "{}/{}", self.bucket, self.folder)
+        }
+    }
+}
+
+/// S3's bucket naming rules.
+pub fn validate_bucket(name: &str) -> Result<(), BucketError> {
+    let err = |why| {
+        Err(BucketError {
+            name: name.into(),
+            why,
+        })
+    };
+    if !(3..=63).contains(&name.len()) {
+        return err("it must be 3 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return err("it has a character other than lowercase letters, digits, '.' and '-'");
+    }
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge(name.as_bytes()[0]) || !edge(name.as_bytes()[name.len() - 1]) {
+        return err("it must start and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return err("it has two dots in a row");
+    }
+    Ok(())
+}
+
+/// Whether an object key may be stored: non-empty, at most 1024 bytes, and with no `.` or
+/// `..` components or empty components (which could not be files).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 1024
+        && !key.starts_with('/')
+        && key
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
+}
+
+/// One object as an S3 event notification describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCreated {
+    pub bucket: String,
+    /// The key, not encoded.
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    /// RFC 3339 with milliseconds, `Z`.
+    pub event_time: String,
+    pub region: String,
+}
+
+impl ObjectCreated {
+    /// The S3 event notification JSON that AWS sends for this object (`ObjectCreated:Put`).
+    pub fn to_event(&self) -> serde_json::Value {
+        json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self.region,
+            "eventTime": self.event_time,
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "scar"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "scar", "x-amz-id-2": "scar"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "scar",
+                "bucket": {
+                    "name": self.bucket,
+                    "ownerIdentity": {"principalId": "scar"},
+                    "arn": format!("arn:aws:s3:::{}", self.bucket),
+                },
+                "object": {
+                    "key": encode_s3_key(&self.key),
+                    "size": self.size,
+                    "eTag": self.etag,
+                    "sequencer": "0",
+                },
+            },
+        }]})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_paths() {
+        let p = BucketPath::parse("my-bucket/in/sub/").unwrap();
+        assert_eq!(p.bucket, "my-bucket");
+        assert_eq!(p.folder, "in/sub");
+        assert_eq!(p.key("a b.txt"), "in/sub/a b.txt");
+        assert_eq!(BucketPath::parse("b12").unwrap().key("x"), "x");
+        for bad in ["ab", "Upper", "-x-y", "a..b", "a_b", "x/../y"] {
+            assert!(BucketPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys() {
+        assert!(valid_key("input/a b/ü+%.txt"));
+        for bad in ["", "/a", "a//b", "a/../b", "./a"] {
+            assert!(!valid_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_are_s3_events() {
+        let e = ObjectCreated {
+            bucket: "bkt".into(),
+            key: "input/a b+c.txt".into(),
+            size: 3,
+            etag: "abc".into(),
+            event_time: "2026-11-25T00:00:00.000Z".into(),
+            region: "us-east-1".into(),
+        }
+        .to_event();
+        let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_value(e).unwrap();
+        let key = parsed.records[0].s3.object.key.clone().unwrap();
+        assert_eq!(key, "input/a+b%2Bc.txt");
+        assert_eq!(crate::event::decode_s3_key(&key), "input/a b+c.txt");
+    }
+}

@@ -1,0 +1,241 @@
+//! Local buckets: `$SCAR_HOME/buckets/<bucket>/<key>`, a directory tree per bucket.
+//! Objects are written atomically (a temporary file under `<bucket>/.scar/tmp` renamed into
+//! place), so watchers and readers never see half an object.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use scar_core::bucket::{valid_key, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
+use serde::{Deserialize, Serialize};
+
+use crate::LocalError;
+
+/// The hidden directory of scar's own files inside a bucket.
+const SCAR_DIR: &str = ".scar";
+
+/// An object as listings and events describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// MD5 of the content, hex: what S3 gives single-part uploads.
+    pub etag: String,
+    /// RFC 3339.
+    pub modified: String,
+}
+
+/// The buckets under one scar home.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    root: PathBuf,
+}
+
+impl Buckets {
+    pub(crate) fn new(root: PathBuf) -> Buckets {
+        Buckets { root }
+    }
+
+    /// The directory of a bucket.
+    pub fn dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// The file of an object.
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.join(bucket).join(key)
+    }
+
+    /// Creates a bucket (if needed) with its `input/` and `output/` folders.
+    pub fn create(&self, bucket: &str) -> Result<(), LocalError> {
+        scar_core::bucket::validate_bucket(bucket)?;
+        for folder in [INPUT_FOLDER, OUTPUT_FOLDER] {
+            let dir = self.dir(bucket).join(folder);
+            std::fs::create_dir_all(&dir).map_err(LocalError::io("cannot create", &dir))?;
+        }
+        Ok(())
+    }
+
+    fn existing(&self, bucket: &str) -> Result<PathBuf, LocalError> {
+        let dir = self.dir(bucket);
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(LocalError::NoBucket(bucket.into()))
+        }
+    }
+
+    /// Describes one object.
+    pub fn info(&self, bucket: &str, key: &str) -> Result<ObjectInfo, LocalError> {
+        let path = self.object_path(bucket, key);
+        let meta = std::fs::metadata(&path).map_err(LocalError::io("cannot read", &path))?;
+        let modified: chrono::DateTime<chrono::Utc> = meta
+            .modified()
+            .map(Into::into)
+            .unwrap_or_else(|_| chrono::Utc::now());
+        Ok(ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: meta.len(),
+            etag: md5_file(&path).map_err(LocalError::io("cannot read", &path))?,
+            modified: modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        })
+    }
+
+    /// Keys under a folder, recursively, sorted; scar's own files and folders excluded.
+    pub fn keys(&self, at: &BucketPath) -> Result<Vec<String>, LocalError> {
+        let bucket_dir = self.existing(&at.bucket)?;
+        let start = if at.folder.is_empty() {
+            bucket_dir.clone()
+        } else {
+            bucket_dir.join(&at.folder)
+        };
+        let mut keys = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(rel) = path.strip_prefix(&bucket_dir) else {
+                    continue;
+                };
+                let key = rel.to_string_lossy().into_owned();
+                if key == SCAR_DIR || key.starts_with(".scar/") {
+                    continue;
+                }
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(path),
+                    Ok(t) if t.is_file() => keys.push(key),
+                    _ => {}
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Lists objects under a folder, or the buckets when `at` is `None`.
+    pub fn list(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, LocalError> {
+        self.keys(at)?
+            .into_iter()
+            .map(|k| self.info(&at.bucket, &k))
+            .collect()
+    }
+
+    /// The buckets.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Stores a file, or a directory's files recursively (keeping relative paths), under a
+    /// folder. Returns the objects written, in order.
+    pub fn put(&self, at: &BucketPath, path: &Path) -> Result<Vec<ObjectInfo>, LocalError> {
+        let meta = std::fs::metadata(path).map_err(|source| LocalError::Input {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bucket_dir = self.existing(&at.bucket)?;
+        let mut files = Vec::new();
+        if meta.is_dir() {
+            let mut stack = vec![path.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|source| LocalError::Input {
+                    path: dir.clone(),
+                    source,
+                })?;
+                for entry in entries.flatten() {
+                    let p = entry.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.is_file() {
+                        let rel = p
+                            .strip_prefix(path)
+                            .unwrap_or(&p)
+                            .to_string_lossy()
+                            .into_owned();
+                        files.push((p, rel));
+                    }
+                }
+            }
+            files.sort_by(|a, b| a.1.cmp(&b.1));
+        } else {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((path.to_path_buf(), name));
+        }
+        let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
+        let mut written = Vec::new();
+        for (n, (src, rel)) in files.into_iter().enumerate() {
+            let key = at.key(&rel);
+            if !valid_key(&key) {
+                return Err(LocalError::Key(key));
+            }
+            let dest = bucket_dir.join(&key);
+            let tmp = tmp_dir.join(format!("put-{}-{n}", std::process::id()));
+            std::fs::copy(&src, &tmp).map_err(|source| LocalError::Input {
+                path: src.clone(),
+                source,
+            })?;
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+            }
+            std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))?;
+            written.push(self.info(&at.bucket, &key)?);
+        }
+        Ok(written)
+    }
+
+    /// Copies the objects under a folder into `dest`, keeping their paths relative to the
+    /// folder. Returns the files written.
+    pub fn get(&self, at: &BucketPath, dest: &Path) -> Result<Vec<PathBuf>, LocalError> {
+        let keys = self.keys(at)?;
+        let mut written = Vec::new();
+        for key in keys {
+            let rel = if at.folder.is_empty() {
+                key.as_str()
+            } else {
+                key.strip_prefix(&format!("{}/", at.folder)).unwrap_or(&key)
+            };
+            let target = dest.join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+            }
+            std::fs::copy(self.object_path(&at.bucket, &key), &target)
+                .map_err(LocalError::io("cannot write", &target))?;
+            written.push(target);
+        }
+        Ok(written)
+    }
+}
+
+fn md5_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex_lower(&hasher.finalize()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,116 @@
+//! Memory limits for sandboxes through cgroups: v2 where this process's cgroup delegates the
+//! memory controller, else v1's memory hierarchy where it is writable (as root), else none,
+//! and the user is told once.
+
+use std::path::{Path, PathBuf};
+
+/// A cgroup made for one sandbox; removed when dropped (once its processes are gone).
+#[derive(Debug)]
+pub(crate) struct MemoryCgroup {
+    pub dir: PathBuf,
+    v2: bool,
+}
+
+impl MemoryCgroup {
+    /// Creates a cgroup limited to `mb` for a sandbox named `id`, or says why it cannot.
+    pub fn create(id: &str, mb: u32) -> Result<MemoryCgroup, String> {
+        let bytes = u64::from(mb) * 1024 * 1024;
+        let v2_reason = match v2_parent() {
+            Some(parent) => {
+                let dir = parent.join(format!("scar-{id}"));
+                match std::fs::create_dir(&dir)
+                    .and_then(|()| std::fs::write(dir.join("memory.max"), bytes.to_string()))
+                    .and_then(|()| std::fs::write(dir.join("memory.swap.max"), "0").or(Ok(())))
+                {
+                    Ok(()) => return Ok(MemoryCgroup { dir, v2: true }),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&dir);
+                        format!("cgroup v2 at {}: {e}", parent.display())
+                    }
+                }
+            }
+            None => "no cgroup v2 with a delegated memory controller".to_string(),
+        };
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        if v1.join("memory.limit_in_bytes").exists() {
+            let dir = v1.join("scar").join(id);
+            let made = std::fs::create_dir_all(&dir).and_then(|()| {
+                std::fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string())
+            });
+            match made {
+                Ok(()) => {
+                    // Without swap accounting this file is absent: the limit still holds for RAM.
+                    let _ =
+                        std::fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+                    return Ok(MemoryCgroup { dir, v2: false });
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(format!("{v2_reason}; cgroup v1 memory: {e}"));
+                }
+            }
+        }
+        Err(v2_reason)
+    }
+
+    /// The file a process writes `0` into to join this cgroup.
+    pub fn procs_file(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// Peak memory use so far, MB.
+    pub fn peak_mb(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        let text = std::fs::read_to_string(self.dir.join(file)).ok()?;
+        Some(text.trim().parse::<u64>().ok()?.div_ceil(1024 * 1024))
+    }
+
+    /// How many processes the kernel killed in this cgroup for lack of memory.
+    pub fn oom_kills(&self) -> u64 {
+        let (file, key) = if self.v2 {
+            ("memory.events", "oom_kill ")
+        } else {
+            ("memory.oom_control", "oom_kill ")
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // The sandbox's processes may take a moment to be reaped after SIGKILL.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+/// This process's cgroup v2 directory, when it delegates the memory controller.
+fn v2_parent() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(Path::new)
+        .find(|m| m.join("cgroup.controllers").exists())?;
+    let dir = mount.join(rel.trim_start_matches('/'));
+    let controllers = std::fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
+    controllers
+        .split_whitespace()
+        .any(|c| c == "memory")
+        .then_some(dir)
+}

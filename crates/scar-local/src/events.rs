@@ -1,0 +1,485 @@
+//! Event-driven processing: the launcher (every object already in a function's `input/`)
+//! and `serve` (objects as they arrive, found by inotify), both through warm sandboxes
+//! under a concurrency bound, both recording what they finished (see [`crate::records`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use scar_core::bucket::{BucketPath, ObjectCreated, INPUT_FOLDER};
+use serde::{Deserialize, Serialize};
+
+use crate::buckets::ObjectInfo;
+use crate::records::{Outcome, Processed, Record, WorkerLock};
+use crate::state::StoredFunction;
+use crate::{LocalError, LocalProvider};
+
+/// How much of a failed invocation's output a result keeps.
+const TAIL: usize = 2000;
+
+/// What the launcher runs.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// Invocations at once (at least 1).
+    pub concurrency: usize,
+    /// Only objects whose last invocation failed or timed out.
+    pub only_failed: bool,
+    /// Only objects not yet processed in their current version (ETag).
+    pub pending_only: bool,
+}
+
+/// Progress of a launch.
+#[derive(Debug, Clone)]
+pub enum LaunchEvent {
+    /// The objects to run are known.
+    Planned { total: usize },
+    /// One object is done.
+    Finished(FileResult),
+}
+
+/// Progress of `serve`.
+#[derive(Debug, Clone)]
+pub enum ServeEvent {
+    /// A function's input folder is watched.
+    Watching { function: String, bucket: String },
+    /// An object was found (by the start-up scan or the watcher) and queued.
+    Queued { function: String, key: String },
+    /// One object is done.
+    Finished {
+        function: String,
+        result: FileResult,
+    },
+}
+
+/// How one object's invocation went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileResult {
+    pub key: String,
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
+    pub request_id: String,
+    /// Output keys written.
+    pub uploaded: Vec<String>,
+    /// The end of the output, for failed invocations.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output_tail: String,
+    /// Why the invocation could not run, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn tail(text: &str) -> String {
+    if text.len() <= TAIL {
+        return text.to_string();
+    }
+    let mut start = text.len() - TAIL;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+impl LocalProvider {
+    fn bound(&self, name: &str) -> Result<(StoredFunction, String), LocalError> {
+        let stored = self.layout().load(name)?;
+        let bucket = stored
+            .info
+            .spec
+            .input_bucket
+            .clone()
+            .ok_or_else(|| LocalError::NotBound(name.into()))?;
+        Ok((stored, bucket))
+    }
+
+    /// Runs `name` once for every object in its bucket's `input/` folder: the first
+    /// synchronously (it warms a sandbox), the rest concurrently under the bound.
+    pub async fn launch(
+        &self,
+        name: &str,
+        options: &LaunchOptions,
+        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+    ) -> Result<Vec<FileResult>, LocalError> {
+        let (stored, bucket) = self.bound(name)?;
+        let function_dir = self.layout().function_dir(name);
+        let _lock = WorkerLock::try_take(&function_dir, name)?;
+        let record = Record::new(&function_dir);
+        let done = record.load();
+        let input = BucketPath {
+            bucket: bucket.clone(),
+            folder: INPUT_FOLDER.into(),
+        };
+        let mut objects = Vec::new();
+        for key in self.buckets().keys(&input)? {
+            let info = self.buckets().info(&bucket, &key)?;
+            let last = done.get(&key);
+            let keep = if options.only_failed {
+                last.is_some_and(|p| p.outcome != Outcome::Succeeded)
+            } else if options.pending_only {
+                last.is_none_or(|p| p.etag != info.etag)
+            } else {
+                true
+            };
+            if keep {
+                objects.push(info);
+            }
+        }
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let mut results = Vec::with_capacity(objects.len());
+        let mut rest = objects.into_iter();
+        if let Some(first) = rest.next() {
+            let r = self.process_object(&stored, &record, first).await;
+            on_event(&LaunchEvent::Finished(r.clone()));
+            results.push(r);
+        }
+        let mut running = futures_util::stream::iter(rest)
+            .map(|info| self.process_object(&stored, &record, info))
+            .buffer_unordered(options.concurrency.max(1));
+        while let Some(r) = running.next().await {
+            on_event(&LaunchEvent::Finished(r.clone()));
+            results.push(r);
+        }
+        Ok(results)
+    }
+
+    /// The function whose input folder `bucket` is, if any.
+    pub fn function_for_bucket(&self, bucket: &str) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .layout()
+            .list()?
+            .into_iter()
+            .find(|f| f.info.spec.input_bucket.as_deref() == Some(bucket))
+            .map(|f| f.info.spec.name))
+    }
+
+    /// Runs `name` for the given objects of its input folder (just stored by `scar put`),
+    /// concurrently under the bound. Fails with [`LocalError::Busy`] when another scar
+    /// process (`scar serve`) is processing the function: [`Self::wait_for`] then waits
+    /// for that process's results instead.
+    pub async fn process_objects(
+        &self,
+        name: &str,
+        objects: Vec<ObjectInfo>,
+        concurrency: usize,
+        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+    ) -> Result<Vec<FileResult>, LocalError> {
+        let (stored, _) = self.bound(name)?;
+        let function_dir = self.layout().function_dir(name);
+        let _lock = WorkerLock::try_take(&function_dir, name)?;
+        let record = Record::new(&function_dir);
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let mut running = futures_util::stream::iter(objects)
+            .map(|info| self.process_object(&stored, &record, info))
+            .buffer_unordered(concurrency.max(1));
+        let mut results = Vec::new();
+        while let Some(r) = running.next().await {
+            on_event(&LaunchEvent::Finished(r.clone()));
+            results.push(r);
+        }
+        Ok(results)
+    }
+
+    /// Waits until the record of `name` says each object (in its current version) is done,
+    /// as another process (`scar serve`) processes them, or until `timeout`.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        objects: &[ObjectInfo],
+        timeout: std::time::Duration,
+        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+    ) -> Result<Vec<FileResult>, LocalError> {
+        let record = Record::new(&self.layout().function_dir(name));
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let started = std::time::Instant::now();
+        let mut results: HashMap<String, FileResult> = HashMap::new();
+        while results.len() < objects.len() && started.elapsed() < timeout {
+            let done = record.load();
+            for info in objects {
+                if results.contains_key(&info.key) {
+                    continue;
+                }
+                if let Some(p) = done.get(&info.key).filter(|p| p.etag == info.etag) {
+                    let r = FileResult {
+                        key: p.key.clone(),
+                        outcome: p.outcome,
+                        exit_code: None,
+                        request_id: p.request_id.clone(),
+                        uploaded: Vec::new(),
+                        output_tail: String::new(),
+                        error: None,
+                    };
+                    on_event(&LaunchEvent::Finished(r.clone()));
+                    results.insert(info.key.clone(), r);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(objects
+            .iter()
+            .filter_map(|o| results.remove(&o.key))
+            .collect())
+    }
+
+    /// Invokes the function for one object with the S3 event AWS would send, and records
+    /// the outcome.
+    pub(crate) async fn process_object(
+        &self,
+        stored: &StoredFunction,
+        record: &Record,
+        info: ObjectInfo,
+    ) -> FileResult {
+        let event = ObjectCreated {
+            bucket: info.bucket.clone(),
+            key: info.key.clone(),
+            size: info.size,
+            etag: info.etag.clone(),
+            event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            region: self.region().to_string(),
+        }
+        .to_event();
+        let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+        let result = match self.invoke_event(stored, bytes).await {
+            Ok(response) => {
+                let outcome = if response.timed_out {
+                    Outcome::TimedOut
+                } else if response.succeeded() {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                };
+                FileResult {
+                    key: info.key.clone(),
+                    outcome,
+                    exit_code: response.exit_code,
+                    request_id: response.request_id.clone(),
+                    output_tail: if outcome == Outcome::Succeeded {
+                        String::new()
+                    } else {
+                        tail(&String::from_utf8_lossy(&response.output_bytes()))
+                    },
+                    uploaded: response.uploaded,
+                    error: None,
+                }
+            }
+            Err(e) => FileResult {
+                key: info.key.clone(),
+                outcome: Outcome::Failed,
+                exit_code: None,
+                request_id: String::new(),
+                uploaded: Vec::new(),
+                output_tail: String::new(),
+                error: Some(e.to_string()),
+            },
+        };
+        let _ = record.append(&Processed {
+            key: info.key,
+            etag: info.etag,
+            outcome: result.outcome,
+            request_id: result.request_id.clone(),
+        });
+        result
+    }
+
+    /// Watches the input folder of every function with a bucket and runs each object that
+    /// lands there once it is complete (closed after writing, or renamed into place);
+    /// objects that arrived while nothing watched are found by a scan at start. Returns when
+    /// `shutdown` completes, after the invocations under way have finished.
+    pub async fn serve(
+        &self,
+        concurrency: usize,
+        on_event: &(dyn Fn(&ServeEvent) + Send + Sync),
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), LocalError> {
+        use notify::Watcher as _;
+
+        let mut functions: HashMap<String, (StoredFunction, Record, WorkerLock)> = HashMap::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<notify::Event>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    let _ = tx.send(event);
+                }
+            })
+            .map_err(|e| LocalError::Watch(e.to_string()))?;
+        let mut input_dirs: Vec<(PathBuf, String)> = Vec::new();
+        for stored in self.layout().list()? {
+            let Some(bucket) = stored.info.spec.input_bucket.clone() else {
+                continue;
+            };
+            let name = stored.info.spec.name.clone();
+            let dir = self.layout().function_dir(&name);
+            let lock = WorkerLock::try_take(&dir, &name)?;
+            self.buckets().create(&bucket)?;
+            let input = self.buckets().dir(&bucket).join(INPUT_FOLDER);
+            watcher
+                .watch(&input, notify::RecursiveMode::Recursive)
+                .map_err(|e| LocalError::Watch(format!("{}: {e}", input.display())))?;
+            on_event(&ServeEvent::Watching {
+                function: name.clone(),
+                bucket: bucket.clone(),
+            });
+            input_dirs.push((input, name.clone()));
+            functions.insert(name, (stored, Record::new(&dir), lock));
+        }
+
+        // What each function has finished, by key: the ETag it had.
+        let mut finished: HashMap<(String, String), String> = HashMap::new();
+        let mut queue: VecDeque<(String, String)> = VecDeque::new();
+        let mut queued: HashSet<(String, String)> = HashSet::new();
+        // The start-up scan: what arrived while nothing watched.
+        for (name, (stored, record, _)) in &functions {
+            let bucket = stored.info.spec.input_bucket.clone().unwrap_or_default();
+            let done = record.load();
+            for (key, p) in &done {
+                finished.insert((name.clone(), key.clone()), p.etag.clone());
+            }
+            let input = BucketPath {
+                bucket: bucket.clone(),
+                folder: INPUT_FOLDER.into(),
+            };
+            for key in self.buckets().keys(&input)? {
+                let pending = match (done.get(&key), self.buckets().info(&bucket, &key)) {
+                    (Some(p), Ok(info)) => p.etag != info.etag,
+                    (None, Ok(_)) => true,
+                    (_, Err(_)) => false,
+                };
+                if pending && queued.insert((name.clone(), key.clone())) {
+                    on_event(&ServeEvent::Queued {
+                        function: name.clone(),
+                        key: key.clone(),
+                    });
+                    queue.push_back((name.clone(), key));
+                }
+            }
+        }
+
+        let mut running = FuturesUnordered::new();
+        let mut in_flight: HashSet<(String, String)> = HashSet::new();
+        let mut changed_while_running: HashSet<(String, String)> = HashSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
+        loop {
+            while !stopping && running.len() < concurrency.max(1) {
+                let Some(item) = queue.pop_front() else { break };
+                queued.remove(&item);
+                let (name, key) = item.clone();
+                let Some((stored, record, _)) = functions.get(&name) else {
+                    continue;
+                };
+                let bucket = stored.info.spec.input_bucket.clone().unwrap_or_default();
+                // Gone or unreadable since it was queued: nothing to run.
+                let Ok(info) = self.buckets().info(&bucket, &key) else {
+                    continue;
+                };
+                // Already done in this version (two events for one file).
+                if finished.get(&item) == Some(&info.etag) {
+                    continue;
+                }
+                in_flight.insert(item);
+                running.push(async move {
+                    let etag = info.etag.clone();
+                    let result = self.process_object(stored, record, info).await;
+                    (name, etag, result)
+                });
+            }
+            if stopping && running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                () = &mut shutdown, if !stopping => stopping = true,
+                Some(event) = rx.recv(), if !stopping => {
+                    for (name, key) in self.keys_of_event(&event, &input_dirs) {
+                        let item = (name.clone(), key.clone());
+                        if in_flight.contains(&item) {
+                            changed_while_running.insert(item);
+                        } else if queued.insert(item.clone()) {
+                            on_event(&ServeEvent::Queued { function: name, key });
+                            queue.push_back(item);
+                        }
+                    }
+                }
+                Some((name, etag, result)) = running.next(), if !running.is_empty() => {
+                    let item = (name.clone(), result.key.clone());
+                    in_flight.remove(&item);
+                    finished.insert(item.clone(), etag);
+                    if changed_while_running.remove(&item) && queued.insert(item.clone()) {
+                        queue.push_back(item);
+                    }
+                    on_event(&ServeEvent::Finished { function: name, result });
+                }
+            }
+        }
+        drop(watcher);
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// The (function, key) pairs a file-system event completes: a file closed after
+    /// writing, or renamed into place, under a watched input folder; a new directory is
+    /// scanned, since files may land in it before its watch does.
+    fn keys_of_event(
+        &self,
+        event: &notify::Event,
+        input_dirs: &[(PathBuf, String)],
+    ) -> Vec<(String, String)> {
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode,
+        };
+        let paths: Vec<&PathBuf> = match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+            | EventKind::Create(CreateKind::Folder) => event.paths.iter().collect(),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                event.paths.iter().skip(1).collect()
+            }
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for path in paths {
+            let Some((input, name)) = input_dirs.iter().find(|(dir, _)| path.starts_with(dir))
+            else {
+                continue;
+            };
+            let Some(bucket_dir) = input.parent() else {
+                continue;
+            };
+            let files = if path.is_dir() {
+                files_under(path)
+            } else {
+                vec![path.clone()]
+            };
+            for file in files {
+                if !file.is_file() {
+                    continue;
+                }
+                if let Ok(rel) = file.strip_prefix(bucket_dir) {
+                    out.push((name.clone(), rel.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

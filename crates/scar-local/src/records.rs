@@ -1,0 +1,101 @@
+//! What a function has processed: an append-only record per function
+//! (`functions/<name>/processed.jsonl`, the last line for a key wins), and the lock that
+//! makes one scar process at a time the one that processes a function's bucket.
+//!
+//! Together they give "no file lost, none processed twice" across restarts: an object is
+//! pending until a line with its key and ETag says it finished; a process killed mid-way
+//! left no line for what it was running, so that object runs again and its outputs are
+//! written again under the same keys.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::LocalError;
+
+/// How one object's invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+/// One line of the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processed {
+    pub key: String,
+    pub etag: String,
+    pub outcome: Outcome,
+    pub request_id: String,
+}
+
+/// A function's record.
+#[derive(Debug)]
+pub(crate) struct Record {
+    path: PathBuf,
+}
+
+impl Record {
+    pub fn new(function_dir: &Path) -> Record {
+        Record {
+            path: function_dir.join("processed.jsonl"),
+        }
+    }
+
+    /// The latest line for every key.
+    pub fn load(&self) -> HashMap<String, Processed> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let mut latest = HashMap::new();
+        for line in text.lines() {
+            // A line cut by a crash is not valid JSON: it is ignored.
+            if let Ok(p) = serde_json::from_str::<Processed>(line) {
+                latest.insert(p.key.clone(), p);
+            }
+        }
+        latest
+    }
+
+    /// Appends one line (a single write with `O_APPEND`).
+    pub fn append(&self, entry: &Processed) -> Result<(), LocalError> {
+        let mut line = serde_json::to_string(entry).unwrap_or_default();
+        line.push('\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(LocalError::io("cannot write", &self.path))?;
+        file.write_all(line.as_bytes())
+            .map_err(LocalError::io("cannot write", &self.path))
+    }
+}
+
+/// An exclusive lock on processing a function's bucket, released when dropped.
+#[derive(Debug)]
+pub(crate) struct WorkerLock {
+    _file: File,
+}
+
+impl WorkerLock {
+    /// Takes the lock, or says the function is busy.
+    pub fn try_take(function_dir: &Path, name: &str) -> Result<WorkerLock, LocalError> {
+        let path = function_dir.join("worker.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(LocalError::io("cannot open", &path))?;
+        // SAFETY: flock on a descriptor we own.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            return Err(LocalError::Busy(name.into()));
+        }
+        Ok(WorkerLock { _file: file })
+    }
+}

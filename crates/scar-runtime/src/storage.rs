@@ -1,0 +1,78 @@
+//! Where input objects come from and output files go.
+//!
+//! On the local provider a function's bucket is a directory tree bind-mounted into the
+//! sandbox, named by `SCAR_STORAGE_DIR` (`<dir>/<bucket>/<key>`): [`DirStorage`]. Writes are
+//! atomic (a temporary file renamed into place), so a watcher never sees half an output.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use scar_core::contract::STORAGE_DIR_VAR;
+
+/// Objects in buckets.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Copies object `bucket/key` to the file `dest`.
+    fn download(&self, bucket: &str, key: &str, dest: &Path) -> std::io::Result<u64>;
+    /// Stores the file `src` as object `bucket/key`.
+    fn upload(&self, src: &Path, bucket: &str, key: &str) -> std::io::Result<()>;
+}
+
+/// Buckets as directories: `<root>/<bucket>/<key>`.
+#[derive(Debug)]
+pub struct DirStorage {
+    root: PathBuf,
+    /// Names this writer's temporary files: every sandbox's supervisor is PID 1, so the
+    /// process id cannot tell concurrent writers apart.
+    instance: u64,
+    counter: AtomicU64,
+}
+
+impl DirStorage {
+    pub fn new(root: impl Into<PathBuf>) -> DirStorage {
+        let mut instance = 0u64;
+        // SAFETY: getrandom fills the 8 bytes of a local.
+        let filled = unsafe { libc::getrandom((&mut instance as *mut u64).cast(), 8, 0) };
+        if filled != 8 {
+            instance = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        }
+        DirStorage {
+            root: root.into(),
+            instance,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> std::io::Result<PathBuf> {
+        if !scar_core::bucket::valid_key(key) || scar_core::bucket::validate_bucket(bucket).is_err()
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid object {bucket}/{key}"),
+            ));
+        }
+        Ok(self.root.join(bucket).join(key))
+    }
+}
+
+impl Storage for DirStorage {
+    fn download(&self, bucket: &str, key: &str, dest: &Path) -> std::io::Result<u64> {
+        std::fs::copy(self.object(bucket, key)?, dest)
+    }
+
+    fn upload(&self, src: &Path, bucket: &str, key: &str) -> std::io::Result<()> {
+        let dest = self.object(bucket, key)?;
+        let tmp_dir = self.root.join(bucket).join(".scar").join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{:016x}-{n}", self.instance));
+        std::fs::copy(src, &tmp)?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&tmp, &dest).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+}
