@@ -142,5 +142,64 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     } else {
         println!("  (umoci/skopeo not installed: no baseline; `cargo xtask install-test-tools`)");
     }
+    files_per_second(&scar_in, &small, &work, if quick { 200 } else { 1000 })?;
+    Ok(())
+}
+
+/// Files per second through a trivial script at concurrency 2: the launcher over files in
+/// a bucket's `input/` against GNU parallel (`parallel -j2`) running the script directly on
+/// the same files.
+fn files_per_second(
+    scar_in: &dyn Fn(&Path) -> Command,
+    image: &Path,
+    work: &Path,
+    n: usize,
+) -> anyhow::Result<()> {
+    let script = work.join("checksum.sh");
+    std::fs::write(
+        &script,
+        "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
+    )?;
+    let home = work.join("home-files");
+    run(scar_in(&home)
+        .args(["init", "-n", "files", "-es", "bench-files", "-if"])
+        .arg(image)
+        .arg("-s")
+        .arg(&script))?;
+    let input = home.join("buckets/bench-files/input");
+    let direct_in = work.join("direct-in");
+    let direct_out = work.join("direct-out");
+    std::fs::create_dir_all(&direct_in)?;
+    std::fs::create_dir_all(&direct_out)?;
+    for i in 0..n {
+        let content = format!("small file number {i}\n");
+        std::fs::write(input.join(format!("file-{i:05}.txt")), &content)?;
+        std::fs::write(direct_in.join(format!("file-{i:05}.txt")), &content)?;
+    }
+    let launcher = time(scar_in(&home).args(["run", "-n", "files", "-es", "bench-files", "--concurrency", "2", "--json"]))?;
+    let outputs = std::fs::read_dir(home.join("buckets/bench-files/output"))?.count();
+    anyhow::ensure!(outputs == n, "the launcher made {outputs} outputs for {n} files");
+    let have_parallel = Command::new("parallel").arg("--version").output().is_ok();
+    println!("{n} small files through a trivial script at concurrency 2:");
+    println!("  scar launcher:   {:.0} files/s", n as f64 / launcher.as_secs_f64());
+    if have_parallel {
+        let mut cmd = Command::new("parallel");
+        cmd.args(["-j2", "--will-cite"])
+            .arg(format!(
+                "INPUT_FILE_PATH={{}} TMP_OUTPUT_DIR={} sh {}",
+                direct_out.display(),
+                script.display()
+            ))
+            .arg(":::");
+        for i in 0..n {
+            cmd.arg(direct_in.join(format!("file-{i:05}.txt")));
+        }
+        let parallel = time(&mut cmd)?;
+        let (a, b) = (n as f64 / launcher.as_secs_f64(), n as f64 / parallel.as_secs_f64());
+        println!("  parallel -j2:    {b:.0} files/s");
+        println!("  scar / parallel: {:.0}% of parallel's throughput", 100.0 * a / b);
+    } else {
+        println!("  (GNU parallel not installed: no baseline; apt-get install parallel)");
+    }
     Ok(())
 }

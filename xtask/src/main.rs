@@ -127,6 +127,7 @@ fn install_test_tools() -> anyhow::Result<()> {
         ("umoci", "umoci"),
         ("busybox", "busybox-static"),
         ("proot", "proot"),
+        ("parallel", "parallel"),
     ];
     let missing: Vec<&str> = apt
         .iter()
