@@ -1,0 +1,143 @@
+//! The launcher's dispatch rate against an endpoint (moto), versus a sequential loop.
+//!
+//! ```text
+//! cargo run --release -p scar-aws --example dispatch_bench -- --endpoint http://127.0.0.1:5000 \
+//!     [--n 500] [--concurrency 32] [--moto]
+//! ```
+//! With `--moto`, the example prepares moto itself: Lambda without Docker and the IAM role.
+//! It creates an image-package function (moto accepts any image URI), measures, and
+//! removes it. Prints one JSON line: the figures `cargo xtask bench` collects.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package, StaticCredentials};
+use scar_core::provider::Provider;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/scar-bench";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let Some(endpoint) = value("--endpoint") else {
+        eprintln!("usage: dispatch_bench --endpoint URL [--n N] [--concurrency C] [--moto]");
+        return ExitCode::from(2);
+    };
+    let n: usize = value("--n").and_then(|v| v.parse().ok()).unwrap_or(500);
+    let concurrency: usize = value("--concurrency")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    if args.iter().any(|a| a == "--moto") {
+        if let Err(e) = prepare_moto(&endpoint) {
+            eprintln!("cannot prepare moto at {endpoint}: {e}");
+            return ExitCode::from(3);
+        }
+    }
+    let mut config = AwsConfig::new("us-east-1");
+    config.endpoint_url = Some(endpoint);
+    config.iam_role = ROLE.into();
+    config.credentials = Some(StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    });
+    let aws = AwsProvider::connect(config).await;
+    let mut spec = scar_core::FunctionSpec {
+        name: "scar-dispatch-bench".into(),
+        image: "bench".into(),
+        memory_mb: 128,
+        timeout_s: 60,
+        timeout_threshold_s: 10,
+        description: String::new(),
+        environment: Default::default(),
+        init_script: None,
+        input_bucket: None,
+    };
+    spec.description = "dispatch benchmark".into();
+    let name = spec.name.clone();
+    let _ = aws.remove(&name).await;
+    let package = Package::Image {
+        uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/scar-bench:latest".into(),
+    };
+    if let Err(e) = aws.init(InitRequest::new(spec, package)).await {
+        eprintln!("error: {e}");
+        return ExitCode::from(3);
+    }
+    let result = scar_aws::dispatch_bench(&aws, &name, n, concurrency).await;
+    let _ = aws.remove(&name).await;
+    match result {
+        Ok(b) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "invocations": b.invocations,
+                    "concurrency": b.concurrency,
+                    "sequential_s": b.sequential.as_secs_f64(),
+                    "concurrent_s": b.concurrent.as_secs_f64(),
+                    "sequential_per_s": b.sequential_rate(),
+                    "concurrent_per_s": b.concurrent_rate(),
+                    "speedup": b.concurrent_rate() / b.sequential_rate(),
+                    "failed": b.failed,
+                })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// moto: Lambda without Docker, and the role functions need.
+fn prepare_moto(endpoint: &str) -> std::io::Result<()> {
+    let host = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    post(
+        &host,
+        "/moto-api/config",
+        "application/json",
+        &[],
+        r#"{"lambda":{"use_docker":false}}"#,
+    )?;
+    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+    post(
+        &host,
+        "/",
+        "application/x-www-form-urlencoded",
+        &[("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")],
+        &format!("Action=CreateRole&Version=2010-05-08&RoleName=scar-bench&AssumeRolePolicyDocument={policy}"),
+    )?;
+    Ok(())
+}
+
+fn post(
+    host: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<()> {
+    let mut stream = std::net::TcpStream::connect(host)?;
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Embedding scar-aws: create a function from a zip package, invoke it, remove it.
+//!
+//! ```text
+//! cargo run -p scar-aws --example embed -- PACKAGE.zip [NAME]
+//! ```
+//! Settings come from the environment: `SCAR_IAM_ROLE` (required: the role's ARN),
+//! `AWS_REGION` (default us-east-1), `SCAR_ENDPOINT_URL` (an emulator such as moto; then
+//! static test credentials are used unless AWS_ACCESS_KEY_ID is set), `AWS_PROFILE`.
+
+use std::process::ExitCode;
+
+use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package, StaticCredentials};
+use scar_core::event::Payload;
+use scar_core::provider::{Provider, ProviderError};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(zip) = args.next() else {
+        eprintln!("usage: embed PACKAGE.zip [NAME]   (set SCAR_IAM_ROLE; optionally SCAR_ENDPOINT_URL, AWS_REGION, AWS_PROFILE)");
+        return ExitCode::from(2);
+    };
+    let name = args.next().unwrap_or_else(|| "scar-embed-example".into());
+    match run(&zip, &name).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.category().exit_code() as u8)
+        }
+    }
+}
+
+async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut config = AwsConfig::new(env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()));
+    config.iam_role = env("SCAR_IAM_ROLE").unwrap_or_default();
+    config.profile = env("AWS_PROFILE");
+    config.endpoint_url = env("SCAR_ENDPOINT_URL");
+    if config.endpoint_url.is_some() && env("AWS_ACCESS_KEY_ID").is_none() {
+        config.credentials = Some(StaticCredentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        });
+    }
+    let aws = AwsProvider::connect(config).await;
+
+    let spec = scar_core::FunctionSpec {
+        name: name.into(),
+        image: "docker.io/library/alpine:latest".into(),
+        memory_mb: 512,
+        timeout_s: 60,
+        timeout_threshold_s: 10,
+        description: "scar-aws embedding example".into(),
+        environment: Default::default(),
+        init_script: None,
+        input_bucket: None,
+    };
+    let info = aws
+        .init(InitRequest::new(spec, Package::Zip { path: zip.into() }))
+        .await?;
+    println!(
+        "created {} ({} package, {} MB, {} s)",
+        info.spec.name, info.package, info.spec.memory_mb, info.spec.timeout_s
+    );
+
+    let payload = Payload {
+        script: Some("echo hello from $REQUEST_ID".into()),
+        ..Payload::default()
+    };
+    let invoked = aws.invoke_detailed(name, &payload).await;
+    match &invoked {
+        Ok(inv) => {
+            print!("{}", inv.response.output);
+            if let Some(tail) = &inv.log_tail {
+                println!("--- log tail ---\n{tail}");
+            }
+        }
+        // An emulator without containers (moto) echoes the payload back.
+        Err(e) => eprintln!("invoke: {e}"),
+    }
+
+    aws.remove(name).await?;
+    println!("removed {name}");
+    Ok(())
+}

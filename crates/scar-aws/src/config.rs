@@ -1,0 +1,166 @@
+//! [`AwsConfig`]: where the provider connects and as whom.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Static credentials, for emulators and tests. Real accounts should use the standard
+/// credential chain (environment, profiles, SSO, instance roles) instead.
+///
+/// Its `Debug` output never shows the secret key or the session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token of temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// How the `aws` provider connects: region, profile, endpoint, and the role functions run
+/// as.
+///
+/// ```
+/// let config = scar_aws::AwsConfig {
+///     endpoint_url: Some("http://127.0.0.1:5000".into()),
+///     iam_role: "arn:aws:iam::123456789012:role/lambda".into(),
+///     ..scar_aws::AwsConfig::new("eu-west-1")
+/// };
+/// assert_eq!(config.log_retention_days, 30);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// The region. Empty: the SDK's region chain (`AWS_REGION`, the profile), else
+    /// `us-east-1`.
+    pub region: String,
+    /// The profile of `~/.aws/config` and `~/.aws/credentials` to use instead of the
+    /// default one (`AWS_PROFILE`).
+    pub profile: Option<String>,
+    /// Sends every service's requests here (an emulator such as moto, or an
+    /// S3-compatible store) instead of AWS's endpoints.
+    pub endpoint_url: Option<String>,
+    /// The ARN of the IAM role functions run as; needed by [`init`](crate::AwsProvider::init).
+    pub iam_role: String,
+    /// Days CloudWatch keeps a function's logs; 0 keeps them forever. Rounded up to a
+    /// value CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90, ...).
+    pub log_retention_days: u32,
+    /// Static credentials instead of the standard chain (emulators, tests).
+    pub credentials: Option<StaticCredentials>,
+}
+
+impl AwsConfig {
+    /// A configuration for `region` with the standard credential chain, no endpoint
+    /// override, no role and a 30-day log retention.
+    pub fn new(region: impl Into<String>) -> AwsConfig {
+        AwsConfig {
+            region: region.into(),
+            profile: None,
+            endpoint_url: None,
+            iam_role: String::new(),
+            log_retention_days: 30,
+            credentials: None,
+        }
+    }
+
+    /// The configuration resolved by scar's precedence rule (flags > environment > config
+    /// file > defaults).
+    pub fn from_settings(settings: &scar_core::config::Settings) -> AwsConfig {
+        AwsConfig {
+            iam_role: settings.iam_role.clone(),
+            log_retention_days: settings.log_retention_days,
+            ..AwsConfig::new(settings.region.clone())
+        }
+    }
+
+    /// Loads the SDK's shared configuration: the standard credential chain and profiles,
+    /// or the static credentials; the region; the endpoint override.
+    pub async fn load_sdk_config(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if !self.region.is_empty() {
+            loader = loader.region(Region::new(self.region.clone()));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(c) = &self.credentials {
+            loader = loader.credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                c.session_token.clone(),
+                None,
+                "scar-static",
+            ));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return sdk
+                .into_builder()
+                .region(Region::new(scar_core::config::DEFAULT_REGION))
+                .build();
+        }
+        sdk
+    }
+}
+
+/// The retention values CloudWatch Logs accepts, in days.
+const RETENTION_DAYS: &[i32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// `days` rounded up to a retention CloudWatch accepts; `None` for 0 (keep forever).
+pub(crate) fn retention_days(days: u32) -> Option<i32> {
+    if days == 0 {
+        return None;
+    }
+    let days = i32::try_from(days).unwrap_or(i32::MAX);
+    Some(
+        RETENTION_DAYS
+            .iter()
+            .copied()
+            .find(|&d| d >= days)
+            .unwrap_or(3653),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_rounds_up() {
+        assert_eq!(retention_days(0), None);
+        assert_eq!(retention_days(1), Some(1));
+        assert_eq!(retention_days(2), Some(3));
+        assert_eq!(retention_days(30), Some(30));
+        assert_eq!(retention_days(31), Some(60));
+        assert_eq!(retention_days(99999), Some(3653));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let mut config = AwsConfig::new("us-east-1");
+        config.credentials = Some(StaticCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "very-secret".into(),
+            session_token: Some("token-secret".into()),
+        });
+        let text = format!("{config:?}");
+        assert!(!text.contains("very-secret") && !text.contains("token-secret"));
+    }
+}

@@ -1,0 +1,259 @@
+//! [`AwsError`]: what went wrong on the `aws` provider, with the operation and the resource
+//! in every message.
+
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use scar_core::provider::ProviderError;
+use scar_core::ErrorCategory;
+
+/// A boxed SDK (or I/O) error kept as the `source` of an [`AwsError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong on the `aws` provider.
+///
+/// Every message names the operation and the resource it was done on. SDK errors are kept
+/// as the [`source`](std::error::Error::source); credentials never appear in any message.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The function spec breaks Lambda's rules.
+    #[error(transparent)]
+    Spec(#[from] scar_core::SpecError),
+    /// `init` needs the IAM role the function runs as.
+    #[error("no IAM role for function {function:?}: set -r/--iam-role or aws.iam.role in ~/.scar/scar.cfg (the ARN of a role Lambda can assume)")]
+    MissingRole {
+        /// The function being created.
+        function: String,
+    },
+    /// A zip over Lambda's direct upload limit needs a deployment bucket.
+    #[error("the zip package of {function:?} is {size} bytes, over Lambda's 50 MB direct upload limit: give a deployment bucket with -db BUCKET")]
+    NeedsDeploymentBucket {
+        /// The function being created.
+        function: String,
+        /// The zip's size in bytes.
+        size: u64,
+    },
+    /// The function does not exist.
+    #[error("function {0:?} not found: `scar ls` lists the functions")]
+    NotFound(String),
+    /// The function exists already.
+    #[error("function {0:?} already exists: remove it first with `scar rm -n {0}`, or pick another name")]
+    Exists(String),
+    /// The function exists but scar did not create it, so scar leaves it alone.
+    #[error("function {0:?} was not created by scar (it has no createdby=scar tag): scar leaves it alone")]
+    NotScarFunction(String),
+    /// The input given to a method is not usable (a bucket, a key, a path).
+    #[error("{0}")]
+    Input(String),
+    /// An AWS service call failed.
+    #[error("{operation} {resource} failed: {detail}")]
+    Service {
+        /// The API operation, such as `lambda:CreateFunction`.
+        operation: &'static str,
+        /// What it was called on (a function, a bucket, a key, a log group).
+        resource: String,
+        /// The error's readable text (its code, message and causes).
+        detail: String,
+        /// The service's error code, when it answered with one.
+        code: Option<String>,
+        /// The HTTP status, when there was a response.
+        status: Option<u16>,
+        /// The SDK error.
+        #[source]
+        source: BoxError,
+    },
+    /// Reading or writing a local file failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The local path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A function did not become ready (State Active, LastUpdateStatus Successful).
+    #[error("function {function:?} did not become active: {reason}")]
+    NotActive {
+        /// The function.
+        function: String,
+        /// Its state and the reason Lambda gave, or the time waited.
+        reason: String,
+    },
+    /// The function failed outside scar's supervisor (a crash, Lambda's own timeout, an
+    /// unhandled error): `errorType` and `errorMessage` of Lambda's error payload.
+    #[error("function {function:?} failed ({error_type}): {message}")]
+    FunctionFailed {
+        /// The function.
+        function: String,
+        /// Lambda's `errorType` (or the `X-Amz-Function-Error` header's value).
+        error_type: String,
+        /// Lambda's `errorMessage`, or the raw payload when it was not Lambda's error JSON.
+        message: String,
+    },
+    /// The invocation answered something that is not scar's response: the function does
+    /// not run scar's supervisor (or an emulator echoed the payload back).
+    #[error("function {function:?} answered something that is not a scar response (is it a scar function?): {}", truncate(raw, 500))]
+    NotScarResponse {
+        /// The function.
+        function: String,
+        /// The payload it answered, as text.
+        raw: String,
+    },
+    /// `init` failed and rolling back left some resources behind.
+    #[error("{source} (rolling back also failed, left behind: {})", leftovers.join("; "))]
+    RollbackIncomplete {
+        /// Why `init` failed.
+        #[source]
+        source: Box<AwsError>,
+        /// What could not be removed, with why.
+        leftovers: Vec<String>,
+    },
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+impl AwsError {
+    /// A closure turning an SDK error of `operation` on `resource` into an [`AwsError`].
+    pub(crate) fn sdk<E>(
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> impl FnOnce(E) -> AwsError
+    where
+        E: ProvideErrorMetadata + SdkStatus + std::error::Error + Send + Sync + 'static,
+    {
+        let resource = resource.into();
+        move |err| AwsError::Service {
+            operation,
+            resource,
+            detail: DisplayErrorContext(&err).to_string(),
+            code: err.code().map(str::to_string),
+            status: err.http_status(),
+            source: Box::new(err),
+        }
+    }
+
+    /// The service's error code, if this is a service error that has one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Service { code, .. } => code.as_deref(),
+            AwsError::RollbackIncomplete { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a service error with one of `codes`.
+    pub(crate) fn has_code(&self, codes: &[&str]) -> bool {
+        self.code().is_some_and(|c| codes.contains(&c))
+    }
+
+    /// A closure turning a failed download stream of `resource` into an [`AwsError`].
+    pub(crate) fn stream(
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> impl FnOnce(aws_sdk_s3::primitives::ByteStreamError) -> AwsError {
+        let resource = resource.into();
+        move |err| AwsError::Service {
+            operation,
+            resource,
+            detail: DisplayErrorContext(&err).to_string(),
+            code: None,
+            status: None,
+            source: Box::new(err),
+        }
+    }
+
+    /// Whether the service said the resource does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, AwsError::NotFound(_))
+            || self.has_code(&[
+                "ResourceNotFoundException",
+                "NoSuchBucket",
+                "NoSuchKey",
+                "NotFound",
+                "RepositoryNotFoundException",
+                "NoSuchConfiguration",
+            ])
+            || matches!(
+                self,
+                AwsError::Service {
+                    status: Some(404),
+                    ..
+                }
+            )
+    }
+
+    /// Whether this is throttling (HTTP 429, `TooManyRequestsException` and the like),
+    /// which is worth retrying after a while.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self,
+            AwsError::Service {
+                status: Some(429),
+                ..
+            }
+        ) || self.has_code(THROTTLING_CODES)
+    }
+}
+
+/// Error codes AWS services use for throttling.
+pub(crate) const THROTTLING_CODES: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "EC2ThrottledException",
+];
+
+/// The HTTP status of an SDK error, when there was a response.
+pub(crate) trait SdkStatus {
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl<E> SdkStatus for aws_sdk_lambda::error::SdkError<E> {
+    fn http_status(&self) -> Option<u16> {
+        self.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
+impl ProviderError for AwsError {
+    fn category(&self) -> ErrorCategory {
+        match self {
+            AwsError::Spec(_)
+            | AwsError::MissingRole { .. }
+            | AwsError::NeedsDeploymentBucket { .. }
+            | AwsError::NotFound(_)
+            | AwsError::Exists(_)
+            | AwsError::NotScarFunction(_)
+            | AwsError::Input(_) => ErrorCategory::Usage,
+            AwsError::FunctionFailed { .. } => ErrorCategory::Function,
+            AwsError::RollbackIncomplete { source, .. } => source.category(),
+            AwsError::Service { code, .. }
+                if code.as_deref().is_some_and(|c| {
+                    matches!(
+                        c,
+                        "InvalidParameterValueException"
+                            | "InvalidBucketName"
+                            | "BucketAlreadyExists"
+                            | "ResourceConflictException"
+                    )
+                }) =>
+            {
+                ErrorCategory::Usage
+            }
+            _ => ErrorCategory::Provider,
+        }
+    }
+}

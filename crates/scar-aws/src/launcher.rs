@@ -1,0 +1,654 @@
+//! The launcher (`scar run -es BUCKET`): one invocation per object under a bucket's
+//! `input/` folder, each given the S3 event notification S3 itself would send.
+
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::config::retry::RetryConfig;
+use aws_sdk_lambda::operation::RequestId as _;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use aws_sdk_s3::primitives::DateTimeFormat;
+use scar_core::event::encode_s3_key;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::provider::{log_group, parse_invoke_result, Invocation, INPUT_FOLDER};
+use crate::{AwsError, AwsProvider};
+
+/// How throttled invocations are retried: exponential backoff with jitter, bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per invocation, the first included.
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; doubled for each further one.
+    pub base_delay: Duration,
+    /// The longest backoff.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 8 attempts, backing off from 100 ms up to 20 s.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff after failed attempt `attempt` (1-based): half of the exponential
+    /// delay fixed, the other half random ("equal jitter"), so that throttled callers
+    /// spread out instead of retrying in lockstep.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_delay);
+        let half = exp / 2;
+        let jitter = half.mul_f64(random_unit());
+        half + jitter
+    }
+}
+
+/// A number in [0, 1), different on every call (no `rand` dependency needed for jitter).
+fn random_unit() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What [`AwsProvider::launch`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    /// The function to invoke.
+    pub function: String,
+    /// The bucket holding the input objects.
+    pub bucket: String,
+    /// The folder to list; [`INPUT_FOLDER`] by default.
+    pub prefix: String,
+    /// Asynchronous invocations in flight at once (at least 1).
+    pub concurrency: usize,
+    /// How throttled invocations are retried.
+    pub retry: RetryPolicy,
+}
+
+impl LaunchRequest {
+    /// A launch of `function` over `bucket`/`input/`, 32 invocations in flight, default
+    /// retries.
+    pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> LaunchRequest {
+        LaunchRequest {
+            function: function.into(),
+            bucket: bucket.into(),
+            prefix: INPUT_FOLDER.into(),
+            concurrency: 32,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// An object to invoke the function on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputObject {
+    /// The object key, as stored (not URL-encoded).
+    pub key: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its ETag, without quotes.
+    pub etag: String,
+    /// When it was last modified (RFC 3339), used as the event time.
+    pub last_modified: Option<String>,
+}
+
+/// Progress of a launch, for the caller to draw; the library draws nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchEvent {
+    /// The input folder was listed: `objects` invocations to make.
+    Listed {
+        /// How many objects were found.
+        objects: usize,
+    },
+    /// The first invocation (synchronous, it warms the function) is running.
+    Warming {
+        /// Its object key.
+        key: String,
+    },
+    /// An invocation was throttled and will be retried after `delay`.
+    Throttled {
+        /// Its object key.
+        key: String,
+        /// The attempt that was throttled (1-based).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+    },
+    /// An invocation was accepted (or, for the first one, answered), or gave up.
+    Done {
+        /// Its object key.
+        key: String,
+        /// Whether it was accepted (the first: answered successfully).
+        ok: bool,
+    },
+}
+
+/// How one object's invocation ended.
+#[derive(Debug)]
+pub enum LaunchOutcome {
+    /// The first invocation, made synchronously: its full result (the script may still
+    /// have failed: see `response.succeeded()`).
+    Completed(Box<Invocation>),
+    /// An asynchronous invocation Lambda accepted (HTTP 202).
+    Queued {
+        /// Lambda's request id for it.
+        request_id: String,
+    },
+    /// The invocation failed (after the retries, for throttling).
+    Failed(AwsError),
+}
+
+/// One object's invocation.
+#[derive(Debug)]
+pub struct LaunchResult {
+    /// The object key, as stored.
+    pub key: String,
+    /// Attempts made (more than 1 when throttled).
+    pub attempts: u32,
+    /// How it ended.
+    pub outcome: LaunchOutcome,
+}
+
+impl LaunchResult {
+    /// Whether the invocation was accepted (or, for the synchronous one, succeeded).
+    pub fn ok(&self) -> bool {
+        match &self.outcome {
+            LaunchOutcome::Completed(inv) => inv.response.succeeded(),
+            LaunchOutcome::Queued { .. } => true,
+            LaunchOutcome::Failed(_) => false,
+        }
+    }
+}
+
+/// Totals of a launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LaunchSummary {
+    /// Objects found (one invocation each).
+    pub objects: usize,
+    /// Asynchronous invocations accepted.
+    pub queued: usize,
+    /// Synchronous invocations answered (the first one).
+    pub completed: usize,
+    /// Synchronous invocations whose script failed or timed out.
+    pub function_failures: usize,
+    /// Invocations that could not be made.
+    pub failed: usize,
+    /// Retries made after throttling, over all invocations.
+    pub retries: u32,
+}
+
+impl LaunchSummary {
+    /// Adds up `results`.
+    pub fn of(results: &[LaunchResult]) -> LaunchSummary {
+        let mut s = LaunchSummary {
+            objects: results.len(),
+            ..LaunchSummary::default()
+        };
+        for r in results {
+            s.retries += r.attempts.saturating_sub(1);
+            match &r.outcome {
+                LaunchOutcome::Completed(inv) => {
+                    s.completed += 1;
+                    if !inv.response.succeeded() {
+                        s.function_failures += 1;
+                    }
+                }
+                LaunchOutcome::Queued { .. } => s.queued += 1,
+                LaunchOutcome::Failed(_) => s.failed += 1,
+            }
+        }
+        s
+    }
+}
+
+/// The S3 event notification S3 sends for a new object, as one invocation's payload.
+///
+/// Keys are URL-encoded with `+` for spaces, as S3 does.
+pub fn s3_event(
+    region: &str,
+    bucket: &str,
+    object: &InputObject,
+    sequence: u64,
+) -> serde_json::Value {
+    let time = object
+        .last_modified
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    json!({
+        "Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": region,
+            "eventTime": time,
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "scar"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "scar", "x-amz-id-2": "scar"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "scar-launcher",
+                "bucket": {
+                    "name": bucket,
+                    "ownerIdentity": {"principalId": "scar"},
+                    "arn": format!("arn:aws:s3:::{bucket}"),
+                },
+                "object": {
+                    "key": encode_s3_key(&object.key),
+                    "size": object.size,
+                    "eTag": object.etag,
+                    "sequencer": format!("{sequence:016X}"),
+                }
+            }
+        }]
+    })
+}
+
+impl AwsProvider {
+    /// Lists the objects under `prefix` in `bucket` (every page; folder markers, keys
+    /// ending in `/`, skipped).
+    pub async fn list_inputs(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<InputObject>, AwsError> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk(
+                "s3:ListObjectsV2",
+                format!("{bucket}/{prefix}"),
+            ))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                if key.ends_with('/') {
+                    continue;
+                }
+                objects.push(InputObject {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or_default(),
+                    etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                    last_modified: o
+                        .last_modified()
+                        .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+                });
+            }
+        }
+        Ok(objects)
+    }
+
+    /// The launcher: invokes `request.function` once per object under
+    /// `request.bucket`/`request.prefix`, with the S3 event S3 would send for it. The first
+    /// invocation is synchronous (it warms the function, so the others find it ready);
+    /// the rest are asynchronous (`Event`), `request.concurrency` in flight at once.
+    /// Throttled invocations are retried per `request.retry`.
+    ///
+    /// Returns one result per object, in no particular order; see [`LaunchSummary::of`].
+    /// Fails as a whole only when the function does not exist or the bucket cannot be
+    /// listed.
+    pub async fn launch(
+        &self,
+        request: &LaunchRequest,
+        progress: &(dyn Fn(LaunchEvent) + Send + Sync),
+    ) -> Result<Vec<LaunchResult>, AwsError> {
+        self.lambda
+            .get_function()
+            .function_name(&request.function)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = AwsError::sdk("lambda:GetFunction", &request.function)(e);
+                if e.has_code(&["ResourceNotFoundException"]) {
+                    AwsError::NotFound(request.function.clone())
+                } else {
+                    e
+                }
+            })?;
+        let objects = self.list_inputs(&request.bucket, &request.prefix).await?;
+        progress(LaunchEvent::Listed {
+            objects: objects.len(),
+        });
+        let bucket = request.bucket.clone();
+        let region = self.region.clone();
+        let payloads = objects.into_iter().enumerate().map(move |(i, object)| {
+            let event = s3_event(&region, &bucket, &object, i as u64 + 1);
+            (object.key, serde_json::to_vec(&event).unwrap_or_default())
+        });
+        Ok(self
+            .dispatch(&request.function, payloads, true, request, progress)
+            .await)
+    }
+
+    /// Invokes `function` once per `(key, payload)`: the first synchronously when `warm`,
+    /// the rest asynchronously, `options.concurrency` in flight, with retries on
+    /// throttling. The launcher's engine, public for callers that already know their
+    /// payloads (and for benchmarks).
+    pub async fn dispatch(
+        &self,
+        function: &str,
+        payloads: impl IntoIterator<Item = (String, Vec<u8>)>,
+        warm: bool,
+        options: &LaunchRequest,
+        progress: &(dyn Fn(LaunchEvent) + Send + Sync),
+    ) -> Vec<LaunchResult> {
+        let mut payloads = payloads.into_iter();
+        let mut results = Vec::new();
+        let (tx, mut rx) = mpsc::unbounded_channel::<LaunchEvent>();
+        if warm {
+            if let Some((key, body)) = payloads.next() {
+                progress(LaunchEvent::Warming { key: key.clone() });
+                let result = invoke_with_retries(
+                    self.lambda.clone(),
+                    function.to_string(),
+                    key,
+                    body,
+                    true,
+                    options.retry,
+                    tx.clone(),
+                )
+                .await;
+                while let Ok(event) = rx.try_recv() {
+                    progress(event);
+                }
+                progress(LaunchEvent::Done {
+                    key: result.key.clone(),
+                    ok: result.ok(),
+                });
+                results.push(result);
+            }
+        }
+        let concurrency = options.concurrency.max(1);
+        let mut set = JoinSet::new();
+        loop {
+            // Tasks are spawned as others finish, so a million objects are never a
+            // million tasks at once.
+            while set.len() < concurrency {
+                let Some((key, body)) = payloads.next() else {
+                    break;
+                };
+                set.spawn(invoke_with_retries(
+                    self.lambda.clone(),
+                    function.to_string(),
+                    key,
+                    body,
+                    false,
+                    options.retry,
+                    tx.clone(),
+                ));
+            }
+            if set.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(event) = rx.recv() => progress(event),
+                Some(joined) = set.join_next() => {
+                    if let Ok(result) = joined {
+                        while let Ok(event) = rx.try_recv() {
+                            progress(event);
+                        }
+                        progress(LaunchEvent::Done { key: result.key.clone(), ok: result.ok() });
+                        results.push(result);
+                    }
+                }
+            }
+        }
+        while let Ok(event) = rx.try_recv() {
+            progress(event);
+        }
+        results
+    }
+}
+
+/// One invocation with the launcher's retries. The SDK's own retries are turned off for
+/// it: under heavy throttling its shared retry quota runs out and fails calls early,
+/// while this policy backs each call off on its own.
+async fn invoke_with_retries(
+    lambda: aws_sdk_lambda::Client,
+    function: String,
+    key: String,
+    body: Vec<u8>,
+    sync: bool,
+    policy: RetryPolicy,
+    events: mpsc::UnboundedSender<LaunchEvent>,
+) -> LaunchResult {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut call = lambda
+            .invoke()
+            .function_name(&function)
+            .payload(Blob::new(body.clone()));
+        call = if sync {
+            call.invocation_type(InvocationType::RequestResponse)
+                .log_type(LogType::Tail)
+        } else {
+            call.invocation_type(InvocationType::Event)
+        };
+        let sent = call
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        let outcome = match sent {
+            Ok(out) if sync => {
+                let request_id = out.request_id().map(str::to_string);
+                let log_tail = out.log_result().and_then(|t| {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(t)
+                        .ok()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                });
+                let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+                match parse_invoke_result(&function, out.function_error(), raw) {
+                    Ok(mut response) => {
+                        if response.request_id.is_empty() {
+                            response.request_id = request_id.clone().unwrap_or_default();
+                        }
+                        if response.log_group.is_empty() {
+                            response.log_group = log_group(&function);
+                        }
+                        LaunchOutcome::Completed(Box::new(Invocation {
+                            response,
+                            log_tail,
+                            request_id,
+                        }))
+                    }
+                    Err(e) => LaunchOutcome::Failed(e),
+                }
+            }
+            Ok(out) => LaunchOutcome::Queued {
+                request_id: out.request_id().unwrap_or_default().to_string(),
+            },
+            Err(e) => {
+                let err = AwsError::sdk("lambda:Invoke", &function)(e);
+                if err.is_throttling() && attempt < policy.max_attempts {
+                    let delay = policy.delay(attempt);
+                    let _ = events.send(LaunchEvent::Throttled {
+                        key: key.clone(),
+                        attempt,
+                        delay,
+                    });
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                LaunchOutcome::Failed(err)
+            }
+        };
+        return LaunchResult {
+            key,
+            attempts: attempt,
+            outcome,
+        };
+    }
+}
+
+/// What [`dispatch_bench`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DispatchBench {
+    /// Invocations made by each method.
+    pub invocations: usize,
+    /// In flight at once for the concurrent method.
+    pub concurrency: usize,
+    /// A plain loop awaiting one `Event` invocation after the other.
+    pub sequential: Duration,
+    /// The launcher's dispatcher.
+    pub concurrent: Duration,
+    /// Invocations the launcher could not make.
+    pub failed: usize,
+}
+
+impl DispatchBench {
+    /// Invocations per second of the sequential loop.
+    pub fn sequential_rate(&self) -> f64 {
+        self.invocations as f64 / self.sequential.as_secs_f64().max(1e-9)
+    }
+
+    /// Invocations per second of the launcher.
+    pub fn concurrent_rate(&self) -> f64 {
+        self.invocations as f64 / self.concurrent.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The benchmark hook: `n` asynchronous invocations of `function` with S3 event payloads,
+/// first as a sequential loop, then through the launcher's dispatcher with `concurrency`
+/// in flight. Point the provider at an emulator (moto) to measure scar's own overhead.
+pub async fn dispatch_bench(
+    provider: &AwsProvider,
+    function: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<DispatchBench, AwsError> {
+    let payloads: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let object = InputObject {
+                key: format!("input/bench file {i}.txt"),
+                size: 1,
+                etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+                last_modified: None,
+            };
+            let event = s3_event(provider.region(), "bench", &object, i as u64);
+            (object.key, serde_json::to_vec(&event).unwrap_or_default())
+        })
+        .collect();
+    let started = Instant::now();
+    for (_, body) in &payloads {
+        provider
+            .lambda
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(body.clone()))
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:Invoke", function))?;
+    }
+    let sequential = started.elapsed();
+    let mut options = LaunchRequest::new(function, "bench");
+    options.concurrency = concurrency;
+    let started = Instant::now();
+    let results = provider
+        .dispatch(function, payloads, false, &options, &|_| {})
+        .await;
+    let concurrent = started.elapsed();
+    Ok(DispatchBench {
+        invocations: n,
+        concurrency,
+        sequential,
+        concurrent,
+        failed: results.iter().filter(|r| !r.ok()).count(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_bounded() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        };
+        for attempt in 1..12 {
+            let d = p.delay(attempt);
+            let exp = (Duration::from_millis(100) * (1 << (attempt - 1).min(10))).min(p.max_delay);
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
+        }
+        let delays: std::collections::HashSet<_> = (0..20).map(|_| p.delay(5)).collect();
+        assert!(delays.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn events_look_like_s3s() {
+        let object = InputObject {
+            key: "input/a b+c.txt".into(),
+            size: 42,
+            etag: "abc".into(),
+            last_modified: Some("2024-01-02T03:04:05Z".into()),
+        };
+        let event = s3_event("eu-west-1", "bk", &object, 7);
+        let record = &event["Records"][0];
+        assert_eq!(record["eventVersion"], "2.1");
+        assert_eq!(record["eventSource"], "aws:s3");
+        assert_eq!(record["awsRegion"], "eu-west-1");
+        assert_eq!(record["eventName"], "ObjectCreated:Put");
+        assert_eq!(record["s3"]["bucket"]["arn"], "arn:aws:s3:::bk");
+        assert_eq!(record["s3"]["object"]["key"], "input/a+b%2Bc.txt");
+        assert_eq!(record["s3"]["object"]["size"], 42);
+        // What the supervisor reads back.
+        match scar_core::event::Event::parse(&event).unwrap() {
+            scar_core::event::Event::Storage(records) => {
+                assert_eq!(records[0].key, "input/a b+c.txt");
+                assert_eq!(records[0].bucket, "bk");
+            }
+            other => panic!("{other:?}"),
+        }
+        let parsed: scar_core::event::S3Event = serde_json::from_value(event).unwrap();
+        assert_eq!(parsed.records.len(), 1);
+    }
+
+    #[test]
+    fn summary_adds_up() {
+        let results = vec![
+            LaunchResult {
+                key: "a".into(),
+                attempts: 3,
+                outcome: LaunchOutcome::Queued {
+                    request_id: "x".into(),
+                },
+            },
+            LaunchResult {
+                key: "b".into(),
+                attempts: 1,
+                outcome: LaunchOutcome::Failed(AwsError::NotFound("f".into())),
+            },
+        ];
+        let s = LaunchSummary::of(&results);
+        assert_eq!((s.objects, s.queued, s.failed, s.retries), (2, 1, 1, 2));
+    }
+}

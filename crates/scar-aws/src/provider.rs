@@ -1,0 +1,1101 @@
+//! [`AwsProvider`]: functions on AWS Lambda, their buckets on S3, their logs on CloudWatch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_lambda::operation::RequestId as _;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Environment, FunctionCode, FunctionConfiguration, InvocationType, LastUpdateStatus, LogType,
+    PackageType, Runtime, State,
+};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, FilterRule, FilterRuleName,
+    LambdaFunctionConfiguration, NotificationConfiguration, NotificationConfigurationFilter,
+    S3KeyFilter,
+};
+use base64::Engine as _;
+use scar_core::config::ProviderKind;
+use scar_core::event::{ErrorPayload, Payload, Response};
+use scar_core::provider::{FunctionInfo, LogLine, LogQuery, Provider};
+use scar_core::FunctionSpec;
+
+use crate::config::retention_days;
+use crate::{AwsConfig, AwsError};
+
+/// The tag every function (and ECR repository) scar creates carries: `createdby=scar`.
+pub const CREATED_BY_TAG: (&str, &str) = ("createdby", "scar");
+/// Tag holding the image the function was made from, as the user named it.
+const IMAGE_TAG: &str = "scar:image";
+/// Tag holding the supervisor's timeout threshold, in seconds.
+const THRESHOLD_TAG: &str = "scar:timeout_threshold";
+/// Tag holding the input bucket whose notification and permission `init` added.
+const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
+
+/// Lambda's limit for a zip uploaded in the request itself; larger ones go through S3.
+pub const ZIP_DIRECT_LIMIT: u64 = 50 * 1024 * 1024;
+/// The folder of an input bucket whose new objects trigger the function.
+pub const INPUT_FOLDER: &str = "input/";
+/// The folder of an input bucket that outputs are uploaded to.
+pub const OUTPUT_FOLDER: &str = "output/";
+/// How long [`AwsProvider::init`] waits for a new function to become active.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a function's code is: made by `scar-packager`, taken here as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Package {
+    /// A zip holding `bootstrap` (the supervisor) and the image's udocker tree; runs on the
+    /// `provided.al2023` runtime.
+    Zip {
+        /// The zip file.
+        path: PathBuf,
+    },
+    /// An image already pushed to ECR (see [`AwsProvider::ecr_login`]); `PackageType=Image`.
+    Image {
+        /// The image URI, such as `123456789012.dkr.ecr.us-east-1.amazonaws.com/scar-f:latest`.
+        uri: String,
+    },
+}
+
+/// What [`AwsProvider::init`] creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitRequest {
+    /// The function; with `input_bucket` set, objects created under its `input/` folder
+    /// trigger the function.
+    pub spec: FunctionSpec,
+    /// The function's code.
+    pub package: Package,
+    /// The bucket a zip over [`ZIP_DIRECT_LIMIT`] is uploaded through (`-db`); created
+    /// when missing and kept afterwards.
+    pub deployment_bucket: Option<String>,
+}
+
+impl InitRequest {
+    /// A request without a deployment bucket.
+    pub fn new(spec: FunctionSpec, package: Package) -> InitRequest {
+        InitRequest {
+            spec,
+            package,
+            deployment_bucket: None,
+        }
+    }
+}
+
+/// One synchronous invocation's result in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// scar's response; `response.succeeded()` is false when the script failed or timed out.
+    pub response: Response,
+    /// The last 4 KB of the invocation's log (Lambda's `LogType=Tail`), decoded.
+    pub log_tail: Option<String>,
+    /// The request id, as Lambda answered it.
+    pub request_id: Option<String>,
+}
+
+/// The `aws` provider: a Lambda, S3, CloudWatch Logs and ECR client set.
+///
+/// Cheap to clone (the SDK clients share their connection pools).
+#[derive(Clone)]
+pub struct AwsProvider {
+    pub(crate) config: AwsConfig,
+    pub(crate) region: String,
+    pub(crate) lambda: aws_sdk_lambda::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
+    pub(crate) ecr: aws_sdk_ecr::Client,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.config.endpoint_url)
+            .field("profile", &self.config.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resource `init` created, undone in reverse order when a later step fails.
+#[derive(Debug)]
+enum Created {
+    DeploymentBucket(String),
+    DeploymentObject { bucket: String, key: String },
+    Function,
+    LogGroup,
+    Bucket(String),
+    Permission { statement_id: String },
+    Notification { bucket: String },
+}
+
+impl AwsProvider {
+    /// Connects with `config`: the standard credential chain (or its static credentials),
+    /// its region, profile and endpoint. No request is sent yet.
+    pub async fn connect(config: AwsConfig) -> AwsProvider {
+        let sdk = config.load_sdk_config().await;
+        AwsProvider::from_sdk_config(config, &sdk)
+    }
+
+    /// A provider on an SDK configuration the caller loaded itself. `config` still gives
+    /// the role and log retention; its connection fields are not used.
+    pub fn from_sdk_config(config: AwsConfig, sdk: &SdkConfig) -> AwsProvider {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        AwsProvider {
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| scar_core::config::DEFAULT_REGION.into()),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
+            ecr: aws_sdk_ecr::Client::new(sdk),
+            config,
+        }
+    }
+
+    /// The region requests go to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The Lambda client, for what this crate does not wrap.
+    pub fn lambda_client(&self) -> &aws_sdk_lambda::Client {
+        &self.lambda
+    }
+
+    /// The S3 client (path-style addressing).
+    pub fn s3_client(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The CloudWatch Logs client.
+    pub fn logs_client(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        &self.logs
+    }
+
+    /// The ECR client.
+    pub fn ecr_client(&self) -> &aws_sdk_ecr::Client {
+        &self.ecr
+    }
+
+    /// Creates a function from a package: the Lambda function (tagged `createdby=scar`),
+    /// its log group `/aws/lambda/<name>` with the configured retention, and with
+    /// `spec.input_bucket` the bucket (when missing, with `input/` and `output/`
+    /// folders), S3's permission to invoke the function and an `s3:ObjectCreated:*`
+    /// notification on `input/`, added to the bucket's other notifications.
+    ///
+    /// Returns once the function is active. On any failure, what this call created is
+    /// removed again (the function, its log group, the permission, the notification, the
+    /// bucket if it made it).
+    pub async fn init(&self, request: InitRequest) -> Result<FunctionInfo, AwsError> {
+        let spec = &request.spec;
+        spec.validate()?;
+        if self.config.iam_role.trim().is_empty() {
+            return Err(AwsError::MissingRole {
+                function: spec.name.clone(),
+            });
+        }
+        match self
+            .lambda
+            .get_function()
+            .function_name(&spec.name)
+            .send()
+            .await
+        {
+            Ok(_) => return Err(AwsError::Exists(spec.name.clone())),
+            Err(e) => {
+                let e = AwsError::sdk("lambda:GetFunction", &spec.name)(e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+            }
+        }
+        let mut created = Vec::new();
+        match self.init_steps(&request, &mut created).await {
+            Ok(info) => Ok(info),
+            Err(err) => {
+                let leftovers = self.roll_back(&spec.name, created).await;
+                if leftovers.is_empty() {
+                    Err(err)
+                } else {
+                    Err(AwsError::RollbackIncomplete {
+                        source: Box::new(err),
+                        leftovers,
+                    })
+                }
+            }
+        }
+    }
+
+    async fn init_steps(
+        &self,
+        request: &InitRequest,
+        created: &mut Vec<Created>,
+    ) -> Result<FunctionInfo, AwsError> {
+        let spec = &request.spec;
+        let name = &spec.name;
+        let mut tags = HashMap::from([
+            (CREATED_BY_TAG.0.to_string(), CREATED_BY_TAG.1.to_string()),
+            (THRESHOLD_TAG.into(), spec.timeout_threshold_s.to_string()),
+        ]);
+        if is_tag_value(&spec.image) && !spec.image.is_empty() {
+            tags.insert(IMAGE_TAG.into(), spec.image.clone());
+        }
+        if let Some(bucket) = &spec.input_bucket {
+            tags.insert(INPUT_BUCKET_TAG.into(), bucket.clone());
+        }
+
+        let mut create = self
+            .lambda
+            .create_function()
+            .function_name(name)
+            .role(&self.config.iam_role)
+            .memory_size(spec.memory_mb as i32)
+            .timeout(spec.timeout_s as i32)
+            .description(&spec.description)
+            .set_tags(Some(tags));
+        if !spec.environment.is_empty() {
+            create = create.environment(
+                Environment::builder()
+                    .set_variables(Some(spec.environment.clone().into_iter().collect()))
+                    .build(),
+            );
+        }
+        create = match &request.package {
+            Package::Zip { path } => {
+                let code = self.zip_code(request, path, created).await?;
+                create
+                    .package_type(PackageType::Zip)
+                    .runtime(Runtime::Providedal2023)
+                    .handler("bootstrap")
+                    .code(code)
+            }
+            Package::Image { uri } => create
+                .package_type(PackageType::Image)
+                .code(FunctionCode::builder().image_uri(uri).build()),
+        };
+        let out = create
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:CreateFunction", name))?;
+        created.push(Created::Function);
+        let function_arn = out.function_arn().unwrap_or_default().to_string();
+
+        let group = log_group(name);
+        match self
+            .logs
+            .create_log_group()
+            .log_group_name(&group)
+            .tags(CREATED_BY_TAG.0, CREATED_BY_TAG.1)
+            .send()
+            .await
+        {
+            Ok(_) => created.push(Created::LogGroup),
+            Err(e) => {
+                let e = AwsError::sdk("logs:CreateLogGroup", &group)(e);
+                if !e.has_code(&["ResourceAlreadyExistsException"]) {
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(days) = retention_days(self.config.log_retention_days) {
+            self.logs
+                .put_retention_policy()
+                .log_group_name(&group)
+                .retention_in_days(days)
+                .send()
+                .await
+                .map_err(AwsError::sdk("logs:PutRetentionPolicy", &group))?;
+        }
+
+        self.wait_active(name).await?;
+
+        if let Some(bucket) = &spec.input_bucket {
+            self.connect_bucket(name, &function_arn, bucket, created)
+                .await?;
+        }
+        let got = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:GetFunction", name))?;
+        let mut info = function_info(&got);
+        // What Lambda cannot hold comes from the request.
+        info.spec.image = spec.image.clone();
+        info.spec.init_script = spec.init_script.clone();
+        Ok(info)
+    }
+
+    async fn zip_code(
+        &self,
+        request: &InitRequest,
+        path: &std::path::Path,
+        created: &mut Vec<Created>,
+    ) -> Result<FunctionCode, AwsError> {
+        let name = &request.spec.name;
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|source| AwsError::Io {
+                what: "cannot read the zip package",
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if size <= ZIP_DIRECT_LIMIT {
+            let bytes = tokio::fs::read(path).await.map_err(|source| AwsError::Io {
+                what: "cannot read the zip package",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            return Ok(FunctionCode::builder().zip_file(Blob::new(bytes)).build());
+        }
+        let Some(bucket) = &request.deployment_bucket else {
+            return Err(AwsError::NeedsDeploymentBucket {
+                function: name.clone(),
+                size,
+            });
+        };
+        if self.ensure_bucket(bucket).await? {
+            created.push(Created::DeploymentBucket(bucket.clone()));
+        }
+        let key = format!("scar/{name}.zip");
+        self.put(bucket, &key, path, &|_| {}).await?;
+        created.push(Created::DeploymentObject {
+            bucket: bucket.clone(),
+            key: key.clone(),
+        });
+        Ok(FunctionCode::builder()
+            .s3_bucket(bucket)
+            .s3_key(key)
+            .build())
+    }
+
+    /// Creates `bucket` when it does not exist; says whether it did.
+    async fn ensure_bucket(&self, bucket: &str) -> Result<bool, AwsError> {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                let e = AwsError::sdk("s3:HeadBucket", bucket)(e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+            }
+        }
+        let mut create = self.s3.create_bucket().bucket(bucket);
+        if self.region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+                    .build(),
+            );
+        }
+        create
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:CreateBucket", bucket))?;
+        Ok(true)
+    }
+
+    /// Polls until the function is `Active` with its last update `Successful`, backing off
+    /// from 250 ms to 5 s, for at most ten minutes.
+    async fn wait_active(&self, name: &str) -> Result<(), AwsError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let config = self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(AwsError::sdk("lambda:GetFunctionConfiguration", name))?;
+            let state = config.state();
+            let update = config.last_update_status();
+            if matches!(state, Some(State::Failed))
+                || matches!(update, Some(LastUpdateStatus::Failed))
+            {
+                let reason = config
+                    .state_reason()
+                    .or(config.last_update_status_reason())
+                    .unwrap_or("no reason given");
+                return Err(AwsError::NotActive {
+                    function: name.into(),
+                    reason: format!("its state is Failed: {reason}"),
+                });
+            }
+            let active = matches!(state, None | Some(State::Active));
+            let updated = matches!(update, None | Some(LastUpdateStatus::Successful));
+            if active && updated {
+                return Ok(());
+            }
+            if started.elapsed() > ACTIVE_TIMEOUT {
+                return Err(AwsError::NotActive {
+                    function: name.into(),
+                    reason: format!(
+                        "still {} after {} s",
+                        state.map(|s| s.as_str()).unwrap_or("?"),
+                        ACTIVE_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// `-es BUCKET`: the bucket (and its folders), S3's permission to invoke, and the
+    /// notification on `input/`.
+    async fn connect_bucket(
+        &self,
+        name: &str,
+        function_arn: &str,
+        bucket: &str,
+        created: &mut Vec<Created>,
+    ) -> Result<(), AwsError> {
+        if self.ensure_bucket(bucket).await? {
+            created.push(Created::Bucket(bucket.into()));
+        }
+        for folder in [INPUT_FOLDER, OUTPUT_FOLDER] {
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(folder)
+                .body(Vec::new().into())
+                .send()
+                .await
+                .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{folder}")))?;
+        }
+        let statement_id = permission_id(bucket);
+        let mut permission = self
+            .lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id(&statement_id)
+            .action("lambda:InvokeFunction")
+            .principal("s3.amazonaws.com")
+            .source_arn(format!("arn:aws:s3:::{bucket}"));
+        // Bucket ARNs carry no account: pin the account so that a bucket of the same name
+        // in another account cannot invoke the function.
+        if let Some(account) = function_arn.split(':').nth(4).filter(|a| !a.is_empty()) {
+            permission = permission.source_account(account);
+        }
+        permission
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:AddPermission", name))?;
+        created.push(Created::Permission { statement_id });
+
+        self.update_notifications(bucket, |lambdas| {
+            lambdas.retain(|c| c.id() != Some(&notification_id(name)));
+            lambdas.push(
+                LambdaFunctionConfiguration::builder()
+                    .id(notification_id(name))
+                    .lambda_function_arn(function_arn)
+                    .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
+                    .filter(
+                        NotificationConfigurationFilter::builder()
+                            .key(
+                                S3KeyFilter::builder()
+                                    .filter_rules(
+                                        FilterRule::builder()
+                                            .name(FilterRuleName::Prefix)
+                                            .value(INPUT_FOLDER)
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| AwsError::Input(format!("bad notification for {name}: {e}")))?,
+            );
+            Ok(())
+        })
+        .await?;
+        created.push(Created::Notification {
+            bucket: bucket.into(),
+        });
+        Ok(())
+    }
+
+    /// Reads the bucket's notification configuration, lets `change` edit its Lambda
+    /// entries, and writes it back with every other entry (topics, queues, EventBridge)
+    /// as it was. Nothing is written when `change` left the entries as they were.
+    async fn update_notifications(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut Vec<LambdaFunctionConfiguration>) -> Result<(), AwsError>,
+    ) -> Result<(), AwsError> {
+        let current = match self
+            .s3
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(current) => current,
+            Err(e) if is_empty_notification_quirk(&e) => {
+                aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput::builder().build()
+            }
+            Err(e) => return Err(AwsError::sdk("s3:GetBucketNotificationConfiguration", bucket)(e)),
+        };
+        let before = current.lambda_function_configurations().to_vec();
+        let mut lambdas = before.clone();
+        change(&mut lambdas)?;
+        if lambdas == before {
+            return Ok(());
+        }
+        let config = NotificationConfiguration::builder()
+            .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+            .set_queue_configurations(Some(current.queue_configurations().to_vec()))
+            .set_lambda_function_configurations(Some(lambdas))
+            .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+            .build();
+        self.s3
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(config)
+            .send()
+            .await
+            .map_err(AwsError::sdk(
+                "s3:PutBucketNotificationConfiguration",
+                bucket,
+            ))?;
+        Ok(())
+    }
+
+    /// Undoes `created` in reverse order; returns what could not be undone.
+    async fn roll_back(&self, name: &str, created: Vec<Created>) -> Vec<String> {
+        let mut leftovers = Vec::new();
+        for item in created.into_iter().rev() {
+            let result = match &item {
+                Created::Notification { bucket } => self.remove_notification(name, bucket).await,
+                Created::Permission { statement_id } => self
+                    .lambda
+                    .remove_permission()
+                    .function_name(name)
+                    .statement_id(statement_id)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(AwsError::sdk("lambda:RemovePermission", name)),
+                Created::Bucket(bucket) | Created::DeploymentBucket(bucket) => {
+                    self.delete_bucket(bucket).await
+                }
+                Created::DeploymentObject { bucket, key } => self
+                    .s3
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}"))),
+                Created::LogGroup => self.delete_log_group(name).await,
+                Created::Function => self
+                    .lambda
+                    .delete_function()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(AwsError::sdk("lambda:DeleteFunction", name)),
+            };
+            if let Err(e) = result {
+                if !e.is_not_found() {
+                    leftovers.push(format!("{item:?}: {e}"));
+                }
+            }
+        }
+        leftovers
+    }
+
+    /// Removes the Lambda entries of `bucket`'s notifications that `init` added for `name`
+    /// (by their id `scar-<name>`), keeping every other entry.
+    async fn remove_notification(&self, name: &str, bucket: &str) -> Result<(), AwsError> {
+        let id = notification_id(name);
+        self.update_notifications(bucket, |lambdas| {
+            lambdas.retain(|c| c.id() != Some(&id));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a bucket this crate created: its objects first.
+    async fn delete_bucket(&self, bucket: &str) -> Result<(), AwsError> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk("s3:ListObjectsV2", bucket))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    self.s3
+                        .delete_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}")))?;
+                }
+            }
+        }
+        self.s3
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:DeleteBucket", bucket))?;
+        Ok(())
+    }
+
+    async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        let group = log_group(name);
+        match self
+            .logs
+            .delete_log_group()
+            .log_group_name(&group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = AwsError::sdk("logs:DeleteLogGroup", group)(e);
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Invokes a function synchronously (`RequestResponse`, `LogType=Tail`) and returns
+    /// scar's response with the log tail.
+    ///
+    /// A script that failed or timed out is not an error here: its response comes back
+    /// with `succeeded() == false` (the supervisor reports it as a `ScarFunctionError`).
+    /// Errors are: [`AwsError::NotFound`]; [`AwsError::FunctionFailed`] when the function
+    /// failed outside the supervisor (a crash, Lambda's own timeout); and
+    /// [`AwsError::NotScarResponse`], holding the raw text, when the function answered
+    /// something that is not scar's response (not a scar function, or an emulator that
+    /// echoes the payload back, like moto without Docker).
+    pub async fn invoke_detailed(
+        &self,
+        name: &str,
+        payload: &Payload,
+    ) -> Result<Invocation, AwsError> {
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        let out = self
+            .lambda
+            .invoke()
+            .function_name(name)
+            .invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::Tail)
+            .payload(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
+        let request_id = out.request_id().map(str::to_string);
+        let log_tail = out.log_result().and_then(|tail| {
+            base64::engine::general_purpose::STANDARD
+                .decode(tail)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        });
+        let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        let mut response = parse_invoke_result(name, out.function_error(), raw)?;
+        if response.request_id.is_empty() {
+            response.request_id = request_id.clone().unwrap_or_default();
+        }
+        if response.log_group.is_empty() {
+            response.log_group = log_group(name);
+        }
+        Ok(Invocation {
+            response,
+            log_tail,
+            request_id,
+        })
+    }
+
+    /// Queues an asynchronous invocation (`InvocationType=Event`); returns its request id.
+    pub async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, AwsError> {
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        let out = self
+            .lambda
+            .invoke()
+            .function_name(name)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
+        Ok(out.request_id().unwrap_or_default().to_string())
+    }
+
+    /// A scar function's description, or [`AwsError::NotFound`].
+    pub async fn function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+        if !is_scar(out.tags()) {
+            return Err(AwsError::NotScarFunction(name.into()));
+        }
+        Ok(function_info(&out))
+    }
+
+    /// Removes every function scar created in this region; returns the names removed, or
+    /// the first error after trying them all.
+    pub async fn remove_all(&self) -> Result<Vec<String>, AwsError> {
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for info in self.list().await? {
+            match self.remove(&info.spec.name).await {
+                Ok(()) => removed.push(info.spec.name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+}
+
+impl Provider for AwsProvider {
+    type Error = AwsError;
+
+    /// The functions tagged `createdby=scar`.
+    async fn list(&self) -> Result<Vec<FunctionInfo>, AwsError> {
+        let mut configs = Vec::new();
+        let mut pages = self.lambda.list_functions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk("lambda:ListFunctions", "functions"))?;
+            configs.extend(page.functions().iter().cloned());
+        }
+        // ListFunctions has no tags: read each function, a few at a time.
+        let mut set = tokio::task::JoinSet::new();
+        let mut infos = Vec::new();
+        let mut pending = configs.into_iter().filter_map(|c| c.function_name);
+        loop {
+            while set.len() < 8 {
+                let Some(name) = pending.next() else { break };
+                let lambda = self.lambda.clone();
+                set.spawn(async move {
+                    let out = lambda.get_function().function_name(&name).send().await;
+                    (name, out)
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let Ok((name, out)) = joined else { continue };
+            match out {
+                Ok(out) if is_scar(out.tags()) => infos.push(function_info(&out)),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = AwsError::sdk("lambda:GetFunction", name)(e);
+                    // Removed between the listing and now.
+                    if !e.is_not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(infos)
+    }
+
+    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Response, AwsError> {
+        Ok(self.invoke_detailed(name, payload).await?.response)
+    }
+
+    /// Removes the function, the notification and permission `init` added to its input
+    /// bucket (other notifications stay), its log group and its ECR repository
+    /// (`scar-<name>`, when scar created it). The bucket and its objects stay.
+    async fn remove(&self, name: &str) -> Result<(), AwsError> {
+        scar_core::spec::validate_name(name)?;
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+        let tags = out.tags().cloned().unwrap_or_default();
+        if !is_scar(Some(&tags)) {
+            return Err(AwsError::NotScarFunction(name.into()));
+        }
+        if let Some(bucket) = tags.get(INPUT_BUCKET_TAG) {
+            match self.remove_notification(name, bucket).await {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+            let removed = self
+                .lambda
+                .remove_permission()
+                .function_name(name)
+                .statement_id(permission_id(bucket))
+                .send()
+                .await
+                .map_err(AwsError::sdk("lambda:RemovePermission", name));
+            match removed {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        self.lambda
+            .delete_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:DeleteFunction", name))?;
+        self.delete_log_group(name).await?;
+        self.delete_ecr_repository(&crate::ecr_repository_name(name))
+            .await?;
+        Ok(())
+    }
+
+    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, AwsError> {
+        self.read_logs(name, query).await
+    }
+}
+
+/// Maps Lambda's not-found errors to [`AwsError::NotFound`].
+fn not_found_as(name: &str, err: AwsError) -> AwsError {
+    if err.has_code(&["ResourceNotFoundException"]) {
+        AwsError::NotFound(name.into())
+    } else {
+        err
+    }
+}
+
+/// Turns an invoke result into scar's response.
+///
+/// - no function error: the payload is scar's [`Response`];
+/// - a function error whose `errorType` is [`scar_core::event::FUNCTION_ERROR_TYPE`]: the
+///   script failed or timed out, and `errorMessage` holds the response;
+/// - any other function error: [`AwsError::FunctionFailed`];
+/// - a payload that is not scar's: [`AwsError::NotScarResponse`] with the raw text.
+pub fn parse_invoke_result(
+    function: &str,
+    function_error: Option<&str>,
+    payload: &[u8],
+) -> Result<Response, AwsError> {
+    let text = || String::from_utf8_lossy(payload).into_owned();
+    match function_error {
+        None => {
+            serde_json::from_slice::<Response>(payload).map_err(|_| AwsError::NotScarResponse {
+                function: function.into(),
+                raw: text(),
+            })
+        }
+        Some(kind) => match serde_json::from_slice::<ErrorPayload>(payload) {
+            Ok(error) => error.scar_response().ok_or(AwsError::FunctionFailed {
+                function: function.into(),
+                error_type: error.error_type,
+                message: error.error_message,
+            }),
+            Err(_) => Err(AwsError::FunctionFailed {
+                function: function.into(),
+                error_type: kind.into(),
+                message: text(),
+            }),
+        },
+    }
+}
+
+/// Whether `err` is a successful (2xx) answer the SDK could not parse because its XML root
+/// is `<{root}`, as moto 5.2's generic serializer writes some S3 answers
+/// (`<OperationResponse>` instead of S3's own root). Real S3 never answers so; an
+/// `<Error>` body never counts.
+pub(crate) fn is_wrapped_root<E>(err: &aws_sdk_s3::error::SdkError<E>, root: &str) -> bool {
+    let Some(raw) = err.raw_response() else {
+        return false;
+    };
+    let body = raw.body().bytes().map(String::from_utf8_lossy);
+    raw.status().is_success()
+        && matches!(err, aws_sdk_s3::error::SdkError::ServiceError(_))
+        && body.is_some_and(|b| b.contains(&format!("<{root}")) && !b.contains("<Error>"))
+}
+
+/// moto answers a bucket without notifications with an empty
+/// `<GetBucketNotificationResponse/>`: taken as empty only when it holds no configuration
+/// at all, so that a real configuration is never dropped.
+fn is_empty_notification_quirk<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    let body = err
+        .raw_response()
+        .and_then(|r| r.body().bytes())
+        .map(String::from_utf8_lossy);
+    is_wrapped_root(err, "GetBucketNotificationResponse")
+        && body.is_some_and(|b| !b.contains("Configuration"))
+}
+
+/// CloudWatch's log group name for a function: `/aws/lambda/<name>`.
+pub fn log_group(name: &str) -> String {
+    format!("/aws/lambda/{name}")
+}
+
+/// The id of the notification `init` adds to an input bucket: `scar-<function>`.
+pub fn notification_id(function: &str) -> String {
+    format!("scar-{function}")
+}
+
+/// The statement id of S3's invoke permission on a function: `scar-s3-<bucket>`, with the
+/// characters statement ids do not allow (dots) turned into `-`.
+pub fn permission_id(bucket: &str) -> String {
+    let bucket: String = bucket
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("scar-s3-{bucket}")
+}
+
+fn is_scar(tags: Option<&HashMap<String, String>>) -> bool {
+    tags.and_then(|t| t.get(CREATED_BY_TAG.0))
+        .is_some_and(|v| v == CREATED_BY_TAG.1)
+}
+
+/// Lambda tag values: up to 256 of letters, digits, spaces and `_ . : / = + - @`.
+fn is_tag_value(value: &str) -> bool {
+    value.len() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c))
+}
+
+/// A function as scar lists it, from GetFunction's answer.
+fn function_info(out: &aws_sdk_lambda::operation::get_function::GetFunctionOutput) -> FunctionInfo {
+    let empty = FunctionConfiguration::builder().build();
+    let config = out.configuration().unwrap_or(&empty);
+    let tags = out.tags().cloned().unwrap_or_default();
+    let image_uri = out.code().and_then(|c| c.image_uri());
+    let resolved = out.code().and_then(|c| c.resolved_image_uri());
+    let is_image = matches!(config.package_type(), Some(PackageType::Image));
+    let image = tags
+        .get(IMAGE_TAG)
+        .cloned()
+        .or_else(|| image_uri.map(str::to_string))
+        .unwrap_or_else(|| if is_image { "image" } else { "zip" }.into());
+    let digest = resolved
+        .or(image_uri)
+        .and_then(|u| u.split_once('@'))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
+    let environment: BTreeMap<String, String> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let timeout_s = config.timeout().unwrap_or(3).max(0) as u32;
+    FunctionInfo {
+        spec: FunctionSpec {
+            name: config.function_name().unwrap_or_default().to_string(),
+            image,
+            memory_mb: config.memory_size().unwrap_or(128).max(0) as u32,
+            timeout_s,
+            timeout_threshold_s: tags
+                .get(THRESHOLD_TAG)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(scar_core::config::DEFAULT_THRESHOLD_S.min(timeout_s.saturating_sub(1))),
+            description: config.description().unwrap_or_default().to_string(),
+            environment,
+            init_script: None,
+            input_bucket: tags.get(INPUT_BUCKET_TAG).cloned(),
+        },
+        provider: ProviderKind::Aws,
+        package: if is_image { "image" } else { "zip" }.into(),
+        image_digest: digest,
+        created: config.last_modified().map(rfc3339).unwrap_or_default(),
+    }
+}
+
+/// Lambda's `LastModified` (`2024-01-02T03:04:05.000+0000`) as RFC 3339.
+fn rfc3339(text: &str) -> String {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scar_core::event::FUNCTION_ERROR_TYPE;
+    use scar_core::provider::ProviderError;
+    use scar_core::ErrorCategory;
+
+    #[test]
+    fn invoke_results_are_parsed() {
+        let ok = Response {
+            request_id: "r1".into(),
+            exit_code: Some(0),
+            output: "hi\n".into(),
+            ..Response::default()
+        };
+        let body = serde_json::to_vec(&ok).unwrap();
+        assert_eq!(parse_invoke_result("f", None, &body).unwrap(), ok);
+
+        let failed = Response {
+            exit_code: Some(3),
+            ..ok.clone()
+        };
+        let error = ErrorPayload {
+            error_type: FUNCTION_ERROR_TYPE.into(),
+            error_message: serde_json::to_string(&failed).unwrap(),
+        };
+        let body = serde_json::to_vec(&error).unwrap();
+        let got = parse_invoke_result("f", Some("Unhandled"), &body).unwrap();
+        assert_eq!(got, failed);
+        assert!(!got.succeeded());
+
+        let crash = br#"{"errorType":"Runtime.ExitError","errorMessage":"exit status 1"}"#;
+        let err = parse_invoke_result("f", Some("Unhandled"), crash).unwrap_err();
+        assert!(
+            matches!(err, AwsError::FunctionFailed { ref error_type, .. } if error_type == "Runtime.ExitError")
+        );
+        assert_eq!(err.category(), ErrorCategory::Function);
+
+        let echo = br#"{"cmd_args":["ls"]}"#;
+        let err = parse_invoke_result("f", None, echo).unwrap_err();
+        assert!(
+            matches!(err, AwsError::NotScarResponse { ref raw, .. } if raw == r#"{"cmd_args":["ls"]}"#)
+        );
+        assert!(parse_invoke_result("f", Some("Handled"), b"not json").is_err());
+    }
+
+    #[test]
+    fn names_of_what_init_adds() {
+        assert_eq!(permission_id("my.bucket-1"), "scar-s3-my-bucket-1");
+        assert_eq!(notification_id("f"), "scar-f");
+        assert_eq!(log_group("f"), "/aws/lambda/f");
+        assert!(is_tag_value("docker.io/library/ubuntu:22.04"));
+        assert!(!is_tag_value("a,b"));
+        assert_eq!(
+            rfc3339("2024-01-02T03:04:05.000+0000"),
+            "2024-01-02T03:04:05Z"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Test fixtures: a moto server on a free loopback port (stopped on drop), raw HTTP to its
+//! control API, a provider pointed at it, and packages made on the spot.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scar_aws::{AwsConfig, AwsProvider, StaticCredentials};
+
+/// The role functions are created with (made in moto's IAM by [`Moto::start`]).
+pub const ROLE_NAME: &str = "scar-test-role";
+pub const ACCOUNT: &str = "123456789012";
+
+/// A running `moto_server`, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts moto with Lambda in its no-Docker mode and the test role created; `None`
+    /// (after a loud SKIPPED) when moto_server is not installed, unless `CI` is set, in
+    /// which case the test fails.
+    pub fn start() -> Option<Moto> {
+        let port = free_port();
+        let spawned = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if std::env::var_os("CI").is_some() {
+                    panic!("moto_server is not installed (pip install 'moto[server]'), and CI is set: failing");
+                }
+                eprintln!("\n==== SKIPPED: moto_server is not installed (pip install 'moto[server]') ====\n");
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        loop {
+            if let Ok((200..=299, _)) = moto.http("GET", "/moto-api/config", &[], b"") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (status, _) = moto
+            .http(
+                "POST",
+                "/moto-api/config",
+                &[("Content-Type", "application/json")],
+                br#"{"lambda":{"use_docker":false}}"#,
+            )
+            .unwrap();
+        assert!(status == 200 || status == 201, "moto config: {status}");
+        moto.create_role(ROLE_NAME);
+        Some(moto)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}")
+    }
+
+    /// One HTTP/1.1 request to moto; returns the status and body.
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        http(self.port, method, path, headers, body)
+    }
+
+    /// Creates an IAM role through moto's IAM query API (no IAM SDK needed).
+    pub fn create_role(&self, name: &str) {
+        let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={policy}"
+        );
+        let (status, text) = self
+            .http(
+                "POST",
+                "/",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                ],
+                body.as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+    }
+
+    /// Queues canned invoke results (moto's no-Docker Lambda answers them, one per
+    /// invocation, before echoing payloads again).
+    pub fn queue_invoke_results(&self, results: &[String]) {
+        let body = serde_json::json!({"results": results, "region": "us-east-1"});
+        let (status, text) = self
+            .http(
+                "POST",
+                "/moto-api/static/lambda-simple/response",
+                &[("Content-Type", "application/json")],
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&text));
+    }
+
+    /// A provider on moto (or on `endpoint`, such as a proxy in front of it) with static
+    /// test credentials given through the configuration, not the environment.
+    pub async fn provider_at(&self, endpoint: &str) -> AwsProvider {
+        let mut config = AwsConfig::new("us-east-1");
+        config.endpoint_url = Some(endpoint.into());
+        config.iam_role = self.role_arn();
+        config.credentials = Some(StaticCredentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        });
+        AwsProvider::connect(config).await
+    }
+
+    pub async fn provider(&self) -> AwsProvider {
+        self.provider_at(&self.endpoint()).await
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A minimal blocking HTTP/1.1 client (Connection: close).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
+    Ok((status, raw[split + 4..].to_vec()))
+}
+
+/// A small zip package (stored, no compression) holding an executable `bootstrap`.
+pub fn make_zip(dir: &Path) -> PathBuf {
+    let path = dir.join("function.zip");
+    let data = b"#!/bin/sh\necho hello from bootstrap\n";
+    std::fs::write(&path, stored_zip("bootstrap", data, 0o100755)).unwrap();
+    path
+}
+
+/// One-entry zip, method 0 (stored), with Unix permissions.
+pub fn stored_zip(name: &str, data: &[u8], mode: u32) -> Vec<u8> {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let crc = crc.sum();
+    let n = name.len() as u16;
+    let size = data.len() as u32;
+    let mut out = Vec::new();
+    // Local file header.
+    out.extend_from_slice(&0x04034b50u32.to_le_bytes());
+    out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+    out.extend_from_slice(&0u16.to_le_bytes()); // flags
+    out.extend_from_slice(&0u16.to_le_bytes()); // stored
+    out.extend_from_slice(&0u16.to_le_bytes()); // time
+    out.extend_from_slice(&0x21u16.to_le_bytes()); // date 1980-01-01
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(data);
+    let central = out.len() as u32;
+    // Central directory header.
+    out.extend_from_slice(&0x02014b50u32.to_le_bytes());
+    out.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix
+    out.extend_from_slice(&20u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&0x21u16.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes()); // extra
+    out.extend_from_slice(&0u16.to_le_bytes()); // comment
+    out.extend_from_slice(&0u16.to_le_bytes()); // disk
+    out.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
+    out.extend_from_slice(&(mode << 16).to_le_bytes()); // external attrs
+    out.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+    out.extend_from_slice(name.as_bytes());
+    let central_size = out.len() as u32 - central;
+    // End of central directory.
+    out.extend_from_slice(&0x06054b50u32.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&central_size.to_le_bytes());
+    out.extend_from_slice(&central.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// A function spec with scar's defaults.
+pub fn spec(name: &str) -> scar_core::FunctionSpec {
+    scar_core::FunctionSpec {
+        name: name.into(),
+        image: "docker.io/library/busybox:latest".into(),
+        memory_mb: 512,
+        timeout_s: 300,
+        timeout_threshold_s: 10,
+        description: "test function".into(),
+        environment: Default::default(),
+        init_script: None,
+        input_bucket: None,
+    }
+}
+
+/// A scar response as the supervisor would answer it.
+pub fn scar_response(request_id: &str, output: &str) -> String {
+    serde_json::to_string(&scar_core::event::Response {
+        request_id: request_id.into(),
+        exit_code: Some(0),
+        output: output.into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
