@@ -16,6 +16,24 @@ pub struct Cli {
     /// The static supervisor (`bootstrap`) to run functions with.
     #[arg(long, global = true, env = "SCAR_SUPERVISOR")]
     pub supervisor: Option<PathBuf>,
+    /// AWS: the credentials profile (else `AWS_PROFILE`, else the default chain).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS: the region (else `AWS_REGION`, else `aws.lambda.region` in the config).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS: one endpoint for every service, for S3-compatible stores and emulators.
+    #[arg(long, global = true, env = "SCAR_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// What a function is deployed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PackageKind {
+    /// The image plus a supervisor layer (AWS default).
+    Image,
+    /// `bootstrap` plus a udocker tree, under Lambda's 250 MB (SCAR's format).
+    Zip,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +54,24 @@ pub enum Command {
     Get(GetArgs),
     /// Watch every function's input folder and invoke it for each file that lands there.
     Serve(ServeArgs),
+    /// Write a function's deployment package to a file (an OCI archive, or the zip).
+    Package(PackageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The function.
+    #[arg(short = 'n', long)]
+    pub name: String,
+    /// The package kind.
+    #[arg(long, value_enum, default_value = "image")]
+    pub package: PackageKind,
+    /// Where to write it.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +113,16 @@ pub struct InitArgs {
     /// (`-es`).
     #[arg(long = "event-source", value_name = "BUCKET")]
     pub event_source: Option<String>,
+    /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
+    /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
+    #[arg(long, value_enum)]
+    pub package: Option<PackageKind>,
+    /// AWS: the IAM role the function runs with (else `aws.iam.role` in the config).
+    #[arg(short = 'r', long = "iam-role")]
+    pub iam_role: Option<String>,
+    /// AWS: a bucket for zips over 50 MB (`-db`).
+    #[arg(long = "deployment-bucket", value_name = "BUCKET")]
+    pub deployment_bucket: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -113,6 +159,9 @@ pub struct RunArgs {
     /// With `-es`: only the files not yet processed in their current version.
     #[arg(long, requires = "event_source")]
     pub pending: bool,
+    /// Invoke asynchronously and return at once (AWS: InvocationType Event).
+    #[arg(long = "async")]
+    pub run_async: bool,
     /// A command and its arguments, run instead of the image's CMD.
     #[arg(
         trailing_var_arg = true,
@@ -199,6 +248,9 @@ pub struct LogArgs {
     /// Only this invocation: its START..REPORT lines (`-ri`).
     #[arg(long = "request-id", value_name = "ID")]
     pub request_id: Option<String>,
+    /// Keep printing new lines as they come (AWS).
+    #[arg(long)]
+    pub follow: bool,
     /// Print JSON lines (`{"stream", "message"}`).
     #[arg(long)]
     pub json: bool,
@@ -244,6 +296,14 @@ const VALUE_FLAGS: &[&str] = &[
     "--supervisor",
     "--event-source",
     "--deployment-bucket",
+    "--profile",
+    "--region",
+    "--endpoint-url",
+    "-r",
+    "--iam-role",
+    "--package",
+    "-o",
+    "--output",
 ];
 
 /// Rewrites SCAR's multi-letter short flags (`-if`, `-tt`, `-ls`, `-ri`, ...) into their

@@ -29,7 +29,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         _ => Overrides::default(),
     };
+    let overrides = Overrides {
+        region: cli.region.clone(),
+        iam_role: match &cli.command {
+            Command::Init(a) => a.iam_role.clone(),
+            _ => None,
+        },
+        ..overrides
+    };
     let ctx = Context::load(overrides, cli.provider.as_deref(), cli.supervisor.clone())?;
+    if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
+        return crate::aws::run(&ctx, &cli).await;
+    }
     match cli.command {
         Command::Init(args) => init(&ctx, args).await,
         Command::Run(args) => invoke(&ctx, args).await,
@@ -39,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Put(args) => put(&ctx, args).await,
         Command::Get(args) => get(&ctx, args).await,
         Command::Serve(args) => serve(&ctx, args).await,
+        Command::Package(args) => package(&ctx, args).await,
     }
 }
 
@@ -420,4 +432,8 @@ async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<i32> {
         .serve(concurrency(ctx, args.concurrency), &on_event, stop)
         .await?;
     Ok(0)
+}
+
+async fn package(_ctx: &Context, _args: crate::args::PackageArgs) -> anyhow::Result<i32> {
+    anyhow::bail!("scar package: not available yet")
 }

@@ -10,6 +10,7 @@
 //! DESIGN.md §3 in [`output::exit_code`].
 
 pub mod args;
+pub mod aws;
 pub mod commands;
 pub mod output;
 pub mod settings;
