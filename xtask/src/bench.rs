@@ -176,12 +176,27 @@ fn files_per_second(
         std::fs::write(input.join(format!("file-{i:05}.txt")), &content)?;
         std::fs::write(direct_in.join(format!("file-{i:05}.txt")), &content)?;
     }
-    let launcher = time(scar_in(&home).args(["run", "-n", "files", "-es", "bench-files", "--concurrency", "2", "--json"]))?;
+    let launcher = time(scar_in(&home).args([
+        "run",
+        "-n",
+        "files",
+        "-es",
+        "bench-files",
+        "--concurrency",
+        "2",
+        "--json",
+    ]))?;
     let outputs = std::fs::read_dir(home.join("buckets/bench-files/output"))?.count();
-    anyhow::ensure!(outputs == n, "the launcher made {outputs} outputs for {n} files");
+    anyhow::ensure!(
+        outputs == n,
+        "the launcher made {outputs} outputs for {n} files"
+    );
     let have_parallel = Command::new("parallel").arg("--version").output().is_ok();
     println!("{n} small files through a trivial script at concurrency 2:");
-    println!("  scar launcher:   {:.0} files/s", n as f64 / launcher.as_secs_f64());
+    println!(
+        "  scar launcher:   {:.0} files/s",
+        n as f64 / launcher.as_secs_f64()
+    );
     if have_parallel {
         let mut cmd = Command::new("parallel");
         cmd.args(["-j2", "--will-cite"])
@@ -195,9 +210,15 @@ fn files_per_second(
             cmd.arg(direct_in.join(format!("file-{i:05}.txt")));
         }
         let parallel = time(&mut cmd)?;
-        let (a, b) = (n as f64 / launcher.as_secs_f64(), n as f64 / parallel.as_secs_f64());
+        let (a, b) = (
+            n as f64 / launcher.as_secs_f64(),
+            n as f64 / parallel.as_secs_f64(),
+        );
         println!("  parallel -j2:    {b:.0} files/s");
-        println!("  scar / parallel: {:.0}% of parallel's throughput", 100.0 * a / b);
+        println!(
+            "  scar / parallel: {:.0}% of parallel's throughput",
+            100.0 * a / b
+        );
     } else {
         println!("  (GNU parallel not installed: no baseline; apt-get install parallel)");
     }

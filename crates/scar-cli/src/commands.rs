@@ -91,7 +91,9 @@ async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
         (None, None) => anyhow::bail!("give an image with -i IMAGE or -if ARCHIVE"),
     };
     let bars = Bars::new(args.json);
-    let info = provider.init(spec, &image, &bars).await?;
+    let info = provider
+        .init(spec, &image, args.package.map(package_kind), &bars)
+        .await?;
     if args.json {
         print_json(&info)?;
     } else {
@@ -434,6 +436,41 @@ async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn package(_ctx: &Context, _args: crate::args::PackageArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("scar package: not available yet")
+fn package_kind(kind: crate::args::PackageKind) -> scar_local::PackageKind {
+    match kind {
+        crate::args::PackageKind::Image => scar_local::PackageKind::Image,
+        crate::args::PackageKind::Zip => scar_local::PackageKind::Zip,
+    }
+}
+
+async fn package(ctx: &Context, args: crate::args::PackageArgs) -> anyhow::Result<i32> {
+    let provider = ctx.local()?;
+    let bars = Bars::new(args.json);
+    let report = provider
+        .package(&args.name, package_kind(args.package), &args.output, &bars)
+        .await?;
+    if args.json {
+        print_json(&report)?;
+        return Ok(0);
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "{} package of '{}' written to {} ({:.1} MB).",
+        report.package,
+        args.name,
+        report.path.display(),
+        report.size as f64 / 1e6
+    );
+    if let Some(digest) = &report.digest {
+        println!("manifest digest: {digest}");
+    }
+    if report.needs_deployment_bucket == Some(true) {
+        println!("over 50 MB: on AWS it must be deployed through a bucket (-db BUCKET)");
+    }
+    if report.includes_root == Some(false) {
+        println!("the root does not fit under 250 MB: it is built from the layers at cold start");
+    }
+    Ok(0)
 }

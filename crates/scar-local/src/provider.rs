@@ -17,7 +17,8 @@ use crate::api::{Answer, Pending, RuntimeApi};
 use crate::buckets::Buckets;
 use crate::cgroup::MemoryCgroup;
 use crate::logs::LogStream;
-use crate::state::{ensure_mount_point, Layout, StoredFunction};
+use crate::packages::PackageKind;
+use crate::state::{ensure_mount_point, Launch, Layout, StoredFunction};
 use crate::{sandbox, LocalError};
 
 /// The provider's name, as users select it (`--provider local`).
@@ -100,6 +101,7 @@ impl LocalProvider {
         &self,
         spec: FunctionSpec,
         image: &ImageInput,
+        package: Option<PackageKind>,
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         spec.validate()?;
@@ -125,9 +127,11 @@ impl LocalProvider {
             ImageInput::Archive(p) => ImageSource::from_archive(p)?,
         };
         let cache_dir = self.layout.cache();
+        let name = spec.name.clone();
         let before = blob_files(&cache_dir);
-        let result = self.init_from(spec, &source, progress).await;
+        let result = self.init_from(spec, &source, package, progress).await;
         if result.is_err() {
+            let _ = std::fs::remove_dir_all(self.layout.partial_dir(&name));
             // Blobs fetched for a failed init are leftovers too.
             for path in blob_files(&cache_dir).difference(&before) {
                 let _ = std::fs::remove_file(path);
@@ -140,33 +144,73 @@ impl LocalProvider {
         &self,
         spec: FunctionSpec,
         source: &ImageSource,
+        package: Option<PackageKind>,
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout.cache());
         let image = scar_packager::pull(source, &cache, progress).await?;
-        let root = self.layout.root_for(&image.manifest_digest);
-        if !root.exists() {
-            scar_packager::extract_image(&image, &cache, &root, progress)?;
-        }
-        for rel in MOUNT_POINTS {
-            ensure_mount_point(&root, rel)?;
-        }
-        let stored = StoredFunction {
+        let mut stored = StoredFunction {
             info: FunctionInfo {
                 spec,
                 provider: ProviderKind::Local,
-                package: "root".into(),
+                package: package.map_or("root", PackageKind::as_str).into(),
                 image_digest: image.manifest_digest.clone(),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             },
-            root,
+            root: PathBuf::new(),
             image_config: image.config.clone(),
+            pulled: Some(image.clone()),
+            launch: Launch::Root,
         };
-        if let Some(bucket) = &stored.info.spec.input_bucket {
+        let function = {
+            let mut f = stored.function_file();
+            f.image = image.config.clone();
+            f
+        };
+        let bucket = stored.info.spec.input_bucket.clone();
+        let name = stored.info.spec.name.clone();
+        match package {
+            None => {
+                let root = self.layout.root_for(&image.manifest_digest);
+                if !root.exists() {
+                    scar_packager::extract_image(&image, &cache, &root, progress)?;
+                }
+                for rel in MOUNT_POINTS {
+                    ensure_mount_point(&root, rel)?;
+                }
+                stored.root = root;
+            }
+            Some(PackageKind::Image) => {
+                stored.root = self
+                    .prepare_image_package(&image, &function, bucket.as_deref(), progress)
+                    .await?;
+                stored.launch = Launch::Image;
+            }
+            Some(PackageKind::Zip) => {
+                let partial = self.layout.partial_dir(&name);
+                let (launch, root) = self
+                    .prepare_zip_package(
+                        &image,
+                        &function,
+                        bucket.as_deref(),
+                        &partial,
+                        &self.layout.function_dir(&name),
+                        progress,
+                    )
+                    .await?;
+                stored.launch = launch;
+                stored.root = root;
+            }
+        }
+        if let Some(bucket) = &bucket {
             self.buckets.create(bucket)?;
         }
         self.layout.create(&stored, &self.supervisor)?;
         Ok(stored.info)
+    }
+
+    pub(crate) fn supervisor(&self) -> &Path {
+        &self.supervisor
     }
 
     /// Stops every warm sandbox and waits for them to go.
@@ -209,6 +253,23 @@ impl LocalProvider {
         ];
         let mut env = env;
         let mut binds = Vec::new();
+        let opt_dir = self.layout.opt_dir(&spec.name);
+        let (opt, program) = match &stored.launch {
+            Launch::Root => (
+                Some(opt_dir.as_path()),
+                scar_core::contract::SUPERVISOR_PATH,
+            ),
+            Launch::Image => (None, scar_core::contract::SUPERVISOR_PATH),
+            Launch::Zip { task, .. } => {
+                self.build_cold_root(stored)?;
+                binds.push((task.clone(), "var/task".to_string(), true));
+                env.push((
+                    scar_core::contract::FUNCTION_FILE_VAR.into(),
+                    "/var/task/function.json".into(),
+                ));
+                (None, "/var/task/bootstrap")
+            }
+        };
         if let Some(bucket) = &spec.input_bucket {
             env.push((
                 scar_core::contract::STORAGE_DIR_VAR.into(),
@@ -217,6 +278,7 @@ impl LocalProvider {
             binds.push((
                 self.buckets.dir(bucket),
                 format!("opt/scar/buckets/{bucket}"),
+                false,
             ));
         }
         let cgroup = match MemoryCgroup::create(
@@ -240,7 +302,8 @@ impl LocalProvider {
         let started = Instant::now();
         let child = sandbox::spawn(sandbox::SandboxSpec {
             root: &stored.root,
-            opt_dir: &self.layout.opt_dir(&spec.name),
+            opt_dir: opt,
+            program,
             env,
             log: handle,
             tmp_mb: 512,

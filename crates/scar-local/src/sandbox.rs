@@ -18,17 +18,20 @@ use tokio::process::{Child, Command};
 pub(crate) struct SandboxSpec<'a> {
     /// The image root (read-only inside).
     pub root: &'a Path,
-    /// The function's `opt` directory, mounted read-only at `/opt/scar`.
-    pub opt_dir: &'a Path,
+    /// The function's `opt` directory, mounted read-only at `/opt/scar` (none: the root
+    /// has its own, as image packages do).
+    pub opt_dir: Option<&'a Path>,
+    /// The supervisor's path inside the sandbox.
+    pub program: &'a str,
     /// The supervisor's environment.
     pub env: Vec<(String, String)>,
     /// Where the supervisor's stdout and stderr go (the log stream).
     pub log: std::fs::File,
     /// Size of the private `/tmp`, MB.
     pub tmp_mb: u32,
-    /// Read-write bind mounts: a host directory and where it goes, relative to the root
-    /// (under `opt/scar`, whose mount point directories the function's opt dir has).
-    pub binds: Vec<(std::path::PathBuf, String)>,
+    /// Bind mounts, after `/opt/scar`: a host directory, where it goes relative to the
+    /// root (its mount point must exist), and whether it is read-only.
+    pub binds: Vec<(std::path::PathBuf, String, bool)>,
     /// The `cgroup.procs` file of the sandbox's memory cgroup, joined before anything else.
     pub cgroup_procs: Option<std::path::PathBuf>,
 }
@@ -39,16 +42,14 @@ struct Prepared {
     gid_map: Vec<u8>,
     root: CString,
     root_flags: libc::c_ulong,
-    opt_src: CString,
-    opt_dst: CString,
-    opt_flags: libc::c_ulong,
+    opt: Option<(CString, CString, libc::c_ulong)>,
     tmp: CString,
     tmp_opts: CString,
     proc_: CString,
     dev: CString,
     devices: Vec<(CString, CString)>,
     dev_links: Vec<(CString, CString)>,
-    binds: Vec<(CString, CString)>,
+    binds: Vec<(CString, CString, Option<libc::c_ulong>)>,
     cgroup_procs: Option<CString>,
 }
 
@@ -106,15 +107,20 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
     ] {
         dev_links.push((cstr(target.as_bytes())?, inside(&format!("dev/{name}"))?));
     }
-    let opt_src = path_c(spec.opt_dir)?;
+    let opt = match spec.opt_dir {
+        Some(dir) => {
+            let src = path_c(dir)?;
+            let flags = locked_flags(&src)?;
+            Some((src, inside("opt/scar")?, flags))
+        }
+        None => None,
+    };
     Ok(Prepared {
         uid_map: format!("0 {uid} 1").into_bytes(),
         gid_map: format!("0 {gid} 1").into_bytes(),
         root_flags: locked_flags(&root)?,
-        opt_flags: locked_flags(&opt_src)?,
         root,
-        opt_src,
-        opt_dst: inside("opt/scar")?,
+        opt,
         tmp: inside("tmp")?,
         tmp_opts: cstr(format!("size={}m,mode=1777", spec.tmp_mb).as_bytes())?,
         proc_: inside("proc")?,
@@ -124,7 +130,15 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
         binds: spec
             .binds
             .iter()
-            .map(|(src, rel)| Ok((path_c(src)?, inside(rel)?)))
+            .map(|(src, rel, read_only)| {
+                let src = path_c(src)?;
+                let flags = if *read_only {
+                    Some(locked_flags(&src)?)
+                } else {
+                    None
+                };
+                Ok((src, inside(rel)?, flags))
+            })
             .collect::<std::io::Result<_>>()?,
         cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
     })
@@ -134,7 +148,7 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
 /// it and the whole sandbox goes.
 pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<Child> {
     let prepared = prepare(&spec)?;
-    let mut cmd = Command::new(scar_core::contract::SUPERVISOR_PATH);
+    let mut cmd = Command::new(spec.program);
     cmd.env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir("/")
@@ -275,18 +289,23 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
         for (target, link) in &p.dev_links {
             libc::symlink(target.as_ptr(), link.as_ptr());
         }
-        bind_read_only(&p.opt_src, &p.opt_dst, p.opt_flags, "mount /opt/scar")?;
-        for (src, dst) in &p.binds {
-            check(
-                libc::mount(
-                    src.as_ptr(),
-                    dst.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ),
-                "mount a bucket",
-            )?;
+        if let Some((src, dst, flags)) = &p.opt {
+            bind_read_only(src, dst, *flags, "mount /opt/scar")?;
+        }
+        for (src, dst, read_only) in &p.binds {
+            match read_only {
+                Some(flags) => bind_read_only(src, dst, *flags, "mount a read-only directory")?,
+                None => check(
+                    libc::mount(
+                        src.as_ptr(),
+                        dst.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ),
+                    "mount a bucket",
+                )?,
+            }
         }
         check(libc::chdir(p.root.as_ptr()), "chdir to the root")?;
         check(

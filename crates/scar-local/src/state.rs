@@ -18,14 +18,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::LocalError;
 
+/// How a function's sandbox is laid out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(crate) enum Launch {
+    /// No package: the image root, with the supervisor bind-mounted at `/opt/scar`.
+    Root,
+    /// An image package: its own root holds `/opt/scar/bootstrap` and `function.json`.
+    Image,
+    /// A zip package, unzipped at `task` and mounted read-only at `/var/task`; the root is
+    /// the udocker container's `ROOT` from the zip, or (`built_root`) one built from the
+    /// zip's udocker layers at the first cold start.
+    Zip {
+        task: PathBuf,
+        repo: String,
+        tag: String,
+        built_root: bool,
+    },
+}
+
 /// A function as the local provider stores it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredFunction {
     #[serde(flatten)]
     pub info: FunctionInfo,
-    /// The extracted root under `cache/roots`.
+    /// The sandbox root: under `cache/roots`, or inside the function's zip tree.
     pub root: PathBuf,
     pub image_config: ImageConfig,
+    /// The pulled image (its blobs are in the cache), for building packages later.
+    #[serde(default)]
+    pub pulled: Option<scar_packager::PulledImage>,
+    #[serde(default = "root_launch")]
+    pub launch: Launch,
+}
+
+fn root_launch() -> Launch {
+    Launch::Root
 }
 
 impl StoredFunction {
@@ -110,13 +138,20 @@ impl Layout {
         Ok(out)
     }
 
-    /// Writes a function atomically: everything goes into a hidden partial directory that
-    /// is renamed into place at the end, so a failure leaves nothing that `list` shows.
+    /// A hidden directory that [`Layout::create`] renames into the function's place.
+    pub fn partial_dir(&self, name: &str) -> PathBuf {
+        self.functions()
+            .join(format!(".{name}.partial-{}", std::process::id()))
+    }
+
+    /// Writes a function atomically: everything goes into a hidden partial directory (which
+    /// the caller may already have filled, e.g. with an unzipped package) that is renamed
+    /// into place at the end, so a failure leaves nothing that `list` shows.
     pub fn create(&self, stored: &StoredFunction, supervisor: &Path) -> Result<(), LocalError> {
         let name = &stored.info.spec.name;
         let functions = self.functions();
         std::fs::create_dir_all(&functions).map_err(LocalError::io("cannot create", &functions))?;
-        let partial = functions.join(format!(".{name}.partial-{}", std::process::id()));
+        let partial = self.partial_dir(name);
         let result = self
             .write_into(&partial, stored, supervisor)
             .and_then(|()| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use scar_core::contract;
 use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
 
-use crate::storage::{DirStorage, Storage, STORAGE_DIR_VAR};
+use crate::storage::Storage;
 
 /// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
 /// kept, since that is where errors are.
@@ -89,8 +89,8 @@ impl Supervisor {
                 })
             }
         };
-        let storage = std::env::var_os(STORAGE_DIR_VAR)
-            .map(|dir| std::sync::Arc::new(DirStorage::new(dir)) as std::sync::Arc<dyn Storage>);
+        // The bucket directory (local provider), else S3 (connects only when first used).
+        let storage = crate::storage::from_environment();
         Ok(Supervisor {
             function,
             tmp_root: PathBuf::from(contract::TMP_ROOT),

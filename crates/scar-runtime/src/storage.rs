@@ -3,11 +3,38 @@
 //! On the local provider a function's bucket is a directory tree bind-mounted into the
 //! sandbox, named by `SCAR_STORAGE_DIR` (`<dir>/<bucket>/<key>`): [`DirStorage`]. Writes are
 //! atomic (a temporary file renamed into place), so a watcher never sees half an output.
+//!
+//! On AWS Lambda there is no such directory: buckets are S3's, through [`S3Storage`]
+//! (feature `s3`, on by default).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub use scar_core::contract::STORAGE_DIR_VAR;
+
+#[cfg(feature = "s3")]
+#[path = "s3.rs"]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::{S3Options, S3Storage, StaticCredentials};
+
+/// The storage this environment gives: the bucket directory named by `SCAR_STORAGE_DIR`
+/// (local provider), else S3 (AWS; feature `s3`), which connects only when first used.
+/// Without the feature and the variable: none.
+pub fn from_environment() -> Option<Arc<dyn Storage>> {
+    if let Some(dir) = std::env::var_os(STORAGE_DIR_VAR) {
+        return Some(Arc::new(DirStorage::new(dir)));
+    }
+    #[cfg(feature = "s3")]
+    {
+        Some(Arc::new(S3Storage::from_environment()))
+    }
+    #[cfg(not(feature = "s3"))]
+    {
+        None
+    }
+}
 
 /// Objects in buckets.
 pub trait Storage: Send + Sync + std::fmt::Debug {

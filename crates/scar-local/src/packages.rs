@@ -1,0 +1,334 @@
+//! Packages on the local provider: functions run from the very `image` or `zip` package
+//! that AWS would get, so that users rehearse what they deploy; and `scar package`, which
+//! writes a function's package to a file.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use scar_core::event::FunctionFile;
+use scar_packager::{BlobCache, ImagePackage, Progress, PulledImage, ZipOptions};
+
+use crate::state::{ensure_mount_point, Launch, StoredFunction};
+use crate::{LocalError, LocalProvider};
+
+/// A deployment package kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageKind {
+    /// The image plus a supervisor layer.
+    Image,
+    /// `bootstrap` plus a udocker tree (SCAR's format).
+    Zip,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Image => "image",
+            PackageKind::Zip => "zip",
+        }
+    }
+}
+
+/// What `scar package` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackageReport {
+    pub path: PathBuf,
+    pub package: &'static str,
+    pub size: u64,
+    /// Image packages: the manifest digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Zip packages: the unzipped size, whether the root is inside, whether it needs a
+    /// deployment bucket on AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unzipped_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub includes_root: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_deployment_bucket: Option<bool>,
+    pub warnings: Vec<String>,
+}
+
+/// The layers of an image package as an image, so that it can be extracted like any other.
+fn as_pulled(package: &ImagePackage, base: &PulledImage) -> PulledImage {
+    PulledImage {
+        source: package.source.clone(),
+        manifest_digest: package.config_digest.clone(),
+        config: base.config.clone(),
+        architecture: package.architecture.clone(),
+        layers: package.layers.clone(),
+    }
+}
+
+impl LocalProvider {
+    /// Builds an image package and extracts it as the function's root.
+    pub(crate) async fn prepare_image_package(
+        &self,
+        image: &PulledImage,
+        function: &FunctionFile,
+        bucket: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, LocalError> {
+        let cache = BlobCache::new(self.layout().cache());
+        let package = scar_packager::build_image_package(
+            image,
+            &cache,
+            function,
+            self.supervisor(),
+            progress,
+        )
+        .await?;
+        let pulled = as_pulled(&package, image);
+        let root = self.layout().root_for(&pulled.manifest_digest);
+        if !root.exists() {
+            scar_packager::extract_image(&pulled, &cache, &root, progress)?;
+        }
+        for rel in ["tmp", "proc", "dev", "var/task"] {
+            ensure_mount_point(&root, rel)?;
+        }
+        if let Some(bucket) = bucket {
+            ensure_mount_point(&root, &format!("opt/scar/buckets/{bucket}"))?;
+        }
+        Ok(root)
+    }
+
+    /// Builds a zip package and unzips it into `dir/task` (a function's partial directory),
+    /// as Lambda unzips it into `/var/task`. Returns the launch and the sandbox root.
+    pub(crate) async fn prepare_zip_package(
+        &self,
+        image: &PulledImage,
+        function: &FunctionFile,
+        bucket: Option<&str>,
+        dir: &Path,
+        final_dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(Launch, PathBuf), LocalError> {
+        let cache = BlobCache::new(self.layout().cache());
+        std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
+        let zip_path = dir.join("package.zip");
+        let options = zip_options(&function.name);
+        let report = scar_packager::build_zip_package(
+            image,
+            &cache,
+            function,
+            self.supervisor(),
+            &zip_path,
+            &options,
+            progress,
+        )
+        .await?;
+        for w in &report.warnings {
+            progress.warn(w);
+        }
+        let task = dir.join("task");
+        unzip(&zip_path, &task)?;
+        let launch = Launch::Zip {
+            task: final_dir.join("task"),
+            repo: report.repo.clone(),
+            tag: report.tag.clone(),
+            built_root: report.container_id.is_none(),
+        };
+        let root_rel = match &report.container_id {
+            Some(id) => format!("task/udocker/containers/{id}/ROOT"),
+            None => "coldroot".to_string(),
+        };
+        if report.container_id.is_some() {
+            prepare_mount_points(&dir.join(&root_rel), bucket)?;
+        }
+        Ok((launch, final_dir.join(root_rel)))
+    }
+
+    /// A zip package without the root: build it from the zip's udocker layers, as the
+    /// supervisor would under /tmp at a cold start on Lambda. Done once per function.
+    pub(crate) fn build_cold_root(&self, stored: &StoredFunction) -> Result<(), LocalError> {
+        let Launch::Zip {
+            task,
+            repo,
+            tag,
+            built_root: true,
+        } = &stored.launch
+        else {
+            return Ok(());
+        };
+        if stored.root.exists() {
+            return Ok(());
+        }
+        let udocker = task.join("udocker");
+        let ancestry_path = udocker.join("repos").join(repo).join(tag).join("ancestry");
+        let text = std::fs::read_to_string(&ancestry_path).map_err(LocalError::io(
+            "cannot read the zip's udocker tree",
+            &ancestry_path,
+        ))?;
+        let top_first: Vec<String> =
+            serde_json::from_str(&text).map_err(|e| LocalError::State {
+                path: ancestry_path.clone(),
+                why: e.to_string(),
+            })?;
+        let partial = stored
+            .root
+            .with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(LocalError::io("cannot create", &partial))?;
+        let result = (|| {
+            let mut report = scar_packager::ExtractReport::default();
+            for hex in top_first.iter().rev() {
+                let layer = udocker.join("layers").join(format!("{hex}.layer"));
+                let file =
+                    std::fs::File::open(&layer).map_err(LocalError::io("cannot read", &layer))?;
+                scar_packager::extract_layer(std::io::BufReader::new(file), &partial, &mut report)?;
+            }
+            prepare_mount_points(&partial, stored.info.spec.input_bucket.as_deref())?;
+            std::fs::rename(&partial, &stored.root)
+                .map_err(LocalError::io("cannot create", &stored.root))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        result
+    }
+
+    /// Writes the package of an existing function to `dest`.
+    pub async fn package(
+        &self,
+        name: &str,
+        kind: PackageKind,
+        dest: &Path,
+        progress: &dyn Progress,
+    ) -> Result<PackageReport, LocalError> {
+        let stored = self.layout().load(name)?;
+        let Some(image) = stored.pulled.clone() else {
+            return Err(LocalError::State {
+                path: self.layout().function_dir(name),
+                why: "it was made by an older scar without its image record: recreate it".into(),
+            });
+        };
+        let function = stored.function_file();
+        let cache = BlobCache::new(self.layout().cache());
+        match kind {
+            PackageKind::Image => {
+                let package = scar_packager::build_image_package(
+                    &image,
+                    &cache,
+                    &function,
+                    self.supervisor(),
+                    progress,
+                )
+                .await?;
+                let reference = format!("scar-{}:latest", name.to_ascii_lowercase());
+                let digest =
+                    scar_packager::write_oci_archive(&package, &cache, dest, &reference, progress)
+                        .await?;
+                Ok(PackageReport {
+                    path: dest.to_path_buf(),
+                    package: kind.as_str(),
+                    size: file_size(dest),
+                    digest: Some(digest),
+                    unzipped_size: None,
+                    includes_root: None,
+                    needs_deployment_bucket: None,
+                    warnings: Vec::new(),
+                })
+            }
+            PackageKind::Zip => {
+                let report = scar_packager::build_zip_package(
+                    &image,
+                    &cache,
+                    &function,
+                    self.supervisor(),
+                    dest,
+                    &zip_options(name),
+                    progress,
+                )
+                .await?;
+                Ok(PackageReport {
+                    path: dest.to_path_buf(),
+                    package: kind.as_str(),
+                    size: report.zip_size,
+                    digest: None,
+                    unzipped_size: Some(report.unzipped_size),
+                    includes_root: Some(report.includes_root),
+                    needs_deployment_bucket: Some(report.needs_deployment_bucket),
+                    warnings: report.warnings,
+                })
+            }
+        }
+    }
+}
+
+/// Lambda's limits, unless `SCAR_ZIP_UNZIPPED_LIMIT` (bytes) lowers the unzipped one: a
+/// knob for rehearsing the layers-only layout with a small image.
+fn zip_options(name: &str) -> ZipOptions {
+    let mut options = ZipOptions::new(name);
+    if let Some(limit) = std::env::var("SCAR_ZIP_UNZIPPED_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        options.unzipped_limit = limit.min(options.unzipped_limit);
+    }
+    options
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn prepare_mount_points(root: &Path, bucket: Option<&str>) -> Result<(), LocalError> {
+    for rel in ["tmp", "proc", "dev", "var/task"] {
+        ensure_mount_point(root, rel)?;
+    }
+    if let Some(bucket) = bucket {
+        ensure_mount_point(root, &format!("opt/scar/buckets/{bucket}"))?;
+    }
+    Ok(())
+}
+
+/// Unzips a package: files with their modes, symlinks as symlinks (never followed).
+fn unzip(zip_path: &Path, dest: &Path) -> Result<(), LocalError> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = std::fs::File::open(zip_path).map_err(LocalError::io("cannot read", zip_path))?;
+    let bad = |why: String| LocalError::State {
+        path: zip_path.to_path_buf(),
+        why,
+    };
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    std::fs::create_dir_all(dest).map_err(LocalError::io("cannot create", dest))?;
+    let mut dir_modes = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(bad(format!(
+                "entry {:?} leads outside the package",
+                entry.name()
+            )));
+        };
+        let path = dest.join(rel);
+        let mode = entry.unix_mode().unwrap_or(0o644);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path).map_err(LocalError::io("cannot create", &path))?;
+            dir_modes.push((path, mode & 0o7777));
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+        }
+        if mode & 0o170000 == 0o120000 {
+            let mut target = String::new();
+            entry
+                .read_to_string(&mut target)
+                .map_err(LocalError::io("cannot read a link in", zip_path))?;
+            std::os::unix::fs::symlink(&target, &path)
+                .map_err(LocalError::io("cannot create", &path))?;
+            continue;
+        }
+        let mut out =
+            std::fs::File::create(&path).map_err(LocalError::io("cannot create", &path))?;
+        std::io::copy(&mut entry, &mut out).map_err(LocalError::io("cannot write", &path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(LocalError::io("cannot set the mode of", &path))?;
+    }
+    // Directory modes last: a read-only directory must not stop its own contents.
+    for (path, mode) in dir_modes.into_iter().rev() {
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | 0o700));
+    }
+    Ok(())
+}
