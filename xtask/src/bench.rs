@@ -142,7 +142,111 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     } else {
         println!("  (umoci/skopeo not installed: no baseline; `cargo xtask install-test-tools`)");
     }
+    zip_packages(&scar_in, &big, &work, rounds)?;
     files_per_second(&scar_in, &small, &work, if quick { 200 } else { 1000 })?;
+    Ok(())
+}
+
+/// A zip package from the ~100 MB archive: scar (`init` + `package --package zip`) against
+/// the SCAR way (`udocker load` + `udocker create` + `zip -r` of the udocker tree) and
+/// against `umoci unpack` + `zip -r`.
+fn zip_packages(
+    scar_in: &dyn Fn(&Path) -> Command,
+    archive: &Path,
+    work: &Path,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let have = |p: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (mut scar_t, mut udocker_t, mut umoci_t) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let home = work.join(format!("home-zip-{i}"));
+        let out = work.join(format!("scar-{i}.zip"));
+        let started = Instant::now();
+        run(scar_in(&home).args(["init", "-n", "z", "-if"]).arg(archive))?;
+        run(scar_in(&home)
+            .args(["package", "-n", "z", "--package", "zip", "-o"])
+            .arg(&out))?;
+        scar_t.push(started.elapsed());
+        let _ = std::fs::remove_dir_all(&home);
+        if have("udocker") && have("zip") {
+            let dir = work.join(format!("udocker-{i}"));
+            let zip = work.join(format!("udocker-{i}.zip"));
+            let udocker = |args: &[&str]| {
+                let mut cmd = Command::new("udocker");
+                cmd.arg("--allow-root")
+                    .args(args)
+                    .env("UDOCKER_DIR", &dir)
+                    .env("UDOCKER_TARBALL", "");
+                cmd
+            };
+            let started = Instant::now();
+            time(&mut udocker(&["load", "-i", &archive.to_string_lossy()]))?;
+            time(&mut udocker(&["create", "--name=z", "scar-bench:latest"]))?;
+            time(
+                Command::new("zip")
+                    .args(["-q", "-r", "-y"])
+                    .arg(&zip)
+                    .arg(".")
+                    .current_dir(&dir),
+            )?;
+            udocker_t.push(started.elapsed());
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if have("umoci") && have("skopeo") && have("zip") {
+            let layout = work.join(format!("zlayout-{i}"));
+            let bundle = work.join(format!("zbundle-{i}"));
+            let zip = work.join(format!("umoci-{i}.zip"));
+            let started = Instant::now();
+            time(
+                Command::new("skopeo")
+                    .arg("copy")
+                    .arg(format!("docker-archive:{}", archive.display()))
+                    .arg(format!("oci:{}:bench", layout.display())),
+            )?;
+            time(
+                Command::new("umoci")
+                    .args(["unpack", "--image"])
+                    .arg(format!("{}:bench", layout.display()))
+                    .arg(&bundle),
+            )?;
+            time(
+                Command::new("zip")
+                    .args(["-q", "-r", "-y"])
+                    .arg(&zip)
+                    .arg(".")
+                    .current_dir(&bundle),
+            )?;
+            umoci_t.push(started.elapsed());
+            let _ = std::fs::remove_dir_all(&layout);
+            let _ = std::fs::remove_dir_all(&bundle);
+        }
+    }
+    let s = median(scar_t);
+    println!("zip package from the same archive, median of {rounds}:");
+    println!("  scar init + scar package --package zip: {}", ms(s));
+    if !udocker_t.is_empty() {
+        let u = median(udocker_t);
+        println!(
+            "  udocker load + create + zip -r (SCAR):  {}  -> scar is {:.1}x faster",
+            ms(u),
+            u.as_secs_f64() / s.as_secs_f64()
+        );
+    } else {
+        println!("  (udocker or zip not installed: no SCAR baseline)");
+    }
+    if !umoci_t.is_empty() {
+        let u = median(umoci_t);
+        println!(
+            "  skopeo copy + umoci unpack + zip -r:    {}  -> scar is {:.1}x faster",
+            ms(u),
+            u.as_secs_f64() / s.as_secs_f64()
+        );
+    }
     Ok(())
 }
 

@@ -120,6 +120,9 @@ fn category(err: &anyhow::Error) -> ErrorCategory {
         if let Some(e) = cause.downcast_ref::<scar_packager::PackagerError>() {
             return e.category();
         }
+        if let Some(e) = cause.downcast_ref::<scar_aws::AwsError>() {
+            return e.category();
+        }
         if let Some(e) = cause.downcast_ref::<scar_core::config::ConfigError>() {
             return e.category();
         }

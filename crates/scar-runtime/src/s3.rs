@@ -155,6 +155,7 @@ async fn connect(options: &S3Options, path_style: bool) -> aws_sdk_s3::Client {
             "scar",
         ));
     }
+    loader = loader.http_client(https_client());
     let shared = loader.load().await;
     let mut config = aws_sdk_s3::config::Builder::from(&shared);
     if path_style {
@@ -166,6 +167,30 @@ async fn connect(options: &S3Options, path_style: bool) -> aws_sdk_s3::Client {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
     }
     aws_sdk_s3::Client::from_conf(config.build())
+}
+
+/// The SDK's default HTTPS client (hyper + rustls with aws-lc), trusting the image's CA
+/// certificates when it has any and Mozilla's roots always: the supervisor runs inside
+/// the user's image, and many images (debian, ubuntu, distroless/static) have none.
+fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use base64::Engine as _;
+    let native = rustls_native_certs::load_native_certs();
+    let mut trust = tls::TrustStore::empty().with_native_roots(!native.certs.is_empty());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        pem.push_str(&b64.encode(cert.as_ref()));
+        pem.push_str("\n-----END CERTIFICATE-----\n");
+    }
+    trust = trust.with_pem_certificate(pem);
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+    match tls::TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        Err(_) => builder.build_https(),
+    }
 }
 
 fn endpoint_in_environment() -> bool {

@@ -306,3 +306,29 @@ fn environment_endpoint_and_credentials_reach_s3() {
     assert!(r.output.ends_with("payload\n"), "{}", r.output);
     assert_eq!(r.uploaded, ["output/sub/x.sha256"]);
 }
+
+#[test]
+fn https_endpoint_builds_its_trust_store_and_fails_cleanly() {
+    // Nothing listens there: building the TLS client (the image's roots and the compiled-in
+    // ones) must work, and the failure must be an error, not a panic.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = S3Storage::new(S3Options {
+        endpoint_url: Some(format!("https://127.0.0.1:{port}")),
+        region: Some(REGION.into()),
+        credentials: Some(StaticCredentials {
+            access_key_id: KEY_ID.into(),
+            secret_access_key: SECRET.into(),
+            session_token: None,
+        }),
+        force_path_style: None,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("x");
+    let err = scar_runtime::Storage::download(&storage, "bkt", "input/x", &dest).unwrap_err();
+    assert!(err.to_string().contains("s3://bkt/input/x"), "{err}");
+    assert!(!dest.exists());
+}

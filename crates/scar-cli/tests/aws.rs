@@ -1,0 +1,510 @@
+//! `scar --provider aws` end to end: the real binary against moto (Lambda, S3, CloudWatch
+//! Logs, ECR, IAM on loopback), with image packages pushed to a local docker-registry
+//! through `SCAR_ECR_REGISTRY`.
+//!
+//! moto's Lambda runs nothing here (no Docker): a direct invocation echoes its payload back,
+//! unless a canned result was queued (`Moto::queue_invoke_results`), which is how scar
+//! responses are fed to `scar run`.
+
+#[path = "../../scar-packager/tests/common/mod.rs"]
+mod common;
+#[path = "../../scar-aws/tests/common/mod.rs"]
+mod moto;
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{build_busybox_image, require_tools, TestRegistry};
+use moto::{scar_response, Moto};
+use support::{Run, Scar};
+
+const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
+
+/// A scar home, moto, and a busybox image archive.
+struct Env {
+    scar: Scar,
+    moto: Moto,
+    work: tempfile::TempDir,
+    /// Extra environment for every command (`SCAR_ECR_REGISTRY`).
+    env: Vec<(String, String)>,
+}
+
+impl Env {
+    /// Everything, or `None` (after a loud SKIPPED) when a tool is missing outside CI.
+    fn start(tools: &[&str]) -> Option<Env> {
+        if !require_tools(tools) {
+            return None;
+        }
+        let scar = Scar::new()?;
+        let moto = Moto::start()?;
+        Some(Env {
+            scar,
+            moto,
+            work: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        })
+    }
+
+    /// `scar --provider aws --endpoint-url MOTO ARGS`, with static test credentials in the
+    /// environment (the standard chain reads them).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.scar.command();
+        cmd.args(["--provider", "aws", "--endpoint-url", &self.moto.endpoint()])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", self.work.path().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.work.path().join("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("scar runs");
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The test busybox image as a docker archive.
+    fn image_archive(&self) -> PathBuf {
+        let archive = self.work.path().join("image.tar");
+        if !archive.exists() {
+            build_busybox_image(self.work.path()).docker_archive(&archive);
+        }
+        archive
+    }
+
+    /// `scar init -n NAME -if ARCHIVE -r ROLE EXTRA... --json`, which must succeed.
+    fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
+        let archive = self.image_archive();
+        let role = self.moto.role_arn();
+        let mut args = vec![
+            "init",
+            "-n",
+            name,
+            "-if",
+            archive.to_str().unwrap(),
+            "-r",
+            &role,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args).ok().json()
+    }
+
+    /// One request to CloudWatch Logs' JSON API on moto.
+    fn logs_api(&self, action: &str, body: serde_json::Value) {
+        let target = format!("Logs_20140328.{action}");
+        let (status, text) = self
+            .moto
+            .http(
+                "POST",
+                "/",
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", &target),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
+    }
+}
+
+/// A scar response JSON for a script that exited with `code`.
+fn response_with_exit(request_id: &str, output: &str, code: i32) -> String {
+    serde_json::to_string(&scar_core::event::Response {
+        request_id: request_id.into(),
+        exit_code: Some(code),
+        output: output.into(),
+        log_group: "/aws/lambda/fn".into(),
+        log_stream: "2024/01/01/[$LATEST]abc".into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn zip_function_init_ls_run_and_rm() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let info = env.init(
+        "zipfn",
+        &["--package", "zip", "-e", "GREETING=hi", "-m", "256"],
+    );
+    assert_eq!(info["spec"]["name"], "zipfn");
+    assert_eq!(info["provider"], "aws");
+    assert_eq!(info["package"], "zip");
+    assert_eq!(info["spec"]["memory_mb"], 256);
+    assert_eq!(info["spec"]["environment"]["GREETING"], "hi");
+
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["spec"]["name"], "zipfn");
+    assert_eq!(listed[0]["package"], "zip");
+    let table = env.run(&["ls"]).ok().stdout;
+    assert!(
+        table.starts_with("NAME") && table.contains("zipfn") && table.contains("256 MB"),
+        "{table}"
+    );
+
+    // A second init of the same name is refused before any work.
+    let again = env.run(&[
+        "init",
+        "-n",
+        "zipfn",
+        "-i",
+        "busybox",
+        "-r",
+        &env.moto.role_arn(),
+    ]);
+    assert_eq!(again.status, 2, "{again:#?}");
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // moto echoes the payload: not a scar response, said clearly, exit 3.
+    let echoed = env.run(&["run", "-n", "zipfn", "echo", "hi"]);
+    assert_eq!(echoed.status, 3, "{echoed:#?}");
+    assert!(
+        echoed.stderr.contains("not a scar response"),
+        "{}",
+        echoed.stderr
+    );
+
+    // A canned scar response: its output printed, exit 0; -v adds the request id.
+    env.moto
+        .queue_invoke_results(&[scar_response("req-ok", "hello from lambda\n")]);
+    let ok = env.run(&["run", "-n", "zipfn", "-v"]).ok();
+    assert_eq!(ok.stdout, "hello from lambda\n");
+    assert!(ok.stderr.contains("request id: req-ok"), "{}", ok.stderr);
+
+    // A script that failed: its output, the status on stderr, exit 1.
+    env.moto
+        .queue_invoke_results(&[response_with_exit("req-bad", "oops\n", 7)]);
+    let bad = env.run(&["run", "-n", "zipfn"]);
+    assert_eq!(bad.status, 1, "{bad:#?}");
+    assert_eq!(bad.stdout, "oops\n");
+    assert!(
+        bad.stderr.contains("exited with status 7") && bad.stderr.contains("req-bad"),
+        "{}",
+        bad.stderr
+    );
+
+    // --json prints the whole response (and keeps the exit status).
+    env.moto
+        .queue_invoke_results(&[response_with_exit("req-json", "j\n", 0)]);
+    let json = env.run(&["run", "-n", "zipfn", "--json"]).ok().json();
+    assert_eq!(json["request_id"], "req-json");
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["output"], "j\n");
+
+    // --async: queued, its request id printed.
+    let queued = env
+        .run(&["run", "-n", "zipfn", "--async", "--json"])
+        .ok()
+        .json();
+    assert_eq!(queued["function"], "zipfn");
+    assert!(queued["request_id"].is_string(), "{queued}");
+
+    let removed = env.run(&["rm", "-n", "zipfn", "--json"]).ok().json();
+    assert_eq!(removed["removed"][0], "zipfn");
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn image_package_is_pushed_to_the_registry() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let info = env.init("ImgFn", &[]);
+    assert_eq!(info["package"], "image");
+    assert_eq!(info["spec"]["name"], "ImgFn");
+    // Pinned by digest.
+    assert!(
+        info["image_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{info}"
+    );
+
+    // The package is the user's image plus the supervisor as entrypoint.
+    let reference = format!("docker://{}/scar-imgfn:latest", registry.addr);
+    let out = Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/opt/scar/bootstrap"]),
+        "{config}"
+    );
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"GREETING=hello".into()),
+        "{config}"
+    );
+
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["package"], "image");
+    env.run(&["rm", "-a"]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn logs_buckets_and_the_launcher() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let info = env.init("bucketfn", &["--package", "zip", "-es", "scar-data"]);
+    assert_eq!(info["spec"]["input_bucket"], "scar-data");
+
+    // Logs: one invocation's slice out of its stream.
+    let stream = "2024/01/01/[$LATEST]abc";
+    env.logs_api(
+        "CreateLogStream",
+        serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 5_000;
+    let lines = [
+        "START RequestId: r-1 Version: $LATEST",
+        "first run",
+        "END RequestId: r-1",
+        "REPORT RequestId: r-1\tDuration: 1.00 ms",
+        "START RequestId: r-2 Version: $LATEST",
+        "second run",
+        "END RequestId: r-2",
+        "REPORT RequestId: r-2\tDuration: 1.00 ms",
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"timestamp": now + i as i64, "message": m}))
+        .collect();
+    env.logs_api(
+        "PutLogEvents",
+        serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream, "logEvents": events}),
+    );
+    let all = env.run(&["log", "-n", "bucketfn"]).ok().stdout;
+    assert_eq!(all.lines().count(), 8, "{all}");
+    let one = env
+        .run(&["log", "-n", "bucketfn", "-ri", "r-2"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        one.lines().collect::<Vec<_>>(),
+        &lines[4..],
+        "only r-2's lines: {one}"
+    );
+    let json = env
+        .run(&["log", "-n", "bucketfn", "-ri", "r-1", "--json"])
+        .ok();
+    let first: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["stream"], stream);
+
+    // --follow prints the last minute's lines, then polls until Ctrl-C (exit 0).
+    let child = env
+        .command(&["log", "-n", "bucketfn", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let followed = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert_eq!(
+        followed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    assert_eq!(text.lines().collect::<Vec<_>>(), lines, "{text}");
+
+    // put / ls -b / get round trip.
+    let data = env.work.path().join("hello.txt");
+    std::fs::write(&data, "hello bucket\n").unwrap();
+    let put = env
+        .run(&[
+            "put",
+            "-b",
+            "scar-data/data",
+            "-p",
+            data.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(put[0]["key"], "data/hello.txt");
+    let objects = env
+        .run(&["ls", "-b", "scar-data/data", "--json"])
+        .ok()
+        .json();
+    assert_eq!(objects.as_array().unwrap().len(), 1, "{objects}");
+    assert_eq!(objects[0]["key"], "data/hello.txt");
+    assert_eq!(objects[0]["size"], 13);
+    let dest = env.work.path().join("got");
+    env.run(&["get", "-b", "scar-data/data", "-p", dest.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("hello.txt")).unwrap(),
+        "hello bucket\n"
+    );
+
+    // The launcher over a directory put into input/: the first synchronous (answered with
+    // a canned scar response), the others queued.
+    let inputs = env.work.path().join("inputs");
+    std::fs::create_dir_all(inputs.join("sub")).unwrap();
+    for (name, text) in [("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")] {
+        std::fs::write(inputs.join(name), text).unwrap();
+    }
+    let stored = env
+        .run(&[
+            "put",
+            "-b",
+            "scar-data/input",
+            "-p",
+            inputs.to_str().unwrap(),
+        ])
+        .ok()
+        .stdout;
+    assert!(stored.contains("3 files stored"), "{stored}");
+    let table = env.run(&["ls", "-b", "scar-data/input"]).ok().stdout;
+    assert!(table.contains("input/sub/c d.txt"), "{table}");
+
+    env.moto
+        .queue_invoke_results(&[scar_response("warm-1", "warmed\n")]);
+    let launched = env
+        .run(&["run", "-n", "bucketfn", "-es", "scar-data", "--json"])
+        .ok()
+        .json();
+    let results = launched.as_array().unwrap();
+    assert_eq!(results.len(), 3, "{launched}");
+    let mut keys: Vec<&str> = results.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["input/a.txt", "input/b.txt", "input/sub/c d.txt"]);
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "completed").count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == "queued").count(), 2);
+
+    // The human summary; a bucket that is not the function's is refused.
+    env.moto
+        .queue_invoke_results(&[scar_response("warm-2", "warmed\n")]);
+    let summary = env.run(&["run", "-n", "bucketfn", "-es", "scar-data"]).ok();
+    assert!(
+        summary
+            .stdout
+            .contains("3 files: 2 queued, 1 run at once (0 failed)"),
+        "{}",
+        summary.stdout
+    );
+    let wrong = env.run(&["run", "-n", "bucketfn", "-es", "other-bucket"]);
+    assert_eq!(wrong.status, 2, "{wrong:#?}");
+
+    // rm removes the function; the bucket and its objects stay.
+    env.run(&["rm", "-n", "bucketfn"]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let objects = env.run(&["ls", "-b", "scar-data", "--json"]).ok().json();
+    assert_eq!(objects.as_array().unwrap().len(), 4, "{objects}");
+}
+
+#[test]
+fn usage_errors_say_what_to_do() {
+    let Some(env) = Env::start(&[]) else { return };
+    // No role: exit 2 with the hint, before any image is pulled.
+    let no_role = env.run(&["init", "-n", "norole", "-i", "busybox"]);
+    assert_eq!(no_role.status, 2, "{no_role:#?}");
+    assert!(
+        no_role.stderr.contains("-r/--iam-role") && no_role.stderr.contains("aws.iam.role"),
+        "{}",
+        no_role.stderr
+    );
+    assert!(!env.scar.home.path().join("cache").exists());
+
+    // A bad spec is refused before anything else.
+    let bad = env.run(&["init", "-n", "bad name", "-i", "busybox"]);
+    assert_eq!(bad.status, 2, "{bad:#?}");
+
+    // serve and package are not AWS commands.
+    let serve = env.run(&["serve"]);
+    assert_eq!(serve.status, 2, "{serve:#?}");
+    assert!(serve.stderr.contains("local provider"), "{}", serve.stderr);
+    let package = env.run(&["package", "-n", "f", "-o", "/tmp/x.tar"]);
+    assert_eq!(package.status, 2, "{package:#?}");
+    assert!(
+        package.stderr.contains("without --provider aws"),
+        "{}",
+        package.stderr
+    );
+
+    // The provider also comes from the environment.
+    let mut cmd = env.command(&["ls", "--json"]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let mut cmd = env.scar.command();
+    let out = cmd
+        .args([
+            "--endpoint-url",
+            &env.moto.endpoint(),
+            "rm",
+            "-n",
+            "nosuchfn",
+        ])
+        .env("SCAR_PROVIDER", "aws")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not found"), "{stderr}");
+}
