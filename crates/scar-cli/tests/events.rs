@@ -359,6 +359,66 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
 }
 
 #[test]
+fn put_async_returns_at_once_and_the_files_still_run() {
+    let Some((scar, work)) = setup("later", "later-b", CHECKSUM_SCRIPT, &[]) else {
+        return;
+    };
+    let dir = work.path().join("batch");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..5 {
+        std::fs::write(dir.join(format!("a{i}.txt")), format!("{i}")).unwrap();
+    }
+    let r = scar
+        .run(&[
+            "put",
+            "-b",
+            "later-b/input",
+            "-p",
+            dir.to_str().unwrap(),
+            "--async",
+        ])
+        .ok();
+    assert!(r.stdout.contains("in the background"), "{r:#?}");
+    let out = bucket_dir(&scar, "later-b").join("output");
+    let started = Instant::now();
+    while std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the background run did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("a3.txt.sha256"))
+            .unwrap()
+            .trim(),
+        sha256_hex(b"3")
+    );
+    // Each ran once, and nothing is pending.
+    let started = Instant::now();
+    loop {
+        let r = scar.run(&[
+            "run",
+            "-n",
+            "later",
+            "-es",
+            "later-b",
+            "--pending",
+            "--json",
+        ]);
+        if r.status == 0 {
+            assert_eq!(r.json().as_array().unwrap().len(), 0, "{r:#?}");
+            break;
+        }
+        // The background launcher may still hold the function for a moment.
+        assert!(r.stderr.contains("being served"), "{r:#?}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(runs_per_key(&scar, "later").values().all(|n| *n == 1));
+}
+
+#[test]
 fn a_killed_launcher_loses_nothing() {
     let script = "name=$(basename \"$INPUT_FILE_PATH\")\necho \"processed key=$STORAGE_OBJECT_KEY\"\nsleep 0.1\ncp \"$INPUT_FILE_PATH\" \"$TMP_OUTPUT_DIR/$name\"\n";
     let Some((scar, _work)) = setup("killed", "killed-b", script, &[]) else {
