@@ -10,8 +10,6 @@ use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use aws_sdk_s3::primitives::DateTimeFormat;
-use scar_core::event::encode_s3_key;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -223,37 +221,18 @@ pub fn s3_event(
     object: &InputObject,
     sequence: u64,
 ) -> serde_json::Value {
-    let time = object
-        .last_modified
-        .clone()
-        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    json!({
-        "Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": region,
-            "eventTime": time,
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "scar"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "scar", "x-amz-id-2": "scar"},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "scar-launcher",
-                "bucket": {
-                    "name": bucket,
-                    "ownerIdentity": {"principalId": "scar"},
-                    "arn": format!("arn:aws:s3:::{bucket}"),
-                },
-                "object": {
-                    "key": encode_s3_key(&object.key),
-                    "size": object.size,
-                    "eTag": object.etag,
-                    "sequencer": format!("{sequence:016X}"),
-                }
-            }
-        }]
-    })
+    scar_core::bucket::ObjectCreated {
+        bucket: bucket.to_string(),
+        key: object.key.clone(),
+        size: u64::try_from(object.size).unwrap_or_default(),
+        etag: object.etag.clone(),
+        event_time: object.last_modified.clone().unwrap_or_else(|| {
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        }),
+        region: region.to_string(),
+        sequence,
+    }
+    .to_event()
 }
 
 impl AwsProvider {

@@ -154,27 +154,7 @@ async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<i32> {
         return ls_bucket(&provider, bucket, args.json).await;
     }
     let functions = provider.list().await?;
-    if args.json {
-        print_json(&functions)?;
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = functions
-        .iter()
-        .map(|f| {
-            vec![
-                f.spec.name.clone(),
-                format!("{} MB", f.spec.memory_mb),
-                format!("{} s", f.spec.timeout_s),
-                f.package.clone(),
-                f.spec.image.clone(),
-                f.created.clone(),
-            ]
-        })
-        .collect();
-    print_table(
-        &["NAME", "MEMORY", "TIMEOUT", "PACKAGE", "IMAGE", "CREATED"],
-        &rows,
-    )?;
+    crate::output::print_functions(&functions, args.json)?;
     Ok(0)
 }
 

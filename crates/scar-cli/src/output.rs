@@ -107,6 +107,34 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()>
     Ok(())
 }
 
+/// Prints functions as a table, or as JSON.
+pub fn print_functions(
+    functions: &[scar_core::provider::FunctionInfo],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&functions);
+    }
+    let rows: Vec<Vec<String>> = functions
+        .iter()
+        .map(|f| {
+            vec![
+                f.spec.name.clone(),
+                format!("{} MB", f.spec.memory_mb),
+                format!("{} s", f.spec.timeout_s),
+                f.package.clone(),
+                f.spec.image.clone(),
+                f.created.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["NAME", "MEMORY", "TIMEOUT", "PACKAGE", "IMAGE", "CREATED"],
+        &rows,
+    )?;
+    Ok(())
+}
+
 /// The exit status for an error (DESIGN.md §3): 2 usage or input, 3 provider, 1 function.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     category(err).exit_code()

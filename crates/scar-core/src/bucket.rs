@@ -114,6 +114,8 @@ pub struct ObjectCreated {
     /// RFC 3339 with milliseconds, `Z`.
     pub event_time: String,
     pub region: String,
+    /// Orders events for one key, as S3's `sequencer` does.
+    pub sequence: u64,
 }
 
 impl ObjectCreated {
@@ -140,7 +142,7 @@ impl ObjectCreated {
                     "key": encode_s3_key(&self.key),
                     "size": self.size,
                     "eTag": self.etag,
-                    "sequencer": "0",
+                    "sequencer": format!("{:016X}", self.sequence),
                 },
             },
         }]})
@@ -180,6 +182,7 @@ mod tests {
             etag: "abc".into(),
             event_time: "2026-11-25T00:00:00.000Z".into(),
             region: "us-east-1".into(),
+            sequence: 1,
         }
         .to_event();
         let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_value(e).unwrap();

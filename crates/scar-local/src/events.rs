@@ -242,6 +242,7 @@ impl LocalProvider {
             etag: info.etag.clone(),
             event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             region: self.region().to_string(),
+            sequence: 0,
         }
         .to_event();
         let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
