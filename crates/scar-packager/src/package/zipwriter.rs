@@ -171,6 +171,45 @@ fn starts_with_gzip(path: &Path) -> io::Result<bool> {
     Ok(got == 2 && head == [0x1f, 0x8b])
 }
 
+/// Files at least this big are sampled before they are compressed.
+const SAMPLE_FROM: u64 = 1 << 20;
+/// How much of a file the sample is.
+const SAMPLE_BYTES: usize = 256 << 10;
+
+/// Whether deflate would gain less than 3% on a big file, judged by its first 256 KiB:
+/// media, model weights and compressed archives are stored instead of being compressed for
+/// nothing, which is most of the time a zip package takes when they are in the image.
+fn looks_incompressible(path: &std::path::Path) -> std::io::Result<bool> {
+    let mut f = std::fs::File::open(path)?;
+    if f.metadata()?.len() < SAMPLE_FROM {
+        return Ok(false);
+    }
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    (&mut f)
+        .take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)?;
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(&sample)?;
+    let out = enc.finish()?;
+    Ok(out.len() * 100 >= sample.len() * 97)
+}
+
+/// A file stored as it is (method 0), copied from its source when written.
+fn stored(path: &std::path::Path) -> std::io::Result<Compressed> {
+    let mut hasher = crc32fast::Hasher::new();
+    let len = read_through(path, |b| {
+        hasher.update(b);
+        Ok(())
+    })?;
+    Ok(Compressed {
+        method: 0,
+        crc: hasher.finalize(),
+        uncompressed: len,
+        compressed: len,
+        data: Data::Raw(path.to_path_buf()),
+    })
+}
+
 fn compress(entry: &Entry) -> Result<Compressed, PackagerError> {
     match &entry.source {
         Source::Dir => Ok(Compressed {
@@ -212,19 +251,10 @@ fn compress(entry: &Entry) -> Result<Compressed, PackagerError> {
             let err = input_err(path);
             if starts_with_gzip(path).map_err(&err)? {
                 // Already compressed (image layers): deflating again gains nothing.
-                let mut hasher = crc32fast::Hasher::new();
-                let len = read_through(path, |b| {
-                    hasher.update(b);
-                    Ok(())
-                })
-                .map_err(&err)?;
-                return Ok(Compressed {
-                    method: 0,
-                    crc: hasher.finalize(),
-                    uncompressed: len,
-                    compressed: len,
-                    data: Data::Raw(path.clone()),
-                });
+                return stored(path).map_err(&err);
+            }
+            if looks_incompressible(path).map_err(&err)? {
+                return stored(path).map_err(&err);
             }
             let mut hasher = crc32fast::Hasher::new();
             let mut enc =
@@ -596,6 +626,33 @@ fn list(path: &Path) -> Vec<(String, u32)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn big_incompressible_files_are_stored_and_others_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let random = dir.path().join("random.bin");
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let bytes: Vec<u8> = (0..(2 << 20))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(&random, &bytes).unwrap();
+        let text = dir.path().join("text.txt");
+        std::fs::write(&text, "a line of text that repeats\n".repeat(100_000)).unwrap();
+        let small = dir.path().join("small.bin");
+        std::fs::write(&small, &bytes[..1000]).unwrap();
+        assert!(looks_incompressible(&random).unwrap());
+        assert!(!looks_incompressible(&text).unwrap());
+        // Small files are not sampled: compressing them is cheap, and decides exactly.
+        assert!(!looks_incompressible(&small).unwrap());
+        let c = stored(&random).unwrap();
+        assert_eq!((c.method, c.uncompressed), (0, 2 << 20));
+        assert_eq!(c.crc, crc32fast::hash(&bytes));
+    }
+
     use super::*;
     use crate::NoProgress;
 
