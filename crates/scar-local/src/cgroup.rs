@@ -17,6 +17,7 @@ impl MemoryCgroup {
         let bytes = u64::from(mb) * 1024 * 1024;
         let v2_reason = match v2_parent() {
             Some(parent) => {
+                sweep(&parent, "scar-");
                 let dir = parent.join(format!("scar-{id}"));
                 match std::fs::create_dir(&dir)
                     .and_then(|()| std::fs::write(dir.join("memory.max"), bytes.to_string()))
@@ -33,6 +34,7 @@ impl MemoryCgroup {
         };
         let v1 = Path::new("/sys/fs/cgroup/memory");
         if v1.join("memory.limit_in_bytes").exists() {
+            sweep(&v1.join("scar"), "");
             let dir = v1.join("scar").join(id);
             let made = std::fs::create_dir_all(&dir).and_then(|()| {
                 std::fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string())
@@ -89,14 +91,24 @@ impl MemoryCgroup {
 
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
-        // The sandbox's processes may take a moment to be reaped after SIGKILL.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        // The sandbox's processes may not be reaped yet after SIGKILL; rather than wait for
+        // them, a cgroup left behind is removed by the next scar process's sweep.
+        let _ = std::fs::remove_dir(&self.dir);
     }
+}
+
+/// Removes the empty cgroups that earlier scar processes left behind (once per process).
+fn sweep(parent: &Path, prefix: &str) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if !entry.file_name().to_string_lossy().starts_with(prefix) || !entry.path().is_dir() {
+                continue;
+            }
+            // Fails (EBUSY) for cgroups still in use: exactly the ones to keep.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    });
 }
 
 /// This process's cgroup v2 directory, when it delegates the memory controller.

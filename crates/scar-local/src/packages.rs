@@ -230,13 +230,18 @@ impl LocalProvider {
                 })
             }
             PackageKind::Zip => {
+                let mut options = zip_options(name);
+                if stored.launch == Launch::Root && stored.root.is_dir() {
+                    // The image's root is in the cache already: no second extraction.
+                    options.extracted_root = Some(stored.root.clone());
+                }
                 let report = scar_packager::build_zip_package(
                     &image,
                     &cache,
                     &function,
                     self.supervisor(),
                     dest,
-                    &zip_options(name),
+                    &options,
                     progress,
                 )
                 .await?;

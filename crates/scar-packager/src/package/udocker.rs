@@ -65,6 +65,9 @@ pub struct ZipOptions {
     pub direct_upload_limit: u64,
     /// Where the root is extracted while packaging (default: the system's temp dir).
     pub work_dir: Option<PathBuf>,
+    /// A root of this very image already extracted (e.g. the local provider's cache): read
+    /// from there instead of extracting the layers again.
+    pub extracted_root: Option<PathBuf>,
 }
 
 impl ZipOptions {
@@ -88,6 +91,7 @@ impl ZipOptions {
             unzipped_limit: UNZIPPED_LIMIT,
             direct_upload_limit: DIRECT_UPLOAD_LIMIT,
             work_dir: None,
+            extracted_root: None,
         }
     }
 }
@@ -385,16 +389,25 @@ fn build_sync(
     // Kept until the zip is written: the root's files are read from here.
     let mut _work = None;
     if options.include_root {
-        let work_parent = options.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-        fs::create_dir_all(&work_parent)
-            .map_err(|e| PackagerError::io("create directory", &work_parent, e))?;
-        let work = tempfile::Builder::new()
-            .prefix("scar-zip-root-")
-            .tempdir_in(&work_parent)
-            .map_err(|e| PackagerError::io("create temporary directory in", &work_parent, e))?;
-        let root = work.path().join("ROOT");
-        let report = extract_image(image, cache, &root, progress)?;
-        warnings.extend(report.warnings);
+        let root = match &options.extracted_root {
+            Some(root) => root.clone(),
+            None => {
+                let work_parent = options.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+                fs::create_dir_all(&work_parent)
+                    .map_err(|e| PackagerError::io("create directory", &work_parent, e))?;
+                let work = tempfile::Builder::new()
+                    .prefix("scar-zip-root-")
+                    .tempdir_in(&work_parent)
+                    .map_err(|e| {
+                        PackagerError::io("create temporary directory in", &work_parent, e)
+                    })?;
+                let root = work.path().join("ROOT");
+                let report = extract_image(image, cache, &root, progress)?;
+                warnings.extend(report.warnings);
+                _work = Some(work);
+                root
+            }
+        };
         let id = container_id(&config_digest, &options.repo, &options.tag);
         let cdir = format!("udocker/containers/{id}");
         let (mut extra, size) =
@@ -432,7 +445,6 @@ fn build_sync(
                 options.unzipped_limit
             ));
         }
-        _work = Some(work);
     }
 
     entries.sort_by(|a, b| a.name.cmp(&b.name));
