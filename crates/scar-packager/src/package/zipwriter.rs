@@ -171,6 +171,11 @@ fn starts_with_gzip(path: &Path) -> io::Result<bool> {
     Ok(got == 2 && head == [0x1f, 0x8b])
 }
 
+/// Deflate level 3: on binaries it writes zips ~4% bigger than the default level 6 in half
+/// the time (measured on the supervisor: 0.22 s against 0.45 s), and a package is rebuilt
+/// at every deployment.
+const LEVEL: Compression = Compression::new(3);
+
 /// Files at least this big are sampled before they are compressed.
 const SAMPLE_FROM: u64 = 1 << 20;
 /// How much of a file the sample is.
@@ -228,7 +233,7 @@ fn compress(entry: &Entry) -> Result<Compressed, PackagerError> {
         }),
         Source::Bytes(bytes) => {
             let crc = crc32fast::hash(bytes);
-            let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+            let mut enc = DeflateEncoder::new(Vec::new(), LEVEL);
             enc.write_all(bytes)
                 .and_then(|_| enc.finish())
                 .map(|out| {
@@ -258,7 +263,7 @@ fn compress(entry: &Entry) -> Result<Compressed, PackagerError> {
             }
             let mut hasher = crc32fast::Hasher::new();
             let mut enc =
-                DeflateEncoder::new(SpooledTempFile::new(SPOOL_BYTES), Compression::default());
+                DeflateEncoder::new(SpooledTempFile::new(SPOOL_BYTES), LEVEL);
             let len = read_through(path, |b| {
                 hasher.update(b);
                 enc.write_all(b)
