@@ -262,8 +262,7 @@ fn compress(entry: &Entry) -> Result<Compressed, PackagerError> {
                 return stored(path).map_err(&err);
             }
             let mut hasher = crc32fast::Hasher::new();
-            let mut enc =
-                DeflateEncoder::new(SpooledTempFile::new(SPOOL_BYTES), LEVEL);
+            let mut enc = DeflateEncoder::new(SpooledTempFile::new(SPOOL_BYTES), LEVEL);
             let len = read_through(path, |b| {
                 hasher.update(b);
                 enc.write_all(b)
