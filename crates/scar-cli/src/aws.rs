@@ -23,7 +23,6 @@ use scar_core::bucket::BucketPath;
 use scar_core::event::{FunctionFile, Payload};
 use scar_core::provider::{LogQuery, Provider};
 use scar_core::spec::parse_env_assignments;
-use scar_core::FunctionSpec;
 use scar_packager::{BlobCache, ImageSource, ManifestFormat, Progress, ZipOptions};
 
 use crate::args::{
@@ -97,25 +96,7 @@ impl Drop for TempFile {
 
 async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Result<i32> {
     let s = &ctx.settings;
-    let spec = FunctionSpec {
-        name: args.name.clone(),
-        image: match (&args.image, &args.image_file) {
-            (Some(i), _) => i.clone(),
-            (None, Some(f)) => f.display().to_string(),
-            (None, None) => String::new(),
-        },
-        memory_mb: s.memory_mb,
-        timeout_s: s.timeout_s,
-        timeout_threshold_s: s.timeout_threshold_s,
-        description: s.description.clone(),
-        environment: parse_env_assignments(&args.environment)?,
-        init_script: args.init_script.as_deref().map(read_script).transpose()?,
-        input_bucket: args
-            .event_source
-            .as_deref()
-            .map(|b| BucketPath::parse(b).map(|p| p.bucket))
-            .transpose()?,
-    };
+    let spec = crate::settings::function_spec(s, args)?;
     // Validate before any pull or push: bad input costs nothing.
     spec.validate()?;
     if let Some(bucket) = &args.deployment_bucket {

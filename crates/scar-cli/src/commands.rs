@@ -6,7 +6,6 @@ use scar_core::config::Overrides;
 use scar_core::event::Payload;
 use scar_core::provider::{ImageInput, LogQuery, Provider};
 use scar_core::spec::parse_env_assignments;
-use scar_core::FunctionSpec;
 
 use scar_core::bucket::BucketPath;
 use scar_local::{FileResult, LaunchOptions, LocalProvider, Outcome, ServeEvent};
@@ -63,26 +62,7 @@ fn concurrency(ctx: &Context, flag: Option<usize>) -> usize {
 
 async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
-    let s = &ctx.settings;
-    let spec = FunctionSpec {
-        name: args.name.clone(),
-        image: match (&args.image, &args.image_file) {
-            (Some(i), _) => i.clone(),
-            (None, Some(f)) => f.display().to_string(),
-            (None, None) => String::new(),
-        },
-        memory_mb: s.memory_mb,
-        timeout_s: s.timeout_s,
-        timeout_threshold_s: s.timeout_threshold_s,
-        description: s.description.clone(),
-        environment: parse_env_assignments(&args.environment)?,
-        init_script: args.init_script.as_deref().map(read_script).transpose()?,
-        input_bucket: args
-            .event_source
-            .as_deref()
-            .map(|b| BucketPath::parse(b).map(|p| p.bucket))
-            .transpose()?,
-    };
+    let spec = crate::settings::function_spec(&ctx.settings, &args)?;
     // Validate before any pull: bad input costs nothing.
     spec.validate()?;
     let image = match (args.image, args.image_file) {

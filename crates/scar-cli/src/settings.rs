@@ -87,3 +87,29 @@ impl std::fmt::Display for InputFile {
 }
 
 impl std::error::Error for InputFile {}
+
+/// The function `init` creates: the flags over the resolved settings. Not yet validated.
+pub fn function_spec(
+    settings: &Settings,
+    args: &crate::args::InitArgs,
+) -> anyhow::Result<scar_core::FunctionSpec> {
+    Ok(scar_core::FunctionSpec {
+        name: args.name.clone(),
+        image: match (&args.image, &args.image_file) {
+            (Some(i), _) => i.clone(),
+            (None, Some(f)) => f.display().to_string(),
+            (None, None) => String::new(),
+        },
+        memory_mb: settings.memory_mb,
+        timeout_s: settings.timeout_s,
+        timeout_threshold_s: settings.timeout_threshold_s,
+        description: settings.description.clone(),
+        environment: scar_core::spec::parse_env_assignments(&args.environment)?,
+        init_script: args.init_script.as_deref().map(read_script).transpose()?,
+        input_bucket: args
+            .event_source
+            .as_deref()
+            .map(|b| scar_core::bucket::BucketPath::parse(b).map(|p| p.bucket))
+            .transpose()?,
+    })
+}
