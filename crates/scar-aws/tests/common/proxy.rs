@@ -130,12 +130,12 @@ async fn serve(mut conn: TcpStream, upstream_port: u16, state: Arc<State>) -> st
         let invocation_type = header("x-amz-invocation-type").unwrap_or_default();
         if is_invoke {
             let eligible = !state.events_only || invocation_type == "Event";
-            let left = state.throttle_first.load(Ordering::SeqCst);
+            // One atomic decrement per request: concurrent requests never both see the
+            // same count (a lost compare-and-swap used to let one through unthrottled).
             if eligible
-                && left > 0
                 && state
                     .throttle_first
-                    .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok()
             {
                 state.throttled.fetch_add(1, Ordering::SeqCst);
