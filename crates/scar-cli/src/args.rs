@@ -16,6 +16,10 @@ pub struct Cli {
     /// The static supervisor (`bootstrap`) to run functions with.
     #[arg(long, global = true, env = "SCAR_SUPERVISOR")]
     pub supervisor: Option<PathBuf>,
+    /// The static proot that zip packages carry, so that they enter the image's root on
+    /// Lambda (default: `$SCAR_HOME/bin/proot`, else udocker's `~/.udocker/bin/proot-<arch>`).
+    #[arg(long, global = true, env = "SCAR_PROOT")]
+    pub proot: Option<PathBuf>,
     /// AWS: the credentials profile (else `AWS_PROFILE`, else the default chain).
     #[arg(long, global = true)]
     pub profile: Option<String>,
@@ -294,6 +298,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--path",
     "--concurrency",
     "--supervisor",
+    "--proot",
     "--event-source",
     "--deployment-bucket",
     "--profile",

@@ -124,18 +124,23 @@ async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Resu
     let bars = Bars::new(args.json);
     let cache = BlobCache::new(ctx.home.join("cache"));
     let image = scar_packager::pull(&source, &cache, &bars).await?;
-    let function = FunctionFile {
-        name: spec.name.clone(),
-        timeout_s: spec.timeout_s,
-        timeout_threshold_s: spec.timeout_threshold_s,
-        environment: spec.environment.clone(),
-        init_script: spec.init_script.clone(),
-        image: image.config.clone(),
-        output_bucket: spec.input_bucket.clone(),
-    };
+    let function = FunctionFile::new(&spec, image.config.clone());
     let kind = args.package.unwrap_or(PackageKind::Image);
     let (package, _zip_file) = match kind {
         PackageKind::Zip => {
+            let Some(proot) = ctx.proot() else {
+                return Err(usage(
+                    "a zip package needs a static proot to enter the image's root on Lambda, which allows no namespaces\nhelp: pass --proot PATH (udocker's static proot works: `udocker install` puts it in ~/.udocker/bin), or use --package image",
+                ));
+            };
+            if !matches!(scar_local::is_static_elf(&proot), Ok(true)) {
+                bars.warn(&format!(
+                    "{} is not a static executable: on Lambda it runs only if Amazon Linux has what it links to",
+                    proot.display()
+                ));
+            }
+            let mut options = ZipOptions::new(&spec.name);
+            options.proot = Some(proot);
             let path = std::env::temp_dir().join(format!(
                 "scar-{}-{}.zip",
                 spec.name.to_lowercase(),
@@ -148,7 +153,7 @@ async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Resu
                 &function,
                 &supervisor,
                 &path,
-                &ZipOptions::new(&spec.name),
+                &options,
                 &bars,
             )
             .await?;

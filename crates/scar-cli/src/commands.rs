@@ -36,7 +36,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         ..overrides
     };
-    let ctx = Context::load(overrides, cli.provider.as_deref(), cli.supervisor.clone())?;
+    let ctx = Context::load(
+        overrides,
+        cli.provider.as_deref(),
+        cli.supervisor.clone(),
+        cli.proot.clone(),
+    )?;
     if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
         return crate::aws::run(&ctx, &cli).await;
     }

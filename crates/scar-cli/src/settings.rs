@@ -12,6 +12,8 @@ pub struct Context {
     pub home: PathBuf,
     pub settings: Settings,
     pub supervisor: Option<PathBuf>,
+    /// `--proot`: the proot zip packages carry.
+    pub proot: Option<PathBuf>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -25,6 +27,7 @@ impl Context {
         flags: Overrides,
         provider_flag: Option<&str>,
         supervisor: Option<PathBuf>,
+        proot: Option<PathBuf>,
     ) -> anyhow::Result<Context> {
         let home = scar_home(&env)?;
         let file = ConfigFile::load_or_create(&home)?;
@@ -37,6 +40,7 @@ impl Context {
             home,
             settings,
             supervisor,
+            proot,
         })
     }
 
@@ -47,11 +51,15 @@ impl Context {
             return Err(anyhow::Error::new(UnsupportedProvider));
         }
         let supervisor = scar_local::find_supervisor(self.supervisor.as_deref(), &self.home)?;
-        Ok(LocalProvider::new(
-            &self.home,
-            supervisor,
-            self.settings.region.clone(),
-        ))
+        Ok(
+            LocalProvider::new(&self.home, supervisor, self.settings.region.clone())
+                .with_proot(self.proot()),
+        )
+    }
+
+    /// The proot zip packages carry ([`scar_local::find_proot`]), if there is one.
+    pub fn proot(&self) -> Option<PathBuf> {
+        scar_local::find_proot(self.proot.as_deref(), &self.home)
     }
 }
 

@@ -19,7 +19,8 @@ use common::{build_busybox_image, require_tools, TestRegistry};
 use moto::{scar_response, Moto};
 use support::{Run, Scar};
 
-const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
+/// Tools for the image fixtures, and the proot zip packages carry.
+const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot"];
 
 /// A scar home, moto, and a busybox image archive.
 struct Env {
@@ -64,6 +65,9 @@ impl Env {
                 self.work.path().join("no-aws-credentials"),
             )
             .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(proot) = common::which("proot") {
+            cmd.env("SCAR_PROOT", proot);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -147,9 +151,47 @@ fn zip_function_init_ls_run_and_rm() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {
         return;
     };
+    // Without a proot the zip could not enter its image's root on Lambda: refused first.
+    let archive = env.image_archive();
+    let role = env.moto.role_arn();
+    let refused = env
+        .command(&[
+            "init",
+            "-n",
+            "zipfn",
+            "-if",
+            archive.to_str().unwrap(),
+            "-r",
+            &role,
+            "--package",
+            "zip",
+        ])
+        .env_remove("SCAR_PROOT")
+        .env("HOME", env.work.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--proot PATH"), "{stderr}");
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+
+    // Debian's proot is dynamic: accepted, with a warning (a static one is for Lambda).
+    let proot = common::which("proot").unwrap();
     let info = env.init(
         "zipfn",
-        &["--package", "zip", "-e", "GREETING=hi", "-m", "256"],
+        &[
+            "--package",
+            "zip",
+            "--proot",
+            proot.to_str().unwrap(),
+            "-e",
+            "GREETING=hi",
+            "-m",
+            "256",
+        ],
     );
     assert_eq!(info["spec"]["name"], "zipfn");
     assert_eq!(info["provider"], "aws");

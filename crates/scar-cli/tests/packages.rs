@@ -251,7 +251,7 @@ fn a_zip_without_its_root_builds_one_from_its_layers() {
 
 #[test]
 fn scar_package_writes_what_aws_would_get() {
-    if !require_tools(&["umoci", "skopeo", "busybox"]) {
+    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
         return;
     }
     let Some(scar) = Scar::new() else { return };
@@ -303,6 +303,47 @@ fn scar_package_writes_what_aws_would_get() {
         .json();
     assert_eq!(r["includes_root"], true);
     assert_eq!(r["needs_deployment_bucket"], false);
+    assert!(
+        r["warnings"].to_string().contains("no proot"),
+        "a zip without proot cannot enter its root on Lambda, and says so: {r}"
+    );
+    // With a proot, the package carries it and its function file says where things are.
+    {
+        let proot = common::which("proot").unwrap();
+        let with = work.path().join("with-proot.zip");
+        scar.run(&[
+            "--proot",
+            proot.to_str().unwrap(),
+            "package",
+            "-n",
+            "pkg",
+            "--package",
+            "zip",
+            "-o",
+            with.to_str().unwrap(),
+        ])
+        .ok();
+        let unzip = |member: &str| {
+            std::process::Command::new("unzip")
+                .arg("-p")
+                .arg(&with)
+                .arg(member)
+                .output()
+                .unwrap()
+                .stdout
+        };
+        assert_eq!(unzip("udocker/bin/proot"), std::fs::read(&proot).unwrap());
+        let function: serde_json::Value = serde_json::from_slice(&unzip("function.json")).unwrap();
+        let container = &function["container"];
+        assert_eq!(container["proot"], "udocker/bin/proot");
+        assert!(
+            container["root"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("udocker/containers/") && r.ends_with("/ROOT")),
+            "{function}"
+        );
+        assert_eq!(container["layers"].as_array().unwrap().len(), 1);
+    }
     let bytes = std::fs::read(&zip_path).unwrap();
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     // Same function, same bytes: packages are deterministic.

@@ -40,6 +40,19 @@ pub const FUNCTION_FILE_VAR: &str = "SCAR_FUNCTION_FILE";
 pub const STORAGE_DIR_VAR: &str = "SCAR_STORAGE_DIR";
 /// Where the local provider mounts a function's bucket: `/opt/scar/buckets/<bucket>`.
 pub const STORAGE_DIR: &str = "/opt/scar/buckets";
+/// Variable set by the environment (Lambda sets it to `/var/task`) naming where a `zip`
+/// package is unpacked; the supervisor finds `function.json` there.
+pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
+/// The function file's name at the root of a `zip` package.
+pub const TASK_FUNCTION_FILE: &str = "function.json";
+/// Variable naming the root a `zip` package's commands run in, when whoever started the
+/// supervisor has already entered it (the local provider's sandbox sets `/`). Unset (on
+/// Lambda), the supervisor enters the packaged root itself, through `proot`.
+pub const CONTAINER_ROOT_VAR: &str = "SCAR_CONTAINER_ROOT";
+/// Where (under [`TMP_ROOT`]) a supervisor builds a `zip` package's root at cold start
+/// when the package holds only the layers.
+pub const COLD_ROOT_NAME: &str = "scar-root";
+
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";
 

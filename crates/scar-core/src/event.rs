@@ -261,6 +261,44 @@ pub struct FunctionFile {
     /// them to the triggering object's bucket.
     #[serde(default)]
     pub output_bucket: Option<String>,
+    /// Set in a `zip` package: where the image's root is inside the package, for a
+    /// supervisor that starts outside it (on Lambda, `/` is Amazon Linux's and the image is
+    /// only files under `$LAMBDA_TASK_ROOT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<PackagedRoot>,
+}
+
+impl FunctionFile {
+    /// The function file of `spec` running an image configured as `image`.
+    pub fn new(spec: &crate::FunctionSpec, image: ImageConfig) -> FunctionFile {
+        FunctionFile {
+            name: spec.name.clone(),
+            timeout_s: spec.timeout_s,
+            timeout_threshold_s: spec.timeout_threshold_s,
+            environment: spec.environment.clone(),
+            init_script: spec.init_script.clone(),
+            image,
+            output_bucket: spec.input_bucket.clone(),
+            container: None,
+        }
+    }
+}
+
+/// How a `zip` package's supervisor reaches the image's root (DESIGN §5). Paths are
+/// relative to the task root (`$LAMBDA_TASK_ROOT`, `/var/task` on Lambda).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackagedRoot {
+    /// The extracted root (`udocker/containers/<id>/ROOT`), when the package holds it.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// The image's layers, bottom first (`udocker/layers/<hex>.layer`): without `root`,
+    /// the supervisor builds the root from them under `/tmp` at cold start.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// The static `proot` that runs commands inside the root where namespaces are not
+    /// allowed (Lambda), when the package holds one (`udocker/bin/proot`).
+    #[serde(default)]
+    pub proot: Option<String>,
 }
 
 #[cfg(test)]

@@ -33,4 +33,4 @@ pub use events::{FileResult, LaunchEvent, LaunchOptions, ServeEvent};
 pub use packages::{PackageKind, PackageReport};
 pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::{Outcome, Processed};
-pub use supervisor::{find_supervisor, is_static_elf};
+pub use supervisor::{find_proot, find_supervisor, is_static_elf};

@@ -106,7 +106,7 @@ impl LocalProvider {
         let cache = BlobCache::new(self.layout().cache());
         std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
         let zip_path = dir.join("package.zip");
-        let options = zip_options(&function.name);
+        let options = zip_options(&function.name, self.proot());
         let report = scar_packager::build_zip_package(
             image,
             &cache,
@@ -230,7 +230,7 @@ impl LocalProvider {
                 })
             }
             PackageKind::Zip => {
-                let mut options = zip_options(name);
+                let mut options = zip_options(name, self.proot());
                 if stored.launch == Launch::Root && stored.root.is_dir() {
                     // The image's root is in the cache already: no second extraction.
                     options.extracted_root = Some(stored.root.clone());
@@ -262,8 +262,9 @@ impl LocalProvider {
 
 /// Lambda's limits, unless `SCAR_ZIP_UNZIPPED_LIMIT` (bytes) lowers the unzipped one: a
 /// knob for rehearsing the layers-only layout with a small image.
-fn zip_options(name: &str) -> ZipOptions {
+fn zip_options(name: &str, proot: Option<&Path>) -> ZipOptions {
     let mut options = ZipOptions::new(name);
+    options.proot = proot.map(Path::to_path_buf);
     if let Some(limit) = std::env::var("SCAR_ZIP_UNZIPPED_LIMIT")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

@@ -45,6 +45,8 @@ struct Sandbox {
 pub struct LocalProvider {
     layout: Layout,
     supervisor: PathBuf,
+    /// The proot that `zip` packages carry (see [`crate::find_proot`]).
+    proot: Option<PathBuf>,
     region: String,
     warm: Mutex<HashMap<String, Vec<Sandbox>>>,
     pub(crate) buckets: Buckets,
@@ -75,11 +77,23 @@ impl LocalProvider {
                 home: home_dir.clone(),
             },
             supervisor: supervisor.into(),
+            proot: None,
             region: region.into(),
             warm: Mutex::new(HashMap::new()),
             buckets: Buckets::new(home_buckets(&home_dir)),
             memory_warned: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Puts `proot` into the `zip` packages this provider builds, so that they run on
+    /// Lambda too (locally the sandbox enters the image's root, and proot is not used).
+    pub fn with_proot(mut self, proot: Option<PathBuf>) -> Self {
+        self.proot = proot;
+        self
+    }
+
+    pub(crate) fn proot(&self) -> Option<&Path> {
+        self.proot.as_deref()
     }
 
     /// The local buckets.
@@ -263,10 +277,9 @@ impl LocalProvider {
             Launch::Zip { task, .. } => {
                 self.build_cold_root(stored)?;
                 binds.push((task.clone(), "var/task".to_string(), true));
-                env.push((
-                    scar_core::contract::FUNCTION_FILE_VAR.into(),
-                    "/var/task/function.json".into(),
-                ));
+                // The supervisor finds function.json in $LAMBDA_TASK_ROOT, as on Lambda;
+                // unlike Lambda, the sandbox has already entered the image's root.
+                env.push((scar_core::contract::CONTAINER_ROOT_VAR.into(), "/".into()));
                 (None, "/var/task/bootstrap")
             }
         };

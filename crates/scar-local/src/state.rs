@@ -59,16 +59,7 @@ fn root_launch() -> Launch {
 impl StoredFunction {
     /// What the supervisor reads at start-up.
     pub fn function_file(&self) -> FunctionFile {
-        let spec = &self.info.spec;
-        FunctionFile {
-            name: spec.name.clone(),
-            timeout_s: spec.timeout_s,
-            timeout_threshold_s: spec.timeout_threshold_s,
-            environment: spec.environment.clone(),
-            init_script: spec.init_script.clone(),
-            image: self.image_config.clone(),
-            output_bucket: spec.input_bucket.clone(),
-        }
+        FunctionFile::new(&self.info.spec, self.image_config.clone())
     }
 }
 

@@ -1,4 +1,5 @@
-//! Finding the supervisor binary to mount into sandboxes.
+//! Finding the supervisor binary to mount into sandboxes, and the proot that `zip`
+//! packages carry.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,26 @@ pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, 
         if rejected.is_empty() { "" } else { "; " },
         rejected.join("; ")
     )))
+}
+
+/// The proot a `zip` package carries so that its supervisor can enter the image's root on
+/// Lambda: `explicit` (`--proot`, `SCAR_PROOT`), else `$SCAR_HOME/bin/proot`, else
+/// udocker's own static one (`~/.udocker/bin/proot-<arch>`, from `udocker install`).
+/// `None` when there is none: the package then runs only where its root is entered for it.
+pub fn find_proot(explicit: Option<&Path>, home: &Path) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    let mut candidates = vec![home.join("bin").join("proot")];
+    if let Some(user_home) = std::env::var_os("HOME") {
+        let arch = std::env::consts::ARCH;
+        candidates.push(
+            Path::new(&user_home)
+                .join(".udocker/bin")
+                .join(format!("proot-{arch}")),
+        );
+    }
+    candidates.into_iter().find(|c| c.is_file())
 }
 
 /// Whether `path` is an ELF executable with no program interpreter (statically linked).

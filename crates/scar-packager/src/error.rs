@@ -65,6 +65,7 @@ pub enum PackagerError {
     },
 
     /// A string that is neither a path nor a valid image reference.
+    #[cfg(feature = "registry")]
     #[error("`{reference}` is not a valid image reference (expected e.g. `busybox`, `registry:5000/repo/name:tag`, or a path)")]
     BadReference {
         reference: String,
@@ -73,6 +74,7 @@ pub enum PackagerError {
     },
 
     /// The registry could not be reached at all.
+    #[cfg(feature = "registry")]
     #[error("cannot reach registry {registry} for `{reference}`: is the address right and the registry running?")]
     RegistryUnreachable {
         registry: String,
@@ -82,6 +84,7 @@ pub enum PackagerError {
     },
 
     /// The registry answered with an error.
+    #[cfg(feature = "registry")]
     #[error("registry error for `{reference}` while {action}")]
     Registry {
         reference: String,

@@ -30,6 +30,7 @@ mod local;
 mod manifest;
 mod package;
 mod progress;
+#[cfg(feature = "registry")]
 mod registry;
 mod source;
 
@@ -41,10 +42,11 @@ pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
 pub use extract::{extract_image, extract_layer, ExtractReport};
 pub use manifest::host_architecture;
+#[cfg(feature = "registry")]
+pub use package::push_image;
 pub use package::{
-    build_image_package, build_zip_package, push_image, write_oci_archive, ImagePackage,
-    ManifestFormat, PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT,
-    UNZIPPED_LIMIT,
+    build_image_package, build_zip_package, write_oci_archive, ImagePackage, ManifestFormat,
+    PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };
 pub use progress::{NoProgress, Phase, Progress};
 pub use source::ImageSource;
@@ -92,7 +94,16 @@ pub async fn pull(
 ) -> Result<PulledImage, PackagerError> {
     let cache_owned = cache.clone();
     let mut image = match source {
+        #[cfg(feature = "registry")]
         ImageSource::Registry(r) => return registry::pull(r, cache, progress).await,
+        #[cfg(not(feature = "registry"))]
+        ImageSource::Registry(r) => {
+            return Err(PackagerError::Unsupported {
+                what: format!(
+                    "pulling `{r}`: this build has no registry support (feature `registry`)"
+                ),
+            })
+        }
         ImageSource::DockerArchive(p) => {
             let p = p.clone();
             blocking(progress, move |pr| {

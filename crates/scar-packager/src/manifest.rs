@@ -11,6 +11,7 @@ use crate::{LayerRef, PulledImage};
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+#[cfg_attr(not(feature = "registry"), allow(dead_code))]
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 

@@ -105,6 +105,7 @@ impl ImageSource {
     }
 
     fn registry(r: &str) -> Result<ImageSource, PackagerError> {
+        #[cfg(feature = "registry")]
         r.parse::<oci_client::Reference>()
             .map_err(|source| PackagerError::BadReference {
                 reference: r.to_string(),
@@ -221,6 +222,7 @@ mod tests {
             ImageSource::detect("./nope.tar"),
             Err(PackagerError::NoSuchImagePath { .. })
         ));
+        #[cfg(feature = "registry")]
         assert!(matches!(
             ImageSource::detect("UPPER/Case::x"),
             Err(PackagerError::BadReference { .. })

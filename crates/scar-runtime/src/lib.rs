@@ -8,15 +8,21 @@
 //! [`scar_core::event::Response`].
 //!
 //! The same binary runs on AWS Lambda and inside `scar-local` sandboxes: it knows only the
-//! Lambda Runtime API and the contract, never which provider it is on.
+//! Lambda Runtime API and the contract, never which provider it is on. In a `zip` package
+//! on Lambda, `/` is Amazon Linux's: the supervisor finds the image's root in the package
+//! (or applies its layers under `/tmp` at cold start) and runs commands in it with the
+//! packaged `proot` ([`ContainerRoot`]).
 //!
-//! **May depend on:** scar-core, `lambda_runtime`, tokio, libc.
+//! **May depend on:** scar-core, scar-packager (layer extraction only: no registry
+//! client), `lambda_runtime`, tokio, libc, and the S3 client (feature `s3`).
 //! **Invariants:** never panics on an event (a bad event is an error response); a killed
 //! or failed script never kills the supervisor; the request directory is removed after
 //! each invocation, so a warm sandbox starts every invocation clean.
 
+mod container;
 mod run;
 pub mod storage;
 
-pub use run::{Invocation, Supervisor, SupervisorError};
+pub use container::ContainerRoot;
+pub use run::{Invocation, Startup, Supervisor, SupervisorError};
 pub use storage::{DirStorage, Storage};

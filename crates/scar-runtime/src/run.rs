@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use scar_core::contract;
 use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
 
+use crate::container::ContainerRoot;
 use crate::storage::Storage;
 
 /// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
@@ -40,6 +41,10 @@ pub enum SupervisorError {
     },
     #[error("the event names object {bucket}/{key} but this function has no storage")]
     NoStorage { bucket: String, key: String },
+    #[error("the zip package at {package} holds no proot, and its image root has to be entered here (no namespaces on Lambda)\nhelp: rebuild it with `--proot PATH` (a static proot, such as udocker's), or deploy the image package")]
+    NoProot { package: PathBuf },
+    #[error("cannot build the image root at {path} from the package's layers: {why}")]
+    ColdRoot { path: PathBuf, why: String },
 }
 
 /// One invocation as the Runtime API hands it over.
@@ -62,40 +67,111 @@ pub struct Supervisor {
     pub echo_output: bool,
     /// Where input objects come from and outputs go; `None`: no bucket.
     pub storage: Option<std::sync::Arc<dyn Storage>>,
+    /// The image root to enter for each command (a `zip` package on Lambda); `None`: the
+    /// supervisor already runs in it.
+    pub container: Option<ContainerRoot>,
+}
+
+/// What the supervisor is told at start-up: [`Supervisor::from_environment`] reads it from
+/// the environment; tests build it.
+#[derive(Debug, Clone, Default)]
+pub struct Startup {
+    /// `SCAR_FUNCTION_FILE`: this function file, which must exist.
+    pub function_file: Option<PathBuf>,
+    /// `LAMBDA_TASK_ROOT`: where a `zip` package is unpacked.
+    pub task_root: Option<PathBuf>,
+    /// `SCAR_CONTAINER_ROOT`: `/` when the image root was entered for us (the local
+    /// sandbox); another path is a root to enter.
+    pub container_root: Option<PathBuf>,
+    /// Where request directories (and a cold-built root) go: `/tmp`.
+    pub tmp_root: PathBuf,
 }
 
 impl Supervisor {
-    /// Reads the function file named by `SCAR_FUNCTION_FILE`, else `/opt/scar/function.json`.
-    /// A missing default file means a bare function: the image's command and no init script.
+    /// [`Supervisor::start`] with what the environment says: `SCAR_FUNCTION_FILE`,
+    /// `LAMBDA_TASK_ROOT`, `SCAR_CONTAINER_ROOT`; requests under `/tmp`.
     pub fn from_environment() -> Result<Supervisor, SupervisorError> {
-        let (path, explicit) = match std::env::var_os(contract::FUNCTION_FILE_VAR) {
-            Some(p) => (PathBuf::from(p), true),
-            None => (PathBuf::from(contract::FUNCTION_FILE_PATH), false),
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
         };
-        let function = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| SupervisorError::FunctionFile {
-                    path: path.clone(),
-                    why: e.to_string(),
-                })?
+        Supervisor::start(&Startup {
+            function_file: var(contract::FUNCTION_FILE_VAR),
+            task_root: var(contract::TASK_ROOT_VAR),
+            container_root: var(contract::CONTAINER_ROOT_VAR),
+            tmp_root: PathBuf::from(contract::TMP_ROOT),
+        })
+    }
+
+    /// Reads the function file: the one named, else `/opt/scar/function.json` (an image
+    /// package), else `function.json` in the task root (a `zip` package). None at all
+    /// means a bare function: the image's command and no init script. A `zip` package's
+    /// image root is found or built here, once per cold start.
+    pub fn start(startup: &Startup) -> Result<Supervisor, SupervisorError> {
+        let candidates: Vec<PathBuf> = match &startup.function_file {
+            Some(p) => vec![p.clone()],
+            None => std::iter::once(PathBuf::from(contract::FUNCTION_FILE_PATH))
+                .chain(
+                    startup
+                        .task_root
+                        .iter()
+                        .map(|t| t.join(contract::TASK_FUNCTION_FILE)),
+                )
+                .collect(),
+        };
+        let explicit = startup.function_file.is_some();
+        let mut found = None;
+        for path in candidates {
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    found = Some((path, bytes));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => continue,
+                Err(e) => {
+                    return Err(SupervisorError::FunctionFile {
+                        path,
+                        why: e.to_string(),
+                    })
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                FunctionFile::default()
+        }
+        let (function, base): (FunctionFile, Option<PathBuf>) = match found {
+            Some((path, bytes)) => {
+                let function =
+                    serde_json::from_slice(&bytes).map_err(|e| SupervisorError::FunctionFile {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
+                (function, path.parent().map(Path::to_path_buf))
             }
-            Err(e) => {
-                return Err(SupervisorError::FunctionFile {
-                    path,
-                    why: e.to_string(),
-                })
+            None => (FunctionFile::default(), None),
+        };
+        let container = match (&function.container, &startup.container_root) {
+            (None, _) => None,
+            (Some(_), Some(root)) if root == Path::new("/") => None,
+            (Some(packaged), given) => {
+                let base = base.unwrap_or_else(|| PathBuf::from("/"));
+                let mut packaged = packaged.clone();
+                if let Some(root) = given {
+                    packaged.root = Some(root.to_string_lossy().into_owned());
+                }
+                Some(ContainerRoot::prepare(
+                    &base,
+                    &packaged,
+                    &startup.tmp_root.join(contract::COLD_ROOT_NAME),
+                )?)
             }
         };
         // The bucket directory (local provider), else S3 (connects only when first used).
         let storage = crate::storage::from_environment();
         Ok(Supervisor {
             function,
-            tmp_root: PathBuf::from(contract::TMP_ROOT),
+            tmp_root: startup.tmp_root.clone(),
             echo_output: true,
             storage,
+            container,
         })
     }
 
@@ -218,6 +294,17 @@ impl Supervisor {
 
     fn run(&self, argv: &[String], vars: &BTreeMap<String, String>, budget: Duration) -> Outcome {
         let image = &self.function.image;
+        let wanted_dir = image.working_dir.as_deref().filter(|d| !d.is_empty());
+        let (argv, workdir) = match &self.container {
+            None => {
+                let dir = wanted_dir.filter(|d| Path::new(d).is_dir()).unwrap_or("/");
+                (argv.to_vec(), dir)
+            }
+            Some(c) => {
+                let dir = wanted_dir.filter(|d| c.is_dir_inside(d)).unwrap_or("/");
+                (c.command_line(argv, dir, &self.tmp_root), "/")
+            }
+        };
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
         // The image's Env first, so that the function's and the invocation's win.
@@ -227,11 +314,13 @@ impl Supervisor {
             }
         }
         cmd.envs(vars);
-        let workdir = image
-            .working_dir
-            .as_deref()
-            .filter(|d| !d.is_empty() && Path::new(d).is_dir())
-            .unwrap_or("/");
+        if self.container.is_some()
+            && !vars.contains_key("PROOT_NO_SECCOMP")
+            && std::env::var_os("PROOT_NO_SECCOMP").is_none()
+        {
+            // Lambda's seccomp filter leaves proot no seccomp acceleration (udocker's P2).
+            cmd.env("PROOT_NO_SECCOMP", "1");
+        }
         cmd.current_dir(workdir);
         // Its own process group, so that the threshold kills everything the script started.
         cmd.process_group(0);

@@ -176,6 +176,7 @@ fn storage_event_downloads_from_and_uploads_to_s3() {
         tmp_root: tmp.path().to_path_buf(),
         echo_output: false,
         storage: Some(Arc::new(storage)),
+        container: None,
     };
 
     let r = sup

@@ -14,6 +14,7 @@ fn supervisor(tmp: &std::path::Path, function: FunctionFile) -> Supervisor {
         tmp_root: tmp.to_path_buf(),
         echo_output: false,
         storage: None,
+        container: None,
     }
 }
 

@@ -9,12 +9,14 @@
 //! function file, so the supervisor runs it as the image would.
 
 mod image;
+#[cfg(feature = "registry")]
+mod push;
 mod udocker;
 mod zipwriter;
 
-pub use image::{
-    build_image_package, push_image, write_oci_archive, ImagePackage, ManifestFormat, PushReport,
-};
+pub use image::{build_image_package, write_oci_archive, ImagePackage, ManifestFormat, PushReport};
+#[cfg(feature = "registry")]
+pub use push::push_image;
 pub use udocker::{
     build_zip_package, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };

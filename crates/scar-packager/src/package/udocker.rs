@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use scar_core::event::FunctionFile;
+use scar_core::event::{FunctionFile, PackagedRoot};
 use sha2::{Digest, Sha256};
 
 use super::zipwriter::{write_zip, Entry};
@@ -68,6 +68,10 @@ pub struct ZipOptions {
     /// A root of this very image already extracted (e.g. the local provider's cache): read
     /// from there instead of extracting the layers again.
     pub extracted_root: Option<PathBuf>,
+    /// A static `proot`, packaged as `udocker/bin/proot`: how the supervisor enters the
+    /// image's root on Lambda, which allows no namespaces (udocker's P2 mode). Without
+    /// one, the package runs only where its root is entered for it (the local provider).
+    pub proot: Option<PathBuf>,
 }
 
 impl ZipOptions {
@@ -92,6 +96,7 @@ impl ZipOptions {
             direct_upload_limit: DIRECT_UPLOAD_LIMIT,
             work_dir: None,
             extracted_root: None,
+            proot: None,
         }
     }
 }
@@ -169,15 +174,18 @@ fn ancestry_json(hexes: &[&str]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The entries of the zip without the root: bootstrap, function.json, the udocker image.
+/// Where the packaged proot goes (udocker keeps its tools in `bin/`).
+const PROOT_ENTRY: &str = "udocker/bin/proot";
+
+/// The entries of the zip without the root and the function file: bootstrap, proot, the
+/// udocker image. Also returns the layers' entry names, bottom first.
 fn base_entries(
     image: &PulledImage,
     cache: &BlobCache,
     supervisor: &Path,
-    function_json: Vec<u8>,
     config_digest: &str,
     options: &ZipOptions,
-) -> Result<Vec<Entry>, PackagerError> {
+) -> Result<(Vec<Entry>, Vec<String>), PackagerError> {
     if !supervisor.is_file() {
         return Err(PackagerError::input(
             supervisor,
@@ -187,10 +195,16 @@ fn base_entries(
             ),
         ));
     }
-    let mut entries = vec![
-        Entry::file("bootstrap", 0o755, supervisor.to_path_buf()),
-        Entry::bytes("function.json", 0o644, function_json),
-    ];
+    let mut entries = vec![Entry::file("bootstrap", 0o755, supervisor.to_path_buf())];
+    if let Some(proot) = &options.proot {
+        if !proot.is_file() {
+            return Err(PackagerError::input(
+                proot,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the proot is not a file"),
+            ));
+        }
+        entries.push(Entry::file(PROOT_ENTRY, 0o755, proot.clone()));
+    }
     for d in ["", "bin", "lib", "doc", "containers", "layers", "repos"] {
         entries.push(Entry::dir(
             format!("udocker/{d}").trim_end_matches('/').to_string(),
@@ -270,7 +284,11 @@ fn base_entries(
             ));
         }
     }
-    Ok(entries)
+    let layers = layer_hexes
+        .iter()
+        .map(|hex| format!("udocker/layers/{hex}.layer"))
+        .collect();
+    Ok((entries, layers))
 }
 
 /// Entries for every file under `root` (named under `prefix`), with their total size.
@@ -371,11 +389,23 @@ fn build_sync(
             });
         }
     }
-    let function = function_file(image, function);
-    let fjson = function_json(&function)?;
     let (config_digest, config_bytes) = read_config(image, cache)?;
-    let mut entries = base_entries(image, cache, supervisor, fjson, &config_digest, options)?;
-    let base_size = total_size(&entries)?;
+    let (mut entries, layers) = base_entries(image, cache, supervisor, &config_digest, options)?;
+    let id = container_id(&config_digest, &options.repo, &options.tag);
+    // The function file says where the root is, so the supervisor can enter it on Lambda.
+    let function_json_with = |root: Option<String>| {
+        let mut f = function_file(image, function);
+        f.container = Some(PackagedRoot {
+            root,
+            layers: layers.clone(),
+            proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
+        });
+        function_json(&f)
+    };
+    let root_entry = format!("udocker/containers/{id}/ROOT");
+    // Sized with the longer variant, so that the limit holds whichever is written.
+    let base_size =
+        total_size(&entries)? + function_json_with(Some(root_entry.clone()))?.len() as u64;
     if base_size > options.unzipped_limit {
         return Err(PackagerError::PackageTooLarge {
             unzipped: base_size,
@@ -384,6 +414,9 @@ fn build_sync(
     }
 
     let mut warnings = Vec::new();
+    if options.proot.is_none() {
+        warnings.push("the package holds no proot: on AWS Lambda, which allows no namespaces, its supervisor cannot enter the image's root (give a static proot, such as udocker's)".to_string());
+    }
     let mut root_size = None;
     let mut container = None;
     // Kept until the zip is written: the root's files are read from here.
@@ -408,7 +441,6 @@ fn build_sync(
                 root
             }
         };
-        let id = container_id(&config_digest, &options.repo, &options.tag);
         let cdir = format!("udocker/containers/{id}");
         let (mut extra, size) =
             root_entries(&root, format!("{cdir}/ROOT").as_bytes(), &mut warnings)?;
@@ -437,7 +469,7 @@ fn build_sync(
         root_size = Some(size);
         if base_size + extra_size <= options.unzipped_limit {
             entries.extend(extra);
-            container = Some(id);
+            container = Some(id.clone());
         } else {
             warnings.push(format!(
                 "the image's root ({size} bytes) does not fit in the zip with its layers ({} bytes unzipped, limit {}): layers only; the root is built under /tmp at cold start",
@@ -447,6 +479,12 @@ fn build_sync(
         }
     }
 
+    let root = container.as_ref().map(|_| root_entry);
+    entries.push(Entry::bytes(
+        "function.json",
+        0o644,
+        function_json_with(root)?,
+    ));
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
         return Err(PackagerError::Unsupported {
