@@ -1,0 +1,303 @@
+//! The `zip` package's own `bootstrap` (the static supervisor) run as AWS Lambda runs a
+//! `provided.al2023` function: started from the unpacked zip with `LAMBDA_TASK_ROOT` and
+//! the Runtime API variables, on a root that is not the image's (this machine's, where
+//! Lambda has Amazon Linux's), with no namespaces. A small Runtime API in the test hands
+//! it events and records its answers. The supervisor must find `function.json`, enter the
+//! image's root with the packaged proot, and answer as Lambda expects.
+
+#[path = "../../scar-packager/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{build_busybox_image, require_tools};
+use support::Scar;
+
+/// What the runtime posted back: `response` or `error`, the request id, the body.
+#[derive(Debug, Clone)]
+struct Answer {
+    kind: String,
+    request_id: String,
+    body: serde_json::Value,
+}
+
+#[derive(Default)]
+struct ApiState {
+    events: VecDeque<(String, String)>,
+    answers: Vec<Answer>,
+    init_errors: Vec<String>,
+}
+
+/// The Lambda Runtime API, enough of it: `next` hands out queued events (and waits when
+/// there are none, as Lambda freezes the sandbox), `response` / `error` are recorded.
+struct RuntimeApi {
+    addr: String,
+    state: Arc<Mutex<ApiState>>,
+}
+
+impl RuntimeApi {
+    fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(Mutex::new(ApiState::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &state);
+                });
+            }
+        });
+        RuntimeApi { addr, state }
+    }
+
+    fn queue(&self, request_id: &str, event: serde_json::Value) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .events
+            .push_back((request_id.to_string(), event.to_string()));
+    }
+
+    fn wait_for_answers(&self, n: usize) -> Vec<Answer> {
+        let started = Instant::now();
+        loop {
+            let state = self.state.lock().unwrap();
+            if state.answers.len() >= n {
+                return state.answers.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "only {} answers: {:?}; init errors: {:?}",
+                state.answers.len(),
+                state.answers,
+                state.init_errors
+            );
+            drop(state);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let request_line = line.trim_end().to_string();
+    let (mut length, mut chunked) = (0usize, false);
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "content-length" {
+                length = v.parse().unwrap_or(0);
+            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(Some((request_line, body)))
+}
+
+fn serve(conn: TcpStream, state: &Mutex<ApiState>) -> std::io::Result<()> {
+    let mut writer = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    while let Some((request_line, body)) = read_request(&mut reader)? {
+        let path = request_line
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let route = path.trim_start_matches("/2018-06-01/runtime/");
+        if request_line.starts_with("GET") && route == "invocation/next" {
+            let (id, event) = loop {
+                if let Some(e) = state.lock().unwrap().events.pop_front() {
+                    break e;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            let deadline =
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(30);
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:lam\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n{event}",
+                deadline.as_millis(),
+                event.len()
+            )?;
+        } else {
+            let mut state = state.lock().unwrap();
+            if route == "init/error" {
+                state
+                    .init_errors
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            } else if let Some((id, kind)) = route
+                .strip_prefix("invocation/")
+                .and_then(|r| r.rsplit_once('/'))
+            {
+                state.answers.push(Answer {
+                    kind: kind.to_string(),
+                    request_id: id.to_string(),
+                    body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                });
+            }
+            let ok = r#"{"status":"OK"}"#;
+            write!(
+                writer,
+                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ok}",
+                ok.len()
+            )?;
+        }
+        writer.flush()?;
+    }
+    Ok(())
+}
+
+/// Kills the process on drop, so that a failed assertion leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
+    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
+        return;
+    }
+    let Some(scar) = Scar::new() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let image = build_busybox_image(work.path());
+    let archive = work.path().join("image.tar");
+    image.docker_archive(&archive);
+    scar.run(&["init", "-n", "lam", "-if", archive.to_str().unwrap()])
+        .ok();
+    let proot = common::which("proot").unwrap();
+    let zip = work.path().join("lam.zip");
+    scar.run(&[
+        "--proot",
+        proot.to_str().unwrap(),
+        "package",
+        "-n",
+        "lam",
+        "--package",
+        "zip",
+        "-o",
+        zip.to_str().unwrap(),
+    ])
+    .ok();
+    // Lambda unpacks the zip into /var/task; here a directory stands in for it.
+    let task = work.path().join("task");
+    common::run(
+        Command::new("unzip")
+            .arg("-q")
+            .arg(&zip)
+            .arg("-d")
+            .arg(&task),
+    );
+
+    let api = RuntimeApi::start();
+    let id = |n: u32| format!("lam-{}-{n}", std::process::id());
+    api.queue(
+        &id(1),
+        serde_json::json!({"script": "if test -e /etc/scar-marker; then echo root=image; else echo root=host; fi\necho \"pwd=$(pwd) greeting=$GREETING\"\ncat /srv/hello.txt\n"}),
+    );
+    api.queue(&id(2), serde_json::json!({}));
+    api.queue(&id(3), serde_json::json!({"script": "echo bad; exit 4"}));
+
+    let child = Command::new(task.join("bootstrap"))
+        .current_dir(&task)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "lam")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/lam")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]test")
+        .env("AWS_REGION", "us-east-1")
+        .env("LAMBDA_TASK_ROOT", &task)
+        .env("_HANDLER", "scar")
+        .env("TZ", ":UTC")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let answers = api.wait_for_answers(3);
+    let _ = running.0.kill();
+    let mut log = String::new();
+    running
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+
+    // Inside the image's root, in its WorkingDir, with its Env: not on the host's root.
+    assert_eq!(
+        (answers[0].kind.as_str(), answers[0].request_id.clone()),
+        ("response", id(1))
+    );
+    let r = &answers[0].body;
+    assert_eq!(r["exit_code"], 0, "{r}");
+    assert_eq!(
+        r["output"],
+        "root=image\npwd=/srv greeting=hello\nhello from the image\n"
+    );
+    assert_eq!(r["log_group"], "/aws/lambda/lam");
+    // No payload: the image's own ENTRYPOINT + CMD.
+    assert_eq!(answers[1].kind, "response");
+    assert_eq!(answers[1].body["output"], "hello\n");
+    // A failing script is a function error carrying scar's response.
+    assert_eq!(
+        (answers[2].kind.as_str(), answers[2].request_id.clone()),
+        ("error", id(3))
+    );
+    assert_eq!(answers[2].body["errorType"], "ScarFunctionError");
+    let inner: serde_json::Value =
+        serde_json::from_str(answers[2].body["errorMessage"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (inner["exit_code"].clone(), inner["output"].clone()),
+        (4.into(), "bad\n".into())
+    );
+    // The function's log (the runtime's stdout) has what the scripts printed.
+    assert!(log.contains("hello from the image"), "{log}");
+    // Each request directory under /tmp is gone after its invocation.
+    for n in 1..=3 {
+        assert!(!std::path::Path::new("/tmp").join(id(n)).exists());
+    }
+}
