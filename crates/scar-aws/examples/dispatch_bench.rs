@@ -58,6 +58,7 @@ async fn main() -> ExitCode {
         environment: Default::default(),
         init_script: None,
         input_bucket: None,
+        output: None,
     };
     spec.description = "dispatch benchmark".into();
     let name = spec.name.clone();

@@ -55,6 +55,7 @@ async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         environment: Default::default(),
         init_script: None,
         input_bucket: None,
+        output: None,
     };
     let info = aws
         .init(InitRequest::new(spec, Package::Zip { path: zip.into() }))

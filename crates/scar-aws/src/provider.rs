@@ -33,6 +33,9 @@ const IMAGE_TAG: &str = "scar:image";
 const THRESHOLD_TAG: &str = "scar:timeout_threshold";
 /// Tag holding the input bucket whose notification and permission `init` added.
 const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
+/// Tag holding where outputs go (`bucket/folder`), when the function says (FDL); its
+/// filters live only in the function file of the package.
+const OUTPUT_TAG: &str = "scar:output";
 
 /// Lambda's limit for a zip uploaded in the request itself; larger ones go through S3.
 pub const ZIP_DIRECT_LIMIT: u64 = 50 * 1024 * 1024;
@@ -247,6 +250,17 @@ impl AwsProvider {
         if let Some(bucket) = &spec.input_bucket {
             tags.insert(INPUT_BUCKET_TAG.into(), bucket.clone());
         }
+        if let Some(output) = &spec.output {
+            let place = output.key("").trim_end_matches('/').to_string();
+            let place = if place.is_empty() {
+                output.bucket.clone()
+            } else {
+                format!("{}/{place}", output.bucket)
+            };
+            if is_tag_value(&place) {
+                tags.insert(OUTPUT_TAG.into(), place);
+            }
+        }
 
         let mut create = self
             .lambda
@@ -316,6 +330,16 @@ impl AwsProvider {
         if let Some(bucket) = &spec.input_bucket {
             self.connect_bucket(name, &function_arn, bucket, created)
                 .await?;
+        }
+        // An output location in another bucket (FDL): created when missing, as SCAR did.
+        if let Some(output) = spec
+            .output
+            .as_ref()
+            .filter(|o| spec.input_bucket.as_deref() != Some(o.bucket.as_str()))
+        {
+            if self.ensure_bucket(&output.bucket).await? {
+                created.push(Created::Bucket(output.bucket.clone()));
+            }
         }
         let got = self
             .lambda
@@ -1022,6 +1046,14 @@ fn function_info(out: &aws_sdk_lambda::operation::get_function::GetFunctionOutpu
             environment,
             init_script: None,
             input_bucket: tags.get(INPUT_BUCKET_TAG).cloned(),
+            output: tags
+                .get(OUTPUT_TAG)
+                .and_then(|p| scar_core::bucket::BucketPath::parse(p).ok())
+                .map(|p| scar_core::OutputSpec {
+                    bucket: p.bucket,
+                    folder: p.folder,
+                    ..Default::default()
+                }),
         },
         provider: ProviderKind::Aws,
         package: if is_image { "image" } else { "zip" }.into(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Run container images as serverless functions, on this machine or on AWS Lambda.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "scar", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,7 +40,9 @@ pub enum PackageKind {
     Zip,
 }
 
-#[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Create a function from a container image.
     Init(InitArgs),
@@ -62,7 +64,7 @@ pub enum Command {
     Package(PackageArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PackageArgs {
     /// The function.
     #[arg(short = 'n', long)]
@@ -78,20 +80,31 @@ pub struct PackageArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct InitArgs {
-    /// The function's name (letters, digits, '-' and '_'; at most 64).
-    #[arg(short = 'n', long)]
-    pub name: String,
+    /// The function's name (letters, digits, '-' and '_'; at most 64). With `-f`: only
+    /// this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
     /// The image: a registry reference (`busybox`, `host:port/repo:tag`) or an OCI layout
     /// directory.
     #[arg(
         short = 'i',
         long,
-        required_unless_present = "image_file",
+        required_unless_present_any = ["image_file", "file"],
         conflicts_with = "image_file"
     )]
     pub image: Option<String>,
+    /// A SCAR function definition file (YAML): creates every function it defines; flags
+    /// given beside it win over its values.
+    #[arg(short = 'f', long = "file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
+    pub file: Option<PathBuf>,
+    /// Where outputs go, when not to the input bucket's `output/` (set from an FDL file).
+    #[arg(skip)]
+    pub output: Option<scar_core::OutputSpec>,
+    /// AWS: days the function's logs are kept, when not the config's (set from an FDL file).
+    #[arg(skip)]
+    pub log_retention_days: Option<u32>,
     /// An image archive: `docker save` or OCI archive (`-if`).
     #[arg(long = "image-file", value_name = "ARCHIVE")]
     pub image_file: Option<PathBuf>,
@@ -132,7 +145,7 @@ pub struct InitArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The function to invoke.
     #[arg(short = 'n', long)]
@@ -175,7 +188,7 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LsArgs {
     /// List the files of this bucket (and folder) instead of functions.
     #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
@@ -185,7 +198,7 @@ pub struct LsArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PutArgs {
     /// Where to: a bucket and optional folder (`mybucket/input`).
     #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
@@ -204,7 +217,7 @@ pub struct PutArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GetArgs {
     /// What: a bucket and optional folder (`mybucket/output`).
     #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
@@ -217,7 +230,7 @@ pub struct GetArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Invocations at once.
     #[arg(long)]
@@ -227,8 +240,8 @@ pub struct ServeArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["name", "all"])))]
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["name", "all", "file"])))]
 pub struct RmArgs {
     /// The function to remove.
     #[arg(short = 'n', long)]
@@ -236,12 +249,15 @@ pub struct RmArgs {
     /// Remove every function.
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Remove the functions a SCAR function definition file (YAML) defines.
+    #[arg(short = 'f', long = "file", value_name = "FDL")]
+    pub file: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// The function whose logs to show.
     #[arg(short = 'n', long)]
@@ -299,6 +315,8 @@ const VALUE_FLAGS: &[&str] = &[
     "--concurrency",
     "--supervisor",
     "--proot",
+    "-f",
+    "--file",
     "--event-source",
     "--deployment-bucket",
     "--profile",

@@ -21,7 +21,7 @@ use scar_aws::{
 };
 use scar_core::bucket::BucketPath;
 use scar_core::event::{FunctionFile, Payload};
-use scar_core::provider::{LogQuery, Provider};
+use scar_core::provider::{FunctionInfo, LogQuery, Provider};
 use scar_core::spec::parse_env_assignments;
 use scar_packager::{BlobCache, ImageSource, ManifestFormat, Progress, ZipOptions};
 
@@ -56,7 +56,13 @@ pub async fn run(ctx: &Context, cli: &Cli) -> anyhow::Result<i32> {
     }
     let aws = connect(ctx, cli).await;
     match &cli.command {
-        Command::Init(args) => init(ctx, &aws, args).await,
+        Command::Init(args) => {
+            let info = create(ctx, &aws, args).await?;
+            if args.json {
+                print_json(&info)?;
+            }
+            Ok(0)
+        }
         Command::Run(args) => invoke(&aws, args).await,
         Command::Ls(args) => ls(&aws, args).await,
         Command::Rm(args) => rm(&aws, args).await,
@@ -94,7 +100,28 @@ impl Drop for TempFile {
     }
 }
 
-async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Result<i32> {
+/// `init` on AWS: connects, creates the function, says so (unless `--json`: the caller
+/// prints the result).
+pub async fn init(ctx: &Context, cli: &Cli, args: &InitArgs) -> anyhow::Result<FunctionInfo> {
+    let mut config = config(ctx, cli);
+    if let Some(days) = args.log_retention_days {
+        config.log_retention_days = days;
+    }
+    let aws = AwsProvider::connect(config).await;
+    create(ctx, &aws, args).await
+}
+
+/// Removes a function if it exists; false when there was none.
+pub async fn remove_if_exists(ctx: &Context, cli: &Cli, name: &str) -> anyhow::Result<bool> {
+    let aws = connect(ctx, cli).await;
+    match aws.remove(name).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Result<FunctionInfo> {
     let s = &ctx.settings;
     let spec = crate::settings::function_spec(s, args)?;
     // Validate before any pull or push: bad input costs nothing.
@@ -199,6 +226,7 @@ async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Resu
             (Package::Image { uri }, None)
         }
     };
+    let spec_output = spec.output.clone();
     let info = aws
         .init(InitRequest {
             spec,
@@ -206,9 +234,7 @@ async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Resu
             deployment_bucket: args.deployment_bucket.clone(),
         })
         .await?;
-    if args.json {
-        print_json(&info)?;
-    } else {
+    if !args.json {
         println!(
             "Function '{}' created on AWS Lambda ({}, {}) from {} ({}).",
             info.spec.name,
@@ -218,12 +244,14 @@ async fn init(ctx: &Context, aws: &AwsProvider, args: &InitArgs) -> anyhow::Resu
             image.manifest_digest
         );
         if let Some(bucket) = &info.spec.input_bucket {
-            println!(
-                "Files put into s3://{bucket}/input/ invoke it; outputs go to s3://{bucket}/output/."
-            );
+            let outputs = match &spec_output {
+                Some(o) => format!("s3://{}/{}", o.bucket, o.key("")),
+                None => format!("s3://{bucket}/output/"),
+            };
+            println!("Files put into s3://{bucket}/input/ invoke it; outputs go to {outputs}.");
         }
     }
-    Ok(0)
+    Ok(info)
 }
 
 async fn invoke(aws: &AwsProvider, args: &RunArgs) -> anyhow::Result<i32> {

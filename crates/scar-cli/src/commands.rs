@@ -18,6 +18,40 @@ use crate::settings::{read_script, Context};
 
 /// Runs a parsed command line; returns the exit status.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Init(args) = &cli.command {
+        return init_all(&cli, args).await;
+    }
+    // clap makes -n, -a and -f exclusive, and one of them required.
+    if let Command::Rm(RmArgs {
+        file: Some(file), ..
+    }) = &cli.command
+    {
+        return rm_file(&cli, file).await;
+    }
+    let ctx = context(&cli)?;
+    if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
+        return crate::aws::run(&ctx, &cli).await;
+    }
+    match cli.command {
+        Command::Init(_) => unreachable_init(),
+        Command::Run(args) => invoke(&ctx, args).await,
+        Command::Ls(args) => ls(&ctx, args).await,
+        Command::Rm(args) => rm(&ctx, args).await,
+        Command::Log(args) => log(&ctx, args).await,
+        Command::Put(args) => put(&ctx, args).await,
+        Command::Get(args) => get(&ctx, args).await,
+        Command::Serve(args) => serve(&ctx, args).await,
+        Command::Package(args) => package(&ctx, args).await,
+    }
+}
+
+/// `init` is dispatched by [`run`] before any other command.
+fn unreachable_init() -> anyhow::Result<i32> {
+    anyhow::bail!("internal error: init dispatched twice")
+}
+
+/// The settings for one command line: its flags over the environment and the config.
+fn context(cli: &Cli) -> anyhow::Result<Context> {
     let overrides = match &cli.command {
         Command::Init(a) => Overrides {
             memory_mb: a.memory,
@@ -36,25 +70,91 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         ..overrides
     };
-    let ctx = Context::load(
+    Context::load(
         overrides,
         cli.provider.as_deref(),
         cli.supervisor.clone(),
         cli.proot.clone(),
-    )?;
-    if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
-        return crate::aws::run(&ctx, &cli).await;
+    )
+}
+
+/// `init`: one function, or every function of an FDL file (`-f`), each with its own
+/// settings; `--json` prints the created function, or a list for `-f`.
+async fn init_all(cli: &Cli, args: &InitArgs) -> anyhow::Result<i32> {
+    let each = match &args.file {
+        Some(file) => crate::settings::expand_fdl(args, file)?,
+        None => vec![args.clone()],
+    };
+    let mut created = Vec::new();
+    for one in each {
+        let single = Cli {
+            command: Command::Init(one.clone()),
+            ..cli.clone()
+        };
+        let ctx = context(&single)?;
+        let info = if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
+            crate::aws::init(&ctx, &single, &one).await?
+        } else {
+            init(&ctx, one).await?
+        };
+        created.push(info);
     }
-    match cli.command {
-        Command::Init(args) => init(&ctx, args).await,
-        Command::Run(args) => invoke(&ctx, args).await,
-        Command::Ls(args) => ls(&ctx, args).await,
-        Command::Rm(args) => rm(&ctx, args).await,
-        Command::Log(args) => log(&ctx, args).await,
-        Command::Put(args) => put(&ctx, args).await,
-        Command::Get(args) => get(&ctx, args).await,
-        Command::Serve(args) => serve(&ctx, args).await,
-        Command::Package(args) => package(&ctx, args).await,
+    if args.json {
+        if args.file.is_some() {
+            print_json(&created)?;
+        } else if let Some(info) = created.first() {
+            print_json(info)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `rm -f FILE`: removes the functions the file defines (those that exist).
+async fn rm_file(cli: &Cli, file: &std::path::Path) -> anyhow::Result<i32> {
+    let Command::Rm(args) = &cli.command else {
+        return unreachable_init();
+    };
+    let names = crate::settings::fdl_names(file)?;
+    let mut removed = Vec::new();
+    for name in names {
+        let single = Cli {
+            command: Command::Rm(RmArgs {
+                name: Some(name.clone()),
+                all: false,
+                file: None,
+                json: true,
+            }),
+            ..cli.clone()
+        };
+        let ctx = context(&single)?;
+        let exists = if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
+            crate::aws::remove_if_exists(&ctx, &single, &name).await?
+        } else {
+            remove_if_exists(&ctx, &name).await?
+        };
+        if exists {
+            removed.push(name.clone());
+        }
+        if !args.json {
+            if exists {
+                println!("Function '{name}' removed.");
+            } else {
+                println!("Function '{name}' does not exist: nothing to remove.");
+            }
+        }
+    }
+    if args.json {
+        print_json(&serde_json::json!({ "removed": removed }))?;
+    }
+    Ok(0)
+}
+
+async fn remove_if_exists(ctx: &Context, name: &str) -> anyhow::Result<bool> {
+    let provider = ctx.local()?;
+    match provider.remove(name).await {
+        Ok(()) => Ok(true),
+        Err(scar_local::LocalError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -65,7 +165,7 @@ fn concurrency(ctx: &Context, flag: Option<usize>) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
-async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
+async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<scar_core::provider::FunctionInfo> {
     let provider = ctx.local()?;
     let spec = crate::settings::function_spec(&ctx.settings, &args)?;
     // Validate before any pull: bad input costs nothing.
@@ -79,15 +179,13 @@ async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<i32> {
     let info = provider
         .init(spec, &image, args.package.map(package_kind), &bars)
         .await?;
-    if args.json {
-        print_json(&info)?;
-    } else {
+    if !args.json {
         println!(
             "Function '{}' created from {} ({}).",
             info.spec.name, info.spec.image, info.image_digest
         );
     }
-    Ok(0)
+    Ok(info)
 }
 
 async fn invoke(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {

@@ -157,6 +157,7 @@ fn category(err: &anyhow::Error) -> ErrorCategory {
         if cause.is::<scar_core::SpecError>()
             || cause.is::<scar_core::bucket::BucketError>()
             || cause.is::<crate::settings::InputFile>()
+            || cause.is::<scar_core::fdl::FdlError>()
             || cause.is::<crate::settings::UnsupportedProvider>()
         {
             return ErrorCategory::Usage;

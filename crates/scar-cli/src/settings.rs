@@ -96,22 +96,103 @@ impl std::fmt::Display for InputFile {
 
 impl std::error::Error for InputFile {}
 
+/// The functions an FDL file defines, as `init` arguments: the file's values under the
+/// flags given beside `-f` (with `-n`, only that function). Warnings about what scar
+/// ignores in the file go to stderr.
+pub fn expand_fdl(
+    args: &crate::args::InitArgs,
+    file: &Path,
+) -> anyhow::Result<Vec<crate::args::InitArgs>> {
+    let fdl = read_fdl(file)?;
+    for w in &fdl.warnings {
+        eprintln!("warning: {}: {w}", file.display());
+    }
+    let mut functions = fdl.functions;
+    if let Some(name) = &args.name {
+        functions.retain(|f| &f.name == name);
+        if functions.is_empty() {
+            return Err(anyhow::Error::new(InputFile(
+                file.to_path_buf(),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("it defines no function named `{name}`"),
+                ),
+            )));
+        }
+    }
+    Ok(functions
+        .into_iter()
+        .map(|f| {
+            // The file's variables first: `-e` given beside `-f` wins.
+            let mut environment: Vec<String> = f
+                .environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            environment.extend(args.environment.iter().cloned());
+            crate::args::InitArgs {
+                name: Some(f.name),
+                image: Some(f.image),
+                image_file: None,
+                file: None,
+                memory: args.memory.or(f.memory_mb),
+                time: args.time.or(f.timeout_s),
+                timeout_threshold: args.timeout_threshold.or(f.timeout_threshold_s),
+                description: args.description.clone().or(f.description),
+                environment,
+                init_script: args.init_script.clone().or(f.init_script),
+                event_source: args.event_source.clone().or(f.input_bucket),
+                iam_role: args.iam_role.clone().or(f.iam_role),
+                output: f.output,
+                log_retention_days: f.log_retention_days,
+                ..args.clone()
+            }
+        })
+        .collect())
+}
+
+/// The names of the functions an FDL file defines (`rm -f`).
+pub fn fdl_names(file: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(read_fdl(file)?
+        .functions
+        .into_iter()
+        .map(|f| f.name)
+        .collect())
+}
+
+fn read_fdl(file: &Path) -> anyhow::Result<scar_core::fdl::Fdl> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::Error::new(InputFile(file.to_path_buf(), e)))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    scar_core::fdl::Fdl::parse(&text, base).with_context(|| {
+        format!(
+            "{} is not a function definition scar can use",
+            file.display()
+        )
+    })
+}
+
 /// The function `init` creates: the flags over the resolved settings. Not yet validated.
 pub fn function_spec(
     settings: &Settings,
     args: &crate::args::InitArgs,
 ) -> anyhow::Result<scar_core::FunctionSpec> {
     Ok(scar_core::FunctionSpec {
-        name: args.name.clone(),
+        name: args.name.clone().unwrap_or_default(),
         image: match (&args.image, &args.image_file) {
             (Some(i), _) => i.clone(),
             (None, Some(f)) => f.display().to_string(),
             (None, None) => String::new(),
         },
-        memory_mb: settings.memory_mb,
-        timeout_s: settings.timeout_s,
-        timeout_threshold_s: settings.timeout_threshold_s,
-        description: settings.description.clone(),
+        memory_mb: args.memory.unwrap_or(settings.memory_mb),
+        timeout_s: args.time.unwrap_or(settings.timeout_s),
+        timeout_threshold_s: args
+            .timeout_threshold
+            .unwrap_or(settings.timeout_threshold_s),
+        description: args
+            .description
+            .clone()
+            .unwrap_or_else(|| settings.description.clone()),
         environment: scar_core::spec::parse_env_assignments(&args.environment)?,
         init_script: args.init_script.as_deref().map(read_script).transpose()?,
         input_bucket: args
@@ -119,5 +200,6 @@ pub fn function_spec(
             .as_deref()
             .map(|b| scar_core::bucket::BucketPath::parse(b).map(|p| p.bucket))
             .transpose()?,
+        output: args.output.clone(),
     })
 }

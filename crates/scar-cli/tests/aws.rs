@@ -110,8 +110,8 @@ impl Env {
         self.run(&args).ok().json()
     }
 
-    /// One request to CloudWatch Logs' JSON API on moto.
-    fn logs_api(&self, action: &str, body: serde_json::Value) {
+    /// One request to CloudWatch Logs' JSON API on moto; its answer.
+    fn logs_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
         let target = format!("Logs_20140328.{action}");
         let (status, text) = self
             .moto
@@ -130,6 +130,7 @@ impl Env {
             )
             .unwrap();
         assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
+        serde_json::from_slice(&text).unwrap_or_default()
     }
 }
 
@@ -549,4 +550,75 @@ fn usage_errors_say_what_to_do() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn fdl_files_deploy_and_remove_on_aws() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let archive = env.image_archive();
+    // The role comes from the file (no -r); the package kind from the flag beside -f.
+    let fdl = env.work.path().join("scar.yaml");
+    std::fs::write(
+        &fdl,
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {{storage_provider: s3, path: fdl-in/input}}\n      output:\n      - {{storage_provider: s3, path: fdl-out/results, suffix: [png]}}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {{image: {archive}}}\n    iam:\n      role: {role}\n",
+            archive = archive.display(),
+            role = env.moto.role_arn()
+        ),
+    )
+    .unwrap();
+    let fdl = fdl.to_str().unwrap();
+    let created = env
+        .run(&["init", "-f", fdl, "--package", "zip", "--json"])
+        .ok()
+        .json();
+    let created = created.as_array().unwrap();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(created[0]["spec"]["memory_mb"], 256);
+    assert_eq!(created[0]["spec"]["input_bucket"], "fdl-in");
+    assert_eq!(created[1]["spec"]["name"], "fdl-two");
+
+    // The output bucket was created; the function remembers where its outputs go.
+    let (status, _) = env.moto.http("HEAD", "/fdl-out", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    let one = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["spec"]["name"] == "fdl-one")
+        .unwrap()
+        .clone();
+    assert_eq!(one["spec"]["output"]["bucket"], "fdl-out");
+    assert_eq!(one["spec"]["output"]["folder"], "results");
+    let groups = env.logs_api(
+        "DescribeLogGroups",
+        serde_json::json!({"logGroupNamePrefix": "/aws/lambda/fdl-"}),
+    );
+    let retention: Vec<_> = groups["logGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["logGroupName"].clone(), g["retentionInDays"].clone()))
+        .collect();
+    assert_eq!(
+        retention,
+        [
+            ("/aws/lambda/fdl-one".into(), 7.into()),
+            ("/aws/lambda/fdl-two".into(), 30.into())
+        ],
+        "the file's retention for its function, the default for the other"
+    );
+
+    let removed = env.run(&["rm", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(
+        removed["removed"],
+        serde_json::json!(["fdl-one", "fdl-two"])
+    );
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
 }

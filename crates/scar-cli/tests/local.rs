@@ -161,7 +161,7 @@ fn exit_codes_timeouts_and_init_scripts() {
     assert_eq!(r.stdout, "from-init-script\n");
     assert!(r.stderr.contains("status 7"), "{r:#?}");
     let r = scar.run(&["run", "-n", "fn2", "-e", "CODE=7", "--json"]);
-    assert_eq!(r.status, 1);
+    assert_eq!(r.status, 1, "{r:#?}");
     assert_eq!(r.json()["exit_code"], 7);
 
     // Past the timeout minus the threshold (4 - 2 s) the script is killed.

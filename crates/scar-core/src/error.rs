@@ -38,4 +38,6 @@ pub enum SpecError {
     EnvName { name: String, why: &'static str },
     #[error("invalid environment assignment {0:?}: expected KEY=VALUE")]
     EnvAssignment(String),
+    #[error("invalid output bucket: {0}")]
+    Output(#[source] crate::bucket::BucketError),
 }

@@ -266,6 +266,10 @@ pub struct FunctionFile {
     /// only files under `$LAMBDA_TASK_ROOT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<PackagedRoot>,
+    /// Where outputs go, when the function says (FDL `output:`); else `output/` of the
+    /// triggering bucket, or of `output_bucket` for direct invocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::spec::OutputSpec>,
 }
 
 impl FunctionFile {
@@ -280,6 +284,7 @@ impl FunctionFile {
             image,
             output_bucket: spec.input_bucket.clone(),
             container: None,
+            output: spec.output.clone(),
         }
     }
 }

@@ -6,17 +6,21 @@
 //! promises to the user's script ([`contract`]), and the [`provider`] traits that the
 //! `local` and `aws` providers implement.
 //!
-//! **May depend on:** serde, `aws_lambda_events` (types only), thiserror, base64.
+//! SCAR's function definition files (YAML) are read in [`fdl`].
+//!
+//! **May depend on:** serde, `aws_lambda_events` (types only), thiserror, base64,
+//! yaml_serde.
 //! **Invariants:** no network, no async runtime, no AWS SDK; the only I/O is reading and
-//! writing the config file in [`config`]. Everything here is cheap to construct and test.
+//! writing the config file in [`config`] (FDL files are read by their callers). Everything here is cheap to construct and test.
 
 pub mod bucket;
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod event;
+pub mod fdl;
 pub mod provider;
 pub mod spec;
 
 pub use error::{ErrorCategory, SpecError};
-pub use spec::{FunctionSpec, ImageConfig};
+pub use spec::{FunctionSpec, ImageConfig, OutputSpec};

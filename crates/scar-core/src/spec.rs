@@ -63,6 +63,43 @@ pub struct FunctionSpec {
     /// The input bucket that triggers the function, if any.
     #[serde(default)]
     pub input_bucket: Option<String>,
+    /// Where outputs go, when not to the triggering bucket's `output/` folder (an FDL
+    /// `output:` entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSpec>,
+}
+
+/// Where a function's output files are uploaded: `<bucket>/<folder>/<relative path>`, only
+/// those whose file name starts with one of `prefix` and ends with one of `suffix` (an
+/// empty list accepts all), as SCAR's FDL `output:` entries say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    pub bucket: String,
+    /// No leading or trailing `/`; empty for the bucket's top.
+    #[serde(default)]
+    pub folder: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suffix: Vec<String>,
+}
+
+impl OutputSpec {
+    /// Whether the output file at `relative` (under the output directory) is uploaded.
+    pub fn accepts(&self, relative: &str) -> bool {
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        (self.prefix.is_empty() || self.prefix.iter().any(|p| name.starts_with(p.as_str())))
+            && (self.suffix.is_empty() || self.suffix.iter().any(|s| name.ends_with(s.as_str())))
+    }
+
+    /// The object key of the output file at `relative`.
+    pub fn key(&self, relative: &str) -> String {
+        if self.folder.is_empty() {
+            relative.to_string()
+        } else {
+            format!("{}/{relative}", self.folder)
+        }
+    }
 }
 
 impl FunctionSpec {
@@ -84,7 +121,22 @@ impl FunctionSpec {
         for key in self.environment.keys() {
             validate_env_name(key)?;
         }
+        if let Some(output) = &self.output {
+            crate::bucket::validate_bucket(&output.bucket).map_err(SpecError::Output)?;
+        }
         Ok(())
+    }
+
+    /// The buckets the function reads and writes: its input bucket, then its output
+    /// bucket when that is another one.
+    pub fn buckets(&self) -> Vec<String> {
+        let mut buckets: Vec<String> = self.input_bucket.iter().cloned().collect();
+        if let Some(out) = &self.output {
+            if !buckets.contains(&out.bucket) {
+                buckets.push(out.bucket.clone());
+            }
+        }
+        buckets
     }
 
     /// The seconds the script may run: the timeout minus the threshold.
@@ -171,6 +223,7 @@ mod tests {
             environment: BTreeMap::new(),
             init_script: None,
             input_bucket: None,
+            output: None,
         }
     }
 

@@ -13,8 +13,11 @@ pub(crate) struct MemoryCgroup {
 
 impl MemoryCgroup {
     /// Creates a cgroup limited to `mb` for a sandbox named `id`, or says why it cannot.
+    /// Its name starts with this process's pid, so that another scar process's sweep
+    /// leaves it alone while this one lives.
     pub fn create(id: &str, mb: u32) -> Result<MemoryCgroup, String> {
         let bytes = u64::from(mb) * 1024 * 1024;
+        let id = format!("{}-{id}", std::process::id());
         let v2_reason = match v2_parent() {
             Some(parent) => {
                 sweep(&parent, "scar-");
@@ -97,18 +100,29 @@ impl Drop for MemoryCgroup {
     }
 }
 
-/// Removes the empty cgroups that earlier scar processes left behind (once per process).
+/// Removes the cgroups that scar processes which have exited left behind (once per
+/// process). A cgroup of a live scar process is kept even while empty: it may be about to
+/// be joined (removing it then made that sandbox fail to start).
 fn sweep(parent: &Path, prefix: &str) {
     static SWEPT: std::sync::Once = std::sync::Once::new();
-    SWEPT.call_once(|| {
-        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
-            if !entry.file_name().to_string_lossy().starts_with(prefix) || !entry.path().is_dir() {
-                continue;
-            }
-            // Fails (EBUSY) for cgroups still in use: exactly the ones to keep.
-            let _ = std::fs::remove_dir(entry.path());
+    SWEPT.call_once(|| sweep_now(parent, prefix));
+}
+
+fn sweep_now(parent: &Path, prefix: &str) {
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let owner = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        // Names without a pid come from older scar versions: only emptiness counts.
+        let owner_alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if owner_alive || !entry.path().is_dir() {
+            continue;
         }
-    });
+        // Fails (EBUSY) for cgroups still in use: those are kept too.
+        let _ = std::fs::remove_dir(entry.path());
+    }
 }
 
 /// This process's cgroup v2 directory, when it delegates the memory controller.
@@ -125,4 +139,26 @@ fn v2_parent() -> Option<PathBuf> {
         .split_whitespace()
         .any(|c| c == "memory")
         .then_some(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_keeps_what_live_processes_made() {
+        let parent = tempfile::tempdir().unwrap();
+        let mine = format!("scar-{}-a", std::process::id());
+        // No process has pid 4194304 or more (the kernel's limit).
+        for name in [mine.as_str(), "scar-4194399-b", "scar-0123abcdef", "other"] {
+            std::fs::create_dir(parent.path().join(name)).unwrap();
+        }
+        sweep_now(parent.path(), "scar-");
+        let mut left: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other".to_string(), mine]);
+    }
 }

@@ -66,7 +66,7 @@ impl LocalProvider {
         &self,
         image: &PulledImage,
         function: &FunctionFile,
-        bucket: Option<&str>,
+        buckets: &[String],
         progress: &dyn Progress,
     ) -> Result<PathBuf, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
@@ -86,7 +86,7 @@ impl LocalProvider {
         for rel in ["tmp", "proc", "dev", "var/task"] {
             ensure_mount_point(&root, rel)?;
         }
-        if let Some(bucket) = bucket {
+        for bucket in buckets {
             ensure_mount_point(&root, &format!("opt/scar/buckets/{bucket}"))?;
         }
         Ok(root)
@@ -98,7 +98,7 @@ impl LocalProvider {
         &self,
         image: &PulledImage,
         function: &FunctionFile,
-        bucket: Option<&str>,
+        buckets: &[String],
         dir: &Path,
         final_dir: &Path,
         progress: &dyn Progress,
@@ -133,7 +133,7 @@ impl LocalProvider {
             None => "coldroot".to_string(),
         };
         if report.container_id.is_some() {
-            prepare_mount_points(&dir.join(&root_rel), bucket)?;
+            prepare_mount_points(&dir.join(&root_rel), buckets)?;
         }
         Ok((launch, final_dir.join(root_rel)))
     }
@@ -177,7 +177,7 @@ impl LocalProvider {
                     std::fs::File::open(&layer).map_err(LocalError::io("cannot read", &layer))?;
                 scar_packager::extract_layer(std::io::BufReader::new(file), &partial, &mut report)?;
             }
-            prepare_mount_points(&partial, stored.info.spec.input_bucket.as_deref())?;
+            prepare_mount_points(&partial, &stored.info.spec.buckets())?;
             std::fs::rename(&partial, &stored.root)
                 .map_err(LocalError::io("cannot create", &stored.root))
         })();
@@ -278,11 +278,11 @@ fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn prepare_mount_points(root: &Path, bucket: Option<&str>) -> Result<(), LocalError> {
+fn prepare_mount_points(root: &Path, buckets: &[String]) -> Result<(), LocalError> {
     for rel in ["tmp", "proc", "dev", "var/task"] {
         ensure_mount_point(root, rel)?;
     }
-    if let Some(bucket) = bucket {
+    for bucket in buckets {
         ensure_mount_point(root, &format!("opt/scar/buckets/{bucket}"))?;
     }
     Ok(())

@@ -181,7 +181,7 @@ impl LocalProvider {
             f.image = image.config.clone();
             f
         };
-        let bucket = stored.info.spec.input_bucket.clone();
+        let buckets = stored.info.spec.buckets();
         let name = stored.info.spec.name.clone();
         match package {
             None => {
@@ -196,7 +196,7 @@ impl LocalProvider {
             }
             Some(PackageKind::Image) => {
                 stored.root = self
-                    .prepare_image_package(&image, &function, bucket.as_deref(), progress)
+                    .prepare_image_package(&image, &function, &buckets, progress)
                     .await?;
                 stored.launch = Launch::Image;
             }
@@ -206,7 +206,7 @@ impl LocalProvider {
                     .prepare_zip_package(
                         &image,
                         &function,
-                        bucket.as_deref(),
+                        &buckets,
                         &partial,
                         &self.layout.function_dir(&name),
                         progress,
@@ -216,7 +216,7 @@ impl LocalProvider {
                 stored.root = root;
             }
         }
-        if let Some(bucket) = &bucket {
+        for bucket in &buckets {
             self.buckets.create(bucket)?;
         }
         self.layout.create(&stored, &self.supervisor)?;
@@ -283,11 +283,14 @@ impl LocalProvider {
                 (None, "/var/task/bootstrap")
             }
         };
-        if let Some(bucket) = &spec.input_bucket {
+        let buckets = spec.buckets();
+        if !buckets.is_empty() {
             env.push((
                 scar_core::contract::STORAGE_DIR_VAR.into(),
                 scar_core::contract::STORAGE_DIR.into(),
             ));
+        }
+        for bucket in &buckets {
             binds.push((
                 self.buckets.dir(bucket),
                 format!("opt/scar/buckets/{bucket}"),

@@ -166,7 +166,7 @@ impl Layout {
     ) -> Result<(), LocalError> {
         let opt = dir.join("opt");
         std::fs::create_dir_all(&opt).map_err(LocalError::io("cannot create", &opt))?;
-        if let Some(bucket) = &stored.info.spec.input_bucket {
+        for bucket in &stored.info.spec.buckets() {
             // The mount point of the bucket inside the sandbox (`/opt/scar/buckets/<bucket>`).
             let point = opt.join("buckets").join(bucket);
             std::fs::create_dir_all(&point).map_err(LocalError::io("cannot create", &point))?;

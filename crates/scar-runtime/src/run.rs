@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use scar_core::contract;
 use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
+use scar_core::OutputSpec;
 
 use crate::container::ContainerRoot;
 use crate::storage::Storage;
@@ -212,10 +213,19 @@ impl Supervisor {
                 (None, None)
             }
         };
-        let output_bucket = match &event {
-            Event::Storage(records) => records.first().map(|r| r.bucket.clone()),
-            Event::Direct(_) => self.function.output_bucket.clone(),
-        };
+        // The function's output location (FDL), else `output/` of the triggering bucket, or
+        // of the function's bucket for direct invocations.
+        let output_target = self.function.output.clone().or_else(|| {
+            let bucket = match &event {
+                Event::Storage(records) => records.first().map(|r| r.bucket.clone()),
+                Event::Direct(_) => self.function.output_bucket.clone(),
+            }?;
+            Some(OutputSpec {
+                bucket,
+                folder: scar_core::bucket::OUTPUT_FOLDER.into(),
+                ..OutputSpec::default()
+            })
+        });
         vars.insert(contract::REQUEST_ID.into(), inv.request_id.clone());
         vars.insert(contract::TMP_INPUT_DIR.into(), path_str(&input_dir));
         for name in [contract::TMP_OUTPUT_DIR, contract::SCAR_OUTPUT_DIR] {
@@ -261,9 +271,9 @@ impl Supervisor {
         };
         let mut outcome = self.run(&argv, &vars, budget);
         // Outputs go up whatever happened: a timed-out run keeps what it wrote.
-        if let (Some(storage), Some(bucket)) = (&self.storage, output_bucket) {
+        if let (Some(storage), Some(target)) = (&self.storage, output_target) {
             response.uploaded =
-                upload_outputs(storage.as_ref(), &output_dir, &bucket, &mut outcome.output);
+                upload_outputs(storage.as_ref(), &output_dir, &target, &mut outcome.output);
         }
         response.exit_code = outcome.exit_code;
         response.timed_out = outcome.timed_out;
@@ -474,12 +484,13 @@ fn reap_orphans() {
     }
 }
 
-/// Uploads every file under `output_dir` as `output/<relative path>`; problems are added
-/// to the output rather than failing the invocation.
+/// Uploads every file under `output_dir` that `target` accepts, as
+/// `<folder>/<relative path>` in its bucket; problems are added to the output rather than
+/// failing the invocation.
 fn upload_outputs(
     storage: &dyn Storage,
     output_dir: &Path,
-    bucket: &str,
+    target: &OutputSpec,
     log: &mut Vec<u8>,
 ) -> Vec<String> {
     let mut uploaded = Vec::new();
@@ -503,12 +514,12 @@ fn upload_outputs(
         let Ok(rel) = file.strip_prefix(output_dir) else {
             continue;
         };
-        let key = format!(
-            "{}/{}",
-            scar_core::bucket::OUTPUT_FOLDER,
-            rel.to_string_lossy()
-        );
-        match storage.upload(&file, bucket, &key) {
+        let rel = rel.to_string_lossy();
+        if !target.accepts(&rel) {
+            continue;
+        }
+        let key = target.key(&rel);
+        match storage.upload(&file, &target.bucket, &key) {
             Ok(()) => uploaded.push(key),
             Err(e) => {
                 let note = format!("scar: cannot upload {key}: {e}\n");

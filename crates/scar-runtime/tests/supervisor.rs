@@ -188,6 +188,26 @@ echo done > "$TMP_OUTPUT_DIR/result.txt""#
     assert_eq!(r.uploaded, ["output/partial.txt"]);
     assert!(out.join("partial.txt").exists());
 
+    // An FDL output location: another bucket and folder, only the files its filters accept.
+    sup.function.output = Some(scar_core::OutputSpec {
+        bucket: "results".into(),
+        folder: "gray/run1".into(),
+        prefix: vec!["img-".into()],
+        suffix: vec![".png".into()],
+    });
+    sup.function.init_script = Some(
+        "cd \"$TMP_OUTPUT_DIR\" && mkdir d && touch img-1.png d/img-2.png img-3.txt log.png".into(),
+    );
+    let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
+    let r = sup.invoke(&invocation("o", event, 30)).unwrap();
+    assert_eq!(r.uploaded, ["gray/run1/d/img-2.png", "gray/run1/img-1.png"]);
+    assert!(buckets
+        .path()
+        .join("results/gray/run1/d/img-2.png")
+        .is_file());
+    assert!(!buckets.path().join("results/gray/run1/img-3.txt").exists());
+    sup.function.output = None;
+
     // A missing object is an error, not a run without input.
     let event =
         json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/nope"}}}]});

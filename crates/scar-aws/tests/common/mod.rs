@@ -270,6 +270,7 @@ pub fn spec(name: &str) -> scar_core::FunctionSpec {
         environment: Default::default(),
         init_script: None,
         input_bucket: None,
+        output: None,
     }
 }
 

@@ -1,0 +1,624 @@
+//! SCAR's function definition language (FDL): the YAML files that `scar init -f` and
+//! `scar rm -f` read, in both of SCAR's layouts, so that existing files keep working.
+//!
+//! SCAR 4 and later:
+//! ```yaml
+//! functions:
+//!   aws:
+//!   - lambda:
+//!       name: scar-imagemagick
+//!       memory: 1024
+//!       timeout: 300
+//!       init_script: grayify.sh          # relative to the YAML file
+//!       environment: {Variables: {KEY: value}}
+//!       container:
+//!         image: grycap/imagemagick
+//!         timeout_threshold: 10
+//!         environment: {Variables: {KEY2: value}}
+//!       input:
+//!       - {storage_provider: s3, path: my-bucket}              # or my-bucket/input
+//!       output:
+//!       - {storage_provider: s3, path: my-bucket/results, suffix: [png]}
+//!     iam: {role: "arn:aws:iam::123456789012:role/lambda"}
+//!     cloudwatch: {log_retention_policy_in_days: 30}
+//! ```
+//! SCAR 3 and earlier: `functions: {<name>: {image, init_script, memory, time,
+//! s3: {input_bucket}}}`.
+//!
+//! What scar has no use for (API Gateway, Batch, layers, OSCAR clusters, credentials under
+//! `storage_providers`) is reported in [`Fdl::warnings`] and otherwise ignored; what it
+//! cannot honour (an input folder other than `input/`, a storage provider other than S3)
+//! is an error, never silently dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use yaml_serde::Value;
+
+use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER};
+use crate::spec::OutputSpec;
+
+/// A file that is not a function definition scar can deploy.
+#[derive(Debug, thiserror::Error)]
+pub enum FdlError {
+    #[error("not valid YAML for a function definition: {0}")]
+    Yaml(#[from] yaml_serde::Error),
+    #[error("{at}: {why}")]
+    Invalid { at: String, why: String },
+}
+
+/// One function as the file defines it; `None` leaves the setting to the flags, the
+/// environment, the config file or the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FdlFunction {
+    pub name: String,
+    /// A registry reference, or (scar's addition) a path starting with `./`, `../` or `/`
+    /// to an image archive or OCI layout, resolved against the file's directory.
+    pub image: String,
+    pub memory_mb: Option<u32>,
+    pub timeout_s: Option<u32>,
+    pub timeout_threshold_s: Option<u32>,
+    pub description: Option<String>,
+    /// The Lambda environment and the container environment, merged (the container's wins).
+    pub environment: BTreeMap<String, String>,
+    /// The init script's path, resolved against the file's directory.
+    pub init_script: Option<PathBuf>,
+    pub input_bucket: Option<String>,
+    pub output: Option<OutputSpec>,
+    /// `iam.role`: the execution role on AWS.
+    pub iam_role: Option<String>,
+    /// `cloudwatch.log_retention_policy_in_days`.
+    pub log_retention_days: Option<u32>,
+}
+
+/// A parsed file: its functions, in order, and what in it was ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fdl {
+    pub functions: Vec<FdlFunction>,
+    pub warnings: Vec<String>,
+}
+
+impl Fdl {
+    /// Parses `text`; relative paths in it (init scripts) are resolved against `base_dir`,
+    /// the directory of the file.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Fdl, FdlError> {
+        let doc: Document = yaml_serde::from_str(text)?;
+        let mut fdl = Fdl::default();
+        note_ignored(&doc.other, "", &mut fdl.warnings);
+        let Some(functions) = doc.functions else {
+            return Err(invalid("the file", "it has no `functions:` section"));
+        };
+        let Value::Mapping(map) = functions else {
+            return Err(invalid("functions", "expected a mapping"));
+        };
+        let layout_v4 = map
+            .keys()
+            .any(|k| matches!(k.as_str(), Some("aws") | Some("oscar")));
+        if layout_v4 {
+            for (provider, entries) in map {
+                let provider = provider.as_str().unwrap_or_default().to_string();
+                if provider != "aws" {
+                    fdl.warnings.push(format!(
+                        "functions.{provider}: scar deploys `aws` functions (here or on AWS Lambda); `{provider}` ignored"
+                    ));
+                    continue;
+                }
+                let Value::Sequence(entries) = entries else {
+                    return Err(invalid("functions.aws", "expected a list of functions"));
+                };
+                for (i, entry) in entries.into_iter().enumerate() {
+                    let at = format!("functions.aws[{i}]");
+                    let entry: AwsEntry =
+                        yaml_serde::from_value(entry).map_err(|e| invalid(&at, &e.to_string()))?;
+                    fdl.functions
+                        .push(entry.into_function(&at, base_dir, &mut fdl.warnings)?);
+                }
+            }
+        } else {
+            for (name, body) in map {
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| invalid("functions", "function names must be strings"))?
+                    .to_string();
+                let at = format!("functions.{name}");
+                let legacy: Legacy =
+                    yaml_serde::from_value(body).map_err(|e| invalid(&at, &e.to_string()))?;
+                fdl.functions
+                    .push(legacy.into_function(name, &at, base_dir, &mut fdl.warnings)?);
+            }
+        }
+        if fdl.functions.is_empty() {
+            return Err(invalid("functions", "no function is defined"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &fdl.functions {
+            if !seen.insert(f.name.as_str()) {
+                return Err(invalid(
+                    "functions",
+                    &format!("`{}` is defined twice", f.name),
+                ));
+            }
+        }
+        Ok(fdl)
+    }
+}
+
+fn invalid(at: &str, why: &str) -> FdlError {
+    FdlError::Invalid {
+        at: at.to_string(),
+        why: why.to_string(),
+    }
+}
+
+fn note_ignored(other: &BTreeMap<String, Value>, at: &str, warnings: &mut Vec<String>) {
+    for key in other.keys() {
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        warnings.push(format!("{path}: not used by scar, ignored"));
+    }
+}
+
+#[derive(Deserialize)]
+struct Document {
+    functions: Option<Value>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct AwsEntry {
+    lambda: Option<Lambda>,
+    iam: Option<Iam>,
+    cloudwatch: Option<Cloudwatch>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Lambda {
+    name: Option<String>,
+    memory: Option<u32>,
+    timeout: Option<u32>,
+    description: Option<String>,
+    init_script: Option<String>,
+    environment: Option<Environment>,
+    container: Option<Container>,
+    #[serde(default)]
+    input: Vec<Storage>,
+    #[serde(default)]
+    output: Vec<Storage>,
+    execution_mode: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    image: Option<String>,
+    timeout_threshold: Option<u32>,
+    environment: Option<Environment>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Environment {
+    #[serde(rename = "Variables", default)]
+    variables: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Storage {
+    storage_provider: Option<String>,
+    path: String,
+    #[serde(default)]
+    suffix: Vec<String>,
+    #[serde(default)]
+    prefix: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Iam {
+    role: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Cloudwatch {
+    log_retention_policy_in_days: Option<u32>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Legacy {
+    image: Option<String>,
+    init_script: Option<String>,
+    memory: Option<u32>,
+    time: Option<u32>,
+    timeout_threshold: Option<u32>,
+    description: Option<String>,
+    environment: Option<BTreeMap<String, Value>>,
+    s3: Option<LegacyS3>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct LegacyS3 {
+    input_bucket: Option<String>,
+    output_bucket: Option<String>,
+}
+
+/// YAML scalars as the string a shell would see (`1` → "1", `true` → "true").
+fn env_values(
+    vars: BTreeMap<String, Value>,
+    at: &str,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), FdlError> {
+    for (k, v) in vars {
+        let text = match v {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => String::new(),
+            _ => {
+                return Err(invalid(
+                    &format!("{at}.{k}"),
+                    "environment values must be strings, numbers or booleans",
+                ))
+            }
+        };
+        out.insert(k, text);
+    }
+    Ok(())
+}
+
+/// `./x` and `../x` are relative to the file; references and absolute paths stay.
+fn resolve_image(image: String, base_dir: &Path) -> String {
+    if image.starts_with("./") || image.starts_with("../") {
+        base_dir.join(&image).to_string_lossy().into_owned()
+    } else {
+        image
+    }
+}
+
+fn check_provider(s: &Storage, at: &str) -> Result<(), FdlError> {
+    match s.storage_provider.as_deref() {
+        None => Ok(()),
+        Some(p) if p == "s3" || p.starts_with("s3.") => Ok(()),
+        Some(p) => Err(invalid(
+            &format!("{at}.storage_provider"),
+            &format!("`{p}` is not supported: scar's buckets are S3's (or local ones that behave like S3)"),
+        )),
+    }
+}
+
+fn input_bucket(inputs: &[Storage], at: &str) -> Result<Option<String>, FdlError> {
+    match inputs {
+        [] => Ok(None),
+        [input] => {
+            let at = format!("{at}.input[0]");
+            check_provider(input, &at)?;
+            let path = BucketPath::parse(&input.path)
+                .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
+            if !(path.folder.is_empty() || path.folder == INPUT_FOLDER) {
+                return Err(invalid(
+                    &format!("{at}.path"),
+                    &format!(
+                        "scar triggers on a bucket's `{INPUT_FOLDER}/` folder: use `{0}` or `{0}/{INPUT_FOLDER}`",
+                        path.bucket
+                    ),
+                ));
+            }
+            Ok(Some(path.bucket))
+        }
+        _ => Err(invalid(
+            &format!("{at}.input"),
+            "scar takes one input bucket per function",
+        )),
+    }
+}
+
+fn output(outputs: Vec<Storage>, at: &str) -> Result<Option<OutputSpec>, FdlError> {
+    let mut outputs = outputs.into_iter();
+    let Some(first) = outputs.next() else {
+        return Ok(None);
+    };
+    if outputs.next().is_some() {
+        return Err(invalid(
+            &format!("{at}.output"),
+            "scar takes one output location per function",
+        ));
+    }
+    let at = format!("{at}.output[0]");
+    check_provider(&first, &at)?;
+    let path = BucketPath::parse(&first.path)
+        .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
+    Ok(Some(OutputSpec {
+        bucket: path.bucket,
+        folder: path.folder,
+        prefix: first.prefix,
+        suffix: first.suffix,
+    }))
+}
+
+impl AwsEntry {
+    fn into_function(
+        self,
+        at: &str,
+        base_dir: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<FdlFunction, FdlError> {
+        note_ignored(&self.other, at, warnings);
+        let Some(lambda) = self.lambda else {
+            return Err(invalid(at, "it has no `lambda:` section"));
+        };
+        let lat = format!("{at}.lambda");
+        note_ignored(&lambda.other, &lat, warnings);
+        if let Some(mode) = lambda.execution_mode.as_deref().filter(|m| *m != "lambda") {
+            return Err(invalid(
+                &format!("{lat}.execution_mode"),
+                &format!("`{mode}` (AWS Batch) is not supported: scar runs functions on Lambda"),
+            ));
+        }
+        let name = lambda
+            .name
+            .ok_or_else(|| invalid(&lat, "it has no `name`"))?;
+        let container = lambda
+            .container
+            .ok_or_else(|| invalid(&lat, "it has no `container:` with an `image`"))?;
+        let cat = format!("{lat}.container");
+        note_ignored(&container.other, &cat, warnings);
+        let image = container
+            .image
+            .ok_or_else(|| invalid(&cat, "it has no `image`"))?;
+        let mut environment = BTreeMap::new();
+        if let Some(env) = lambda.environment {
+            env_values(
+                env.variables,
+                &format!("{lat}.environment"),
+                &mut environment,
+            )?;
+        }
+        if let Some(env) = container.environment {
+            env_values(
+                env.variables,
+                &format!("{cat}.environment"),
+                &mut environment,
+            )?;
+        }
+        let (iam_role, log_retention_days) = (
+            self.iam.map(|i| {
+                note_ignored(&i.other, &format!("{at}.iam"), warnings);
+                i.role
+            }),
+            self.cloudwatch.map(|c| {
+                note_ignored(&c.other, &format!("{at}.cloudwatch"), warnings);
+                c.log_retention_policy_in_days
+            }),
+        );
+        Ok(FdlFunction {
+            name,
+            image: resolve_image(image, base_dir),
+            memory_mb: lambda.memory,
+            timeout_s: lambda.timeout,
+            timeout_threshold_s: container.timeout_threshold,
+            description: lambda.description,
+            environment,
+            init_script: lambda.init_script.map(|p| base_dir.join(p)),
+            input_bucket: input_bucket(&lambda.input, &lat)?,
+            output: output(lambda.output, &lat)?,
+            iam_role: iam_role.flatten().filter(|r| !r.is_empty()),
+            log_retention_days: log_retention_days.flatten(),
+        })
+    }
+}
+
+impl Legacy {
+    fn into_function(
+        self,
+        name: String,
+        at: &str,
+        base_dir: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<FdlFunction, FdlError> {
+        note_ignored(&self.other, at, warnings);
+        let image = self.image.ok_or_else(|| invalid(at, "it has no `image`"))?;
+        let mut environment = BTreeMap::new();
+        if let Some(env) = self.environment {
+            env_values(env, &format!("{at}.environment"), &mut environment)?;
+        }
+        let (input_bucket, output) = match self.s3 {
+            None => (None, None),
+            Some(s3) => {
+                for b in s3.input_bucket.iter().chain(s3.output_bucket.iter()) {
+                    validate_bucket(b).map_err(|e| invalid(&format!("{at}.s3"), &e.to_string()))?;
+                }
+                let output = s3.output_bucket.map(|bucket| OutputSpec {
+                    bucket,
+                    folder: crate::bucket::OUTPUT_FOLDER.to_string(),
+                    ..OutputSpec::default()
+                });
+                (s3.input_bucket, output)
+            }
+        };
+        Ok(FdlFunction {
+            name,
+            image: resolve_image(image, base_dir),
+            memory_mb: self.memory,
+            timeout_s: self.time,
+            timeout_threshold_s: self.timeout_threshold,
+            description: self.description,
+            environment,
+            init_script: self.init_script.map(|p| base_dir.join(p)),
+            input_bucket,
+            output,
+            iam_role: None,
+            log_retention_days: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V4: &str = r#"
+functions:
+  aws:
+  - lambda:
+      name: scar-imagemagick
+      memory: 1024
+      timeout: 120
+      log_level: DEBUG
+      init_script: scripts/grayify.sh
+      environment:
+        Variables:
+          MODE: fast
+          LEVEL: 3
+      container:
+        image: grycap/imagemagick
+        timeout_threshold: 15
+        environment:
+          Variables:
+            MODE: slow
+      input:
+      - storage_provider: s3
+        path: my-bucket/input
+      output:
+      - storage_provider: s3.my_s3
+        path: my-bucket/results/gray
+        suffix: [png, jpg]
+        prefix: [gray-]
+    iam:
+      role: arn:aws:iam::123456789012:role/lambda
+    cloudwatch:
+      log_retention_policy_in_days: 7
+  - lambda:
+      name: second
+      container: {image: busybox}
+  oscar:
+  - cluster: {name: x, image: y}
+"#;
+
+    #[test]
+    fn scar4_layout() {
+        let fdl = Fdl::parse(V4, Path::new("/work/fdl")).unwrap();
+        assert_eq!(fdl.functions.len(), 2);
+        let f = &fdl.functions[0];
+        assert_eq!(f.name, "scar-imagemagick");
+        assert_eq!(f.image, "grycap/imagemagick");
+        assert_eq!(
+            (f.memory_mb, f.timeout_s, f.timeout_threshold_s),
+            (Some(1024), Some(120), Some(15))
+        );
+        assert_eq!(f.environment["MODE"], "slow");
+        assert_eq!(f.environment["LEVEL"], "3");
+        assert_eq!(
+            f.init_script.as_deref(),
+            Some(Path::new("/work/fdl/scripts/grayify.sh"))
+        );
+        assert_eq!(f.input_bucket.as_deref(), Some("my-bucket"));
+        let out = f.output.as_ref().unwrap();
+        assert_eq!(
+            (out.bucket.as_str(), out.folder.as_str()),
+            ("my-bucket", "results/gray")
+        );
+        assert!(
+            out.accepts("sub/gray-a.png") && !out.accepts("gray-a.txt") && !out.accepts("a.png")
+        );
+        assert_eq!(out.key("gray-a.png"), "results/gray/gray-a.png");
+        assert_eq!(
+            f.iam_role.as_deref(),
+            Some("arn:aws:iam::123456789012:role/lambda")
+        );
+        assert_eq!(f.log_retention_days, Some(7));
+        let second = &fdl.functions[1];
+        assert_eq!(
+            (second.name.as_str(), second.image.as_str()),
+            ("second", "busybox")
+        );
+        assert_eq!(second.memory_mb, None);
+        let local = Fdl::parse(
+            "functions: {aws: [{lambda: {name: l, container: {image: ./img.tar}}}]}",
+            Path::new("/w"),
+        )
+        .unwrap();
+        assert_eq!(local.functions[0].image, "/w/./img.tar");
+        assert!(
+            fdl.warnings.iter().any(|w| w.contains("lambda.log_level")),
+            "{:?}",
+            fdl.warnings
+        );
+        assert!(
+            fdl.warnings.iter().any(|w| w.contains("oscar")),
+            "{:?}",
+            fdl.warnings
+        );
+    }
+
+    #[test]
+    fn scar3_layout() {
+        let text = "functions:\n  scar-imagemagick:\n    image: grycap/imagemagick\n    init_script: grayify-image.sh\n    memory: 256\n    time: 60\n    s3:\n      input_bucket: scar-imagemagick\n";
+        let fdl = Fdl::parse(text, Path::new("rel")).unwrap();
+        let f = &fdl.functions[0];
+        assert_eq!(f.name, "scar-imagemagick");
+        assert_eq!((f.memory_mb, f.timeout_s), (Some(256), Some(60)));
+        assert_eq!(f.input_bucket.as_deref(), Some("scar-imagemagick"));
+        assert_eq!(
+            f.init_script.as_deref(),
+            Some(Path::new("rel/grayify-image.sh"))
+        );
+        assert!(fdl.warnings.is_empty());
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_an_error() {
+        let base = Path::new(".");
+        let bad = |text: &str, needle: &str| {
+            let e = Fdl::parse(text, base).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        bad("functions: [1, 2]", "expected a mapping");
+        bad("other: 1", "no `functions:`");
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      container: {image: x}\n",
+            "no `name`",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      name: f\n",
+            "no `container:`",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{storage_provider: minio.m, path: b}]\n",
+            "minio.m",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{path: bucket/other}]\n",
+            "`input/` folder",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{path: Bad_Bucket}]\n",
+            "invalid bucket",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      execution_mode: batch\n      container: {image: x}\n",
+            "Batch",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda: {name: f, container: {image: x}}\n  - lambda: {name: f, container: {image: y}}\n",
+            "defined twice",
+        );
+        bad(
+            "functions: {aws: [{lambda: {name: f, memory: lots, container: {image: x}}}]}",
+            "functions.aws[0]: invalid type: string \"lots\"",
+        );
+        bad("functions: {: ]", "YAML");
+    }
+}
