@@ -44,8 +44,8 @@ impl Context {
         })
     }
 
-    /// The local provider, with its supervisor found. Fails with a usage error on `aws`,
-    /// which this build does not have yet.
+    /// The local provider, with its supervisor found. Fails with a usage error when the
+    /// settings say `aws` (commands for AWS go through `crate::aws` instead).
     pub fn local(&self) -> anyhow::Result<LocalProvider> {
         if self.settings.provider == ProviderKind::Aws {
             return Err(anyhow::Error::new(UnsupportedProvider));
@@ -63,7 +63,7 @@ impl Context {
     }
 }
 
-/// The `aws` provider is not in this build yet.
+/// A local-only path reached with `--provider aws`.
 #[derive(Debug)]
 pub struct UnsupportedProvider;
 
@@ -72,7 +72,7 @@ impl std::error::Error for UnsupportedProvider {}
 impl std::fmt::Display for UnsupportedProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
-            "the aws provider is not available in this version of scar yet: use --provider local",
+            "this runs on the local provider only: drop --provider aws (or SCAR_PROVIDER=aws)",
         )
     }
 }
