@@ -328,12 +328,36 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     std::fs::create_dir_all(input.join("new dir")).unwrap();
     std::fs::write(input.join("new dir/inner.txt"), "inner").unwrap();
     wait_outputs(4);
+    // `put` while the server holds the function: the server runs it, and put reports what
+    // that run uploaded, read from the function's record.
+    let put_file = work.path().join("put-while-serving.txt");
+    std::fs::write(&put_file, "put").unwrap();
+    let r = scar.run(&[
+        "put",
+        "-b",
+        "served-b/input",
+        "-p",
+        put_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let put = r.json();
+    assert_eq!(put[0]["key"], "input/put-while-serving.txt", "{put}");
+    assert_eq!(put[0]["exit_code"], 0, "{put}");
+    assert_eq!(
+        put[0]["uploaded"],
+        serde_json::json!([
+            "output/put-while-serving.txt.event.json",
+            "output/put-while-serving.txt.sha256"
+        ]),
+        "{put}"
+    );
     stop(&mut server);
 
     // Written while stopped: picked up at the next start; nothing runs twice.
     std::fs::write(input.join("while-stopped.txt"), "late").unwrap();
     let mut server = serve(&scar);
-    wait_outputs(5);
+    wait_outputs(6);
     stop(&mut server);
     let runs = runs_per_key(&scar, "served");
     let expected = [
@@ -341,6 +365,7 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
         "input/by cp.txt",
         "input/by-mv.txt",
         "input/new dir/inner.txt",
+        "input/put-while-serving.txt",
         "input/while-stopped.txt",
     ];
     assert_eq!(

@@ -209,9 +209,9 @@ impl LocalProvider {
                     let r = FileResult {
                         key: p.key.clone(),
                         outcome: p.outcome,
-                        exit_code: None,
+                        exit_code: p.exit_code,
                         request_id: p.request_id.clone(),
-                        uploaded: Vec::new(),
+                        uploaded: p.uploaded.clone(),
                         output_tail: String::new(),
                         error: None,
                     };
@@ -284,6 +284,8 @@ impl LocalProvider {
             etag: info.etag,
             outcome: result.outcome,
             request_id: result.request_id.clone(),
+            exit_code: result.exit_code,
+            uploaded: result.uploaded.clone(),
         });
         result
     }

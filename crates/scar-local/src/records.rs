@@ -33,6 +33,12 @@ pub struct Processed {
     pub etag: String,
     pub outcome: Outcome,
     pub request_id: String,
+    /// The script's exit code (absent in records of older scar versions, and on timeouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The output keys uploaded, so that another process waiting on the record can say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploaded: Vec<String>,
 }
 
 /// A function's record.
