@@ -134,7 +134,7 @@ impl AwsError {
         move |err| AwsError::Service {
             operation,
             resource,
-            detail: DisplayErrorContext(&err).to_string(),
+            detail: readable(&err),
             code: err.code().map(str::to_string),
             status: err.http_status(),
             source: Box::new(err),
@@ -245,6 +245,8 @@ impl ProviderError for AwsError {
                     matches!(
                         c,
                         "InvalidParameterValueException"
+                            | "NoSuchBucket"
+                            | "NoSuchKey"
                             | "InvalidBucketName"
                             | "BucketAlreadyExists"
                             | "ResourceConflictException"
@@ -255,5 +257,35 @@ impl ProviderError for AwsError {
             }
             _ => ErrorCategory::Provider,
         }
+    }
+}
+
+/// What the user needs of an SDK error: the service's code and message when it answered
+/// (`NoSuchBucket: The specified bucket does not exist`), else the chain of causes, each
+/// once (`dispatch failure: io error: ... Connection refused`). The whole SDK error stays
+/// available as the source.
+fn readable<E>(err: &E) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    if let Some(code) = err.code() {
+        return match err.message().filter(|m| !m.is_empty()) {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_string(),
+        };
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        DisplayErrorContext(err).to_string()
+    } else {
+        parts.join(": ")
     }
 }

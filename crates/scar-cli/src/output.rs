@@ -171,6 +171,11 @@ pub fn report(err: &anyhow::Error) {
     let mut text = format!("error: {err}");
     for cause in err.chain().skip(1) {
         let cause = cause.to_string();
+        // The AWS SDK wraps every service answer in an error that only says this; the
+        // answer itself is already in the text.
+        if cause == "service error" {
+            continue;
+        }
         if !text.contains(&cause) {
             text.push_str(&format!("\n  caused by: {cause}"));
         }

@@ -622,3 +622,41 @@ fn fdl_files_deploy_and_remove_on_aws() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn aws_errors_are_short_and_say_what_failed() {
+    let Some(env) = Env::start(&[]) else {
+        return;
+    };
+    // The service's answer, once, without the SDK's debug dump; a missing bucket is the
+    // user's mistake (exit 2).
+    let dest = env.work.path().join("got");
+    let r = env.run(&[
+        "get",
+        "-b",
+        "no-such-bucket/x",
+        "-p",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert_eq!(
+        r.stderr.trim(),
+        "error: s3:ListObjectsV2 no-such-bucket/x/ failed: NoSuchBucket: The specified bucket does not exist"
+    );
+    // No answer at all: the chain of causes, down to the refused connection (exit 3).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = env
+        .command(&["ls"])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{closed}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("DispatchFailure {"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
