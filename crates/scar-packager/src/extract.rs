@@ -545,8 +545,9 @@ fn set_times_nofollow(path: &Path, secs: u64) {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return;
     };
+    // `as _`: the field's own type (`time_t`, whose alias is deprecated on musl).
     let t = libc::timespec {
-        tv_sec: secs.min(i64::MAX as u64) as libc::time_t,
+        tv_sec: secs.min(i64::MAX as u64) as _,
         tv_nsec: 0,
     };
     let times = [t, t];
