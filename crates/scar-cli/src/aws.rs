@@ -508,7 +508,13 @@ async fn rm(aws: &AwsProvider, args: &RmArgs) -> anyhow::Result<i32> {
             aws.remove(name).await?;
             vec![name.clone()]
         }
-        None => aws.remove_all().await?,
+        None if args.all => aws.remove_all().await?,
+        // `rm -f` is handled before the provider is chosen; nothing else gets here.
+        None => {
+            return Err(usage(
+                "say which functions to remove: -n NAME, -f FILE or -a",
+            ))
+        }
     };
     if args.json {
         print_json(&serde_json::json!({ "removed": names }))?;

@@ -22,18 +22,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         return init_all(&cli, args).await;
     }
     // clap makes -n, -a and -f exclusive, and one of them required.
-    if let Command::Rm(RmArgs {
-        file: Some(file), ..
-    }) = &cli.command
+    if let Command::Rm(
+        args @ RmArgs {
+            file: Some(file), ..
+        },
+    ) = &cli.command
     {
-        return rm_file(&cli, file).await;
+        return rm_file(&cli, args, file).await;
     }
     let ctx = context(&cli)?;
     if ctx.settings.provider == scar_core::config::ProviderKind::Aws {
         return crate::aws::run(&ctx, &cli).await;
     }
     match cli.command {
-        Command::Init(_) => unreachable_init(),
+        Command::Init(_) => dispatched_early(),
         Command::Run(args) => invoke(&ctx, args).await,
         Command::Ls(args) => ls(&ctx, args).await,
         Command::Rm(args) => rm(&ctx, args).await,
@@ -45,9 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// `init` is dispatched by [`run`] before any other command.
-fn unreachable_init() -> anyhow::Result<i32> {
-    anyhow::bail!("internal error: init dispatched twice")
+/// For the arms [`run`] has already handled before choosing the provider.
+fn dispatched_early() -> anyhow::Result<i32> {
+    anyhow::bail!("internal error: this command is handled before the provider is chosen")
 }
 
 /// The settings for one command line: its flags over the environment and the config.
@@ -110,10 +112,7 @@ async fn init_all(cli: &Cli, args: &InitArgs) -> anyhow::Result<i32> {
 }
 
 /// `rm -f FILE`: removes the functions the file defines (those that exist).
-async fn rm_file(cli: &Cli, file: &std::path::Path) -> anyhow::Result<i32> {
-    let Command::Rm(args) = &cli.command else {
-        return unreachable_init();
-    };
+async fn rm_file(cli: &Cli, args: &RmArgs, file: &std::path::Path) -> anyhow::Result<i32> {
     let names = crate::settings::fdl_names(file)?;
     let mut removed = Vec::new();
     for name in names {
@@ -245,7 +244,8 @@ async fn rm(ctx: &Context, args: RmArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
     let names: Vec<String> = match (args.name, args.all) {
         (Some(name), _) => vec![name],
-        (None, _) => provider
+        (None, false) => return dispatched_early(),
+        (None, true) => provider
             .list()
             .await?
             .into_iter()
