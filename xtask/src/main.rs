@@ -6,7 +6,9 @@
 //! - `test`: installs the test prerequisites (apt, pip) when missing, builds, runs
 //!   `cargo fmt --check`, clippy and the whole test suite. `.ci/run` calls it.
 //! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
-//! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`.
+//! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`, and for
+//!   arm64 Lambda at `target/supervisor/aarch64/bootstrap` when the aarch64 musl target and
+//!   a cross C compiler are installed.
 
 mod bench;
 mod image;
@@ -17,15 +19,19 @@ use std::process::Command;
 use anyhow::{bail, Context as _};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
+const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = &args[1.min(args.len())..];
     match args.first().map(String::as_str) {
         Some("build-supervisor") => {
-            build_supervisor(rest.iter().any(|a| a == "--debug")).map(|p| {
-                println!("{}", p.display());
-            })
+            let debug = rest.iter().any(|a| a == "--debug");
+            println!("{}", build_supervisor(debug)?.display());
+            if let Some(arm) = build_supervisor_aarch64(debug)? {
+                println!("{}", arm.display());
+            }
+            Ok(())
         }
         Some("demo") => demo(),
         Some("test") => test(rest),
@@ -78,13 +84,62 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Builds the static supervisor and returns its path (`target/supervisor/bootstrap`).
-pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
-    let installed = Command::new("rustup")
+fn rustup_has_target(target: &str) -> bool {
+    Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(MUSL))
-        .unwrap_or(false);
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(target))
+        .unwrap_or(false)
+}
+
+/// Builds the static supervisor for arm64 Lambda (`target/supervisor/aarch64/bootstrap`)
+/// when the `aarch64-unknown-linux-musl` target and a cross C compiler (for aws-lc, the S3
+/// client's TLS) are installed; says why not and returns `None` otherwise.
+pub fn build_supervisor_aarch64(debug: bool) -> anyhow::Result<Option<PathBuf>> {
+    if !rustup_has_target(AARCH64_MUSL) {
+        eprintln!("xtask: no arm64 supervisor: `rustup target add {AARCH64_MUSL}` to build one");
+        return Ok(None);
+    }
+    let Some(cc) = ["aarch64-linux-musl-gcc", "aarch64-linux-gnu-gcc"]
+        .into_iter()
+        .find(|c| have(c))
+    else {
+        eprintln!(
+            "xtask: no arm64 supervisor: it needs a C compiler for aarch64 (apt-get install gcc-aarch64-linux-gnu)"
+        );
+        return Ok(None);
+    };
+    let ar = cc.replace("-gcc", "-ar");
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"])
+        .args(["--target", AARCH64_MUSL])
+        .env("CC_aarch64_unknown_linux_musl", cc)
+        .env("AR_aarch64_unknown_linux_musl", &ar)
+        // The gcc driver links; Rust's self-contained musl provides the C library.
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", cc);
+    if !debug {
+        cmd.arg("--release")
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+    }
+    run(&mut cmd)?;
+    let profile = if debug { "debug" } else { "release" };
+    let built = target_dir()
+        .join(AARCH64_MUSL)
+        .join(profile)
+        .join("bootstrap");
+    let dest_dir = target_dir().join("supervisor").join("aarch64");
+    std::fs::create_dir_all(&dest_dir)?;
+    let dest = dest_dir.join("bootstrap");
+    let tmp = dest_dir.join("bootstrap.tmp");
+    std::fs::copy(&built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(Some(dest))
+}
+
+/// Builds the static supervisor and returns its path (`target/supervisor/bootstrap`).
+pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
+    let installed = rustup_has_target(MUSL);
     let mut cmd = cargo();
     cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"]);
     if !debug {
@@ -143,6 +198,9 @@ fn install_test_tools() -> anyhow::Result<()> {
         ("zip", "zip"),
         ("x86_64-linux-musl-gcc", "musl-tools"),
         ("unzip", "unzip"),
+        // The arm64 supervisor: a cross C compiler, and qemu to run it in a test.
+        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+        ("qemu-aarch64-static", "qemu-user-static"),
     ];
     let missing: Vec<&str> = apt
         .iter()
@@ -156,6 +214,10 @@ fn install_test_tools() -> anyhow::Result<()> {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !rustup_has_target(AARCH64_MUSL) {
+        eprintln!("xtask: adding the {AARCH64_MUSL} target");
+        run(Command::new("rustup").args(["target", "add", AARCH64_MUSL]))?;
     }
     let pip_missing = !have("moto_server") || !have("udocker");
     if pip_missing {
@@ -179,6 +241,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     install_test_tools()?;
     // Release: what ships, and what the size test must judge.
     let supervisor = build_supervisor(false)?;
+    let arm64 = build_supervisor_aarch64(false)?
+        .context("the tests need the arm64 supervisor, and it could not be built")?;
     run(cargo().args([
         "clippy",
         "--workspace",
@@ -191,7 +255,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
-        .env("SCAR_SUPERVISOR", &supervisor))
+        .env("SCAR_SUPERVISOR", &supervisor)
+        .env("SCAR_SUPERVISOR_AARCH64", &arm64))
 }
 
 fn demo() -> anyhow::Result<()> {

@@ -301,3 +301,73 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
         assert!(!std::path::Path::new("/tmp").join(id(n)).exists());
     }
 }
+
+/// The arm64 supervisor (for arm64 Lambda functions) under qemu: a static aarch64 ELF with
+/// no interpreter, that speaks the Runtime API and runs what the event asks.
+#[test]
+fn the_arm64_supervisor_answers_under_qemu() {
+    if !require_tools(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let Some(bootstrap) = support::supervisor_aarch64() else {
+        return;
+    };
+    let elf = std::fs::read(&bootstrap).unwrap();
+    // e_machine 183 (EM_AARCH64), little-endian, at offset 18.
+    assert_eq!(
+        u16::from_le_bytes([elf[18], elf[19]]),
+        183,
+        "not an aarch64 ELF"
+    );
+    assert!(
+        scar_local::is_static_elf(&bootstrap).unwrap(),
+        "has an interpreter"
+    );
+    assert!(elf.len() < 15 * 1024 * 1024, "{} bytes", elf.len());
+
+    let work = tempfile::tempdir().unwrap();
+    let function = work.path().join("function.json");
+    std::fs::write(
+        &function,
+        serde_json::json!({"name": "arm", "timeout_s": 30, "timeout_threshold_s": 2,
+            "init_script": "echo \"init script, event $REQUEST_ID\""})
+        .to_string(),
+    )
+    .unwrap();
+    let api = RuntimeApi::start();
+    let id = |n: u32| format!("arm-{}-{n}", std::process::id());
+    api.queue(
+        &id(1),
+        serde_json::json!({"script": "echo hello from arm64; exit 3"}),
+    );
+    api.queue(&id(2), serde_json::json!({}));
+    let child = Command::new("qemu-aarch64-static")
+        .arg(&bootstrap)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "arm")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/arm")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]arm")
+        .env("AWS_REGION", "us-east-1")
+        .env("TZ", ":UTC")
+        .env("PATH", "/usr/bin:/bin")
+        .env("SCAR_FUNCTION_FILE", &function)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let answers = api.wait_for_answers(2);
+    assert_eq!(answers[0].kind, "error", "{answers:?}");
+    let failed: serde_json::Value =
+        serde_json::from_str(answers[0].body["errorMessage"].as_str().unwrap()).unwrap();
+    assert_eq!(failed["exit_code"], 3);
+    assert_eq!(failed["output"], "hello from arm64\n");
+    assert_eq!(answers[1].kind, "response", "{answers:?}");
+    assert_eq!(
+        answers[1].body["output"],
+        format!("init script, event {}\n", id(2))
+    );
+}

@@ -27,6 +27,28 @@ pub fn supervisor() -> Option<PathBuf> {
     None
 }
 
+/// The arm64 supervisor (`SCAR_SUPERVISOR_AARCH64`, else `target/supervisor/aarch64/bootstrap`
+/// from `cargo xtask build-supervisor`). Missing: fail under CI, skip loudly elsewhere.
+pub fn supervisor_aarch64() -> Option<PathBuf> {
+    let path = std::env::var_os("SCAR_SUPERVISOR_AARCH64")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/supervisor/aarch64/bootstrap")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    let msg = format!(
+        "no arm64 supervisor at {}: `rustup target add aarch64-unknown-linux-musl`, install gcc-aarch64-linux-gnu, then `cargo xtask build-supervisor`",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("CI: {msg}");
+    }
+    eprintln!("\n*** SKIPPED: {msg} ***\n");
+    None
+}
+
 /// A scar home for one test.
 pub struct Scar {
     pub home: tempfile::TempDir,
