@@ -128,13 +128,17 @@ pub fn build_supervisor_aarch64(debug: bool) -> anyhow::Result<Option<PathBuf>> 
         .join(AARCH64_MUSL)
         .join(profile)
         .join("bootstrap");
-    let dest_dir = target_dir().join("supervisor").join("aarch64");
-    std::fs::create_dir_all(&dest_dir)?;
-    let dest = dest_dir.join("bootstrap");
-    let tmp = dest_dir.join("bootstrap.tmp");
-    std::fs::copy(&built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
+    install_supervisor(&built, &target_dir().join("supervisor").join("aarch64")).map(Some)
+}
+
+/// Copies a built supervisor to `<dir>/bootstrap` (atomically: tests may be reading it).
+fn install_supervisor(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let dest = dir.join("bootstrap");
+    let tmp = dir.join("bootstrap.tmp");
+    std::fs::copy(built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
     std::fs::rename(&tmp, &dest)?;
-    Ok(Some(dest))
+    Ok(dest)
 }
 
 /// Builds the static supervisor and returns its path (`target/supervisor/bootstrap`).
@@ -177,13 +181,7 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
         run(&mut cmd)?;
         target_dir().join(gnu).join(profile).join("bootstrap")
     };
-    let dest_dir = target_dir().join("supervisor");
-    std::fs::create_dir_all(&dest_dir)?;
-    let dest = dest_dir.join("bootstrap");
-    let tmp = dest_dir.join("bootstrap.tmp");
-    std::fs::copy(&built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
-    std::fs::rename(&tmp, &dest)?;
-    Ok(dest)
+    install_supervisor(&built, &target_dir().join("supervisor"))
 }
 
 /// Installs what the tests need when it is missing (as root, from Debian and PyPI).

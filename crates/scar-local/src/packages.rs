@@ -164,27 +164,13 @@ impl LocalProvider {
                 path: ancestry_path.clone(),
                 why: e.to_string(),
             })?;
-        let partial = stored
-            .root
-            .with_extension(format!("partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(&partial).map_err(LocalError::io("cannot create", &partial))?;
-        let result = (|| {
-            let mut report = scar_packager::ExtractReport::default();
-            for hex in top_first.iter().rev() {
-                let layer = udocker.join("layers").join(format!("{hex}.layer"));
-                let file =
-                    std::fs::File::open(&layer).map_err(LocalError::io("cannot read", &layer))?;
-                scar_packager::extract_layer(std::io::BufReader::new(file), &partial, &mut report)?;
-            }
-            prepare_mount_points(&partial, &stored.info.spec.buckets())?;
-            std::fs::rename(&partial, &stored.root)
-                .map_err(LocalError::io("cannot create", &stored.root))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&partial);
-        }
-        result
+        let layers: Vec<PathBuf> = top_first
+            .iter()
+            .rev()
+            .map(|hex| udocker.join("layers").join(format!("{hex}.layer")))
+            .collect();
+        scar_packager::extract_layer_files(&layers, &stored.root)?;
+        prepare_mount_points(&stored.root, &stored.info.spec.buckets())
     }
 
     /// Writes the package of an existing function to `dest`.

@@ -675,6 +675,34 @@ pub fn extract_image(
     dest: &Path,
     progress: &dyn Progress,
 ) -> Result<ExtractReport, PackagerError> {
+    let result = into_new_dir(dest, |partial| extract_all(image, cache, partial, progress));
+    progress.finish();
+    result
+}
+
+/// Applies layer files (`docker save` / udocker `.layer` blobs, gzip or plain tar), bottom
+/// first, onto a new root at `dest`, atomically as [`extract_image`] does. For layers that
+/// are already on disk and trusted as such (a package's own), so not digest-checked here.
+pub fn extract_layer_files(
+    layers: &[PathBuf],
+    dest: &Path,
+) -> Result<ExtractReport, PackagerError> {
+    into_new_dir(dest, |partial| {
+        let mut report = ExtractReport::default();
+        for layer in layers {
+            let file = fs::File::open(layer).map_err(|e| PackagerError::input(layer, e))?;
+            extract_layer(BufReader::new(file), partial, &mut report)?;
+        }
+        Ok(report)
+    })
+}
+
+/// Runs `fill` on `<dest>.partial-<random>` and renames it to `dest` when it succeeds;
+/// removes it when not. `dest` must not exist.
+fn into_new_dir(
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<ExtractReport, PackagerError>,
+) -> Result<ExtractReport, PackagerError> {
     if fs::symlink_metadata(dest).is_ok() {
         return Err(PackagerError::DestinationExists {
             path: dest.to_path_buf(),
@@ -697,7 +725,7 @@ pub fn extract_image(
     let partial = parent.join(partial_name);
     create_dir(&partial)?;
 
-    let result = extract_all(image, cache, &partial, progress).and_then(|report| {
+    let result = fill(&partial).and_then(|report| {
         fs::rename(&partial, dest)
             .map_err(|e| PackagerError::io("move extracted root to", dest, e))?;
         Ok(report)
@@ -705,7 +733,6 @@ pub fn extract_image(
     if result.is_err() {
         let _ = remove_tree(&partial);
     }
-    progress.finish();
     result
 }
 

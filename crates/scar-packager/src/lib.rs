@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
-pub use extract::{extract_image, extract_layer, ExtractReport};
+pub use extract::{extract_image, extract_layer, extract_layer_files, ExtractReport};
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;

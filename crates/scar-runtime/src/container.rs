@@ -100,24 +100,10 @@ fn build_root(base: &Path, layers: &[String], dest: &Path) -> Result<(), Supervi
     if layers.is_empty() {
         return Err(fail("the package has neither a root nor layers".into()));
     }
-    let partial = dest.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|e| fail(e.to_string()))?;
-    let result = (|| {
-        let mut report = scar_packager::ExtractReport::default();
-        for layer in layers {
-            let path = base.join(layer);
-            let file = std::fs::File::open(&path)
-                .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-            scar_packager::extract_layer(std::io::BufReader::new(file), &partial, &mut report)
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        std::fs::rename(&partial, dest).map_err(|e| fail(e.to_string()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    result
+    let paths: Vec<PathBuf> = layers.iter().map(|l| base.join(l)).collect();
+    scar_packager::extract_layer_files(&paths, dest)
+        .map(drop)
+        .map_err(|e| fail(e.to_string()))
 }
 
 fn path_string(p: &Path) -> String {

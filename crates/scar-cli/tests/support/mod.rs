@@ -8,40 +8,34 @@ use std::process::{Command, Output};
 /// `cargo xtask build-supervisor` leaves under `target/supervisor`. Missing: fail under CI,
 /// skip loudly elsewhere.
 pub fn supervisor() -> Option<PathBuf> {
-    let path = std::env::var_os("SCAR_SUPERVISOR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/supervisor/bootstrap")
-        });
-    if path.is_file() {
-        return Some(path);
-    }
-    let msg = format!(
-        "no static supervisor at {}: run `cargo xtask build-supervisor` (cargo xtask test does)",
-        path.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("CI: {msg}");
-    }
-    eprintln!("\n*** SKIPPED: {msg} ***\n");
-    None
+    built(
+        "SCAR_SUPERVISOR",
+        "bootstrap",
+        "run `cargo xtask build-supervisor` (cargo xtask test does)",
+    )
 }
 
 /// The arm64 supervisor (`SCAR_SUPERVISOR_AARCH64`, else `target/supervisor/aarch64/bootstrap`
 /// from `cargo xtask build-supervisor`). Missing: fail under CI, skip loudly elsewhere.
 pub fn supervisor_aarch64() -> Option<PathBuf> {
-    let path = std::env::var_os("SCAR_SUPERVISOR_AARCH64")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/supervisor/aarch64/bootstrap")
-        });
+    built(
+        "SCAR_SUPERVISOR_AARCH64",
+        "aarch64/bootstrap",
+        "`rustup target add aarch64-unknown-linux-musl`, install gcc-aarch64-linux-gnu, then `cargo xtask build-supervisor`",
+    )
+}
+
+/// A binary named by `var`, else at `target/supervisor/<rel>`.
+fn built(var: &str, rel: &str, how: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/supervisor")
+            .join(rel)
+    });
     if path.is_file() {
         return Some(path);
     }
-    let msg = format!(
-        "no arm64 supervisor at {}: `rustup target add aarch64-unknown-linux-musl`, install gcc-aarch64-linux-gnu, then `cargo xtask build-supervisor`",
-        path.display()
-    );
+    let msg = format!("nothing at {}: {how}", path.display());
     if std::env::var_os("CI").is_some() {
         panic!("CI: {msg}");
     }
