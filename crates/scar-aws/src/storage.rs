@@ -218,27 +218,10 @@ impl AwsProvider {
         progress: &(dyn Fn(TransferEvent) + Send + Sync),
     ) -> Result<Vec<PathBuf>, AwsError> {
         let mut written = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(AwsError::sdk(
-                "s3:ListObjectsV2",
-                format!("{bucket}/{prefix}"),
-            ))?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                if key.ends_with('/') {
-                    continue;
-                }
-                let target = dest.join(relative_path(prefix, key)?);
-                self.get_one(bucket, key, &target, progress).await?;
-                written.push(target);
-            }
+        for object in self.list_inputs(bucket, prefix).await? {
+            let target = dest.join(relative_path(prefix, &object.key)?);
+            self.get_one(bucket, &object.key, &target, progress).await?;
+            written.push(target);
         }
         Ok(written)
     }

@@ -28,7 +28,7 @@ use scar_packager::{BlobCache, ImageSource, ManifestFormat, Progress, ZipOptions
 use crate::args::{
     Cli, Command, GetArgs, InitArgs, LogArgs, LsArgs, PackageKind, PutArgs, RmArgs, RunArgs,
 };
-use crate::output::{print_json, print_table, Bars};
+use crate::output::{print_json, print_table, write_log_line, Bars};
 use crate::settings::{read_script, Context};
 
 /// Environment variable replacing the registry host of ECR's authorization token
@@ -545,12 +545,7 @@ async fn log(aws: &AwsProvider, args: &LogArgs) -> anyhow::Result<i32> {
     let lines = aws.read_logs(&args.name, &query).await?;
     let mut out = std::io::stdout().lock();
     for line in &lines {
-        if args.json {
-            serde_json::to_writer(&mut out, line)?;
-            writeln!(out)?;
-        } else {
-            writeln!(out, "{}", line.message)?;
-        }
+        write_log_line(&mut out, line, args.json)?;
     }
     Ok(0)
 }
@@ -561,14 +556,7 @@ async fn follow(aws: &AwsProvider, args: &LogArgs) -> anyhow::Result<i32> {
     let mut broken: Option<std::io::Error> = None;
     let mut on_line = |line: scar_core::provider::LogLine| -> bool {
         let mut out = std::io::stdout().lock();
-        let written = if json {
-            serde_json::to_writer(&mut out, &line)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
-        } else {
-            writeln!(out, "{}", line.message)
-        };
-        match written.and_then(|()| out.flush()) {
+        match write_log_line(&mut out, &line, json).and_then(|()| out.flush()) {
             Ok(()) => true,
             Err(e) => {
                 broken = Some(e);

@@ -13,7 +13,7 @@ use scar_local::{FileResult, LaunchOptions, LocalProvider, Outcome, ServeEvent};
 use crate::args::{
     Cli, Command, GetArgs, InitArgs, LogArgs, LsArgs, PutArgs, RmArgs, RunArgs, ServeArgs,
 };
-use crate::output::{print_json, print_table, Bars, LaunchBar};
+use crate::output::{print_json, print_table, write_log_line, Bars, LaunchBar};
 use crate::settings::{read_script, Context};
 
 /// Runs a parsed command line; returns the exit status.
@@ -273,12 +273,7 @@ async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<i32> {
     let lines = provider.logs(&args.name, &query).await?;
     let mut out = std::io::stdout().lock();
     for line in &lines {
-        if args.json {
-            serde_json::to_writer(&mut out, line)?;
-            writeln!(out)?;
-        } else {
-            writeln!(out, "{}", line.message)?;
-        }
+        write_log_line(&mut out, line, args.json)?;
     }
     Ok(0)
 }

@@ -80,6 +80,20 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes one log line: its JSON (`--json`) or its message.
+pub fn write_log_line(
+    out: &mut impl Write,
+    line: &scar_core::provider::LogLine,
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, line)?;
+        writeln!(out)
+    } else {
+        writeln!(out, "{}", line.message)
+    }
+}
+
 /// Prints rows as a table with a header, columns padded to their widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

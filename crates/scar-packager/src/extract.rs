@@ -715,11 +715,7 @@ fn into_new_dir(
             io::Error::new(io::ErrorKind::InvalidInput, "destination has no file name"),
         )
     })?;
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| PackagerError::io("create directory", &parent, e))?;
+    let parent = crate::parent_dir(dest)?;
     let mut partial_name = name.to_os_string();
     partial_name.push(format!(".partial-{}", uuid::Uuid::new_v4().simple()));
     let partial = parent.join(partial_name);

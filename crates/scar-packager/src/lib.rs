@@ -169,6 +169,34 @@ fn deliver(progress: &dyn Progress, ev: Event) {
     }
 }
 
+/// The directory `dest` goes into (`.` for a bare file name), created when missing.
+fn parent_dir(dest: &std::path::Path) -> Result<std::path::PathBuf, PackagerError> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| PackagerError::io("create directory", &dir, e))?;
+    Ok(dir)
+}
+
+/// A temporary file beside `dest` (same file system, so `persist` is a rename), and a
+/// second handle to write it through.
+fn temp_file_beside(
+    dest: &std::path::Path,
+    prefix: &str,
+) -> Result<(tempfile::NamedTempFile, std::fs::File), PackagerError> {
+    let dir = parent_dir(dest)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(&dir)
+        .map_err(|e| PackagerError::io("create temporary file in", &dir, e))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| PackagerError::io("open", tmp.path(), e))?;
+    Ok((tmp, file))
+}
+
 async fn blocking<T: Send + 'static>(
     progress: &dyn Progress,
     f: impl FnOnce(&dyn Progress) -> Result<T, PackagerError> + Send + 'static,

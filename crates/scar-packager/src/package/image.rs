@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -419,19 +419,7 @@ fn write_archive_sync(
     let index = serde_json::to_vec(&index).map_err(|e| PackagerError::Unsupported {
         what: format!("index that cannot be serialized: {e}"),
     })?;
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| PackagerError::io("create directory", &dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".scar-oci-")
-        .tempfile_in(&dir)
-        .map_err(|e| PackagerError::io("create temporary file in", &dir, e))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| PackagerError::io("open", tmp.path(), e))?;
+    let (tmp, file) = crate::temp_file_beside(dest, ".scar-oci-")?;
     let io_err = |e: io::Error| PackagerError::io("write OCI archive", dest, e);
     let mut tar = tar::Builder::new(io::BufWriter::with_capacity(256 * 1024, file));
     let small = |tar: &mut tar::Builder<_>, name: &str, bytes: &[u8]| -> io::Result<()> {

@@ -509,19 +509,7 @@ pub(crate) fn write_zip(
     dest: &Path,
     progress: &dyn Progress,
 ) -> Result<ZipStats, PackagerError> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| PackagerError::io("create directory", &dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".scar-zip-")
-        .tempfile_in(&dir)
-        .map_err(|e| PackagerError::io("create temporary file in", &dir, e))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| PackagerError::io("open", tmp.path(), e))?;
+    let (tmp, file) = crate::temp_file_beside(dest, ".scar-zip-")?;
     let mut out = Counting {
         inner: BufWriter::with_capacity(256 * 1024, file),
         pos: 0,
