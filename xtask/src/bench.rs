@@ -3,7 +3,11 @@
 //!
 //! - warm `scar run` of a trivial script vs `sh` running the same script directly;
 //! - `scar init` from a ~100 MB `docker save` archive vs `umoci unpack` of the same image
-//!   (alone, and with the `skopeo copy` that gets the archive into a layout first).
+//!   (alone, and with the `skopeo copy` that gets the archive into a layout first);
+//! - a zip package from that archive vs the SCAR way (udocker load + create + `zip -r`)
+//!   and vs `umoci unpack` + `zip -r`;
+//! - files per second through the local launcher vs GNU `parallel -j2`;
+//! - the aws launcher's dispatch rate against moto vs a sequential loop of the same calls.
 
 use std::path::Path;
 use std::process::Command;
@@ -144,6 +148,96 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     }
     zip_packages(&scar_in, &big, &work, rounds)?;
     files_per_second(&scar_in, &small, &work, if quick { 200 } else { 1000 })?;
+    dispatch_rate(if quick { 200 } else { 1000 })?;
+    Ok(())
+}
+
+/// moto server on a free loopback port, stopped on drop.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> anyhow::Result<Moto> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start moto_server (pip install 'moto[server]')")?;
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "moto_server did not start in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The aws launcher's dispatch rate: `n` asynchronous invocations against moto through the
+/// launcher's dispatcher, against a sequential loop over the same calls (the
+/// `dispatch_bench` example of scar-aws, which measures both in one process).
+fn dispatch_rate(n: usize) -> anyhow::Result<()> {
+    let have_moto = Command::new("sh")
+        .args(["-c", "command -v moto_server"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_moto {
+        println!(
+            "aws launcher dispatch: (moto_server not installed: `cargo xtask install-test-tools`)"
+        );
+        return Ok(());
+    }
+    run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "scar-aws",
+        "--example",
+        "dispatch_bench",
+    ]))?;
+    let moto = Moto::start()?;
+    let concurrency = 32;
+    let out = Command::new(target_dir().join("release/examples/dispatch_bench"))
+        .args(["--endpoint", &format!("http://127.0.0.1:{}", moto.port)])
+        .args(["--n", &n.to_string()])
+        .args(["--concurrency", &concurrency.to_string(), "--moto"])
+        .output()
+        .context("cannot run the dispatch_bench example")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "dispatch_bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("dispatch_bench printed no JSON line")?;
+    let rate = |k: &str| figures[k].as_f64().unwrap_or(0.0);
+    println!("aws launcher: {n} asynchronous invocations against moto:");
+    println!(
+        "  sequential loop:              {:.0} invocations/s",
+        rate("sequential_per_s")
+    );
+    println!(
+        "  launcher (concurrency {concurrency}):     {:.0} invocations/s -> {:.1}x the loop ({} failed)",
+        rate("concurrent_per_s"),
+        rate("speedup"),
+        figures["failed"]
+    );
     Ok(())
 }
 

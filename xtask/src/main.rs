@@ -198,11 +198,23 @@ fn install_test_tools() -> anyhow::Result<()> {
         ("unzip", "unzip"),
         // The arm64 supervisor: a cross C compiler, and qemu to run it in a test.
         ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+        // Its C headers: a recommendation of the compiler, which --no-install-recommends
+        // leaves out (aws-lc then fails on <sys/types.h>). A path: no program to look for.
+        (
+            "/usr/aarch64-linux-gnu/include/stdio.h",
+            "libc6-dev-arm64-cross",
+        ),
         ("qemu-aarch64-static", "qemu-user-static"),
     ];
     let missing: Vec<&str> = apt
         .iter()
-        .filter(|(bin, _)| !have(bin))
+        .filter(|(bin, _)| {
+            if bin.starts_with('/') {
+                !Path::new(bin).exists()
+            } else {
+                !have(bin)
+            }
+        })
         .map(|(_, pkg)| *pkg)
         .collect();
     if !missing.is_empty() {
