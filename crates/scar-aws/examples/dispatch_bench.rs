@@ -2,14 +2,21 @@
 //!
 //! ```text
 //! cargo run --release -p scar-aws --example dispatch_bench -- --endpoint http://127.0.0.1:5000 \
-//!     [--n 500] [--concurrency 32] [--moto]
+//!     [--n 500] [--concurrency 32] [--moto] [--latency-ms 20]
 //! ```
 //! With `--moto`, the example prepares moto itself: Lambda without Docker and the IAM role.
+//! With `--latency-ms`, the calls go through a proxy on loopback that holds each chunk a
+//! client sends for that long: the round trip to a real region, which an emulator on the
+//! same machine lacks and which is what concurrent dispatch hides.
 //! It creates an image-package function (moto accepts any image URI), measures, and
 //! removes it. Prints one JSON line: the figures `cargo xtask bench` collects.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package, StaticCredentials};
 use scar_core::provider::Provider;
@@ -39,8 +46,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     }
+    let latency_ms: u64 = value("--latency-ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let target = if latency_ms > 0 {
+        match delay_proxy(&endpoint, Duration::from_millis(latency_ms)).await {
+            Ok(port) => format!("http://127.0.0.1:{port}"),
+            Err(e) => {
+                eprintln!("cannot start the latency proxy: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    } else {
+        endpoint
+    };
     let mut config = AwsConfig::new("us-east-1");
-    config.endpoint_url = Some(endpoint);
+    config.endpoint_url = Some(target);
     config.iam_role = ROLE.into();
     config.credentials = Some(StaticCredentials {
         access_key_id: "testing".into(),
@@ -78,6 +99,7 @@ async fn main() -> ExitCode {
                 "{}",
                 serde_json::json!({
                     "invocations": b.invocations,
+                    "latency_ms": latency_ms,
                     "concurrency": b.concurrency,
                     "sequential_s": b.sequential.as_secs_f64(),
                     "concurrent_s": b.concurrent.as_secs_f64(),
@@ -94,6 +116,47 @@ async fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// A loopback proxy to `endpoint` (`http://host:port`) that waits `latency` before
+/// forwarding each chunk a client sends; answers flow back at once. Returns its port.
+async fn delay_proxy(endpoint: &str, latency: Duration) -> std::io::Result<u16> {
+    let upstream = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut client_rx, mut client_tx) = client.into_split();
+                let (mut server_rx, mut server_tx) = server.into_split();
+                let requests = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = client_rx.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(latency).await;
+                        if server_tx.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_tx.shutdown().await;
+                };
+                let answers = async {
+                    let _ = tokio::io::copy(&mut server_rx, &mut client_tx).await;
+                };
+                tokio::join!(requests, answers);
+            });
+        }
+    });
+    Ok(port)
 }
 
 /// moto: Lambda without Docker, and the role functions need.

@@ -346,16 +346,7 @@ async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
     let at = BucketPath::parse(&args.bucket)?;
     let stored = provider.buckets().put(&at, &args.path)?;
-    let function = provider.function_for_bucket(&at.bucket)?;
-    let inputs: Vec<_> = stored
-        .iter()
-        .filter(|o| {
-            o.key
-                .starts_with(&format!("{}/", scar_core::bucket::INPUT_FOLDER))
-        })
-        .cloned()
-        .collect();
-    let Some(function) = function.filter(|_| !inputs.is_empty()) else {
+    let Some((function, inputs)) = provider.triggered_by(&at.bucket, &stored)? else {
         if args.json {
             print_json(&stored)?;
         } else {

@@ -562,6 +562,114 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
     .ok();
 }
 
+/// An FDL output location inside the function's own `input/` (`loop-b/input/results`):
+/// what the function writes there never runs it again, through `put`, `serve` or the
+/// launcher; an output location that holds all of `input/` is refused at `init`.
+#[test]
+fn a_functions_own_outputs_never_trigger_it() {
+    if !require_tools(&["umoci", "busybox"]) {
+        return;
+    }
+    let Some(scar) = Scar::new() else { return };
+    let work = tempfile::tempdir().unwrap();
+    build_busybox_image(&work.path().join("image"));
+    std::fs::write(work.path().join("sum.sh"), CHECKSUM_SCRIPT).unwrap();
+    let fdl = |output: &str| {
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: loop\n      init_script: sum.sh\n      container: {{image: ./image/oci:latest}}\n      input: [{{path: loop-b}}]\n      output: [{{path: {output}}}]\n"
+        )
+    };
+    for holds_input in ["loop-b", "loop-b/input"] {
+        let file = work.path().join("over.yaml");
+        std::fs::write(&file, fdl(holds_input)).unwrap();
+        let r = scar.run(&["init", "-f", file.to_str().unwrap()]);
+        assert_eq!(r.status, 2, "{holds_input}: {r:#?}");
+        assert!(r.stderr.contains("holds the input folder"), "{}", r.stderr);
+        assert_eq!(
+            scar.run(&["ls", "--json"]).ok().json(),
+            serde_json::json!([])
+        );
+    }
+    let file = work.path().join("scar.yaml");
+    std::fs::write(&file, fdl("loop-b/input/results")).unwrap();
+    scar.run(&["init", "-f", file.to_str().unwrap()]).ok();
+    let input = bucket_dir(&scar, "loop-b").join("input");
+    let results = input.join("results");
+
+    // put: one invocation, for the input only.
+    let src = work.path().join("first.txt");
+    std::fs::write(&src, "first").unwrap();
+    let r = scar.run(&[
+        "put",
+        "-b",
+        "loop-b/input",
+        "-p",
+        src.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let put = r.json();
+    assert_eq!(put.as_array().unwrap().len(), 1, "{put}");
+    assert_eq!(
+        put[0]["uploaded"],
+        serde_json::json!([
+            "input/results/first.txt.event.json",
+            "input/results/first.txt.sha256"
+        ])
+    );
+
+    // serve: files written by another program run once each; their outputs, written into
+    // the watched folder, do not.
+    let mut server = scar
+        .command()
+        .args(["serve", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for name in ["second.txt", "third.txt"] {
+        std::fs::write(input.join(name), name).unwrap();
+    }
+    let started = Instant::now();
+    while count_files(&results) < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no outputs from serve"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Time for any event the outputs raised to run (it would, within milliseconds).
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(&mut server);
+    assert_eq!(count_files(&results), 6, "outputs of outputs were made");
+    let runs = runs_per_key(&scar, "loop");
+    assert_eq!(
+        runs.keys().collect::<Vec<_>>(),
+        ["input/first.txt", "input/second.txt", "input/third.txt"],
+        "{runs:?}"
+    );
+    assert!(runs.values().all(|n| *n == 1), "{runs:?}");
+
+    // The launcher: nothing pending, and a full run covers the three inputs alone.
+    let r = scar.run(&["run", "-n", "loop", "-es", "loop-b", "--pending", "--json"]);
+    assert_eq!(r.json().as_array().unwrap().len(), 0, "{r:#?}");
+    let r = scar.run(&["run", "-n", "loop", "-es", "loop-b", "--json"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let mut keys: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["input/first.txt", "input/second.txt", "input/third.txt"]
+    );
+    assert_eq!(count_files(&results), 6);
+}
+
 fn stop(child: &mut std::process::Child) {
     // SAFETY: signalling our own child.
     unsafe {

@@ -40,4 +40,6 @@ pub enum SpecError {
     EnvAssignment(String),
     #[error("invalid output bucket: {0}")]
     Output(#[source] crate::bucket::BucketError),
+    #[error("invalid output location {0}: it holds the input folder, so every output would be an input that runs the function again (use a folder beside `input/`, such as {1}/output, or inside it, such as {1}/input/results)")]
+    OutputHoldsInput(String, String),
 }

@@ -92,6 +92,16 @@ impl OutputSpec {
             && (self.suffix.is_empty() || self.suffix.iter().any(|s| name.ends_with(s.as_str())))
     }
 
+    /// Whether `key` of `bucket` lies where this location writes: an output of the function
+    /// (every key of the bucket when the folder is its top).
+    pub fn holds(&self, bucket: &str, key: &str) -> bool {
+        bucket == self.bucket
+            && (self.folder.is_empty()
+                || key
+                    .strip_prefix(self.folder.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }
+
     /// The object key of the output file at `relative`.
     pub fn key(&self, relative: &str) -> String {
         if self.folder.is_empty() {
@@ -123,8 +133,30 @@ impl FunctionSpec {
         }
         if let Some(output) = &self.output {
             crate::bucket::validate_bucket(&output.bucket).map_err(SpecError::Output)?;
+            // An output folder inside `input/` is fine (its objects are told apart by
+            // `is_own_output`); one that holds `input/` leaves nothing to tell them by.
+            let holds_input =
+                output.folder.is_empty() || output.folder == crate::bucket::INPUT_FOLDER;
+            if holds_input && self.input_bucket.as_deref() == Some(output.bucket.as_str()) {
+                let at = if output.folder.is_empty() {
+                    output.bucket.clone()
+                } else {
+                    format!("{}/{}", output.bucket, output.folder)
+                };
+                return Err(SpecError::OutputHoldsInput(at, output.bucket.clone()));
+            }
         }
         Ok(())
+    }
+
+    /// Whether `key` of the function's input bucket is one of its own outputs (its output
+    /// folder lies inside `input/`): such an object never triggers the function, or every
+    /// run would start another.
+    pub fn is_own_output(&self, key: &str) -> bool {
+        match (&self.input_bucket, &self.output) {
+            (Some(bucket), Some(output)) => output.holds(bucket, key),
+            _ => false,
+        }
     }
 
     /// The buckets the function reads and writes: its input bucket, then its output
@@ -255,6 +287,44 @@ mod tests {
         assert_eq!(s.validate(), Err(SpecError::Timeout(0)));
         s.timeout_s = 10;
         assert!(matches!(s.validate(), Err(SpecError::Threshold { .. })));
+    }
+
+    #[test]
+    fn outputs_inside_input_are_told_apart_and_outputs_over_it_refused() {
+        let mut s = spec();
+        s.input_bucket = Some("photos".into());
+        let at = |bucket: &str, folder: &str| OutputSpec {
+            bucket: bucket.into(),
+            folder: folder.into(),
+            ..OutputSpec::default()
+        };
+        s.output = Some(at("photos", "input/results"));
+        assert_eq!(s.validate(), Ok(()));
+        assert!(s.is_own_output("input/results/a.png"));
+        assert!(s.is_own_output("input/results/deep/a.png"));
+        assert!(!s.is_own_output("input/a.png"));
+        assert!(
+            !s.is_own_output("input/results.png"),
+            "a sibling, not inside"
+        );
+        assert!(!s.is_own_output("input/resultsx/a.png"));
+        for folder in ["", "input"] {
+            s.output = Some(at("photos", folder));
+            match s.validate() {
+                Err(e @ SpecError::OutputHoldsInput(..)) => {
+                    assert!(e.to_string().contains("photos/input/results"), "{e}")
+                }
+                other => panic!("{folder:?}: {other:?}"),
+            }
+        }
+        // Another bucket, or no input bucket: nothing overlaps.
+        s.output = Some(at("elsewhere", ""));
+        assert_eq!(s.validate(), Ok(()));
+        assert!(!s.is_own_output("input/a.png"));
+        s.input_bucket = None;
+        s.output = Some(at("photos", "input"));
+        assert_eq!(s.validate(), Ok(()));
+        assert!(!s.is_own_output("input/a.png"));
     }
 
     #[test]

@@ -106,12 +106,8 @@ impl LocalProvider {
         let _lock = WorkerLock::try_take(&function_dir, name)?;
         let record = Record::new(&function_dir);
         let done = record.load();
-        let input = BucketPath {
-            bucket: bucket.clone(),
-            folder: INPUT_FOLDER.into(),
-        };
         let mut objects = Vec::new();
-        for key in self.buckets().keys(&input)? {
+        for key in self.input_keys(&stored, &bucket)? {
             let info = self.buckets().info(&bucket, &key)?;
             let last = done.get(&key);
             let keep = if options.only_failed {
@@ -153,6 +149,38 @@ impl LocalProvider {
             .into_iter()
             .find(|f| f.info.spec.input_bucket.as_deref() == Some(bucket))
             .map(|f| f.info.spec.name))
+    }
+
+    /// The function that `objects` (just stored in `bucket`) trigger, and those of them that
+    /// do: the ones in its `input/` folder, less its own outputs.
+    pub fn triggered_by(
+        &self,
+        bucket: &str,
+        objects: &[ObjectInfo],
+    ) -> Result<Option<(String, Vec<ObjectInfo>)>, LocalError> {
+        let Some(name) = self.function_for_bucket(bucket)? else {
+            return Ok(None);
+        };
+        let spec = self.layout().load(&name)?.info.spec;
+        let prefix = format!("{INPUT_FOLDER}/");
+        let inputs: Vec<ObjectInfo> = objects
+            .iter()
+            .filter(|o| o.key.starts_with(&prefix) && !spec.is_own_output(&o.key))
+            .cloned()
+            .collect();
+        Ok((!inputs.is_empty()).then_some((name, inputs)))
+    }
+
+    /// The keys of `bucket`'s `input/` folder that trigger `stored`: all but its own
+    /// outputs (an output folder inside `input/`).
+    fn input_keys(&self, stored: &StoredFunction, bucket: &str) -> Result<Vec<String>, LocalError> {
+        let input = BucketPath {
+            bucket: bucket.into(),
+            folder: INPUT_FOLDER.into(),
+        };
+        let mut keys = self.buckets().keys(&input)?;
+        keys.retain(|k| !stored.info.spec.is_own_output(k));
+        Ok(keys)
     }
 
     /// Runs `name` for the given objects of its input folder (just stored by `scar put`),
@@ -343,11 +371,7 @@ impl LocalProvider {
             for (key, p) in &done {
                 finished.insert((name.clone(), key.clone()), p.etag.clone());
             }
-            let input = BucketPath {
-                bucket: bucket.clone(),
-                folder: INPUT_FOLDER.into(),
-            };
-            for key in self.buckets().keys(&input)? {
+            for key in self.input_keys(stored, &bucket)? {
                 let pending = match (done.get(&key), self.buckets().info(&bucket, &key)) {
                     (Some(p), Ok(info)) => p.etag != info.etag,
                     (None, Ok(_)) => true,
@@ -399,6 +423,11 @@ impl LocalProvider {
                 () = &mut shutdown, if !stopping => stopping = true,
                 Some(event) = rx.recv(), if !stopping => {
                     for (name, key) in self.keys_of_event(&event, &input_dirs) {
+                        // What the function itself uploaded (an output folder inside
+                        // input/) is not an input.
+                        if functions.get(&name).is_some_and(|(s, ..)| s.info.spec.is_own_output(&key)) {
+                            continue;
+                        }
                         let item = (name.clone(), key.clone());
                         if in_flight.contains(&item) {
                             changed_while_running.insert(item);

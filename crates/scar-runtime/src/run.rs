@@ -195,7 +195,31 @@ impl Supervisor {
                 source,
             })?;
         }
-        let event = Event::parse(&inv.event).map_err(SupervisorError::Event)?;
+        let mut event = Event::parse(&inv.event).map_err(SupervisorError::Event)?;
+        if let Event::Storage(records) = &mut event {
+            // The function's own outputs (an output folder inside the triggering input/)
+            // are not inputs: on AWS the bucket's notification fires for them too.
+            let own: Vec<String> = records
+                .iter()
+                .filter(|r| self.is_own_output(r))
+                .map(|r| format!("{}/{}", r.bucket, r.key))
+                .collect();
+            records.retain(|r| !self.is_own_output(r));
+            if records.is_empty() {
+                let note = format!(
+                    "[scar: not run: {} is this function's own output]\n",
+                    own.join(", ")
+                );
+                if self.echo_output {
+                    print!("{note}");
+                }
+                let mut response = response_to(inv);
+                // Nothing to do is done: no function error, so no retries.
+                response.exit_code = Some(0);
+                response.set_output(note.into_bytes());
+                return Ok(response);
+            }
+        }
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
         vars.extend(self.function.environment.clone());
         let (script, args) = match &event {
@@ -263,12 +287,7 @@ impl Supervisor {
             .saturating_sub(Duration::from_secs(
                 self.function.timeout_threshold_s.into(),
             ));
-        let mut response = Response {
-            request_id: inv.request_id.clone(),
-            log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").unwrap_or_default(),
-            log_stream: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
-            ..Response::default()
-        };
+        let mut response = response_to(inv);
         let mut outcome = self.run(&argv, &vars, budget);
         // Outputs go up whatever happened: a timed-out run keeps what it wrote.
         if let (Some(storage), Some(target)) = (&self.storage, output_target) {
@@ -279,6 +298,13 @@ impl Supervisor {
         response.timed_out = outcome.timed_out;
         response.set_output(outcome.output);
         Ok(response)
+    }
+
+    fn is_own_output(&self, record: &StorageRecord) -> bool {
+        self.function
+            .output
+            .as_ref()
+            .is_some_and(|o| o.holds(&record.bucket, &record.key))
     }
 
     fn stage(&self, record: &StorageRecord, input_dir: &Path) -> Result<(), SupervisorError> {
@@ -481,6 +507,16 @@ fn reap_orphans() {
         if pid <= 0 {
             break;
         }
+    }
+}
+
+/// A response to `inv` that says nothing yet of what ran.
+fn response_to(inv: &Invocation) -> Response {
+    Response {
+        request_id: inv.request_id.clone(),
+        log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").unwrap_or_default(),
+        log_stream: std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
+        ..Response::default()
     }
 }
 

@@ -231,3 +231,74 @@ fn missing_program_is_a_failed_invocation_not_a_crash() {
     assert_eq!(r.exit_code, Some(127));
     assert!(r.output.contains("/no/such/program"), "{}", r.output);
 }
+
+/// An output folder inside `input/`: on AWS the bucket's notification fires for each output
+/// too, and a supervisor that ran the function for it would start a loop.
+#[test]
+fn own_outputs_inside_input_never_run_the_function() {
+    let tmp = tempfile::tempdir().unwrap();
+    let buckets = tempfile::tempdir().unwrap();
+    let input = buckets.path().join("bkt/input");
+    std::fs::create_dir_all(input.join("results")).unwrap();
+    std::fs::write(input.join("photo.txt"), "a photo\n").unwrap();
+    std::fs::write(input.join("results/earlier.txt"), "an output\n").unwrap();
+    let mut sup = supervisor(tmp.path(), FunctionFile::default());
+    sup.storage = Some(std::sync::Arc::new(scar_runtime::DirStorage::new(
+        buckets.path(),
+    )));
+    sup.function.output = Some(scar_core::OutputSpec {
+        bucket: "bkt".into(),
+        folder: "input/results".into(),
+        ..scar_core::OutputSpec::default()
+    });
+    sup.function.init_script = Some(
+        r#"echo "ran for $STORAGE_OBJECT_KEY"
+cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")""#
+            .into(),
+    );
+    let record = |key: &str| json!({"s3": {"bucket": {"name": "bkt"}, "object": {"key": key}}});
+
+    // An input runs, and its output lands inside input/results.
+    let r = sup
+        .invoke(&invocation(
+            "in",
+            json!({"Records": [record("input/photo.txt")]}),
+            30,
+        ))
+        .unwrap();
+    assert_eq!(r.output, "ran for input/photo.txt\n");
+    assert_eq!(r.uploaded, ["input/results/photo.txt"]);
+
+    // The event that output raises runs nothing, succeeds, and says why.
+    let r = sup
+        .invoke(&invocation(
+            "own",
+            json!({"Records": [record("input/results/photo.txt")]}),
+            30,
+        ))
+        .unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert!(r.uploaded.is_empty(), "{r:?}");
+    assert!(
+        r.output
+            .contains("not run: bkt/input/results/photo.txt is this function's own output"),
+        "{}",
+        r.output
+    );
+    assert!(!r.output.contains("ran for"), "{}", r.output);
+
+    // Mixed records: only the real input runs.
+    let r = sup
+        .invoke(&invocation(
+            "mixed",
+            json!({"Records": [record("input/results/earlier.txt"), record("input/photo.txt")]}),
+            30,
+        ))
+        .unwrap();
+    assert_eq!(r.output, "ran for input/photo.txt\n");
+    assert_eq!(
+        std::fs::read_dir(input.join("results")).unwrap().count(),
+        2,
+        "nothing nested under results/"
+    );
+}
