@@ -45,7 +45,19 @@ fn ms(d: Duration) -> String {
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let supervisor = build_supervisor(false)?;
-    run(cargo().args(["build", "--release", "--package", "scar-cli"]))?;
+    // One build for scar and the aws dispatch example: built apart, their features
+    // differ and the AWS SDK would be compiled twice.
+    run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "scar-cli",
+        "--package",
+        "scar-aws",
+        "--bins",
+        "--example",
+        "dispatch_bench",
+    ]))?;
     let scar = target_dir().join("release").join("scar");
     let work = target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&work);
@@ -193,51 +205,40 @@ impl Drop for Moto {
 /// launcher's dispatcher, against a sequential loop over the same calls (the
 /// `dispatch_bench` example of scar-aws, which measures both in one process).
 fn dispatch_rate(n: usize) -> anyhow::Result<()> {
-    let have_moto = Command::new("sh")
-        .args(["-c", "command -v moto_server"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_moto {
+    if !crate::have("moto_server") {
         println!(
             "aws launcher dispatch: (moto_server not installed: `cargo xtask install-test-tools`)"
         );
         return Ok(());
     }
-    run(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "scar-aws",
-        "--example",
-        "dispatch_bench",
-    ]))?;
     let moto = Moto::start()?;
     let concurrency = 32;
-    let out = Command::new(target_dir().join("release/examples/dispatch_bench"))
-        .args(["--endpoint", &format!("http://127.0.0.1:{}", moto.port)])
-        .args(["--n", &n.to_string()])
-        .args(["--concurrency", &concurrency.to_string(), "--moto"])
-        .output()
-        .context("cannot run the dispatch_bench example")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "dispatch_bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let figures: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("dispatch_bench printed no JSON line")?;
-    let rate = |k: &str| figures[k].as_f64().unwrap_or(0.0);
-    println!("aws launcher: {n} asynchronous invocations against moto:");
-    println!(
-        "  sequential loop:              {:.0} invocations/s",
-        rate("sequential_per_s")
-    );
-    println!(
-        "  launcher (concurrency {concurrency}):     {:.0} invocations/s -> {:.1}x the loop ({} failed)",
-        rate("concurrent_per_s"),
-        rate("speedup"),
-        figures["failed"]
-    );
+    println!("aws launcher: {n} asynchronous invocations against moto, concurrency {concurrency}:");
+    // As moto answers on this machine, and with the 20 ms round trip of a near region.
+    for latency_ms in [0, 20] {
+        let out = Command::new(target_dir().join("release/examples/dispatch_bench"))
+            .args(["--endpoint", &format!("http://127.0.0.1:{}", moto.port)])
+            .args(["--n", &n.to_string()])
+            .args(["--concurrency", &concurrency.to_string(), "--moto"])
+            .args(["--latency-ms", &latency_ms.to_string()])
+            .output()
+            .context("cannot run the dispatch_bench example")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "dispatch_bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let figures: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("dispatch_bench printed no JSON line")?;
+        let rate = |k: &str| figures[k].as_f64().unwrap_or(0.0);
+        println!(
+            "  +{latency_ms:>2} ms round trip: sequential loop {:.0}/s, launcher {:.0}/s -> {:.1}x the loop ({} failed)",
+            rate("sequential_per_s"),
+            rate("concurrent_per_s"),
+            rate("speedup"),
+            figures["failed"]
+        );
+    }
     Ok(())
 }
 
@@ -250,12 +251,7 @@ fn zip_packages(
     work: &Path,
     rounds: usize,
 ) -> anyhow::Result<()> {
-    let have = |p: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
+    let have = crate::have;
     let (mut scar_t, mut udocker_t, mut umoci_t) = (Vec::new(), Vec::new(), Vec::new());
     // udocker loads OCI archives (not this docker-save flavour): the same image, converted
     // once, untimed.
