@@ -158,17 +158,22 @@ impl LocalProvider {
         bucket: &str,
         objects: &[ObjectInfo],
     ) -> Result<Option<(String, Vec<ObjectInfo>)>, LocalError> {
-        let Some(name) = self.function_for_bucket(bucket)? else {
+        let Some(spec) = self
+            .layout()
+            .list()?
+            .into_iter()
+            .map(|f| f.info.spec)
+            .find(|spec| spec.input_bucket.as_deref() == Some(bucket))
+        else {
             return Ok(None);
         };
-        let spec = self.layout().load(&name)?.info.spec;
         let prefix = format!("{INPUT_FOLDER}/");
         let inputs: Vec<ObjectInfo> = objects
             .iter()
             .filter(|o| o.key.starts_with(&prefix) && !spec.is_own_output(&o.key))
             .cloned()
             .collect();
-        Ok((!inputs.is_empty()).then_some((name, inputs)))
+        Ok((!inputs.is_empty()).then_some((spec.name, inputs)))
     }
 
     /// The keys of `bucket`'s `input/` folder that trigger `stored`: all but its own
