@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use scar_core::bucket::{BucketPath, ObjectCreated, INPUT_FOLDER};
+use scar_core::FunctionSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::buckets::ObjectInfo;
@@ -143,12 +144,16 @@ impl LocalProvider {
 
     /// The function whose input folder `bucket` is, if any.
     pub fn function_for_bucket(&self, bucket: &str) -> Result<Option<String>, LocalError> {
+        Ok(self.spec_bound_to(bucket)?.map(|spec| spec.name))
+    }
+
+    fn spec_bound_to(&self, bucket: &str) -> Result<Option<FunctionSpec>, LocalError> {
         Ok(self
             .layout()
             .list()?
             .into_iter()
-            .find(|f| f.info.spec.input_bucket.as_deref() == Some(bucket))
-            .map(|f| f.info.spec.name))
+            .map(|f| f.info.spec)
+            .find(|spec| spec.input_bucket.as_deref() == Some(bucket)))
     }
 
     /// The function that `objects` (just stored in `bucket`) trigger, and those of them that
@@ -158,13 +163,7 @@ impl LocalProvider {
         bucket: &str,
         objects: &[ObjectInfo],
     ) -> Result<Option<(String, Vec<ObjectInfo>)>, LocalError> {
-        let Some(spec) = self
-            .layout()
-            .list()?
-            .into_iter()
-            .map(|f| f.info.spec)
-            .find(|spec| spec.input_bucket.as_deref() == Some(bucket))
-        else {
+        let Some(spec) = self.spec_bound_to(bucket)? else {
             return Ok(None);
         };
         let prefix = format!("{INPUT_FOLDER}/");

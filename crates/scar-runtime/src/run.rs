@@ -199,13 +199,14 @@ impl Supervisor {
         if let Event::Storage(records) = &mut event {
             // The function's own outputs (an output folder inside the triggering input/)
             // are not inputs: on AWS the bucket's notification fires for them too.
-            let own: Vec<String> = records
-                .iter()
-                .filter(|r| self.is_own_output(r))
-                .map(|r| format!("{}/{}", r.bucket, r.key))
-                .collect();
-            records.retain(|r| !self.is_own_output(r));
+            let (own, inputs): (Vec<_>, Vec<_>) =
+                records.drain(..).partition(|r| self.is_own_output(r));
+            *records = inputs;
             if records.is_empty() {
+                let own: Vec<String> = own
+                    .iter()
+                    .map(|r| format!("{}/{}", r.bucket, r.key))
+                    .collect();
                 let note = format!(
                     "[scar: not run: {} is this function's own output]\n",
                     own.join(", ")
