@@ -26,9 +26,11 @@
 mod cache;
 mod error;
 mod extract;
+mod gzip;
 mod local;
 mod manifest;
 mod package;
+mod parallel;
 mod progress;
 #[cfg(feature = "registry")]
 mod registry;
@@ -41,6 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
 pub use extract::{extract_image, extract_layer, extract_layer_files, ExtractReport};
+pub use gzip::gzip_raw_layers;
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;
