@@ -386,7 +386,8 @@ fn logs_buckets_and_the_launcher() {
     let none = env.run(&["log", "-n", "bucketfn", "-ri", "no-such-request"]);
     assert_eq!(none.status, 2, "{none:?}");
     assert!(
-        none.stderr.contains("no log lines for request no-such-request")
+        none.stderr
+            .contains("no log lines for request no-such-request")
             && none.stderr.contains("may not have run yet"),
         "{none:?}"
     );

@@ -237,7 +237,8 @@ fn log_by_request_id_returns_exactly_that_invocation() {
     assert_eq!(none.status, 2, "{none:?}");
     assert!(none.stdout.is_empty(), "{none:?}");
     assert!(
-        none.stderr.contains("no log lines for request no-such-request")
+        none.stderr
+            .contains("no log lines for request no-such-request")
             && none.stderr.contains("may not have run yet"),
         "{none:?}"
     );
