@@ -40,7 +40,11 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
-pub use extract::{extract_image, extract_layer, extract_layer_files, ExtractReport};
+pub use extract::{
+    extract_image, extract_image_with, extract_layer, extract_layer_files,
+    extract_layer_files_with, extract_layer_with, sweep_stale_partials, Change, ExtractLimits,
+    ExtractOptions, ExtractReport,
+};
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;
@@ -136,6 +140,7 @@ enum Event {
     Blob(String, bool),
     Finish,
     Warn(String),
+    Note(String),
 }
 
 /// A [`Progress`] usable from a blocking thread: events are forwarded to the caller's.
@@ -157,6 +162,9 @@ impl Progress for Forward {
     fn warn(&self, msg: &str) {
         let _ = self.0.send(Event::Warn(msg.to_string()));
     }
+    fn note(&self, msg: &str) {
+        let _ = self.0.send(Event::Note(msg.to_string()));
+    }
 }
 
 fn deliver(progress: &dyn Progress, ev: Event) {
@@ -166,6 +174,7 @@ fn deliver(progress: &dyn Progress, ev: Event) {
         Event::Blob(d, c) => progress.blob(&d, c),
         Event::Finish => progress.finish(),
         Event::Warn(m) => progress.warn(&m),
+        Event::Note(m) => progress.note(&m),
     }
 }
 
