@@ -199,8 +199,8 @@ struct Meter {
     image_before: u64,
     /// 0: no bound.
     image_cap: u64,
-    /// 0: no bound.
-    layer_cap: u64,
+    /// 0: no bound (set once the layer is known to be compressed).
+    layer_cap: Cell<u64>,
     /// Bytes the tar reader may still read for the current entry's headers.
     window: Cell<Option<u64>>,
     tripped: Cell<Option<Trip>>,
@@ -211,11 +211,12 @@ struct Meter {
 impl Meter {
     fn check(&self, more: u64) -> Result<(), Trip> {
         let after = self.expanded.get().saturating_add(more);
-        if self.layer_cap != 0 && after > self.layer_cap {
-            return Err(Trip::Ratio);
-        }
         if self.image_cap != 0 && self.image_before.saturating_add(after) > self.image_cap {
             return Err(Trip::Image);
+        }
+        let layer_cap = self.layer_cap.get();
+        if layer_cap != 0 && after > layer_cap {
+            return Err(Trip::Ratio);
         }
         Ok(())
     }
@@ -386,7 +387,7 @@ impl Extractor {
             expanded: Cell::new(0),
             image_before: self.expanded,
             image_cap: self.options.limits.max_image_bytes,
-            layer_cap: self.layer_cap(layer),
+            layer_cap: Cell::new(0),
             window: Cell::new(None),
             tripped: Cell::new(None),
             source_failed: Cell::new(false),
@@ -422,7 +423,11 @@ impl Extractor {
         meter: &Rc<Meter>,
         report: &mut ExtractReport,
     ) -> Result<(), Fail> {
-        let reader = decompress(reader, layer.name)?;
+        let (reader, compressed) = decompress_detect(reader, layer.name)?;
+        if compressed {
+            // A plain tar expands to itself: the ratio is for compressed layers.
+            meter.layer_cap.set(self.layer_cap(layer));
+        }
         let metered = Metered {
             inner: reader,
             meter: meter.clone(),
@@ -783,12 +788,14 @@ impl Extractor {
                             format!("is a hard link to `{shown}`, a directory: refused"),
                         ))
                     }
-                    Err(_) => return Ok(Outcome::Skipped(
-                        Change::Skipped,
-                        format!(
+                    Err(_) => {
+                        return Ok(Outcome::Skipped(
+                            Change::Skipped,
+                            format!(
                             "is a hard link to `{shown}`, which is not a file in the root: skipped"
                         ),
-                    )),
+                        ))
+                    }
                 }
                 if tabs != abs {
                     remove_existing(&abs)?;
@@ -1373,11 +1380,12 @@ fn make_tree_writable(dir: &Path) {
     }
 }
 
-/// Wraps a layer stream in the right decompressor, judged by its first bytes.
-pub(crate) fn decompress<'a>(
+/// Wraps a layer stream in the right decompressor, judged by its first bytes; says
+/// whether it was compressed.
+fn decompress_detect<'a>(
     reader: impl Read + 'a,
     layer_name: &str,
-) -> Result<Box<dyn Read + 'a>, PackagerError> {
+) -> Result<(Box<dyn Read + 'a>, bool), PackagerError> {
     let mut buf = BufReader::with_capacity(64 * 1024, reader);
     let head = buf
         .fill_buf()
@@ -1388,7 +1396,7 @@ pub(crate) fn decompress<'a>(
         ),
     };
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)))
+        Ok((Box::new(flate2::read::MultiGzDecoder::new(buf)), true))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Err(unsupported("zstd"))
     } else if head.starts_with(b"BZh") {
@@ -1396,7 +1404,7 @@ pub(crate) fn decompress<'a>(
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Err(unsupported("xz"))
     } else {
-        Ok(Box::new(buf))
+        Ok((Box::new(buf), false))
     }
 }
 
@@ -1551,28 +1559,28 @@ fn check_space(root: &Path, need: u64, options: &ExtractOptions) -> Result<(), P
 
 /// The suffix of staging directories: `<dest>.partial-<32 hex digits>`.
 const PARTIAL: &str = ".partial-";
-/// The lock file beside staging directories: held shared by every extraction in progress,
-/// exclusively by a sweep.
-const STAGING_LOCK: &str = ".scar-extract.lock";
+/// The same, while being created (before it is locked).
+const NEW: &str = ".partial-new-";
+/// A `.partial-new-*` directory older than this was left between its creation and its
+/// lock (microseconds apart) by a killed process.
+const NEW_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn is_staging_name(name: &OsStr) -> bool {
+/// Whether `name` ends in `<tag><32 hex digits>`.
+fn has_id_suffix(name: &OsStr, tag: &str) -> bool {
     let b = name.as_bytes();
-    b.len() > PARTIAL.len() + 32
-        && b[b.len() - 32 - PARTIAL.len()..].starts_with(PARTIAL.as_bytes())
+    let n = tag.len() + 32;
+    b.len() > n
+        && b[b.len() - n..].starts_with(tag.as_bytes())
         && b[b.len() - 32..]
             .iter()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
-fn open_staging_lock(dir: &Path) -> io::Result<fs::File> {
+fn open_dir_nofollow(path: &Path) -> io::Result<fs::File> {
     OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(dir.join(STAGING_LOCK))
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 fn flock(file: &fs::File, op: libc::c_int) -> io::Result<()> {
@@ -1589,29 +1597,39 @@ fn flock(file: &fs::File, op: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Removes staging directories (`<name>.partial-<id>`) left in `dir` by an extraction
-/// that was killed, and returns how many. Live extractions hold a shared lock on
-/// `dir/.scar-extract.lock`: while one runs, nothing is removed (the next sweep will).
+/// Removes the staging directories (`<name>.partial-<id>`) in `dir` that a killed
+/// extraction left, and returns how many. A live extraction holds a lock on its staging
+/// directory (released by the kernel when the process dies, however it dies): those are
+/// left alone.
 pub fn sweep_stale_partials(dir: &Path) -> usize {
-    let Ok(lock) = open_staging_lock(dir) else {
-        return 0;
-    };
-    if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_err() {
-        return 0;
-    }
-    sweep_locked(dir)
-}
-
-fn sweep_locked(dir: &Path) -> usize {
     let Ok(read) = fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
     for child in read.flatten() {
-        if is_staging_name(&child.file_name())
-            && child.file_type().is_ok_and(|t| t.is_dir())
-            && remove_tree(&child.path()).is_ok()
-        {
+        let name = child.file_name();
+        let path = child.path();
+        if !child.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let stale = if has_id_suffix(&name, NEW) {
+            // Never locked: judged by age.
+            child
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > NEW_STALE_AFTER)
+        } else if has_id_suffix(&name, PARTIAL) {
+            match open_dir_nofollow(&path) {
+                // The lock is held while the tree is removed, then dropped.
+                Ok(fd) => flock(&fd, libc::LOCK_EX | libc::LOCK_NB).is_ok(),
+                Err(_) => false,
+            }
+        } else {
+            false
+        };
+        if stale && remove_tree(&path).is_ok() {
             removed += 1;
         }
     }
@@ -1619,7 +1637,7 @@ fn sweep_locked(dir: &Path) -> usize {
 }
 
 /// A staging directory, removed when dropped unless kept: on an error, and on a panic
-/// as the stack unwinds. Its lock (shared) keeps sweeps away while it lives.
+/// as the stack unwinds. The lock on it keeps sweeps away while this process lives.
 struct Staging {
     path: PathBuf,
     keep: bool,
@@ -1654,17 +1672,28 @@ fn into_new_dir(
         )
     })?;
     let parent = crate::parent_dir(dest)?;
-    let lock = open_staging_lock(&parent)
-        .map_err(|e| PackagerError::io("open", parent.join(STAGING_LOCK), e))?;
-    if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
-        sweep_locked(&parent);
+    sweep_stale_partials(&parent);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let with = |tag: &str| {
+        let mut n = name.to_os_string();
+        n.push(format!("{tag}{id}"));
+        parent.join(n)
+    };
+    // Created under a name sweeps leave alone, locked, then given its staging name: a
+    // `.partial-*` directory is locked for as long as its process lives.
+    let new = with(NEW);
+    create_dir(&new)?;
+    let lock = open_dir_nofollow(&new)
+        .and_then(|fd| flock(&fd, libc::LOCK_EX).map(|()| fd))
+        .map_err(|e| {
+            let _ = fs::remove_dir(&new);
+            PackagerError::io("lock", &new, e)
+        })?;
+    let partial = with(PARTIAL);
+    if let Err(e) = fs::rename(&new, &partial) {
+        let _ = fs::remove_dir(&new);
+        return Err(PackagerError::io("rename", &new, e));
     }
-    flock(&lock, libc::LOCK_SH)
-        .map_err(|e| PackagerError::io("lock", parent.join(STAGING_LOCK), e))?;
-    let mut partial_name = name.to_os_string();
-    partial_name.push(format!("{PARTIAL}{}", uuid::Uuid::new_v4().simple()));
-    let partial = parent.join(partial_name);
-    create_dir(&partial)?;
     let mut staging = Staging {
         path: partial,
         keep: false,

@@ -26,6 +26,8 @@
 mod cache;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzz;
 mod local;
 mod manifest;
 mod package;
