@@ -1038,6 +1038,8 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     }
     // SAFETY: statvfs succeeded, so it filled `st`.
     let st = unsafe { st.assume_init() };
+    // The field types differ between libcs and word sizes.
+    #[allow(clippy::unnecessary_cast)]
     Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
@@ -1189,7 +1191,7 @@ fn pax_sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<PaxSparse
                 match k.as_str() {
                     "GNU.sparse.offset" => nums.push(number(v, "offset")?),
                     "GNU.sparse.numbytes" => {
-                        if nums.len() % 2 != 1 {
+                        if nums.len().is_multiple_of(2) {
                             return Err("has a sparse numbytes without its offset".into());
                         }
                         nums.push(number(v, "length")?)
@@ -1214,7 +1216,7 @@ fn pax_sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<PaxSparse
                 .ok_or("has a sparse map longer than its data")?;
         }
     }
-    if nums.len() % 2 != 0 {
+    if !nums.len().is_multiple_of(2) {
         return Err("has a sparse map with an odd number of values".into());
     }
     let mut map = Vec::with_capacity(nums.len() / 2);
