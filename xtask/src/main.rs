@@ -12,6 +12,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod image;
 
 use std::path::{Path, PathBuf};
@@ -47,9 +48,10 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
         Some("test") => test(rest),
         Some("bench") => bench::run_bench(rest),
         Some("install-test-tools") => install_test_tools(),
+        Some("fuzz") => fuzz::fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools | fuzz [TARGET] [--seconds N]>"
             );
             std::process::exit(2);
         }
@@ -402,5 +404,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .env("SCAR_SUPERVISOR", &supervisor)
-        .env("SCAR_SUPERVISOR_AARCH64", &arm64))
+        .env("SCAR_SUPERVISOR_AARCH64", &arm64))?;
+    // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
+    // already; this keeps the harness building and finds what a few seconds find.
+    fuzz::fuzz(&["--seconds".into(), "5".into()])
 }

@@ -140,6 +140,13 @@ pub struct InitArgs {
     /// AWS: a bucket for zips over 50 MB (`-db`).
     #[arg(long = "deployment-bucket", value_name = "BUCKET")]
     pub deployment_bucket: Option<String>,
+    /// Refuse an image with any hostile entry (a path out of the root, an absolute name,
+    /// a hard link out, a symlink loop) instead of skipping the entry.
+    #[arg(long)]
+    pub strict: bool,
+    /// List every entry extraction dropped or changed (by default only a summary).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -165,7 +165,7 @@ fn concurrency(ctx: &Context, flag: Option<usize>) -> usize {
 }
 
 async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<scar_core::provider::FunctionInfo> {
-    let provider = ctx.local()?;
+    let provider = ctx.local()?.with_strict_extraction(args.strict);
     let spec = crate::settings::function_spec(&ctx.settings, &args)?;
     // Validate before any pull: bad input costs nothing.
     spec.validate()?;
@@ -174,7 +174,7 @@ async fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<scar_core::provid
         (Some(reference), None) => ImageInput::Reference(reference),
         (None, None) => anyhow::bail!("give an image with -i IMAGE or -if ARCHIVE"),
     };
-    let bars = Bars::new(args.json);
+    let bars = Bars::new(args.json).with_notes(args.verbose);
     let info = provider
         .init(spec, &image, args.package.map(package_kind), &bars)
         .await?;

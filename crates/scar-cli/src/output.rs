@@ -14,6 +14,9 @@ use scar_packager::{Phase, Progress};
 pub struct Bars {
     enabled: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Print notes (the details behind a warning); else count them.
+    notes: bool,
+    hidden_notes: std::sync::atomic::AtomicU64,
 }
 
 impl Bars {
@@ -21,6 +24,22 @@ impl Bars {
         Bars {
             enabled: !quiet && std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
+            notes: false,
+            hidden_notes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Prints every note (`-v`), not only the warnings that sum them up.
+    pub fn with_notes(mut self, notes: bool) -> Bars {
+        self.notes = notes;
+        self
+    }
+
+    fn print(&self, line: String) {
+        let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match &*guard {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 }
@@ -65,10 +84,22 @@ impl Progress for Bars {
     }
 
     fn warn(&self, msg: &str) {
-        let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
-        match &*guard {
-            Some(bar) => bar.println(format!("warning: {msg}")),
-            None => eprintln!("warning: {msg}"),
+        let hidden = self
+            .hidden_notes
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        if hidden > 0 {
+            self.print(format!("warning: {msg} (-v lists them)"));
+        } else {
+            self.print(format!("warning: {msg}"));
+        }
+    }
+
+    fn note(&self, msg: &str) {
+        if self.notes {
+            self.print(format!("  {msg}"));
+        } else {
+            self.hidden_notes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

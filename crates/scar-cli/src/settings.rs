@@ -53,7 +53,8 @@ impl Context {
         let supervisor = scar_local::find_supervisor(self.supervisor.as_deref(), &self.home)?;
         Ok(
             LocalProvider::new(&self.home, supervisor, self.settings.region.clone())
-                .with_proot(self.proot()),
+                .with_proot(self.proot())
+                .with_extract_limits(self.settings.extract),
         )
     }
 

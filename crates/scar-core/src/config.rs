@@ -67,8 +67,109 @@ pub struct ConfigFile {
     pub aws: AwsSection,
     #[serde(default)]
     pub local: LocalSection,
+    /// Bounds on image extraction (scar's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<ExtractSection>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `extract`: the limits of [`ExtractLimits`], in MB (2^20 bytes) as `memory` is; a key
+/// left out keeps its default, 0 turns a check off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtractSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_image_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_layer_ratio: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_free_mb: Option<u64>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Environment variable for [`ExtractLimits::max_image_bytes`], in MB.
+pub const ENV_MAX_IMAGE_MB: &str = "SCAR_MAX_IMAGE_MB";
+/// Environment variable for [`ExtractLimits::max_layer_ratio`].
+pub const ENV_MAX_LAYER_RATIO: &str = "SCAR_MAX_LAYER_RATIO";
+/// Environment variable for [`ExtractLimits::min_free_bytes`], in MB.
+pub const ENV_MIN_FREE_MB: &str = "SCAR_MIN_FREE_MB";
+
+const MB: u64 = 1 << 20;
+
+/// How far an image may expand when its layers are extracted. Images are untrusted: a
+/// 6 MB gzip layer can expand to 6 GB, so extraction stops at these bounds with an error
+/// that names the bound (`0` turns a check off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractLimits {
+    /// The most an image may expand to (its layers' tar streams plus the holes of sparse
+    /// files). Default 10 GB: Lambda's own limit on a container image.
+    pub max_image_bytes: u64,
+    /// The most a compressed layer may expand per byte of its blob, once it is past
+    /// [`ExtractLimits::RATIO_FLOOR`] (decompression bombs: gzip reaches about 1000; real
+    /// layers stay under 20). Default 100.
+    pub max_layer_ratio: u64,
+    /// Free space extraction leaves on the disk it writes to, checked before and during.
+    /// Default 512 MB.
+    pub min_free_bytes: u64,
+}
+
+impl ExtractLimits {
+    /// A layer that expands to less than this is never refused for its ratio.
+    pub const RATIO_FLOOR: u64 = 64 * MB;
+    /// Lambda's limit on a container image (10 GB, uncompressed, all layers).
+    pub const LAMBDA_IMAGE_BYTES: u64 = 10 * 1024 * MB;
+    /// No bounds at all (tests, trusted layers).
+    pub const UNLIMITED: ExtractLimits = ExtractLimits {
+        max_image_bytes: 0,
+        max_layer_ratio: 0,
+        min_free_bytes: 0,
+    };
+
+    /// The limits from the config file's `extract` section over the defaults, under the
+    /// environment (`SCAR_MAX_IMAGE_MB`, `SCAR_MAX_LAYER_RATIO`, `SCAR_MIN_FREE_MB`).
+    pub fn resolve(
+        env: &dyn Fn(&str) -> Option<String>,
+        file: Option<&ExtractSection>,
+    ) -> Result<ExtractLimits, ConfigError> {
+        let num = |name: &str| -> Result<Option<u64>, ConfigError> {
+            match env(name).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::EnvValue {
+                        name: name.into(),
+                        value,
+                    }),
+            }
+        };
+        let d = ExtractLimits::default();
+        let file = file.cloned().unwrap_or_default();
+        let mb = |v: u64| v.saturating_mul(MB);
+        Ok(ExtractLimits {
+            max_image_bytes: num(ENV_MAX_IMAGE_MB)?
+                .or(file.max_image_mb)
+                .map_or(d.max_image_bytes, mb),
+            max_layer_ratio: num(ENV_MAX_LAYER_RATIO)?
+                .or(file.max_layer_ratio)
+                .unwrap_or(d.max_layer_ratio),
+            min_free_bytes: num(ENV_MIN_FREE_MB)?
+                .or(file.min_free_mb)
+                .map_or(d.min_free_bytes, mb),
+        })
+    }
+}
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        ExtractLimits {
+            max_image_bytes: Self::LAMBDA_IMAGE_BYTES,
+            max_layer_ratio: 100,
+            min_free_bytes: 512 * MB,
+        }
+    }
 }
 
 /// The `aws` section (SCAR's).
@@ -263,6 +364,8 @@ pub struct Settings {
     /// 0 means the number of cores.
     pub concurrency: u32,
     pub log_retention_days: u32,
+    /// Bounds on image extraction.
+    pub extract: ExtractLimits,
 }
 
 impl Settings {
@@ -330,6 +433,7 @@ impl Settings {
                 .or(num("SCAR_CONCURRENCY")?)
                 .unwrap_or(file.local.concurrency),
             log_retention_days: file.aws.cloudwatch.log_retention_policy_in_days,
+            extract: ExtractLimits::resolve(env, file.extract.as_ref())?,
         })
     }
 }
@@ -388,6 +492,27 @@ mod tests {
         let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
         assert_eq!(s.memory_mb, 1024); // file
         assert!(Settings::resolve(&flags, &env_of(&[("SCAR_MEMORY", "lots")]), &file).is_err());
+    }
+
+    #[test]
+    fn extract_limits_env_over_file_over_defaults() {
+        let d = ExtractLimits::default();
+        assert_eq!(d.max_image_bytes, 10 << 30);
+        let text = r#"{"extract":{"max_image_mb":2048,"min_free_mb":0}}"#;
+        let file: ConfigFile = serde_json::from_str(text).unwrap();
+        let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
+        assert_eq!(s.extract.max_image_bytes, 2048 << 20);
+        assert_eq!(s.extract.min_free_bytes, 0);
+        assert_eq!(s.extract.max_layer_ratio, d.max_layer_ratio);
+        let env = env_of(&[("SCAR_MAX_IMAGE_MB", "10"), ("SCAR_MAX_LAYER_RATIO", "7")]);
+        let s = Settings::resolve(&Overrides::default(), &env, &file).unwrap();
+        assert_eq!(s.extract.max_image_bytes, 10 << 20);
+        assert_eq!(s.extract.max_layer_ratio, 7);
+        let bad = env_of(&[("SCAR_MIN_FREE_MB", "-1")]);
+        assert!(Settings::resolve(&Overrides::default(), &bad, &file).is_err());
+        // The defaults file does not grow an `extract` section.
+        let text = serde_json::to_string(&ConfigFile::defaults()).unwrap();
+        assert!(!text.contains("extract"), "{text}");
     }
 
     #[test]

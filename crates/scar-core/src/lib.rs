@@ -19,6 +19,8 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod fdl;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod provider;
 pub mod spec;
 

@@ -52,6 +52,8 @@ pub struct LocalProvider {
     pub(crate) buckets: Buckets,
     /// Set once the user has been told that memory limits are not enforced.
     memory_warned: std::sync::atomic::AtomicBool,
+    /// Limits and strictness of image extraction.
+    extract: scar_packager::ExtractOptions,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -82,7 +84,25 @@ impl LocalProvider {
             warm: Mutex::new(HashMap::new()),
             buckets: Buckets::new(home_buckets(&home_dir)),
             memory_warned: std::sync::atomic::AtomicBool::new(false),
+            extract: scar_packager::ExtractOptions::default(),
         }
+    }
+
+    /// Extracts images within `limits` (default: [`scar_packager::ExtractLimits::default`]).
+    pub fn with_extract_limits(mut self, limits: scar_packager::ExtractLimits) -> Self {
+        self.extract.limits = limits;
+        self
+    }
+
+    /// With `strict`, an image with a hostile entry (a path out of the root, an absolute
+    /// name, a hard link out) fails `init` instead of the entry being skipped and reported.
+    pub fn with_strict_extraction(mut self, strict: bool) -> Self {
+        self.extract.strict = strict;
+        self
+    }
+
+    pub(crate) fn extract_options(&self) -> &scar_packager::ExtractOptions {
+        &self.extract
     }
 
     /// Puts `proot` into the `zip` packages this provider builds, so that they run on
@@ -186,8 +206,18 @@ impl LocalProvider {
         match package {
             None => {
                 let root = self.layout.root_for(&image.manifest_digest);
+                if let Some(roots) = root.parent() {
+                    // Staging of an init that was killed: nobody will finish it.
+                    scar_packager::sweep_stale_partials(roots);
+                }
                 if !root.exists() {
-                    scar_packager::extract_image(&image, &cache, &root, progress)?;
+                    scar_packager::extract_image_with(
+                        &image,
+                        &cache,
+                        &root,
+                        &self.extract,
+                        progress,
+                    )?;
                 }
                 for rel in MOUNT_POINTS {
                     ensure_mount_point(&root, rel)?;

@@ -101,6 +101,37 @@ pub enum PackagerError {
     #[error("the zip package would take {unzipped} bytes unzipped even without the extracted root, over Lambda's limit of {limit} bytes\nhelp: use `--package image` (container images may be up to 10 GB)")]
     PackageTooLarge { unzipped: u64, limit: u64 },
 
+    /// A layer that is not a tar stream scar can apply: a malformed header, a name the
+    /// file system cannot hold, a sparse map that does not add up.
+    #[error("{layer} is not a valid layer: {reason}")]
+    BadLayer { layer: String, reason: String },
+
+    /// An entry `--strict` refuses (a path out of the root, a hard link out...).
+    #[error(
+        "{layer}: `{entry}` {why}\nhelp: without --strict such entries are skipped and reported"
+    )]
+    Hostile {
+        layer: String,
+        entry: String,
+        why: String,
+    },
+
+    /// The image expands past one of the extraction limits.
+    #[error("{what} expands past {limit}: refused\nhelp: {help}")]
+    TooLarge {
+        what: String,
+        limit: String,
+        help: String,
+    },
+
+    /// The disk extraction writes to is (nearly) full.
+    #[error("not enough disk space to extract into `{}`: {free_mb} MB free, and scar keeps at least {keep_mb} MB free\nhelp: free space on that disk, move SCAR_HOME to a bigger one, or lower SCAR_MIN_FREE_MB", path.display())]
+    DiskFull {
+        path: PathBuf,
+        free_mb: u64,
+        keep_mb: u64,
+    },
+
     /// Extraction target already exists.
     #[error("`{}` already exists: refusing to extract over it", path.display())]
     DestinationExists { path: PathBuf },
@@ -120,7 +151,13 @@ impl PackagerError {
     /// machine failing ([`ErrorCategory::Provider`]).
     pub fn category(&self) -> ErrorCategory {
         match self {
-            PackagerError::Io { .. } => ErrorCategory::Provider,
+            // A name the file system cannot hold comes from the image.
+            PackagerError::Io { source, .. }
+                if source.raw_os_error() == Some(libc::ENAMETOOLONG) =>
+            {
+                ErrorCategory::Usage
+            }
+            PackagerError::Io { .. } | PackagerError::DiskFull { .. } => ErrorCategory::Provider,
             PackagerError::Input { source, .. } => match source.kind() {
                 io::ErrorKind::UnexpectedEof
                 | io::ErrorKind::InvalidData

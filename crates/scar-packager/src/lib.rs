@@ -26,6 +26,8 @@
 mod cache;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzz;
 mod gzip;
 mod local;
 mod manifest;
@@ -42,7 +44,11 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
-pub use extract::{extract_image, extract_layer, extract_layer_files, ExtractReport};
+pub use extract::{
+    extract_image, extract_image_with, extract_layer, extract_layer_files,
+    extract_layer_files_with, extract_layer_with, sweep_stale_partials, Change, ExtractLimits,
+    ExtractOptions, ExtractReport,
+};
 pub use gzip::gzip_raw_layers;
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
@@ -139,6 +145,7 @@ enum Event {
     Blob(String, bool),
     Finish,
     Warn(String),
+    Note(String),
 }
 
 /// A [`Progress`] usable from a blocking thread: events are forwarded to the caller's.
@@ -160,6 +167,9 @@ impl Progress for Forward {
     fn warn(&self, msg: &str) {
         let _ = self.0.send(Event::Warn(msg.to_string()));
     }
+    fn note(&self, msg: &str) {
+        let _ = self.0.send(Event::Note(msg.to_string()));
+    }
 }
 
 fn deliver(progress: &dyn Progress, ev: Event) {
@@ -169,6 +179,7 @@ fn deliver(progress: &dyn Progress, ev: Event) {
         Event::Blob(d, c) => progress.blob(&d, c),
         Event::Finish => progress.finish(),
         Event::Warn(m) => progress.warn(&m),
+        Event::Note(m) => progress.note(&m),
     }
 }
 

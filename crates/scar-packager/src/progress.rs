@@ -26,8 +26,10 @@ pub trait Progress: Send + Sync {
     fn blob(&self, _digest: &str, _cached: bool) {}
     /// The current phase ended.
     fn finish(&self) {}
-    /// Something the user should know about (e.g. a skipped device node).
+    /// Something the user should know about (e.g. a summary of what extraction dropped).
     fn warn(&self, _msg: &str) {}
+    /// A detail behind a warning (e.g. one skipped device node), for who asked for them.
+    fn note(&self, _msg: &str) {}
 }
 
 /// A [`Progress`] that ignores everything.

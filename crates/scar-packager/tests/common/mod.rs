@@ -657,3 +657,57 @@ pub fn binary_like(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// One tar entry from raw bytes: a GNU header for `name`, `edit`ed after it is built, the
+/// checksum recomputed unless `keep_cksum`, then `data` padded to 512 bytes.
+pub fn raw_entry(
+    name: &str,
+    kind: tar::EntryType,
+    data: &[u8],
+    edit: impl FnOnce(&mut tar::Header),
+    keep_cksum: bool,
+) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_mtime(1_600_000_000);
+    h.set_cksum();
+    edit(&mut h);
+    if !keep_cksum {
+        h.set_cksum();
+    }
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// A PAX extended header (`x`) holding `records`, for the entry after it.
+pub fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in records {
+        let rest = k.len() + v.len() + 3; // ' ', '=', '\n'
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        body.extend_from_slice(format!("{len} {k}=").as_bytes());
+        body.extend_from_slice(v);
+        body.push(b'\n');
+    }
+    raw_entry(
+        "PaxHeaders/x",
+        tar::EntryType::XHeader,
+        &body,
+        |_| {},
+        false,
+    )
+}
+
+pub fn tar_of(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut out: Vec<u8> = parts.concat();
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}

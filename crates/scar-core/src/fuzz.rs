@@ -1,0 +1,75 @@
+//! Fuzz entry points: the parsers of scar-core that take untrusted input, as plain
+//! functions. The fuzz targets (`fuzz/`, `cargo xtask fuzz`) call them, and so do the
+//! regression tests that replay the seed corpora and past crashes. Each one must never
+//! panic, whatever the bytes; errors are fine.
+
+/// An invocation event as the supervisor receives it (S3 notification or direct payload),
+/// with everything the supervisor derives from it: keys decoded, file names, scripts.
+pub fn event(data: &[u8]) {
+    let Ok(raw) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    match crate::event::Event::parse(&raw) {
+        Ok(crate::event::Event::Storage(records)) => {
+            for r in &records {
+                let _ = r.file_name();
+                let key = crate::event::encode_s3_key(&crate::event::decode_s3_key(&r.key));
+                let _ = crate::event::decode_s3_key(&key);
+            }
+        }
+        Ok(crate::event::Event::Direct(payload)) => {
+            let _ = payload.script_text();
+        }
+        Err(_) => {}
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::event::decode_s3_key(text);
+        let _ = crate::event::encode_s3_key(text);
+    }
+}
+
+/// A SCAR function definition file (YAML), and the specs it makes validated.
+pub fn fdl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(fdl) = crate::fdl::Fdl::parse(text, std::path::Path::new("/nonexistent")) {
+        for f in fdl.functions {
+            let assignments: Vec<String> = f
+                .environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let Ok(environment) = crate::spec::parse_env_assignments(&assignments) else {
+                continue;
+            };
+            let spec = crate::FunctionSpec {
+                name: f.name,
+                image: f.image,
+                memory_mb: f.memory_mb.unwrap_or(512),
+                timeout_s: f.timeout_s.unwrap_or(300),
+                timeout_threshold_s: f.timeout_threshold_s.unwrap_or(10),
+                description: f.description.unwrap_or_default(),
+                environment,
+                init_script: None,
+                input_bucket: f
+                    .input_bucket
+                    .as_deref()
+                    .and_then(|b| crate::bucket::BucketPath::parse(b).ok())
+                    .map(|p| p.bucket),
+                output: f.output,
+            };
+            let _ = spec.validate();
+            let _ = spec.buckets();
+        }
+    }
+}
+
+/// The config file (`scar.cfg`), then settings resolved from it.
+pub fn config_file(data: &[u8]) {
+    let Ok(file) = serde_json::from_slice::<crate::config::ConfigFile>(data) else {
+        return;
+    };
+    let _ = crate::config::Settings::resolve(&Default::default(), &|_| None, &file);
+    let _ = serde_json::to_vec(&file);
+}
