@@ -58,6 +58,16 @@ pub struct AwsConfig {
     pub log_retention_days: u32,
     /// Static credentials instead of the standard chain (emulators, tests).
     pub credentials: Option<StaticCredentials>,
+    /// Where pulled images and packages are cached (scar: `$SCAR_HOME/cache`; default: a
+    /// `scar-cache` folder in the system's temp dir).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The static supervisor (`bootstrap`) that packages carry; needed to create functions.
+    pub supervisor: Option<std::path::PathBuf>,
+    /// The static proot that zip packages carry (see `scar_packager::ZipOptions::proot`).
+    pub proot: Option<std::path::PathBuf>,
+    /// Push image packages to this registry (`host:port`) instead of the one ECR's
+    /// authorization token names: for emulators such as moto, whose ECR has no registry.
+    pub registry_override: Option<String>,
 }
 
 impl AwsConfig {
@@ -71,6 +81,10 @@ impl AwsConfig {
             iam_role: String::new(),
             log_retention_days: 30,
             credentials: None,
+            cache_dir: None,
+            supervisor: None,
+            proot: None,
+            registry_override: None,
         }
     }
 

@@ -43,6 +43,26 @@ pub enum AwsError {
     /// The input given to a method is not usable (a bucket, a key, a path).
     #[error("{0}")]
     Input(String),
+    /// A launch named a bucket that is not the function's.
+    #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
+    WrongBucket {
+        /// The function.
+        function: String,
+        /// The bucket given.
+        bucket: String,
+    },
+    /// Something the aws provider does not do.
+    #[error(transparent)]
+    Unsupported(#[from] scar_core::provider::Unsupported),
+    /// `log -ri` found nothing.
+    #[error(transparent)]
+    NoLogLines(#[from] scar_core::provider::NoLogLines),
+    /// A bucket path or key that S3 would refuse.
+    #[error(transparent)]
+    Bucket(#[from] scar_core::bucket::BucketError),
+    /// Pulling or packaging the image failed.
+    #[error(transparent)]
+    Image(#[from] scar_packager::PackagerError),
     /// An AWS service call failed.
     #[error("{operation} {resource} failed: {detail}")]
     Service {
@@ -229,6 +249,10 @@ impl<E> SdkStatus for aws_sdk_lambda::error::SdkError<E> {
 }
 
 impl ProviderError for AwsError {
+    fn is_not_found(&self) -> bool {
+        AwsError::is_not_found(self)
+    }
+
     fn category(&self) -> ErrorCategory {
         match self {
             AwsError::Spec(_)
@@ -237,7 +261,12 @@ impl ProviderError for AwsError {
             | AwsError::NotFound(_)
             | AwsError::Exists(_)
             | AwsError::NotScarFunction(_)
-            | AwsError::Input(_) => ErrorCategory::Usage,
+            | AwsError::Input(_)
+            | AwsError::WrongBucket { .. }
+            | AwsError::Unsupported(_)
+            | AwsError::NoLogLines(_)
+            | AwsError::Bucket(_) => ErrorCategory::Usage,
+            AwsError::Image(e) => e.category(),
             AwsError::FunctionFailed { .. } => ErrorCategory::Function,
             AwsError::RollbackIncomplete { source, .. } => source.category(),
             AwsError::Service { code, .. }

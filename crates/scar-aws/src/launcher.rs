@@ -13,7 +13,10 @@ use aws_sdk_s3::primitives::DateTimeFormat;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::provider::{log_group, parse_invoke_result, Invocation, INPUT_FOLDER};
+use scar_core::lambda::log_group;
+use scar_core::provider::Invocation;
+
+use crate::provider::{parse_invoke_result, INPUT_FOLDER};
 use crate::{AwsError, AwsProvider};
 
 /// How throttled invocations are retried: exponential backoff with jitter, bounded.
@@ -63,7 +66,7 @@ fn random_unit() -> f64 {
 
 /// What [`AwsProvider::launch`] does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchRequest {
+pub struct DispatchOptions {
     /// The function to invoke.
     pub function: String,
     /// The bucket holding the input objects.
@@ -76,11 +79,11 @@ pub struct LaunchRequest {
     pub retry: RetryPolicy,
 }
 
-impl LaunchRequest {
+impl DispatchOptions {
     /// A launch of `function` over `bucket`/`input/`, 32 invocations in flight, default
     /// retries.
-    pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> LaunchRequest {
-        LaunchRequest {
+    pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> DispatchOptions {
+        DispatchOptions {
             function: function.into(),
             bucket: bucket.into(),
             prefix: INPUT_FOLDER.into(),
@@ -105,7 +108,7 @@ pub struct InputObject {
 
 /// Progress of a launch, for the caller to draw; the library draws nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LaunchEvent {
+pub enum DispatchEvent {
     /// The input folder was listed: `objects` invocations to make.
     Listed {
         /// How many objects were found.
@@ -136,7 +139,7 @@ pub enum LaunchEvent {
 
 /// How one object's invocation ended.
 #[derive(Debug)]
-pub enum LaunchOutcome {
+pub enum DispatchOutcome {
     /// The first invocation, made synchronously: its full result (the script may still
     /// have failed: see `response.succeeded()`).
     Completed(Box<Invocation>),
@@ -151,29 +154,29 @@ pub enum LaunchOutcome {
 
 /// One object's invocation.
 #[derive(Debug)]
-pub struct LaunchResult {
+pub struct DispatchResult {
     /// The object key, as stored.
     pub key: String,
     /// Attempts made (more than 1 when throttled).
     pub attempts: u32,
     /// How it ended.
-    pub outcome: LaunchOutcome,
+    pub outcome: DispatchOutcome,
 }
 
-impl LaunchResult {
+impl DispatchResult {
     /// Whether the invocation was accepted (or, for the synchronous one, succeeded).
     pub fn ok(&self) -> bool {
         match &self.outcome {
-            LaunchOutcome::Completed(inv) => inv.response.succeeded(),
-            LaunchOutcome::Queued { .. } => true,
-            LaunchOutcome::Failed(_) => false,
+            DispatchOutcome::Completed(inv) => inv.response.succeeded(),
+            DispatchOutcome::Queued { .. } => true,
+            DispatchOutcome::Failed(_) => false,
         }
     }
 }
 
 /// Totals of a launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LaunchSummary {
+pub struct DispatchSummary {
     /// Objects found (one invocation each).
     pub objects: usize,
     /// Asynchronous invocations accepted.
@@ -188,24 +191,24 @@ pub struct LaunchSummary {
     pub retries: u32,
 }
 
-impl LaunchSummary {
+impl DispatchSummary {
     /// Adds up `results`.
-    pub fn of(results: &[LaunchResult]) -> LaunchSummary {
-        let mut s = LaunchSummary {
+    pub fn of(results: &[DispatchResult]) -> DispatchSummary {
+        let mut s = DispatchSummary {
             objects: results.len(),
-            ..LaunchSummary::default()
+            ..DispatchSummary::default()
         };
         for r in results {
             s.retries += r.attempts.saturating_sub(1);
             match &r.outcome {
-                LaunchOutcome::Completed(inv) => {
+                DispatchOutcome::Completed(inv) => {
                     s.completed += 1;
                     if !inv.response.succeeded() {
                         s.function_failures += 1;
                     }
                 }
-                LaunchOutcome::Queued { .. } => s.queued += 1,
-                LaunchOutcome::Failed(_) => s.failed += 1,
+                DispatchOutcome::Queued { .. } => s.queued += 1,
+                DispatchOutcome::Failed(_) => s.failed += 1,
             }
         }
         s
@@ -280,14 +283,14 @@ impl AwsProvider {
     /// the rest are asynchronous (`Event`), `request.concurrency` in flight at once.
     /// Throttled invocations are retried per `request.retry`.
     ///
-    /// Returns one result per object, in no particular order; see [`LaunchSummary::of`].
+    /// Returns one result per object, in no particular order; see [`DispatchSummary::of`].
     /// Fails as a whole only when the function does not exist or the bucket cannot be
     /// listed.
-    pub async fn launch(
+    pub async fn launch_objects(
         &self,
-        request: &LaunchRequest,
-        progress: &(dyn Fn(LaunchEvent) + Send + Sync),
-    ) -> Result<Vec<LaunchResult>, AwsError> {
+        request: &DispatchOptions,
+        progress: &(dyn Fn(DispatchEvent) + Send + Sync),
+    ) -> Result<Vec<DispatchResult>, AwsError> {
         self.lambda
             .get_function()
             .function_name(&request.function)
@@ -302,7 +305,7 @@ impl AwsProvider {
                 }
             })?;
         let objects = self.list_inputs(&request.bucket, &request.prefix).await?;
-        progress(LaunchEvent::Listed {
+        progress(DispatchEvent::Listed {
             objects: objects.len(),
         });
         let bucket = request.bucket.clone();
@@ -325,15 +328,15 @@ impl AwsProvider {
         function: &str,
         payloads: impl IntoIterator<Item = (String, Vec<u8>)>,
         warm: bool,
-        options: &LaunchRequest,
-        progress: &(dyn Fn(LaunchEvent) + Send + Sync),
-    ) -> Vec<LaunchResult> {
+        options: &DispatchOptions,
+        progress: &(dyn Fn(DispatchEvent) + Send + Sync),
+    ) -> Vec<DispatchResult> {
         let mut payloads = payloads.into_iter();
         let mut results = Vec::new();
-        let (tx, mut rx) = mpsc::unbounded_channel::<LaunchEvent>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<DispatchEvent>();
         if warm {
             if let Some((key, body)) = payloads.next() {
-                progress(LaunchEvent::Warming { key: key.clone() });
+                progress(DispatchEvent::Warming { key: key.clone() });
                 let result = invoke_with_retries(
                     self.lambda.clone(),
                     function.to_string(),
@@ -347,7 +350,7 @@ impl AwsProvider {
                 while let Ok(event) = rx.try_recv() {
                     progress(event);
                 }
-                progress(LaunchEvent::Done {
+                progress(DispatchEvent::Done {
                     key: result.key.clone(),
                     ok: result.ok(),
                 });
@@ -383,7 +386,7 @@ impl AwsProvider {
                         while let Ok(event) = rx.try_recv() {
                             progress(event);
                         }
-                        progress(LaunchEvent::Done { key: result.key.clone(), ok: result.ok() });
+                        progress(DispatchEvent::Done { key: result.key.clone(), ok: result.ok() });
                         results.push(result);
                     }
                 }
@@ -406,8 +409,8 @@ async fn invoke_with_retries(
     body: Vec<u8>,
     sync: bool,
     policy: RetryPolicy,
-    events: mpsc::UnboundedSender<LaunchEvent>,
-) -> LaunchResult {
+    events: mpsc::UnboundedSender<DispatchEvent>,
+) -> DispatchResult {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -447,23 +450,19 @@ async fn invoke_with_retries(
                         if response.log_group.is_empty() {
                             response.log_group = log_group(&function);
                         }
-                        LaunchOutcome::Completed(Box::new(Invocation {
-                            response,
-                            log_tail,
-                            request_id,
-                        }))
+                        DispatchOutcome::Completed(Box::new(Invocation { response, log_tail }))
                     }
-                    Err(e) => LaunchOutcome::Failed(e),
+                    Err(e) => DispatchOutcome::Failed(e),
                 }
             }
-            Ok(out) => LaunchOutcome::Queued {
+            Ok(out) => DispatchOutcome::Queued {
                 request_id: out.request_id().unwrap_or_default().to_string(),
             },
             Err(e) => {
                 let err = AwsError::sdk("lambda:Invoke", &function)(e);
                 if err.is_throttling() && attempt < policy.max_attempts {
                     let delay = policy.delay(attempt);
-                    let _ = events.send(LaunchEvent::Throttled {
+                    let _ = events.send(DispatchEvent::Throttled {
                         key: key.clone(),
                         attempt,
                         delay,
@@ -471,10 +470,10 @@ async fn invoke_with_retries(
                     tokio::time::sleep(delay).await;
                     continue;
                 }
-                LaunchOutcome::Failed(err)
+                DispatchOutcome::Failed(err)
             }
         };
-        return LaunchResult {
+        return DispatchResult {
             key,
             attempts: attempt,
             outcome,
@@ -543,7 +542,7 @@ pub async fn dispatch_bench(
             .map_err(AwsError::sdk("lambda:Invoke", function))?;
     }
     let sequential = started.elapsed();
-    let mut options = LaunchRequest::new(function, "bench");
+    let mut options = DispatchOptions::new(function, "bench");
     options.concurrency = concurrency;
     let started = Instant::now();
     let results = provider
@@ -614,20 +613,20 @@ mod tests {
     #[test]
     fn summary_adds_up() {
         let results = vec![
-            LaunchResult {
+            DispatchResult {
                 key: "a".into(),
                 attempts: 3,
-                outcome: LaunchOutcome::Queued {
+                outcome: DispatchOutcome::Queued {
                     request_id: "x".into(),
                 },
             },
-            LaunchResult {
+            DispatchResult {
                 key: "b".into(),
                 attempts: 1,
-                outcome: LaunchOutcome::Failed(AwsError::NotFound("f".into())),
+                outcome: DispatchOutcome::Failed(AwsError::NotFound("f".into())),
             },
         ];
-        let s = LaunchSummary::of(&results);
+        let s = DispatchSummary::of(&results);
         assert_eq!((s.objects, s.queued, s.failed, s.retries), (2, 1, 1, 2));
     }
 }

@@ -36,26 +36,29 @@
 //! deletes only those; the library reports progress through callbacks and draws nothing.
 
 mod config;
+mod create;
 mod ecr;
 mod error;
 mod launcher;
 mod logs;
 mod provider;
 mod storage;
+mod surface;
 
 pub use config::{AwsConfig, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError};
 pub use launcher::{
-    dispatch_bench, s3_event, DispatchBench, InputObject, LaunchEvent, LaunchOutcome,
-    LaunchRequest, LaunchResult, LaunchSummary, RetryPolicy,
+    dispatch_bench, s3_event, DispatchBench, DispatchEvent, DispatchOptions, DispatchOutcome,
+    DispatchResult, DispatchSummary, InputObject, RetryPolicy,
 };
 pub use logs::{slice_request, LogEvent};
 pub use provider::{
-    log_group, notification_id, parse_invoke_result, permission_id, AwsProvider, InitRequest,
-    Invocation, Package, CREATED_BY_TAG, INPUT_FOLDER, OUTPUT_FOLDER, ZIP_DIRECT_LIMIT,
+    notification_id, parse_invoke_result, permission_id, AwsProvider, InitRequest, Package,
+    CREATED_BY_TAG, INPUT_FOLDER, OUTPUT_FOLDER,
 };
 pub use storage::{TransferEvent, MULTIPART_THRESHOLD, PART_SIZE};
+pub use surface::DEFAULT_CONCURRENCY;
 
 /// The provider's name, as users select it (`--provider aws`).
 pub const PROVIDER_NAME: &str = "aws";

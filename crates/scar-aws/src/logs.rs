@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use scar_core::provider::{LogLine, LogQuery};
 
-use crate::provider::log_group;
 use crate::{AwsError, AwsProvider};
+use scar_core::lambda::log_group;
 
 /// One log event as read from CloudWatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ impl AwsProvider {
     /// Follows `/aws/lambda/<name>` (optionally one stream): polls every `interval` for
     /// events newer than the last seen and hands each line to `on_line`, until it returns
     /// `false`. Starts with the events of the last minute.
-    pub async fn follow_logs(
+    pub async fn follow_logs_every(
         &self,
         name: &str,
         stream: Option<&str>,

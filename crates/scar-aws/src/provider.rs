@@ -19,7 +19,8 @@ use aws_sdk_s3::types::{
 use base64::Engine as _;
 use scar_core::config::ProviderKind;
 use scar_core::event::{ErrorPayload, Payload, Response};
-use scar_core::provider::{FunctionInfo, LogLine, LogQuery, Provider};
+use scar_core::lambda::log_group;
+use scar_core::provider::{FunctionInfo, Invocation};
 use scar_core::FunctionSpec;
 
 use crate::config::retention_days;
@@ -32,13 +33,11 @@ const IMAGE_TAG: &str = "scar:image";
 /// Tag holding the supervisor's timeout threshold, in seconds.
 const THRESHOLD_TAG: &str = "scar:timeout_threshold";
 /// Tag holding the input bucket whose notification and permission `init` added.
-const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
+pub(crate) const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
 /// Tag holding where outputs go (`bucket/folder`), when the function says (FDL); its
 /// filters live only in the function file of the package.
 const OUTPUT_TAG: &str = "scar:output";
 
-/// Lambda's limit for a zip uploaded in the request itself; larger ones go through S3.
-pub const ZIP_DIRECT_LIMIT: u64 = 50 * 1024 * 1024;
 /// The folder of an input bucket whose new objects trigger the function.
 pub const INPUT_FOLDER: &str = "input/";
 /// The folder of an input bucket that outputs are uploaded to.
@@ -70,7 +69,7 @@ pub struct InitRequest {
     pub spec: FunctionSpec,
     /// The function's code.
     pub package: Package,
-    /// The bucket a zip over [`ZIP_DIRECT_LIMIT`] is uploaded through (`-db`); created
+    /// The bucket a zip over [`scar_core::lambda::DIRECT_UPLOAD_LIMIT`] is uploaded through (`-db`); created
     /// when missing and kept afterwards.
     pub deployment_bucket: Option<String>,
 }
@@ -84,17 +83,6 @@ impl InitRequest {
             deployment_bucket: None,
         }
     }
-}
-
-/// One synchronous invocation's result in full.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invocation {
-    /// scar's response; `response.succeeded()` is false when the script failed or timed out.
-    pub response: Response,
-    /// The last 4 KB of the invocation's log (Lambda's `LogType=Tail`), decoded.
-    pub log_tail: Option<String>,
-    /// The request id, as Lambda answered it.
-    pub request_id: Option<String>,
 }
 
 /// The `aws` provider: a Lambda, S3, CloudWatch Logs and ECR client set.
@@ -370,7 +358,7 @@ impl AwsProvider {
                 source,
             })?
             .len();
-        if size <= ZIP_DIRECT_LIMIT {
+        if size <= scar_core::lambda::DIRECT_UPLOAD_LIMIT {
             let bytes = tokio::fs::read(path).await.map_err(|source| AwsError::Io {
                 what: "cannot read the zip package",
                 path: path.to_path_buf(),
@@ -388,7 +376,7 @@ impl AwsProvider {
             created.push(Created::DeploymentBucket(bucket.clone()));
         }
         let key = format!("scar/{name}.zip");
-        self.put(bucket, &key, path, &|_| {}).await?;
+        self.put_file(bucket, &key, path, &|_| {}).await?;
         created.push(Created::DeploymentObject {
             bucket: bucket.clone(),
             key: key.clone(),
@@ -641,7 +629,11 @@ impl AwsProvider {
 
     /// Removes the Lambda entries of `bucket`'s notifications that `init` added for `name`
     /// (by their id `scar-<name>`), keeping every other entry.
-    async fn remove_notification(&self, name: &str, bucket: &str) -> Result<(), AwsError> {
+    pub(crate) async fn remove_notification(
+        &self,
+        name: &str,
+        bucket: &str,
+    ) -> Result<(), AwsError> {
         let id = notification_id(name);
         self.update_notifications(bucket, |lambdas| {
             lambdas.retain(|c| c.id() != Some(&id));
@@ -681,7 +673,7 @@ impl AwsProvider {
         Ok(())
     }
 
-    async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+    pub(crate) async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
         let group = log_group(name);
         match self
             .logs
@@ -743,164 +735,12 @@ impl AwsProvider {
         if response.log_group.is_empty() {
             response.log_group = log_group(name);
         }
-        Ok(Invocation {
-            response,
-            log_tail,
-            request_id,
-        })
-    }
-
-    /// Queues an asynchronous invocation (`InvocationType=Event`); returns its request id.
-    pub async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, AwsError> {
-        let body = serde_json::to_vec(payload).unwrap_or_default();
-        let out = self
-            .lambda
-            .invoke()
-            .function_name(name)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(body))
-            .send()
-            .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
-        Ok(out.request_id().unwrap_or_default().to_string())
-    }
-
-    /// A scar function's description, or [`AwsError::NotFound`].
-    pub async fn function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
-        let out = self
-            .lambda
-            .get_function()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
-        if !is_scar(out.tags()) {
-            return Err(AwsError::NotScarFunction(name.into()));
-        }
-        Ok(function_info(&out))
-    }
-
-    /// Removes every function scar created in this region; returns the names removed, or
-    /// the first error after trying them all.
-    pub async fn remove_all(&self) -> Result<Vec<String>, AwsError> {
-        let mut removed = Vec::new();
-        let mut first_error = None;
-        for info in self.list().await? {
-            match self.remove(&info.spec.name).await {
-                Ok(()) => removed.push(info.spec.name),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(removed),
-        }
-    }
-}
-
-impl Provider for AwsProvider {
-    type Error = AwsError;
-
-    /// The functions tagged `createdby=scar`.
-    async fn list(&self) -> Result<Vec<FunctionInfo>, AwsError> {
-        let mut configs = Vec::new();
-        let mut pages = self.lambda.list_functions().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(AwsError::sdk("lambda:ListFunctions", "functions"))?;
-            configs.extend(page.functions().iter().cloned());
-        }
-        // ListFunctions has no tags: read each function, a few at a time.
-        let mut set = tokio::task::JoinSet::new();
-        let mut infos = Vec::new();
-        let mut pending = configs.into_iter().filter_map(|c| c.function_name);
-        loop {
-            while set.len() < 8 {
-                let Some(name) = pending.next() else { break };
-                let lambda = self.lambda.clone();
-                set.spawn(async move {
-                    let out = lambda.get_function().function_name(&name).send().await;
-                    (name, out)
-                });
-            }
-            let Some(joined) = set.join_next().await else {
-                break;
-            };
-            let Ok((name, out)) = joined else { continue };
-            match out {
-                Ok(out) if is_scar(out.tags()) => infos.push(function_info(&out)),
-                Ok(_) => {}
-                Err(e) => {
-                    let e = AwsError::sdk("lambda:GetFunction", name)(e);
-                    // Removed between the listing and now.
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-        Ok(infos)
-    }
-
-    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Response, AwsError> {
-        Ok(self.invoke_detailed(name, payload).await?.response)
-    }
-
-    /// Removes the function, the notification and permission `init` added to its input
-    /// bucket (other notifications stay), its log group and its ECR repository
-    /// (`scar-<name>`, when scar created it). The bucket and its objects stay.
-    async fn remove(&self, name: &str) -> Result<(), AwsError> {
-        scar_core::spec::validate_name(name)?;
-        let out = self
-            .lambda
-            .get_function()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
-        let tags = out.tags().cloned().unwrap_or_default();
-        if !is_scar(Some(&tags)) {
-            return Err(AwsError::NotScarFunction(name.into()));
-        }
-        if let Some(bucket) = tags.get(INPUT_BUCKET_TAG) {
-            match self.remove_notification(name, bucket).await {
-                Err(e) if !e.is_not_found() => return Err(e),
-                _ => {}
-            }
-            let removed = self
-                .lambda
-                .remove_permission()
-                .function_name(name)
-                .statement_id(permission_id(bucket))
-                .send()
-                .await
-                .map_err(AwsError::sdk("lambda:RemovePermission", name));
-            match removed {
-                Err(e) if !e.is_not_found() => return Err(e),
-                _ => {}
-            }
-        }
-        self.lambda
-            .delete_function()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(AwsError::sdk("lambda:DeleteFunction", name))?;
-        self.delete_log_group(name).await?;
-        self.delete_ecr_repository(&crate::ecr_repository_name(name))
-            .await?;
-        Ok(())
-    }
-
-    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, AwsError> {
-        self.read_logs(name, query).await
+        Ok(Invocation { response, log_tail })
     }
 }
 
 /// Maps Lambda's not-found errors to [`AwsError::NotFound`].
-fn not_found_as(name: &str, err: AwsError) -> AwsError {
+pub(crate) fn not_found_as(name: &str, err: AwsError) -> AwsError {
     if err.has_code(&["ResourceNotFoundException"]) {
         AwsError::NotFound(name.into())
     } else {
@@ -969,11 +809,6 @@ fn is_empty_notification_quirk<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool 
         && body.is_some_and(|b| !b.contains("Configuration"))
 }
 
-/// CloudWatch's log group name for a function: `/aws/lambda/<name>`.
-pub fn log_group(name: &str) -> String {
-    format!("/aws/lambda/{name}")
-}
-
 /// The id of the notification `init` adds to an input bucket: `scar-<function>`.
 pub fn notification_id(function: &str) -> String {
     format!("scar-{function}")
@@ -995,7 +830,7 @@ pub fn permission_id(bucket: &str) -> String {
     format!("scar-s3-{bucket}")
 }
 
-fn is_scar(tags: Option<&HashMap<String, String>>) -> bool {
+pub(crate) fn is_scar(tags: Option<&HashMap<String, String>>) -> bool {
     tags.and_then(|t| t.get(CREATED_BY_TAG.0))
         .is_some_and(|v| v == CREATED_BY_TAG.1)
 }
@@ -1009,7 +844,9 @@ fn is_tag_value(value: &str) -> bool {
 }
 
 /// A function as scar lists it, from GetFunction's answer.
-fn function_info(out: &aws_sdk_lambda::operation::get_function::GetFunctionOutput) -> FunctionInfo {
+pub(crate) fn function_info(
+    out: &aws_sdk_lambda::operation::get_function::GetFunctionOutput,
+) -> FunctionInfo {
     let empty = FunctionConfiguration::builder().build();
     let config = out.configuration().unwrap_or(&empty);
     let tags = out.tags().cloned().unwrap_or_default();

@@ -15,39 +15,13 @@ pub const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's limit on the parts of one upload.
 const MAX_PARTS: u64 = 10_000;
 
-/// Progress of [`AwsProvider::put`] and [`AwsProvider::get`], for the caller to draw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferEvent {
-    /// A transfer of `key` started; `size` in bytes.
-    Started {
-        /// The object key.
-        key: String,
-        /// Its size in bytes.
-        size: u64,
-    },
-    /// `done` of `size` bytes of `key` transferred so far.
-    Progress {
-        /// The object key.
-        key: String,
-        /// Bytes transferred.
-        done: u64,
-        /// Its size in bytes.
-        size: u64,
-    },
-    /// `key` was transferred whole.
-    Finished {
-        /// The object key.
-        key: String,
-        /// Its size in bytes.
-        size: u64,
-    },
-}
+pub use scar_core::provider::TransferEvent;
 
 impl AwsProvider {
     /// Uploads the file at `path` to `bucket`/`key`: in one request up to
     /// [`MULTIPART_THRESHOLD`], else as a multipart upload (aborted on failure, so no
     /// parts are left behind). Returns the bytes uploaded.
-    pub async fn put(
+    pub async fn put_file(
         &self,
         bucket: &str,
         key: &str,
@@ -210,7 +184,7 @@ impl AwsProvider {
     /// path below the prefix (a key equal to the prefix lands as its file name). Folder
     /// markers (keys ending in `/`) are skipped; a key that would land outside `dest`
     /// (`..`) is refused. Bodies are streamed to the files. Returns the files written.
-    pub async fn get(
+    pub async fn get_prefix(
         &self,
         bucket: &str,
         prefix: &str,
@@ -304,6 +278,43 @@ fn relative_path(prefix: &str, key: &str) -> Result<PathBuf, AwsError> {
         )));
     }
     Ok(path)
+}
+
+/// The files `put` stores: a file under its name, or a directory's files recursively under
+/// their relative paths, in key order.
+pub(crate) fn files_to_put(path: &Path) -> Result<Vec<(PathBuf, String)>, AwsError> {
+    let unreadable =
+        |p: &Path, e: std::io::Error| AwsError::Input(format!("cannot read {}: {e}", p.display()));
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, e))?;
+    let mut files = Vec::new();
+    if meta.is_dir() {
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))? {
+                let entry = entry.map_err(|e| unreadable(&dir, e))?;
+                let p = entry.path();
+                let meta = std::fs::metadata(&p).map_err(|e| unreadable(&p, e))?;
+                if meta.is_dir() {
+                    stack.push(p);
+                } else if meta.is_file() {
+                    let rel = p
+                        .strip_prefix(path)
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .into_owned();
+                    files.push((p, rel));
+                }
+            }
+        }
+        files.sort_by(|a, b| a.1.cmp(&b.1));
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((path.to_path_buf(), name));
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -392,7 +392,7 @@ async fn usage_errors_say_what_to_do() {
     let big = dir.path().join("big.zip");
     std::fs::File::create(&big)
         .unwrap()
-        .set_len(scar_aws::ZIP_DIRECT_LIMIT + 1)
+        .set_len(scar_core::lambda::DIRECT_UPLOAD_LIMIT + 1)
         .unwrap();
     let err = moto_aws
         .init(InitRequest::new(spec("bigfn"), Package::Zip { path: big }))

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::proxy::Proxy;
 use common::{make_zip, scar_response, spec, Moto};
 use scar_aws::{
-    AwsProvider, InitRequest, LaunchEvent, LaunchOutcome, LaunchRequest, LaunchSummary, Package,
-    RetryPolicy,
+    AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary, InitRequest,
+    Package, RetryPolicy,
 };
 
 async fn function_and_inputs(moto: &Moto, aws: &AwsProvider, name: &str, keys: &[String]) {
@@ -77,15 +77,15 @@ async fn launcher_invokes_each_object_once_with_s3s_event() {
     let proxy = Proxy::start(moto.port, 0).await;
     let aws = moto.provider_at(&proxy.endpoint()).await;
     let events = Mutex::new(Vec::new());
-    let mut request = LaunchRequest::new("launchfn", "launch");
+    let mut request = DispatchOptions::new("launchfn", "launch");
     request.concurrency = 8;
     let results = aws
-        .launch(&request, &|e| events.lock().unwrap().push(e))
+        .launch_objects(&request, &|e| events.lock().unwrap().push(e))
         .await
         .unwrap();
 
     assert_eq!(results.len(), 100);
-    let summary = LaunchSummary::of(&results);
+    let summary = DispatchSummary::of(&results);
     assert_eq!(
         (
             summary.completed,
@@ -99,7 +99,7 @@ async fn launcher_invokes_each_object_once_with_s3s_event() {
     let warm = results
         .iter()
         .find_map(|r| match &r.outcome {
-            LaunchOutcome::Completed(inv) => Some(inv),
+            DispatchOutcome::Completed(inv) => Some(inv),
             _ => None,
         })
         .unwrap();
@@ -124,11 +124,11 @@ async fn launcher_invokes_each_object_once_with_s3s_event() {
     }
 
     let events = events.into_inner().unwrap();
-    assert_eq!(events[0], LaunchEvent::Listed { objects: 100 });
-    assert!(matches!(events[1], LaunchEvent::Warming { .. }));
+    assert_eq!(events[0], DispatchEvent::Listed { objects: 100 });
+    assert!(matches!(events[1], DispatchEvent::Warming { .. }));
     let done = events
         .iter()
-        .filter(|e| matches!(e, LaunchEvent::Done { ok: true, .. }))
+        .filter(|e| matches!(e, DispatchEvent::Done { ok: true, .. }))
         .count();
     assert_eq!(done, 100);
 }
@@ -143,7 +143,7 @@ async fn throttled_invocations_are_retried() {
     // The first 12 asynchronous invoke requests get 429.
     let proxy = Proxy::start_with(moto.port, 12, true).await;
     let aws = moto.provider_at(&proxy.endpoint()).await;
-    let mut request = LaunchRequest::new("throttledfn", "launch");
+    let mut request = DispatchOptions::new("throttledfn", "launch");
     request.concurrency = 4;
     request.retry = RetryPolicy {
         max_attempts: 10,
@@ -152,14 +152,14 @@ async fn throttled_invocations_are_retried() {
     };
     let throttled = Mutex::new(0);
     let results = aws
-        .launch(&request, &|e| {
-            if matches!(e, LaunchEvent::Throttled { .. }) {
+        .launch_objects(&request, &|e| {
+            if matches!(e, DispatchEvent::Throttled { .. }) {
                 *throttled.lock().unwrap() += 1;
             }
         })
         .await
         .unwrap();
-    let summary = LaunchSummary::of(&results);
+    let summary = DispatchSummary::of(&results);
     assert_eq!(proxy.throttled(), 12);
     assert_eq!(summary.failed, 0, "{results:?}");
     assert_eq!((summary.completed, summary.queued), (1, 19));
@@ -173,24 +173,24 @@ async fn throttled_invocations_are_retried() {
     let proxy = Proxy::start(moto.port, 2).await;
     let aws = moto.provider_at(&proxy.endpoint()).await;
     moto.queue_invoke_results(&[scar_response("warm-2", "again\n")]);
-    let results = aws.launch(&request, &|_| {}).await.unwrap();
+    let results = aws.launch_objects(&request, &|_| {}).await.unwrap();
     let warm = results
         .iter()
-        .find(|r| matches!(r.outcome, LaunchOutcome::Completed(_)))
+        .find(|r| matches!(r.outcome, DispatchOutcome::Completed(_)))
         .unwrap();
     assert_eq!(warm.attempts, 3);
-    assert_eq!(LaunchSummary::of(&results).failed, 0);
+    assert_eq!(DispatchSummary::of(&results).failed, 0);
 
     // Retries are bounded: a function throttled for longer gives up, saying why.
     let proxy = Proxy::start(moto.port, 1000).await;
     let aws = moto.provider_at(&proxy.endpoint()).await;
     request.retry.max_attempts = 3;
-    let results = aws.launch(&request, &|_| {}).await.unwrap();
+    let results = aws.launch_objects(&request, &|_| {}).await.unwrap();
     assert_eq!(results.len(), 20);
     for r in &results {
         assert_eq!(r.attempts, 3);
         match &r.outcome {
-            LaunchOutcome::Failed(e) => {
+            DispatchOutcome::Failed(e) => {
                 assert!(e.is_throttling(), "{e}");
                 assert!(e.to_string().contains("lambda:Invoke"), "{e}");
             }

@@ -132,7 +132,7 @@ async fn logs_slice_one_request_out_of_interleaved_streams() {
 
     // Following: the lines already there, then the callback stops it.
     let mut seen = Vec::new();
-    aws.follow_logs(
+    aws.follow_logs_every(
         "logfn",
         None,
         std::time::Duration::from_millis(50),
@@ -181,11 +181,11 @@ async fn put_and_get_a_20_mb_file_in_parts() {
     let events = Mutex::new(Vec::new());
     let progress = |e: TransferEvent| events.lock().unwrap().push(e);
     let sent = aws
-        .put("data", "input/big input.bin", &src, &progress)
+        .put_file("data", "input/big input.bin", &src, &progress)
         .await
         .unwrap();
     assert_eq!(sent, bytes.len() as u64);
-    aws.put("data", "input/sub/small.txt", &small, &progress)
+    aws.put_file("data", "input/sub/small.txt", &small, &progress)
         .await
         .unwrap();
     let parts = events
@@ -207,7 +207,10 @@ async fn put_and_get_a_20_mb_file_in_parts() {
     assert!(uploads.uploads().is_empty(), "no unfinished uploads left");
 
     let dest = dir.path().join("dest");
-    let mut written = aws.get("data", "input/", &dest, &|_| {}).await.unwrap();
+    let mut written = aws
+        .get_prefix("data", "input/", &dest, &|_| {})
+        .await
+        .unwrap();
     written.sort();
     assert_eq!(
         written,
@@ -222,7 +225,7 @@ async fn put_and_get_a_20_mb_file_in_parts() {
     // A single object by its full key lands as its file name.
     let one = dir.path().join("one");
     let written = aws
-        .get("data", "input/sub/small.txt", &one, &|_| {})
+        .get_prefix("data", "input/sub/small.txt", &one, &|_| {})
         .await
         .unwrap();
     assert_eq!(written, [one.join("small.txt")]);

@@ -1,11 +1,11 @@
-//! `scar`: parse, run, map errors to exit statuses.
+//! `scar`: parse, run, map the result to an exit status.
 
 use clap::Parser;
 use scar_cli::args::{rewrite_scar_flags, Cli};
-use scar_cli::output::{exit_code, report};
+use scar_core::ExitStatus;
 
 fn main() {
-    let cli = Cli::parse_from(rewrite_scar_flags(std::env::args()));
+    let args: Vec<String> = std::env::args().collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -13,25 +13,27 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            std::process::exit(3);
+            scar_cli::printer::Printer::default().note(format!("error: cannot start: {e}"));
+            std::process::exit(ExitStatus::Provider.code());
         }
     };
-    let status = match runtime.block_on(scar_cli::commands::run(cli)) {
+    // Work the local provider left to a process of its own (`run --async`, `put --async`).
+    if let Some(job) = scar_local::BackgroundJob::from_args(&args[1.min(args.len())..]) {
+        let code = runtime.block_on(scar_cli::settings::run_background(job));
+        runtime.shutdown_background();
+        std::process::exit(code.code());
+    }
+    let cli = Cli::parse_from(rewrite_scar_flags(args));
+    let (printer, status) = runtime.block_on(scar_cli::commands::run(cli));
+    let status = match status {
         Ok(status) => status,
-        Err(err) => {
-            // A closed pipe (`scar log | head`) is not an error worth a message.
-            if err
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                0
-            } else {
-                report(&err);
-                exit_code(&err)
-            }
+        // A closed pipe (`scar log | head`) is not an error worth a message.
+        Err(failure) if failure.is_broken_pipe() => ExitStatus::Success,
+        Err(failure) => {
+            printer.error(&failure.error);
+            failure.status
         }
     };
     runtime.shutdown_background();
-    std::process::exit(status);
+    std::process::exit(status.code());
 }

@@ -2,9 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use scar_aws::{AwsConfig, AwsProvider};
 use scar_core::config::{scar_home, ConfigFile, Overrides, ProviderKind, Settings};
+use scar_core::provider::ProviderError;
+use scar_core::ErrorCategory;
 use scar_local::LocalProvider;
+
+use crate::args::Cli;
+use crate::commands::Failure;
+use crate::printer::Printer;
 
 /// Everything a command needs: where state lives and the resolved settings.
 #[derive(Debug)]
@@ -28,7 +34,7 @@ impl Context {
         provider_flag: Option<&str>,
         supervisor: Option<PathBuf>,
         proot: Option<PathBuf>,
-    ) -> anyhow::Result<Context> {
+    ) -> Result<Context, Failure> {
         let home = scar_home(&env)?;
         let file = ConfigFile::load_or_create(&home)?;
         let mut flags = flags;
@@ -44,18 +50,36 @@ impl Context {
         })
     }
 
-    /// The local provider, with its supervisor found. Fails with a usage error when the
-    /// settings say `aws` (commands for AWS go through `crate::aws` instead).
-    pub fn local(&self) -> anyhow::Result<LocalProvider> {
-        if self.settings.provider == ProviderKind::Aws {
-            return Err(anyhow::Error::new(UnsupportedProvider));
-        }
-        let supervisor = scar_local::find_supervisor(self.supervisor.as_deref(), &self.home)?;
-        Ok(
-            LocalProvider::new(&self.home, supervisor, self.settings.region.clone())
-                .with_proot(self.proot())
-                .with_extract_limits(self.settings.extract),
-        )
+    /// The provider the settings name, connected (AWS: no request sent yet).
+    pub async fn provider(&self, cli: &Cli) -> Result<AnyProvider, Failure> {
+        let supervisor = || scar_local::find_supervisor(self.supervisor.as_deref(), &self.home);
+        Ok(match self.settings.provider {
+            ProviderKind::Local => {
+                let background = std::env::current_exe()
+                    .map_err(|e| Failure::from(e).context("cannot find the scar executable"))?;
+                AnyProvider::Local(
+                    LocalProvider::new(&self.home, supervisor()?, self.settings.region.clone())
+                        .with_proot(self.proot())
+                        .with_extract_limits(self.settings.extract)
+                        .with_concurrency(self.settings.concurrency as usize)
+                        .with_background(background)
+                        .with_notices(|n| Printer::default().warn(n)),
+                )
+            }
+            ProviderKind::Aws => {
+                let mut config = AwsConfig::from_settings(&self.settings);
+                config.profile = cli.profile.clone().filter(|p| !p.is_empty());
+                config.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
+                config.cache_dir = Some(self.home.join("cache"));
+                // Needed when a function is created; other commands need none.
+                config.supervisor = supervisor().ok();
+                config.proot = self.proot();
+                config.registry_override = std::env::var(ECR_REGISTRY_VAR)
+                    .ok()
+                    .filter(|r| !r.trim().is_empty());
+                AnyProvider::Aws(AwsProvider::connect(config).await)
+            }
+        })
     }
 
     /// The proot zip packages carry ([`scar_local::find_proot`]), if there is one.
@@ -64,25 +88,31 @@ impl Context {
     }
 }
 
-/// A local-only path reached with `--provider aws`.
-#[derive(Debug)]
-pub struct UnsupportedProvider;
+/// Environment variable replacing the registry host of ECR's authorization token
+/// (`host:port`): a testing and emulator knob.
+pub const ECR_REGISTRY_VAR: &str = "SCAR_ECR_REGISTRY";
 
-impl std::error::Error for UnsupportedProvider {}
+/// One of the providers, chosen at run time; handlers are generic over
+/// [`scar_core::provider::Provider`] and reach it through [`crate::with_provider!`].
+pub enum AnyProvider {
+    Local(LocalProvider),
+    Aws(AwsProvider),
+}
 
-impl std::fmt::Display for UnsupportedProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "this runs on the local provider only: drop --provider aws (or SCAR_PROVIDER=aws)",
-        )
-    }
+/// Runs `$body` with `$p` bound to the provider inside `$any`, whichever it is.
+#[macro_export]
+macro_rules! with_provider {
+    ($any:expr, |$p:ident| $body:expr) => {
+        match $any {
+            $crate::settings::AnyProvider::Local($p) => $body,
+            $crate::settings::AnyProvider::Aws($p) => $body,
+        }
+    };
 }
 
 /// Reads a script file named on the command line.
-pub fn read_script(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| anyhow::Error::new(InputFile(path.to_path_buf(), e)))
-        .context("cannot use the script")
+pub fn read_script(path: &Path) -> Result<String, InputFile> {
+    std::fs::read_to_string(path).map_err(|e| InputFile(path.to_path_buf(), e))
 }
 
 /// A file named on the command line that cannot be read: a usage error.
@@ -97,28 +127,36 @@ impl std::fmt::Display for InputFile {
 
 impl std::error::Error for InputFile {}
 
+impl ProviderError for InputFile {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}
+
 /// The functions an FDL file defines, as `init` arguments: the file's values under the
 /// flags given beside `-f` (with `-n`, only that function). Warnings about what scar
-/// ignores in the file go to stderr.
+/// ignores in the file go to the printer.
 pub fn expand_fdl(
     args: &crate::args::InitArgs,
     file: &Path,
-) -> anyhow::Result<Vec<crate::args::InitArgs>> {
+    printer: &Printer,
+) -> Result<Vec<crate::args::InitArgs>, Failure> {
     let fdl = read_fdl(file)?;
     for w in &fdl.warnings {
-        eprintln!("warning: {}: {w}", file.display());
+        printer.warn(format!("{}: {w}", file.display()));
     }
     let mut functions = fdl.functions;
     if let Some(name) = &args.name {
         functions.retain(|f| &f.name == name);
         if functions.is_empty() {
-            return Err(anyhow::Error::new(InputFile(
+            return Err(InputFile(
                 file.to_path_buf(),
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     format!("it defines no function named `{name}`"),
                 ),
-            )));
+            )
+            .into());
         }
     }
     Ok(functions
@@ -153,7 +191,7 @@ pub fn expand_fdl(
 }
 
 /// The names of the functions an FDL file defines (`rm -f`).
-pub fn fdl_names(file: &Path) -> anyhow::Result<Vec<String>> {
+pub fn fdl_names(file: &Path) -> Result<Vec<String>, Failure> {
     Ok(read_fdl(file)?
         .functions
         .into_iter()
@@ -161,15 +199,14 @@ pub fn fdl_names(file: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-fn read_fdl(file: &Path) -> anyhow::Result<scar_core::fdl::Fdl> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::Error::new(InputFile(file.to_path_buf(), e)))?;
+fn read_fdl(file: &Path) -> Result<scar_core::fdl::Fdl, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| InputFile(file.to_path_buf(), e))?;
     let base = file.parent().unwrap_or(Path::new("."));
-    scar_core::fdl::Fdl::parse(&text, base).with_context(|| {
-        format!(
+    scar_core::fdl::Fdl::parse(&text, base).map_err(|e| {
+        Failure::from(e).context(format!(
             "{} is not a function definition scar can use",
             file.display()
-        )
+        ))
     })
 }
 
@@ -177,7 +214,7 @@ fn read_fdl(file: &Path) -> anyhow::Result<scar_core::fdl::Fdl> {
 pub fn function_spec(
     settings: &Settings,
     args: &crate::args::InitArgs,
-) -> anyhow::Result<scar_core::FunctionSpec> {
+) -> Result<scar_core::FunctionSpec, Failure> {
     Ok(scar_core::FunctionSpec {
         name: args.name.clone().unwrap_or_default(),
         image: match (&args.image, &args.image_file) {
@@ -203,4 +240,24 @@ pub fn function_spec(
             .transpose()?,
         output: args.output.clone(),
     })
+}
+
+/// Runs a background job of the local provider (see [`scar_local::BackgroundJob`]) with
+/// the settings of the environment it was started in; its failures are in the logs.
+pub async fn run_background(job: scar_local::BackgroundJob) -> scar_core::ExitStatus {
+    let ctx = match Context::load(Overrides::default(), Some("local"), None, None) {
+        Ok(ctx) => ctx,
+        Err(f) => return f.status,
+    };
+    let explicit = std::env::var_os("SCAR_SUPERVISOR").map(PathBuf::from);
+    let supervisor = match scar_local::find_supervisor(explicit.as_deref(), &ctx.home) {
+        Ok(s) => s,
+        Err(e) => return Failure::from(e).status,
+    };
+    let provider = LocalProvider::new(&ctx.home, supervisor, ctx.settings.region.clone())
+        .with_concurrency(ctx.settings.concurrency as usize);
+    match provider.run_background(job).await {
+        Ok(()) => scar_core::ExitStatus::Success,
+        Err(e) => Failure::from(e).status,
+    }
 }

@@ -101,7 +101,7 @@ fn two_hundred_files_give_two_hundred_output_sets() {
         "--json",
     ]);
     assert_eq!(r.status, 0, "{r:#?}");
-    let results = r.json();
+    let results = r.json()["results"].clone();
     let results = results.as_array().unwrap();
     assert_eq!(results.len(), 200);
     assert!(
@@ -341,7 +341,7 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
         "--json",
     ]);
     assert_eq!(r.status, 0, "{r:#?}");
-    let put = r.json();
+    let put = r.json()["results"].clone();
     assert_eq!(put[0]["key"], "input/put-while-serving.txt", "{put}");
     assert_eq!(put[0]["exit_code"], 0, "{put}");
     assert_eq!(
@@ -608,7 +608,7 @@ fn a_functions_own_outputs_never_trigger_it() {
         "--json",
     ]);
     assert_eq!(r.status, 0, "{r:#?}");
-    let put = r.json();
+    let put = r.json()["results"].clone();
     assert_eq!(put.as_array().unwrap().len(), 1, "{put}");
     assert_eq!(
         put[0]["uploaded"],

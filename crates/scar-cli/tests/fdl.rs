@@ -192,7 +192,8 @@ fn the_word_count_example_runs_as_documented() {
             "--json",
         ])
         .ok()
-        .json();
+        .json()["results"]
+        .clone();
     assert_eq!(
         put[0]["uploaded"],
         serde_json::json!(["results/hamlet.txt.count"]),

@@ -90,7 +90,8 @@ fn observe(scar: &Scar, name: &str, script: &Path, input: &Path) -> Vec<String> 
             "--json",
         ])
         .ok()
-        .json();
+        .json()["results"]
+        .clone();
     let out = std::fs::read_to_string(
         scar.home
             .path()

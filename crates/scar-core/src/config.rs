@@ -327,6 +327,16 @@ pub enum ProviderKind {
     Aws,
 }
 
+impl ProviderKind {
+    /// The name users select it by (`--provider local|aws`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "local",
+            ProviderKind::Aws => "aws",
+        }
+    }
+}
+
 impl std::str::FromStr for ProviderKind {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

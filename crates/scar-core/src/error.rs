@@ -43,3 +43,81 @@ pub enum SpecError {
     #[error("invalid output location {0}: it holds the input folder, so every output would be an input that runs the function again (use a folder beside `input/`, such as {1}/output, or inside it, such as {1}/input/results)")]
     OutputHoldsInput(String, String),
 }
+
+/// How a command ended, as a process exit status (DESIGN.md §3). Frontends return it; every
+/// error maps to one through [`crate::provider::ProviderError::category`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0.
+    Success,
+    /// 1: the function ran and failed (non-zero exit, timeout).
+    FunctionFailed,
+    /// 2: usage or input error.
+    Usage,
+    /// 3: provider or machine error.
+    Provider,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::FunctionFailed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Provider => 3,
+        }
+    }
+
+    /// Success when `ok`, else a failed function.
+    pub fn function(ok: bool) -> ExitStatus {
+        if ok {
+            ExitStatus::Success
+        } else {
+            ExitStatus::FunctionFailed
+        }
+    }
+}
+
+impl From<ErrorCategory> for ExitStatus {
+    fn from(c: ErrorCategory) -> ExitStatus {
+        match c {
+            ErrorCategory::Function => ExitStatus::FunctionFailed,
+            ErrorCategory::Usage => ExitStatus::Usage,
+            ErrorCategory::Provider => ExitStatus::Provider,
+        }
+    }
+}
+
+use crate::provider::ProviderError;
+
+impl ProviderError for SpecError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}
+
+impl ProviderError for crate::bucket::BucketError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}
+
+impl ProviderError for crate::fdl::FdlError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}
+
+impl ProviderError for crate::config::ConfigError {
+    fn category(&self) -> ErrorCategory {
+        crate::config::ConfigError::category(self)
+    }
+}
+
+/// An I/O error with no more context is the machine's (a full disk, permissions).
+impl ProviderError for std::io::Error {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Provider
+    }
+}

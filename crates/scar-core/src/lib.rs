@@ -21,8 +21,10 @@ pub mod event;
 pub mod fdl;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod lambda;
+pub mod progress;
 pub mod provider;
 pub mod spec;
 
-pub use error::{ErrorCategory, SpecError};
+pub use error::{ErrorCategory, ExitStatus, SpecError};
 pub use spec::{FunctionSpec, ImageConfig, OutputSpec};

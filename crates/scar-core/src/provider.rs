@@ -1,13 +1,18 @@
-//! The provider traits: what every provider (`local`, `aws`) does with functions, so that
-//! frontends are written once against them.
+//! The provider surface: everything a provider (`local`, `aws`) does, so that frontends are
+//! written once against [`Provider`], and the types its commands take and return.
+//!
+//! A provider that cannot do something says so with [`Unsupported`] (exit status 2),
+//! never by ignoring a flag.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::BucketPath;
 use crate::config::ProviderKind;
 use crate::event::{Payload, Response};
+use crate::progress::Progress;
 use crate::{ErrorCategory, FunctionSpec};
 
 /// Where a function's image comes from.
@@ -17,6 +22,39 @@ pub enum ImageInput {
     Reference(String),
     /// `-if`: a `docker save` or OCI archive.
     Archive(PathBuf),
+}
+
+/// What a function is deployed as (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    /// The image plus a layer with the supervisor (pushed to ECR on AWS).
+    Image,
+    /// SCAR's zip: `bootstrap` and a udocker tree, under Lambda's 250 MB.
+    Zip,
+}
+
+impl PackageKind {
+    /// The kind as users name it (`--package image|zip`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Image => "image",
+            PackageKind::Zip => "zip",
+        }
+    }
+}
+
+/// What [`Provider::create`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// The function, validated by the provider before anything is pulled.
+    pub spec: FunctionSpec,
+    pub image: ImageInput,
+    /// The package; `None`: the provider's default (local: the image root as it is; aws:
+    /// `image`).
+    pub package: Option<PackageKind>,
+    /// AWS: a bucket for zips over Lambda's direct upload limit (`-db`).
+    pub deployment_bucket: Option<String>,
 }
 
 /// A function as a provider lists it.
@@ -30,6 +68,152 @@ pub struct FunctionInfo {
     pub image_digest: String,
     /// When the function was created (RFC 3339).
     pub created: String,
+}
+
+/// A synchronous invocation's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The supervisor's response (the script's output, exit code, outputs uploaded).
+    pub response: Response,
+    /// The end of the invocation's log (Lambda's `LogType: Tail`), when the provider has it.
+    pub log_tail: Option<String>,
+}
+
+/// A launch: the function once for every object in its bucket's input folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub function: String,
+    /// The bucket; it must be the function's.
+    pub bucket: String,
+    /// Invocations at once; `None`: [`Provider::default_concurrency`].
+    pub concurrency: Option<usize>,
+    /// Only objects whose last run failed or timed out.
+    pub only_failed: bool,
+    /// Only objects not processed yet in their current version.
+    pub pending_only: bool,
+}
+
+impl LaunchRequest {
+    /// Every object of `bucket`'s input folder, at the provider's default concurrency.
+    pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> LaunchRequest {
+        LaunchRequest {
+            function: function.into(),
+            bucket: bucket.into(),
+            concurrency: None,
+            only_failed: false,
+            pending_only: false,
+        }
+    }
+}
+
+/// How one object's invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Accepted for an asynchronous run (AWS: HTTP 202); its result is in the logs.
+    Queued,
+    /// The invocation could not be made (an error, after retries).
+    NotInvoked,
+}
+
+impl Outcome {
+    /// Succeeded, or accepted to run.
+    pub fn ok(self) -> bool {
+        matches!(self, Outcome::Succeeded | Outcome::Queued)
+    }
+}
+
+/// One object's invocation, in a launch or after a `put`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileResult {
+    /// The object key, as stored.
+    pub key: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Empty when the invocation could not be made.
+    pub request_id: String,
+    /// Output keys written.
+    #[serde(default)]
+    pub uploaded: Vec<String>,
+    /// The end of the output, for failed invocations.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output_tail: String,
+    /// Why the invocation could not run, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Attempts made (more than 1 when throttled and retried).
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Progress of a launch (and of the runs a `put` causes), for the frontend to draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchEvent {
+    /// The objects to run are known.
+    Planned { total: usize },
+    /// An invocation was throttled and is retried.
+    Retrying { key: String, attempt: u32 },
+    /// One object is done.
+    Finished(FileResult),
+}
+
+/// An object in a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Content hash, as S3 gives it (MD5 hex for simple uploads), without quotes.
+    pub etag: String,
+    /// Last modification (RFC 3339).
+    pub modified: String,
+}
+
+/// Progress of one file's transfer (put, get).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferEvent {
+    Started { key: String, size: u64 },
+    Progress { key: String, done: u64, size: u64 },
+    Finished { key: String, size: u64 },
+}
+
+/// What `put` stored, and what it caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutReport {
+    pub stored: Vec<ObjectInfo>,
+    /// The function whose input folder received objects, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// The input objects it runs for (own outputs never trigger it).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+}
+
+/// A package written to a file by [`Provider::package`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageReport {
+    pub path: PathBuf,
+    pub package: PackageKind,
+    pub size: u64,
+    /// The image package's manifest digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unzipped_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub includes_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_deployment_bucket: Option<bool>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Which log lines to read.
@@ -52,32 +236,28 @@ pub struct LogLine {
 pub trait ProviderError: std::error::Error + Send + Sync + 'static {
     /// The user-facing category.
     fn category(&self) -> ErrorCategory;
+
+    /// Whether the function (or object) asked for does not exist.
+    fn is_not_found(&self) -> bool {
+        false
+    }
 }
 
-/// What every provider does with functions. Creating a function differs enough between
-/// providers (progress, packages) that it lives on each provider's own type.
-pub trait Provider {
-    type Error: ProviderError;
+/// Something this provider does not do (a command, or a flag of one): bad input, exit 2.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{what} is not available on the {provider} provider: {instead}")]
+pub struct Unsupported {
+    pub provider: &'static str,
+    /// What was asked, as the user wrote it (`scar serve`, `--only-failed`).
+    pub what: String,
+    /// What to do instead.
+    pub instead: String,
+}
 
-    /// The functions this provider holds.
-    fn list(&self) -> impl Future<Output = Result<Vec<FunctionInfo>, Self::Error>> + Send;
-
-    /// Invokes a function synchronously and returns its response.
-    fn invoke(
-        &self,
-        name: &str,
-        payload: &Payload,
-    ) -> impl Future<Output = Result<Response, Self::Error>> + Send;
-
-    /// Removes a function and everything it made.
-    fn remove(&self, name: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
-
-    /// Reads a function's log lines.
-    fn logs(
-        &self,
-        name: &str,
-        query: &LogQuery,
-    ) -> impl Future<Output = Result<Vec<LogLine>, Self::Error>> + Send;
+impl ProviderError for Unsupported {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
 }
 
 /// `log -ri ID` found no lines for that invocation: it has not run (yet), ran elsewhere,
@@ -92,5 +272,133 @@ pub struct NoLogLines {
 impl ProviderError for NoLogLines {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
+    }
+}
+
+/// A callback for launch progress.
+pub type OnLaunch<'a> = &'a (dyn Fn(&LaunchEvent) + Sync);
+/// A callback for transfer progress.
+pub type OnTransfer<'a> = &'a (dyn Fn(&TransferEvent) + Sync);
+
+/// Everything a provider does. Every command of the frontend is written once against it.
+pub trait Provider: Send + Sync {
+    type Error: ProviderError + From<Unsupported>;
+
+    /// Which provider this is.
+    fn kind(&self) -> ProviderKind;
+
+    /// Invocations at once when a launch does not say (the frontend's help states it).
+    fn default_concurrency(&self) -> usize;
+
+    /// Creates a function: pulls the image, packages it, deploys it and binds its bucket;
+    /// nothing is left behind when a step fails.
+    fn create(
+        &self,
+        request: CreateRequest,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<FunctionInfo, Self::Error>> + Send;
+
+    /// The functions this provider holds.
+    fn list(&self) -> impl Future<Output = Result<Vec<FunctionInfo>, Self::Error>> + Send;
+
+    /// One function.
+    fn function(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<FunctionInfo, Self::Error>> + Send;
+
+    /// Removes a function and everything it made.
+    fn remove(&self, name: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Removes every function this provider made; returns their names.
+    fn remove_all(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+
+    /// Invokes a function synchronously.
+    fn invoke(
+        &self,
+        name: &str,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<Invocation, Self::Error>> + Send;
+
+    /// Invokes a function asynchronously (Lambda's `Event`): returns its request id at
+    /// once; the invocation completes and is logged on its own.
+    fn invoke_async(
+        &self,
+        name: &str,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<String, Self::Error>> + Send;
+
+    /// The launcher: the function once per object in its bucket's input folder.
+    fn launch(
+        &self,
+        request: &LaunchRequest,
+        on_event: OnLaunch<'_>,
+    ) -> impl Future<Output = Result<Vec<FileResult>, Self::Error>> + Send;
+
+    /// Waits for the runs `put` caused (`report.inputs` of `report.function`), as results.
+    fn await_inputs(
+        &self,
+        report: &PutReport,
+        concurrency: Option<usize>,
+        on_event: OnLaunch<'_>,
+    ) -> impl Future<Output = Result<Vec<FileResult>, Self::Error>> + Send;
+
+    /// Starts the runs `put` caused without waiting for them (`put --async`); they
+    /// complete and are recorded on their own (local: a background launcher; aws: S3's
+    /// notifications run them already).
+    fn start_inputs(
+        &self,
+        report: &PutReport,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Reads a function's log lines.
+    fn logs(
+        &self,
+        name: &str,
+        query: &LogQuery,
+    ) -> impl Future<Output = Result<Vec<LogLine>, Self::Error>> + Send;
+
+    /// Prints new log lines as they come, through `on_line`, until it returns false.
+    fn follow_logs(
+        &self,
+        name: &str,
+        stream: Option<&str>,
+        on_line: &mut (dyn FnMut(LogLine) -> bool + Send),
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Stores a file, or a directory's files, under a bucket folder.
+    fn put(
+        &self,
+        at: &BucketPath,
+        path: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> impl Future<Output = Result<PutReport, Self::Error>> + Send;
+
+    /// Copies a folder's objects (or one object) into `dest`.
+    fn get(
+        &self,
+        at: &BucketPath,
+        dest: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> impl Future<Output = Result<Vec<PathBuf>, Self::Error>> + Send;
+
+    /// The objects under a bucket folder.
+    fn list_objects(
+        &self,
+        at: &BucketPath,
+    ) -> impl Future<Output = Result<Vec<ObjectInfo>, Self::Error>> + Send;
+
+    /// Writes a function's deployment package to a file.
+    fn package(
+        &self,
+        name: &str,
+        kind: PackageKind,
+        dest: &Path,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<PackageReport, Self::Error>> + Send;
+
+    /// Stops what the provider keeps running between calls (warm sandboxes).
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        async {}
     }
 }

@@ -7,24 +7,12 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 use scar_core::bucket::{valid_key, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
-use serde::{Deserialize, Serialize};
+pub use scar_core::provider::ObjectInfo;
 
 use crate::LocalError;
 
 /// The hidden directory of scar's own files inside a bucket.
 const SCAR_DIR: &str = ".scar";
-
-/// An object as listings and events describe it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectInfo {
-    pub bucket: String,
-    pub key: String,
-    pub size: u64,
-    /// MD5 of the content, hex: what S3 gives single-part uploads.
-    pub etag: String,
-    /// RFC 3339.
-    pub modified: String,
-}
 
 /// The buckets under one scar home.
 #[derive(Debug, Clone)]

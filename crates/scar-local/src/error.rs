@@ -71,6 +71,10 @@ pub enum LocalError {
     },
     #[error("cannot watch the input folders: {0}")]
     Watch(String),
+    #[error(transparent)]
+    Unsupported(#[from] scar_core::provider::Unsupported),
+    #[error(transparent)]
+    NoLogLines(#[from] scar_core::provider::NoLogLines),
     #[error("function {0:?} is being served by another scar process (`scar serve` or a launcher): let it finish, or stop it first")]
     Busy(String),
 }
@@ -86,6 +90,10 @@ impl LocalError {
 }
 
 impl ProviderError for LocalError {
+    fn is_not_found(&self) -> bool {
+        matches!(self, LocalError::NotFound(_))
+    }
+
     fn category(&self) -> ErrorCategory {
         match self {
             LocalError::Spec(_)
@@ -98,7 +106,12 @@ impl ProviderError for LocalError {
             | LocalError::WrongBucket { .. }
             | LocalError::Key(_)
             | LocalError::Input { .. }
-            | LocalError::Busy(_) => ErrorCategory::Usage,
+            | LocalError::Busy(_)
+            | LocalError::Unsupported(_)
+            | LocalError::NoLogLines(_) => ErrorCategory::Usage,
+            // The function's process died or ran past its deadline: on Lambda, a function
+            // error too (Runtime.ExitError, a timeout), so exit 1 on both providers.
+            LocalError::SandboxDied { .. } | LocalError::NoAnswer { .. } => ErrorCategory::Function,
             LocalError::Image(e) => e.category(),
             LocalError::Supervisor { .. } => ErrorCategory::Function,
             LocalError::NoSupervisor(_) => ErrorCategory::Usage,

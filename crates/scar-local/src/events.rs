@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use scar_core::bucket::{BucketPath, ObjectCreated, INPUT_FOLDER};
+use scar_core::provider::{FileResult, LaunchEvent, LaunchRequest, OnLaunch};
 use scar_core::FunctionSpec;
-use serde::{Deserialize, Serialize};
 
 use crate::buckets::ObjectInfo;
 use crate::records::{Outcome, Processed, Record, WorkerLock};
@@ -19,26 +19,6 @@ use crate::{LocalError, LocalProvider};
 
 /// How much of a failed invocation's output a result keeps.
 const TAIL: usize = 2000;
-
-/// What the launcher runs.
-#[derive(Debug, Clone)]
-pub struct LaunchOptions {
-    /// Invocations at once (at least 1).
-    pub concurrency: usize,
-    /// Only objects whose last invocation failed or timed out.
-    pub only_failed: bool,
-    /// Only objects not yet processed in their current version (ETag).
-    pub pending_only: bool,
-}
-
-/// Progress of a launch.
-#[derive(Debug, Clone)]
-pub enum LaunchEvent {
-    /// The objects to run are known.
-    Planned { total: usize },
-    /// One object is done.
-    Finished(FileResult),
-}
 
 /// Progress of `serve`.
 #[derive(Debug, Clone)]
@@ -52,23 +32,6 @@ pub enum ServeEvent {
         function: String,
         result: FileResult,
     },
-}
-
-/// How one object's invocation went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileResult {
-    pub key: String,
-    pub outcome: Outcome,
-    pub exit_code: Option<i32>,
-    pub request_id: String,
-    /// Output keys written.
-    pub uploaded: Vec<String>,
-    /// The end of the output, for failed invocations.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub output_tail: String,
-    /// Why the invocation could not run, when it could not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 fn tail(text: &str) -> String {
@@ -94,15 +57,21 @@ impl LocalProvider {
         Ok((stored, bucket))
     }
 
-    /// Runs `name` once for every object in its bucket's `input/` folder: the first
+    /// Runs the function once for every object in its bucket's `input/` folder: the first
     /// synchronously (it warms a sandbox), the rest concurrently under the bound.
-    pub async fn launch(
+    pub(crate) async fn launch_inputs(
         &self,
-        name: &str,
-        options: &LaunchOptions,
-        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+        request: &LaunchRequest,
+        on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, LocalError> {
+        let name = request.function.as_str();
         let (stored, bucket) = self.bound(name)?;
+        if bucket != request.bucket {
+            return Err(LocalError::WrongBucket {
+                function: name.into(),
+                bucket: request.bucket.clone(),
+            });
+        }
         let function_dir = self.layout().function_dir(name);
         let _lock = WorkerLock::try_take(&function_dir, name)?;
         let record = Record::new(&function_dir);
@@ -111,9 +80,9 @@ impl LocalProvider {
         for key in self.input_keys(&stored, &bucket)? {
             let info = self.buckets().info(&bucket, &key)?;
             let last = done.get(&key);
-            let keep = if options.only_failed {
+            let keep = if request.only_failed {
                 last.is_some_and(|p| p.outcome != Outcome::Succeeded)
-            } else if options.pending_only {
+            } else if request.pending_only {
                 last.is_none_or(|p| p.etag != info.etag)
             } else {
                 true
@@ -134,17 +103,12 @@ impl LocalProvider {
         }
         let mut running = futures_util::stream::iter(rest)
             .map(|info| self.process_object(&stored, &record, info))
-            .buffer_unordered(options.concurrency.max(1));
+            .buffer_unordered(self.concurrency(request.concurrency));
         while let Some(r) = running.next().await {
             on_event(&LaunchEvent::Finished(r.clone()));
             results.push(r);
         }
         Ok(results)
-    }
-
-    /// The function whose input folder `bucket` is, if any.
-    pub fn function_for_bucket(&self, bucket: &str) -> Result<Option<String>, LocalError> {
-        Ok(self.spec_bound_to(bucket)?.map(|spec| spec.name))
     }
 
     fn spec_bound_to(&self, bucket: &str) -> Result<Option<FunctionSpec>, LocalError> {
@@ -158,7 +122,7 @@ impl LocalProvider {
 
     /// The function that `objects` (just stored in `bucket`) trigger, and those of them that
     /// do: the ones in its `input/` folder, less its own outputs.
-    pub fn triggered_by(
+    pub(crate) fn triggered_by(
         &self,
         bucket: &str,
         objects: &[ObjectInfo],
@@ -191,12 +155,12 @@ impl LocalProvider {
     /// concurrently under the bound. Fails with [`LocalError::Busy`] when another scar
     /// process (`scar serve`) is processing the function: [`Self::wait_for`] then waits
     /// for that process's results instead.
-    pub async fn process_objects(
+    pub(crate) async fn process_objects(
         &self,
         name: &str,
         objects: Vec<ObjectInfo>,
         concurrency: usize,
-        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+        on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, LocalError> {
         let (stored, _) = self.bound(name)?;
         let function_dir = self.layout().function_dir(name);
@@ -218,12 +182,12 @@ impl LocalProvider {
 
     /// Waits until the record of `name` says each object (in its current version) is done,
     /// as another process (`scar serve`) processes them, or until `timeout`.
-    pub async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         name: &str,
         objects: &[ObjectInfo],
         timeout: std::time::Duration,
-        on_event: &(dyn Fn(&LaunchEvent) + Send + Sync),
+        on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, LocalError> {
         let record = Record::new(&self.layout().function_dir(name));
         on_event(&LaunchEvent::Planned {
@@ -246,6 +210,7 @@ impl LocalProvider {
                         uploaded: p.uploaded.clone(),
                         output_tail: String::new(),
                         error: None,
+                        attempts: 1,
                     };
                     on_event(&LaunchEvent::Finished(r.clone()));
                     results.insert(info.key.clone(), r);
@@ -278,7 +243,7 @@ impl LocalProvider {
         }
         .to_event();
         let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-        let result = match self.invoke_event(stored, bytes).await {
+        let result = match self.invoke_event(stored, bytes, None).await {
             Ok(response) => {
                 let outcome = if response.timed_out {
                     Outcome::TimedOut
@@ -299,6 +264,7 @@ impl LocalProvider {
                     },
                     uploaded: response.uploaded,
                     error: None,
+                    attempts: 1,
                 }
             }
             Err(e) => FileResult {
@@ -309,6 +275,7 @@ impl LocalProvider {
                 uploaded: Vec::new(),
                 output_tail: String::new(),
                 error: Some(e.to_string()),
+                attempts: 1,
             },
         };
         let _ = record.append(&Processed {
@@ -453,7 +420,7 @@ impl LocalProvider {
             }
         }
         drop(watcher);
-        self.shutdown().await;
+        self.stop_sandboxes().await;
         Ok(())
     }
 

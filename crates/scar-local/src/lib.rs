@@ -26,11 +26,12 @@ mod records;
 mod sandbox;
 mod state;
 mod supervisor;
+mod surface;
 
-pub use buckets::{Buckets, ObjectInfo};
+pub use buckets::Buckets;
 pub use error::LocalError;
-pub use events::{FileResult, LaunchEvent, LaunchOptions, ServeEvent};
-pub use packages::{PackageKind, PackageReport};
+pub use events::ServeEvent;
 pub use provider::{LocalProvider, PROVIDER_NAME};
-pub use records::{Outcome, Processed};
+pub use records::Processed;
 pub use supervisor::{find_proot, find_supervisor, is_static_elf};
+pub use surface::BackgroundJob;

@@ -53,7 +53,7 @@ impl LogStream {
     }
 }
 
-fn streams(dir: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn streams(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -6,48 +6,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
+use scar_core::provider::{PackageKind, PackageReport};
 use scar_packager::{BlobCache, ImagePackage, Progress, PulledImage, ZipOptions};
 
 use crate::state::{ensure_mount_point, Launch, StoredFunction};
 use crate::{LocalError, LocalProvider};
-
-/// A deployment package kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageKind {
-    /// The image plus a supervisor layer.
-    Image,
-    /// `bootstrap` plus a udocker tree (SCAR's format).
-    Zip,
-}
-
-impl PackageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PackageKind::Image => "image",
-            PackageKind::Zip => "zip",
-        }
-    }
-}
-
-/// What `scar package` wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PackageReport {
-    pub path: PathBuf,
-    pub package: &'static str,
-    pub size: u64,
-    /// Image packages: the manifest digest.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    /// Zip packages: the unzipped size, whether the root is inside, whether it needs a
-    /// deployment bucket on AWS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unzipped_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub includes_root: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub needs_deployment_bucket: Option<bool>,
-    pub warnings: Vec<String>,
-}
 
 /// The layers of an image package as an image, so that it can be extracted like any other.
 fn as_pulled(package: &ImagePackage, base: &PulledImage) -> PulledImage {
@@ -180,7 +143,7 @@ impl LocalProvider {
     }
 
     /// Writes the package of an existing function to `dest`.
-    pub async fn package(
+    pub(crate) async fn write_package(
         &self,
         name: &str,
         kind: PackageKind,
@@ -212,7 +175,7 @@ impl LocalProvider {
                         .await?;
                 Ok(PackageReport {
                     path: dest.to_path_buf(),
-                    package: kind.as_str(),
+                    package: kind,
                     size: file_size(dest),
                     digest: Some(digest),
                     unzipped_size: None,
@@ -239,7 +202,7 @@ impl LocalProvider {
                 .await?;
                 Ok(PackageReport {
                     path: dest.to_path_buf(),
-                    package: kind.as_str(),
+                    package: kind,
                     size: report.zip_size,
                     digest: None,
                     unzipped_size: Some(report.unzipped_size),

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use scar_core::config::ProviderKind;
-use scar_core::event::{ErrorPayload, Payload, Response};
-use scar_core::provider::{FunctionInfo, ImageInput, LogLine, LogQuery, Provider};
+use scar_core::event::{ErrorPayload, Response};
+use scar_core::lambda::log_group;
+use scar_core::provider::{FunctionInfo, ImageInput, PackageKind};
 use scar_core::FunctionSpec;
 use scar_packager::{BlobCache, ImageSource, Progress};
 use tokio::sync::oneshot;
@@ -17,7 +18,6 @@ use crate::api::{Answer, Pending, RuntimeApi};
 use crate::buckets::Buckets;
 use crate::cgroup::MemoryCgroup;
 use crate::logs::LogStream;
-use crate::packages::PackageKind;
 use crate::state::{ensure_mount_point, Launch, Layout, StoredFunction};
 use crate::{sandbox, LocalError};
 
@@ -54,6 +54,12 @@ pub struct LocalProvider {
     memory_warned: std::sync::atomic::AtomicBool,
     /// Limits and strictness of image extraction.
     extract: scar_packager::ExtractOptions,
+    /// Invocations at once when a launch does not say.
+    concurrency: usize,
+    /// The program that runs work outliving the caller (see [`crate::BackgroundJob`]).
+    background: Option<PathBuf>,
+    /// Where the provider's notices go (the library prints nothing).
+    notices: Box<dyn Fn(&str) + Send + Sync>,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -85,7 +91,42 @@ impl LocalProvider {
             buckets: Buckets::new(home_buckets(&home_dir)),
             memory_warned: std::sync::atomic::AtomicBool::new(false),
             extract: scar_packager::ExtractOptions::default(),
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            background: None,
+            notices: Box::new(|_| {}),
         }
+    }
+
+    /// Invocations at once when a launch does not say (default: the number of cores).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        if concurrency > 0 {
+            self.concurrency = concurrency;
+        }
+        self
+    }
+
+    /// The concurrency bound: `flag` when given (and not 0), else the provider's.
+    pub(crate) fn concurrency(&self, flag: Option<usize>) -> usize {
+        flag.filter(|c| *c > 0).unwrap_or(self.concurrency)
+    }
+
+    /// Work that must outlive the calling process (`invoke_async`, `start_inputs`) is run
+    /// by `program` given [`crate::BackgroundJob::to_args`]; the frontend passes its own
+    /// executable, which hands such arguments to [`LocalProvider::run_background`].
+    /// Without one, those calls fail with [`scar_core::provider::Unsupported`].
+    pub fn with_background(mut self, program: impl Into<PathBuf>) -> Self {
+        self.background = Some(program.into());
+        self
+    }
+
+    pub(crate) fn background(&self) -> Option<&Path> {
+        self.background.as_deref()
+    }
+
+    /// Notices for the user (memory limits not enforced, ...) go to `f`.
+    pub fn with_notices(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notices = Box::new(f);
+        self
     }
 
     /// Extracts images within `limits` (default: [`scar_packager::ExtractLimits::default`]).
@@ -131,7 +172,7 @@ impl LocalProvider {
 
     /// Creates a function: pulls the image into the cache, extracts its root once, and
     /// records the function. On any failure nothing new is left in the scar home.
-    pub async fn init(
+    pub(crate) async fn create_function(
         &self,
         spec: FunctionSpec,
         image: &ImageInput,
@@ -257,8 +298,18 @@ impl LocalProvider {
         &self.supervisor
     }
 
+    /// Drops the warm sandboxes of `name` (they are killed on drop).
+    pub(crate) fn drop_warm(&self, name: &str) {
+        let gone = self
+            .warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        drop(gone);
+    }
+
     /// Stops every warm sandbox and waits for them to go.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn stop_sandboxes(&self) {
         let all: Vec<Sandbox> = {
             let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
             warm.drain().flat_map(|(_, v)| v).collect()
@@ -337,7 +388,9 @@ impl LocalProvider {
                     .memory_warned
                     .swap(true, std::sync::atomic::Ordering::Relaxed)
                 {
-                    eprintln!("warning: memory limits are not enforced on this machine ({why})");
+                    (self.notices)(&format!(
+                        "memory limits are not enforced on this machine ({why})"
+                    ));
                 }
                 None
             }
@@ -385,6 +438,7 @@ impl LocalProvider {
         &self,
         stored: &StoredFunction,
         event: Bytes,
+        request_id: Option<String>,
     ) -> Result<Response, LocalError> {
         let spec = &stored.info.spec;
         let mut sandbox = loop {
@@ -397,7 +451,7 @@ impl LocalProvider {
                 None => break self.start_sandbox(stored).await?,
             }
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let deadline = SystemTime::now() + Duration::from_secs(spec.timeout_s.into());
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
@@ -509,45 +563,8 @@ impl LocalProvider {
     }
 }
 
-impl Provider for LocalProvider {
-    type Error = LocalError;
-
-    async fn list(&self) -> Result<Vec<FunctionInfo>, LocalError> {
-        Ok(self.layout.list()?.into_iter().map(|s| s.info).collect())
-    }
-
-    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Response, LocalError> {
-        let stored = self.layout.load(name)?;
-        let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
-        self.invoke_event(&stored, event).await
-    }
-
-    async fn remove(&self, name: &str) -> Result<(), LocalError> {
-        scar_core::spec::validate_name(name)?;
-        if let Some(sandboxes) = self
-            .warm
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name)
-        {
-            drop(sandboxes);
-        }
-        self.layout.remove(name)
-    }
-
-    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, LocalError> {
-        self.layout.load(name)?;
-        crate::logs::read(&self.layout.logs(name), query)
-    }
-}
-
 fn home_buckets(home: &Path) -> PathBuf {
     home.join("buckets")
-}
-
-/// CloudWatch's log group name for a function.
-fn log_group(name: &str) -> String {
-    format!("/aws/lambda/{name}")
 }
 
 fn sandbox_hint(err: &std::io::Error) -> &'static str {

@@ -17,14 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::LocalError;
 
-/// How one object's invocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    TimedOut,
-}
+pub use scar_core::provider::Outcome;
 
 /// One line of the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

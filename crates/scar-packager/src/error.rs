@@ -187,3 +187,9 @@ impl PackagerError {
         }
     }
 }
+
+impl scar_core::provider::ProviderError for PackagerError {
+    fn category(&self) -> ErrorCategory {
+        PackagerError::category(self)
+    }
+}

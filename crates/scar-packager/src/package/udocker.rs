@@ -39,12 +39,7 @@ use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
 use crate::{blocking, PulledImage};
 
-/// Where Lambda unpacks a zip package.
-pub const LAMBDA_TASK_ROOT: &str = "/var/task";
-/// Lambda's limit on a zip package's unzipped size (250 MB, in bytes as Lambda counts).
-pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
-/// Lambda's limit on a zip uploaded directly; larger ones go through an S3 bucket.
-pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+pub use scar_core::lambda::{DIRECT_UPLOAD_LIMIT, TASK_ROOT as LAMBDA_TASK_ROOT, UNZIPPED_LIMIT};
 
 /// How to build a zip package. [`ZipOptions::new`] gives Lambda's values.
 #[derive(Debug, Clone, PartialEq, Eq)]

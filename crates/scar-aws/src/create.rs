@@ -1,0 +1,148 @@
+//! A function from an image, end to end: pull it (`scar-packager`), package it (`zip`, or
+//! `image` pushed to ECR), create the Lambda function and bind its bucket
+//! ([`AwsProvider::init`]). What `scar init` does on AWS, for any Rust program.
+
+use std::path::{Path, PathBuf};
+
+use scar_core::event::FunctionFile;
+use scar_core::progress::Progress;
+use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind, Provider as _};
+use scar_packager::{BlobCache, ImageSource, ManifestFormat, ZipOptions};
+
+use crate::{AwsError, AwsProvider, InitRequest, Package};
+
+/// A temporary file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl AwsProvider {
+    fn packaging(&self) -> Result<(BlobCache, &Path), AwsError> {
+        let Some(supervisor) = self.config.supervisor.as_deref() else {
+            return Err(AwsError::Input(
+                "no supervisor (`bootstrap`) to package: set AwsConfig::supervisor (scar finds one with --supervisor, SCAR_SUPERVISOR or `cargo xtask build-supervisor`)".into(),
+            ));
+        };
+        let cache = self
+            .config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("scar-cache"));
+        Ok((BlobCache::new(cache), supervisor))
+    }
+
+    /// Creates a function from an image: validates it, pulls the image, builds its
+    /// package (default `image`, pushed to the function's ECR repository and pinned by
+    /// digest; or `zip`, with the configured proot, through `deployment_bucket` when over
+    /// 50 MB), then [`AwsProvider::init`]. Nothing is left behind when a step fails.
+    pub(crate) async fn create_function(
+        &self,
+        request: CreateRequest,
+        progress: &dyn Progress,
+    ) -> Result<FunctionInfo, AwsError> {
+        let spec = request.spec;
+        // Bad input costs nothing: checked before any pull or push.
+        spec.validate()?;
+        if let Some(bucket) = &request.deployment_bucket {
+            scar_core::bucket::BucketPath::parse(bucket)?;
+        }
+        if self.config.iam_role.trim().is_empty() {
+            return Err(AwsError::MissingRole {
+                function: spec.name.clone(),
+            });
+        }
+        match self.function(&spec.name).await {
+            Ok(_) | Err(AwsError::NotScarFunction(_)) => {
+                return Err(AwsError::Exists(spec.name.clone()))
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let (cache, supervisor) = self.packaging()?;
+        let source = match &request.image {
+            ImageInput::Archive(file) => ImageSource::from_archive(file)?,
+            ImageInput::Reference(reference) => ImageSource::detect(reference)?,
+        };
+        let image = scar_packager::pull(&source, &cache, progress).await?;
+        let function = FunctionFile::new(&spec, image.config.clone());
+        let (package, _zip) = match request.package.unwrap_or(PackageKind::Image) {
+            PackageKind::Zip => {
+                let Some(proot) = self.config.proot.clone() else {
+                    return Err(AwsError::Input(
+                        "a zip package needs a static proot to enter the image's root on Lambda, which allows no namespaces\nhelp: pass --proot PATH (udocker's static proot works: `udocker install` puts it in ~/.udocker/bin), or use --package image".into(),
+                    ));
+                };
+                let mut options = ZipOptions::new(&spec.name);
+                options.proot = Some(proot);
+                let path = std::env::temp_dir().join(format!(
+                    "scar-{}-{}.zip",
+                    spec.name.to_lowercase(),
+                    uuid_like()
+                ));
+                let zip = TempFile(path.clone());
+                let report = scar_packager::build_zip_package(
+                    &image, &cache, &function, supervisor, &path, &options, progress,
+                )
+                .await?;
+                for warning in &report.warnings {
+                    progress.warn(warning);
+                }
+                if report.needs_deployment_bucket && request.deployment_bucket.is_none() {
+                    return Err(AwsError::NeedsDeploymentBucket {
+                        function: spec.name.clone(),
+                        size: report.zip_size,
+                    });
+                }
+                (Package::Zip { path }, Some(zip))
+            }
+            PackageKind::Image => {
+                let pkg = scar_packager::build_image_package(
+                    &image, &cache, &function, supervisor, progress,
+                )
+                .await?;
+                let repository = crate::ecr_repository_name(&spec.name);
+                let login = self.ecr_login(&repository).await?;
+                let (registry, repo_uri) = match &self.config.registry_override {
+                    Some(r) if !r.trim().is_empty() => {
+                        let r = r.trim().trim_end_matches('/').to_string();
+                        (r.clone(), format!("{r}/{repository}"))
+                    }
+                    _ => (login.registry.clone(), login.repository_uri.clone()),
+                };
+                let _ = registry;
+                let pushed = scar_packager::push_image(
+                    &pkg,
+                    &cache,
+                    &format!("{repo_uri}:latest"),
+                    Some((login.username.clone(), login.password.clone())),
+                    ManifestFormat::Oci,
+                    progress,
+                )
+                .await?;
+                // Pinned by digest: the function runs exactly what was pushed.
+                let uri = format!("{repo_uri}@{}", pushed.manifest_digest);
+                (Package::Image { uri }, None)
+            }
+        };
+        let mut info = self
+            .init(InitRequest {
+                spec,
+                package,
+                deployment_bucket: request.deployment_bucket,
+            })
+            .await?;
+        info.image_digest = image.manifest_digest;
+        Ok(info)
+    }
+}
+
+fn uuid_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{n:x}", std::process::id())
+}

@@ -1,0 +1,442 @@
+//! The provider surface ([`Provider`]) on AWS: Lambda, S3, CloudWatch Logs, ECR.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_sdk_lambda::operation::RequestId as _;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use scar_core::bucket::BucketPath;
+use scar_core::config::ProviderKind;
+use scar_core::event::Payload;
+use scar_core::progress::Progress;
+use scar_core::provider::{
+    CreateRequest, FileResult, FunctionInfo, Invocation, LaunchEvent, LaunchRequest, LogLine,
+    LogQuery, ObjectInfo, OnLaunch, OnTransfer, Outcome, PackageKind, PackageReport, Provider,
+    PutReport, Unsupported,
+};
+
+use crate::launcher::{DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult};
+use crate::provider::{function_info, is_scar, not_found_as, permission_id, INPUT_BUCKET_TAG};
+use crate::{AwsError, AwsProvider, INPUT_FOLDER};
+
+/// How often `follow_logs` polls CloudWatch.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Asynchronous invocations in flight at once when a launch does not say.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// How much of a failed invocation's output a result keeps.
+const TAIL_LINES: usize = 20;
+
+/// The S3 prefix of a bucket path: `folder/`, or empty for the whole bucket.
+fn prefix(at: &BucketPath) -> String {
+    if at.folder.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", at.folder)
+    }
+}
+
+/// A launch result in the providers' common shape.
+fn file_result(r: DispatchResult) -> FileResult {
+    let mut out = FileResult {
+        key: r.key,
+        outcome: Outcome::Queued,
+        exit_code: None,
+        request_id: String::new(),
+        uploaded: Vec::new(),
+        output_tail: String::new(),
+        error: None,
+        attempts: r.attempts,
+    };
+    match r.outcome {
+        DispatchOutcome::Completed(inv) => {
+            let resp = inv.response;
+            out.outcome = if resp.timed_out {
+                Outcome::TimedOut
+            } else if resp.succeeded() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            };
+            if out.outcome != Outcome::Succeeded {
+                let text = String::from_utf8_lossy(&resp.output_bytes()).into_owned();
+                let lines: Vec<&str> = text.lines().collect();
+                out.output_tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+            }
+            out.exit_code = resp.exit_code;
+            out.request_id = resp.request_id;
+            out.uploaded = resp.uploaded;
+        }
+        DispatchOutcome::Queued { request_id } => out.request_id = request_id,
+        DispatchOutcome::Failed(e) => {
+            out.outcome = Outcome::NotInvoked;
+            out.error = Some(e.to_string());
+        }
+    }
+    out
+}
+
+impl Provider for AwsProvider {
+    type Error = AwsError;
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    fn default_concurrency(&self) -> usize {
+        DEFAULT_CONCURRENCY
+    }
+
+    async fn create(
+        &self,
+        request: CreateRequest,
+        progress: &dyn Progress,
+    ) -> Result<FunctionInfo, AwsError> {
+        self.create_function(request, progress).await
+    }
+
+    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Invocation, AwsError> {
+        self.invoke_detailed(name, payload).await
+    }
+
+    async fn launch(
+        &self,
+        request: &LaunchRequest,
+        on_event: OnLaunch<'_>,
+    ) -> Result<Vec<FileResult>, AwsError> {
+        if request.only_failed || request.pending_only {
+            return Err(Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "--only-failed and --pending".into(),
+                instead: "on AWS the launcher invokes the function for every file under input/, and Lambda keeps no record of what ran".into(),
+            }
+            .into());
+        }
+        let info = self.function(&request.function).await?;
+        if let Some(own) = &info.spec.input_bucket {
+            if *own != request.bucket {
+                return Err(AwsError::WrongBucket {
+                    function: request.function.clone(),
+                    bucket: request.bucket.clone(),
+                });
+            }
+        }
+        let mut options = DispatchOptions::new(&request.function, &request.bucket);
+        options.concurrency = request
+            .concurrency
+            .filter(|c| *c > 0)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        let spec = info.spec;
+        let results = self
+            .launch_objects(&options, &|e| match e {
+                DispatchEvent::Listed { objects } => {
+                    on_event(&LaunchEvent::Planned { total: objects })
+                }
+                DispatchEvent::Throttled { key, attempt, .. } => {
+                    on_event(&LaunchEvent::Retrying { key, attempt })
+                }
+                DispatchEvent::Warming { .. } | DispatchEvent::Done { .. } => {}
+            })
+            .await?;
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            if spec.is_own_output(&r.key) {
+                continue;
+            }
+            let r = file_result(r);
+            on_event(&LaunchEvent::Finished(r.clone()));
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    async fn await_inputs(
+        &self,
+        report: &PutReport,
+        _concurrency: Option<usize>,
+        on_event: OnLaunch<'_>,
+    ) -> Result<Vec<FileResult>, AwsError> {
+        // S3's notification invokes the function for each of them: they are queued.
+        on_event(&LaunchEvent::Planned {
+            total: report.inputs.len(),
+        });
+        let results: Vec<FileResult> = report
+            .inputs
+            .iter()
+            .map(|key| FileResult {
+                key: key.clone(),
+                outcome: Outcome::Queued,
+                exit_code: None,
+                request_id: String::new(),
+                uploaded: Vec::new(),
+                output_tail: String::new(),
+                error: None,
+                attempts: 1,
+            })
+            .collect();
+        for r in &results {
+            on_event(&LaunchEvent::Finished(r.clone()));
+        }
+        Ok(results)
+    }
+
+    async fn start_inputs(&self, _report: &PutReport) -> Result<(), AwsError> {
+        // S3's notifications run them already.
+        Ok(())
+    }
+
+    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, AwsError> {
+        self.read_logs(name, query).await
+    }
+
+    async fn follow_logs(
+        &self,
+        name: &str,
+        stream: Option<&str>,
+        on_line: &mut (dyn FnMut(LogLine) -> bool + Send),
+    ) -> Result<(), AwsError> {
+        self.follow_logs_every(name, stream, FOLLOW_INTERVAL, on_line)
+            .await
+    }
+
+    async fn put(
+        &self,
+        at: &BucketPath,
+        path: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<PutReport, AwsError> {
+        let files = crate::storage::files_to_put(path)?;
+        let mut stored = Vec::new();
+        for (file, rel) in &files {
+            let key = at.key(rel);
+            let size = self
+                .put_file(&at.bucket, &key, file, &|e| on_transfer(&e))
+                .await?;
+            stored.push(ObjectInfo {
+                bucket: at.bucket.clone(),
+                key,
+                size,
+                etag: String::new(),
+                modified: String::new(),
+            });
+        }
+        let bound = self.function_bound_to(&at.bucket).await?;
+        let (function, inputs) = match bound {
+            Some(spec) => {
+                let inputs: Vec<String> = stored
+                    .iter()
+                    .map(|o| o.key.clone())
+                    .filter(|k| k.starts_with(INPUT_FOLDER) && !spec.is_own_output(k))
+                    .collect();
+                (Some(spec.name).filter(|_| !inputs.is_empty()), inputs)
+            }
+            None => (None, Vec::new()),
+        };
+        Ok(PutReport {
+            stored,
+            function,
+            inputs,
+        })
+    }
+
+    async fn get(
+        &self,
+        at: &BucketPath,
+        dest: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<Vec<PathBuf>, AwsError> {
+        let files = self
+            .get_prefix(&at.bucket, &prefix(at), dest, &|e| on_transfer(&e))
+            .await?;
+        // `-b bucket/folder/file.txt`: one object, not a folder.
+        if files.is_empty() && !at.folder.is_empty() {
+            return self
+                .get_prefix(&at.bucket, &at.folder, dest, &|e| on_transfer(&e))
+                .await;
+        }
+        Ok(files)
+    }
+
+    async fn list_objects(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, AwsError> {
+        Ok(self
+            .list_inputs(&at.bucket, &prefix(at))
+            .await?
+            .into_iter()
+            .map(|o| ObjectInfo {
+                bucket: at.bucket.clone(),
+                key: o.key,
+                size: o.size.max(0) as u64,
+                etag: o.etag,
+                modified: o.last_modified.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn package(
+        &self,
+        _name: &str,
+        _kind: PackageKind,
+        _dest: &Path,
+        _progress: &dyn Progress,
+    ) -> Result<PackageReport, AwsError> {
+        Err(Unsupported {
+            provider: crate::PROVIDER_NAME,
+            what: "`scar package`".into(),
+            instead: "it writes a package to a file and needs no AWS account: run it without --provider aws".into(),
+        }
+        .into())
+    }
+
+    /// The functions tagged `createdby=scar`.
+    async fn list(&self) -> Result<Vec<FunctionInfo>, AwsError> {
+        let mut configs = Vec::new();
+        let mut pages = self.lambda.list_functions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk("lambda:ListFunctions", "functions"))?;
+            configs.extend(page.functions().iter().cloned());
+        }
+        // ListFunctions has no tags: read each function, a few at a time.
+        let mut set = tokio::task::JoinSet::new();
+        let mut infos = Vec::new();
+        let mut pending = configs.into_iter().filter_map(|c| c.function_name);
+        loop {
+            while set.len() < 8 {
+                let Some(name) = pending.next() else { break };
+                let lambda = self.lambda.clone();
+                set.spawn(async move {
+                    let out = lambda.get_function().function_name(&name).send().await;
+                    (name, out)
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let Ok((name, out)) = joined else { continue };
+            match out {
+                Ok(out) if is_scar(out.tags()) => infos.push(function_info(&out)),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = AwsError::sdk("lambda:GetFunction", name)(e);
+                    // Removed between the listing and now.
+                    if !e.is_not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(infos)
+    }
+
+    /// Removes the function, the notification and permission `init` added to its input
+    /// bucket (other notifications stay), its log group and its ECR repository
+    /// (`scar-<name>`, when scar created it). The bucket and its objects stay.
+    async fn remove(&self, name: &str) -> Result<(), AwsError> {
+        scar_core::spec::validate_name(name)?;
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+        let tags = out.tags().cloned().unwrap_or_default();
+        if !is_scar(Some(&tags)) {
+            return Err(AwsError::NotScarFunction(name.into()));
+        }
+        if let Some(bucket) = tags.get(INPUT_BUCKET_TAG) {
+            match self.remove_notification(name, bucket).await {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+            let removed = self
+                .lambda
+                .remove_permission()
+                .function_name(name)
+                .statement_id(permission_id(bucket))
+                .send()
+                .await
+                .map_err(AwsError::sdk("lambda:RemovePermission", name));
+            match removed {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        self.lambda
+            .delete_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:DeleteFunction", name))?;
+        self.delete_log_group(name).await?;
+        self.delete_ecr_repository(&crate::ecr_repository_name(name))
+            .await?;
+        Ok(())
+    }
+
+    /// Queues an asynchronous invocation (`InvocationType=Event`); returns its request id.
+    async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, AwsError> {
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        let out = self
+            .lambda
+            .invoke()
+            .function_name(name)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
+        Ok(out.request_id().unwrap_or_default().to_string())
+    }
+
+    /// A scar function's description, or [`AwsError::NotFound`].
+    async fn function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+        if !is_scar(out.tags()) {
+            return Err(AwsError::NotScarFunction(name.into()));
+        }
+        Ok(function_info(&out))
+    }
+
+    /// Removes every function scar created in this region; returns the names removed, or
+    /// the first error after trying them all.
+    async fn remove_all(&self) -> Result<Vec<String>, AwsError> {
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for info in self.list().await? {
+            match self.remove(&info.spec.name).await {
+                Ok(()) => removed.push(info.spec.name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+}
+
+impl AwsProvider {
+    /// The scar function whose input folder is `bucket`'s, if any.
+    async fn function_bound_to(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<scar_core::FunctionSpec>, AwsError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .map(|f| f.spec)
+            .find(|s| s.input_bucket.as_deref() == Some(bucket)))
+    }
+}

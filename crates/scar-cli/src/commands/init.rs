@@ -1,0 +1,93 @@
+//! `scar init`: one function, or every function of an FDL file (`-f`).
+
+use scar_core::provider::{CreateRequest, ImageInput, PackageKind, Provider};
+use scar_core::ExitStatus;
+
+use super::{context, Failure, Status};
+use crate::args::{Cli, Command, InitArgs};
+use crate::printer::Printer;
+use crate::with_provider;
+
+pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
+    let each = match &args.file {
+        Some(file) => crate::settings::expand_fdl(args, file, printer)?,
+        None => vec![args.clone()],
+    };
+    let mut created = Vec::new();
+    for one in each {
+        let single = Cli {
+            command: Command::Init(one.clone()),
+            ..cli.clone()
+        };
+        let mut ctx = context(&single)?;
+        if let Some(days) = one.log_retention_days {
+            ctx.settings.log_retention_days = days;
+        }
+        let spec = crate::settings::function_spec(&ctx.settings, &one)?;
+        // Bad input costs nothing: checked before any pull.
+        spec.validate()?;
+        let image = match (one.image, one.image_file) {
+            (_, Some(file)) => ImageInput::Archive(file),
+            (Some(reference), None) => ImageInput::Reference(reference),
+            (None, None) => {
+                return Err(Failure::from(crate::settings::InputFile(
+                    "-i/-if".into(),
+                    std::io::Error::other("give an image with -i IMAGE or -if ARCHIVE"),
+                )))
+            }
+        };
+        let package = one.package.map(|k| match k {
+            crate::args::PackageKind::Image => PackageKind::Image,
+            crate::args::PackageKind::Zip => PackageKind::Zip,
+        });
+        if let (Some(PackageKind::Zip), Some(proot)) = (package, ctx.proot()) {
+            if !matches!(scar_local::is_static_elf(&proot), Ok(true)) {
+                printer.warn(format!(
+                    "{} is not a static executable: on Lambda it runs only if Amazon Linux has what it links to",
+                    proot.display()
+                ));
+            }
+        }
+        let request = CreateRequest {
+            spec,
+            image,
+            package,
+            deployment_bucket: one.deployment_bucket.clone(),
+        };
+        let mut provider = ctx.provider(&single).await?;
+        if let crate::settings::AnyProvider::Local(local) = provider {
+            provider =
+                crate::settings::AnyProvider::Local(local.with_strict_extraction(one.strict));
+        }
+        let bars = printer.bars();
+        let info = with_provider!(&provider, |p| p
+            .create(request, &bars)
+            .await
+            .map_err(Failure::from))?;
+        printer.line(format!(
+            "Function '{}' created on the {} provider from {} ({}).",
+            info.spec.name,
+            info.provider.as_str(),
+            info.spec.image,
+            info.image_digest
+        ));
+        if let Some(bucket) = &info.spec.input_bucket {
+            let outputs = match &info.spec.output {
+                Some(o) => format!("{}/{}", o.bucket, o.key("")),
+                None => format!("{bucket}/output/"),
+            };
+            printer.line(format!(
+                "Files put into {bucket}/input/ invoke it; outputs go to {outputs}."
+            ));
+        }
+        created.push(info);
+    }
+    if printer.json {
+        if args.file.is_some() {
+            printer.json(&created)?;
+        } else if let Some(info) = created.first() {
+            printer.json(info)?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}

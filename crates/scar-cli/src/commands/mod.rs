@@ -1,0 +1,131 @@
+//! One handler per subcommand, each written once against the provider surface
+//! ([`scar_core::provider::Provider`]): parse the arguments, call the provider, hand the
+//! result to the [`Printer`]. Nothing here knows which provider it runs on.
+
+mod get;
+mod init;
+mod log;
+mod ls;
+mod package;
+mod put;
+mod rm;
+mod run;
+mod serve;
+
+use scar_core::config::Overrides;
+use scar_core::provider::{Provider, ProviderError};
+use scar_core::ExitStatus;
+
+use crate::args::{Cli, Command};
+use crate::printer::Printer;
+use crate::settings::Context;
+use crate::with_provider;
+
+/// A command that failed: the error, and the exit status it maps to (through
+/// [`ProviderError::category`], the same on every provider).
+#[derive(Debug)]
+pub struct Failure {
+    pub status: ExitStatus,
+    pub error: anyhow::Error,
+}
+
+impl<E: ProviderError> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            status: e.category().into(),
+            error: anyhow::Error::new(e),
+        }
+    }
+}
+
+impl Failure {
+    /// The same failure, said in the context of `what`.
+    pub fn context(self, what: impl std::fmt::Display + Send + Sync + 'static) -> Failure {
+        Failure {
+            status: self.status,
+            error: self.error.context(what),
+        }
+    }
+
+    /// Writing to a closed stdout (`scar log | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// What a handler returns.
+pub type Status = Result<ExitStatus, Failure>;
+
+/// The settings for one command line: its flags over the environment and the config.
+pub(crate) fn context(cli: &Cli) -> Result<Context, Failure> {
+    let mut overrides = Overrides {
+        region: cli.region.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Init(a) = &cli.command {
+        overrides.memory_mb = a.memory;
+        overrides.timeout_s = a.time;
+        overrides.timeout_threshold_s = a.timeout_threshold;
+        overrides.description = a.description.clone();
+        overrides.iam_role = a.iam_role.clone();
+    }
+    Context::load(
+        overrides,
+        cli.provider.as_deref(),
+        cli.supervisor.clone(),
+        cli.proot.clone(),
+    )
+}
+
+fn printer_for(command: &Command) -> Printer {
+    match command {
+        Command::Init(a) => Printer::new(a.json, a.verbose),
+        Command::Run(a) => Printer::new(a.json, a.verbose),
+        Command::Ls(a) => Printer::new(a.json, false),
+        Command::Rm(a) => Printer::new(a.json, false),
+        Command::Log(a) => Printer::new(a.json, false),
+        Command::Put(a) => Printer::new(a.json, false),
+        Command::Get(a) => Printer::new(a.json, false),
+        Command::Serve(a) => Printer::new(a.json, false),
+        Command::Package(a) => Printer::new(a.json, false),
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> (Printer, Status) {
+    let printer = printer_for(&cli.command);
+    let status = dispatch(&cli, &printer).await;
+    (printer, status)
+}
+
+async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
+    match &cli.command {
+        // Each function of an FDL file has settings of its own.
+        Command::Init(args) => return init::run(cli, args, printer).await,
+        Command::Rm(args) if args.file.is_some() => return rm::run_file(cli, args, printer).await,
+        _ => {}
+    }
+    let ctx = context(cli)?;
+    let provider = ctx.provider(cli).await?;
+    if let Command::Serve(args) = &cli.command {
+        return serve::run(&provider, args, printer).await;
+    }
+    let status = with_provider!(&provider, |p| on(p, cli, printer).await);
+    with_provider!(&provider, |p| p.shutdown().await);
+    status
+}
+
+async fn on<P: Provider>(p: &P, cli: &Cli, printer: &Printer) -> Status {
+    match &cli.command {
+        Command::Run(a) => run::run(p, a, printer).await,
+        Command::Ls(a) => ls::run(p, a, printer).await,
+        Command::Rm(a) => rm::run(p, a, printer).await,
+        Command::Log(a) => log::run(p, a, printer).await,
+        Command::Put(a) => put::run(p, a, printer).await,
+        Command::Get(a) => get::run(p, a, printer).await,
+        Command::Package(a) => package::run(p, a, printer).await,
+        Command::Init(_) | Command::Serve(_) => unreachable!("dispatched before"),
+    }
+}

@@ -1,0 +1,438 @@
+//! The one place that writes to stdout and stderr: results (tables, `--json`), progress
+//! bars (indicatif, on a terminal only), warnings and errors. Colour only when the stream
+//! is a terminal and `NO_COLOR` is unset. Libraries report through callbacks and
+//! [`Progress`]; handlers hand what they have to the [`Printer`].
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use scar_core::progress::{Phase, Progress};
+use scar_core::provider::{
+    FileResult, FunctionInfo, LaunchEvent, LogLine, ObjectInfo, Outcome, TransferEvent,
+};
+
+/// How the user asked to see results.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Printer {
+    /// `--json`: machine-readable results on stdout, no bars.
+    pub json: bool,
+    /// `-v`: details too (every note behind a summary, request ids).
+    pub verbose: bool,
+}
+
+fn colour(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `text` in the ANSI colour `code` when stdout takes colour.
+fn paint(text: &str, code: &str) -> String {
+    if colour(std::io::stdout().is_terminal()) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+impl Printer {
+    pub fn new(json: bool, verbose: bool) -> Printer {
+        Printer { json, verbose }
+    }
+
+    /// A line of human output on stdout (nothing with `--json`).
+    pub fn line(&self, text: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// A value as pretty JSON on stdout.
+    pub fn json<T: serde::Serialize>(&self, value: &T) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)
+    }
+
+    /// One JSON line on stdout (streams: `log`, `serve`).
+    pub fn json_line<T: serde::Serialize>(&self, value: &T) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value)?;
+        writeln!(out)?;
+        out.flush()
+    }
+
+    /// Raw bytes on stdout (a function's output).
+    pub fn raw(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
+    /// A note on stderr (always: it is not the result).
+    pub fn note(&self, text: impl AsRef<str>) {
+        eprintln!("{}", text.as_ref());
+    }
+
+    pub fn warn(&self, text: impl AsRef<str>) {
+        eprintln!("warning: {}", text.as_ref());
+    }
+
+    /// An error and its causes, as the user should read them.
+    pub fn error(&self, err: &anyhow::Error) {
+        let mut text = format!("error: {err}");
+        for cause in err.chain().skip(1) {
+            let cause = cause.to_string();
+            // The AWS SDK wraps every service answer in an error that only says this; the
+            // answer itself is already in the text.
+            if cause == "service error" {
+                continue;
+            }
+            if !text.contains(&cause) {
+                text.push_str(&format!("\n  caused by: {cause}"));
+            }
+        }
+        eprintln!("{text}");
+    }
+
+    /// One log line: its JSON (`--json`) or its message.
+    pub fn log_line(&self, line: &LogLine) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            serde_json::to_writer(&mut out, line)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", line.message)?;
+        }
+        out.flush()
+    }
+
+    /// Rows as a table with a header, columns padded to their widest cell.
+    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for row in rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| -> String {
+            let mut s = String::new();
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                if i + 1 == cells.len() {
+                    s.push_str(cell);
+                } else {
+                    s.push_str(&format!("{cell:<w$}  "));
+                }
+            }
+            s.trim_end().to_string()
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", line(header.to_vec()))?;
+        for row in rows {
+            writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        }
+        Ok(())
+    }
+
+    /// Functions as a table, or as JSON.
+    pub fn functions(&self, functions: &[FunctionInfo]) -> std::io::Result<()> {
+        if self.json {
+            return self.json(&functions);
+        }
+        let rows: Vec<Vec<String>> = functions
+            .iter()
+            .map(|f| {
+                vec![
+                    f.spec.name.clone(),
+                    format!("{} MB", f.spec.memory_mb),
+                    format!("{} s", f.spec.timeout_s),
+                    f.package.clone(),
+                    f.spec.image.clone(),
+                    f.created.clone(),
+                ]
+            })
+            .collect();
+        self.table(
+            &["NAME", "MEMORY", "TIMEOUT", "PACKAGE", "IMAGE", "CREATED"],
+            &rows,
+        )
+    }
+
+    /// Objects as a table, or as JSON.
+    pub fn objects(&self, objects: &[ObjectInfo]) -> std::io::Result<()> {
+        if self.json {
+            return self.json(&objects);
+        }
+        let rows: Vec<Vec<String>> = objects
+            .iter()
+            .map(|o| vec![o.key.clone(), o.size.to_string(), o.modified.clone()])
+            .collect();
+        self.table(&["KEY", "SIZE", "MODIFIED"], &rows)
+    }
+
+    /// Per-file results (failures with their output) and a summary line; `--json`: the
+    /// list. `follow` names the function whose queued runs `log --follow` shows.
+    pub fn results(&self, results: &[FileResult], follow: Option<&str>) -> std::io::Result<()> {
+        if self.json {
+            return self.json(&results);
+        }
+        let mut out = std::io::stdout().lock();
+        for r in results {
+            let how = match (r.outcome, r.exit_code, &r.error) {
+                (Outcome::Succeeded, _, _) => match r.uploaded.len() {
+                    1 => "1 output".to_string(),
+                    n => format!("{n} outputs"),
+                },
+                (Outcome::Queued, _, _) => "queued".to_string(),
+                (_, _, Some(e)) => format!("error: {e}"),
+                (Outcome::TimedOut, _, _) => "timed out".to_string(),
+                (_, Some(code), _) => format!("exit status {code}"),
+                _ => "failed".to_string(),
+            };
+            let status = if r.outcome.ok() {
+                paint(&format!("{:<6}", "ok"), "32")
+            } else {
+                paint("FAILED", "31")
+            };
+            let request = if r.request_id.is_empty() {
+                String::new()
+            } else {
+                format!(", request {}", r.request_id)
+            };
+            writeln!(out, "{status} {} ({how}{request})", r.key)?;
+            if !r.outcome.ok() {
+                for line in r.output_tail.lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+        }
+        let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+        let mut summary = format!(
+            "{} files: {} succeeded, {} failed, {} timed out",
+            results.len(),
+            count(Outcome::Succeeded),
+            count(Outcome::Failed) + count(Outcome::NotInvoked),
+            count(Outcome::TimedOut),
+        );
+        let queued = count(Outcome::Queued);
+        if queued > 0 {
+            summary.push_str(&format!(", {queued} queued"));
+        }
+        let retries: u32 = results.iter().map(|r| r.attempts.saturating_sub(1)).sum();
+        if retries > 0 {
+            summary.push_str(&format!(", {retries} retries after throttling"));
+        }
+        let uploaded: usize = results.iter().map(|r| r.uploaded.len()).sum();
+        writeln!(out, "{summary}; {uploaded} outputs uploaded")?;
+        if let (true, Some(function)) = (queued > 0, follow) {
+            writeln!(
+                out,
+                "Queued invocations run on their own: `scar log -n {function} --follow` shows them."
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Progress of an image's pull, extraction, packaging and push, on stderr.
+    pub fn bars(&self) -> Bars {
+        Bars {
+            enabled: !self.json && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+            notes: self.verbose,
+            hidden_notes: AtomicU64::new(0),
+        }
+    }
+
+    /// The launcher's progress: files done, with failed and timed-out counts.
+    pub fn launch_bar(&self) -> LaunchBar {
+        let bar = (!self.json && std::io::stderr().is_terminal()).then(|| {
+            ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg} {per_sec} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        });
+        LaunchBar {
+            bar,
+            counts: Mutex::new((0, 0, 0)),
+        }
+    }
+
+    /// Bytes transferred over all files; `total` when known (put), else it grows.
+    pub fn transfer_bar(&self, total: Option<u64>) -> TransferBar {
+        let bar = (!self.json && std::io::stderr().is_terminal()).then(|| {
+            ProgressBar::new(total.unwrap_or(0)).with_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            )
+        });
+        TransferBar {
+            bar,
+            done: Mutex::new(HashMap::new()),
+            grow: total.is_none(),
+        }
+    }
+}
+
+/// Draws a library's [`Progress`] on stderr. Warnings are always printed; the notes behind
+/// them only with `-v` (else counted, and the warning says `-v` lists them).
+pub struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+    notes: bool,
+    hidden_notes: AtomicU64,
+}
+
+impl Bars {
+    fn print(&self, line: String) {
+        let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match &*guard {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, phase: Phase, total_bytes: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        let label = match phase {
+            Phase::Pull => "pulling",
+            Phase::Extract => "extracting",
+            Phase::Package => "packaging",
+            Phase::Push => "pushing",
+            Phase::Compress => "compressing",
+        };
+        let bar = match total_bytes {
+            Some(total) => ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_message(label);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn warn(&self, msg: &str) {
+        let hidden = self.hidden_notes.swap(0, Ordering::Relaxed);
+        if hidden > 0 {
+            self.print(format!("warning: {msg} (-v lists them)"));
+        } else {
+            self.print(format!("warning: {msg}"));
+        }
+    }
+
+    fn note(&self, msg: &str) {
+        if self.notes {
+            self.print(format!("  {msg}"));
+        } else {
+            self.hidden_notes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The launcher's progress bar.
+pub struct LaunchBar {
+    bar: Option<ProgressBar>,
+    /// Failed, timed out, retried.
+    counts: Mutex<(u64, u64, u64)>,
+}
+
+impl LaunchBar {
+    pub fn event(&self, event: &LaunchEvent) {
+        let Some(bar) = &self.bar else { return };
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            LaunchEvent::Planned { total } => bar.set_length(*total as u64),
+            LaunchEvent::Retrying { .. } => c.2 += 1,
+            LaunchEvent::Finished(r) => {
+                match r.outcome {
+                    Outcome::Failed | Outcome::NotInvoked => c.0 += 1,
+                    Outcome::TimedOut => c.1 += 1,
+                    Outcome::Succeeded | Outcome::Queued => {}
+                }
+                bar.inc(1);
+            }
+        }
+        bar.set_message(format!(
+            "({} failed, {} timed out, {} retried)",
+            c.0, c.1, c.2
+        ));
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes transferred, over all files.
+pub struct TransferBar {
+    bar: Option<ProgressBar>,
+    done: Mutex<HashMap<String, u64>>,
+    grow: bool,
+}
+
+impl TransferBar {
+    pub fn event(&self, event: &TransferEvent) {
+        let Some(bar) = &self.bar else { return };
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let (key, now) = match event {
+            TransferEvent::Started { key, size } => {
+                if self.grow {
+                    bar.inc_length(*size);
+                }
+                bar.set_message(short_name(key));
+                (key, 0)
+            }
+            TransferEvent::Progress { key, done, .. } => (key, *done),
+            TransferEvent::Finished { key, size } => (key, *size),
+        };
+        let before = done.entry(key.clone()).or_insert(0);
+        if now > *before {
+            bar.inc(now - *before);
+            *before = now;
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn short_name(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() > 24 {
+        format!("…{}", chars[chars.len() - 23..].iter().collect::<String>())
+    } else {
+        name.to_string()
+    }
+}
