@@ -1,12 +1,25 @@
 //! init, invoke, list and rm against moto: what init creates, what rm removes, rollback.
 
-mod common;
-
 use common::{make_zip, scar_response, spec, Moto};
-use scar_aws::{AwsError, InitRequest, Package};
+use scar_aws::{AwsConfig, AwsError, AwsProvider, InitRequest, Package, StaticCredentials};
 use scar_core::event::Payload;
 use scar_core::provider::{Provider, ProviderError};
 use scar_core::ErrorCategory;
+use scar_test_support::moto as common;
+
+/// A provider on moto with static test credentials given through the configuration, not
+/// the environment.
+async fn provider(moto: &Moto) -> AwsProvider {
+    let mut config = AwsConfig::new(common::REGION);
+    config.endpoint_url = Some(moto.endpoint());
+    config.iam_role = moto.role_arn();
+    config.credentials = Some(StaticCredentials {
+        access_key_id: common::ACCESS_KEY.into(),
+        secret_access_key: common::ACCESS_KEY.into(),
+        session_token: None,
+    });
+    AwsProvider::connect(config).await
+}
 
 async fn function_exists(aws: &scar_aws::AwsProvider, name: &str) -> bool {
     aws.lambda_client()
@@ -38,7 +51,7 @@ async fn log_groups(aws: &scar_aws::AwsProvider) -> Vec<(String, Option<i32>)> {
 #[tokio::test]
 async fn zip_init_invoke_list_and_rm() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = spec("zipfn");
     s.environment.insert("GREETING".into(), "hi".into());
@@ -134,7 +147,7 @@ async fn zip_init_invoke_list_and_rm() {
 #[tokio::test]
 async fn image_init_with_ecr_and_rm_removes_the_repository() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let repository = scar_aws::ecr_repository_name("ImgFn");
     assert_eq!(repository, "scar-imgfn");
     let login = aws.ecr_login(&repository).await.unwrap();
@@ -204,7 +217,7 @@ async fn aws_sdk_ecr_repos(aws: &scar_aws::AwsProvider) -> Vec<String> {
 #[tokio::test]
 async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let s3 = aws.s3_client();
     s3.create_bucket().bucket("shared").send().await.unwrap();
     // Somebody else's notification on the bucket.
@@ -307,7 +320,7 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
 #[tokio::test]
 async fn init_creates_a_missing_input_bucket() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = spec("newbucketfn");
     s.input_bucket = Some("fresh-bucket".into());
@@ -333,7 +346,7 @@ async fn init_creates_a_missing_input_bucket() {
 #[tokio::test]
 async fn a_failed_bucket_step_rolls_everything_back() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = spec("rollbackfn");
     // Too long for a bucket name: the bucket step fails after the function was created.
@@ -388,7 +401,7 @@ async fn usage_errors_say_what_to_do() {
     assert_eq!(err.category(), ErrorCategory::Usage);
 
     // A zip over 50 MB needs a deployment bucket (a sparse file: no 50 MB written).
-    let moto_aws = moto.provider().await;
+    let moto_aws = provider(&moto).await;
     let big = dir.path().join("big.zip");
     std::fs::File::create(&big)
         .unwrap()

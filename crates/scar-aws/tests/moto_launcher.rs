@@ -1,8 +1,6 @@
 //! The launcher against moto, through a recording proxy: every object invoked exactly once
 //! with S3's event, and throttled invocations retried.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -10,9 +8,28 @@ use std::time::Duration;
 use common::proxy::Proxy;
 use common::{make_zip, scar_response, spec, Moto};
 use scar_aws::{
-    AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary, InitRequest,
-    Package, RetryPolicy,
+    AwsConfig, AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary,
+    InitRequest, Package, RetryPolicy, StaticCredentials,
 };
+use scar_test_support::moto as common;
+
+/// A provider on moto (or on `endpoint`, such as a proxy in front of it) with static test
+/// credentials given through the configuration, not the environment.
+async fn provider_at(moto: &Moto, endpoint: &str) -> AwsProvider {
+    let mut config = AwsConfig::new(common::REGION);
+    config.endpoint_url = Some(endpoint.into());
+    config.iam_role = moto.role_arn();
+    config.credentials = Some(StaticCredentials {
+        access_key_id: common::ACCESS_KEY.into(),
+        secret_access_key: common::ACCESS_KEY.into(),
+        session_token: None,
+    });
+    AwsProvider::connect(config).await
+}
+
+async fn provider(moto: &Moto) -> AwsProvider {
+    provider_at(moto, &moto.endpoint()).await
+}
 
 async fn function_and_inputs(moto: &Moto, aws: &AwsProvider, name: &str, keys: &[String]) {
     let dir = tempfile::tempdir().unwrap();
@@ -68,14 +85,14 @@ fn invoked_keys(proxy: &Proxy) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launcher_invokes_each_object_once_with_s3s_event() {
     let Some(moto) = Moto::start() else { return };
-    let direct = moto.provider().await;
+    let direct = provider(&moto).await;
     let keys: Vec<String> = (0..100)
         .map(|i| format!("input/photo {i:03} of 100+more.jpg"))
         .collect();
     function_and_inputs(&moto, &direct, "launchfn", &keys).await;
 
     let proxy = Proxy::start(moto.port, 0).await;
-    let aws = moto.provider_at(&proxy.endpoint()).await;
+    let aws = provider_at(&moto, &proxy.endpoint()).await;
     let events = Mutex::new(Vec::new());
     let mut request = DispatchOptions::new("launchfn", "launch");
     request.concurrency = 8;
@@ -136,13 +153,13 @@ async fn launcher_invokes_each_object_once_with_s3s_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_invocations_are_retried() {
     let Some(moto) = Moto::start() else { return };
-    let direct = moto.provider().await;
+    let direct = provider(&moto).await;
     let keys: Vec<String> = (0..20).map(|i| format!("input/file {i}.txt")).collect();
     function_and_inputs(&moto, &direct, "throttledfn", &keys).await;
 
     // The first 12 asynchronous invoke requests get 429.
     let proxy = Proxy::start_with(moto.port, 12, true).await;
-    let aws = moto.provider_at(&proxy.endpoint()).await;
+    let aws = provider_at(&moto, &proxy.endpoint()).await;
     let mut request = DispatchOptions::new("throttledfn", "launch");
     request.concurrency = 4;
     request.retry = RetryPolicy {
@@ -171,7 +188,7 @@ async fn throttled_invocations_are_retried() {
 
     // The synchronous first invocation is retried too.
     let proxy = Proxy::start(moto.port, 2).await;
-    let aws = moto.provider_at(&proxy.endpoint()).await;
+    let aws = provider_at(&moto, &proxy.endpoint()).await;
     moto.queue_invoke_results(&[scar_response("warm-2", "again\n")]);
     let results = aws.launch_objects(&request, &|_| {}).await.unwrap();
     let warm = results
@@ -183,7 +200,7 @@ async fn throttled_invocations_are_retried() {
 
     // Retries are bounded: a function throttled for longer gives up, saying why.
     let proxy = Proxy::start(moto.port, 1000).await;
-    let aws = moto.provider_at(&proxy.endpoint()).await;
+    let aws = provider_at(&moto, &proxy.endpoint()).await;
     request.retry.max_attempts = 3;
     let results = aws.launch_objects(&request, &|_| {}).await.unwrap();
     assert_eq!(results.len(), 20);
@@ -203,7 +220,7 @@ async fn throttled_invocations_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_bench_measures_both_ways() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
     aws.init(InitRequest::new(
         spec("benchfn"),

@@ -1,18 +1,31 @@
 //! Log slicing on events written into CloudWatch (moto), and put/get of a large file.
 
-mod common;
-
 use std::sync::Mutex;
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use common::Moto;
-use scar_aws::TransferEvent;
+use scar_aws::{AwsConfig, AwsProvider, StaticCredentials, TransferEvent};
 use scar_core::provider::{LogQuery, Provider};
+use scar_test_support::moto as common;
+
+/// A provider on moto with static test credentials given through the configuration, not
+/// the environment.
+async fn provider(moto: &Moto) -> AwsProvider {
+    let mut config = AwsConfig::new(common::REGION);
+    config.endpoint_url = Some(moto.endpoint());
+    config.iam_role = moto.role_arn();
+    config.credentials = Some(StaticCredentials {
+        access_key_id: common::ACCESS_KEY.into(),
+        secret_access_key: common::ACCESS_KEY.into(),
+        session_token: None,
+    });
+    AwsProvider::connect(config).await
+}
 
 #[tokio::test]
 async fn logs_slice_one_request_out_of_interleaved_streams() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     let logs = aws.logs_client();
     let group = "/aws/lambda/logfn";
     logs.create_log_group()
@@ -155,7 +168,7 @@ async fn logs_slice_one_request_out_of_interleaved_streams() {
 #[tokio::test]
 async fn put_and_get_a_20_mb_file_in_parts() {
     let Some(moto) = Moto::start() else { return };
-    let aws = moto.provider().await;
+    let aws = provider(&moto).await;
     aws.s3_client()
         .create_bucket()
         .bucket("data")

@@ -6,17 +6,14 @@
 //! unless a canned result was queued (`Moto::queue_invoke_results`), which is how scar
 //! responses are fed to `scar run`.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-#[path = "../../scar-aws/tests/common/mod.rs"]
-mod moto;
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 
 use common::{build_busybox_image, require_tools, TestRegistry};
 use moto::{scar_response, Moto};
+use scar_test_support::images as common;
+use scar_test_support::moto;
+use scar_test_support::scar as support;
 use support::{Run, Scar};
 
 /// Tools for the image fixtures, and the proot zip packages carry.
@@ -37,7 +34,7 @@ impl Env {
         if !require_tools(tools) {
             return None;
         }
-        let scar = Scar::new()?;
+        let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
         let moto = Moto::start()?;
         Some(Env {
             scar,

@@ -1,15 +1,13 @@
 //! Event-driven processing on the local provider: buckets, put, the launcher, serve.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{build_busybox_image, require_tools};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use sha2::{Digest, Sha256};
 use support::Scar;
 
@@ -29,7 +27,7 @@ fn setup(
     if !require_tools(&["umoci", "skopeo", "busybox"]) {
         return None;
     }
-    let scar = Scar::new()?;
+    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     let archive = work.path().join("image.tar");
@@ -570,7 +568,9 @@ fn a_functions_own_outputs_never_trigger_it() {
     if !require_tools(&["umoci", "busybox"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     build_busybox_image(&work.path().join("image"));
     std::fs::write(work.path().join("sum.sh"), CHECKSUM_SCRIPT).unwrap();

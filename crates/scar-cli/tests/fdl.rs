@@ -3,11 +3,9 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use common::{build_busybox_image, require_tools};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use support::Scar;
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
@@ -55,7 +53,9 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     if !require_tools(&["umoci", "busybox"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     build_busybox_image(&work.path().join("image"));
     std::fs::create_dir_all(work.path().join("scripts")).unwrap();
@@ -156,7 +156,9 @@ fn the_word_count_example_runs_as_documented() {
     if !require_tools(&["umoci", "busybox"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count");

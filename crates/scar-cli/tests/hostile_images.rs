@@ -1,13 +1,11 @@
 //! `scar init -if` on hostile and malformed images: the right exit status, a summary of
 //! what extraction dropped, nothing left behind, and no panic.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use common::{build_busybox_image, pax, raw_entry, require_tools, tar_of, OciImage, RawTar};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use support::{Run, Scar};
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
@@ -36,7 +34,7 @@ fn setup() -> Option<(Scar, tempfile::TempDir, OciImage)> {
     if !require_tools(TOOLS) {
         return None;
     }
-    let scar = Scar::new()?;
+    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
     let work = tempfile::tempdir().unwrap();
     let base = build_busybox_image(work.path());
     Some((scar, work, base))

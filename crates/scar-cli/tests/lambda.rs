@@ -5,10 +5,6 @@
 //! it events and records its answers. The supervisor must find `function.json`, enter the
 //! image's root with the packaged proot, and answer as Lambda expects.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{build_busybox_image, require_tools};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use support::Scar;
 
 /// What the runtime posted back: `response` or `error`, the request id, the body.
@@ -197,7 +195,9 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
     if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     let archive = work.path().join("image.tar");

@@ -1,13 +1,11 @@
 //! `scar` end to end on the local provider, with images built by umoci and moved by skopeo.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{build_busybox_image, require_tools, OciImage, TestRegistry};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use support::Scar;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
@@ -25,7 +23,7 @@ fn setup() -> Option<(Scar, tempfile::TempDir, OciImage, std::path::PathBuf)> {
     if !require_tools(TOOLS) {
         return None;
     }
-    let scar = Scar::new()?;
+    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
     let work = tempfile::tempdir().unwrap();
     let (image, archive) = image_archive(work.path());
     Some((scar, work, image, archive))
@@ -249,7 +247,9 @@ fn every_image_source_makes_a_function() {
     if !require_tools(&["umoci", "skopeo", "busybox", "docker-registry"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     let registry = TestRegistry::start();

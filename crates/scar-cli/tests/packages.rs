@@ -2,13 +2,11 @@
 //! would run them, with the same results as a plain local function, on a static busybox
 //! image and on a glibc image; `scar package` writes what AWS would get.
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::path::Path;
 
 use common::{build_busybox_image, require_tools, OciImage};
+use scar_test_support::images as common;
+use scar_test_support::scar as support;
 use support::Scar;
 
 /// A glibc image: the host's dash, coreutils and their shared libraries.
@@ -118,7 +116,9 @@ fn image_and_zip_packages_run_like_a_plain_function() {
     if !require_tools(&["umoci", "skopeo", "busybox"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let script = work.path().join("script.sh");
     std::fs::write(&script, SCRIPT).unwrap();
@@ -178,7 +178,9 @@ fn a_zip_without_its_root_builds_one_from_its_layers() {
     if !require_tools(&["umoci", "skopeo", "busybox"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     let archive = work.path().join("image.tar");
@@ -255,7 +257,9 @@ fn scar_package_writes_what_aws_would_get() {
     if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     let archive = work.path().join("image.tar");
@@ -400,7 +404,9 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     ]) {
         return;
     }
-    let Some(scar) = Scar::new() else { return };
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(work.path());
     const FILES: u64 = 68;

@@ -1,13 +1,12 @@
 //! Bad input gives clear Usage errors and leaves nothing behind.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 
 use common::*;
 use scar_core::ErrorCategory;
 use scar_packager::{extract_image, pull, BlobCache, ImageSource, NoProgress, PackagerError};
+use scar_test_support::images as common;
 
 fn assert_usage(err: &PackagerError, needles: &[&str]) {
     assert_eq!(err.category(), ErrorCategory::Usage, "{err:?}");

@@ -1,11 +1,10 @@
 //! Hostile layers: nothing may be written outside the root, whatever the layer says.
 
-mod common;
-
 use std::path::Path;
 
 use common::{pax, raw_entry, snapshot, tar_of, RawTar};
 use scar_packager::{extract_layer, ExtractReport};
+use scar_test_support::images as common;
 
 /// A sentinel directory (the root's parent) and the root inside it.
 fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {

@@ -2,8 +2,6 @@
 //! package pushed to a registry is read back by skopeo and unpacked by umoci; its OCI
 //! archive is read by skopeo and by scar; a `zip` package's udocker tree is run by udocker.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +14,7 @@ use scar_packager::{
     BlobCache, ImageSource, ManifestFormat, NoProgress, PackagerError, Phase, Progress,
     PulledImage, ZipOptions, DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT,
 };
+use scar_test_support::images as common;
 
 /// Records phases and blobs.
 #[derive(Default)]

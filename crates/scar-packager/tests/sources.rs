@@ -1,7 +1,5 @@
 //! Every image source, pulled and extracted by scar, gives the same root as `umoci unpack`.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +7,7 @@ use std::sync::Mutex;
 
 use common::*;
 use scar_packager::{extract_image, pull, BlobCache, ImageSource, NoProgress, Phase, Progress};
+use scar_test_support::images as common;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
@@ -305,5 +304,16 @@ async fn second_pull_fetches_nothing() {
     assert_eq!(
         std::fs::read_dir(work.join("cache/tmp")).unwrap().count(),
         0
+    );
+}
+
+/// The fixtures label test images with their own copy of the architecture mapping (they may
+/// not depend on scar-packager): it must be scar's, or every image would be "for another
+/// platform".
+#[test]
+fn fixture_images_carry_scars_host_architecture() {
+    assert_eq!(
+        common::host_architecture(),
+        scar_packager::host_architecture()
     );
 }

@@ -2,14 +2,13 @@
 //! (PAX 0.0, 0.1, 1.0 and old GNU type `S`), extracted by GNU tar and by scar from the
 //! same layer, compared byte for byte and by size.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
 use common::{assert_same_tree, require_tools, run};
 use scar_packager::{extract_layer_files, ExtractReport};
+use scar_test_support::images as common;
 
 /// Writes `data` at `offset` in `path` (created sparse when missing).
 fn put(path: &Path, offset: u64, data: &[u8]) {

@@ -4,9 +4,6 @@
 //! the package or builds it from the layers under `/tmp`, and runs every command inside it
 //! with the packaged proot (here Debian's; on Lambda a static one).
 
-#[path = "../../scar-packager/tests/common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -14,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use scar_core::event::FunctionFile;
 use scar_packager::{build_zip_package, pull, BlobCache, ImageSource, NoProgress, ZipOptions};
 use scar_runtime::{DirStorage, Invocation, Startup, Supervisor, SupervisorError};
+use scar_test_support::images as common;
 use serde_json::json;
 
 /// Builds the busybox image's zip package (with the root, or layers only; with or without

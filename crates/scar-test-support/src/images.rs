@@ -1,14 +1,13 @@
-//! Test fixtures built from real tools: `umoci` and `skopeo` build and move images, Debian's
-//! `docker-registry` serves them. Reusable by other crates' tests: copy or `#[path]`-include
-//! this file.
+//! Images built from real tools: `umoci` and `skopeo` build and move them, Debian's
+//! `docker-registry` serves them.
 //!
 //! - [`require_tools`]: skip (or fail under `CI`) when a tool is missing;
 //! - [`build_busybox_image`]: an OCI layout with a busybox root, `/etc/passwd`, markers and
 //!   a config (entrypoint, cmd, env, workdir);
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
 //! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
-//! - [`snapshot`]: a comparable view of a directory tree.
-#![allow(dead_code)]
+//! - [`snapshot`]: a comparable view of a directory tree;
+//! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -239,9 +238,22 @@ pub fn build_busybox_image(work: &Path) -> OciImage {
         "--config.env=PATH=/bin",
         "--config.workingdir=/srv",
         "--os=linux",
-        &format!("--architecture={}", scar_packager::host_architecture()),
+        &format!("--architecture={}", host_architecture()),
     ]);
     img
+}
+
+/// This machine's architecture as OCI names it: the same mapping as
+/// `scar_packager::host_architecture`, which this crate may not depend on (scar-packager's
+/// tests check that the two agree).
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
 }
 
 /// Debian's `docker-registry` on a free loopback port, killed on drop.

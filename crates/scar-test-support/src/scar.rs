@@ -1,5 +1,6 @@
-//! Drives the real `scar` binary in a temporary scar home.
-#![allow(dead_code)]
+//! Drives the real `scar` binary in a temporary scar home. The binary is scar-cli's, which
+//! only scar-cli's own tests can name (`env!("CARGO_BIN_EXE_scar")`): they hand it to
+//! [`Scar::new`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,9 +26,10 @@ pub fn supervisor_aarch64() -> Option<PathBuf> {
     )
 }
 
-/// A binary named by `var`, else at `target/supervisor/<rel>`.
+/// A binary named by `var`, else at `target/supervisor/<rel>` in the workspace.
 fn built(var: &str, rel: &str, how: &str) -> Option<PathBuf> {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        // This crate's manifest is at `<workspace>/crates/scar-test-support`.
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../target/supervisor")
             .join(rel)
@@ -43,10 +45,12 @@ fn built(var: &str, rel: &str, how: &str) -> Option<PathBuf> {
     None
 }
 
-/// A scar home for one test.
+/// A scar home for one test, and the `scar` binary run in it.
 pub struct Scar {
     pub home: tempfile::TempDir,
     pub supervisor: PathBuf,
+    /// The `scar` binary under test.
+    pub bin: PathBuf,
 }
 
 /// What one `scar` command did.
@@ -71,15 +75,18 @@ impl Run {
 }
 
 impl Scar {
-    pub fn new() -> Option<Scar> {
+    /// A fresh home for `bin` (`Scar::new(env!("CARGO_BIN_EXE_scar"))`), or `None` (after
+    /// a loud SKIPPED; a failure under `CI`) when no static supervisor is built.
+    pub fn new(bin: impl Into<PathBuf>) -> Option<Scar> {
         Some(Scar {
             home: tempfile::tempdir().unwrap(),
             supervisor: supervisor()?,
+            bin: bin.into(),
         })
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scar"));
+        let mut cmd = Command::new(&self.bin);
         for (k, _) in std::env::vars() {
             if k.starts_with("SCAR_") {
                 cmd.env_remove(k);

@@ -1,6 +1,7 @@
-//! Test fixtures: a moto server on a free loopback port (stopped on drop), raw HTTP to its
-//! control API, a provider pointed at it, and packages made on the spot.
-#![allow(dead_code)]
+//! A moto server on a free loopback port (stopped on drop), raw HTTP to its control API, a
+//! throttling [`proxy`] in front of it, and packages made on the spot. Clients are built by
+//! the tests that use them (scar-aws's from [`Moto::endpoint`], [`Moto::role_arn`],
+//! [`REGION`] and [`ACCESS_KEY`]): this crate does not depend on scar-aws.
 
 pub mod proxy;
 
@@ -10,11 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use scar_aws::{AwsConfig, AwsProvider, StaticCredentials};
-
 /// The role functions are created with (made in moto's IAM by [`Moto::start`]).
 pub const ROLE_NAME: &str = "scar-test-role";
 pub const ACCOUNT: &str = "123456789012";
+/// The region moto is addressed in.
+pub const REGION: &str = "us-east-1";
+/// The access key id and secret moto accepts from tests (any would do; these are the
+/// values moto's documentation uses).
+pub const ACCESS_KEY: &str = "testing";
 
 /// A running `moto_server`, killed on drop.
 pub struct Moto {
@@ -132,24 +136,6 @@ impl Moto {
             )
             .unwrap();
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&text));
-    }
-
-    /// A provider on moto (or on `endpoint`, such as a proxy in front of it) with static
-    /// test credentials given through the configuration, not the environment.
-    pub async fn provider_at(&self, endpoint: &str) -> AwsProvider {
-        let mut config = AwsConfig::new("us-east-1");
-        config.endpoint_url = Some(endpoint.into());
-        config.iam_role = self.role_arn();
-        config.credentials = Some(StaticCredentials {
-            access_key_id: "testing".into(),
-            secret_access_key: "testing".into(),
-            session_token: None,
-        });
-        AwsProvider::connect(config).await
-    }
-
-    pub async fn provider(&self) -> AwsProvider {
-        self.provider_at(&self.endpoint()).await
     }
 }
 
