@@ -369,17 +369,8 @@ impl Provider for LocalProvider {
                 size: o.size,
             });
         }
-        let (function, inputs) = match self.triggered_by(&at.bucket, &stored)? {
-            Some((function, inputs)) => {
-                (Some(function), inputs.into_iter().map(|o| o.key).collect())
-            }
-            None => (None, Vec::new()),
-        };
-        Ok(PutReport {
-            stored,
-            function,
-            inputs,
-        })
+        let bound = self.spec_bound_to(&at.bucket)?;
+        Ok(PutReport::new(stored, bound.as_ref()))
     }
 
     async fn get(
