@@ -44,13 +44,16 @@ fn ms(d: Duration) -> String {
 
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only NAME`: one section (run, init, zip, zip-raw, files, dispatch).
+    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch).
     let only = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let want = |section: &str| only.as_deref().is_none_or(|o| o == section);
+    let want = |section: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s == section))
+    };
     crate::install_test_tools()?;
     let supervisor = build_supervisor(false)?;
     // One build for scar and the aws dispatch example: built apart, their features

@@ -1,27 +1,32 @@
-//! Embedding scar-aws: create a function from a zip package, invoke it, remove it.
+//! Embedding scar-aws: the whole `scar init` (pull an image, package it, deploy it), an
+//! invocation, and `scar rm`, from a Rust program, with scar-aws alone.
 //!
 //! ```text
-//! cargo run -p scar-aws --example embed -- PACKAGE.zip [NAME]
+//! cargo run -p scar-aws --example embed -- IMAGE [NAME]
 //! ```
-//! Settings come from the environment: `SCAR_IAM_ROLE` (required: the role's ARN),
-//! `AWS_REGION` (default us-east-1), `SCAR_ENDPOINT_URL` (an emulator such as moto; then
-//! static test credentials are used unless AWS_ACCESS_KEY_ID is set), `AWS_PROFILE`.
+//! IMAGE is a registry reference, or the path of a `docker save` / OCI archive. Settings come
+//! from the environment: `SCAR_IAM_ROLE` (required: the role's ARN), `SCAR_SUPERVISOR` (the
+//! static `bootstrap` packages carry: `cargo xtask build-supervisor`), `SCAR_PACKAGE`
+//! (`image`, the default, pushed to ECR; or `zip`, with `SCAR_PROOT`), `AWS_REGION`
+//! (default us-east-1), `SCAR_ENDPOINT_URL` (an emulator such as moto; then static test
+//! credentials are used unless AWS_ACCESS_KEY_ID is set), `AWS_PROFILE`.
 
 use std::process::ExitCode;
 
-use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package, StaticCredentials};
+use scar_aws::{AwsConfig, AwsProvider, StaticCredentials};
 use scar_core::event::Payload;
-use scar_core::provider::{Provider, ProviderError};
+use scar_core::progress::NoProgress;
+use scar_core::provider::{CreateRequest, ImageInput, PackageKind, Provider, ProviderError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let Some(zip) = args.next() else {
-        eprintln!("usage: embed PACKAGE.zip [NAME]   (set SCAR_IAM_ROLE; optionally SCAR_ENDPOINT_URL, AWS_REGION, AWS_PROFILE)");
+    let Some(image) = args.next() else {
+        eprintln!("usage: embed IMAGE [NAME]   (set SCAR_IAM_ROLE and SCAR_SUPERVISOR; optionally SCAR_PACKAGE, SCAR_PROOT, SCAR_ENDPOINT_URL, AWS_REGION, AWS_PROFILE)");
         return ExitCode::from(2);
     };
     let name = args.next().unwrap_or_else(|| "scar-embed-example".into());
-    match run(&zip, &name).await {
+    match run(&image, &name).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -30,12 +35,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
+async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut config = AwsConfig::new(env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()));
     config.iam_role = env("SCAR_IAM_ROLE").unwrap_or_default();
     config.profile = env("AWS_PROFILE");
     config.endpoint_url = env("SCAR_ENDPOINT_URL");
+    config.supervisor = env("SCAR_SUPERVISOR").map(Into::into);
+    config.proot = env("SCAR_PROOT").map(Into::into);
     if config.endpoint_url.is_some() && env("AWS_ACCESS_KEY_ID").is_none() {
         config.credentials = Some(StaticCredentials {
             access_key_id: "testing".into(),
@@ -47,7 +54,7 @@ async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
 
     let spec = scar_core::FunctionSpec {
         name: name.into(),
-        image: "docker.io/library/alpine:latest".into(),
+        image: image.into(),
         memory_mb: 512,
         timeout_s: 60,
         timeout_threshold_s: 10,
@@ -57,9 +64,22 @@ async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         input_bucket: None,
         output: None,
     };
-    let info = aws
-        .init(InitRequest::new(spec, Package::Zip { path: zip.into() }))
-        .await?;
+    let source = if std::path::Path::new(image).is_file() {
+        ImageInput::Archive(image.into())
+    } else {
+        ImageInput::Reference(image.into())
+    };
+    let package = match env("SCAR_PACKAGE").as_deref() {
+        Some("zip") => PackageKind::Zip,
+        _ => PackageKind::Image,
+    };
+    let request = CreateRequest {
+        spec,
+        image: source,
+        package: Some(package),
+        deployment_bucket: None,
+    };
+    let info = aws.create(request, &NoProgress).await?;
     println!(
         "created {} ({} package, {} MB, {} s)",
         info.spec.name, info.package, info.spec.memory_mb, info.spec.timeout_s
@@ -69,7 +89,7 @@ async fn run(zip: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         script: Some("echo hello from $REQUEST_ID".into()),
         ..Payload::default()
     };
-    let invoked = aws.invoke_detailed(name, &payload).await;
+    let invoked = aws.invoke(name, &payload).await;
     match &invoked {
         Ok(inv) => {
             print!("{}", inv.response.output);

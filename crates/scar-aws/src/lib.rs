@@ -1,39 +1,47 @@
 //! # scar-aws: the `aws` provider
 //!
-//! [`AwsProvider`] implements [`scar_core::provider::Provider`] on AWS Lambda + S3 +
-//! CloudWatch Logs (+ ECR for image packages) through the official AWS SDK for Rust: the
-//! standard credential chain (environment, profiles, SSO), and
+//! [`AwsProvider`] implements the whole provider surface ([`scar_core::provider::Provider`])
+//! on AWS Lambda + S3 + CloudWatch Logs (+ ECR for image packages) through the official AWS
+//! SDK for Rust: the standard credential chain (environment, profiles, SSO), and
 //! [`AwsConfig::endpoint_url`] for emulators (moto) and S3-compatible stores.
+//! `Provider::create` is `scar init` end to end: it pulls the image and builds its package
+//! with `scar-packager` (an `image` pushed to ECR, or a `zip`), then [`AwsProvider::init`]
+//! deploys it (the function, its log group and, with an input bucket, the bucket,
+//! permission and notification; rolled back on failure).
 //!
-//! What it does beyond the trait: [`AwsProvider::init`] (a function from a zip or image
-//! [`Package`] made by `scar-packager`, with its log group and, with an input bucket, the
-//! bucket, permission and notification; rolled back on failure),
-//! [`AwsProvider::ecr_login`], [`AwsProvider::invoke_detailed`] and
-//! [`AwsProvider::invoke_async`], the launcher [`AwsProvider::launch`],
-//! [`AwsProvider::follow_logs`], [`AwsProvider::put`] / [`AwsProvider::get`] and
-//! [`AwsProvider::remove_all`].
+//! Beyond the trait: [`AwsProvider::init`] from a ready [`Package`],
+//! [`AwsProvider::ecr_login`], the launcher's engine [`AwsProvider::dispatch`].
 //!
 //! ```no_run
-//! use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package};
-//! use scar_core::provider::Provider;
+//! use scar_aws::{AwsConfig, AwsProvider};
+//! use scar_core::progress::NoProgress;
+//! use scar_core::provider::{CreateRequest, ImageInput, Provider};
 //!
 //! # async fn demo(spec: scar_core::FunctionSpec) -> Result<(), scar_aws::AwsError> {
 //! let mut config = AwsConfig::new("us-east-1");
 //! config.iam_role = "arn:aws:iam::123456789012:role/scar".into();
+//! config.supervisor = Some("target/supervisor/bootstrap".into());
 //! let aws = AwsProvider::connect(config).await;
 //! let name = spec.name.clone();
-//! aws.init(InitRequest::new(spec, Package::Zip { path: "f.zip".into() })).await?;
-//! let response = aws.invoke(&name, &Default::default()).await?;
-//! print!("{}", response.output);
+//! let request = CreateRequest {
+//!     spec,
+//!     image: ImageInput::Reference("docker.io/library/alpine:3.20".into()),
+//!     package: None, // an image package, pushed to ECR
+//!     deployment_bucket: None,
+//! };
+//! aws.create(request, &NoProgress).await?;
+//! let invocation = aws.invoke(&name, &Default::default()).await?;
+//! assert!(invocation.response.succeeded());
 //! aws.remove(&name).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! **May depend on:** scar-core, the `aws-sdk-*` crates and `aws-config` (one TLS stack:
-//! the SDK's default rustls client), tokio.
+//! **May depend on:** scar-core, scar-packager (images in, packages out), the `aws-sdk-*`
+//! crates and `aws-config` (one TLS stack: the SDK's default rustls client), tokio.
 //! **Invariants:** credentials never reach errors, logs or `Debug` output; every resource
 //! scar creates is tagged `createdby=scar` (or named after the function) and `remove`
 //! deletes only those; the library reports progress through callbacks and draws nothing.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod config;
 mod create;

@@ -728,7 +728,25 @@ impl AwsProvider {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
         });
         let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-        let mut response = parse_invoke_result(name, out.function_error(), raw)?;
+        let mut response = match parse_invoke_result(name, out.function_error(), raw) {
+            Ok(r) => r,
+            // Not a scar answer: say "not found" when there is no such function (some
+            // emulators answer invocations of missing functions), else what came back.
+            Err(e @ AwsError::NotScarResponse { .. }) => {
+                return Err(
+                    match self.lambda.get_function().function_name(name).send().await {
+                        Err(g) => {
+                            match not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(g)) {
+                                nf @ AwsError::NotFound(_) => nf,
+                                _ => e,
+                            }
+                        }
+                        Ok(_) => e,
+                    },
+                );
+            }
+            Err(e) => return Err(e),
+        };
         if response.request_id.is_empty() {
             response.request_id = request_id.clone().unwrap_or_default();
         }

@@ -18,7 +18,7 @@ use scar_core::provider::{
 
 use crate::launcher::{DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult};
 use crate::provider::{function_info, is_scar, not_found_as, permission_id, INPUT_BUCKET_TAG};
-use crate::{AwsError, AwsProvider, INPUT_FOLDER};
+use crate::{AwsError, AwsProvider};
 
 /// How often `follow_logs` polls CloudWatch.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
@@ -40,16 +40,8 @@ fn prefix(at: &BucketPath) -> String {
 
 /// A launch result in the providers' common shape.
 fn file_result(r: DispatchResult) -> FileResult {
-    let mut out = FileResult {
-        key: r.key,
-        outcome: Outcome::Queued,
-        exit_code: None,
-        request_id: String::new(),
-        uploaded: Vec::new(),
-        output_tail: String::new(),
-        error: None,
-        attempts: r.attempts,
-    };
+    let mut out = FileResult::new(r.key, Outcome::Queued);
+    out.attempts = r.attempts;
     match r.outcome {
         DispatchOutcome::Completed(inv) => {
             let resp = inv.response;
@@ -165,16 +157,7 @@ impl Provider for AwsProvider {
         let results: Vec<FileResult> = report
             .inputs
             .iter()
-            .map(|key| FileResult {
-                key: key.clone(),
-                outcome: Outcome::Queued,
-                exit_code: None,
-                request_id: String::new(),
-                uploaded: Vec::new(),
-                output_tail: String::new(),
-                error: None,
-                attempts: 1,
-            })
+            .map(|key| FileResult::new(key.clone(), Outcome::Queued))
             .collect();
         for r in &results {
             on_event(&LaunchEvent::Finished(r.clone()));
@@ -223,22 +206,7 @@ impl Provider for AwsProvider {
             });
         }
         let bound = self.function_bound_to(&at.bucket).await?;
-        let (function, inputs) = match bound {
-            Some(spec) => {
-                let inputs: Vec<String> = stored
-                    .iter()
-                    .map(|o| o.key.clone())
-                    .filter(|k| k.starts_with(INPUT_FOLDER) && !spec.is_own_output(k))
-                    .collect();
-                (Some(spec.name).filter(|_| !inputs.is_empty()), inputs)
-            }
-            None => (None, Vec::new()),
-        };
-        Ok(PutReport {
-            stored,
-            function,
-            inputs,
-        })
+        Ok(PutReport::new(stored, bound.as_ref()))
     }
 
     async fn get(

@@ -14,11 +14,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub provider: Option<String>,
     /// The static supervisor (`bootstrap`) to run functions with.
-    #[arg(long, global = true, env = "SCAR_SUPERVISOR")]
+    #[arg(long, global = true, env = "SCAR_SUPERVISOR", hide_env_values = true)]
     pub supervisor: Option<PathBuf>,
     /// The static proot that zip packages carry, so that they enter the image's root on
     /// Lambda (default: `$SCAR_HOME/bin/proot`, else udocker's `~/.udocker/bin/proot-<arch>`).
-    #[arg(long, global = true, env = "SCAR_PROOT")]
+    #[arg(long, global = true, env = "SCAR_PROOT", hide_env_values = true)]
     pub proot: Option<PathBuf>,
     /// AWS: the credentials profile (else `AWS_PROFILE`, else the default chain).
     #[arg(long, global = true)]
@@ -27,7 +27,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// AWS: one endpoint for every service, for S3-compatible stores and emulators.
-    #[arg(long, global = true, env = "SCAR_ENDPOINT_URL")]
+    #[arg(long, global = true, env = "SCAR_ENDPOINT_URL", hide_env_values = true)]
     pub endpoint_url: Option<String>,
 }
 
@@ -173,8 +173,8 @@ pub struct RunArgs {
     /// launcher. The bucket must be the function's.
     #[arg(long = "event-source", value_name = "BUCKET")]
     pub event_source: Option<String>,
-    /// With `-es`: invocations at once (default: the config's `local.concurrency`, else
-    /// the number of cores).
+    /// With `-es`: invocations at once (default: local, the config's `local.concurrency`,
+    /// else the number of cores; aws, 32).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// With `-es`: only the files whose last run failed or timed out.
@@ -183,8 +183,9 @@ pub struct RunArgs {
     /// With `-es`: only the files not yet processed in their current version.
     #[arg(long, requires = "event_source")]
     pub pending: bool,
-    /// Invoke asynchronously and return at once (AWS: InvocationType Event).
-    #[arg(long = "async")]
+    /// Invoke asynchronously: return at once with the request id; the invocation completes
+    /// and is logged on its own (Lambda's `Event` invocation).
+    #[arg(long = "async", conflicts_with = "event_source")]
     pub run_async: bool,
     /// A command and its arguments, run instead of the image's CMD.
     #[arg(
@@ -216,7 +217,8 @@ pub struct PutArgs {
     /// Return once the files are stored; their invocations run in the background.
     #[arg(long = "async")]
     pub run_async: bool,
-    /// Invocations at once.
+    /// Invocations at once, locally (default: the config's `local.concurrency`, else the
+    /// number of cores; on aws, S3 invokes the function for each file).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Print JSON.
@@ -275,8 +277,8 @@ pub struct LogArgs {
     /// Only this invocation: its START..REPORT lines (`-ri`).
     #[arg(long = "request-id", value_name = "ID")]
     pub request_id: Option<String>,
-    /// Keep printing new lines as they come (AWS).
-    #[arg(long)]
+    /// Keep printing new lines as they come (the last minute's first), until Ctrl-C.
+    #[arg(long, conflicts_with = "request_id")]
     pub follow: bool,
     /// Print JSON lines (`{"stream", "message"}`).
     #[arg(long)]

@@ -13,7 +13,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use scar_core::progress::{Phase, Progress};
 use scar_core::provider::{
-    FileResult, FunctionInfo, LaunchEvent, LogLine, ObjectInfo, Outcome, TransferEvent,
+    FileResult, FunctionInfo, Invocation, LaunchEvent, LogLine, ObjectInfo, Outcome, PackageReport,
+    TransferEvent,
 };
 
 /// How the user asked to see results.
@@ -232,6 +233,88 @@ impl Printer {
                 out,
                 "Queued invocations run on their own: `scar log -n {function} --follow` shows them."
             )?;
+        }
+        Ok(())
+    }
+
+    /// A synchronous invocation: the output on stdout (`--json`: the whole response), then
+    /// on stderr what went wrong, and with `-v` the request id, log stream and log tail.
+    pub fn invocation(&self, function: &str, inv: &Invocation) -> std::io::Result<()> {
+        let r = &inv.response;
+        if self.json {
+            return self.json(r);
+        }
+        self.raw(&r.output_bytes())?;
+        if self.verbose {
+            self.note(format!(
+                "request id: {}\nlog stream: {} {}",
+                r.request_id, r.log_group, r.log_stream
+            ));
+            if let Some(tail) = inv.log_tail.as_deref().filter(|t| !t.is_empty()) {
+                self.note(format!("log tail:\n{}", tail.trim_end()));
+            }
+        }
+        let id = &r.request_id;
+        if r.timed_out {
+            self.note(format!(
+                "error: the function timed out (request id {id}): raise -t or lower the work"
+            ));
+        } else if let Some(code) = r.exit_code.filter(|c| *c != 0) {
+            self.note(format!(
+                "error: the function exited with status {code} (request id {id})"
+            ));
+        } else if r.exit_code.is_none() {
+            self.note(format!(
+                "error: the function's script did not run to an exit status (request id {id}): `scar log -n {function} -ri {id}` shows why"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A function just created (`--json` prints the list of them at the end).
+    pub fn created(&self, info: &FunctionInfo) {
+        self.line(format!(
+            "Function '{}' created on the {} provider from {} ({}).",
+            info.spec.name,
+            info.provider.as_str(),
+            info.spec.image,
+            info.image_digest
+        ));
+        if let Some(bucket) = &info.spec.input_bucket {
+            let outputs = match &info.spec.output {
+                Some(o) => format!("{}/{}", o.bucket, o.key("")),
+                None => format!("{bucket}/output/"),
+            };
+            self.line(format!(
+                "Files put into {bucket}/input/ invoke it; outputs go to {outputs}."
+            ));
+        }
+    }
+
+    /// A package written to a file.
+    pub fn package(&self, function: &str, report: &PackageReport) -> std::io::Result<()> {
+        if self.json {
+            return self.json(report);
+        }
+        for w in &report.warnings {
+            self.warn(w);
+        }
+        self.line(format!(
+            "{} package of '{function}' written to {} ({:.1} MB).",
+            report.package.as_str(),
+            report.path.display(),
+            report.size as f64 / 1e6
+        ));
+        if let Some(digest) = &report.digest {
+            self.line(format!("manifest digest: {digest}"));
+        }
+        if report.needs_deployment_bucket == Some(true) {
+            self.line("over 50 MB: on AWS it must be deployed through a bucket (-db BUCKET)");
+        }
+        if report.includes_root == Some(false) {
+            self.line(
+                "the root does not fit under 250 MB: it is built from the layers at cold start",
+            );
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! yaml_serde.
 //! **Invariants:** no network, no async runtime, no AWS SDK; the only I/O is reading and
 //! writing the config file in [`config`] (FDL files are read by their callers). Everything here is cheap to construct and test.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bucket;
 pub mod config;

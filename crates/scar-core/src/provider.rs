@@ -154,6 +154,22 @@ fn one() -> u32 {
     1
 }
 
+impl FileResult {
+    /// `key`'s result with `outcome` and nothing else known yet (one attempt).
+    pub fn new(key: impl Into<String>, outcome: Outcome) -> FileResult {
+        FileResult {
+            key: key.into(),
+            outcome,
+            exit_code: None,
+            request_id: String::new(),
+            uploaded: Vec::new(),
+            output_tail: String::new(),
+            error: None,
+            attempts: 1,
+        }
+    }
+}
+
 /// Progress of a launch (and of the runs a `put` causes), for the frontend to draw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchEvent {
@@ -195,6 +211,29 @@ pub struct PutReport {
     /// The input objects it runs for (own outputs never trigger it).
     #[serde(default)]
     pub inputs: Vec<String>,
+}
+
+impl PutReport {
+    /// What storing `stored` causes, given the function bound to their bucket (if any):
+    /// that function runs for the objects in its input folder, less its own outputs.
+    pub fn new(stored: Vec<ObjectInfo>, bound: Option<&FunctionSpec>) -> PutReport {
+        let prefix = format!("{}/", crate::bucket::INPUT_FOLDER);
+        let inputs: Vec<String> = match bound {
+            Some(spec) => stored
+                .iter()
+                .filter(|o| o.key.starts_with(&prefix) && !spec.is_own_output(&o.key))
+                .map(|o| o.key.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        PutReport {
+            function: bound
+                .filter(|_| !inputs.is_empty())
+                .map(|spec| spec.name.clone()),
+            stored,
+            inputs,
+        }
+    }
 }
 
 /// A package written to a file by [`Provider::package`].

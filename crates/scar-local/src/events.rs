@@ -111,32 +111,13 @@ impl LocalProvider {
         Ok(results)
     }
 
-    fn spec_bound_to(&self, bucket: &str) -> Result<Option<FunctionSpec>, LocalError> {
+    pub(crate) fn spec_bound_to(&self, bucket: &str) -> Result<Option<FunctionSpec>, LocalError> {
         Ok(self
             .layout()
             .list()?
             .into_iter()
             .map(|f| f.info.spec)
             .find(|spec| spec.input_bucket.as_deref() == Some(bucket)))
-    }
-
-    /// The function that `objects` (just stored in `bucket`) trigger, and those of them that
-    /// do: the ones in its `input/` folder, less its own outputs.
-    pub(crate) fn triggered_by(
-        &self,
-        bucket: &str,
-        objects: &[ObjectInfo],
-    ) -> Result<Option<(String, Vec<ObjectInfo>)>, LocalError> {
-        let Some(spec) = self.spec_bound_to(bucket)? else {
-            return Ok(None);
-        };
-        let prefix = format!("{INPUT_FOLDER}/");
-        let inputs: Vec<ObjectInfo> = objects
-            .iter()
-            .filter(|o| o.key.starts_with(&prefix) && !spec.is_own_output(&o.key))
-            .cloned()
-            .collect();
-        Ok((!inputs.is_empty()).then_some((spec.name, inputs)))
     }
 
     /// The keys of `bucket`'s `input/` folder that trigger `stored`: all but its own
@@ -268,14 +249,8 @@ impl LocalProvider {
                 }
             }
             Err(e) => FileResult {
-                key: info.key.clone(),
-                outcome: Outcome::Failed,
-                exit_code: None,
-                request_id: String::new(),
-                uploaded: Vec::new(),
-                output_tail: String::new(),
                 error: Some(e.to_string()),
-                attempts: 1,
+                ..FileResult::new(info.key.clone(), Outcome::Failed)
             },
         };
         let _ = record.append(&Processed {

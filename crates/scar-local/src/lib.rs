@@ -13,6 +13,7 @@
 //! **Invariants:** a failed `init` leaves nothing behind in `$SCAR_HOME`; the cached image
 //! root is never written by a function (it is mounted read-only); every sandbox dies with
 //! the process that started it.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod api;
 mod buckets;

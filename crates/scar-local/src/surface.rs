@@ -226,16 +226,8 @@ impl Provider for LocalProvider {
         let stored = self.layout().load(name)?;
         let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
         let response = self.invoke_event(&stored, event, None).await?;
-        let query = LogQuery {
-            stream: Some(response.log_stream.clone()),
-            request_id: Some(response.request_id.clone()),
-        };
-        let log_tail = crate::logs::read(&self.layout().logs(name), &query)
-            .ok()
-            .map(|lines| {
-                let text: Vec<String> = lines.into_iter().map(|l| l.message).collect();
-                text.join("\n")
-            });
+        // `scar log -ri` reads the invocation's lines; not read here, on the hot path.
+        let log_tail = None;
         Ok(Invocation { response, log_tail })
     }
 
@@ -369,17 +361,8 @@ impl Provider for LocalProvider {
                 size: o.size,
             });
         }
-        let (function, inputs) = match self.triggered_by(&at.bucket, &stored)? {
-            Some((function, inputs)) => {
-                (Some(function), inputs.into_iter().map(|o| o.key).collect())
-            }
-            None => (None, Vec::new()),
-        };
-        Ok(PutReport {
-            stored,
-            function,
-            inputs,
-        })
+        let bound = self.spec_bound_to(&at.bucket)?;
+        Ok(PutReport::new(stored, bound.as_ref()))
     }
 
     async fn get(

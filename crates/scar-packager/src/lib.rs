@@ -22,6 +22,7 @@
 //! - packaging never follows a symlink out of a root and never packages device nodes;
 //! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename);
 //! - no panic on any input.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cache;
 mod error;

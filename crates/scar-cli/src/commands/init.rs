@@ -64,22 +64,7 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             .create(request, &bars)
             .await
             .map_err(Failure::from))?;
-        printer.line(format!(
-            "Function '{}' created on the {} provider from {} ({}).",
-            info.spec.name,
-            info.provider.as_str(),
-            info.spec.image,
-            info.image_digest
-        ));
-        if let Some(bucket) = &info.spec.input_bucket {
-            let outputs = match &info.spec.output {
-                Some(o) => format!("{}/{}", o.bucket, o.key("")),
-                None => format!("{bucket}/output/"),
-            };
-            printer.line(format!(
-                "Files put into {bucket}/input/ invoke it; outputs go to {outputs}."
-            ));
-        }
+        printer.created(&info);
         created.push(info);
     }
     if printer.json {

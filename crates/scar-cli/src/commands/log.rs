@@ -1,7 +1,7 @@
 //! `scar log`: a function's lines, one invocation's (`-ri`), or new ones as they come
 //! (`--follow`).
 
-use scar_core::provider::{LogQuery, NoLogLines, Provider, Unsupported};
+use scar_core::provider::{LogQuery, NoLogLines, Provider};
 use scar_core::ExitStatus;
 
 use super::{Failure, Status};
@@ -32,14 +32,6 @@ pub async fn run<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Statu
 
 /// Prints the last minute's lines, then new ones, until Ctrl-C or a closed stdout.
 async fn follow<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status {
-    if args.request_id.is_some() {
-        return Err(Unsupported {
-            provider: "any",
-            what: "--follow with -ri".into(),
-            instead: "--follow prints every new line: give one or the other".into(),
-        }
-        .into());
-    }
     let mut broken: Option<std::io::Error> = None;
     let mut on_line = |line| match printer.log_line(&line) {
         Ok(()) => true,

@@ -33,39 +33,8 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
         return Ok(ExitStatus::Success);
     }
     let invocation = p.invoke(&args.name, &payload).await?;
-    let response = &invocation.response;
-    let status = ExitStatus::function(response.succeeded());
-    if printer.json {
-        printer.json(response)?;
-        return Ok(status);
-    }
-    printer.raw(&response.output_bytes())?;
-    if printer.verbose {
-        printer.note(format!(
-            "request id: {}\nlog stream: {} {}",
-            response.request_id, response.log_group, response.log_stream
-        ));
-        if let Some(tail) = invocation.log_tail.as_deref().filter(|t| !t.is_empty()) {
-            printer.note(format!("log tail:\n{}", tail.trim_end()));
-        }
-    }
-    if response.timed_out {
-        printer.note(format!(
-            "error: the function timed out (request id {}): raise -t or lower the work",
-            response.request_id
-        ));
-    } else if let Some(code) = response.exit_code.filter(|c| *c != 0) {
-        printer.note(format!(
-            "error: the function exited with status {code} (request id {})",
-            response.request_id
-        ));
-    } else if response.exit_code.is_none() {
-        printer.note(format!(
-            "error: the function's script did not run to an exit status (request id {}): `scar log -n {} -ri {}` shows why",
-            response.request_id, args.name, response.request_id
-        ));
-    }
-    Ok(status)
+    printer.invocation(&args.name, &invocation)?;
+    Ok(ExitStatus::function(invocation.response.succeeded()))
 }
 
 /// The launcher: the function once per object already in its bucket's input folder.
