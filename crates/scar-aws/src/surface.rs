@@ -121,27 +121,39 @@ impl Provider for AwsProvider {
             .filter(|c| *c > 0)
             .unwrap_or(DEFAULT_CONCURRENCY);
         let spec = info.spec;
+        // Own outputs (an output folder inside input/) never run the function: they are
+        // left out of the listing, not invoked only for the supervisor to skip them.
+        let objects: Vec<_> = self
+            .list_inputs(&request.bucket, &options.prefix)
+            .await?
+            .into_iter()
+            .filter(|o| !spec.is_own_output(&o.key))
+            .collect();
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let payloads = objects.into_iter().enumerate().map(|(i, object)| {
+            let event = crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1);
+            (object.key, serde_json::to_vec(&event).unwrap_or_default())
+        });
         let results = self
-            .launch_objects(&options, &|e| match e {
-                DispatchEvent::Listed { objects } => {
-                    on_event(&LaunchEvent::Planned { total: objects })
-                }
+            .dispatch(&request.function, payloads, true, &options, &|e| match e {
                 DispatchEvent::Throttled { key, attempt, .. } => {
                     on_event(&LaunchEvent::Retrying { key, attempt })
                 }
-                DispatchEvent::Warming { .. } | DispatchEvent::Done { .. } => {}
+                // Progress as invocations are accepted; the results returned are complete.
+                DispatchEvent::Done { key, ok } => {
+                    let outcome = if ok {
+                        Outcome::Queued
+                    } else {
+                        Outcome::NotInvoked
+                    };
+                    on_event(&LaunchEvent::Finished(FileResult::new(key, outcome)))
+                }
+                DispatchEvent::Listed { .. } | DispatchEvent::Warming { .. } => {}
             })
-            .await?;
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            if spec.is_own_output(&r.key) {
-                continue;
-            }
-            let r = file_result(r);
-            on_event(&LaunchEvent::Finished(r.clone()));
-            out.push(r);
-        }
-        Ok(out)
+            .await;
+        Ok(results.into_iter().map(file_result).collect())
     }
 
     async fn await_inputs(

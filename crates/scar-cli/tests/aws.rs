@@ -672,3 +672,56 @@ fn aws_errors_are_short_and_say_what_failed() {
     assert!(!stderr.contains("DispatchFailure {"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// An output folder inside the input folder: what lands there is never an input, neither
+/// for `put` (S3 notifies for it, the supervisor skips it) nor for the launcher, which
+/// leaves it out of its listing instead of invoking for it.
+#[test]
+fn the_launcher_never_runs_a_function_on_its_own_outputs() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let archive = env.image_archive();
+    let fdl = env.work.path().join("loop.yaml");
+    std::fs::write(
+        &fdl,
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {}\n      input:\n      - {{storage_provider: s3, path: loop-b/input}}\n      output:\n      - {{storage_provider: s3, path: loop-b/input/results}}\n    iam:\n      role: {}\n",
+            archive.display(),
+            env.moto.role_arn()
+        ),
+    )
+    .unwrap();
+    env.run(&["init", "-f", fdl.to_str().unwrap(), "--package", "zip"])
+        .ok();
+    let files = env.work.path().join("loop-files");
+    std::fs::create_dir_all(files.join("results")).unwrap();
+    std::fs::write(files.join("a.txt"), "a").unwrap();
+    std::fs::write(files.join("results/a.txt.out"), "out").unwrap();
+    let put = env
+        .run(&[
+            "put",
+            "-b",
+            "loop-b/input",
+            "-p",
+            files.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(put["stored"].as_array().unwrap().len(), 2, "{put}");
+    assert_eq!(put["inputs"], serde_json::json!(["input/a.txt"]), "{put}");
+    env.moto
+        .queue_invoke_results(&[scar_response("loop-1", "ran\n")]);
+    let launched = env
+        .run(&["run", "-n", "loopfn", "-es", "loop-b", "--json"])
+        .ok()
+        .json();
+    let keys: Vec<&str> = launched
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["input/a.txt"], "{launched}");
+}
