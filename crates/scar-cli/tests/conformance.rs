@@ -29,22 +29,7 @@ impl Side {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.scar.command();
         if let Some(moto) = &self.moto {
-            cmd.args(["--provider", "aws", "--endpoint-url", &moto.endpoint()])
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", "us-east-1")
-                .env_remove("AWS_PROFILE")
-                .env_remove("AWS_SESSION_TOKEN")
-                .env_remove("AWS_ENDPOINT_URL")
-                .env("AWS_CONFIG_FILE", self.work.path().join("no-aws-config"))
-                .env(
-                    "AWS_SHARED_CREDENTIALS_FILE",
-                    self.work.path().join("no-aws-credentials"),
-                )
-                .env("AWS_EC2_METADATA_DISABLED", "true");
-            if let Some(proot) = common::which("proot") {
-                cmd.env("SCAR_PROOT", proot);
-            }
+            moto.aws_cli(&mut cmd, self.work.path());
         }
         cmd.args(args);
         cmd

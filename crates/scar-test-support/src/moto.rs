@@ -81,6 +81,29 @@ impl Moto {
         Some(moto)
     }
 
+    /// Points a `scar` command at this moto: `--provider aws --endpoint-url`, static test
+    /// credentials and region in the environment (the standard chain reads them), no
+    /// profile or shared config files (they would be under `scratch`, which holds none),
+    /// and the machine's `proot` for zip packages.
+    pub fn aws_cli(&self, cmd: &mut Command, scratch: &Path) {
+        cmd.args(["--provider", "aws", "--endpoint-url", &self.endpoint()])
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", ACCESS_KEY)
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", scratch.join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                scratch.join("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(proot) = crate::images::which("proot") {
+            cmd.env("SCAR_PROOT", proot);
+        }
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
