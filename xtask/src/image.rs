@@ -197,3 +197,71 @@ pub fn large_docker_archive(dest: &Path, mb: usize) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// Regular files of this machine's own binaries and libraries (`/usr/lib`, `/usr/bin`,
+/// ...), in a stable order, until `bytes`: data that compresses as real images do.
+fn machine_binaries(bytes: u64) -> anyhow::Result<Vec<(std::path::PathBuf, u64)>> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    let mut stack: Vec<std::path::PathBuf> = ["/usr/lib", "/usr/bin", "/usr/libexec", "/usr/sbin"]
+        .iter()
+        .rev()
+        .map(Into::into)
+        .collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+        for e in entries {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() && meta.len() > 0 && std::fs::File::open(e.path()).is_ok() {
+                out.push((e.path(), meta.len()));
+                total += meta.len();
+                if total >= bytes {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    anyhow::bail!("this machine has fewer than {bytes} bytes of binaries under /usr")
+}
+
+/// A busybox image plus `layers` layers holding `mb` MB of this machine's binaries in
+/// all, as `docker save` writes it (uncompressed layers). Returns the layer tars, which
+/// stay beside `dest` for baselines that compress them.
+pub fn binaries_docker_archive(
+    dest: &Path,
+    mb: u64,
+    layers: usize,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let dir = dest.with_extension("layers");
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join("base.tar");
+    base_layer(&base)?;
+    let files = machine_binaries(mb * 1_000_000)?;
+    let per_layer = files.len().div_ceil(layers.max(1));
+    let mut paths = vec![base];
+    for (n, group) in files.chunks(per_layer.max(1)).enumerate() {
+        let path = dir.join(format!("bin-{n}.tar"));
+        let mut b = tar::Builder::new(File::create(&path)?);
+        for (i, (file, size)) in group.iter().enumerate() {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 0o755, *size),
+                format!("opt/bin-{n}/{i:05}-{}", name.unwrap_or_default()),
+                File::open(file)?,
+            )?;
+        }
+        b.into_inner()?.flush()?;
+        paths.push(path);
+    }
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    write_archive(dest, "scar-bench-bins:latest", &refs)?;
+    Ok(paths)
+}

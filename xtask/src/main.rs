@@ -11,6 +11,7 @@
 //!   a cross C compiler are installed.
 
 mod bench;
+mod demo;
 mod fuzz;
 mod image;
 
@@ -22,19 +23,28 @@ use anyhow::{bail, Context as _};
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = dispatch(&args) {
+        // A message, not a `Debug` dump with a backtrace (RUST_BACKTRACE is often set).
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(args: &[String]) -> anyhow::Result<()> {
     let rest = &args[1.min(args.len())..];
     match args.first().map(String::as_str) {
         Some("build-supervisor") => {
             let debug = rest.iter().any(|a| a == "--debug");
+            ensure_tools(&SUPERVISOR_TOOLS, "the supervisor")?;
             println!("{}", build_supervisor(debug)?.display());
             if let Some(arm) = build_supervisor_aarch64(debug)? {
                 println!("{}", arm.display());
             }
             Ok(())
         }
-        Some("demo") => demo(),
+        Some("demo") => demo::run_demo(),
         Some("test") => test(rest),
         Some("bench") => bench::run_bench(rest),
         Some("install-test-tools") => install_test_tools(),
@@ -143,9 +153,10 @@ fn install_supervisor(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dest)
 }
 
-/// Builds the static supervisor and returns its path (`target/supervisor/bootstrap`).
+/// Builds the static supervisor for this machine and returns its path:
+/// `target/supervisor/bootstrap` (release, what ships and what the tests judge), or
+/// `target/supervisor/debug/bootstrap` with `debug` (quicker to build: the demo's).
 pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
-    let installed = rustup_has_target(MUSL);
     let mut cmd = cargo();
     cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"]);
     if !debug {
@@ -156,19 +167,18 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
             .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     }
-    let profile = if debug { "debug" } else { "release" };
-    let built = if installed
-        || Command::new("rustup")
-            .args(["target", "add", MUSL])
-            .status()
-            .is_ok_and(|s| s.success())
-    {
+    let (profile, dest) = if debug {
+        ("debug", target_dir().join("supervisor").join("debug"))
+    } else {
+        ("release", target_dir().join("supervisor"))
+    };
+    let built = if rustup_has_target(MUSL) {
         // aws-lc-sys (TLS for S3) compiles C for musl: it needs musl's compiler wrapper.
         if std::env::var_os("CC_x86_64_unknown_linux_musl").is_none()
             && !have("x86_64-linux-musl-gcc")
             && !have("musl-gcc")
         {
-            bail!("building the supervisor for {MUSL} needs a C compiler for musl: apt-get install musl-tools");
+            bail!("building the supervisor for {MUSL} needs a C compiler for musl: `cargo xtask install-test-tools`, or apt-get install musl-tools");
         }
         run(cmd.args(["--target", MUSL]))?;
         target_dir().join(MUSL).join(profile).join("bootstrap")
@@ -183,69 +193,195 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
         run(&mut cmd)?;
         target_dir().join(gnu).join(profile).join("bootstrap")
     };
-    install_supervisor(&built, &target_dir().join("supervisor"))
+    install_supervisor(&built, &dest)
 }
 
-/// Installs what the tests need when it is missing (as root, from Debian and PyPI).
-fn install_test_tools() -> anyhow::Result<()> {
-    let apt = [
-        ("docker-registry", "docker-registry"),
-        ("skopeo", "skopeo"),
-        ("umoci", "umoci"),
-        ("busybox", "busybox-static"),
-        ("proot", "proot"),
-        ("parallel", "parallel"),
-        ("zip", "zip"),
-        ("x86_64-linux-musl-gcc", "musl-tools"),
-        ("unzip", "unzip"),
-        // The arm64 supervisor: a cross C compiler, and qemu to run it in a test.
-        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
-        // Its C headers: a recommendation of the compiler, which --no-install-recommends
-        // leaves out (aws-lc then fails on <sys/types.h>). A path: no program to look for.
-        (
-            "/usr/aarch64-linux-gnu/include/stdio.h",
-            "libc6-dev-arm64-cross",
-        ),
-        ("qemu-aarch64-static", "qemu-user-static"),
-    ];
-    let missing: Vec<&str> = apt
+/// Something a task needs from outside cargo.
+#[derive(Clone, Copy)]
+pub enum Tool {
+    /// A Debian package, present when this program (or, for a path, this file) exists.
+    Apt {
+        probe: &'static str,
+        package: &'static str,
+    },
+    /// A Rust target, added with rustup.
+    RustTarget(&'static str),
+    /// Python packages from PyPI, present when this program exists.
+    Pip {
+        probe: &'static str,
+        packages: &'static [&'static str],
+    },
+}
+
+impl Tool {
+    fn present(self) -> bool {
+        match self {
+            Tool::Apt { probe, .. } if probe.starts_with('/') => Path::new(probe).exists(),
+            Tool::Apt { probe, .. } | Tool::Pip { probe, .. } => have(probe),
+            Tool::RustTarget(t) => rustup_has_target(t),
+        }
+    }
+}
+
+/// The static supervisor: the musl target and musl's C compiler (aws-lc is C).
+pub const SUPERVISOR_TOOLS: [Tool; 2] = [
+    Tool::Apt {
+        probe: "x86_64-linux-musl-gcc",
+        package: "musl-tools",
+    },
+    Tool::RustTarget(MUSL),
+];
+
+/// Installs the missing ones among `tools`, saying what and why (`purpose`). Debian
+/// packages need root, or sudo without a password; otherwise the error says what to run.
+pub fn ensure_tools(tools: &[Tool], purpose: &str) -> anyhow::Result<()> {
+    let missing: Vec<Tool> = tools.iter().copied().filter(|t| !t.present()).collect();
+    let apt: Vec<&str> = missing
         .iter()
-        .filter(|(bin, _)| {
-            if bin.starts_with('/') {
-                !Path::new(bin).exists()
-            } else {
-                !have(bin)
-            }
+        .filter_map(|t| match t {
+            Tool::Apt { package, .. } => Some(*package),
+            _ => None,
         })
-        .map(|(_, pkg)| *pkg)
         .collect();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing {}", missing.join(" "));
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if !apt.is_empty() {
+        eprintln!(
+            "xtask: {purpose} needs {}: installing (apt-get)",
+            apt.join(" ")
+        );
+        let sudo = if is_root() {
+            None
+        } else if Command::new("sudo")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            Some("sudo")
+        } else {
+            bail!(
+                "{purpose} needs the Debian packages {0}, and this user cannot install them: run `sudo apt-get install {0}`",
+                apt.join(" ")
+            );
+        };
+        let apt_get = |args: &[&str]| {
+            let mut cmd = match sudo {
+                Some(s) => {
+                    let mut c = Command::new(s);
+                    c.arg("apt-get");
+                    c
+                }
+                None => Command::new("apt-get"),
+            };
+            // apt's chatter goes to stderr: stdout is the task's own (the demo's story).
+            cmd.args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(std::io::stderr());
+            cmd
+        };
+        run(&mut apt_get(&["update", "-qq"]))?;
+        run(apt_get(&["install", "-y", "-qq", "--no-install-recommends"]).args(&apt))?;
     }
-    if !rustup_has_target(AARCH64_MUSL) {
-        eprintln!("xtask: adding the {AARCH64_MUSL} target");
-        run(Command::new("rustup").args(["target", "add", AARCH64_MUSL]))?;
+    for t in &missing {
+        if let Tool::RustTarget(target) = t {
+            eprintln!(
+                "xtask: {purpose} needs the Rust target {target}: rustup target add {target}"
+            );
+            run(Command::new("rustup").args(["target", "add", target]))?;
+        }
     }
-    let pip_missing = !have("moto_server") || !have("udocker");
-    if pip_missing {
-        eprintln!("xtask: installing moto[server], boto3 and udocker from PyPI");
-        run(Command::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "moto[server]",
-            "boto3",
-            "udocker",
-        ]))?;
+    let pip: Vec<&str> = missing
+        .iter()
+        .flat_map(|t| match t {
+            Tool::Pip { packages, .. } => packages.to_vec(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if !pip.is_empty() {
+        eprintln!(
+            "xtask: {purpose} needs {} from PyPI: installing (pip)",
+            pip.join(" ")
+        );
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(&pip))?;
     }
     Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// What the tests need beyond the supervisor's tools.
+const TEST_TOOLS: [Tool; 14] = [
+    Tool::Apt {
+        probe: "docker-registry",
+        package: "docker-registry",
+    },
+    Tool::Apt {
+        probe: "skopeo",
+        package: "skopeo",
+    },
+    Tool::Apt {
+        probe: "umoci",
+        package: "umoci",
+    },
+    Tool::Apt {
+        probe: "busybox",
+        package: "busybox-static",
+    },
+    Tool::Apt {
+        probe: "proot",
+        package: "proot",
+    },
+    Tool::Apt {
+        probe: "parallel",
+        package: "parallel",
+    },
+    Tool::Apt {
+        probe: "zip",
+        package: "zip",
+    },
+    Tool::Apt {
+        probe: "unzip",
+        package: "unzip",
+    },
+    // The arm64 supervisor: a cross C compiler, and qemu to run it in a test.
+    Tool::Apt {
+        probe: "aarch64-linux-gnu-gcc",
+        package: "gcc-aarch64-linux-gnu",
+    },
+    // Its C headers: a recommendation of the compiler, which --no-install-recommends
+    // leaves out (aws-lc then fails on <sys/types.h>). A path: no program to look for.
+    Tool::Apt {
+        probe: "/usr/aarch64-linux-gnu/include/stdio.h",
+        package: "libc6-dev-arm64-cross",
+    },
+    Tool::Apt {
+        probe: "qemu-aarch64-static",
+        package: "qemu-user-static",
+    },
+    Tool::RustTarget(AARCH64_MUSL),
+    Tool::Pip {
+        probe: "moto_server",
+        packages: &["moto[server]", "boto3"],
+    },
+    Tool::Pip {
+        probe: "udocker",
+        packages: &["udocker"],
+    },
+];
+
+/// Installs what the tests need when it is missing (from Debian, rustup and PyPI).
+fn install_test_tools() -> anyhow::Result<()> {
+    let all: Vec<Tool> = SUPERVISOR_TOOLS
+        .iter()
+        .chain(&TEST_TOOLS)
+        .copied()
+        .collect();
+    ensure_tools(&all, "the test suite")
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
@@ -272,59 +408,4 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
     // already; this keeps the harness building and finds what a few seconds find.
     fuzz::fuzz(&["--seconds".into(), "5".into()])
-}
-
-fn demo() -> anyhow::Result<()> {
-    let supervisor = build_supervisor(false)?;
-    run(cargo().args(["build", "--release", "--package", "scar-cli"]))?;
-    let scar = target_dir().join("release").join("scar");
-    let work = target_dir().join("demo");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let archive = work.join("demo-image.tar");
-    image::busybox_docker_archive(&archive)?;
-    let home = work.join("home");
-    let scar_cmd = |args: &[&str]| {
-        let mut cmd = Command::new(&scar);
-        cmd.args(args)
-            .env("SCAR_HOME", &home)
-            .env("SCAR_SUPERVISOR", &supervisor);
-        cmd
-    };
-    let script = work.join("hello.sh");
-    std::fs::write(
-        &script,
-        "echo \"Hello from $(uname -s) inside the image, request $REQUEST_ID\"\n\
-         echo \"the image says: $(cat /etc/demo-release)\"\n\
-         echo \"output dir: $TMP_OUTPUT_DIR; greeting: $GREETING\"\n",
-    )?;
-    let step = |title: &str| println!("\n\x1b[1m$ {title}\x1b[0m");
-    step("scar init -n demo -if demo-image.tar");
-    run(&mut scar_cmd(&[
-        "init",
-        "-n",
-        "demo",
-        "-if",
-        &archive.to_string_lossy(),
-    ]))?;
-    step("scar run -n demo -e GREETING=hi -s hello.sh");
-    run(&mut scar_cmd(&[
-        "run",
-        "-n",
-        "demo",
-        "-e",
-        "GREETING=hi",
-        "-s",
-        &script.to_string_lossy(),
-    ]))?;
-    step("scar run -n demo ls /");
-    run(&mut scar_cmd(&["run", "-n", "demo", "ls", "/"]))?;
-    step("scar ls");
-    run(&mut scar_cmd(&["ls"]))?;
-    step("scar log -n demo");
-    run(&mut scar_cmd(&["log", "-n", "demo"]))?;
-    step("scar rm -n demo");
-    run(&mut scar_cmd(&["rm", "-n", "demo"]))?;
-    println!("\nThe demo's state was under {}.", home.display());
-    Ok(())
 }

@@ -414,8 +414,11 @@ fn report_launch(function: &str, results: &[LaunchResult], json: bool) -> anyhow
         print_json(&list)?;
         return Ok(i32::from(any_failed));
     }
-    for r in results.iter().filter(|r| !r.ok()) {
+    for r in results {
         match &r.outcome {
+            LaunchOutcome::Completed(inv) if r.ok() => {
+                println!("ok     {} (request {})", r.key, inv.response.request_id)
+            }
             LaunchOutcome::Failed(e) => println!("FAILED {} (error: {e})", r.key),
             LaunchOutcome::Completed(inv) => {
                 let resp = &inv.response;
@@ -543,6 +546,7 @@ async fn log(aws: &AwsProvider, args: &LogArgs) -> anyhow::Result<i32> {
         request_id: args.request_id.clone(),
     };
     let lines = aws.read_logs(&args.name, &query).await?;
+    crate::commands::no_lines_for_request(args, &lines)?;
     let mut out = std::io::stdout().lock();
     for line in &lines {
         write_log_line(&mut out, line, args.json)?;

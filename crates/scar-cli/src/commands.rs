@@ -267,15 +267,30 @@ async fn rm(ctx: &Context, args: RmArgs) -> anyhow::Result<i32> {
 async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<i32> {
     let provider = ctx.local()?;
     let query = LogQuery {
-        stream: args.log_stream_name,
-        request_id: args.request_id,
+        stream: args.log_stream_name.clone(),
+        request_id: args.request_id.clone(),
     };
     let lines = provider.logs(&args.name, &query).await?;
+    no_lines_for_request(&args, &lines)?;
     let mut out = std::io::stdout().lock();
     for line in &lines {
         write_log_line(&mut out, line, args.json)?;
     }
     Ok(0)
+}
+
+/// `log -ri ID` that found nothing is an error (exit 2), not an empty success.
+pub(crate) fn no_lines_for_request(
+    args: &LogArgs,
+    lines: &[scar_core::provider::LogLine],
+) -> Result<(), scar_core::provider::NoLogLines> {
+    match &args.request_id {
+        Some(id) if lines.is_empty() => Err(scar_core::provider::NoLogLines {
+            function: args.name.clone(),
+            request_id: id.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 async fn launch(
@@ -314,16 +329,28 @@ fn report_results(results: &[FileResult], json: bool) -> anyhow::Result<i32> {
     if json {
         print_json(&results)?;
     } else {
-        for r in results.iter().filter(|r| r.outcome != Outcome::Succeeded) {
+        // One line per file, in the order they finished; failures with their output.
+        for r in results {
             let how = match (r.outcome, r.exit_code, &r.error) {
+                (Outcome::Succeeded, _, _) => match r.uploaded.len() {
+                    1 => "1 output".to_string(),
+                    n => format!("{n} outputs"),
+                },
                 (_, _, Some(e)) => format!("error: {e}"),
                 (Outcome::TimedOut, _, _) => "timed out".to_string(),
                 (_, Some(code), _) => format!("exit status {code}"),
                 _ => "failed".to_string(),
             };
-            println!("FAILED {} ({how}, request {})", r.key, r.request_id);
-            for line in r.output_tail.lines() {
-                println!("    {line}");
+            let status = if r.outcome == Outcome::Succeeded {
+                "ok"
+            } else {
+                "FAILED"
+            };
+            println!("{status:<6} {} ({how}, request {})", r.key, r.request_id);
+            if r.outcome != Outcome::Succeeded {
+                for line in r.output_tail.lines() {
+                    println!("    {line}");
+                }
             }
         }
         let timed_out = results

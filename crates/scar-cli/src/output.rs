@@ -54,6 +54,7 @@ impl Progress for Bars {
             Phase::Extract => "extracting",
             Phase::Package => "packaging",
             Phase::Push => "pushing",
+            Phase::Compress => "compressing",
         };
         let bar = match total_bytes {
             Some(total) => ProgressBar::new(total).with_style(
@@ -204,6 +205,7 @@ fn category(err: &anyhow::Error) -> ErrorCategory {
             || cause.is::<crate::settings::InputFile>()
             || cause.is::<scar_core::fdl::FdlError>()
             || cause.is::<crate::settings::UnsupportedProvider>()
+            || cause.is::<scar_core::provider::NoLogLines>()
         {
             return ErrorCategory::Usage;
         }

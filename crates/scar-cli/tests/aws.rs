@@ -382,6 +382,15 @@ fn logs_buckets_and_the_launcher() {
     let first: serde_json::Value =
         serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(first["stream"], stream);
+    // An id with no lines is an error that says so, as on the local provider.
+    let none = env.run(&["log", "-n", "bucketfn", "-ri", "no-such-request"]);
+    assert_eq!(none.status, 2, "{none:?}");
+    assert!(
+        none.stderr
+            .contains("no log lines for request no-such-request")
+            && none.stderr.contains("may not have run yet"),
+        "{none:?}"
+    );
 
     // --follow prints the last minute's lines, then polls until Ctrl-C (exit 0).
     let child = env

@@ -232,6 +232,16 @@ fn log_by_request_id_returns_exactly_that_invocation() {
         .stdout;
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(first["stream"], b["log_stream"]);
+    // An id with no lines is an error that says so, not an empty success.
+    let none = scar.run(&["log", "-n", "fn3", "-ri", "no-such-request"]);
+    assert_eq!(none.status, 2, "{none:?}");
+    assert!(none.stdout.is_empty(), "{none:?}");
+    assert!(
+        none.stderr
+            .contains("no log lines for request no-such-request")
+            && none.stderr.contains("may not have run yet"),
+        "{none:?}"
+    );
 }
 
 #[test]

@@ -388,3 +388,124 @@ fn the_supervisor_is_static_and_small() {
         path.display()
     );
 }
+
+/// `docker save` writes layers uncompressed: an image of 272 MiB of binary-like data is
+/// over Lambda's 250 MB as such, and fits gzipped. `--package zip` gzips them into the
+/// package; the zip runs on the local provider and in real udocker.
+#[test]
+fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
+    if !require_tools(&[
+        "umoci", "skopeo", "busybox", "udocker", "proot", "unzip", "bash",
+    ]) {
+        return;
+    }
+    let Some(scar) = Scar::new() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let image = build_busybox_image(work.path());
+    const FILES: u64 = 68;
+    image.add_layer(work.path(), |rootfs| {
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        for i in 0..FILES {
+            let bytes = common::binary_like(i, 4 << 20);
+            std::fs::write(rootfs.join(format!("data/blob-{i:02}.bin")), bytes).unwrap();
+        }
+    });
+    let archive = work.path().join("big.tar");
+    image.docker_archive(&archive);
+    let limit = scar_packager::UNZIPPED_LIMIT;
+    assert!(std::fs::metadata(&archive).unwrap().len() > limit);
+    let expected = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(common::binary_like(7, 4 << 20)))
+    };
+
+    let init = scar
+        .run(&[
+            "init",
+            "-n",
+            "big",
+            "-if",
+            archive.to_str().unwrap(),
+            "--package",
+            "zip",
+        ])
+        .ok();
+    assert!(init.stderr.contains("gzipped"), "{init:#?}");
+    let r = scar
+        .run(&[
+            "run",
+            "-n",
+            "big",
+            "sha256sum /data/blob-07.bin; cat /etc/scar-marker",
+        ])
+        .ok();
+    assert_eq!(
+        r.stdout,
+        format!("{expected}  /data/blob-07.bin\nscar test image\n")
+    );
+
+    let zip = work.path().join("big.zip");
+    let report = scar
+        .run(&[
+            "package",
+            "-n",
+            "big",
+            "--package",
+            "zip",
+            "-o",
+            zip.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        report["unzipped_size"].as_u64().unwrap() <= limit,
+        "{report}"
+    );
+    assert_eq!(report["includes_root"], false, "{report}");
+    assert_eq!(report["needs_deployment_bucket"], true, "{report}");
+    let again = work.path().join("again.zip");
+    scar.run(&[
+        "package",
+        "-n",
+        "big",
+        "--package",
+        "zip",
+        "-o",
+        again.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        std::fs::read(&zip).unwrap() == std::fs::read(&again).unwrap(),
+        "the same function gives the same zip"
+    );
+
+    let out = work.path().join("unzipped");
+    common::unzip(&zip, &out);
+    let ud = out.join("udocker");
+    let mut gzip_layers = 0;
+    for e in std::fs::read_dir(ud.join("layers")).unwrap() {
+        let mut head = [0u8; 2];
+        use std::io::Read as _;
+        std::fs::File::open(e.unwrap().path())
+            .unwrap()
+            .read_exact(&mut head)
+            .unwrap();
+        gzip_layers += usize::from(head == [0x1f, 0x8b]);
+    }
+    assert_eq!(gzip_layers, 2, "both layers are gzipped in the package");
+    let wrapper = common::proot_wrapper(work.path());
+    common::udocker(&ud, &wrapper, &["create", "--name=big", "big:latest"]);
+    let sum = common::udocker(
+        &ud,
+        &wrapper,
+        &[
+            "run",
+            "--entrypoint=",
+            "big",
+            "/bin/sha256sum",
+            "/data/blob-07.bin",
+        ],
+    );
+    assert!(sum.contains(&expected), "{sum}");
+}

@@ -79,3 +79,18 @@ pub trait Provider {
         query: &LogQuery,
     ) -> impl Future<Output = Result<Vec<LogLine>, Self::Error>> + Send;
 }
+
+/// `log -ri ID` found no lines for that invocation: it has not run (yet), ran elsewhere,
+/// or its logs expired. Bad input (exit status 2) on every provider.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("no log lines for request {request_id} of function '{function}': it may not have run yet, or its logs have expired")]
+pub struct NoLogLines {
+    pub function: String,
+    pub request_id: String,
+}
+
+impl ProviderError for NoLogLines {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}

@@ -33,9 +33,11 @@ mod error;
 mod extract;
 #[doc(hidden)]
 pub mod fuzz;
+mod gzip;
 mod local;
 mod manifest;
 mod package;
+mod parallel;
 mod progress;
 #[cfg(feature = "registry")]
 mod registry;
@@ -52,6 +54,7 @@ pub use extract::{
     extract_layer_files_with, extract_layer_with, sweep_stale_partials, Change, ExtractLimits,
     ExtractOptions, ExtractReport,
 };
+pub use gzip::gzip_raw_layers;
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;

@@ -11,6 +11,8 @@ pub enum Phase {
     Package,
     /// Uploading an image package's blobs to a registry.
     Push,
+    /// Gzipping layers that arrived uncompressed (`docker save` archives).
+    Compress,
 }
 
 /// Receives progress events. Every method has a no-op default.

@@ -207,6 +207,85 @@ async fn image_package_pushed_to_a_registry_reads_back_with_skopeo_and_umoci() {
     check_config(&skopeo_config(&format!("docker://{v2}")));
 }
 
+/// A `docker save` archive's layers are uncompressed; what goes to the registry is gzipped
+/// (under new digests, same diff_ids), and reads back the same with skopeo and umoci.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_layers_are_pushed_gzipped() {
+    if !require_tools(&["umoci", "skopeo", "busybox", "docker-registry"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let img = build_busybox_image(work.path());
+    let archive = work.path().join("saved.tar");
+    img.docker_archive(&archive);
+    let cache = BlobCache::new(work.path().join("cache"));
+    let source = ImageSource::from_archive(&archive).unwrap();
+    let image = pull(&source, &cache, &NoProgress).await.unwrap();
+    let raw = &image.layers[0];
+    assert!(!std::fs::read(cache.path(&raw.digest))
+        .unwrap()
+        .starts_with(&[0x1f, 0x8b]));
+    let bootstrap = supervisor(work.path());
+    let pkg = build_image_package(&image, &cache, &function(), &bootstrap, &NoProgress)
+        .await
+        .unwrap();
+    let registry = TestRegistry::start();
+    let reference = format!("{}/saved:latest", registry.addr);
+    let record = Record::default();
+    let report = push_image(&pkg, &cache, &reference, None, ManifestFormat::Oci, &record)
+        .await
+        .unwrap();
+    assert!(record.phases.lock().unwrap().contains(&Phase::Compress));
+    assert!(!report.pushed.contains(&raw.digest), "{report:?}");
+    let manifest: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ])))
+    .unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for l in layers {
+        assert_eq!(
+            l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+            "{manifest}"
+        );
+    }
+    // The base layer's gzip is in the cache under the pushed digest, and decompresses to
+    // the raw layer (its diff_id in the config, unchanged).
+    let gz = layers[0]["digest"].as_str().unwrap();
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(cache.path(gz)).unwrap()),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, std::fs::read(cache.path(&raw.digest)).unwrap());
+    let config = skopeo_config(&format!("docker://{reference}"));
+    check_config(&config);
+    assert_eq!(config["rootfs"]["diff_ids"][0], raw.digest.as_str());
+
+    let layout = work.path().join("pulled");
+    run(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("oci:{}:pulled", layout.display()),
+    ]));
+    let rootfs = OciImage {
+        layout,
+        tag: "pulled".into(),
+    }
+    .unpack(&work.path().join("bundle"));
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/scar-marker")).unwrap(),
+        "scar test image\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn oci_archive_is_read_by_skopeo_and_by_scar() {
     if !require_tools(&["umoci", "skopeo", "busybox"]) {
@@ -257,32 +336,6 @@ async fn oci_archive_is_read_by_skopeo_and_by_scar() {
         std::fs::read(&bootstrap).unwrap()
     );
     check_function_json(&std::fs::read(root.join("opt/scar/function.json")).unwrap());
-}
-
-/// A bash wrapper around Debian's proot that drops udocker's `-k <kernel>` (proot 5.1.0
-/// fails with it).
-fn proot_wrapper(dir: &Path) -> PathBuf {
-    let path = dir.join("proot-wrapper");
-    std::fs::write(
-        &path,
-        "#!/bin/bash\na=()\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = \"-k\" ]; then shift 2; continue; fi\n  a+=(\"$1\"); shift\ndone\nexec proot \"${a[@]}\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-fn udocker(udocker_dir: &Path, wrapper: &Path, args: &[&str]) -> String {
-    run(Command::new("udocker")
-        .env("UDOCKER_DIR", udocker_dir)
-        .env("UDOCKER_TARBALL", "")
-        .env("UDOCKER_USE_PROOT_EXECUTABLE", wrapper)
-        .args(["--allow-root", "-q"])
-        .args(args))
-}
-
-fn unzip(zip: &Path, dest: &Path) {
-    run(Command::new("unzip").arg("-q").arg(zip).arg("-d").arg(dest));
 }
 
 const UDOCKER_TOOLS: &[&str] = &[

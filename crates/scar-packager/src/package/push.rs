@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 use super::image::{ImagePackage, ManifestFormat, PushReport};
 use crate::cache::BlobCache;
 use crate::error::PackagerError;
+use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
 use crate::registry::{client_for, docker_auth, Ctx};
 
@@ -39,7 +40,8 @@ fn file_stream(
 }
 
 /// Pushes `package` to `reference` (`host[:port]/repo[:tag]`; plain HTTP on loopback).
-/// `credentials` are used as basic auth (ECR gives them from its authorization token);
+/// Uncompressed layers (as `docker save` writes them) are pushed gzipped (see
+/// [`crate::gzip_raw_layers`]). `credentials` are used as basic auth (ECR gives them from its authorization token);
 /// without them, `~/.docker/config.json` or anonymous. Blobs the registry already has are
 /// not uploaded (checked with `HEAD`); others are streamed from the cache in one `PUT`
 /// each. Progress: `Phase::Push`, `blob(digest, skipped)`, bytes uploaded.
@@ -66,6 +68,16 @@ pub async fn push_image(
         auth,
         shown: reference,
         registry,
+    };
+    // What goes over the network is compressed: uncompressed layers (from `docker save`
+    // archives) are pushed gzipped, under their gzip digests (the config's diff_ids stay).
+    let package = &{
+        let (pkg, cache_owned) = (package.clone(), cache.clone());
+        crate::blocking(progress, move |p| {
+            let (layers, _) = gzip_raw_layers(&pkg.layers, &cache_owned, p)?;
+            Ok(ImagePackage { layers, ..pkg })
+        })
+        .await?
     };
     let (manifest, manifest_digest) = package.manifest(cache, format)?;
     let blobs = package.blobs();

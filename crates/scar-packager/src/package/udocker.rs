@@ -35,6 +35,7 @@ use super::{function_file, function_json, read_config};
 use crate::cache::{digest_hex, BlobCache};
 use crate::error::PackagerError;
 use crate::extract::extract_image;
+use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
 use crate::{blocking, PulledImage};
 
@@ -365,6 +366,44 @@ fn total_size(entries: &[Entry]) -> Result<u64, PackagerError> {
     Ok(total)
 }
 
+/// The base entries (see [`base_entries`]) of `image`, and the unzipped size they take
+/// with the function file (sized with a root named, so the limit holds either way).
+fn sized_base(
+    image: &PulledImage,
+    cache: &BlobCache,
+    supervisor: &Path,
+    config_digest: &str,
+    options: &ZipOptions,
+    function: &FunctionFile,
+    root_entry: &str,
+) -> Result<(Vec<Entry>, Vec<String>, u64), PackagerError> {
+    let (entries, layers) = base_entries(image, cache, supervisor, config_digest, options)?;
+    let mut f = function_file(image, function);
+    f.container = Some(PackagedRoot {
+        root: Some(root_entry.to_string()),
+        layers: layers.clone(),
+        proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
+    });
+    let size = total_size(&entries)? + function_json(&f)?.len() as u64;
+    Ok((entries, layers, size))
+}
+
+/// `image` with its uncompressed layers gzipped, and how many there were.
+fn gzipped_image(
+    image: &PulledImage,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+) -> Result<(PulledImage, usize), PackagerError> {
+    let (layers, n) = gzip_raw_layers(&image.layers, cache, progress)?;
+    Ok((
+        PulledImage {
+            layers,
+            ..image.clone()
+        },
+        n,
+    ))
+}
+
 fn build_sync(
     image: &PulledImage,
     cache: &BlobCache,
@@ -390,28 +429,46 @@ fn build_sync(
         }
     }
     let (config_digest, config_bytes) = read_config(image, cache)?;
-    let (mut entries, layers) = base_entries(image, cache, supervisor, &config_digest, options)?;
     let id = container_id(&config_digest, &options.repo, &options.tag);
-    // The function file says where the root is, so the supervisor can enter it on Lambda.
-    let function_json_with = |root: Option<String>| {
-        let mut f = function_file(image, function);
-        f.container = Some(PackagedRoot {
-            root,
-            layers: layers.clone(),
-            proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
-        });
-        function_json(&f)
-    };
     let root_entry = format!("udocker/containers/{id}/ROOT");
-    // Sized with the longer variant, so that the limit holds whichever is written.
-    let base_size =
-        total_size(&entries)? + function_json_with(Some(root_entry.clone()))?.len() as u64;
+    let sized = |image: &PulledImage| {
+        sized_base(
+            image,
+            cache,
+            supervisor,
+            &config_digest,
+            options,
+            function,
+            &root_entry,
+        )
+    };
+    // The layers go in as pulled, or with the uncompressed ones (`docker save` writes
+    // them so) gzipped when that is what makes the package fit.
+    let (mut entries, mut layers, mut base_size) = sized(image)?;
+    let mut gzipped = 0;
+    if base_size > options.unzipped_limit {
+        let (gz_image, n) = gzipped_image(image, cache, progress)?;
+        if n > 0 {
+            gzipped = n;
+            (entries, layers, base_size) = sized(&gz_image)?;
+        }
+    }
     if base_size > options.unzipped_limit {
         return Err(PackagerError::PackageTooLarge {
             unzipped: base_size,
             limit: options.unzipped_limit,
         });
     }
+    // The function file says where the root is, so the supervisor can enter it on Lambda.
+    let function_json_with = |root: Option<String>, layers: &[String]| {
+        let mut f = function_file(image, function);
+        f.container = Some(PackagedRoot {
+            root,
+            layers: layers.to_vec(),
+            proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
+        });
+        function_json(&f)
+    };
 
     let mut warnings = Vec::new();
     if options.proot.is_none() {
@@ -467,6 +524,16 @@ fn build_sync(
             extra_size += id.len() as u64;
         }
         root_size = Some(size);
+        if base_size + extra_size > options.unzipped_limit && gzipped == 0 {
+            // Gzipped layers may leave room for the root.
+            let (gz_image, n) = gzipped_image(image, cache, progress)?;
+            if n > 0 {
+                let (e, l, b) = sized(&gz_image)?;
+                if b + extra_size <= options.unzipped_limit {
+                    (gzipped, entries, layers, base_size) = (n, e, l, b);
+                }
+            }
+        }
         if base_size + extra_size <= options.unzipped_limit {
             entries.extend(extra);
             container = Some(id.clone());
@@ -483,8 +550,14 @@ fn build_sync(
     entries.push(Entry::bytes(
         "function.json",
         0o644,
-        function_json_with(root)?,
+        function_json_with(root, &layers)?,
     ));
+    if gzipped > 0 {
+        warnings.push(format!(
+            "{gzipped} uncompressed layer(s) (as `docker save` writes them) were gzipped to fit Lambda's {} MB limit",
+            options.unzipped_limit / (1024 * 1024)
+        ));
+    }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
         return Err(PackagerError::Unsupported {

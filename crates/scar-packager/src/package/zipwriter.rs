@@ -13,14 +13,13 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
 
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use tempfile::SpooledTempFile;
 
 use crate::error::PackagerError;
+use crate::parallel::map_ordered;
 use crate::progress::Progress;
 
 /// Compressed output kept in memory up to this size per entry, then spilled to disk.
@@ -498,8 +497,13 @@ fn write_central<W: Write>(out: &mut Counting<W>, entries: &[Central]) -> io::Re
     out.write_all(&r)
 }
 
-type Slot = Receiver<Result<Compressed, PackagerError>>;
-type Job<'a> = (&'a Entry, SyncSender<Result<Compressed, PackagerError>>);
+fn lost(zip: &Path) -> PackagerError {
+    PackagerError::io(
+        "compress entries for",
+        zip,
+        io::Error::other("a compression worker stopped"),
+    )
+}
 
 /// Writes `entries` (in this order; names must be unique) as a zip file at `dest`,
 /// atomically (a temporary file next to it, renamed at the end). Progress: one
@@ -514,70 +518,26 @@ pub(crate) fn write_zip(
         inner: BufWriter::with_capacity(256 * 1024, file),
         pos: 0,
     };
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
     let tmp_path = tmp.path().to_path_buf();
     let mut stats = ZipStats::default();
-
-    let central = std::thread::scope(|s| {
-        let (job_tx, job_rx) = sync_channel::<Job<'_>>(workers * 2);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        for _ in 0..workers {
-            let rx = Arc::clone(&job_rx);
-            s.spawn(move || loop {
-                let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                match job {
-                    Ok((entry, slot)) => {
-                        let _ = slot.send(compress(entry));
-                    }
-                    Err(_) => break,
-                }
-            });
-        }
-        let (order_tx, order_rx) = sync_channel::<Slot>(workers * 4);
-        s.spawn(move || {
-            for entry in entries {
-                let (tx, rx) = sync_channel(1);
-                if job_tx.send((entry, tx)).is_err() || order_tx.send(rx).is_err() {
-                    break;
-                }
-            }
-        });
-        // Takes `order_rx` by value: on an early error it is dropped, which stops the
-        // producer and then the workers.
-        let write_all = move |out: &mut Counting<BufWriter<File>>,
-                              stats: &mut ZipStats|
-              -> Result<Vec<Central>, PackagerError> {
-            let mut central = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let slot = order_rx.recv().map_err(|_| {
-                    PackagerError::io(
-                        "compress entries for",
-                        &tmp_path,
-                        io::Error::other("a compression worker stopped"),
-                    )
-                })?;
-                let c = slot.recv().map_err(|_| {
-                    PackagerError::io(
-                        "compress entries for",
-                        &tmp_path,
-                        io::Error::other("a compression worker stopped"),
-                    )
-                })??;
-                let size = c.uncompressed;
-                let e = write_entry(out, entry, c)
-                    .map_err(|e| PackagerError::io("write zip", &tmp_path, e))?;
-                stats.unzipped += size;
-                stats.entries += 1;
-                progress.advance(size);
-                central.push(e);
-            }
-            Ok(central)
-        };
-        write_all(&mut out, &mut stats)
-    })?;
+    let mut central = Vec::with_capacity(entries.len());
+    let mut names = entries.iter();
+    map_ordered(
+        entries.iter().map(Ok),
+        compress,
+        |c| {
+            let (entry, c) = (names.next().ok_or_else(|| lost(&tmp_path))?, c?);
+            let size = c.uncompressed;
+            let e = write_entry(&mut out, entry, c)
+                .map_err(|e| PackagerError::io("write zip", &tmp_path, e))?;
+            stats.unzipped += size;
+            stats.entries += 1;
+            progress.advance(size);
+            central.push(e);
+            Ok(())
+        },
+        || lost(&tmp_path),
+    )?;
 
     write_central(&mut out, &central)
         .and_then(|_| out.flush())

@@ -597,6 +597,67 @@ impl RawTar {
     }
 }
 
+// udocker (PyPI) driven offline, as TEST-INFRA.md says: no tools tarball, Debian's proot.
+
+/// A bash wrapper around Debian's proot that drops udocker's `-k <kernel>` (proot 5.1.0
+/// fails with it).
+pub fn proot_wrapper(dir: &Path) -> PathBuf {
+    let path = dir.join("proot-wrapper");
+    std::fs::write(
+        &path,
+        "#!/bin/bash\na=()\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = \"-k\" ]; then shift 2; continue; fi\n  a+=(\"$1\"); shift\ndone\nexec proot \"${a[@]}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+pub fn udocker(udocker_dir: &Path, wrapper: &Path, args: &[&str]) -> String {
+    run(Command::new("udocker")
+        .env("UDOCKER_DIR", udocker_dir)
+        .env("UDOCKER_TARBALL", "")
+        .env("UDOCKER_USE_PROOT_EXECUTABLE", wrapper)
+        .args(["--allow-root", "-q"])
+        .args(args))
+}
+
+pub fn unzip(zip: &Path, dest: &Path) {
+    run(Command::new("unzip").arg("-q").arg(zip).arg("-d").arg(dest));
+}
+
+/// `len` bytes that gzip about as well as real binaries do (2.5x to 3x at `gzip -1`):
+/// random literals between words of a small vocabulary, most of them within deflate's
+/// window. Deterministic for a seed; never zeros, which compress a thousandfold.
+pub fn binary_like(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let vocab: Vec<Vec<u8>> = (0..1024)
+        .map(|_| {
+            let n = 8 + (next() % 33) as usize;
+            (0..n).map(|_| next() as u8).collect()
+        })
+        .collect();
+    let mut out = Vec::with_capacity(len + 64);
+    while out.len() < len {
+        let r = next();
+        if r % 100 < 20 {
+            let n = 1 + (r >> 8) as usize % 6;
+            out.extend((0..n).map(|_| next() as u8));
+        } else {
+            // Skewed towards the first words, as instruction and symbol patterns are.
+            let u = (r >> 11) as f64 / (1u64 << 53) as f64;
+            out.extend_from_slice(&vocab[((u * u * u) * 1024.0) as usize % 1024]);
+        }
+    }
+    out.truncate(len);
+    out
+}
+
 /// One tar entry from raw bytes: a GNU header for `name`, `edit`ed after it is built, the
 /// checksum recomputed unless `keep_cksum`, then `data` padded to 512 bytes.
 pub fn raw_entry(
