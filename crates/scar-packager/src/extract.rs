@@ -299,6 +299,8 @@ pub(crate) struct Extractor {
     /// What the layers applied so far expanded to.
     expanded: u64,
     disk: DiskWatch,
+    /// The last entry's data was written out (read to its end).
+    consumed: bool,
 }
 
 enum Outcome {
@@ -322,6 +324,7 @@ impl Extractor {
             dirs: BTreeMap::new(),
             options,
             expanded: 0,
+            consumed: false,
             disk: DiskWatch {
                 root: root.to_path_buf(),
                 keep: options.limits.min_free_bytes,
@@ -472,6 +475,7 @@ impl Extractor {
                 None => entry.path_bytes().into_owned(),
             };
             let shown = String::from_utf8_lossy(&raw).into_owned();
+            self.consumed = false;
             let outcome = self.apply_entry(
                 &mut entry,
                 kind,
@@ -497,7 +501,13 @@ impl Extractor {
                 }
             }
             // What the entry did not use is read here, not by the tar reader's skip,
-            // which runs inside the header window.
+            // which runs inside the header window. The tar reader makes up the holes of an
+            // old GNU sparse entry, uncounted: bound them before they are read.
+            if kind == EntryType::GNUSparse && !self.consumed {
+                meter
+                    .check(entry.size())
+                    .map_err(|t| Fail::Other(self.limit_error(t, layer)))?;
+            }
             io::copy(&mut entry, &mut io::sink()).map_err(Fail::Read)?;
         }
         // Opaque directories: drop what lower layers had, keep what this layer added.
@@ -704,6 +714,7 @@ impl Extractor {
                     }
                 }
                 let file = sink.file;
+                self.consumed = true;
                 report.bytes = report.bytes.saturating_add(size);
                 if header_mode & 0o6000 != 0 {
                     report.note(

@@ -20,8 +20,13 @@
 //! - layers, archives, zips and uploads are streamed, never held in memory;
 //! - packages are deterministic: the same inputs give the same zip bytes and image digests;
 //! - packaging never follows a symlink out of a root and never packages device nodes;
-//! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename);
-//! - no panic on any input.
+//! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename; the
+//!   staging is removed on an error or a panic, and swept by [`sweep_stale_partials`] once the
+//!   process that made it is gone, however it died);
+//! - extraction is bounded ([`ExtractLimits`]: image size, compressed layers' expansion
+//!   ratio, free disk space; header data at 16 MB), and sparse files keep their holes;
+//! - no panic on any input: malformed or hostile layers are [`PackagerError::BadLayer`],
+//!   [`PackagerError::TooLarge`] or [`PackagerError::Hostile`] (usage errors, exit 2).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cache;

@@ -464,6 +464,43 @@ fn malformed_header_fields_are_bad_input() {
     }
 }
 
+/// Regression: a skipped old GNU sparse entry (type `S`) was drained through the tar
+/// reader, which makes up its holes: a hole of 2^62 bytes kept a core busy for ever.
+#[test]
+fn a_skipped_sparse_entry_with_a_huge_hole_is_bounded() {
+    let sparse = |name: &str| {
+        raw_entry(
+            name,
+            tar::EntryType::GNUSparse,
+            b"",
+            |h| {
+                let gnu = h.as_gnu_mut().unwrap();
+                // One chunk of 0 bytes at 2^62: a file that is all hole.
+                gnu.sparse[0].offset = *b"\x80\0\0\0\x40\0\0\0\0\0\0\0";
+                gnu.sparse[0].numbytes = *b"00000000000\0";
+                gnu.realsize = *b"\x80\0\0\0\x40\0\0\0\0\0\0\0";
+                h.set_size(0);
+            },
+            false,
+        )
+    };
+    for name in ["../hostile", ".wh.whiteout", "applied"] {
+        let layer = tar_of(&[sparse(name)]);
+        let started = std::time::Instant::now();
+        let (_work, result) = extract_file(&layer, &ExtractOptions::default());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, PackagerError::TooLarge { .. }),
+            "{name}: {err:?}"
+        );
+    }
+}
+
 /// Fields that are broken but not needed (mode, owner, time) are ignored, not fatal.
 #[test]
 fn garbage_in_unneeded_fields_is_ignored() {

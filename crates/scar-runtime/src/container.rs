@@ -101,7 +101,16 @@ fn build_root(base: &Path, layers: &[String], dest: &Path) -> Result<(), Supervi
         return Err(fail("the package has neither a root nor layers".into()));
     }
     let paths: Vec<PathBuf> = layers.iter().map(|l| base.join(l)).collect();
-    scar_packager::extract_layer_files(&paths, dest)
+    // Lambda's /tmp is 512 MB unless configured: keeping 512 MB free there (the default
+    // margin) would refuse every cold start. A full disk is still a clear error.
+    let options = scar_packager::ExtractOptions {
+        limits: scar_packager::ExtractLimits {
+            min_free_bytes: 0,
+            ..scar_packager::ExtractLimits::default()
+        },
+        strict: false,
+    };
+    scar_packager::extract_layer_files_with(&paths, dest, &options)
         .map(drop)
         .map_err(|e| fail(e.to_string()))
 }
