@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::{root, run, target_dir};
+use crate::{ensure_tools, root, run, target_dir, Tool};
 
 /// Every target, in the order `cargo xtask fuzz` runs them.
 pub const TARGETS: &[&str] = &[
@@ -32,8 +32,15 @@ fn host_triple() -> anyhow::Result<String> {
         .context("rustc -vV names no host")
 }
 
+/// libFuzzer itself is C++, built by libfuzzer-sys.
+const FUZZ_TOOLS: [Tool; 1] = [Tool::Apt {
+    probe: "g++",
+    package: "g++",
+}];
+
 /// Builds the targets; returns the directory of their binaries.
 fn build() -> anyhow::Result<PathBuf> {
+    ensure_tools(&FUZZ_TOOLS, "fuzzing")?;
     let triple = host_triple()?;
     let dir = target_dir().join("fuzz");
     let flags = [

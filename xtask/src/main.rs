@@ -315,7 +315,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 14] = [
+const TEST_TOOLS: [Tool; 15] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -347,6 +347,11 @@ const TEST_TOOLS: [Tool; 14] = [
     Tool::Apt {
         probe: "unzip",
         package: "unzip",
+    },
+    // GNU tar: the reference the sparse-file tests compare scar's extraction with.
+    Tool::Apt {
+        probe: "tar",
+        package: "tar",
     },
     // The arm64 supervisor: a cross C compiler, and qemu to run it in a test.
     Tool::Apt {
