@@ -68,6 +68,8 @@ pub struct AwsConfig {
     /// Push image packages to this registry (`host:port`) instead of the one ECR's
     /// authorization token names: for emulators such as moto, whose ECR has no registry.
     pub registry_override: Option<String>,
+    /// How a zip package's root is extracted (limits, `strict`).
+    pub extract: scar_packager::ExtractOptions,
 }
 
 impl AwsConfig {
@@ -85,6 +87,7 @@ impl AwsConfig {
             supervisor: None,
             proot: None,
             registry_override: None,
+            extract: scar_packager::ExtractOptions::default(),
         }
     }
 

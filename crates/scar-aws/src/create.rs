@@ -78,6 +78,7 @@ impl AwsProvider {
                 };
                 let mut options = ZipOptions::new(&spec.name);
                 options.proot = Some(proot);
+                options.extract = self.config.extract;
                 let path = std::env::temp_dir().join(format!(
                     "scar-{}-{}.zip",
                     spec.name.to_lowercase(),
@@ -99,6 +100,13 @@ impl AwsProvider {
                 }
                 (Package::Zip { path }, Some(zip))
             }
+            PackageKind::Image if self.config.extract.strict => {
+                return Err(AwsError::Unsupported(scar_core::provider::Unsupported {
+                    provider: crate::PROVIDER_NAME,
+                    what: "--strict with an image package".into(),
+                    instead: "an image package is pushed as it is and Lambda unpacks it: --strict checks extraction, which only a zip package does here (use --package zip)".into(),
+                }));
+            }
             PackageKind::Image => {
                 let pkg = scar_packager::build_image_package(
                     &image, &cache, &function, supervisor, progress,
@@ -106,14 +114,12 @@ impl AwsProvider {
                 .await?;
                 let repository = crate::ecr_repository_name(&spec.name);
                 let login = self.ecr_login(&repository).await?;
-                let (registry, repo_uri) = match &self.config.registry_override {
+                let repo_uri = match &self.config.registry_override {
                     Some(r) if !r.trim().is_empty() => {
-                        let r = r.trim().trim_end_matches('/').to_string();
-                        (r.clone(), format!("{r}/{repository}"))
+                        format!("{}/{repository}", r.trim().trim_end_matches('/'))
                     }
-                    _ => (login.registry.clone(), login.repository_uri.clone()),
+                    _ => login.repository_uri.clone(),
                 };
-                let _ = registry;
                 let pushed = scar_packager::push_image(
                     &pkg,
                     &cache,

@@ -147,6 +147,13 @@ impl AwsProvider {
         }
     }
 
+    /// With `strict`, a zip package's image with a hostile entry (a path out of the root,
+    /// an absolute name, a hard link out) fails `create` instead of the entry being skipped.
+    pub fn with_strict_extraction(mut self, strict: bool) -> Self {
+        self.config.extract.strict = strict;
+        self
+    }
+
     /// The region requests go to.
     pub fn region(&self) -> &str {
         &self.region

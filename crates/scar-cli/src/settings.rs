@@ -74,6 +74,7 @@ impl Context {
                 // Needed when a function is created; other commands need none.
                 config.supervisor = supervisor().ok();
                 config.proot = self.proot();
+                config.extract.limits = self.settings.extract;
                 config.registry_override = std::env::var(ECR_REGISTRY_VAR)
                     .ok()
                     .filter(|r| !r.trim().is_empty());

@@ -75,7 +75,7 @@ impl LocalProvider {
         let cache = BlobCache::new(self.layout().cache());
         std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
         let zip_path = dir.join("package.zip");
-        let options = zip_options(&function.name, self.proot());
+        let options = self.zip_options(&function.name);
         let report = scar_packager::build_zip_package(
             image,
             &cache,
@@ -185,7 +185,7 @@ impl LocalProvider {
                 })
             }
             PackageKind::Zip => {
-                let mut options = zip_options(name, self.proot());
+                let mut options = self.zip_options(name);
                 if stored.launch == Launch::Root && stored.root.is_dir() {
                     // The image's root is in the cache already: no second extraction.
                     options.extracted_root = Some(stored.root.clone());
@@ -217,9 +217,20 @@ impl LocalProvider {
 
 /// Lambda's limits, unless `SCAR_ZIP_UNZIPPED_LIMIT` (bytes) lowers the unzipped one: a
 /// knob for rehearsing the layers-only layout with a small image.
-fn zip_options(name: &str, proot: Option<&Path>) -> ZipOptions {
+impl LocalProvider {
+    fn zip_options(&self, name: &str) -> ZipOptions {
+        zip_options(name, self.proot(), *self.extract_options())
+    }
+}
+
+fn zip_options(
+    name: &str,
+    proot: Option<&Path>,
+    extract: scar_packager::ExtractOptions,
+) -> ZipOptions {
     let mut options = ZipOptions::new(name);
     options.proot = proot.map(Path::to_path_buf);
+    options.extract = extract;
     if let Some(limit) = std::env::var("SCAR_ZIP_UNZIPPED_LIMIT")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

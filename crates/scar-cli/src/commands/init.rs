@@ -6,6 +6,7 @@ use scar_core::ExitStatus;
 use super::{context, Failure, Status};
 use crate::args::{Cli, Command, InitArgs};
 use crate::printer::Printer;
+use crate::settings::AnyProvider;
 use crate::with_provider;
 
 pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
@@ -54,11 +55,10 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             package,
             deployment_bucket: one.deployment_bucket.clone(),
         };
-        let mut provider = ctx.provider(&single).await?;
-        if let crate::settings::AnyProvider::Local(local) = provider {
-            provider =
-                crate::settings::AnyProvider::Local(local.with_strict_extraction(one.strict));
-        }
+        let provider = match ctx.provider(&single).await? {
+            AnyProvider::Local(p) => AnyProvider::Local(p.with_strict_extraction(one.strict)),
+            AnyProvider::Aws(p) => AnyProvider::Aws(p.with_strict_extraction(one.strict)),
+        };
         let bars = printer.bars();
         let info = with_provider!(&provider, |p| p
             .create(request, &bars)

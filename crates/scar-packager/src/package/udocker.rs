@@ -34,7 +34,7 @@ use super::zipwriter::{write_zip, Entry};
 use super::{function_file, function_json, read_config};
 use crate::cache::{digest_hex, BlobCache};
 use crate::error::PackagerError;
-use crate::extract::extract_image;
+use crate::extract::extract_image_with;
 use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
 use crate::{blocking, PulledImage};
@@ -68,6 +68,8 @@ pub struct ZipOptions {
     /// image's root on Lambda, which allows no namespaces (udocker's P2 mode). Without
     /// one, the package runs only where its root is entered for it (the local provider).
     pub proot: Option<PathBuf>,
+    /// How the root is extracted when it is (limits, `strict`).
+    pub extract: crate::extract::ExtractOptions,
 }
 
 impl ZipOptions {
@@ -93,6 +95,7 @@ impl ZipOptions {
             work_dir: None,
             extracted_root: None,
             proot: None,
+            extract: crate::extract::ExtractOptions::default(),
         }
     }
 }
@@ -487,8 +490,8 @@ fn build_sync(
                         PackagerError::io("create temporary directory in", &work_parent, e)
                     })?;
                 let root = work.path().join("ROOT");
-                let report = extract_image(image, cache, &root, progress)?;
-                warnings.extend(report.warnings);
+                // What extraction dropped or changed it reports itself, through `progress`.
+                extract_image_with(image, cache, &root, &options.extract, progress)?;
                 _work = Some(work);
                 root
             }
