@@ -91,29 +91,6 @@ impl Env {
         args.extend_from_slice(extra);
         self.run(&args).ok().json()
     }
-
-    /// One request to CloudWatch Logs' JSON API on moto; its answer.
-    fn logs_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
-        let target = format!("Logs_20140328.{action}");
-        let (status, text) = self
-            .moto
-            .http(
-                "POST",
-                "/",
-                &[
-                    ("Content-Type", "application/x-amz-json-1.1"),
-                    ("X-Amz-Target", &target),
-                    (
-                        "Authorization",
-                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
-                    ),
-                ],
-                body.to_string().as_bytes(),
-            )
-            .unwrap();
-        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
-        serde_json::from_slice(&text).unwrap_or_default()
-    }
 }
 
 /// A scar response JSON for a script that exited with `code`.
@@ -319,7 +296,7 @@ fn logs_buckets_and_the_launcher() {
 
     // Logs: one invocation's slice out of its stream.
     let stream = "2024/01/01/[$LATEST]abc";
-    env.logs_api(
+    env.moto.logs_api(
         "CreateLogStream",
         serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream}),
     );
@@ -343,7 +320,7 @@ fn logs_buckets_and_the_launcher() {
         .enumerate()
         .map(|(i, m)| serde_json::json!({"timestamp": now + i as i64, "message": m}))
         .collect();
-    env.logs_api(
+    env.moto.logs_api(
         "PutLogEvents",
         serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream, "logEvents": events}),
     );
@@ -590,7 +567,7 @@ fn fdl_files_deploy_and_remove_on_aws() {
         .clone();
     assert_eq!(one["spec"]["output"]["bucket"], "fdl-out");
     assert_eq!(one["spec"]["output"]["folder"], "results");
-    let groups = env.logs_api(
+    let groups = env.moto.logs_api(
         "DescribeLogGroups",
         serde_json::json!({"logGroupNamePrefix": "/aws/lambda/fdl-"}),
     );

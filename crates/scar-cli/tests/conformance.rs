@@ -394,29 +394,12 @@ fn read_until(child: &mut std::process::Child, marker: &str, limit: Duration) ->
 /// Writes one line into the function's CloudWatch log group on moto.
 fn put_log_line(moto: &Moto, message: &str) {
     let stream = "2026/01/01/[$LATEST]conformance";
-    let call = |action: &str, body: serde_json::Value| {
-        let target = format!("Logs_20140328.{action}");
-        moto.http(
-            "POST",
-            "/",
-            &[
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("X-Amz-Target", &target),
-                (
-                    "Authorization",
-                    "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
-                ),
-            ],
-            body.to_string().as_bytes(),
-        )
-        .unwrap()
-    };
-    call(
+    moto.logs_api(
         "CreateLogStream",
         serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": stream}),
     );
     let now = chrono_ms();
-    call(
+    moto.logs_api(
         "PutLogEvents",
         serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": stream,
             "logEvents": [{"timestamp": now, "message": message}]}),

@@ -104,6 +104,28 @@ impl Moto {
         }
     }
 
+    /// One request to CloudWatch Logs' JSON API on moto, which must answer 200; its answer.
+    pub fn logs_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let target = format!("Logs_20140328.{action}");
+        let (status, text) = self
+            .http(
+                "POST",
+                "/",
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", &target),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
+        serde_json::from_slice(&text).unwrap_or_default()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

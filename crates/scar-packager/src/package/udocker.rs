@@ -376,14 +376,27 @@ fn sized_base(
     root_entry: &str,
 ) -> Result<(Vec<Entry>, Vec<String>, u64), PackagerError> {
     let (entries, layers) = base_entries(image, cache, supervisor, config_digest, options)?;
+    let json = packaged_function_json(image, function, options, Some(root_entry), &layers)?;
+    let size = total_size(&entries)? + json.len() as u64;
+    Ok((entries, layers, size))
+}
+
+/// The package's `function.json`: the function file, with where the root (if any), the
+/// layers and the proot are, so the supervisor can enter the root on Lambda.
+fn packaged_function_json(
+    image: &PulledImage,
+    function: &FunctionFile,
+    options: &ZipOptions,
+    root: Option<&str>,
+    layers: &[String],
+) -> Result<Vec<u8>, PackagerError> {
     let mut f = function_file(image, function);
     f.container = Some(PackagedRoot {
-        root: Some(root_entry.to_string()),
-        layers: layers.clone(),
+        root: root.map(str::to_string),
+        layers: layers.to_vec(),
         proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
     });
-    let size = total_size(&entries)? + function_json(&f)?.len() as u64;
-    Ok((entries, layers, size))
+    function_json(&f)
 }
 
 /// `image` with its uncompressed layers gzipped, and how many there were.
@@ -457,17 +470,6 @@ fn build_sync(
             limit: options.unzipped_limit,
         });
     }
-    // The function file says where the root is, so the supervisor can enter it on Lambda.
-    let function_json_with = |root: Option<String>, layers: &[String]| {
-        let mut f = function_file(image, function);
-        f.container = Some(PackagedRoot {
-            root,
-            layers: layers.to_vec(),
-            proot: options.proot.as_ref().map(|_| PROOT_ENTRY.to_string()),
-        });
-        function_json(&f)
-    };
-
     let mut warnings = Vec::new();
     if options.proot.is_none() {
         warnings.push("the package holds no proot: on AWS Lambda, which allows no namespaces, its supervisor cannot enter the image's root (give a static proot, such as udocker's)".to_string());
@@ -548,7 +550,7 @@ fn build_sync(
     entries.push(Entry::bytes(
         "function.json",
         0o644,
-        function_json_with(root, &layers)?,
+        packaged_function_json(image, function, options, root.as_deref(), &layers)?,
     ));
     if gzipped > 0 {
         warnings.push(format!(
