@@ -51,6 +51,16 @@ pub enum AwsError {
         /// The bucket given.
         bucket: String,
     },
+    /// An input folder overlaps another function's: one object triggers one function.
+    #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function (use another folder, or remove it: `scar rm -n {function}`)")]
+    InputTaken {
+        /// The folder asked for.
+        input: String,
+        /// The other function's folder.
+        theirs: String,
+        /// The other function.
+        function: String,
+    },
     /// Something the aws provider does not do.
     #[error(transparent)]
     Unsupported(#[from] scar_core::provider::Unsupported),
@@ -263,6 +273,7 @@ impl ProviderError for AwsError {
             | AwsError::NotScarFunction(_)
             | AwsError::Input(_)
             | AwsError::WrongBucket { .. }
+            | AwsError::InputTaken { .. }
             | AwsError::Unsupported(_)
             | AwsError::NoLogLines(_)
             | AwsError::Bucket(_) => ErrorCategory::Usage,

@@ -234,6 +234,8 @@ pub fn s3_event(
         }),
         region: region.to_string(),
         sequence,
+        // On AWS, Lambda counts a chain's invocations itself.
+        chain: 1,
     }
     .to_event()
 }

@@ -32,10 +32,11 @@ pub const CREATED_BY_TAG: (&str, &str) = ("createdby", "scar");
 const IMAGE_TAG: &str = "scar:image";
 /// Tag holding the supervisor's timeout threshold, in seconds.
 const THRESHOLD_TAG: &str = "scar:timeout_threshold";
-/// Tag holding the input bucket whose notification and permission `init` added.
-pub(crate) const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
-/// Tag holding where outputs go (`bucket/folder`), when the function says (FDL); its
-/// filters live only in the function file of the package.
+/// Tag holding the input folders whose notifications and permissions `init` added
+/// (`bucket[/folder]`, separated by spaces).
+pub(crate) const INPUT_TAG: &str = "scar:input";
+/// Tag holding where outputs go (`[<provider>:]bucket[/folder]`, separated by spaces);
+/// their filters live only in the function file of the package.
 const OUTPUT_TAG: &str = "scar:output";
 
 /// The folder of an input bucket whose new objects trigger the function.
@@ -242,19 +243,16 @@ impl AwsProvider {
         if is_tag_value(&spec.image) && !spec.image.is_empty() {
             tags.insert(IMAGE_TAG.into(), spec.image.clone());
         }
-        if let Some(bucket) = &spec.input_bucket {
-            tags.insert(INPUT_BUCKET_TAG.into(), bucket.clone());
+        let own_inputs: Vec<&scar_core::InputSpec> =
+            spec.inputs.iter().filter(|i| i.storage.is_none()).collect();
+        if !own_inputs.is_empty() {
+            let inputs: Vec<String> = own_inputs.iter().map(|i| i.to_string()).collect();
+            tags.insert(INPUT_TAG.into(), inputs.join(" "));
         }
-        if let Some(output) = &spec.output {
-            let place = output.key("").trim_end_matches('/').to_string();
-            let place = if place.is_empty() {
-                output.bucket.clone()
-            } else {
-                format!("{}/{place}", output.bucket)
-            };
-            if is_tag_value(&place) {
-                tags.insert(OUTPUT_TAG.into(), place);
-            }
+        let outputs: Vec<String> = spec.outputs.iter().map(|o| o.to_string()).collect();
+        let outputs = outputs.join(" ");
+        if !outputs.is_empty() && is_tag_value(&outputs) {
+            tags.insert(OUTPUT_TAG.into(), outputs);
         }
 
         let mut create = self
@@ -266,10 +264,11 @@ impl AwsProvider {
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
             .set_tags(Some(tags));
-        if !spec.environment.is_empty() {
+        let variables = lambda_variables(spec);
+        if !variables.is_empty() {
             create = create.environment(
                 Environment::builder()
-                    .set_variables(Some(spec.environment.clone().into_iter().collect()))
+                    .set_variables(Some(variables.into_iter().collect()))
                     .build(),
             );
         }
@@ -322,19 +321,17 @@ impl AwsProvider {
 
         self.wait_active(name).await?;
 
-        if let Some(bucket) = &spec.input_bucket {
-            self.connect_bucket(name, &function_arn, bucket, created)
+        let mut permitted = Vec::new();
+        for (i, input) in spec.inputs.iter().filter(|i| i.storage.is_none()).enumerate() {
+            self.connect_input(name, &function_arn, input, i, &mut permitted, created)
                 .await?;
         }
-        // An output location in another bucket (FDL): created when missing, as SCAR did.
-        if let Some(output) = spec
-            .output
-            .as_ref()
-            .filter(|o| spec.input_bucket.as_deref() != Some(o.bucket.as_str()))
-        {
+        // Output folders (in other buckets too): created when missing, as SCAR does.
+        for output in spec.outputs.iter().filter(|o| o.storage.is_none()) {
             if self.ensure_bucket(&output.bucket).await? {
                 created.push(Created::Bucket(output.bucket.clone()));
             }
+            self.ensure_folder(&output.bucket, &output.folder).await?;
         }
         let got = self
             .lambda
@@ -467,69 +464,111 @@ impl AwsProvider {
         }
     }
 
-    /// `-es BUCKET`: the bucket (and its folders), S3's permission to invoke, and the
-    /// notification on `input/`.
-    async fn connect_bucket(
+    /// An empty `folder/` object, as SCAR and the console make folders.
+    async fn ensure_folder(&self, bucket: &str, folder: &str) -> Result<(), AwsError> {
+        if folder.is_empty() {
+            return Ok(());
+        }
+        let key = format!("{folder}/");
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{key}")))?;
+        Ok(())
+    }
+
+    /// An input folder: its bucket and folder, S3's permission to invoke (once per
+    /// bucket), and an `s3:ObjectCreated:*` notification filtered on the folder's prefix,
+    /// added to the bucket's other notifications. A folder that overlaps another
+    /// function's is refused, as S3 refuses overlapping notifications.
+    async fn connect_input(
         &self,
         name: &str,
         function_arn: &str,
-        bucket: &str,
+        input: &scar_core::InputSpec,
+        index: usize,
+        permitted: &mut Vec<String>,
         created: &mut Vec<Created>,
     ) -> Result<(), AwsError> {
+        let bucket = input.bucket.as_str();
         if self.ensure_bucket(bucket).await? {
             created.push(Created::Bucket(bucket.into()));
         }
-        for folder in [INPUT_FOLDER, OUTPUT_FOLDER] {
-            self.s3
-                .put_object()
-                .bucket(bucket)
-                .key(folder)
-                .body(Vec::new().into())
+        self.ensure_folder(bucket, &input.folder).await?;
+        if !permitted.iter().any(|b| b == bucket) {
+            let statement_id = permission_id(bucket);
+            let mut permission = self
+                .lambda
+                .add_permission()
+                .function_name(name)
+                .statement_id(&statement_id)
+                .action("lambda:InvokeFunction")
+                .principal("s3.amazonaws.com")
+                .source_arn(format!("arn:aws:s3:::{bucket}"));
+            // Bucket ARNs carry no account: pin the account so that a bucket of the same
+            // name in another account cannot invoke the function.
+            if let Some(account) = function_arn.split(':').nth(4).filter(|a| !a.is_empty()) {
+                permission = permission.source_account(account);
+            }
+            permission
                 .send()
                 .await
-                .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{folder}")))?;
+                .map_err(AwsError::sdk("lambda:AddPermission", name))?;
+            created.push(Created::Permission { statement_id });
+            permitted.push(bucket.to_string());
         }
-        let statement_id = permission_id(bucket);
-        let mut permission = self
-            .lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id(&statement_id)
-            .action("lambda:InvokeFunction")
-            .principal("s3.amazonaws.com")
-            .source_arn(format!("arn:aws:s3:::{bucket}"));
-        // Bucket ARNs carry no account: pin the account so that a bucket of the same name
-        // in another account cannot invoke the function.
-        if let Some(account) = function_arn.split(':').nth(4).filter(|a| !a.is_empty()) {
-            permission = permission.source_account(account);
-        }
-        permission
-            .send()
-            .await
-            .map_err(AwsError::sdk("lambda:AddPermission", name))?;
-        created.push(Created::Permission { statement_id });
 
+        let id = notification_id_of(name, index);
+        let prefix = input.prefix();
         self.update_notifications(bucket, |lambdas| {
-            lambdas.retain(|c| c.id() != Some(&notification_id(name)));
+            lambdas.retain(|c| c.id() != Some(&id));
+            for other in lambdas.iter() {
+                let theirs = notification_prefix(other);
+                let theirs_input = scar_core::InputSpec {
+                    storage: None,
+                    bucket: bucket.to_string(),
+                    folder: theirs.trim_end_matches('/').to_string(),
+                };
+                let owner = other
+                    .lambda_function_arn()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if owner != name && theirs_input.overlaps(input) {
+                    return Err(AwsError::InputTaken {
+                        input: input.to_string(),
+                        theirs: theirs_input.to_string(),
+                        function: owner,
+                    });
+                }
+            }
+            let mut config = LambdaFunctionConfiguration::builder()
+                .id(&id)
+                .lambda_function_arn(function_arn)
+                .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"));
+            if !prefix.is_empty() {
+                config = config.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(
+                            S3KeyFilter::builder()
+                                .filter_rules(
+                                    FilterRule::builder()
+                                        .name(FilterRuleName::Prefix)
+                                        .value(&prefix)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
             lambdas.push(
-                LambdaFunctionConfiguration::builder()
-                    .id(notification_id(name))
-                    .lambda_function_arn(function_arn)
-                    .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
-                    .filter(
-                        NotificationConfigurationFilter::builder()
-                            .key(
-                                S3KeyFilter::builder()
-                                    .filter_rules(
-                                        FilterRule::builder()
-                                            .name(FilterRuleName::Prefix)
-                                            .value(INPUT_FOLDER)
-                                            .build(),
-                                    )
-                                    .build(),
-                            )
-                            .build(),
-                    )
+                config
                     .build()
                     .map_err(|e| AwsError::Input(format!("bad notification for {name}: {e}")))?,
             );
@@ -641,9 +680,8 @@ impl AwsProvider {
         name: &str,
         bucket: &str,
     ) -> Result<(), AwsError> {
-        let id = notification_id(name);
         self.update_notifications(bucket, |lambdas| {
-            lambdas.retain(|c| c.id() != Some(&id));
+            lambdas.retain(|c| !c.id().is_some_and(|id| is_notification_of(id, name)));
             Ok(())
         })
         .await
@@ -834,6 +872,60 @@ fn is_empty_notification_quirk<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool 
         && body.is_some_and(|b| !b.contains("Configuration"))
 }
 
+/// The id of the notification `init` adds for a function's input folder number `index`:
+/// `scar-<function>` for the first, `scar-<function>:<index>` for the others.
+pub fn notification_id_of(function: &str, index: usize) -> String {
+    if index == 0 {
+        notification_id(function)
+    } else {
+        format!("{}:{index}", notification_id(function))
+    }
+}
+
+/// Whether notification `id` is one `init` added for `function`.
+fn is_notification_of(id: &str, function: &str) -> bool {
+    let base = notification_id(function);
+    id == base
+        || id
+            .strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The key prefix a notification filters on (empty: the whole bucket).
+fn notification_prefix(config: &LambdaFunctionConfiguration) -> String {
+    config
+        .filter()
+        .and_then(|f| f.key())
+        .map(|k| k.filter_rules())
+        .unwrap_or_default()
+        .iter()
+        .find(|r| matches!(r.name(), Some(FilterRuleName::Prefix)))
+        .and_then(|r| r.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The function's Lambda variables: its own, its container's under `CONT_VAR_` (so
+/// that any name, Lambda's reserved ones included, can be stored), and its storage
+/// providers for the supervisor.
+pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> {
+    let mut vars = spec.lambda_environment.clone();
+    for (k, v) in &spec.environment {
+        vars.insert(
+            format!("{}{k}", scar_core::contract::CONTAINER_VAR_PREFIX),
+            v.clone(),
+        );
+    }
+    if !spec.storage_providers.is_empty() {
+        vars.insert(
+            scar_core::contract::STORAGE_PROVIDERS_VAR.into(),
+            serde_json::to_string(&spec.storage_providers).unwrap_or_default(),
+        );
+    }
+    vars
+}
+
 /// The id of the notification `init` adds to an input bucket: `scar-<function>`.
 pub fn notification_id(function: &str) -> String {
     format!("scar-{function}")
@@ -888,11 +980,62 @@ pub(crate) fn function_info(
         .and_then(|u| u.split_once('@'))
         .map(|(_, d)| d.to_string())
         .unwrap_or_default();
-    let environment: BTreeMap<String, String> = config
+    let variables: BTreeMap<String, String> = config
         .environment()
         .and_then(|e| e.variables())
         .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    let mut environment = BTreeMap::new();
+    let mut lambda_environment = BTreeMap::new();
+    let mut storage_providers = BTreeMap::new();
+    for (k, v) in variables {
+        if let Some(name) = k.strip_prefix(scar_core::contract::CONTAINER_VAR_PREFIX) {
+            environment.insert(name.to_string(), v);
+        } else if k == scar_core::contract::STORAGE_PROVIDERS_VAR {
+            storage_providers = serde_json::from_str(&v).unwrap_or_default();
+        } else {
+            lambda_environment.insert(k, v);
+        }
+    }
+    let paths = |tag: &str| -> Vec<(Option<String>, scar_core::bucket::BucketPath)> {
+        tags.get(tag)
+            .map(|t| {
+                t.split(' ')
+                    .filter_map(|p| {
+                        let (storage, path) = match p.split_once(':') {
+                            Some((s, p)) => (Some(s.to_string()), p),
+                            None => (None, p),
+                        };
+                        scar_core::bucket::BucketPath::parse(path)
+                            .ok()
+                            .map(|b| (storage, b))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut inputs: Vec<scar_core::InputSpec> = paths(INPUT_TAG)
+        .into_iter()
+        .map(|(storage, p)| scar_core::InputSpec {
+            storage,
+            ..scar_core::InputSpec::at(&p)
+        })
+        .collect();
+    // Functions made before `scar:input`: their bucket's `input/` folder.
+    if let Some(bucket) = tags.get("scar:input_bucket").filter(|_| inputs.is_empty()) {
+        inputs.push(scar_core::InputSpec {
+            storage: None,
+            bucket: bucket.clone(),
+            folder: scar_core::bucket::INPUT_FOLDER.into(),
+        });
+    }
+    let outputs = paths(OUTPUT_TAG)
+        .into_iter()
+        .map(|(storage, p)| scar_core::OutputSpec {
+            storage,
+            ..scar_core::OutputSpec::at(&p)
+        })
+        .collect();
     let timeout_s = config.timeout().unwrap_or(3).max(0) as u32;
     FunctionInfo {
         spec: FunctionSpec {
@@ -906,16 +1049,11 @@ pub(crate) fn function_info(
                 .unwrap_or(scar_core::config::DEFAULT_THRESHOLD_S.min(timeout_s.saturating_sub(1))),
             description: config.description().unwrap_or_default().to_string(),
             environment,
+            lambda_environment,
             init_script: None,
-            input_bucket: tags.get(INPUT_BUCKET_TAG).cloned(),
-            output: tags
-                .get(OUTPUT_TAG)
-                .and_then(|p| scar_core::bucket::BucketPath::parse(p).ok())
-                .map(|p| scar_core::OutputSpec {
-                    bucket: p.bucket,
-                    folder: p.folder,
-                    ..Default::default()
-                }),
+            inputs,
+            outputs,
+            storage_providers,
         },
         provider: ProviderKind::Aws,
         package: if is_image { "image" } else { "zip" }.into(),

@@ -17,7 +17,7 @@ use scar_core::provider::{
 };
 
 use crate::launcher::{DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult};
-use crate::provider::{function_info, is_scar, not_found_as, permission_id, INPUT_BUCKET_TAG};
+use crate::provider::{function_info, is_scar, not_found_as, permission_id, INPUT_TAG};
 use crate::{AwsError, AwsProvider};
 
 /// How often `follow_logs` polls CloudWatch.
@@ -107,27 +107,26 @@ impl Provider for AwsProvider {
             .into());
         }
         let info = self.function(&request.function).await?;
-        if let Some(own) = &info.spec.input_bucket {
-            if *own != request.bucket {
-                return Err(AwsError::WrongBucket {
-                    function: request.function.clone(),
-                    bucket: request.bucket.clone(),
-                });
-            }
-        }
+        let Some(input) = info.spec.input_in(&request.bucket).cloned() else {
+            return Err(AwsError::WrongBucket {
+                function: request.function.clone(),
+                bucket: request.bucket.clone(),
+            });
+        };
         let mut options = DispatchOptions::new(&request.function, &request.bucket);
+        options.prefix = input.prefix();
         options.concurrency = request
             .concurrency
             .filter(|c| *c > 0)
             .unwrap_or(DEFAULT_CONCURRENCY);
         let spec = info.spec;
-        // Own outputs (an output folder inside input/) never run the function: they are
-        // left out of the listing, not invoked only for the supervisor to skip them.
+        // Own outputs (an output folder inside the input folder) never run the function:
+        // they are left out of the listing, not invoked only for the supervisor to skip them.
         let objects: Vec<_> = self
             .list_inputs(&request.bucket, &options.prefix)
             .await?
             .into_iter()
-            .filter(|o| !spec.is_own_output(&o.key))
+            .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
             .collect();
         on_event(&LaunchEvent::Planned {
             total: objects.len(),
@@ -217,8 +216,8 @@ impl Provider for AwsProvider {
                 modified: String::new(),
             });
         }
-        let bound = self.function_bound_to(&at.bucket).await?;
-        Ok(PutReport::new(stored, bound.as_ref()))
+        let functions: Vec<_> = self.list().await?.into_iter().map(|f| f.spec).collect();
+        Ok(PutReport::new(stored, &functions))
     }
 
     async fn get(
@@ -326,7 +325,20 @@ impl Provider for AwsProvider {
         if !is_scar(Some(&tags)) {
             return Err(AwsError::NotScarFunction(name.into()));
         }
-        if let Some(bucket) = tags.get(INPUT_BUCKET_TAG) {
+        let mut buckets: Vec<String> = tags
+            .get(INPUT_TAG)
+            .map(|t| {
+                t.split(' ')
+                    .filter_map(|p| p.split('/').next())
+                    .filter(|b| !b.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Functions made before `scar:input`.
+        buckets.extend(tags.get("scar:input_bucket").cloned());
+        buckets.dedup();
+        for bucket in &buckets {
             match self.remove_notification(name, bucket).await {
                 Err(e) if !e.is_not_found() => return Err(e),
                 _ => {}
@@ -403,20 +415,5 @@ impl Provider for AwsProvider {
             Some(e) => Err(e),
             None => Ok(removed),
         }
-    }
-}
-
-impl AwsProvider {
-    /// The scar function whose input folder is `bucket`'s, if any.
-    async fn function_bound_to(
-        &self,
-        bucket: &str,
-    ) -> Result<Option<scar_core::FunctionSpec>, AwsError> {
-        Ok(self
-            .list()
-            .await?
-            .into_iter()
-            .map(|f| f.spec)
-            .find(|s| s.input_bucket.as_deref() == Some(bucket)))
     }
 }

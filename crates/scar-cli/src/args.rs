@@ -99,9 +99,10 @@ pub struct InitArgs {
     /// given beside it win over its values.
     #[arg(short = 'f', long = "file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
     pub file: Option<PathBuf>,
-    /// Where outputs go, when not to the input bucket's `output/` (set from an FDL file).
+    /// The input folders, output locations and storage providers of an FDL file (set from
+    /// it; `-es`, `-ib` and `-ob` beside `-f` win).
     #[arg(skip)]
-    pub output: Option<scar_core::OutputSpec>,
+    pub storage: Option<FdlStorage>,
     /// AWS: days the function's logs are kept, when not the config's (set from an FDL file).
     #[arg(skip)]
     pub log_retention_days: Option<u32>,
@@ -120,16 +121,28 @@ pub struct InitArgs {
     /// A description.
     #[arg(short = 'd', long)]
     pub description: Option<String>,
-    /// An environment variable for the function: KEY=VALUE (repeatable).
+    /// A variable of the container, for the script: KEY=VALUE (repeatable; any name,
+    /// `AWS_ACCESS_KEY_ID` included).
     #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
     pub environment: Vec<String>,
+    /// A variable of the function itself (Lambda's environment, `-le`): KEY=VALUE
+    /// (repeatable; Lambda's reserved names are refused).
+    #[arg(long = "lambda-environment", value_name = "KEY=VALUE")]
+    pub lambda_environment: Vec<String>,
     /// A script file run when an invocation brings no script or arguments.
     #[arg(short = 's', long = "init-script", value_name = "FILE")]
     pub init_script: Option<PathBuf>,
     /// A bucket whose `input/` folder triggers the function; outputs go to its `output/`
     /// (`-es`).
-    #[arg(long = "event-source", value_name = "BUCKET")]
+    #[arg(long = "event-source", value_name = "BUCKET", conflicts_with = "input_bucket")]
     pub event_source: Option<String>,
+    /// A folder whose new files trigger the function (`-ib`): `BUCKET` (all of it) or
+    /// `BUCKET/FOLDER`. Without `-ob`, output files are not uploaded (SCAR 4's rule).
+    #[arg(long = "input-bucket", value_name = "BUCKET[/FOLDER]")]
+    pub input_bucket: Option<String>,
+    /// Where output files go (`-ob`): `BUCKET` or `BUCKET/FOLDER`.
+    #[arg(long = "output-bucket", value_name = "BUCKET[/FOLDER]")]
+    pub output_bucket: Option<String>,
     /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
     /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
     #[arg(long, value_enum)]
@@ -150,6 +163,15 @@ pub struct InitArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What an FDL file says of a function's storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FdlStorage {
+    pub inputs: Vec<scar_core::InputSpec>,
+    pub outputs: Vec<scar_core::OutputSpec>,
+    pub storage_providers: std::collections::BTreeMap<String, scar_core::StorageProvider>,
+    pub lambda_environment: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -293,6 +315,9 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-ri", "--request-id"),
     ("-es", "--event-source"),
     ("-db", "--deployment-bucket"),
+    ("-ib", "--input-bucket"),
+    ("-ob", "--output-bucket"),
+    ("-le", "--lambda-environment"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -328,6 +353,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--file",
     "--event-source",
     "--deployment-bucket",
+    "--input-bucket",
+    "--output-bucket",
+    "--lambda-environment",
     "--profile",
     "--region",
     "--endpoint-url",

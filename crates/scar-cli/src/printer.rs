@@ -187,7 +187,9 @@ impl Printer {
                     1 => "1 output".to_string(),
                     n => format!("{n} outputs"),
                 },
+                (Outcome::Queued, _, Some(e)) => format!("queued: {e}"),
                 (Outcome::Queued, _, _) => "queued".to_string(),
+                (Outcome::LoopStopped, _, Some(e)) => format!("stopped: {e}"),
                 (_, _, Some(e)) => format!("error: {e}"),
                 (Outcome::TimedOut, _, _) => "timed out".to_string(),
                 (_, Some(code), _) => format!("exit status {code}"),
@@ -203,7 +205,12 @@ impl Printer {
             } else {
                 format!(", request {}", r.request_id)
             };
-            writeln!(out, "{status} {} ({how}{request})", r.key)?;
+            let what = match (&r.function, &r.bucket) {
+                (Some(f), Some(b)) => format!("{f}: {b}/{}", r.key),
+                (Some(f), None) => format!("{f}: {}", r.key),
+                _ => r.key.clone(),
+            };
+            writeln!(out, "{status} {what} ({how}{request})")?;
             if !r.outcome.ok() {
                 for line in r.output_tail.lines() {
                     writeln!(out, "    {line}")?;
@@ -215,9 +222,19 @@ impl Printer {
             "{} files: {} succeeded, {} failed, {} timed out",
             results.len(),
             count(Outcome::Succeeded),
-            count(Outcome::Failed) + count(Outcome::NotInvoked),
+            count(Outcome::Failed) + count(Outcome::NotInvoked) + count(Outcome::LoopStopped),
             count(Outcome::TimedOut),
         );
+        let stopped = count(Outcome::LoopStopped);
+        if stopped > 0 {
+            summary.push_str(&format!(" ({stopped} stopped as a recursive loop)"));
+        }
+        let chained: std::collections::BTreeSet<&str> =
+            results.iter().filter_map(|r| r.function.as_deref()).collect();
+        if !chained.is_empty() {
+            let names: Vec<&str> = chained.into_iter().collect();
+            summary.push_str(&format!(", the chain ran {}", names.join(", ")));
+        }
         let queued = count(Outcome::Queued);
         if queued > 0 {
             summary.push_str(&format!(", {queued} queued"));
@@ -280,13 +297,18 @@ impl Printer {
             info.spec.image,
             info.image_digest
         ));
-        if let Some(bucket) = &info.spec.input_bucket {
-            let outputs = match &info.spec.output {
-                Some(o) => format!("{}/{}", o.bucket, o.key("")),
-                None => format!("{bucket}/output/"),
+        if !info.spec.inputs.is_empty() {
+            let inputs: Vec<String> = info.spec.inputs.iter().map(|i| format!("{i}/")).collect();
+            let outputs = if info.spec.outputs.is_empty() {
+                "are not uploaded (no output location)".to_string()
+            } else {
+                let outputs: Vec<String> =
+                    info.spec.outputs.iter().map(|o| format!("{o}/")).collect();
+                format!("go to {}", outputs.join(", "))
             };
             self.line(format!(
-                "Files put into {bucket}/input/ invoke it; outputs go to {outputs}."
+                "Files put into {} invoke it; outputs {outputs}.",
+                inputs.join(", ")
             ));
         }
     }
@@ -340,6 +362,7 @@ impl Printer {
         LaunchBar {
             bar,
             counts: Mutex::new((0, 0, 0)),
+            chain: Mutex::new(Default::default()),
         }
     }
 
@@ -443,6 +466,8 @@ pub struct LaunchBar {
     bar: Option<ProgressBar>,
     /// Failed, timed out, retried.
     counts: Mutex<(u64, u64, u64)>,
+    /// Files done by each function down a chain (the named function's are not counted).
+    chain: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl LaunchBar {
@@ -453,16 +478,22 @@ impl LaunchBar {
             LaunchEvent::Planned { total } => bar.set_length(*total as u64),
             LaunchEvent::Retrying { .. } => c.2 += 1,
             LaunchEvent::Finished(r) => {
+                if let Some(f) = &r.function {
+                    let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+                    *chain.entry(f.clone()).or_default() += 1;
+                }
                 match r.outcome {
-                    Outcome::Failed | Outcome::NotInvoked => c.0 += 1,
+                    Outcome::Failed | Outcome::NotInvoked | Outcome::LoopStopped => c.0 += 1,
                     Outcome::TimedOut => c.1 += 1,
                     Outcome::Succeeded | Outcome::Queued => {}
                 }
                 bar.inc(1);
             }
         }
+        let chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let along: String = chain.iter().map(|(f, n)| format!(", {f}: {n}")).collect();
         bar.set_message(format!(
-            "({} failed, {} timed out, {} retried)",
+            "({} failed, {} timed out, {} retried{along})",
             c.0, c.1, c.2
         ));
     }

@@ -181,9 +181,13 @@ pub fn expand_fdl(
                 description: args.description.clone().or(f.description),
                 environment,
                 init_script: args.init_script.clone().or(f.init_script),
-                event_source: args.event_source.clone().or(f.input_bucket),
                 iam_role: args.iam_role.clone().or(f.iam_role),
-                output: f.output,
+                storage: Some(crate::args::FdlStorage {
+                    inputs: f.inputs,
+                    outputs: f.outputs,
+                    storage_providers: f.storage_providers,
+                    lambda_environment: f.lambda_environment,
+                }),
                 log_retention_days: f.log_retention_days,
                 ..args.clone()
             }
@@ -212,10 +216,39 @@ fn read_fdl(file: &Path) -> Result<scar_core::fdl::Fdl, Failure> {
 }
 
 /// The function `init` creates: the flags over the resolved settings. Not yet validated.
+///
+/// Inputs and outputs: `-es BUCKET` is `BUCKET/input` in and `BUCKET/output` out (the
+/// seed's convention, and SCAR 3's); `-ib` and `-ob` name them as SCAR 4 does; each wins
+/// over what an FDL file says.
 pub fn function_spec(
     settings: &Settings,
     args: &crate::args::InitArgs,
 ) -> Result<scar_core::FunctionSpec, Failure> {
+    use scar_core::bucket::{BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
+    let fdl = args.storage.clone().unwrap_or_default();
+    let mut inputs = fdl.inputs;
+    let mut outputs = fdl.outputs;
+    if let Some(bucket) = &args.event_source {
+        let bucket = BucketPath::parse(bucket)?.bucket;
+        let at = |folder: &str| BucketPath {
+            bucket: bucket.clone(),
+            folder: folder.into(),
+        };
+        inputs = vec![scar_core::InputSpec::at(&at(INPUT_FOLDER))];
+        if args.output_bucket.is_none() {
+            outputs = vec![scar_core::OutputSpec::at(&at(OUTPUT_FOLDER))];
+        }
+    }
+    if let Some(path) = &args.input_bucket {
+        inputs = vec![scar_core::InputSpec::at(&BucketPath::parse(path)?)];
+    }
+    if let Some(path) = &args.output_bucket {
+        outputs = vec![scar_core::OutputSpec::at(&BucketPath::parse(path)?)];
+    }
+    let mut lambda_environment = fdl.lambda_environment;
+    lambda_environment.extend(scar_core::spec::parse_env_assignments(
+        &args.lambda_environment,
+    )?);
     Ok(scar_core::FunctionSpec {
         name: args.name.clone().unwrap_or_default(),
         image: match (&args.image, &args.image_file) {
@@ -232,14 +265,12 @@ pub fn function_spec(
             .description
             .clone()
             .unwrap_or_else(|| settings.description.clone()),
-        environment: scar_core::spec::parse_env_assignments(&args.environment)?,
+        environment: scar_core::spec::parse_container_env_assignments(&args.environment)?,
+        lambda_environment,
         init_script: args.init_script.as_deref().map(read_script).transpose()?,
-        input_bucket: args
-            .event_source
-            .as_deref()
-            .map(|b| scar_core::bucket::BucketPath::parse(b).map(|p| p.bucket))
-            .transpose()?,
-        output: args.output.clone(),
+        inputs,
+        outputs,
+        storage_providers: fdl.storage_providers,
     })
 }
 

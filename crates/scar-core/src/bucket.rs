@@ -103,6 +103,39 @@ pub fn valid_key(key: &str) -> bool {
             .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
+/// The field of an S3 event record in which the local provider says how many invocations
+/// of a chain led to it (AWS Lambda tracks this itself, in the trace header's lineage).
+pub const CHAIN_FIELD: &str = "scarChain";
+
+/// Where a local bucket directory keeps scar's own files (temporary uploads, chain marks):
+/// never an object.
+pub const INTERNAL_DIR: &str = ".scar";
+
+/// The chain mark of an object of a local bucket: `<bucket>/.scar/chain/<key>`, holding
+/// `<invocations> <inode>`, written by the supervisor before the object it uploads is
+/// renamed into place.
+pub fn chain_mark(bucket_dir: &std::path::Path, key: &str) -> std::path::PathBuf {
+    bucket_dir.join(INTERNAL_DIR).join("chain").join(key)
+}
+
+/// How many invocations of a chain of events led to the local object `object` (the file
+/// of `key` in the bucket directory `bucket_dir`): what the chain mark its writer left
+/// says, when the mark is of this very file (its inode); else 0, an object no function
+/// wrote.
+pub fn chain_depth(bucket_dir: &std::path::Path, key: &str, object: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(object) else {
+        return 0;
+    };
+    let Ok(text) = std::fs::read_to_string(chain_mark(bucket_dir, key)) else {
+        return 0;
+    };
+    match text.split_once(' ') {
+        Some((depth, ino)) if ino.trim().parse() == Ok(meta.ino()) => depth.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// One object as an S3 event notification describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectCreated {
@@ -116,12 +149,15 @@ pub struct ObjectCreated {
     pub region: String,
     /// Orders events for one key, as S3's `sequencer` does.
     pub sequence: u64,
+    /// The invocations of the chain this event starts, itself included: 1 for an object
+    /// that a user or program wrote, one more for each function's output on the way.
+    pub chain: u32,
 }
 
 impl ObjectCreated {
     /// The S3 event notification JSON that AWS sends for this object (`ObjectCreated:Put`).
     pub fn to_event(&self) -> serde_json::Value {
-        json!({"Records": [{
+        let mut event = json!({"Records": [{
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": self.region,
@@ -145,7 +181,11 @@ impl ObjectCreated {
                     "sequencer": format!("{:016X}", self.sequence),
                 },
             },
-        }]})
+        }]});
+        if self.chain > 1 {
+            event["Records"][0][CHAIN_FIELD] = self.chain.into();
+        }
+        event
     }
 }
 
@@ -183,6 +223,7 @@ mod tests {
             event_time: "2026-11-25T00:00:00.000Z".into(),
             region: "us-east-1".into(),
             sequence: 1,
+            chain: 1,
         }
         .to_event();
         let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_value(e).unwrap();

@@ -53,6 +53,20 @@ pub const CONTAINER_ROOT_VAR: &str = "SCAR_CONTAINER_ROOT";
 /// when the package holds only the layers.
 pub const COLD_ROOT_NAME: &str = "scar-root";
 
+/// Prefix of the function's environment variables that are the container's (SCAR's
+/// `CONT_VAR_`): the supervisor strips it and gives them to the script, over its own
+/// variables, so a container variable may have a name Lambda reserves
+/// (`CONT_VAR_AWS_ACCESS_KEY_ID` reaches the script as `AWS_ACCESS_KEY_ID`).
+pub const CONTAINER_VAR_PREFIX: &str = "CONT_VAR_";
+/// Variable holding the function's storage providers (JSON: `<kind>.<id>` to
+/// [`crate::spec::StorageProvider`]), secrets included: given to the supervisor by the
+/// provider (a Lambda variable on AWS), never to the script.
+pub const STORAGE_PROVIDERS_VAR: &str = "SCAR_STORAGE_PROVIDERS";
+/// Variable counting the invocations of a chain so far (the event that triggered this
+/// one included): each output uploaded to a function's input folder carries it one
+/// further, and the chain stops at [`crate::lambda::MAX_CHAIN_INVOCATIONS`].
+pub const CHAIN_DEPTH_VAR: &str = "SCAR_CHAIN_DEPTH";
+
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";
 

@@ -40,8 +40,14 @@ pub enum SpecError {
     EnvAssignment(String),
     #[error("invalid output bucket: {0}")]
     Output(#[source] crate::bucket::BucketError),
-    #[error("invalid output location {0}: it holds the input folder, so every output would be an input that runs the function again (use a folder beside `input/`, such as {1}/output, or inside it, such as {1}/input/results)")]
+    #[error("invalid input bucket: {0}")]
+    Input(#[source] crate::bucket::BucketError),
+    #[error("invalid output location {0}: it holds the input folder {1}, so every output would be an input that runs the function again (use a folder beside the input folder, or inside it, such as {1}/results)")]
     OutputHoldsInput(String, String),
+    #[error("the input folders {0} and {1} overlap: an object would trigger the function twice (S3 refuses overlapping notifications too)")]
+    InputsOverlap(String, String),
+    #[error("storage provider `{0}` is not defined: add it under `storage_providers:` in the definition file")]
+    UnknownStorage(String),
 }
 
 /// How a command ended, as a process exit status (DESIGN.md §3). Frontends return it; every

@@ -107,6 +107,9 @@ pub struct StorageRecord {
     /// The object key, decoded.
     pub key: String,
     pub event_time: Option<String>,
+    /// The invocations of the chain so far, this one included (scar's `scarChain`
+    /// field, set by the local provider; 1 when absent).
+    pub chain: u32,
 }
 
 impl StorageRecord {
@@ -119,6 +122,10 @@ impl StorageRecord {
                 .get("eventTime")
                 .and_then(|t| t.as_str())
                 .map(str::to_string),
+            chain: record
+                .get(crate::bucket::CHAIN_FIELD)
+                .and_then(|c| c.as_u64())
+                .map_or(1, |c| c.clamp(1, u32::MAX.into()) as u32),
         })
     }
 
@@ -257,19 +264,14 @@ pub struct FunctionFile {
     pub init_script: Option<String>,
     #[serde(default)]
     pub image: ImageConfig,
-    /// Where outputs of direct invocations go (`<bucket>/output/`); storage events send
-    /// them to the triggering object's bucket.
-    #[serde(default)]
-    pub output_bucket: Option<String>,
     /// Set in a `zip` package: where the image's root is inside the package, for a
     /// supervisor that starts outside it (on Lambda, `/` is Amazon Linux's and the image is
     /// only files under `$LAMBDA_TASK_ROOT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<PackagedRoot>,
-    /// Where outputs go, when the function says (FDL `output:`); else `output/` of the
-    /// triggering bucket, or of `output_bucket` for direct invocations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<crate::spec::OutputSpec>,
+    /// Where output files go, each with its filters; none: they are not uploaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::spec::OutputSpec>,
 }
 
 impl FunctionFile {
@@ -282,9 +284,8 @@ impl FunctionFile {
             environment: spec.environment.clone(),
             init_script: spec.init_script.clone(),
             image,
-            output_bucket: spec.input_bucket.clone(),
             container: None,
-            output: spec.output.clone(),
+            outputs: spec.outputs.clone(),
         }
     }
 }

@@ -25,10 +25,15 @@
 //! SCAR 3 and earlier: `functions: {<name>: {image, init_script, memory, time,
 //! s3: {input_bucket}}}`.
 //!
-//! What scar has no use for (API Gateway, Batch, layers, OSCAR clusters, credentials under
-//! `storage_providers`) is reported in [`Fdl::warnings`] and otherwise ignored; what it
-//! cannot honour (an input folder other than `input/`, a storage provider other than S3)
-//! is an error, never silently dropped.
+//! Inputs and outputs are any `bucket[/folder]` (a bare bucket is all of it, as in SCAR 4),
+//! several of each; `storage_providers:` names S3 accounts (`s3.<id>`) and MinIO servers
+//! (`minio.<id>`). A function with an input and no output uploads no output files (SCAR
+//! 4's rule, warned about). The container's variables and the function's (Lambda's) stay
+//! apart, as in SCAR 4.
+//!
+//! What scar has no use for (API Gateway, layers, OSCAR clusters) is reported in
+//! [`Fdl::warnings`] and otherwise ignored; what it cannot honour (a storage provider other
+//! than S3 and MinIO, AWS Batch) is an error, never silently dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,8 +41,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use yaml_serde::Value;
 
-use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER};
-use crate::spec::OutputSpec;
+use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
+use crate::spec::{InputSpec, OutputSpec, StorageProvider};
 
 /// A file that is not a function definition scar can deploy.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +65,16 @@ pub struct FdlFunction {
     pub timeout_s: Option<u32>,
     pub timeout_threshold_s: Option<u32>,
     pub description: Option<String>,
-    /// The Lambda environment and the container environment, merged (the container's wins).
+    /// The container's variables (`container.environment`; SCAR 3: `environment`).
     pub environment: BTreeMap<String, String>,
+    /// The function's (Lambda's) variables (`lambda.environment`).
+    pub lambda_environment: BTreeMap<String, String>,
     /// The init script's path, resolved against the file's directory.
     pub init_script: Option<PathBuf>,
-    pub input_bucket: Option<String>,
-    pub output: Option<OutputSpec>,
+    pub inputs: Vec<InputSpec>,
+    pub outputs: Vec<OutputSpec>,
+    /// The storage providers its inputs and outputs name.
+    pub storage_providers: BTreeMap<String, StorageProvider>,
     /// `iam.role`: the execution role on AWS.
     pub iam_role: Option<String>,
     /// `cloudwatch.log_retention_policy_in_days`.
@@ -86,6 +95,7 @@ impl Fdl {
         let doc: Document = yaml_serde::from_str(text)?;
         let mut fdl = Fdl::default();
         note_ignored(&doc.other, "", &mut fdl.warnings);
+        let providers = storage_providers(doc.storage_providers, &mut fdl.warnings)?;
         let Some(functions) = doc.functions else {
             return Err(invalid("the file", "it has no `functions:` section"));
         };
@@ -111,8 +121,12 @@ impl Fdl {
                     let at = format!("functions.aws[{i}]");
                     let entry: AwsEntry =
                         yaml_serde::from_value(entry).map_err(|e| invalid(&at, &e.to_string()))?;
-                    fdl.functions
-                        .push(entry.into_function(&at, base_dir, &mut fdl.warnings)?);
+                    fdl.functions.push(entry.into_function(
+                        &at,
+                        base_dir,
+                        &providers,
+                        &mut fdl.warnings,
+                    )?);
                 }
             }
         } else {
@@ -165,6 +179,7 @@ fn note_ignored(other: &BTreeMap<String, Value>, at: &str, warnings: &mut Vec<St
 #[derive(Deserialize)]
 struct Document {
     functions: Option<Value>,
+    storage_providers: Option<Value>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -288,64 +303,158 @@ fn resolve_image(image: String, base_dir: &Path) -> String {
     }
 }
 
-fn check_provider(s: &Storage, at: &str) -> Result<(), FdlError> {
-    match s.storage_provider.as_deref() {
-        None => Ok(()),
-        Some(p) if p == "s3" || p.starts_with("s3.") => Ok(()),
-        Some(p) => Err(invalid(
-            &format!("{at}.storage_provider"),
-            &format!("`{p}` is not supported: scar's buckets are S3's (or local ones that behave like S3)"),
-        )),
-    }
-}
-
-fn input_bucket(inputs: &[Storage], at: &str) -> Result<Option<String>, FdlError> {
-    match inputs {
-        [] => Ok(None),
-        [input] => {
-            let at = format!("{at}.input[0]");
-            check_provider(input, &at)?;
-            let path = BucketPath::parse(&input.path)
-                .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
-            if !(path.folder.is_empty() || path.folder == INPUT_FOLDER) {
-                return Err(invalid(
-                    &format!("{at}.path"),
-                    &format!(
-                        "scar triggers on a bucket's `{INPUT_FOLDER}/` folder: use `{0}` or `{0}/{INPUT_FOLDER}`",
-                        path.bucket
-                    ),
+/// The `storage_providers:` section: `s3`/`minio` → id → settings, by `<kind>.<id>`.
+fn storage_providers(
+    section: Option<Value>,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, StorageProvider>, FdlError> {
+    let mut out = BTreeMap::new();
+    let Some(section) = section else {
+        return Ok(out);
+    };
+    let Value::Mapping(kinds) = section else {
+        return Err(invalid("storage_providers", "expected a mapping"));
+    };
+    for (kind, ids) in kinds {
+        let kind = kind.as_str().unwrap_or_default().to_string();
+        let at = format!("storage_providers.{kind}");
+        match kind.as_str() {
+            "s3" | "minio" => {}
+            _ => {
+                warnings.push(format!(
+                    "{at}: `{kind}` storage is not supported by scar (S3 and MinIO are); ignored"
                 ));
+                continue;
             }
-            Ok(Some(path.bucket))
         }
-        _ => Err(invalid(
-            &format!("{at}.input"),
-            "scar takes one input bucket per function",
-        )),
+        let ids = match ids {
+            Value::Mapping(ids) => ids,
+            Value::Null => continue,
+            _ => {
+                warnings.push(format!(
+                    "{at}: expected a mapping of ids to settings (SCAR 4's layout); ignored"
+                ));
+                continue;
+            }
+        };
+        for (id, settings) in ids {
+            let id = id.as_str().unwrap_or_default().to_string();
+            let at = format!("{at}.{id}");
+            let p: ProviderEntry =
+                yaml_serde::from_value(settings).map_err(|e| invalid(&at, &e.to_string()))?;
+            note_ignored(&p.other, &at, warnings);
+            if kind == "minio" && p.endpoint.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(&at, "a MinIO provider needs an `endpoint`"));
+            }
+            let endpoint = p.endpoint.map(|e| {
+                if e.contains("://") {
+                    e
+                } else {
+                    format!("https://{e}")
+                }
+            });
+            out.insert(
+                format!("{kind}.{id}"),
+                StorageProvider {
+                    endpoint,
+                    region: p.region,
+                    verify: p.verify.unwrap_or(true),
+                    access_key: p.access_key.filter(|k| !k.is_empty()),
+                    secret_key: p.secret_key.filter(|k| !k.is_empty()),
+                },
+            );
+        }
     }
+    Ok(out)
 }
 
-fn output(outputs: Vec<Storage>, at: &str) -> Result<Option<OutputSpec>, FdlError> {
-    let mut outputs = outputs.into_iter();
-    let Some(first) = outputs.next() else {
+#[derive(Deserialize)]
+struct ProviderEntry {
+    endpoint: Option<String>,
+    region: Option<String>,
+    verify: Option<bool>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// The storage an input or output names: `None` for the function's own (`s3`, or an
+/// `s3.<id>` with no credentials of its own), else the defined provider.
+fn storage_of(
+    s: &Storage,
+    at: &str,
+    providers: &BTreeMap<String, StorageProvider>,
+) -> Result<Option<String>, FdlError> {
+    let at = format!("{at}.storage_provider");
+    let Some(name) = s.storage_provider.as_deref() else {
         return Ok(None);
     };
-    if outputs.next().is_some() {
-        return Err(invalid(
-            &format!("{at}.output"),
-            "scar takes one output location per function",
-        ));
+    let (kind, id) = name.split_once('.').unwrap_or((name, ""));
+    match kind {
+        "s3" => Ok(providers
+            .get(name)
+            .filter(|p| p.access_key.is_some() || p.endpoint.is_some())
+            .map(|_| name.to_string())),
+        "minio" if providers.contains_key(name) => Ok(Some(name.to_string())),
+        "minio" => Err(invalid(
+            &at,
+            &format!(
+                "`{name}` is not defined: add `storage_providers: {{minio: {{{}: {{endpoint, access_key, secret_key}}}}}}`",
+                if id.is_empty() { "<id>" } else { id }
+            ),
+        )),
+        "onedata" | "webdav" | "rucio" | "dcache" => Err(invalid(
+            &at,
+            &format!("`{name}`: {kind} storage is not supported by scar (S3 and MinIO are)"),
+        )),
+        _ => Err(invalid(
+            &at,
+            &format!("`{name}` is not a storage provider scar knows (use `s3`, `s3.<id>` or `minio.<id>`)"),
+        )),
     }
-    let at = format!("{at}.output[0]");
-    check_provider(&first, &at)?;
-    let path = BucketPath::parse(&first.path)
-        .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
-    Ok(Some(OutputSpec {
-        bucket: path.bucket,
-        folder: path.folder,
-        prefix: first.prefix,
-        suffix: first.suffix,
-    }))
+}
+
+fn inputs(
+    entries: &[Storage],
+    at: &str,
+    providers: &BTreeMap<String, StorageProvider>,
+) -> Result<Vec<InputSpec>, FdlError> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("{at}.input[{i}]");
+        let storage = storage_of(entry, &at, providers)?;
+        let path = BucketPath::parse(&entry.path)
+            .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
+        out.push(InputSpec {
+            storage,
+            bucket: path.bucket,
+            folder: path.folder,
+        });
+    }
+    Ok(out)
+}
+
+fn outputs(
+    entries: Vec<Storage>,
+    at: &str,
+    providers: &BTreeMap<String, StorageProvider>,
+) -> Result<Vec<OutputSpec>, FdlError> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let at = format!("{at}.output[{i}]");
+        let storage = storage_of(&entry, &at, providers)?;
+        let path = BucketPath::parse(&entry.path)
+            .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
+        out.push(OutputSpec {
+            storage,
+            bucket: path.bucket,
+            folder: path.folder,
+            prefix: entry.prefix,
+            suffix: entry.suffix,
+        });
+    }
+    Ok(out)
 }
 
 impl AwsEntry {
@@ -353,6 +462,7 @@ impl AwsEntry {
         self,
         at: &str,
         base_dir: &Path,
+        providers: &BTreeMap<String, StorageProvider>,
         warnings: &mut Vec<String>,
     ) -> Result<FdlFunction, FdlError> {
         note_ignored(&self.other, at, warnings);
@@ -378,14 +488,15 @@ impl AwsEntry {
         let image = container
             .image
             .ok_or_else(|| invalid(&cat, "it has no `image`"))?;
-        let mut environment = BTreeMap::new();
+        let mut lambda_environment = BTreeMap::new();
         if let Some(env) = lambda.environment {
             env_values(
                 env.variables,
                 &format!("{lat}.environment"),
-                &mut environment,
+                &mut lambda_environment,
             )?;
         }
+        let mut environment = BTreeMap::new();
         if let Some(env) = container.environment {
             env_values(
                 env.variables,
@@ -403,6 +514,23 @@ impl AwsEntry {
                 c.log_retention_policy_in_days
             }),
         );
+        let inputs = inputs(&lambda.input, &lat, providers)?;
+        let outputs = outputs(lambda.output, &lat, providers)?;
+        if !inputs.is_empty() && outputs.is_empty() {
+            warnings.push(format!(
+                "{lat}: an input and no `output:`: output files are not uploaded (SCAR 4's rule); add an `output:` entry to keep them"
+            ));
+        }
+        let used: std::collections::BTreeSet<&String> = inputs
+            .iter()
+            .filter_map(|i| i.storage.as_ref())
+            .chain(outputs.iter().filter_map(|o| o.storage.as_ref()))
+            .collect();
+        let storage_providers = providers
+            .iter()
+            .filter(|(id, _)| used.contains(id))
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect();
         Ok(FdlFunction {
             name,
             image: resolve_image(image, base_dir),
@@ -411,9 +539,11 @@ impl AwsEntry {
             timeout_threshold_s: container.timeout_threshold,
             description: lambda.description,
             environment,
+            lambda_environment,
             init_script: lambda.init_script.map(|p| base_dir.join(p)),
-            input_bucket: input_bucket(&lambda.input, &lat)?,
-            output: output(lambda.output, &lat)?,
+            inputs,
+            outputs,
+            storage_providers,
             iam_role: iam_role.flatten().filter(|r| !r.is_empty()),
             log_retention_days: log_retention_days.flatten(),
         })
@@ -434,18 +564,31 @@ impl Legacy {
         if let Some(env) = self.environment {
             env_values(env, &format!("{at}.environment"), &mut environment)?;
         }
-        let (input_bucket, output) = match self.s3 {
-            None => (None, None),
+        // SCAR 3's convention: `<input_bucket>/input/` triggers, outputs go to `output/` of
+        // the output bucket, else of the input bucket.
+        let (inputs, outputs) = match self.s3 {
+            None => (Vec::new(), Vec::new()),
             Some(s3) => {
                 for b in s3.input_bucket.iter().chain(s3.output_bucket.iter()) {
                     validate_bucket(b).map_err(|e| invalid(&format!("{at}.s3"), &e.to_string()))?;
                 }
-                let output = s3.output_bucket.map(|bucket| OutputSpec {
-                    bucket,
-                    folder: crate::bucket::OUTPUT_FOLDER.to_string(),
-                    ..OutputSpec::default()
-                });
-                (s3.input_bucket, output)
+                let folder = |bucket: &String, folder: &str| BucketPath {
+                    bucket: bucket.clone(),
+                    folder: folder.into(),
+                };
+                let inputs: Vec<InputSpec> = s3
+                    .input_bucket
+                    .iter()
+                    .map(|b| InputSpec::at(&folder(b, INPUT_FOLDER)))
+                    .collect();
+                let outputs = s3
+                    .output_bucket
+                    .as_ref()
+                    .or(s3.input_bucket.as_ref())
+                    .map(|b| OutputSpec::at(&folder(b, OUTPUT_FOLDER)))
+                    .into_iter()
+                    .collect();
+                (inputs, outputs)
             }
         };
         Ok(FdlFunction {
@@ -456,9 +599,11 @@ impl Legacy {
             timeout_threshold_s: self.timeout_threshold,
             description: self.description,
             environment,
+            lambda_environment: BTreeMap::new(),
             init_script: self.init_script.map(|p| base_dir.join(p)),
-            input_bucket,
-            output,
+            inputs,
+            outputs,
+            storage_providers: BTreeMap::new(),
             iam_role: None,
             log_retention_days: None,
         })

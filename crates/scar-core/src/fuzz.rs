@@ -40,7 +40,7 @@ pub fn fdl(data: &[u8]) {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            let Ok(environment) = crate::spec::parse_env_assignments(&assignments) else {
+            let Ok(environment) = crate::spec::parse_container_env_assignments(&assignments) else {
                 continue;
             };
             let spec = crate::FunctionSpec {
@@ -52,15 +52,14 @@ pub fn fdl(data: &[u8]) {
                 description: f.description.unwrap_or_default(),
                 environment,
                 init_script: None,
-                input_bucket: f
-                    .input_bucket
-                    .as_deref()
-                    .and_then(|b| crate::bucket::BucketPath::parse(b).ok())
-                    .map(|p| p.bucket),
-                output: f.output,
+                lambda_environment: f.lambda_environment,
+                inputs: f.inputs,
+                outputs: f.outputs,
+                storage_providers: f.storage_providers,
             };
             let _ = spec.validate();
             let _ = spec.buckets();
+            let _ = spec.redacted();
         }
     }
 }

@@ -13,3 +13,16 @@ pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 pub fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
+
+/// The invocations AWS Lambda lets one chain of events make before its recursive loop
+/// detection stops the next (a function whose outputs trigger itself, directly or through
+/// others): the 17th is not run.
+pub const MAX_CHAIN_INVOCATIONS: u32 = 16;
+
+/// Why an invocation of a chain was not run: the words of the result and the log.
+pub fn loop_stopped(function: &str, bucket: &str, key: &str) -> String {
+    format!(
+        "recursive loop: {bucket}/{key} would be invocation {} of one chain of events; stopped, as AWS Lambda's recursive loop detection stops a chain after {MAX_CHAIN_INVOCATIONS} (check the outputs of '{function}' and the functions before it: one of them writes into a folder the chain came from)",
+        MAX_CHAIN_INVOCATIONS + 1
+    )
+}

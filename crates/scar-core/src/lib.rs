@@ -28,4 +28,4 @@ pub mod provider;
 pub mod spec;
 
 pub use error::{ErrorCategory, ExitStatus, SpecError};
-pub use spec::{FunctionSpec, ImageConfig, OutputSpec};
+pub use spec::{FunctionSpec, ImageConfig, InputSpec, OutputSpec, StorageProvider};

@@ -117,6 +117,9 @@ pub enum Outcome {
     Queued,
     /// The invocation could not be made (an error, after retries).
     NotInvoked,
+    /// Not run: the chain of events that led to it is a recursive loop
+    /// ([`crate::lambda::MAX_CHAIN_INVOCATIONS`]).
+    LoopStopped,
 }
 
 impl Outcome {
@@ -129,6 +132,13 @@ impl Outcome {
 /// One object's invocation, in a launch or after a `put`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileResult {
+    /// The function that ran, when the result is one of a chain's (outputs of one
+    /// function that triggered the next); `None`: the function the command named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// The object's bucket, beside `function`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
     /// The object key, as stored.
     pub key: String,
     pub outcome: Outcome,
@@ -158,6 +168,8 @@ impl FileResult {
     /// `key`'s result with `outcome` and nothing else known yet (one attempt).
     pub fn new(key: impl Into<String>, outcome: Outcome) -> FileResult {
         FileResult {
+            function: None,
+            bucket: None,
             key: key.into(),
             outcome,
             exit_code: None,
@@ -214,22 +226,25 @@ pub struct PutReport {
 }
 
 impl PutReport {
-    /// What storing `stored` causes, given the function bound to their bucket (if any):
-    /// that function runs for the objects in its input folder, less its own outputs.
-    pub fn new(stored: Vec<ObjectInfo>, bound: Option<&FunctionSpec>) -> PutReport {
-        let prefix = format!("{}/", crate::bucket::INPUT_FOLDER);
+    /// What storing `stored` causes, given the functions of the provider: the first one
+    /// that a stored object triggers runs for every stored object that triggers it (input
+    /// folders do not overlap, so no object triggers two).
+    pub fn new(stored: Vec<ObjectInfo>, functions: &[FunctionSpec]) -> PutReport {
+        let bound = stored.iter().find_map(|o| {
+            functions
+                .iter()
+                .find(|f| f.is_triggered_by(&o.bucket, &o.key))
+        });
         let inputs: Vec<String> = match bound {
             Some(spec) => stored
                 .iter()
-                .filter(|o| o.key.starts_with(&prefix) && !spec.is_own_output(&o.key))
+                .filter(|o| spec.is_triggered_by(&o.bucket, &o.key))
                 .map(|o| o.key.clone())
                 .collect(),
             None => Vec::new(),
         };
         PutReport {
-            function: bound
-                .filter(|_| !inputs.is_empty())
-                .map(|spec| spec.name.clone()),
+            function: bound.map(|spec| spec.name.clone()),
             stored,
             inputs,
         }

@@ -60,20 +60,144 @@ pub struct FunctionSpec {
     /// The init script's text: what runs when an invocation brings no script or arguments.
     #[serde(default)]
     pub init_script: Option<String>,
-    /// The input bucket that triggers the function, if any.
-    #[serde(default)]
-    pub input_bucket: Option<String>,
-    /// Where outputs go, when not to the triggering bucket's `output/` folder (an FDL
-    /// `output:` entry).
+    /// The function's own (Lambda) environment (`-le`, FDL `lambda.environment`): the
+    /// supervisor's variables, held to Lambda's reserved names. [`FunctionSpec::environment`]
+    /// is the container's (`-e`, FDL `container.environment`): the script's, any name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lambda_environment: BTreeMap<String, String>,
+    /// The folders whose new objects trigger the function (`-es`, `-ib`, FDL `input:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputSpec>,
+    /// Where output files go, each with its own filters (`-es`, `-ob`, FDL `output:`); none:
+    /// output files are not uploaded (SCAR 4's rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputSpec>,
+    /// Storage providers the inputs and outputs name (FDL `storage_providers:`), by
+    /// `<kind>.<id>`. Their secrets are never printed: see [`FunctionSpec::redacted`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_providers: BTreeMap<String, StorageProvider>,
+}
+
+/// A folder whose new objects trigger a function: `<bucket>/<folder>/...` (every key of
+/// the bucket when the folder is empty), in the function's own storage unless `storage`
+/// names a storage provider (`minio.<id>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<OutputSpec>,
+    pub storage: Option<String>,
+    pub bucket: String,
+    /// No leading or trailing `/`; empty for the whole bucket.
+    #[serde(default)]
+    pub folder: String,
+}
+
+impl InputSpec {
+    /// An input folder of the function's own storage.
+    pub fn at(path: &crate::bucket::BucketPath) -> InputSpec {
+        InputSpec {
+            storage: None,
+            bucket: path.bucket.clone(),
+            folder: path.folder.clone(),
+        }
+    }
+
+    /// Whether `key` of `bucket` (in the function's own storage) lies in this folder.
+    pub fn holds(&self, bucket: &str, key: &str) -> bool {
+        self.storage.is_none() && bucket == self.bucket && in_folder(&self.folder, key)
+    }
+
+    /// The key prefix S3's notification filters on: `<folder>/`, or nothing.
+    pub fn prefix(&self) -> String {
+        if self.folder.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.folder)
+        }
+    }
+
+    /// Whether the two folders share objects (one holds the other): S3 refuses two
+    /// notifications on overlapping prefixes, and an object would trigger both.
+    pub fn overlaps(&self, other: &InputSpec) -> bool {
+        self.storage == other.storage
+            && self.bucket == other.bucket
+            && (nested(&self.folder, &other.folder) || nested(&other.folder, &self.folder))
+    }
+
+    /// `bucket/folder`, as users write it.
+    pub fn path(&self) -> crate::bucket::BucketPath {
+        crate::bucket::BucketPath {
+            bucket: self.bucket.clone(),
+            folder: self.folder.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for InputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(storage) = &self.storage {
+            write!(f, "{storage}:")?;
+        }
+        write!(f, "{}", self.path())
+    }
+}
+
+/// Whether `key` lies in `folder` (every key lies in the empty folder).
+fn in_folder(folder: &str, key: &str) -> bool {
+    folder.is_empty()
+        || key
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Whether folder `outer` holds folder `inner` (or is it).
+fn nested(outer: &str, inner: &str) -> bool {
+    outer.is_empty() || outer == inner || in_folder(outer, inner)
+}
+
+/// A storage provider of SCAR's `storage_providers:` section: an S3 account of its own
+/// (`s3.<id>`) or an S3-compatible server (`minio.<id>`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageProvider {
+    /// `http(s)://host[:port]` (MinIO); none: AWS S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Whether TLS certificates are checked (MinIO's `verify`).
+    #[serde(default = "yes")]
+    pub verify: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What replaces a secret wherever a spec is shown.
+pub const REDACTED: &str = "(redacted)";
+
+impl std::fmt::Debug for StorageProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never printed: DESIGN.md §4.
+        f.debug_struct("StorageProvider")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a function's output files are uploaded: `<bucket>/<folder>/<relative path>`, only
 /// those whose file name starts with one of `prefix` and ends with one of `suffix` (an
-/// empty list accepts all), as SCAR's FDL `output:` entries say.
+/// empty list accepts all), as SCAR's FDL `output:` entries say; in the function's own
+/// storage unless `storage` names a storage provider (`minio.<id>`, `s3.<id>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
     pub bucket: String,
     /// No leading or trailing `/`; empty for the bucket's top.
     #[serde(default)]
@@ -85,6 +209,15 @@ pub struct OutputSpec {
 }
 
 impl OutputSpec {
+    /// An output folder of the function's own storage, taking every file.
+    pub fn at(path: &crate::bucket::BucketPath) -> OutputSpec {
+        OutputSpec {
+            bucket: path.bucket.clone(),
+            folder: path.folder.clone(),
+            ..OutputSpec::default()
+        }
+    }
+
     /// Whether the output file at `relative` (under the output directory) is uploaded.
     pub fn accepts(&self, relative: &str) -> bool {
         let name = relative.rsplit('/').next().unwrap_or(relative);
@@ -92,14 +225,10 @@ impl OutputSpec {
             && (self.suffix.is_empty() || self.suffix.iter().any(|s| name.ends_with(s.as_str())))
     }
 
-    /// Whether `key` of `bucket` lies where this location writes: an output of the function
-    /// (every key of the bucket when the folder is its top).
+    /// Whether `key` of `bucket` (in the function's own storage) lies where this location
+    /// writes (every key of the bucket when the folder is its top).
     pub fn holds(&self, bucket: &str, key: &str) -> bool {
-        bucket == self.bucket
-            && (self.folder.is_empty()
-                || key
-                    .strip_prefix(self.folder.as_str())
-                    .is_some_and(|rest| rest.starts_with('/')))
+        self.storage.is_none() && bucket == self.bucket && in_folder(&self.folder, key)
     }
 
     /// The object key of the output file at `relative`.
@@ -109,6 +238,19 @@ impl OutputSpec {
         } else {
             format!("{}/{relative}", self.folder)
         }
+    }
+}
+
+impl std::fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(storage) = &self.storage {
+            write!(f, "{storage}:")?;
+        }
+        f.write_str(&self.bucket)?;
+        if !self.folder.is_empty() {
+            write!(f, "/{}", self.folder)?;
+        }
+        Ok(())
     }
 }
 
@@ -129,43 +271,83 @@ impl FunctionSpec {
             });
         }
         for key in self.environment.keys() {
+            validate_container_env_name(key)?;
+        }
+        for key in self.lambda_environment.keys() {
             validate_env_name(key)?;
         }
-        if let Some(output) = &self.output {
+        let storage_known = |storage: &Option<String>| match storage {
+            Some(id) if !self.storage_providers.contains_key(id) => {
+                Err(SpecError::UnknownStorage(id.clone()))
+            }
+            _ => Ok(()),
+        };
+        for (i, input) in self.inputs.iter().enumerate() {
+            crate::bucket::validate_bucket(&input.bucket).map_err(SpecError::Input)?;
+            storage_known(&input.storage)?;
+            if let Some(other) = self.inputs[..i].iter().find(|o| o.overlaps(input)) {
+                return Err(SpecError::InputsOverlap(other.to_string(), input.to_string()));
+            }
+        }
+        for output in &self.outputs {
             crate::bucket::validate_bucket(&output.bucket).map_err(SpecError::Output)?;
-            // An output folder inside `input/` is fine (its objects are told apart by
-            // `is_own_output`); one that holds `input/` leaves nothing to tell them by.
-            let holds_input =
-                output.folder.is_empty() || output.folder == crate::bucket::INPUT_FOLDER;
-            if holds_input && self.input_bucket.as_deref() == Some(output.bucket.as_str()) {
-                let at = if output.folder.is_empty() {
-                    output.bucket.clone()
-                } else {
-                    format!("{}/{}", output.bucket, output.folder)
-                };
-                return Err(SpecError::OutputHoldsInput(at, output.bucket.clone()));
+            storage_known(&output.storage)?;
+            // An output folder inside an input folder is fine (its objects are told apart
+            // by `is_own_output`); one that holds an input folder leaves nothing to tell
+            // them by.
+            let held = self.inputs.iter().find(|input| {
+                input.storage == output.storage
+                    && input.bucket == output.bucket
+                    && nested(&output.folder, &input.folder)
+            });
+            if let Some(input) = held {
+                return Err(SpecError::OutputHoldsInput(
+                    output.to_string(),
+                    input.to_string(),
+                ));
             }
         }
         Ok(())
     }
 
-    /// Whether `key` of the function's input bucket is one of its own outputs (its output
-    /// folder lies inside `input/`): such an object never triggers the function, or every
-    /// run would start another.
-    pub fn is_own_output(&self, key: &str) -> bool {
-        match (&self.input_bucket, &self.output) {
-            (Some(bucket), Some(output)) => output.holds(bucket, key),
-            _ => false,
-        }
+    /// Whether a new object `key` of `bucket` (in the function's own storage) triggers the
+    /// function: it lies in an input folder and is not one of the function's own outputs.
+    pub fn is_triggered_by(&self, bucket: &str, key: &str) -> bool {
+        self.inputs.iter().any(|i| i.holds(bucket, key)) && !self.is_own_output(bucket, key)
     }
 
-    /// The buckets the function reads and writes: its input bucket, then its output
-    /// bucket when that is another one.
+    /// Whether `key` of `bucket` is one of the function's own outputs (an output folder
+    /// inside an input folder): such an object never triggers the function, or every run
+    /// would start another.
+    pub fn is_own_output(&self, bucket: &str, key: &str) -> bool {
+        self.outputs.iter().any(|o| o.holds(bucket, key))
+    }
+
+    /// The input folder of the function's own storage in `bucket`, if any.
+    pub fn input_in(&self, bucket: &str) -> Option<&InputSpec> {
+        self.inputs
+            .iter()
+            .find(|i| i.storage.is_none() && i.bucket == bucket)
+    }
+
+    /// The buckets of the function's own storage it reads and writes: its input buckets,
+    /// then its output buckets, each once.
     pub fn buckets(&self) -> Vec<String> {
-        let mut buckets: Vec<String> = self.input_bucket.iter().cloned().collect();
-        if let Some(out) = &self.output {
-            if !buckets.contains(&out.bucket) {
-                buckets.push(out.bucket.clone());
+        let mut buckets: Vec<String> = Vec::new();
+        let own = self
+            .inputs
+            .iter()
+            .filter(|i| i.storage.is_none())
+            .map(|i| &i.bucket)
+            .chain(
+                self.outputs
+                    .iter()
+                    .filter(|o| o.storage.is_none())
+                    .map(|o| &o.bucket),
+            );
+        for bucket in own {
+            if !buckets.contains(bucket) {
+                buckets.push(bucket.clone());
             }
         }
         buckets
@@ -175,6 +357,58 @@ impl FunctionSpec {
     pub fn script_budget_s(&self) -> u32 {
         self.timeout_s.saturating_sub(self.timeout_threshold_s)
     }
+
+    /// The spec as it may be shown (`ls --json`): storage providers' keys and the values
+    /// of variables whose names say they are secrets are replaced by [`REDACTED`].
+    pub fn redacted(&self) -> FunctionSpec {
+        let mut spec = self.clone();
+        for provider in spec.storage_providers.values_mut() {
+            for secret in [&mut provider.access_key, &mut provider.secret_key] {
+                if secret.is_some() {
+                    *secret = Some(REDACTED.into());
+                }
+            }
+        }
+        for env in [&mut spec.environment, &mut spec.lambda_environment] {
+            for (name, value) in env.iter_mut() {
+                if is_secret_name(name) {
+                    *value = REDACTED.into();
+                }
+            }
+        }
+        spec
+    }
+}
+
+/// Whether a variable's name says its value is a secret (`AWS_SECRET_ACCESS_KEY`,
+/// `API_TOKEN`, `DB_PASSWORD`, `AWS_ACCESS_KEY_ID`, ...).
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "ACCESS_KEY", "CREDENTIAL", "PRIVATE"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+/// A container variable's name: what a shell accepts (a letter or `_` first, then letters,
+/// digits and `_`). Any such name, `AWS_ACCESS_KEY_ID` included: the container's
+/// variables are the script's, not Lambda's.
+pub fn validate_container_env_name(name: &str) -> Result<(), SpecError> {
+    let err = |why| {
+        Err(SpecError::EnvName {
+            name: name.to_string(),
+            why,
+        })
+    };
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        Some(_) => return err("it must start with a letter or '_'"),
+        None => return err("it is empty"),
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return err("only letters, digits and '_' are allowed");
+    }
+    Ok(())
 }
 
 /// Lambda function names: 1 to 64 of `[A-Za-z0-9_-]`.
@@ -224,9 +458,23 @@ pub fn validate_env_name(name: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Parses `KEY=VALUE` assignments (the `-e` flag), validating each name.
+/// Parses `KEY=VALUE` assignments of Lambda variables (`-le`), validating each name.
 pub fn parse_env_assignments<S: AsRef<str>>(
     items: &[S],
+) -> Result<BTreeMap<String, String>, SpecError> {
+    parse_assignments(items, validate_env_name)
+}
+
+/// Parses `KEY=VALUE` assignments of container variables (`-e`), validating each name.
+pub fn parse_container_env_assignments<S: AsRef<str>>(
+    items: &[S],
+) -> Result<BTreeMap<String, String>, SpecError> {
+    parse_assignments(items, validate_container_env_name)
+}
+
+fn parse_assignments<S: AsRef<str>>(
+    items: &[S],
+    validate: fn(&str) -> Result<(), SpecError>,
 ) -> Result<BTreeMap<String, String>, SpecError> {
     let mut env = BTreeMap::new();
     for item in items {
@@ -234,7 +482,7 @@ pub fn parse_env_assignments<S: AsRef<str>>(
         let Some((key, value)) = item.split_once('=') else {
             return Err(SpecError::EnvAssignment(item.to_string()));
         };
-        validate_env_name(key)?;
+        validate(key)?;
         env.insert(key.to_string(), value.to_string());
     }
     Ok(env)
@@ -254,8 +502,10 @@ mod tests {
             description: String::new(),
             environment: BTreeMap::new(),
             init_script: None,
-            input_bucket: None,
-            output: None,
+            lambda_environment: BTreeMap::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            storage_providers: BTreeMap::new(),
         }
     }
 
@@ -292,24 +542,24 @@ mod tests {
     #[test]
     fn outputs_inside_input_are_told_apart_and_outputs_over_it_refused() {
         let mut s = spec();
-        s.input_bucket = Some("photos".into());
-        let at = |bucket: &str, folder: &str| OutputSpec {
-            bucket: bucket.into(),
-            folder: folder.into(),
-            ..OutputSpec::default()
-        };
-        s.output = Some(at("photos", "input/results"));
+        let path = |p: &str| crate::bucket::BucketPath::parse(p).unwrap();
+        s.inputs = vec![InputSpec::at(&path("photos/input"))];
+        s.outputs = vec![OutputSpec::at(&path("photos/input/results"))];
         assert_eq!(s.validate(), Ok(()));
-        assert!(s.is_own_output("input/results/a.png"));
-        assert!(s.is_own_output("input/results/deep/a.png"));
-        assert!(!s.is_own_output("input/a.png"));
+        assert!(s.is_own_output("photos", "input/results/a.png"));
+        assert!(s.is_own_output("photos", "input/results/deep/a.png"));
+        assert!(!s.is_own_output("photos", "input/a.png"));
+        assert!(s.is_triggered_by("photos", "input/a.png"));
+        assert!(!s.is_triggered_by("photos", "input/results/a.png"));
+        assert!(!s.is_triggered_by("photos", "inputs/a.png"));
+        assert!(!s.is_triggered_by("other", "input/a.png"));
         assert!(
-            !s.is_own_output("input/results.png"),
+            !s.is_own_output("photos", "input/results.png"),
             "a sibling, not inside"
         );
-        assert!(!s.is_own_output("input/resultsx/a.png"));
-        for folder in ["", "input"] {
-            s.output = Some(at("photos", folder));
+        assert!(!s.is_own_output("photos", "input/resultsx/a.png"));
+        for folder in ["photos", "photos/input"] {
+            s.outputs = vec![OutputSpec::at(&path(folder))];
             match s.validate() {
                 Err(e @ SpecError::OutputHoldsInput(..)) => {
                     assert!(e.to_string().contains("photos/input/results"), "{e}")
@@ -317,14 +567,62 @@ mod tests {
                 other => panic!("{folder:?}: {other:?}"),
             }
         }
-        // Another bucket, or no input bucket: nothing overlaps.
-        s.output = Some(at("elsewhere", ""));
+        // Another bucket, or no input: nothing overlaps.
+        s.outputs = vec![OutputSpec::at(&path("elsewhere"))];
         assert_eq!(s.validate(), Ok(()));
-        assert!(!s.is_own_output("input/a.png"));
-        s.input_bucket = None;
-        s.output = Some(at("photos", "input"));
+        assert!(!s.is_own_output("photos", "input/a.png"));
+        s.inputs.clear();
+        s.outputs = vec![OutputSpec::at(&path("photos/input"))];
         assert_eq!(s.validate(), Ok(()));
-        assert!(!s.is_own_output("input/a.png"));
+        assert!(!s.is_triggered_by("photos", "input/a.png"));
+    }
+
+    #[test]
+    fn whole_buckets_and_overlapping_inputs() {
+        let input = |p: &str| InputSpec::at(&crate::bucket::BucketPath::parse(p).unwrap());
+        let whole = input("bkt");
+        assert!(whole.holds("bkt", "a/b.txt") && whole.prefix().is_empty());
+        assert_eq!(input("bkt/a/b").prefix(), "a/b/");
+        assert!(whole.overlaps(&input("bkt/x")));
+        assert!(input("bkt/a").overlaps(&input("bkt/a/b")));
+        assert!(input("bkt/a/b").overlaps(&input("bkt/a")));
+        assert!(!input("bkt/a").overlaps(&input("bkt/ab")));
+        assert!(!input("bkt/a").overlaps(&input("other/a")));
+        let mut s = spec();
+        s.inputs = vec![input("bkt/a"), input("bkt/a/b")];
+        assert!(matches!(s.validate(), Err(SpecError::InputsOverlap(..))));
+        s.inputs = vec![input("bkt/a")];
+        s.outputs = vec![OutputSpec {
+            storage: Some("minio.m".into()),
+            ..OutputSpec::at(&crate::bucket::BucketPath::parse("bkt/o").unwrap())
+        }];
+        assert_eq!(
+            s.validate(),
+            Err(SpecError::UnknownStorage("minio.m".into()))
+        );
+        s.storage_providers
+            .insert("minio.m".into(), StorageProvider::default());
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.buckets(), vec!["bkt".to_string()], "minio's is not ours");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut s = spec();
+        s.storage_providers.insert(
+            "minio.m".into(),
+            StorageProvider {
+                access_key: Some("AKIAEXAMPLE".into()),
+                secret_key: Some("s3cr3t".into()),
+                ..StorageProvider::default()
+            },
+        );
+        s.environment.insert("AWS_SECRET_ACCESS_KEY".into(), "k".into());
+        s.environment.insert("MODE".into(), "fast".into());
+        let shown = serde_json::to_string(&s.redacted()).unwrap();
+        assert!(!shown.contains("s3cr3t") && !shown.contains("AKIAEXAMPLE"), "{shown}");
+        assert!(shown.contains("fast"), "{shown}");
+        assert!(!format!("{:?}", s.storage_providers).contains("s3cr3t"));
     }
 
     #[test]
@@ -336,5 +634,9 @@ mod tests {
         assert!(parse_env_assignments(&["1A=x"]).is_err());
         assert!(parse_env_assignments(&["AWS_REGION=x"]).is_err());
         assert!(parse_env_assignments(&["AWS_LAMBDA_X=x"]).is_err());
+        // The container's variables may use any name, Lambda's reserved ones included.
+        let env = parse_container_env_assignments(&["AWS_ACCESS_KEY_ID=x", "_X=1"]).unwrap();
+        assert_eq!(env["AWS_ACCESS_KEY_ID"], "x");
+        assert!(parse_container_env_assignments(&["1A=x"]).is_err());
     }
 }

@@ -55,9 +55,13 @@ pub enum LocalError {
     Bucket(#[from] scar_core::bucket::BucketError),
     #[error("bucket {0:?} does not exist: `scar init -es {0}` creates it with a function, `scar ls -b` lists buckets")]
     NoBucket(String),
-    #[error("the input folder of bucket {bucket:?} already triggers function {function:?}: remove it (`scar rm -n {function}`) or use another bucket")]
-    BucketBound { bucket: String, function: String },
-    #[error("function {0:?} has no input bucket: create it with `-es BUCKET`")]
+    #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function (use another folder, or remove it: `scar rm -n {function}`)")]
+    InputTaken {
+        input: String,
+        theirs: String,
+        function: String,
+    },
+    #[error("function {0:?} has no input folder: create it with `-es BUCKET` or `-ib BUCKET[/FOLDER]`")]
     NotBound(String),
     #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
     WrongBucket { function: String, bucket: String },
@@ -101,7 +105,7 @@ impl ProviderError for LocalError {
             | LocalError::NotFound(_)
             | LocalError::Bucket(_)
             | LocalError::NoBucket(_)
-            | LocalError::BucketBound { .. }
+            | LocalError::InputTaken { .. }
             | LocalError::NotBound(_)
             | LocalError::WrongBucket { .. }
             | LocalError::Key(_)

@@ -183,18 +183,16 @@ impl LocalProvider {
         if self.layout.function_dir(&spec.name).exists() {
             return Err(LocalError::Exists(spec.name));
         }
-        if let Some(bucket) = &spec.input_bucket {
-            scar_core::bucket::validate_bucket(bucket)?;
-            if let Some(other) = self
-                .layout
-                .list()?
-                .into_iter()
-                .find(|f| f.info.spec.input_bucket.as_deref() == Some(bucket))
-            {
-                return Err(LocalError::BucketBound {
-                    bucket: bucket.clone(),
-                    function: other.info.spec.name,
-                });
+        let others = self.layout.list()?;
+        for input in &spec.inputs {
+            for other in &others {
+                if let Some(theirs) = other.info.spec.inputs.iter().find(|i| i.overlaps(input)) {
+                    return Err(LocalError::InputTaken {
+                        input: input.to_string(),
+                        theirs: theirs.to_string(),
+                        function: other.info.spec.name.clone(),
+                    });
+                }
             }
         }
         let source = match image {
@@ -347,6 +345,15 @@ impl LocalProvider {
             ),
         ];
         let mut env = env;
+        // The function's own (Lambda) variables are the supervisor's; the container's are
+        // in its function file. Storage providers' secrets go to the supervisor alone.
+        env.extend(spec.lambda_environment.clone());
+        if !spec.storage_providers.is_empty() {
+            env.push((
+                scar_core::contract::STORAGE_PROVIDERS_VAR.into(),
+                serde_json::to_string(&spec.storage_providers).unwrap_or_default(),
+            ));
+        }
         let mut binds = Vec::new();
         let opt_dir = self.layout.opt_dir(&spec.name);
         let (opt, program) = match &stored.launch {

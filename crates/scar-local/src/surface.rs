@@ -361,8 +361,13 @@ impl Provider for LocalProvider {
                 size: o.size,
             });
         }
-        let bound = self.spec_bound_to(&at.bucket)?;
-        Ok(PutReport::new(stored, bound.as_ref()))
+        let functions: Vec<_> = self
+            .layout()
+            .list()?
+            .into_iter()
+            .map(|f| f.info.spec)
+            .collect();
+        Ok(PutReport::new(stored, &functions))
     }
 
     async fn get(

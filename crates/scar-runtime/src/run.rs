@@ -46,6 +46,8 @@ pub enum SupervisorError {
     NoProot { package: PathBuf },
     #[error("cannot build the image root at {path} from the package's layers: {why}")]
     ColdRoot { path: PathBuf, why: String },
+    #[error("the storage providers handed over in SCAR_STORAGE_PROVIDERS are not valid JSON ({0})")]
+    StorageProviders(String),
 }
 
 /// One invocation as the Runtime API hands it over.
@@ -68,6 +70,9 @@ pub struct Supervisor {
     pub echo_output: bool,
     /// Where input objects come from and outputs go; `None`: no bucket.
     pub storage: Option<std::sync::Arc<dyn Storage>>,
+    /// The storage providers outputs may name (`minio.<id>`, `s3.<id>`), connected when
+    /// first used.
+    pub providers: std::collections::HashMap<String, std::sync::Arc<dyn Storage>>,
     /// The image root to enter for each command (a `zip` package on Lambda); `None`: the
     /// supervisor already runs in it.
     pub container: Option<ContainerRoot>,
@@ -167,11 +172,13 @@ impl Supervisor {
         };
         // The bucket directory (local provider), else S3 (connects only when first used).
         let storage = crate::storage::from_environment();
+        let providers = crate::storage::providers_from_environment()?;
         Ok(Supervisor {
             function,
             tmp_root: startup.tmp_root.clone(),
             echo_output: true,
             storage,
+            providers,
             container,
         })
     }
@@ -223,6 +230,19 @@ impl Supervisor {
         }
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
         vars.extend(self.function.environment.clone());
+        // The container's variables as the provider stored them (`CONT_VAR_<NAME>`), over
+        // the supervisor's own: `AWS_ACCESS_KEY_ID` among them wins over Lambda's.
+        for (name, value) in std::env::vars() {
+            if let Some(name) = name.strip_prefix(contract::CONTAINER_VAR_PREFIX) {
+                if !name.is_empty() {
+                    vars.insert(name.to_string(), value);
+                }
+            }
+        }
+        let chain = match &event {
+            Event::Storage(records) => records.iter().map(|r| r.chain).max().unwrap_or(1),
+            Event::Direct(_) => 1,
+        };
         let (script, args) = match &event {
             Event::Direct(payload) => {
                 vars.extend(payload.env.clone());
@@ -238,19 +258,6 @@ impl Supervisor {
                 (None, None)
             }
         };
-        // The function's output location (FDL), else `output/` of the triggering bucket, or
-        // of the function's bucket for direct invocations.
-        let output_target = self.function.output.clone().or_else(|| {
-            let bucket = match &event {
-                Event::Storage(records) => records.first().map(|r| r.bucket.clone()),
-                Event::Direct(_) => self.function.output_bucket.clone(),
-            }?;
-            Some(OutputSpec {
-                bucket,
-                folder: scar_core::bucket::OUTPUT_FOLDER.into(),
-                ..OutputSpec::default()
-            })
-        });
         vars.insert(contract::REQUEST_ID.into(), inv.request_id.clone());
         vars.insert(contract::TMP_INPUT_DIR.into(), path_str(&input_dir));
         for name in [contract::TMP_OUTPUT_DIR, contract::SCAR_OUTPUT_DIR] {
@@ -291,9 +298,32 @@ impl Supervisor {
         let mut response = response_to(inv);
         let mut outcome = self.run(&argv, &vars, budget);
         // Outputs go up whatever happened: a timed-out run keeps what it wrote.
-        if let (Some(storage), Some(target)) = (&self.storage, output_target) {
-            response.uploaded =
-                upload_outputs(storage.as_ref(), &output_dir, &target, &mut outcome.output);
+        for target in &self.function.outputs {
+            let storage = match &target.storage {
+                None => self.storage.as_ref(),
+                Some(id) => self.providers.get(id),
+            };
+            let Some(storage) = storage else {
+                let note = format!(
+                    "scar: cannot upload to {target}: {} is not available to this function\n",
+                    target.storage.as_deref().unwrap_or("its storage")
+                );
+                eprint!("{note}");
+                outcome.output.extend_from_slice(note.as_bytes());
+                continue;
+            };
+            response.uploaded.extend(upload_outputs(
+                storage.as_ref(),
+                &output_dir,
+                target,
+                chain,
+                &mut outcome.output,
+            ));
+        }
+        if self.function.outputs.is_empty() && has_files(&output_dir) {
+            let note = "scar: the function has no output location: output files are not uploaded (add -ob, or an `output:` entry)\n";
+            eprint!("{note}");
+            outcome.output.extend_from_slice(note.as_bytes());
         }
         response.exit_code = outcome.exit_code;
         response.timed_out = outcome.timed_out;
@@ -303,9 +333,9 @@ impl Supervisor {
 
     fn is_own_output(&self, record: &StorageRecord) -> bool {
         self.function
-            .output
-            .as_ref()
-            .is_some_and(|o| o.holds(&record.bucket, &record.key))
+            .outputs
+            .iter()
+            .any(|o| o.holds(&record.bucket, &record.key))
     }
 
     fn stage(&self, record: &StorageRecord, input_dir: &Path) -> Result<(), SupervisorError> {
@@ -351,6 +381,8 @@ impl Supervisor {
             }
         }
         cmd.envs(vars);
+        // The storage providers' secrets are the supervisor's, never the script's.
+        cmd.env_remove(contract::STORAGE_PROVIDERS_VAR);
         if self.container.is_some()
             && !vars.contains_key("PROOT_NO_SECCOMP")
             && std::env::var_os("PROOT_NO_SECCOMP").is_none()
@@ -521,13 +553,20 @@ fn response_to(inv: &Invocation) -> Response {
     }
 }
 
+/// Whether `dir` holds anything.
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
 /// Uploads every file under `output_dir` that `target` accepts, as
-/// `<folder>/<relative path>` in its bucket; problems are added to the output rather than
+/// `<folder>/<relative path>` in its bucket, and returns them as `bucket/key` (prefixed by
+/// `<provider>:` for a storage provider's); problems are added to the output rather than
 /// failing the invocation.
 fn upload_outputs(
     storage: &dyn Storage,
     output_dir: &Path,
     target: &OutputSpec,
+    chain: u32,
     log: &mut Vec<u8>,
 ) -> Vec<String> {
     let mut uploaded = Vec::new();
@@ -556,10 +595,14 @@ fn upload_outputs(
             continue;
         }
         let key = target.key(&rel);
-        match storage.upload(&file, &target.bucket, &key) {
-            Ok(()) => uploaded.push(key),
+        let shown = match &target.storage {
+            None => format!("{}/{key}", target.bucket),
+            Some(id) => format!("{id}:{}/{key}", target.bucket),
+        };
+        match storage.upload(&file, &target.bucket, &key, chain) {
+            Ok(()) => uploaded.push(shown),
             Err(e) => {
-                let note = format!("scar: cannot upload {key}: {e}\n");
+                let note = format!("scar: cannot upload {shown}: {e}\n");
                 eprint!("{note}");
                 log.extend_from_slice(note.as_bytes());
             }

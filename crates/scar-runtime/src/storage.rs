@@ -36,12 +36,54 @@ pub fn from_environment() -> Option<Arc<dyn Storage>> {
     }
 }
 
+/// The storage providers the provider handed over in `SCAR_STORAGE_PROVIDERS`, each
+/// connected when first used. Without the feature `s3` there are none.
+pub fn providers_from_environment(
+) -> Result<std::collections::HashMap<String, Arc<dyn Storage>>, crate::run::SupervisorError> {
+    let mut out = std::collections::HashMap::new();
+    let Some(text) = std::env::var_os(scar_core::contract::STORAGE_PROVIDERS_VAR) else {
+        return Ok(out);
+    };
+    let providers: std::collections::BTreeMap<String, scar_core::StorageProvider> =
+        serde_json::from_str(&text.to_string_lossy()).map_err(|e| {
+            // The value holds secrets: only where the problem is, never the text.
+            crate::run::SupervisorError::StorageProviders(format!(
+                "line {} column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+    #[cfg(feature = "s3")]
+    for (id, p) in providers {
+        let credentials = match (p.access_key, p.secret_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: None,
+            }),
+            _ => None,
+        };
+        let minio = id.starts_with("minio.");
+        let storage = S3Storage::new(S3Options {
+            endpoint_url: p.endpoint,
+            region: p.region.or_else(|| minio.then(|| "us-east-1".to_string())),
+            credentials,
+            force_path_style: minio.then_some(true),
+        });
+        out.insert(id, Arc::new(storage) as Arc<dyn Storage>);
+    }
+    #[cfg(not(feature = "s3"))]
+    drop(providers);
+    Ok(out)
+}
+
 /// Objects in buckets.
 pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Copies object `bucket/key` to the file `dest`.
     fn download(&self, bucket: &str, key: &str, dest: &Path) -> std::io::Result<u64>;
-    /// Stores the file `src` as object `bucket/key`.
-    fn upload(&self, src: &Path, bucket: &str, key: &str) -> std::io::Result<()>;
+    /// Stores the file `src` as object `bucket/key`, an output of an invocation that was
+    /// number `chain` of its chain of events (see [`scar_core::bucket::chain_depth`]).
+    fn upload(&self, src: &Path, bucket: &str, key: &str, chain: u32) -> std::io::Result<()>;
 }
 
 /// Buckets as directories: `<root>/<bucket>/<key>`.
@@ -88,9 +130,11 @@ impl Storage for DirStorage {
         std::fs::copy(self.object(bucket, key)?, dest)
     }
 
-    fn upload(&self, src: &Path, bucket: &str, key: &str) -> std::io::Result<()> {
+    fn upload(&self, src: &Path, bucket: &str, key: &str, chain: u32) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
         let dest = self.object(bucket, key)?;
-        let tmp_dir = self.root.join(bucket).join(".scar").join("tmp");
+        let bucket_dir = self.root.join(bucket);
+        let tmp_dir = bucket_dir.join(scar_core::bucket::INTERNAL_DIR).join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = tmp_dir.join(format!("{:016x}-{n}", self.instance));
@@ -98,6 +142,15 @@ impl Storage for DirStorage {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        // The chain mark goes first, so that whoever sees the object sees its mark.
+        let mark = scar_core::bucket::chain_mark(&bucket_dir, key);
+        if let Some(parent) = mark.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let ino = std::fs::metadata(&tmp)?.ino();
+        let mark_tmp = tmp_dir.join(format!("{:016x}-{n}.chain", self.instance));
+        std::fs::write(&mark_tmp, format!("{chain} {ino}"))?;
+        std::fs::rename(&mark_tmp, &mark)?;
         std::fs::rename(&tmp, &dest).inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
