@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -12,7 +13,7 @@ use scar_core::bucket::{BucketPath, ObjectCreated, INPUT_FOLDER};
 use scar_core::provider::{FileResult, LaunchEvent, LaunchRequest, OnLaunch};
 use scar_core::FunctionSpec;
 
-use crate::buckets::ObjectInfo;
+use crate::buckets::{ObjectInfo, SCAR_DIR};
 use crate::records::{Outcome, Processed, Record, WorkerLock};
 use crate::state::StoredFunction;
 use crate::{LocalError, LocalProvider};
@@ -265,72 +266,73 @@ impl LocalProvider {
     }
 
     /// Watches the input folder of every function with a bucket and runs each object that
-    /// lands there once it is complete (closed after writing, or renamed into place);
-    /// objects that arrived while nothing watched are found by a scan at start. Returns when
-    /// `shutdown` completes, after the invocations under way have finished.
+    /// lands there once, under the name it ends up with: the watcher's events are debounced
+    /// ([`DEBOUNCE`]), so a file written under a temporary name and renamed into place (cp
+    /// then mv, rsync, editors, downloaders) is reported under its final name only; a name
+    /// that is gone, or no longer a regular file, when its turn comes is dropped without a
+    /// word. Objects that arrived while nothing watched are found by a scan at start (and
+    /// again whenever the watcher may have lost events). Returns when `shutdown` completes,
+    /// after the invocations under way have finished.
     pub async fn serve(
         &self,
         concurrency: usize,
         on_event: &(dyn Fn(&ServeEvent) + Send + Sync),
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), LocalError> {
-        use notify::Watcher as _;
-
         let mut functions: HashMap<String, (StoredFunction, Record, WorkerLock)> = HashMap::new();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<notify::Event>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event {
-                    let _ = tx.send(event);
-                }
-            })
-            .map_err(|e| LocalError::Watch(e.to_string()))?;
-        let mut input_dirs: Vec<(PathBuf, String)> = Vec::new();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<notify_debouncer_full::DebounceEventResult>();
+        let mut watcher = notify_debouncer_full::new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: notify_debouncer_full::DebounceEventResult| {
+                let _ = tx.send(result);
+            },
+        )
+        .map_err(|e| LocalError::Watch(e.to_string()))?;
+        let mut watched: Vec<Watched> = Vec::new();
         for stored in self.layout().list()? {
-            let Some(bucket) = stored.info.spec.input_bucket.clone() else {
+            let Some(folder) = input_folder(&stored.info.spec) else {
                 continue;
             };
             let name = stored.info.spec.name.clone();
             let dir = self.layout().function_dir(&name);
             let lock = WorkerLock::try_take(&dir, &name)?;
-            self.buckets().create(&bucket)?;
-            let input = self.buckets().dir(&bucket).join(INPUT_FOLDER);
+            self.buckets().create(&folder.bucket)?;
+            let bucket_dir = self.buckets().dir(&folder.bucket);
+            let input = if folder.folder.is_empty() {
+                bucket_dir.clone()
+            } else {
+                bucket_dir.join(&folder.folder)
+            };
+            std::fs::create_dir_all(&input).map_err(LocalError::io("cannot create", &input))?;
             watcher
                 .watch(&input, notify::RecursiveMode::Recursive)
                 .map_err(|e| LocalError::Watch(format!("{}: {e}", input.display())))?;
             on_event(&ServeEvent::Watching {
                 function: name.clone(),
-                bucket: bucket.clone(),
+                bucket: folder.bucket.clone(),
             });
-            input_dirs.push((input, name.clone()));
+            watched.push(Watched {
+                function: name.clone(),
+                bucket: folder.bucket,
+                bucket_dir,
+                dir: input,
+            });
             functions.insert(name, (stored, Record::new(&dir), lock));
         }
 
         // What each function has finished, by key: the ETag it had.
         let mut finished: HashMap<(String, String), String> = HashMap::new();
-        let mut queue: VecDeque<(String, String)> = VecDeque::new();
-        let mut queued: HashSet<(String, String)> = HashSet::new();
+        for (name, (_, record, _)) in &functions {
+            for (key, p) in record.load() {
+                finished.insert((name.clone(), key), p.etag);
+            }
+        }
+        let mut pending = Pending::default();
         // The start-up scan: what arrived while nothing watched.
-        for (name, (stored, record, _)) in &functions {
-            let bucket = stored.info.spec.input_bucket.clone().unwrap_or_default();
-            let done = record.load();
-            for (key, p) in &done {
-                finished.insert((name.clone(), key.clone()), p.etag.clone());
-            }
-            for key in self.input_keys(stored, &bucket)? {
-                let pending = match (done.get(&key), self.buckets().info(&bucket, &key)) {
-                    (Some(p), Ok(info)) => p.etag != info.etag,
-                    (None, Ok(_)) => true,
-                    (_, Err(_)) => false,
-                };
-                if pending && queued.insert((name.clone(), key.clone())) {
-                    on_event(&ServeEvent::Queued {
-                        function: name.clone(),
-                        key: key.clone(),
-                    });
-                    queue.push_back((name.clone(), key));
-                }
-            }
+        for (name, key) in self.scan(&watched, &functions, &finished).await {
+            pending.push(name, key, on_event);
         }
 
         let mut running = FuturesUnordered::new();
@@ -340,15 +342,25 @@ impl LocalProvider {
         let mut stopping = false;
         loop {
             while !stopping && running.len() < concurrency.max(1) {
-                let Some(item) = queue.pop_front() else { break };
-                queued.remove(&item);
+                let Some(item) = pending.queue.pop_front() else {
+                    break;
+                };
+                pending.queued.remove(&item);
                 let (name, key) = item.clone();
                 let Some((stored, record, _)) = functions.get(&name) else {
                     continue;
                 };
-                let bucket = stored.info.spec.input_bucket.clone().unwrap_or_default();
-                // Gone or unreadable since it was queued: nothing to run.
-                let Ok(info) = self.buckets().info(&bucket, &key) else {
+                let Some(w) = watched.iter().find(|w| w.function == name) else {
+                    continue;
+                };
+                // Gone (renamed away, deleted) or not a regular file since it was queued:
+                // nothing to run, nothing to report.
+                let is_file = std::fs::symlink_metadata(w.bucket_dir.join(&key))
+                    .is_ok_and(|m| m.file_type().is_file());
+                if !is_file {
+                    continue;
+                }
+                let Ok(info) = self.buckets().info(&w.bucket, &key) else {
                     continue;
                 };
                 // Already done in this version (two events for one file).
@@ -367,8 +379,23 @@ impl LocalProvider {
             }
             tokio::select! {
                 () = &mut shutdown, if !stopping => stopping = true,
-                Some(event) = rx.recv(), if !stopping => {
-                    for (name, key) in self.keys_of_event(&event, &input_dirs) {
+                Some(result) = rx.recv(), if !stopping => {
+                    let mut found = Vec::new();
+                    match result {
+                        Ok(events) => {
+                            for event in &events {
+                                if event.need_rescan() {
+                                    // The kernel's queue overflowed: events were lost.
+                                    found.extend(self.scan(&watched, &functions, &finished).await);
+                                } else {
+                                    found.extend(keys_of_event(event, &watched));
+                                }
+                            }
+                        }
+                        // The watcher failed on something: it may have missed files.
+                        Err(_) => found.extend(self.scan(&watched, &functions, &finished).await),
+                    }
+                    for (name, key) in found {
                         // What the function itself uploaded (an output folder inside
                         // input/) is not an input.
                         if functions.get(&name).is_some_and(|(s, ..)| s.info.spec.is_own_output(&key)) {
@@ -377,9 +404,8 @@ impl LocalProvider {
                         let item = (name.clone(), key.clone());
                         if in_flight.contains(&item) {
                             changed_while_running.insert(item);
-                        } else if queued.insert(item.clone()) {
-                            on_event(&ServeEvent::Queued { function: name, key });
-                            queue.push_back(item);
+                        } else {
+                            pending.push(name, key, on_event);
                         }
                     }
                 }
@@ -387,8 +413,8 @@ impl LocalProvider {
                     let item = (name.clone(), result.key.clone());
                     in_flight.remove(&item);
                     finished.insert(item.clone(), etag);
-                    if changed_while_running.remove(&item) && queued.insert(item.clone()) {
-                        queue.push_back(item);
+                    if changed_while_running.remove(&item) && pending.queued.insert(item.clone()) {
+                        pending.queue.push_back(item);
                     }
                     on_event(&ServeEvent::Finished { function: name, result });
                 }
@@ -399,51 +425,167 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// The (function, key) pairs a file-system event completes: a file closed after
-    /// writing, or renamed into place, under a watched input folder; a new directory is
-    /// scanned, since files may land in it before its watch does.
-    fn keys_of_event(
+    /// The objects of the watched folders not finished in their current version, as far as
+    /// a listing can tell: a file that changes or vanishes within [`DEBOUNCE`] of the
+    /// listing is left out (it is being written, or is a temporary name about to be renamed;
+    /// the watcher reports it when it settles).
+    async fn scan(
         &self,
-        event: &notify::Event,
-        input_dirs: &[(PathBuf, String)],
+        watched: &[Watched],
+        functions: &HashMap<String, (StoredFunction, Record, WorkerLock)>,
+        finished: &HashMap<(String, String), String>,
     ) -> Vec<(String, String)> {
-        use notify::event::{
-            AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode,
+        let stamp = |path: &Path| {
+            std::fs::symlink_metadata(path)
+                .ok()
+                .filter(|m| m.file_type().is_file())
+                .map(|m| (m.len(), m.modified().ok()))
         };
-        let paths: Vec<&PathBuf> = match event.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(RenameMode::To))
-            | EventKind::Create(CreateKind::Folder) => event.paths.iter().collect(),
-            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-                event.paths.iter().skip(1).collect()
-            }
-            _ => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for path in paths {
-            let Some((input, name)) = input_dirs.iter().find(|(dir, _)| path.starts_with(dir))
-            else {
+        let mut listed = Vec::new();
+        for w in watched {
+            let Some((stored, ..)) = functions.get(&w.function) else {
                 continue;
             };
-            let Some(bucket_dir) = input.parent() else {
+            let Ok(rel) = w.dir.strip_prefix(&w.bucket_dir) else {
                 continue;
             };
-            let files = if path.is_dir() {
-                files_under(path)
-            } else {
-                vec![path.clone()]
+            let folder = BucketPath {
+                bucket: w.bucket.clone(),
+                folder: rel.to_string_lossy().into_owned(),
             };
-            for file in files {
-                if !file.is_file() {
+            for key in self.buckets().keys(&folder).unwrap_or_default() {
+                let path = w.bucket_dir.join(&key);
+                if watched_key(&path, watched).is_none() || stored.info.spec.is_own_output(&key) {
                     continue;
                 }
-                if let Ok(rel) = file.strip_prefix(bucket_dir) {
-                    out.push((name.clone(), rel.to_string_lossy().into_owned()));
-                }
+                let Some(before) = stamp(&path) else { continue };
+                listed.push((w, key, path, before));
+            }
+        }
+        if listed.is_empty() {
+            return Vec::new();
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+        let mut out = Vec::new();
+        for (w, key, path, before) in listed {
+            if stamp(&path) != Some(before) {
+                continue;
+            }
+            let item = (w.function.clone(), key);
+            let done = self
+                .buckets()
+                .info(&w.bucket, &item.1)
+                .is_ok_and(|info| finished.get(&item) == Some(&info.etag));
+            if !done {
+                out.push(item);
             }
         }
         out
     }
+}
+
+/// How long the watcher waits after the last event on a path before reporting it. Writers
+/// that write a temporary name and rename it into place (cp then mv, rsync, editors,
+/// downloaders) rename within microseconds of closing the file; inside this window the
+/// debouncer folds the temporary name's events into the final name's, so serve never sees
+/// the temporary one. Short, because it delays every object by as much.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// The folder a function's inputs land in, if it has one: today `input/` of its bucket.
+fn input_folder(spec: &FunctionSpec) -> Option<BucketPath> {
+    spec.input_bucket.clone().map(|bucket| BucketPath {
+        bucket,
+        folder: INPUT_FOLDER.into(),
+    })
+}
+
+/// A watched input folder.
+#[derive(Debug)]
+struct Watched {
+    /// The function it triggers.
+    function: String,
+    bucket: String,
+    /// The bucket's directory: keys are relative to it.
+    bucket_dir: PathBuf,
+    /// The folder watched: the bucket directory or a directory inside it.
+    dir: PathBuf,
+}
+
+/// The function and key a path under a watched folder stands for; `None` outside every
+/// watched folder, and for scar's own files: anything under a bucket's `.scar/` directory
+/// (the staging files of `put` and of the supervisor's outputs), which matters when the
+/// watched folder is the whole bucket.
+fn watched_key(path: &Path, watched: &[Watched]) -> Option<(String, String)> {
+    let w = watched.iter().find(|w| path.starts_with(&w.dir))?;
+    let rel = path.strip_prefix(&w.bucket_dir).ok()?;
+    let mut components = rel.components();
+    match components.next()? {
+        Component::Normal(first) if first != SCAR_DIR => {}
+        _ => return None,
+    }
+    Some((w.function.clone(), rel.to_str()?.to_string()))
+}
+
+/// Objects waiting for a free slot, each once.
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<(String, String)>,
+    queued: HashSet<(String, String)>,
+}
+
+impl Pending {
+    fn push(
+        &mut self,
+        function: String,
+        key: String,
+        on_event: &(dyn Fn(&ServeEvent) + Send + Sync),
+    ) {
+        if self.queued.insert((function.clone(), key.clone())) {
+            on_event(&ServeEvent::Queued {
+                function: function.clone(),
+                key: key.clone(),
+            });
+            self.queue.push_back((function, key));
+        }
+    }
+}
+
+/// The (function, key) pairs a debounced file-system event completes: a file closed after
+/// writing, or renamed or moved into place, under a watched input folder; a new directory is
+/// scanned, since files may land in it before its watch does. A file's creation alone is
+/// not enough (it may still be being written).
+fn keys_of_event(
+    event: &notify_debouncer_full::DebouncedEvent,
+    watched: &[Watched],
+) -> Vec<(String, String)> {
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+    let paths: Vec<&PathBuf> = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        | EventKind::Create(CreateKind::Folder) => event.paths.iter().collect(),
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            event.paths.iter().skip(1).collect()
+        }
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        if watched_key(path, watched).is_none() {
+            continue;
+        }
+        let files = if path.is_dir() {
+            files_under(path)
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file()) {
+                continue;
+            }
+            out.extend(watched_key(&file, watched));
+        }
+    }
+    out
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
