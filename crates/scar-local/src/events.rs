@@ -603,3 +603,39 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watching(dir: &str) -> Vec<Watched> {
+        vec![Watched {
+            function: "f".into(),
+            bucket: "b".into(),
+            bucket_dir: PathBuf::from("/buckets/b"),
+            dir: PathBuf::from(dir),
+        }]
+    }
+
+    #[test]
+    fn keys_are_relative_to_the_bucket_and_scar_internals_are_never_inputs() {
+        let input = watching("/buckets/b/input");
+        let key = |p: &str, w: &[Watched]| watched_key(Path::new(p), w).map(|(_, k)| k);
+        assert_eq!(
+            key("/buckets/b/input/a/x.txt", &input).as_deref(),
+            Some("input/a/x.txt")
+        );
+        assert_eq!(key("/buckets/b/output/x.txt", &input), None);
+        assert_eq!(key("/buckets/other/input/x.txt", &input), None);
+        // A whole bucket watched: its `.scar/` (staging of put and of outputs) is not.
+        let bucket = watching("/buckets/b");
+        assert_eq!(key("/buckets/b/.scar/tmp/0001-3", &bucket), None);
+        assert_eq!(key("/buckets/b/.scar", &bucket), None);
+        assert_eq!(
+            key("/buckets/b/.scarf/x", &bucket).as_deref(),
+            Some(".scarf/x")
+        );
+        assert_eq!(key("/buckets/b/x.txt", &bucket).as_deref(), Some("x.txt"));
+        assert_eq!(key("/buckets/b", &bucket), None);
+    }
+}
