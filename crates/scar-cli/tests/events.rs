@@ -381,6 +381,190 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     );
 }
 
+/// Each run leaves one empty output named after its input and its request id, so that runs
+/// per input can be counted from the output folder.
+const RUN_MARK_SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
+echo "processed key=$STORAGE_OBJECT_KEY"
+: > "$TMP_OUTPUT_DIR/$name.$REQUEST_ID.run"
+"#;
+
+/// The fault test of `scar serve`: 2,000 files written the way cp+mv, rsync and downloaders
+/// write them (`.NAME.tmp`, then renamed to `NAME`) while serve is killed with SIGKILL twice
+/// and restarted. No file is lost, no run is on a temporary name, and what runs again is at
+/// most what was in flight at the kills.
+#[test]
+fn serve_under_a_renaming_writer_and_two_kills_runs_each_file_once() {
+    const FILES: usize = 2000;
+    const CONCURRENCY: usize = 2;
+    let Some((scar, _work)) = setup("renamed", "renamed-b", RUN_MARK_SCRIPT, &[]) else {
+        return;
+    };
+    let input = bucket_dir(&scar, "renamed-b").join("input");
+    let out = bucket_dir(&scar, "renamed-b").join("output");
+    let started = Instant::now();
+    // serve's `--json` lines, read as they come (a full pipe would stall serve).
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let serve = || {
+        let mut child = scar
+            .command()
+            .args(["serve", "--concurrency", &CONCURRENCY.to_string(), "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reported = reported.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    reported.lock().unwrap().push(v);
+                }
+            }
+        });
+        child
+    };
+    // Runs per input name, from the outputs (`NAME.REQUESTID.run`).
+    let runs = || {
+        let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+        for entry in std::fs::read_dir(&out).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some((name, _id)) = file.strip_suffix(".run").and_then(|f| f.rsplit_once('.')) {
+                *per_name.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+        per_name
+    };
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let input = input.clone();
+        let written = written.clone();
+        std::thread::spawn(move || {
+            for i in 0..FILES {
+                let name = format!("f{i:04}.txt");
+                let tmp = input.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, format!("file {i}\n")).unwrap();
+                if i < FILES / 2 {
+                    // The first half as `cp` then `mv` from a shell: a moment between the
+                    // two, and files no faster than serve runs them, so that serve is
+                    // idle when a temporary name is closed.
+                    std::thread::sleep(Duration::from_millis(2));
+                    std::fs::rename(&tmp, input.join(&name)).unwrap();
+                    std::thread::sleep(Duration::from_millis(3));
+                } else {
+                    // The second half as fast as it goes: a backlog builds up.
+                    std::fs::rename(&tmp, input.join(&name)).unwrap();
+                }
+                written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(150),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let mut server = serve();
+    // Kill 1: while the writer writes, once serve is running things.
+    wait_until("the first outputs", &|| {
+        written.load(std::sync::atomic::Ordering::SeqCst) >= FILES / 4
+            && runs().values().sum::<usize>() >= 20
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let at_first_kill = runs().values().sum::<usize>();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut server = serve();
+    // Kill 2: after the writer is done, in the middle of the backlog.
+    writer.join().unwrap();
+    let second_at = (at_first_kill + FILES) / 2;
+    wait_until("half the backlog", &|| {
+        runs().values().sum::<usize>() >= second_at
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let at_second_kill = runs().values().sum::<usize>();
+    let mut server = serve();
+    let names: Vec<String> = (0..FILES).map(|i| format!("f{i:04}.txt")).collect();
+    wait_until("every file to run", &|| {
+        let runs = runs();
+        names.iter().all(|n| runs.contains_key(n))
+    });
+    stop(&mut server);
+    let elapsed = started.elapsed();
+
+    // Three views of the runs, by input name: the outputs (runs that succeeded), the log
+    // (scripts that started, killed ones included) and serve's results (invocations that
+    // ended, failed ones included: a script may fail before it logs). A name's runs are the
+    // most any view saw.
+    let outputs = runs();
+    let basename = |key: &str| key.rsplit('/').next().unwrap_or(key).to_string();
+    let mut logged: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, n) in runs_per_key(&scar, "renamed") {
+        *logged.entry(basename(&key)).or_insert(0) += n;
+    }
+    let reported = reported.lock().unwrap();
+    let mut results: BTreeMap<String, usize> = BTreeMap::new();
+    for v in reported.iter() {
+        *results
+            .entry(basename(v["result"]["key"].as_str().unwrap_or_default()))
+            .or_insert(0) += 1;
+    }
+    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    for view in [&outputs, &logged, &results] {
+        for (name, n) in view {
+            let most = runs.entry(name.clone()).or_insert(0);
+            *most = (*most).max(*n);
+        }
+    }
+    let total: usize = runs.values().sum();
+    let lost: Vec<&String> = names.iter().filter(|n| !outputs.contains_key(*n)).collect();
+    let on_temporary: usize = runs
+        .iter()
+        .filter(|(n, _)| !names.contains(n))
+        .map(|(_, c)| c)
+        .sum();
+    let extra = total.saturating_sub(FILES);
+    let not_ok: Vec<&serde_json::Value> = reported
+        .iter()
+        .filter(|v| v["result"]["outcome"] != "succeeded")
+        .collect();
+    eprintln!(
+        "serve fault test: {FILES} files, {total} runs ({} succeeded, {} started per the log, \
+         {} results reported), {extra} extra runs, {on_temporary} runs on temporary names, \
+         {} lost, {} results not succeeded; kills at {at_first_kill} and {at_second_kill} \
+         runs, concurrency {CONCURRENCY}, {:.1} s",
+        outputs.values().sum::<usize>(),
+        logged.values().sum::<usize>(),
+        reported.len(),
+        lost.len(),
+        not_ok.len(),
+        elapsed.as_secs_f64()
+    );
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert_eq!(
+        on_temporary,
+        0,
+        "runs on temporary names: {:?}",
+        runs.iter()
+            .filter(|(n, _)| !names.contains(n))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        extra <= 2 * CONCURRENCY,
+        "{extra} extra runs: {:?}",
+        runs.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>()
+    );
+    assert!(not_ok.is_empty(), "{not_ok:?}");
+}
+
 #[test]
 fn put_async_returns_at_once_and_the_files_still_run() {
     let Some((scar, work)) = setup("later", "later-b", CHECKSUM_SCRIPT, &[]) else {

@@ -4,17 +4,18 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use scar_core::bucket::{chain_depth, ObjectCreated};
+use scar_core::bucket::{chain_depth, BucketPath, ObjectCreated};
 use scar_core::lambda::{loop_stopped, MAX_CHAIN_INVOCATIONS};
 use scar_core::provider::{FileResult, LaunchEvent, LaunchRequest, OnLaunch};
-use scar_core::InputSpec;
+use scar_core::{FunctionSpec, InputSpec};
 
-use crate::buckets::ObjectInfo;
+use crate::buckets::{ObjectInfo, SCAR_DIR};
 use crate::records::{Outcome, Processed, Record, WorkerLock};
 use crate::state::StoredFunction;
 use crate::{LocalError, LocalProvider};
@@ -398,96 +399,80 @@ impl LocalProvider {
     }
 
     /// Watches the input folder of every function with a bucket and runs each object that
-    /// lands there once it is complete (closed after writing, or renamed into place);
-    /// objects that arrived while nothing watched are found by a scan at start. Returns when
-    /// `shutdown` completes, after the invocations under way have finished.
+    /// lands there once, under the name it ends up with: the watcher's events are debounced
+    /// ([`DEBOUNCE`]), so a file written under a temporary name and renamed into place (cp
+    /// then mv, rsync, editors, downloaders) is reported under its final name only; a name
+    /// that is gone, or no longer a regular file, when its turn comes is dropped without a
+    /// word. Objects that arrived while nothing watched are found by a scan at start (and
+    /// again whenever the watcher may have lost events). Returns when `shutdown` completes,
+    /// after the invocations under way have finished.
     pub async fn serve(
         &self,
         concurrency: usize,
         on_event: &(dyn Fn(&ServeEvent) + Send + Sync),
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), LocalError> {
-        use notify::Watcher as _;
-
         let mut functions: HashMap<String, (StoredFunction, Record, WorkerLock)> = HashMap::new();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<notify::Event>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event {
-                    let _ = tx.send(event);
-                }
-            })
-            .map_err(|e| LocalError::Watch(e.to_string()))?;
-        let mut input_dirs: Vec<WatchedInput> = Vec::new();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<notify_debouncer_full::DebounceEventResult>();
+        let mut watcher = notify_debouncer_full::new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: notify_debouncer_full::DebounceEventResult| {
+                let _ = tx.send(result);
+            },
+        )
+        .map_err(|e| LocalError::Watch(e.to_string()))?;
+        let mut watched: Vec<Watched> = Vec::new();
         for stored in self.layout().list()? {
-            let own: Vec<InputSpec> = stored
-                .info
-                .spec
-                .inputs
-                .iter()
-                .filter(|i| i.storage.is_none())
-                .cloned()
-                .collect();
-            if own.is_empty() {
+            let folders = input_folders(&stored.info.spec);
+            if folders.is_empty() {
                 continue;
             }
             let name = stored.info.spec.name.clone();
             let dir = self.layout().function_dir(&name);
             let lock = WorkerLock::try_take(&dir, &name)?;
-            for input in own {
-                self.buckets().create(&input.bucket)?;
-                let bucket_dir = self.buckets().dir(&input.bucket);
-                let watched = bucket_dir.join(&input.folder);
-                std::fs::create_dir_all(&watched)
-                    .map_err(LocalError::io("cannot create", &watched))?;
+            for folder in folders {
+                self.buckets().create(&folder.bucket)?;
+                let bucket_dir = self.buckets().dir(&folder.bucket);
+                let input = if folder.folder.is_empty() {
+                    bucket_dir.clone()
+                } else {
+                    bucket_dir.join(&folder.folder)
+                };
+                std::fs::create_dir_all(&input)
+                    .map_err(LocalError::io("cannot create", &input))?;
                 watcher
-                    .watch(&watched, notify::RecursiveMode::Recursive)
-                    .map_err(|e| LocalError::Watch(format!("{}: {e}", watched.display())))?;
+                    .watch(&input, notify::RecursiveMode::Recursive)
+                    .map_err(|e| LocalError::Watch(format!("{}: {e}", input.display())))?;
                 on_event(&ServeEvent::Watching {
                     function: name.clone(),
-                    bucket: input.to_string(),
+                    bucket: folder.to_string(),
                 });
-                input_dirs.push(WatchedInput {
-                    dir: watched,
-                    bucket_dir,
-                    bucket: input.bucket.clone(),
+                watched.push(Watched {
                     function: name.clone(),
+                    bucket: folder.bucket,
+                    bucket_dir,
+                    dir: input,
                 });
             }
             functions.insert(name, (stored, Record::new(&dir), lock));
         }
 
-        // What each function has finished, by key: the ETag it had.
+        // What each function has finished, by bucket and key: the ETag it had.
         let mut finished: HashMap<Item, String> = HashMap::new();
-        let mut queue: VecDeque<Item> = VecDeque::new();
-        let mut queued: HashSet<Item> = HashSet::new();
-        // The start-up scan: what arrived while nothing watched.
-        for (name, (stored, record, _)) in &functions {
+        for (name, (_, record, _)) in &functions {
             let done = record.load();
-            for input in stored.info.spec.inputs.iter().filter(|i| i.storage.is_none()) {
+            for w in watched.iter().filter(|w| &w.function == name) {
                 for (key, p) in &done {
-                    finished.insert(
-                        (name.clone(), input.bucket.clone(), key.clone()),
-                        p.etag.clone(),
-                    );
-                }
-                for key in self.input_keys(stored, input)? {
-                    let pending = match (done.get(&key), self.buckets().info(&input.bucket, &key))
-                    {
-                        (Some(p), Ok(info)) => p.etag != info.etag,
-                        (None, Ok(_)) => true,
-                        (_, Err(_)) => false,
-                    };
-                    let item = (name.clone(), input.bucket.clone(), key.clone());
-                    if pending && queued.insert(item.clone()) {
-                        on_event(&ServeEvent::Queued {
-                            function: name.clone(),
-                            key: key.clone(),
-                        });
-                        queue.push_back(item);
-                    }
+                    finished.insert((name.clone(), w.bucket.clone(), key.clone()), p.etag.clone());
                 }
             }
+        }
+        let mut pending = Pending::default();
+        // The start-up scan: what arrived while nothing watched.
+        for item in self.scan(&watched, &functions, &finished).await {
+            pending.push(item, on_event);
         }
 
         let mut running = FuturesUnordered::new();
@@ -497,14 +482,28 @@ impl LocalProvider {
         let mut stopping = false;
         loop {
             while !stopping && running.len() < concurrency.max(1) {
-                let Some(item) = queue.pop_front() else { break };
-                queued.remove(&item);
+                let Some(item) = pending.queue.pop_front() else {
+                    break;
+                };
+                pending.queued.remove(&item);
                 let (name, bucket, key) = item.clone();
                 let Some((stored, record, _)) = functions.get(&name) else {
                     continue;
                 };
-                // Gone or unreadable since it was queued: nothing to run.
-                let Ok(info) = self.buckets().info(&bucket, &key) else {
+                let Some(w) = watched
+                    .iter()
+                    .find(|w| w.function == name && w.bucket == bucket)
+                else {
+                    continue;
+                };
+                // Gone (renamed away, deleted) or not a regular file since it was queued:
+                // nothing to run, nothing to report.
+                let is_file = std::fs::symlink_metadata(w.bucket_dir.join(&key))
+                    .is_ok_and(|m| m.file_type().is_file());
+                if !is_file {
+                    continue;
+                }
+                let Ok(info) = self.buckets().info(&w.bucket, &key) else {
                     continue;
                 };
                 // Already done in this version (two events for one file).
@@ -523,19 +522,33 @@ impl LocalProvider {
             }
             tokio::select! {
                 () = &mut shutdown, if !stopping => stopping = true,
-                Some(event) = rx.recv(), if !stopping => {
-                    for (name, bucket, key) in self.keys_of_event(&event, &input_dirs) {
+                Some(result) = rx.recv(), if !stopping => {
+                    let mut found = Vec::new();
+                    match result {
+                        Ok(events) => {
+                            for event in &events {
+                                if event.need_rescan() {
+                                    // The kernel's queue overflowed: events were lost.
+                                    found.extend(self.scan(&watched, &functions, &finished).await);
+                                } else {
+                                    found.extend(keys_of_event(event, &watched));
+                                }
+                            }
+                        }
+                        // The watcher failed on something: it may have missed files.
+                        Err(_) => found.extend(self.scan(&watched, &functions, &finished).await),
+                    }
+                    for item in found {
                         // What the function itself uploaded (an output folder inside its
                         // input folder) is not an input.
-                        if !functions.get(&name).is_some_and(|(s, ..)| s.info.spec.is_triggered_by(&bucket, &key)) {
+                        let (name, bucket, key) = &item;
+                        if !functions.get(name).is_some_and(|(s, ..)| s.info.spec.is_triggered_by(bucket, key)) {
                             continue;
                         }
-                        let item = (name.clone(), bucket, key.clone());
                         if in_flight.contains(&item) {
                             changed_while_running.insert(item);
-                        } else if queued.insert(item.clone()) {
-                            on_event(&ServeEvent::Queued { function: name, key });
-                            queue.push_back(item);
+                        } else {
+                            pending.push(item, on_event);
                         }
                     }
                 }
@@ -543,8 +556,8 @@ impl LocalProvider {
                     let item = (name.clone(), bucket, result.key.clone());
                     in_flight.remove(&item);
                     finished.insert(item.clone(), etag);
-                    if changed_while_running.remove(&item) && queued.insert(item.clone()) {
-                        queue.push_back(item);
+                    if changed_while_running.remove(&item) && pending.queued.insert(item.clone()) {
+                        pending.queue.push_back(item);
                     }
                     on_event(&ServeEvent::Finished { function: name, result });
                 }
@@ -555,61 +568,169 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// The (function, key) pairs a file-system event completes: a file closed after
-    /// writing, or renamed into place, under a watched input folder; a new directory is
-    /// scanned, since files may land in it before its watch does.
-    fn keys_of_event(&self, event: &notify::Event, input_dirs: &[WatchedInput]) -> Vec<Item> {
-        use notify::event::{
-            AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode,
+    /// The objects of the watched folders not finished in their current version, as far as
+    /// a listing can tell: a file that changes or vanishes within [`DEBOUNCE`] of the
+    /// listing is left out (it is being written, or is a temporary name about to be renamed;
+    /// the watcher reports it when it settles).
+    async fn scan(
+        &self,
+        watched: &[Watched],
+        functions: &HashMap<String, (StoredFunction, Record, WorkerLock)>,
+        finished: &HashMap<Item, String>,
+    ) -> Vec<Item> {
+        let stamp = |path: &Path| {
+            std::fs::symlink_metadata(path)
+                .ok()
+                .filter(|m| m.file_type().is_file())
+                .map(|m| (m.len(), m.modified().ok()))
         };
-        let paths: Vec<&PathBuf> = match event.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(RenameMode::To))
-            | EventKind::Create(CreateKind::Folder) => event.paths.iter().collect(),
-            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-                event.paths.iter().skip(1).collect()
-            }
-            _ => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for path in paths {
-            let Some(input) = input_dirs.iter().find(|w| path.starts_with(&w.dir)) else {
+        let mut listed = Vec::new();
+        for w in watched {
+            let Some((stored, ..)) = functions.get(&w.function) else {
                 continue;
             };
-            let bucket_dir = &input.bucket_dir;
-            let files = if path.is_dir() {
-                files_under(path)
-            } else {
-                vec![path.clone()]
+            let Ok(rel) = w.dir.strip_prefix(&w.bucket_dir) else {
+                continue;
             };
-            for file in files {
-                if !file.is_file() {
+            let folder = BucketPath {
+                bucket: w.bucket.clone(),
+                folder: rel.to_string_lossy().into_owned(),
+            };
+            for key in self.buckets().keys(&folder).unwrap_or_default() {
+                let path = w.bucket_dir.join(&key);
+                if watched_key(&path, watched).is_none()
+                    || !stored.info.spec.is_triggered_by(&w.bucket, &key)
+                {
                     continue;
                 }
-                if let Ok(rel) = file.strip_prefix(bucket_dir) {
-                    let key = rel.to_string_lossy().into_owned();
-                    // scar's own files (temporary uploads, chain marks) are never objects.
-                    if key.split('/').next() == Some(scar_core::bucket::INTERNAL_DIR) {
-                        continue;
-                    }
-                    out.push((input.function.clone(), input.bucket.clone(), key));
-                }
+                let Some(before) = stamp(&path) else { continue };
+                listed.push((w, key, path, before));
+            }
+        }
+        if listed.is_empty() {
+            return Vec::new();
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+        let mut out = Vec::new();
+        for (w, key, path, before) in listed {
+            if stamp(&path) != Some(before) {
+                continue;
+            }
+            let item = (w.function.clone(), w.bucket.clone(), key);
+            let done = self
+                .buckets()
+                .info(&w.bucket, &item.2)
+                .is_ok_and(|info| finished.get(&item) == Some(&info.etag));
+            if !done {
+                out.push(item);
             }
         }
         out
     }
 }
 
+/// How long the watcher waits after the last event on a path before reporting it. Writers
+/// that write a temporary name and rename it into place (cp then mv, rsync, editors,
+/// downloaders) rename within microseconds of closing the file; inside this window the
+/// debouncer folds the temporary name's events into the final name's, so serve never sees
+/// the temporary one. Short, because it delays every object by as much.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// The folders a function's inputs land in: its input folders in local buckets (a
+/// storage provider's cannot be watched).
+fn input_folders(spec: &FunctionSpec) -> Vec<InputSpec> {
+    spec.inputs
+        .iter()
+        .filter(|i| i.storage.is_none())
+        .cloned()
+        .collect()
+}
+
 /// A function's work item under `serve`: (function, bucket, key).
 type Item = (String, String, String);
 
-/// A watched input folder of a function.
-struct WatchedInput {
-    /// The folder's directory (the bucket's own, for a whole-bucket input).
-    dir: PathBuf,
-    bucket_dir: PathBuf,
-    bucket: String,
+/// A watched input folder.
+#[derive(Debug)]
+struct Watched {
+    /// The function it triggers.
     function: String,
+    bucket: String,
+    /// The bucket's directory: keys are relative to it.
+    bucket_dir: PathBuf,
+    /// The folder watched: the bucket directory or a directory inside it.
+    dir: PathBuf,
+}
+
+/// The function and key a path under a watched folder stands for; `None` outside every
+/// watched folder, and for scar's own files: anything under a bucket's `.scar/` directory
+/// (the staging files of `put` and of the supervisor's outputs), which matters when the
+/// watched folder is the whole bucket.
+fn watched_key(path: &Path, watched: &[Watched]) -> Option<Item> {
+    let w = watched.iter().find(|w| path.starts_with(&w.dir))?;
+    let rel = path.strip_prefix(&w.bucket_dir).ok()?;
+    let mut components = rel.components();
+    match components.next()? {
+        Component::Normal(first) if first != SCAR_DIR => {}
+        _ => return None,
+    }
+    Some((w.function.clone(), w.bucket.clone(), rel.to_str()?.to_string()))
+}
+
+/// Objects waiting for a free slot, each once.
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<Item>,
+    queued: HashSet<Item>,
+}
+
+impl Pending {
+    fn push(&mut self, item: Item, on_event: &(dyn Fn(&ServeEvent) + Send + Sync)) {
+        if self.queued.insert(item.clone()) {
+            on_event(&ServeEvent::Queued {
+                function: item.0.clone(),
+                key: item.2.clone(),
+            });
+            self.queue.push_back(item);
+        }
+    }
+}
+
+/// The (function, key) pairs a debounced file-system event completes: a file closed after
+/// writing, or renamed or moved into place, under a watched input folder; a new directory is
+/// scanned, since files may land in it before its watch does. A file's creation alone is
+/// not enough (it may still be being written).
+fn keys_of_event(
+    event: &notify_debouncer_full::DebouncedEvent,
+    watched: &[Watched],
+) -> Vec<Item> {
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+    let paths: Vec<&PathBuf> = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        | EventKind::Create(CreateKind::Folder) => event.paths.iter().collect(),
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            event.paths.iter().skip(1).collect()
+        }
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        if watched_key(path, watched).is_none() {
+            continue;
+        }
+        let files = if path.is_dir() {
+            files_under(path)
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file()) {
+                continue;
+            }
+            out.extend(watched_key(&file, watched));
+        }
+    }
+    out
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -626,4 +747,40 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watching(dir: &str) -> Vec<Watched> {
+        vec![Watched {
+            function: "f".into(),
+            bucket: "b".into(),
+            bucket_dir: PathBuf::from("/buckets/b"),
+            dir: PathBuf::from(dir),
+        }]
+    }
+
+    #[test]
+    fn keys_are_relative_to_the_bucket_and_scar_internals_are_never_inputs() {
+        let input = watching("/buckets/b/input");
+        let key = |p: &str, w: &[Watched]| watched_key(Path::new(p), w).map(|(_, _, k)| k);
+        assert_eq!(
+            key("/buckets/b/input/a/x.txt", &input).as_deref(),
+            Some("input/a/x.txt")
+        );
+        assert_eq!(key("/buckets/b/output/x.txt", &input), None);
+        assert_eq!(key("/buckets/other/input/x.txt", &input), None);
+        // A whole bucket watched: its `.scar/` (staging of put and of outputs) is not.
+        let bucket = watching("/buckets/b");
+        assert_eq!(key("/buckets/b/.scar/tmp/0001-3", &bucket), None);
+        assert_eq!(key("/buckets/b/.scar", &bucket), None);
+        assert_eq!(
+            key("/buckets/b/.scarf/x", &bucket).as_deref(),
+            Some(".scarf/x")
+        );
+        assert_eq!(key("/buckets/b/x.txt", &bucket).as_deref(), Some("x.txt"));
+        assert_eq!(key("/buckets/b", &bucket), None);
+    }
 }

@@ -34,6 +34,9 @@ pub struct Processed {
     pub uploaded: Vec<String>,
 }
 
+/// How every line starts: `key` is the first field of [`Processed`].
+const LINE_START: &str = "{\"key\":";
+
 /// A function's record.
 #[derive(Debug)]
 pub(crate) struct Record {
@@ -52,8 +55,13 @@ impl Record {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let mut latest = HashMap::new();
         for line in text.lines() {
-            // A line cut by a crash is not valid JSON: it is ignored.
-            if let Ok(p) = serde_json::from_str::<Processed>(line) {
+            // A line cut by a crash is not valid JSON: it is ignored. The next process's
+            // first line was appended to it, though: that line is the last `{"key":` on it.
+            let entry = serde_json::from_str::<Processed>(line).ok().or_else(|| {
+                let start = line.rfind(LINE_START).filter(|i| *i > 0)?;
+                serde_json::from_str::<Processed>(&line[start..]).ok()
+            });
+            if let Some(p) = entry {
                 latest.insert(p.key.clone(), p);
             }
         }
@@ -96,5 +104,53 @@ impl WorkerLock {
             return Err(LocalError::Busy(name.into()));
         }
         Ok(WorkerLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> Processed {
+        Processed {
+            key: key.into(),
+            etag: format!("etag-{key}"),
+            outcome: Outcome::Succeeded,
+            request_id: format!("id-{key}"),
+            exit_code: Some(0),
+            uploaded: vec![],
+        }
+    }
+
+    /// A process killed in the middle of a line leaves it without its newline: the next
+    /// process's first line lands on the same line, and must still count.
+    #[test]
+    fn a_line_cut_by_a_kill_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Record::new(dir.path());
+        record.append(&entry("input/a")).unwrap();
+        let cut = serde_json::to_string(&entry("input/b")).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&record.path).unwrap();
+        file.write_all(&cut.as_bytes()[..cut.len() / 2]).unwrap();
+        record.append(&entry("input/c")).unwrap();
+        record.append(&entry("input/d")).unwrap();
+        let done = record.load();
+        let mut keys: Vec<&str> = done.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["input/a", "input/c", "input/d"]);
+        assert_eq!(done["input/c"], entry("input/c"));
+    }
+
+    /// The lock is the kernel's (flock): it goes with the process, however it ends.
+    #[test]
+    fn the_lock_is_free_again_once_its_holder_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = WorkerLock::try_take(dir.path(), "f").unwrap();
+        assert!(matches!(
+            WorkerLock::try_take(dir.path(), "f"),
+            Err(LocalError::Busy(_))
+        ));
+        drop(held);
+        WorkerLock::try_take(dir.path(), "f").unwrap();
     }
 }
