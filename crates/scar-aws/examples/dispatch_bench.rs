@@ -78,8 +78,10 @@ async fn main() -> ExitCode {
         description: String::new(),
         environment: Default::default(),
         init_script: None,
-        input_bucket: None,
-        output: None,
+        lambda_environment: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        storage_providers: Default::default(),
     };
     spec.description = "dispatch benchmark".into();
     let name = spec.name.clone();

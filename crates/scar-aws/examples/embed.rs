@@ -61,8 +61,10 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         description: "scar-aws embedding example".into(),
         environment: Default::default(),
         init_script: None,
-        input_bucket: None,
-        output: None,
+        lambda_environment: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        storage_providers: Default::default(),
     };
     let source = if std::path::Path::new(image).is_file() {
         ImageInput::Archive(image.into())

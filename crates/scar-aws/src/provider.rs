@@ -322,7 +322,12 @@ impl AwsProvider {
         self.wait_active(name).await?;
 
         let mut permitted = Vec::new();
-        for (i, input) in spec.inputs.iter().filter(|i| i.storage.is_none()).enumerate() {
+        for (i, input) in spec
+            .inputs
+            .iter()
+            .filter(|i| i.storage.is_none())
+            .enumerate()
+        {
             self.connect_input(name, &function_arn, input, i, &mut permitted, created)
                 .await?;
         }

@@ -253,8 +253,7 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec("bucketfn");
-    s.input_bucket = Some("shared".into());
+    let s = scar_test_support::moto::spec_with_bucket("bucketfn", "shared");
     let info = aws
         .init(InitRequest::new(
             s,
@@ -264,7 +263,8 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
         ))
         .await
         .unwrap();
-    assert_eq!(info.spec.input_bucket.as_deref(), Some("shared"));
+    assert_eq!(info.spec.inputs[0].to_string(), "shared/input");
+    assert_eq!(info.spec.outputs[0].to_string(), "shared/output");
 
     let n = s3
         .get_bucket_notification_configuration()
@@ -322,8 +322,7 @@ async fn init_creates_a_missing_input_bucket() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec("newbucketfn");
-    s.input_bucket = Some("fresh-bucket".into());
+    let s = scar_test_support::moto::spec_with_bucket("newbucketfn", "fresh-bucket");
     aws.init(InitRequest::new(
         s,
         Package::Zip {
@@ -348,9 +347,20 @@ async fn a_failed_bucket_step_rolls_everything_back() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
     let dir = tempfile::tempdir().unwrap();
+    // Another function's input folder holds this one's: the notification step is refused
+    // (as S3 refuses overlapping notifications) after the function was created.
+    aws.init(InitRequest::new(
+        scar_test_support::moto::spec_with_bucket("firstfn", "taken"),
+        Package::Zip {
+            path: make_zip(dir.path()),
+        },
+    ))
+    .await
+    .unwrap();
     let mut s = spec("rollbackfn");
-    // Too long for a bucket name: the bucket step fails after the function was created.
-    s.input_bucket = Some("b".repeat(70));
+    s.inputs = vec![scar_core::InputSpec::at(
+        &scar_core::bucket::BucketPath::parse("taken/input/sub").unwrap(),
+    )];
     let err = aws
         .init(InitRequest::new(
             s,
@@ -361,7 +371,13 @@ async fn a_failed_bucket_step_rolls_everything_back() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("s3:CreateBucket"), "{text}");
+    assert!(
+        text.contains(
+            "taken/input/sub is already taken: taken/input triggers function \"firstfn\""
+        ),
+        "{text}"
+    );
+    assert_eq!(err.category(), ErrorCategory::Usage, "{text}");
     assert!(
         !matches!(err, AwsError::RollbackIncomplete { .. }),
         "{text}"

@@ -134,7 +134,11 @@ pub struct InitArgs {
     pub init_script: Option<PathBuf>,
     /// A bucket whose `input/` folder triggers the function; outputs go to its `output/`
     /// (`-es`).
-    #[arg(long = "event-source", value_name = "BUCKET", conflicts_with = "input_bucket")]
+    #[arg(
+        long = "event-source",
+        value_name = "BUCKET",
+        conflicts_with = "input_bucket"
+    )]
     pub event_source: Option<String>,
     /// A folder whose new files trigger the function (`-ib`): `BUCKET` (all of it) or
     /// `BUCKET/FOLDER`. Without `-ob`, output files are not uploaded (SCAR 4's rule).

@@ -229,8 +229,10 @@ impl Printer {
         if stopped > 0 {
             summary.push_str(&format!(" ({stopped} stopped as a recursive loop)"));
         }
-        let chained: std::collections::BTreeSet<&str> =
-            results.iter().filter_map(|r| r.function.as_deref()).collect();
+        let chained: std::collections::BTreeSet<&str> = results
+            .iter()
+            .filter_map(|r| r.function.as_deref())
+            .collect();
         if !chained.is_empty() {
             let names: Vec<&str> = chained.into_iter().collect();
             summary.push_str(&format!(", the chain ran {}", names.join(", ")));

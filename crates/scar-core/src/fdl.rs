@@ -663,14 +663,18 @@ functions:
             (f.memory_mb, f.timeout_s, f.timeout_threshold_s),
             (Some(1024), Some(120), Some(15))
         );
+        // The container's variables and the function's stay apart (SCAR 4).
         assert_eq!(f.environment["MODE"], "slow");
-        assert_eq!(f.environment["LEVEL"], "3");
+        assert_eq!(f.lambda_environment["MODE"], "fast");
+        assert_eq!(f.lambda_environment["LEVEL"], "3");
+        assert!(!f.environment.contains_key("LEVEL"));
         assert_eq!(
             f.init_script.as_deref(),
             Some(Path::new("/work/fdl/scripts/grayify.sh"))
         );
-        assert_eq!(f.input_bucket.as_deref(), Some("my-bucket"));
-        let out = f.output.as_ref().unwrap();
+        assert_eq!(f.inputs.len(), 1);
+        assert_eq!(f.inputs[0].to_string(), "my-bucket/input");
+        let out = &f.outputs[0];
         assert_eq!(
             (out.bucket.as_str(), out.folder.as_str()),
             ("my-bucket", "results/gray")
@@ -709,13 +713,77 @@ functions:
     }
 
     #[test]
+    fn folders_outputs_and_storage_providers() {
+        let text = r#"
+functions:
+  aws:
+  - lambda:
+      name: split
+      container: {image: busybox}
+      input: [{storage_provider: s3, path: flow/start}]
+      output:
+      - {storage_provider: s3, path: flow/video, suffix: [avi]}
+      - {storage_provider: s3, path: flow/audio, suffix: [wav]}
+      - {storage_provider: minio.store, path: archive/all}
+  - lambda:
+      name: whole
+      container: {image: busybox}
+      input: [{storage_provider: s3.mine, path: bucket-two}]
+storage_providers:
+  s3:
+    mine: {region: eu-west-1}
+  minio:
+    store: {endpoint: "minio.example.org:9000", verify: false, access_key: ak, secret_key: sk}
+  onedata:
+    od: {oneprovider_host: h, token: t, space: s}
+"#;
+        let fdl = Fdl::parse(text, Path::new(".")).unwrap();
+        let split = &fdl.functions[0];
+        assert_eq!(split.inputs[0].to_string(), "flow/start");
+        let outs: Vec<String> = split.outputs.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            outs,
+            ["flow/video", "flow/audio", "minio.store:archive/all"]
+        );
+        assert!(split.outputs[0].accepts("x.avi") && !split.outputs[0].accepts("x.wav"));
+        let store = &split.storage_providers["minio.store"];
+        assert_eq!(
+            store.endpoint.as_deref(),
+            Some("https://minio.example.org:9000")
+        );
+        assert!(!store.verify);
+        assert_eq!(store.secret_key.as_deref(), Some("sk"));
+        // A bare bucket is all of it (SCAR 4); an `s3.<id>` without credentials of its
+        // own is the function's own S3; an input with no output warns.
+        let whole = &fdl.functions[1];
+        assert_eq!(whole.inputs[0].folder, "");
+        assert_eq!(whole.inputs[0].storage, None);
+        assert!(whole.storage_providers.is_empty());
+        assert!(
+            fdl.warnings
+                .iter()
+                .any(|w| w.contains("functions.aws[1].lambda: an input and no `output:`")),
+            "{:?}",
+            fdl.warnings
+        );
+        assert!(
+            fdl.warnings
+                .iter()
+                .any(|w| w.contains("storage_providers.onedata")),
+            "{:?}",
+            fdl.warnings
+        );
+    }
+
+    #[test]
     fn scar3_layout() {
         let text = "functions:\n  scar-imagemagick:\n    image: grycap/imagemagick\n    init_script: grayify-image.sh\n    memory: 256\n    time: 60\n    s3:\n      input_bucket: scar-imagemagick\n";
         let fdl = Fdl::parse(text, Path::new("rel")).unwrap();
         let f = &fdl.functions[0];
         assert_eq!(f.name, "scar-imagemagick");
         assert_eq!((f.memory_mb, f.timeout_s), (Some(256), Some(60)));
-        assert_eq!(f.input_bucket.as_deref(), Some("scar-imagemagick"));
+        assert_eq!(f.inputs[0].to_string(), "scar-imagemagick/input");
+        assert_eq!(f.outputs[0].to_string(), "scar-imagemagick/output");
         assert_eq!(
             f.init_script.as_deref(),
             Some(Path::new("rel/grayify-image.sh"))
@@ -742,11 +810,15 @@ functions:
         );
         bad(
             "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{storage_provider: minio.m, path: b}]\n",
-            "minio.m",
+            "`minio.m` is not defined",
         );
         bad(
-            "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{path: bucket/other}]\n",
-            "`input/` folder",
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      output: [{storage_provider: onedata.od, path: b}]\n",
+            "onedata storage is not supported",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda: {name: f, container: {image: x}}\nstorage_providers: {minio: {m: {access_key: a}}}\n",
+            "needs an `endpoint`",
         );
         bad(
             "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: x}\n      input: [{path: Bad_Bucket}]\n",

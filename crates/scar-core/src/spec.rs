@@ -286,7 +286,10 @@ impl FunctionSpec {
             crate::bucket::validate_bucket(&input.bucket).map_err(SpecError::Input)?;
             storage_known(&input.storage)?;
             if let Some(other) = self.inputs[..i].iter().find(|o| o.overlaps(input)) {
-                return Err(SpecError::InputsOverlap(other.to_string(), input.to_string()));
+                return Err(SpecError::InputsOverlap(
+                    other.to_string(),
+                    input.to_string(),
+                ));
             }
         }
         for output in &self.outputs {
@@ -384,9 +387,17 @@ impl FunctionSpec {
 /// `API_TOKEN`, `DB_PASSWORD`, `AWS_ACCESS_KEY_ID`, ...).
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "ACCESS_KEY", "CREDENTIAL", "PRIVATE"]
-        .iter()
-        .any(|w| upper.contains(w))
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "ACCESS_KEY",
+        "CREDENTIAL",
+        "PRIVATE",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
 }
 
 /// A container variable's name: what a shell accepts (a letter or `_` first, then letters,
@@ -617,10 +628,14 @@ mod tests {
                 ..StorageProvider::default()
             },
         );
-        s.environment.insert("AWS_SECRET_ACCESS_KEY".into(), "k".into());
+        s.environment
+            .insert("AWS_SECRET_ACCESS_KEY".into(), "k".into());
         s.environment.insert("MODE".into(), "fast".into());
         let shown = serde_json::to_string(&s.redacted()).unwrap();
-        assert!(!shown.contains("s3cr3t") && !shown.contains("AKIAEXAMPLE"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("AKIAEXAMPLE"),
+            "{shown}"
+        );
         assert!(shown.contains("fast"), "{shown}");
         assert!(!format!("{:?}", s.storage_providers).contains("s3cr3t"));
     }

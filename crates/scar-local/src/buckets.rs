@@ -12,7 +12,7 @@ pub use scar_core::provider::ObjectInfo;
 use crate::LocalError;
 
 /// The hidden directory of scar's own files inside a bucket.
-pub(crate) const SCAR_DIR: &str = ".scar";
+pub(crate) const SCAR_DIR: &str = scar_core::bucket::INTERNAL_DIR;
 
 /// The buckets under one scar home.
 #[derive(Debug, Clone)]

@@ -61,7 +61,9 @@ pub enum LocalError {
         theirs: String,
         function: String,
     },
-    #[error("function {0:?} has no input folder: create it with `-es BUCKET` or `-ib BUCKET[/FOLDER]`")]
+    #[error(
+        "function {0:?} has no input folder: create it with `-es BUCKET` or `-ib BUCKET[/FOLDER]`"
+    )]
     NotBound(String),
     #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
     WrongBucket { function: String, bucket: String },

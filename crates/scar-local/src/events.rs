@@ -103,7 +103,11 @@ impl LocalProvider {
     }
 
     /// The keys of `input` that trigger `stored`: all but its own outputs.
-    fn input_keys(&self, stored: &StoredFunction, input: &InputSpec) -> Result<Vec<String>, LocalError> {
+    fn input_keys(
+        &self,
+        stored: &StoredFunction,
+        input: &InputSpec,
+    ) -> Result<Vec<String>, LocalError> {
         let mut keys = self.buckets().keys(&input.path())?;
         keys.retain(|k| stored.info.spec.is_triggered_by(&input.bucket, k));
         Ok(keys)
@@ -203,7 +207,9 @@ impl LocalProvider {
                 if bucket.contains(':') {
                     continue; // a storage provider's: no trigger here
                 }
-                let Some(next) = all.iter().find(|f| f.info.spec.is_triggered_by(bucket, key))
+                let Some(next) = all
+                    .iter()
+                    .find(|f| f.info.spec.is_triggered_by(bucket, key))
                 else {
                     continue;
                 };
@@ -244,8 +250,10 @@ impl LocalProvider {
         on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, LocalError> {
         let all: Vec<StoredFunction> = self.layout().list()?;
-        let mut waiting: Vec<(String, ObjectInfo)> =
-            objects.iter().map(|o| (name.to_string(), o.clone())).collect();
+        let mut waiting: Vec<(String, ObjectInfo)> = objects
+            .iter()
+            .map(|o| (name.to_string(), o.clone()))
+            .collect();
         on_event(&LaunchEvent::Planned {
             total: waiting.len(),
         });
@@ -255,9 +263,9 @@ impl LocalProvider {
             let mut still = Vec::new();
             let mut records: HashMap<String, HashMap<String, Processed>> = HashMap::new();
             for (function, info) in std::mem::take(&mut waiting) {
-                let done = records.entry(function.clone()).or_insert_with(|| {
-                    Record::new(&self.layout().function_dir(&function)).load()
-                });
+                let done = records
+                    .entry(function.clone())
+                    .or_insert_with(|| Record::new(&self.layout().function_dir(&function)).load());
                 let Some(p) = done.get(&info.key).filter(|p| p.etag == info.etag) else {
                     still.push((function, info));
                     continue;
@@ -278,7 +286,9 @@ impl LocalProvider {
                     let Some((bucket, key)) = uploaded.split_once('/') else {
                         continue;
                     };
-                    let next = all.iter().find(|f| f.info.spec.is_triggered_by(bucket, key));
+                    let next = all
+                        .iter()
+                        .find(|f| f.info.spec.is_triggered_by(bucket, key));
                     if let (Some(next), Ok(info)) = (next, self.buckets().info(bucket, key)) {
                         still.push((next.info.spec.name.clone(), info));
                         on_event(&LaunchEvent::Planned {
@@ -440,8 +450,7 @@ impl LocalProvider {
                 } else {
                     bucket_dir.join(&folder.folder)
                 };
-                std::fs::create_dir_all(&input)
-                    .map_err(LocalError::io("cannot create", &input))?;
+                std::fs::create_dir_all(&input).map_err(LocalError::io("cannot create", &input))?;
                 watcher
                     .watch(&input, notify::RecursiveMode::Recursive)
                     .map_err(|e| LocalError::Watch(format!("{}: {e}", input.display())))?;
@@ -465,7 +474,10 @@ impl LocalProvider {
             let done = record.load();
             for w in watched.iter().filter(|w| &w.function == name) {
                 for (key, p) in &done {
-                    finished.insert((name.clone(), w.bucket.clone(), key.clone()), p.etag.clone());
+                    finished.insert(
+                        (name.clone(), w.bucket.clone(), key.clone()),
+                        p.etag.clone(),
+                    );
                 }
             }
         }
@@ -673,7 +685,11 @@ fn watched_key(path: &Path, watched: &[Watched]) -> Option<Item> {
         Component::Normal(first) if first != SCAR_DIR => {}
         _ => return None,
     }
-    Some((w.function.clone(), w.bucket.clone(), rel.to_str()?.to_string()))
+    Some((
+        w.function.clone(),
+        w.bucket.clone(),
+        rel.to_str()?.to_string(),
+    ))
 }
 
 /// Objects waiting for a free slot, each once.
@@ -699,10 +715,7 @@ impl Pending {
 /// writing, or renamed or moved into place, under a watched input folder; a new directory is
 /// scanned, since files may land in it before its watch does. A file's creation alone is
 /// not enough (it may still be being written).
-fn keys_of_event(
-    event: &notify_debouncer_full::DebouncedEvent,
-    watched: &[Watched],
-) -> Vec<Item> {
+fn keys_of_event(event: &notify_debouncer_full::DebouncedEvent, watched: &[Watched]) -> Vec<Item> {
     use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
     let paths: Vec<&PathBuf> = match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write))

@@ -46,7 +46,9 @@ pub enum SupervisorError {
     NoProot { package: PathBuf },
     #[error("cannot build the image root at {path} from the package's layers: {why}")]
     ColdRoot { path: PathBuf, why: String },
-    #[error("the storage providers handed over in SCAR_STORAGE_PROVIDERS are not valid JSON ({0})")]
+    #[error(
+        "the storage providers handed over in SCAR_STORAGE_PROVIDERS are not valid JSON ({0})"
+    )]
     StorageProviders(String),
 }
 

@@ -171,11 +171,15 @@ fn storage_event_downloads_from_and_uploads_to_s3() {
     let sup = Supervisor {
         function: FunctionFile {
             init_script: Some(CHECKSUM_SCRIPT.into()),
+            outputs: vec![scar_core::OutputSpec::at(
+                &scar_core::bucket::BucketPath::parse("bkt/output").unwrap(),
+            )],
             ..FunctionFile::default()
         },
         tmp_root: tmp.path().to_path_buf(),
         echo_output: false,
         storage: Some(Arc::new(storage)),
+        providers: Default::default(),
         container: None,
     };
 
@@ -188,7 +192,7 @@ fn storage_event_downloads_from_and_uploads_to_s3() {
         format!("key={key} file=dätä file+1 ✓.txt\npayload\n"),
         "the input was downloaded under its file name"
     );
-    assert_eq!(r.uploaded, ["output/sub/x.sha256"]);
+    assert_eq!(r.uploaded, ["bkt/output/sub/x.sha256"]);
     assert_eq!(
         get(&moto, "bkt", "output/sub/x.sha256").expect("the output was uploaded"),
         format!("{PAYLOAD_SHA256}\n").as_bytes()
@@ -240,11 +244,22 @@ fn in_child(test: &str, vars: &[(&str, &str)]) {
 }
 
 fn supervisor_from_environment(tmp: &std::path::Path, init_script: &str) -> Supervisor {
+    supervisor_of(
+        tmp,
+        FunctionFile {
+            init_script: Some(init_script.into()),
+            outputs: vec![output("env-bkt/output")],
+            ..FunctionFile::default()
+        },
+    )
+}
+
+fn output(path: &str) -> scar_core::OutputSpec {
+    scar_core::OutputSpec::at(&scar_core::bucket::BucketPath::parse(path).unwrap())
+}
+
+fn supervisor_of(tmp: &std::path::Path, function: FunctionFile) -> Supervisor {
     let file = tmp.join("function.json");
-    let function = FunctionFile {
-        init_script: Some(init_script.into()),
-        ..FunctionFile::default()
-    };
     std::fs::write(&file, serde_json::to_vec(&function).unwrap()).unwrap();
     // SAFETY (edition 2021: safe): this runs alone in its own child process.
     std::env::set_var("SCAR_FUNCTION_FILE", &file);
@@ -305,7 +320,94 @@ fn environment_endpoint_and_credentials_reach_s3() {
         .unwrap();
     assert!(r.succeeded(), "{r:?}");
     assert!(r.output.ends_with("payload\n"), "{}", r.output);
-    assert_eq!(r.uploaded, ["output/sub/x.sha256"]);
+    assert_eq!(r.uploaded, ["env-bkt/output/sub/x.sha256"]);
+}
+
+/// The secret of the MinIO-style store in the storage-provider test.
+const STORE_SECRET: &str = "store-secret-do-not-print";
+
+/// An output to a storage provider (a second moto server standing for MinIO, with its
+/// own endpoint and credentials) beside one to the function's own S3; a container
+/// variable named `AWS_ACCESS_KEY_ID` (stored as `CONT_VAR_AWS_ACCESS_KEY_ID`, as SCAR
+/// does) reaches the script over Lambda's own; the providers' secrets never reach the
+/// script or the output.
+#[test]
+fn storage_provider_outputs_and_container_credentials() {
+    if std::env::var_os(CHILD_VAR).is_none() {
+        let test = "storage_provider_outputs_and_container_credentials";
+        let (Some(s3), Some(store)) = (Moto::start(test), Moto::start(test)) else {
+            return;
+        };
+        put(&s3, "own-bkt", "input/photo.txt", b"payload\n");
+        put(&store, "archive", "keep", b"");
+        let providers = json!({"minio.store": {
+            "endpoint": store.url, "access_key": "store-key", "secret_key": STORE_SECRET,
+        }})
+        .to_string();
+        in_child(
+            test,
+            &[
+                ("AWS_ENDPOINT_URL_S3", &s3.url),
+                ("AWS_ACCESS_KEY_ID", "AKIALAMBDA"),
+                ("AWS_SECRET_ACCESS_KEY", "lambda-secret"),
+                ("AWS_REGION", REGION),
+                ("CONT_VAR_AWS_ACCESS_KEY_ID", "AKIACONTAINER"),
+                ("SCAR_STORAGE_PROVIDERS", &providers),
+            ],
+        );
+        assert_eq!(
+            get(&store, "archive", "all/result.bin").expect("the store got its output"),
+            b"bin\n"
+        );
+        assert_eq!(
+            get(&s3, "own-bkt", "output/result.txt").expect("S3 got its output"),
+            b"txt\n"
+        );
+        assert!(
+            get(&s3, "own-bkt", "output/result.bin").is_none(),
+            "filtered out"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sup = supervisor_of(
+        tmp.path(),
+        FunctionFile {
+            init_script: Some(
+                r#"echo "key=$AWS_ACCESS_KEY_ID"
+env | grep -c SCAR_STORAGE_PROVIDERS
+echo txt > "$TMP_OUTPUT_DIR/result.txt"
+echo bin > "$TMP_OUTPUT_DIR/result.bin""#
+                    .into(),
+            ),
+            outputs: vec![
+                scar_core::OutputSpec {
+                    suffix: vec![".txt".into()],
+                    ..output("own-bkt/output")
+                },
+                scar_core::OutputSpec {
+                    storage: Some("minio.store".into()),
+                    suffix: vec![".bin".into()],
+                    ..output("archive/all")
+                },
+            ],
+            ..FunctionFile::default()
+        },
+    );
+    assert!(!format!("{sup:?}").contains(STORE_SECRET));
+    let r = sup
+        .invoke(&invocation("p-1", s3_event("own-bkt", "input/photo.txt")))
+        .unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(r.output, "key=AKIACONTAINER\n0\n", "{r:?}");
+    assert_eq!(
+        r.uploaded,
+        [
+            "own-bkt/output/result.txt",
+            "minio.store:archive/all/result.bin"
+        ]
+    );
+    assert!(!serde_json::to_string(&r).unwrap().contains(STORE_SECRET));
 }
 
 #[test]

@@ -14,8 +14,13 @@ fn supervisor(tmp: &std::path::Path, function: FunctionFile) -> Supervisor {
         tmp_root: tmp.to_path_buf(),
         echo_output: false,
         storage: None,
+        providers: Default::default(),
         container: None,
     }
+}
+
+fn output(path: &str) -> scar_core::OutputSpec {
+    scar_core::OutputSpec::at(&scar_core::bucket::BucketPath::parse(path).unwrap())
 }
 
 fn invocation(id: &str, event: serde_json::Value, secs: u64) -> Invocation {
@@ -145,6 +150,7 @@ fn storage_events_stage_the_input_and_upload_outputs() {
     sup.storage = Some(std::sync::Arc::new(scar_runtime::DirStorage::new(
         buckets.path(),
     )));
+    sup.function.outputs = vec![output("bkt/output")];
     sup.function.init_script = Some(
         r#"echo "$STORAGE_OBJECT_KEY|$EVENT_TIME|$INPUT_FILE_PATH|$SCAR_INPUT_FILE"
 cat "$INPUT_FILE_PATH"
@@ -166,7 +172,10 @@ echo done > "$TMP_OUTPUT_DIR/result.txt""#
     );
     assert_eq!(
         r.uploaded,
-        ["output/result.txt", "output/sub/copy of my file+1.txt"]
+        [
+            "bkt/output/result.txt",
+            "bkt/output/sub/copy of my file+1.txt"
+        ]
     );
     let out = buckets.path().join("bkt/output");
     assert_eq!(
@@ -185,28 +194,55 @@ echo done > "$TMP_OUTPUT_DIR/result.txt""#
     let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
     let r = sup.invoke(&invocation("t", event, 2)).unwrap();
     assert!(r.timed_out);
-    assert_eq!(r.uploaded, ["output/partial.txt"]);
+    assert_eq!(r.uploaded, ["bkt/output/partial.txt"]);
     assert!(out.join("partial.txt").exists());
 
-    // An FDL output location: another bucket and folder, only the files its filters accept.
-    sup.function.output = Some(scar_core::OutputSpec {
-        bucket: "results".into(),
-        folder: "gray/run1".into(),
-        prefix: vec!["img-".into()],
-        suffix: vec![".png".into()],
-    });
+    // FDL output locations: other buckets and folders, each with the files its filters
+    // accept (SCAR's av-workflow: `.avi` to one folder, `.wav` to another).
+    sup.function.outputs = vec![
+        scar_core::OutputSpec {
+            prefix: vec!["img-".into()],
+            suffix: vec![".png".into()],
+            ..output("results/gray/run1")
+        },
+        scar_core::OutputSpec {
+            suffix: vec!["wav".into()],
+            ..output("results/audio")
+        },
+    ];
     sup.function.init_script = Some(
-        "cd \"$TMP_OUTPUT_DIR\" && mkdir d && touch img-1.png d/img-2.png img-3.txt log.png".into(),
+        "cd \"$TMP_OUTPUT_DIR\" && mkdir d && touch img-1.png d/img-2.png img-3.txt log.png a.wav"
+            .into(),
     );
     let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
     let r = sup.invoke(&invocation("o", event, 30)).unwrap();
-    assert_eq!(r.uploaded, ["gray/run1/d/img-2.png", "gray/run1/img-1.png"]);
+    assert_eq!(
+        r.uploaded,
+        [
+            "results/gray/run1/d/img-2.png",
+            "results/gray/run1/img-1.png",
+            "results/audio/a.wav"
+        ]
+    );
     assert!(buckets
         .path()
         .join("results/gray/run1/d/img-2.png")
         .is_file());
     assert!(!buckets.path().join("results/gray/run1/img-3.txt").exists());
-    sup.function.output = None;
+    assert!(!buckets.path().join("results/audio/img-1.png").exists());
+
+    // No output location (SCAR 4's rule for an input and no output): nothing goes up, and
+    // the log says so.
+    sup.function.outputs.clear();
+    let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
+    let r = sup.invoke(&invocation("none", event, 30)).unwrap();
+    assert!(r.uploaded.is_empty(), "{r:?}");
+    assert!(
+        r.output.contains("output files are not uploaded"),
+        "{}",
+        r.output
+    );
+    sup.function.outputs = vec![output("bkt/output")];
 
     // A missing object is an error, not a run without input.
     let event =
@@ -246,11 +282,7 @@ fn own_outputs_inside_input_never_run_the_function() {
     sup.storage = Some(std::sync::Arc::new(scar_runtime::DirStorage::new(
         buckets.path(),
     )));
-    sup.function.output = Some(scar_core::OutputSpec {
-        bucket: "bkt".into(),
-        folder: "input/results".into(),
-        ..scar_core::OutputSpec::default()
-    });
+    sup.function.outputs = vec![output("bkt/input/results")];
     sup.function.init_script = Some(
         r#"echo "ran for $STORAGE_OBJECT_KEY"
 cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")""#
@@ -267,7 +299,7 @@ cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")""#
         ))
         .unwrap();
     assert_eq!(r.output, "ran for input/photo.txt\n");
-    assert_eq!(r.uploaded, ["input/results/photo.txt"]);
+    assert_eq!(r.uploaded, ["bkt/input/results/photo.txt"]);
 
     // The event that output raises runs nothing, succeeds, and says why.
     let r = sup

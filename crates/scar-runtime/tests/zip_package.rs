@@ -106,6 +106,9 @@ fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
     std::fs::write(&object, "pixels\n").unwrap();
     let mut sup = sup.clone();
     sup.storage = Some(std::sync::Arc::new(DirStorage::new(&buckets)));
+    sup.function.outputs = vec![scar_core::OutputSpec::at(
+        &scar_core::bucket::BucketPath::parse("bkt/output").unwrap(),
+    )];
     sup.function.init_script = Some(
         "tr a-z A-Z < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\")\"\ncat /etc/scar-marker\n"
             .into(),
@@ -115,7 +118,7 @@ fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
     let r = sup.invoke(&invocation("event", event)).unwrap();
     assert_eq!(r.exit_code, Some(0), "{r:?}");
     assert_eq!(r.output, "scar test image\n");
-    assert_eq!(r.uploaded, ["output/a photo.txt"]);
+    assert_eq!(r.uploaded, ["bkt/output/a photo.txt"]);
     assert_eq!(
         std::fs::read_to_string(buckets.join("bkt/output/a photo.txt")).unwrap(),
         "PIXELS\n"

@@ -300,8 +300,23 @@ pub fn spec(name: &str) -> scar_core::FunctionSpec {
         description: "test function".into(),
         environment: Default::default(),
         init_script: None,
-        input_bucket: None,
-        output: None,
+        lambda_environment: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        storage_providers: Default::default(),
+    }
+}
+
+/// `spec(name)` with `-es bucket`'s folders: `bucket/input` in, `bucket/output` out.
+pub fn spec_with_bucket(name: &str, bucket: &str) -> scar_core::FunctionSpec {
+    let at = |folder: &str| scar_core::bucket::BucketPath {
+        bucket: bucket.into(),
+        folder: folder.into(),
+    };
+    scar_core::FunctionSpec {
+        inputs: vec![scar_core::InputSpec::at(&at("input"))],
+        outputs: vec![scar_core::OutputSpec::at(&at("output"))],
+        ..spec(name)
     }
 }
 
