@@ -138,10 +138,11 @@ impl Printer {
         Ok(())
     }
 
-    /// Functions as a table, or as JSON.
+    /// Functions as a table, or as JSON (secrets redacted).
     pub fn functions(&self, functions: &[FunctionInfo]) -> std::io::Result<()> {
         if self.json {
-            return self.json(&functions);
+            let shown: Vec<FunctionInfo> = functions.iter().map(shown).collect();
+            return self.json(&shown);
         }
         let rows: Vec<Vec<String>> = functions
             .iter()
@@ -460,6 +461,15 @@ impl Progress for Bars {
         } else {
             self.hidden_notes.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// A function as it may be shown: the storage providers' keys and secret-looking
+/// variables redacted ([`scar_core::FunctionSpec::redacted`]).
+pub fn shown(info: &FunctionInfo) -> FunctionInfo {
+    FunctionInfo {
+        spec: info.spec.redacted(),
+        ..info.clone()
     }
 }
 

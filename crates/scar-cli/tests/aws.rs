@@ -292,7 +292,14 @@ fn logs_buckets_and_the_launcher() {
         return;
     };
     let info = env.init("bucketfn", &["--package", "zip", "-es", "scar-data"]);
-    assert_eq!(info["spec"]["input_bucket"], "scar-data");
+    assert_eq!(
+        info["spec"]["inputs"],
+        serde_json::json!([{"bucket": "scar-data", "folder": "input"}])
+    );
+    assert_eq!(
+        info["spec"]["outputs"],
+        serde_json::json!([{"bucket": "scar-data", "folder": "output"}])
+    );
 
     // Logs: one invocation's slice out of its stream.
     let stream = "2024/01/01/[$LATEST]abc";
@@ -551,7 +558,8 @@ fn fdl_files_deploy_and_remove_on_aws() {
     let created = created.as_array().unwrap();
     assert_eq!(created.len(), 2, "{created:?}");
     assert_eq!(created[0]["spec"]["memory_mb"], 256);
-    assert_eq!(created[0]["spec"]["input_bucket"], "fdl-in");
+    assert_eq!(created[0]["spec"]["inputs"][0]["bucket"], "fdl-in");
+    assert_eq!(created[0]["spec"]["inputs"][0]["folder"], "input");
     assert_eq!(created[1]["spec"]["name"], "fdl-two");
 
     // The output bucket was created; the function remembers where its outputs go.
@@ -565,8 +573,8 @@ fn fdl_files_deploy_and_remove_on_aws() {
         .find(|f| f["spec"]["name"] == "fdl-one")
         .unwrap()
         .clone();
-    assert_eq!(one["spec"]["output"]["bucket"], "fdl-out");
-    assert_eq!(one["spec"]["output"]["folder"], "results");
+    assert_eq!(one["spec"]["outputs"][0]["bucket"], "fdl-out");
+    assert_eq!(one["spec"]["outputs"][0]["folder"], "results");
     let groups = env.moto.logs_api(
         "DescribeLogGroups",
         serde_json::json!({"logGroupNamePrefix": "/aws/lambda/fdl-"}),

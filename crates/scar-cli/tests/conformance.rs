@@ -181,7 +181,9 @@ fn both_providers_behave_the_same() {
     let (ll, al) = same_schema(&sides, &["ls", "--json"]);
     assert_eq!(ll[0]["spec"]["name"], "f");
     assert_eq!(al[0]["spec"]["name"], "f");
-    assert_eq!(ll[0]["spec"]["input_bucket"], al[0]["spec"]["input_bucket"]);
+    assert!(ll[0]["spec"]["inputs"].is_array(), "{}", ll[0]);
+    assert_eq!(ll[0]["spec"]["inputs"], al[0]["spec"]["inputs"]);
+    assert_eq!(ll[0]["spec"]["outputs"], al[0]["spec"]["outputs"]);
 
     // run: a command, its output, JSON and exit 0.
     aws.answers(&[response("r-1", 0, "hi\n")]);

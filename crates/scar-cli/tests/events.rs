@@ -345,8 +345,8 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     assert_eq!(
         put[0]["uploaded"],
         serde_json::json!([
-            "output/put-while-serving.txt.event.json",
-            "output/put-while-serving.txt.sha256"
+            "served-b/output/put-while-serving.txt.event.json",
+            "served-b/output/put-while-serving.txt.sha256"
         ]),
         "{put}"
     );
@@ -698,7 +698,8 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
     ]);
     assert_eq!(r.status, 2, "{r:#?}");
     assert!(
-        r.stderr.contains("already triggers function \"small\""),
+        r.stderr
+            .contains("bound-b/input is already taken: bound-b/input triggers function \"small\""),
         "{r:#?}"
     );
     let r = scar.run(&[
@@ -760,7 +761,7 @@ fn a_functions_own_outputs_never_trigger_it() {
     std::fs::write(work.path().join("sum.sh"), CHECKSUM_SCRIPT).unwrap();
     let fdl = |output: &str| {
         format!(
-            "functions:\n  aws:\n  - lambda:\n      name: loop\n      init_script: sum.sh\n      container: {{image: ./image/oci:latest}}\n      input: [{{path: loop-b}}]\n      output: [{{path: {output}}}]\n"
+            "functions:\n  aws:\n  - lambda:\n      name: loop\n      init_script: sum.sh\n      container: {{image: ./image/oci:latest}}\n      input: [{{path: loop-b/input}}]\n      output: [{{path: {output}}}]\n"
         )
     };
     for holds_input in ["loop-b", "loop-b/input"] {
@@ -797,8 +798,8 @@ fn a_functions_own_outputs_never_trigger_it() {
     assert_eq!(
         put[0]["uploaded"],
         serde_json::json!([
-            "input/results/first.txt.event.json",
-            "input/results/first.txt.sha256"
+            "loop-b/input/results/first.txt.event.json",
+            "loop-b/input/results/first.txt.sha256"
         ])
     );
 

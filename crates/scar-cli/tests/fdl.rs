@@ -28,7 +28,7 @@ functions:
             LEVEL: 3
       input:
       - storage_provider: s3
-        path: fdl-photos
+        path: fdl-photos/input
       output:
       - storage_provider: s3
         path: fdl-results/shouted/run1
@@ -75,12 +75,17 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     let bad = work.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "functions:\n  aws:\n  - lambda:\n      name: b\n      container: {image: busybox}\n      input: [{path: b-bucket/elsewhere}]\n",
+        "functions:\n  aws:\n  - lambda:\n      name: b\n      container: {image: busybox}\n      input: [{storage_provider: onedata.od, path: b-bucket/elsewhere}]\n",
     )
     .unwrap();
     let r = scar.run(&["init", "-f", bad.to_str().unwrap()]);
     assert_eq!(r.status, 2, "{r:#?}");
-    assert!(r.stderr.contains("`input/` folder"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("`onedata.od`: onedata storage is not supported"),
+        "{}",
+        r.stderr
+    );
     let r = scar.run(&["rm"]);
     assert_eq!(r.status, 2, "a bare `rm` removes nothing: {r:#?}");
     assert_eq!(
@@ -104,10 +109,15 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     assert_eq!(shout["memory_mb"], 256);
     assert_eq!(shout["timeout_s"], 40);
     assert_eq!(shout["timeout_threshold_s"], 5);
-    assert_eq!(shout["input_bucket"], "fdl-photos");
-    assert_eq!(shout["output"]["bucket"], "fdl-results");
-    assert_eq!(shout["output"]["folder"], "shouted/run1");
+    assert_eq!(
+        shout["inputs"],
+        serde_json::json!([{"bucket": "fdl-photos", "folder": "input"}])
+    );
+    assert_eq!(shout["outputs"][0]["bucket"], "fdl-results");
+    assert_eq!(shout["outputs"][0]["folder"], "shouted/run1");
+    // The container's variables and the function's own stay apart, as in SCAR 4.
     assert_eq!(shout["environment"]["LEVEL"], "3");
+    assert_eq!(shout["lambda_environment"]["SUFFIX"], "!");
     assert_eq!(created[1]["spec"]["name"], "quiet");
     assert_eq!(created[1]["spec"]["timeout_s"], 40);
 
@@ -198,7 +208,7 @@ fn the_word_count_example_runs_as_documented() {
         .clone();
     assert_eq!(
         put[0]["uploaded"],
-        serde_json::json!(["results/hamlet.txt.count"]),
+        serde_json::json!(["word-count/results/hamlet.txt.count"]),
         "{put}"
     );
     let counts = work.path().join("counts");

@@ -65,7 +65,7 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             .await
             .map_err(Failure::from))?;
         printer.created(&info);
-        created.push(info);
+        created.push(crate::printer::shown(&info));
     }
     if printer.json {
         if args.file.is_some() {
