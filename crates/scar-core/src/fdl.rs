@@ -346,6 +346,11 @@ fn storage_providers(
             if kind == "minio" && p.endpoint.as_deref().is_none_or(str::is_empty) {
                 return Err(invalid(&at, "a MinIO provider needs an `endpoint`"));
             }
+            if p.verify == Some(false) {
+                warnings.push(format!(
+                    "{at}.verify: false is not honoured: scar always checks TLS certificates (an http:// endpoint has none to check)"
+                ));
+            }
             let endpoint = p.endpoint.map(|e| {
                 if e.contains("://") {
                     e

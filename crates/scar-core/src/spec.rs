@@ -383,6 +383,73 @@ impl FunctionSpec {
     }
 }
 
+/// Whether what `from` uploads can trigger `to`: an output folder of `from` and an input
+/// folder of `to` (in the functions' own storage) share objects. A function's own outputs
+/// never trigger it, so a function is never its own next step.
+pub fn triggers(from: &FunctionSpec, to: &FunctionSpec) -> bool {
+    from.name != to.name
+        && from
+            .outputs
+            .iter()
+            .filter(|o| o.storage.is_none())
+            .any(|o| {
+                let written = InputSpec {
+                    storage: None,
+                    bucket: o.bucket.clone(),
+                    folder: o.folder.clone(),
+                };
+                to.inputs.iter().any(|i| i.overlaps(&written))
+            })
+}
+
+/// The cycles the functions form through their folders (each as the names along it, the
+/// first repeated at the end): a chain that follows one goes on until AWS Lambda's
+/// recursive loop detection stops it. Each cycle is reported once.
+pub fn chain_cycles(functions: &[FunctionSpec]) -> Vec<Vec<String>> {
+    let n = functions.len();
+    let next: Vec<Vec<usize>> = (0..n)
+        .map(|a| {
+            (0..n)
+                .filter(|&b| triggers(&functions[a], &functions[b]))
+                .collect()
+        })
+        .collect();
+    let mut cycles: Vec<Vec<String>> = Vec::new();
+    let mut seen: std::collections::BTreeSet<Vec<usize>> = std::collections::BTreeSet::new();
+    // Depth-first from each function, keeping cycles that return to it through functions
+    // after it only (so each cycle is found from its first member once).
+    fn walk(
+        start: usize,
+        at: usize,
+        path: &mut Vec<usize>,
+        next: &[Vec<usize>],
+        found: &mut Vec<Vec<usize>>,
+    ) {
+        for &b in &next[at] {
+            if b == start {
+                found.push(path.clone());
+            } else if b > start && !path.contains(&b) && path.len() < next.len() {
+                path.push(b);
+                walk(start, b, path, next, found);
+                path.pop();
+            }
+        }
+    }
+    for start in 0..n {
+        let mut found = Vec::new();
+        walk(start, start, &mut vec![start], &next, &mut found);
+        for cycle in found {
+            if seen.insert(cycle.clone()) {
+                let mut names: Vec<String> =
+                    cycle.iter().map(|&i| functions[i].name.clone()).collect();
+                names.push(functions[start].name.clone());
+                cycles.push(names);
+            }
+        }
+    }
+    cycles
+}
+
 /// Whether a variable's name says its value is a secret (`AWS_SECRET_ACCESS_KEY`,
 /// `API_TOKEN`, `DB_PASSWORD`, `AWS_ACCESS_KEY_ID`, ...).
 pub fn is_secret_name(name: &str) -> bool {
@@ -615,6 +682,40 @@ mod tests {
             .insert("minio.m".into(), StorageProvider::default());
         assert_eq!(s.validate(), Ok(()));
         assert_eq!(s.buckets(), vec!["bkt".to_string()], "minio's is not ours");
+    }
+
+    #[test]
+    fn cycles_through_folders() {
+        let f = |name: &str, input: &str, output: &str| {
+            let path = |p: &str| crate::bucket::BucketPath::parse(p).unwrap();
+            FunctionSpec {
+                name: name.into(),
+                inputs: vec![InputSpec::at(&path(input))],
+                outputs: vec![OutputSpec::at(&path(output))],
+                ..spec()
+            }
+        };
+        // A chain with no way back, and a function writing inside its own input.
+        let chain = [
+            f("one", "flow/start", "flow/two"),
+            f("two", "flow/two", "flow/three"),
+            f("three", "flow/three", "flow/done"),
+            f("self", "own/input", "own/input/results"),
+        ];
+        assert!(triggers(&chain[0], &chain[1]) && !triggers(&chain[1], &chain[0]));
+        assert!(chain_cycles(&chain).is_empty());
+        // Ping-pong, and a longer way back into a parent folder.
+        let looped = [
+            f("ping", "loop/a", "loop/b"),
+            f("pong", "loop/b", "loop/a/sub"),
+            f("x", "www/1", "www/2"),
+            f("y", "www/2", "www/3"),
+            f("z", "www/3", "www/1/back"),
+        ];
+        assert_eq!(
+            chain_cycles(&looped),
+            [vec!["ping", "pong", "ping"], vec!["x", "y", "z", "x"]]
+        );
     }
 
     #[test]

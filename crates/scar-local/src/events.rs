@@ -157,9 +157,10 @@ impl LocalProvider {
         );
         let mut total = objects.len();
         on_event(&LaunchEvent::Planned { total });
-        let mut queue: VecDeque<(String, ObjectInfo)> = objects
+        // (function, object, whether the chain brought it rather than the caller)
+        let mut queue: VecDeque<(String, ObjectInfo, bool)> = objects
             .into_iter()
-            .map(|o| (first_name.clone(), o))
+            .map(|o| (first_name.clone(), o, false))
             .collect();
         let mut results = Vec::with_capacity(total);
         let mut running = FuturesUnordered::new();
@@ -167,7 +168,7 @@ impl LocalProvider {
         loop {
             let limit = if warming { 1 } else { concurrency.max(1) };
             while running.len() < limit {
-                let Some((name, info)) = queue.pop_front() else {
+                let Some((name, info, chained)) = queue.pop_front() else {
                     break;
                 };
                 let Some((stored, record, lock)) = functions.get(&name) else {
@@ -184,7 +185,6 @@ impl LocalProvider {
                     results.push(r);
                     continue;
                 }
-                let chained = name != first_name;
                 let (stored, record) = (stored.clone(), record.clone());
                 running.push(async move {
                     let mut r = self.process_object(&stored, &record, info.clone()).await;
@@ -231,7 +231,7 @@ impl LocalProvider {
                 };
                 total += 1;
                 on_event(&LaunchEvent::Planned { total });
-                queue.push_back((next_name, info));
+                queue.push_back((next_name, info, true));
             }
             on_event(&LaunchEvent::Finished(r.clone()));
             results.push(r);

@@ -14,7 +14,8 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         Some(file) => crate::settings::expand_fdl(args, file, printer)?,
         None => vec![args.clone()],
     };
-    let mut created = Vec::new();
+    // Bad input costs nothing: every function is checked before any pull.
+    let mut prepared = Vec::new();
     for one in each {
         let single = Cli {
             command: Command::Init(one.clone()),
@@ -25,8 +26,12 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             ctx.settings.log_retention_days = days;
         }
         let spec = crate::settings::function_spec(&ctx.settings, &one)?;
-        // Bad input costs nothing: checked before any pull.
         spec.validate()?;
+        prepared.push((single, ctx, one, spec));
+    }
+    warn_of_cycles(&prepared, printer).await?;
+    let mut created = Vec::new();
+    for (single, ctx, one, spec) in prepared {
         let image = match (one.image, one.image_file) {
             (_, Some(file)) => ImageInput::Archive(file),
             (Some(reference), None) => ImageInput::Reference(reference),
@@ -75,4 +80,39 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Warns when the functions being created, with those already there, form a cycle through
+/// their folders: a chain that follows it runs until it is stopped as a recursive loop.
+async fn warn_of_cycles(
+    prepared: &[(
+        Cli,
+        crate::settings::Context,
+        InitArgs,
+        scar_core::FunctionSpec,
+    )],
+    printer: &Printer,
+) -> Result<(), Failure> {
+    let Some((single, ctx, ..)) = prepared.first() else {
+        return Ok(());
+    };
+    if prepared.iter().all(|(.., spec)| spec.outputs.is_empty()) {
+        return Ok(());
+    }
+    let provider = ctx.provider(single).await?;
+    let existing = with_provider!(&provider, |p| p.list().await.map_err(Failure::from))?;
+    let mut specs: Vec<scar_core::FunctionSpec> = existing
+        .into_iter()
+        .map(|f| f.spec)
+        .filter(|s| !prepared.iter().any(|(.., new)| new.name == s.name))
+        .collect();
+    specs.extend(prepared.iter().map(|(.., spec)| spec.clone()));
+    for cycle in scar_core::spec::chain_cycles(&specs) {
+        printer.warn(format!(
+            "the functions {} form a cycle through their folders: a chain that follows it is stopped after {} invocations, as AWS Lambda's recursive loop detection stops it",
+            cycle.join(" -> "),
+            scar_core::lambda::MAX_CHAIN_INVOCATIONS
+        ));
+    }
+    Ok(())
 }
