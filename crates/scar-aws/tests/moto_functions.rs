@@ -446,3 +446,152 @@ async fn usage_errors_say_what_to_do() {
         .unwrap_err();
     assert!(!bad.contains("s3cr3t-value"));
 }
+
+/// A three-step chain through one bucket's folders (SCAR's video-process and av-workflow
+/// shape): each step's input folder gets its own notification, filtered on its prefix
+/// beside the others'; several outputs and a storage provider are remembered; a container
+/// variable named `AWS_ACCESS_KEY_ID` is stored as SCAR stores it (`CONT_VAR_`), the
+/// function's own variables as they are, and the providers' secrets only for the
+/// supervisor; `rm` takes each function's notification away and leaves the others.
+#[tokio::test]
+async fn a_chain_through_folders_gets_a_notification_per_prefix() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| scar_core::bucket::BucketPath::parse(p).unwrap();
+    let step = |name: &str, input: &str, outputs: &[&str]| {
+        let mut s = spec(name);
+        s.inputs = vec![scar_core::InputSpec::at(&path(input))];
+        s.outputs = outputs
+            .iter()
+            .map(|o| scar_core::OutputSpec::at(&path(o)))
+            .collect();
+        s
+    };
+    let mut one = step("one", "flow/start", &["flow/two", "flow/audio"]);
+    one.outputs[0].suffix = vec![".txt".into()];
+    one.environment
+        .insert("AWS_ACCESS_KEY_ID".into(), "AKIACONTAINER".into());
+    one.lambda_environment.insert("MODE".into(), "fast".into());
+    one.outputs.push(scar_core::OutputSpec {
+        storage: Some("minio.store".into()),
+        ..scar_core::OutputSpec::at(&path("archive/all"))
+    });
+    one.storage_providers.insert(
+        "minio.store".into(),
+        scar_core::StorageProvider {
+            endpoint: Some("https://minio.example.org".into()),
+            access_key: Some("ak".into()),
+            secret_key: Some("store-secret".into()),
+            ..Default::default()
+        },
+    );
+    let steps = [
+        one,
+        step("two", "flow/two", &["flow/three"]),
+        step("three", "flow/three", &["done-b/results"]),
+    ];
+    for s in &steps {
+        aws.init(InitRequest::new(
+            s.clone(),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    let s3 = aws.s3_client();
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("flow")
+        .send()
+        .await
+        .unwrap();
+    let mut prefixes: Vec<(String, String, String)> = n
+        .lambda_function_configurations()
+        .iter()
+        .map(|c| {
+            let rule = &c.filter().unwrap().key().unwrap().filter_rules()[0];
+            (
+                c.id().unwrap().to_string(),
+                c.lambda_function_arn()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                rule.value().unwrap().to_string(),
+            )
+        })
+        .collect();
+    prefixes.sort();
+    assert_eq!(
+        prefixes,
+        [
+            ("scar-one".into(), "one".into(), "start/".into()),
+            ("scar-three".into(), "three".into(), "three/".into()),
+            ("scar-two".into(), "two".into(), "two/".into()),
+        ]
+    );
+    // The output buckets and folders exist.
+    for (bucket, key) in [("flow", "audio/"), ("flow", "two/"), ("done-b", "results/")] {
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    // What Lambda holds, and what scar reads back from it.
+    let config = aws
+        .lambda_client()
+        .get_function_configuration()
+        .function_name("one")
+        .send()
+        .await
+        .unwrap();
+    let vars = config.environment().unwrap().variables().unwrap();
+    assert_eq!(vars["CONT_VAR_AWS_ACCESS_KEY_ID"], "AKIACONTAINER");
+    assert_eq!(vars["MODE"], "fast");
+    assert!(!vars.contains_key("AWS_ACCESS_KEY_ID"));
+    assert!(vars["SCAR_STORAGE_PROVIDERS"].contains("store-secret"));
+    let info = aws.function("one").await.unwrap();
+    assert_eq!(info.spec.environment["AWS_ACCESS_KEY_ID"], "AKIACONTAINER");
+    assert_eq!(info.spec.lambda_environment["MODE"], "fast");
+    assert_eq!(info.spec.inputs, steps[0].inputs);
+    let outputs: Vec<String> = info.spec.outputs.iter().map(|o| o.to_string()).collect();
+    assert_eq!(
+        outputs,
+        ["flow/two", "flow/audio", "minio.store:archive/all"]
+    );
+    let shown = serde_json::to_string(&info.spec.redacted()).unwrap();
+    assert!(!shown.contains("store-secret"), "{shown}");
+
+    // Another function on a folder inside one of theirs is refused.
+    let err = aws
+        .init(InitRequest::new(
+            step("intruder", "flow/two/sub", &["elsewhere"]),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::InputTaken { .. }), "{err}");
+    assert!(!function_exists(&aws, "intruder").await);
+
+    aws.remove("two").await.unwrap();
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("flow")
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = n
+        .lambda_function_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["scar-one", "scar-three"]);
+}

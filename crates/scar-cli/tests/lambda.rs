@@ -302,6 +302,129 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
     }
 }
 
+/// Step 1 of a chain as AWS runs it: the zip package's bootstrap, started as Lambda starts
+/// it, given the S3 event of an object put into `flow/start` of an S3 API (moto's server)
+/// and Lambda's variables as scar stores them (`CONT_VAR_AWS_ACCESS_KEY_ID`), reads the
+/// object from S3 and writes its output into step 2's folder, `flow/two`, where S3's
+/// notification for step 2 fires.
+#[test]
+fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
+    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
+        return;
+    }
+    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+        return;
+    };
+    let Some(moto) = scar_test_support::moto::Moto::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let image = build_busybox_image(work.path());
+    let archive = work.path().join("image.tar");
+    image.docker_archive(&archive);
+    let script = work.path().join("step.sh");
+    std::fs::write(
+        &script,
+        "name=$(basename \"$INPUT_FILE_PATH\")\nprintf '%s|1' \"$(cat \"$INPUT_FILE_PATH\")\" > \"$TMP_OUTPUT_DIR/$name\"\necho \"key=$AWS_ACCESS_KEY_ID\"\n",
+    )
+    .unwrap();
+    scar.run(&[
+        "init",
+        "-n",
+        "one",
+        "-if",
+        archive.to_str().unwrap(),
+        "-ib",
+        "flow/start",
+        "-ob",
+        "flow/two",
+        "-s",
+        script.to_str().unwrap(),
+    ])
+    .ok();
+    let proot = common::which("proot").unwrap();
+    let zip = work.path().join("one.zip");
+    scar.run(&[
+        "--proot",
+        proot.to_str().unwrap(),
+        "package",
+        "-n",
+        "one",
+        "--package",
+        "zip",
+        "-o",
+        zip.to_str().unwrap(),
+    ])
+    .ok();
+    let task = work.path().join("task");
+    common::run(
+        Command::new("unzip")
+            .arg("-q")
+            .arg(&zip)
+            .arg("-d")
+            .arg(&task),
+    );
+    // The object, put into the first folder through S3's API.
+    let input = work.path().join("x.txt");
+    std::fs::write(&input, "x").unwrap();
+    let aws = |args: &[&str]| {
+        let mut cmd = scar.command();
+        cmd.args(args);
+        moto.aws_cli(&mut cmd, work.path());
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    let (status, _) = moto.http("PUT", "/flow", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    aws(&["put", "-b", "flow/start", "-p", input.to_str().unwrap()]);
+
+    let api = RuntimeApi::start();
+    let id = format!("chain-{}", std::process::id());
+    api.queue(
+        &id,
+        serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-12-02T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "flow", "arn": "arn:aws:s3:::flow"},
+                   "object": {"key": "start/x.txt", "size": 1}}}]}),
+    );
+    let child = Command::new(task.join("bootstrap"))
+        .current_dir(&task)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "one")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/one")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/02/[$LATEST]test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
+        .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
+        .env("CONT_VAR_AWS_ACCESS_KEY_ID", "AKIACONTAINER")
+        .env("LAMBDA_TASK_ROOT", &task)
+        .env("_HANDLER", "scar")
+        .env("TZ", ":UTC")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let answers = api.wait_for_answers(1);
+    drop(running);
+    let r = &answers[0].body;
+    assert_eq!(answers[0].kind, "response", "{r}");
+    assert_eq!(r["output"], "key=AKIACONTAINER\n", "{r}");
+    assert_eq!(r["uploaded"], serde_json::json!(["flow/two/x.txt"]), "{r}");
+    let fetched = work.path().join("fetched");
+    aws(&["get", "-b", "flow/two", "-p", fetched.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(fetched.join("x.txt")).unwrap(),
+        "x|1"
+    );
+}
+
 /// The arm64 supervisor (for arm64 Lambda functions) under qemu: a static aarch64 ELF with
 /// no interpreter, that speaks the Runtime API and runs what the event asks.
 #[test]
