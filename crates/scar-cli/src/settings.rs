@@ -172,8 +172,8 @@ pub fn expand_fdl(
             environment.extend(args.environment.iter().cloned());
             crate::args::InitArgs {
                 name: Some(f.name),
-                image: Some(f.image),
-                image_file: None,
+                image: f.image_file.is_none().then_some(f.image),
+                image_file: f.image_file,
                 file: None,
                 memory: args.memory.or(f.memory_mb),
                 time: args.time.or(f.timeout_s),

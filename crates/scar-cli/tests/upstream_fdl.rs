@@ -57,13 +57,10 @@ const FILES: &[(&str, Expect)] = &[
         },
     ),
     ("examples/cowsay/scar-cowsay.yaml", Accepted(&["scar-cowsay"])),
-    // SCAR's documented `container.image_file` (a `docker save` archive): not read.
+    // SCAR's documented `container.image_file` (a `docker save` archive).
     (
         "examples/cowsay/scar-minicow.yaml",
-        Refused {
-            reason: "`container.image_file` not read (parser gap)",
-            error: "functions.aws[0].lambda.container: it has no `image`",
-        },
+        Accepted(&["scar-minicow"]),
     ),
     (
         "examples/darknet/scar-darknet-api-s3.yaml",
@@ -99,13 +96,7 @@ const FILES: &[(&str, Expect)] = &[
             error: BATCH_ERROR,
         },
     ),
-    (
-        "examples/mpi/lambda.yaml",
-        Refused {
-            reason: "`container.image_file` not read (parser gap)",
-            error: "functions.aws[0].lambda.container: it has no `image`",
-        },
-    ),
+    ("examples/mpi/lambda.yaml", Accepted(&["scar-mpi"])),
     ("examples/mrbayes/scar-mrbayes.yaml", Accepted(&["scar-mrbayes"])),
     (
         "examples/plant-classification/scar-plant-classification.yaml",

@@ -59,8 +59,12 @@ pub enum FdlError {
 pub struct FdlFunction {
     pub name: String,
     /// A registry reference, or (scar's addition) a path starting with `./`, `../` or `/`
-    /// to an image archive or OCI layout, resolved against the file's directory.
+    /// to an image archive or OCI layout, resolved against the file's directory. Empty
+    /// when only `image_file` is given.
     pub image: String,
+    /// `container.image_file`: a `docker save` archive (SCAR's "upload docker image
+    /// files"), resolved against the file's directory; it wins over `image`.
+    pub image_file: Option<PathBuf>,
     pub memory_mb: Option<u32>,
     pub timeout_s: Option<u32>,
     pub timeout_threshold_s: Option<u32>,
@@ -214,6 +218,7 @@ struct Lambda {
 #[derive(Deserialize)]
 struct Container {
     image: Option<String>,
+    image_file: Option<String>,
     timeout_threshold: Option<u32>,
     environment: Option<Environment>,
     #[serde(flatten)]
@@ -490,9 +495,14 @@ impl AwsEntry {
             .ok_or_else(|| invalid(&lat, "it has no `container:` with an `image`"))?;
         let cat = format!("{lat}.container");
         note_ignored(&container.other, &cat, warnings);
-        let image = container
-            .image
-            .ok_or_else(|| invalid(&cat, "it has no `image`"))?;
+        let image_file = container.image_file.map(|f| base_dir.join(f));
+        let image = match (container.image, &image_file) {
+            (Some(image), _) => image,
+            (None, Some(_)) => String::new(),
+            (None, None) => {
+                return Err(invalid(&cat, "it has no `image` (or `image_file`)"));
+            }
+        };
         let mut lambda_environment = BTreeMap::new();
         if let Some(env) = lambda.environment {
             env_values(
@@ -539,6 +549,7 @@ impl AwsEntry {
         Ok(FdlFunction {
             name,
             image: resolve_image(image, base_dir),
+            image_file,
             memory_mb: lambda.memory,
             timeout_s: lambda.timeout,
             timeout_threshold_s: container.timeout_threshold,
@@ -599,6 +610,7 @@ impl Legacy {
         Ok(FdlFunction {
             name,
             image: resolve_image(image, base_dir),
+            image_file: None,
             memory_mb: self.memory,
             timeout_s: self.time,
             timeout_threshold_s: self.timeout_threshold,
@@ -700,11 +712,15 @@ functions:
         );
         assert_eq!(second.memory_mb, None);
         let local = Fdl::parse(
-            "functions: {aws: [{lambda: {name: l, container: {image: ./img.tar}}}]}",
+            "functions: {aws: [{lambda: {name: l, container: {image: ./img.tar}}}, {lambda: {name: m, container: {image_file: minicow.tar.gz}}}]}",
             Path::new("/w"),
         )
         .unwrap();
         assert_eq!(local.functions[0].image, "/w/./img.tar");
+        assert_eq!(
+            local.functions[1].image_file.as_deref(),
+            Some(Path::new("/w/minicow.tar.gz"))
+        );
         assert!(
             fdl.warnings.iter().any(|w| w.contains("lambda.log_level")),
             "{:?}",
