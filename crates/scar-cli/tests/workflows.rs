@@ -194,9 +194,39 @@ fn a_put_runs_the_whole_chain() {
     while !done.exists() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(std::fs::read_to_string(&done).unwrap(), "w|1|2|3");
+    // A put while serve runs the chain waits for serve's results along it.
+    let late = work.path().join("late");
+    std::fs::create_dir_all(&late).unwrap();
+    std::fs::write(late.join("v.txt"), "v").unwrap();
+    let r = scar.run(&[
+        "put",
+        "-b",
+        "flow/start",
+        "-p",
+        late.to_str().unwrap(),
+        "--json",
+    ]);
     let _ = serve.kill();
     let _ = serve.wait();
-    assert_eq!(std::fs::read_to_string(&done).unwrap(), "w|1|2|3");
+    assert_eq!(r.status, 0, "{r:#?}");
+    let mut steps: Vec<String> = r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}:{}", r["function"].as_str().unwrap_or("one"), r["key"]))
+        .collect();
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            "one:\"start/v.txt\"",
+            "three:\"three/v.txt\"",
+            "two:\"two/v.txt\""
+        ],
+        "{}",
+        r.stdout
+    );
 }
 
 /// Two functions whose outputs feed each other: `init` warns of the cycle, and a put runs

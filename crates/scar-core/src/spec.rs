@@ -45,6 +45,7 @@ pub struct ImageConfig {
 
 /// A function: an image plus the settings it runs with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredSpec")]
 pub struct FunctionSpec {
     pub name: String,
     /// Where the image came from, as the user named it (a reference or an archive path).
@@ -76,6 +77,69 @@ pub struct FunctionSpec {
     /// `<kind>.<id>`. Their secrets are never printed: see [`FunctionSpec::redacted`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage_providers: BTreeMap<String, StorageProvider>,
+}
+
+/// A [`FunctionSpec`] as stored, also by scar before it had input and output folders
+/// (`input_bucket`, one `output`): such a function keeps its `input/` and `output/`.
+#[derive(Deserialize)]
+struct StoredSpec {
+    name: String,
+    image: String,
+    memory_mb: u32,
+    timeout_s: u32,
+    timeout_threshold_s: u32,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    #[serde(default)]
+    init_script: Option<String>,
+    #[serde(default)]
+    lambda_environment: BTreeMap<String, String>,
+    #[serde(default)]
+    inputs: Vec<InputSpec>,
+    #[serde(default)]
+    outputs: Vec<OutputSpec>,
+    #[serde(default)]
+    storage_providers: BTreeMap<String, StorageProvider>,
+    #[serde(default)]
+    input_bucket: Option<String>,
+    #[serde(default)]
+    output: Option<OutputSpec>,
+}
+
+impl From<StoredSpec> for FunctionSpec {
+    fn from(s: StoredSpec) -> FunctionSpec {
+        let mut inputs = s.inputs;
+        let mut outputs = s.outputs;
+        if let Some(bucket) = s.input_bucket.filter(|_| inputs.is_empty()) {
+            let at = |folder: &str| crate::bucket::BucketPath {
+                bucket: bucket.clone(),
+                folder: folder.into(),
+            };
+            inputs.push(InputSpec::at(&at(crate::bucket::INPUT_FOLDER)));
+            if outputs.is_empty() && s.output.is_none() {
+                outputs.push(OutputSpec::at(&at(crate::bucket::OUTPUT_FOLDER)));
+            }
+        }
+        if outputs.is_empty() {
+            outputs.extend(s.output);
+        }
+        FunctionSpec {
+            name: s.name,
+            image: s.image,
+            memory_mb: s.memory_mb,
+            timeout_s: s.timeout_s,
+            timeout_threshold_s: s.timeout_threshold_s,
+            description: s.description,
+            environment: s.environment,
+            init_script: s.init_script,
+            lambda_environment: s.lambda_environment,
+            inputs,
+            outputs,
+            storage_providers: s.storage_providers,
+        }
+    }
 }
 
 /// A folder whose new objects trigger a function: `<bucket>/<folder>/...` (every key of
@@ -716,6 +780,25 @@ mod tests {
             chain_cycles(&looped),
             [vec!["ping", "pong", "ping"], vec!["x", "y", "z", "x"]]
         );
+    }
+
+    #[test]
+    fn specs_stored_before_folders_keep_input_and_output() {
+        let old = r#"{"name":"f","image":"busybox","memory_mb":512,"timeout_s":300,
+            "timeout_threshold_s":10,"input_bucket":"photos"}"#;
+        let s: FunctionSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(s.inputs[0].to_string(), "photos/input");
+        assert_eq!(s.outputs[0].to_string(), "photos/output");
+        let old = r#"{"name":"f","image":"busybox","memory_mb":512,"timeout_s":300,
+            "timeout_threshold_s":10,"input_bucket":"photos",
+            "output":{"bucket":"res","folder":"gray","suffix":["png"]}}"#;
+        let s: FunctionSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(s.outputs.len(), 1);
+        assert_eq!(s.outputs[0].to_string(), "res/gray");
+        assert_eq!(s.outputs[0].suffix, ["png"]);
+        let round: FunctionSpec =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(round, s);
     }
 
     #[test]
