@@ -181,6 +181,26 @@ fn serve(conn: TcpStream, state: &Mutex<ApiState>) -> std::io::Result<()> {
 }
 
 /// Kills the process on drop, so that a failed assertion leaves nothing running.
+/// The zip package's `bootstrap`, unpacked at `task`, as Lambda starts a `provided.al2023`
+/// function named `name`: only Lambda's variables, talking to `api`.
+fn lambda_bootstrap(task: &std::path::Path, api: &RuntimeApi, name: &str) -> Command {
+    let mut cmd = Command::new(task.join("bootstrap"));
+    cmd.current_dir(task)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]test")
+        .env("AWS_REGION", "us-east-1")
+        .env("LAMBDA_TASK_ROOT", task)
+        .env("_HANDLER", "scar")
+        .env("TZ", ":UTC")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    cmd
+}
+
 struct Running(std::process::Child);
 
 impl Drop for Running {
@@ -237,20 +257,7 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
     api.queue(&id(2), serde_json::json!({}));
     api.queue(&id(3), serde_json::json!({"script": "echo bad; exit 4"}));
 
-    let child = Command::new(task.join("bootstrap"))
-        .current_dir(&task)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "lam")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/lam")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]test")
-        .env("AWS_REGION", "us-east-1")
-        .env("LAMBDA_TASK_ROOT", &task)
-        .env("_HANDLER", "scar")
-        .env("TZ", ":UTC")
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    let child = lambda_bootstrap(&task, &api, "lam")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -388,24 +395,11 @@ fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
             "s3": {"bucket": {"name": "flow", "arn": "arn:aws:s3:::flow"},
                    "object": {"key": "start/x.txt", "size": 1}}}]}),
     );
-    let child = Command::new(task.join("bootstrap"))
-        .current_dir(&task)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "one")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/one")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/02/[$LATEST]test")
-        .env("AWS_REGION", "us-east-1")
+    let child = lambda_bootstrap(&task, &api, "one")
         .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
         .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
         .env("CONT_VAR_AWS_ACCESS_KEY_ID", "AKIACONTAINER")
-        .env("LAMBDA_TASK_ROOT", &task)
-        .env("_HANDLER", "scar")
-        .env("TZ", ":UTC")
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -535,6 +535,12 @@ pub fn is_secret_name(name: &str) -> bool {
 /// digits and `_`). Any such name, `AWS_ACCESS_KEY_ID` included: the container's
 /// variables are the script's, not Lambda's.
 pub fn validate_container_env_name(name: &str) -> Result<(), SpecError> {
+    env_name_chars(name, true)
+}
+
+/// The characters of a variable name: a letter (or `_`, when `underscore_first`) first,
+/// then letters, digits and `_`.
+fn env_name_chars(name: &str, underscore_first: bool) -> Result<(), SpecError> {
     let err = |why| {
         Err(SpecError::EnvName {
             name: name.to_string(),
@@ -543,8 +549,9 @@ pub fn validate_container_env_name(name: &str) -> Result<(), SpecError> {
     };
     let mut chars = name.chars();
     match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        Some(_) => return err("it must start with a letter or '_'"),
+        Some(c) if c.is_ascii_alphabetic() || (underscore_first && c == '_') => {}
+        Some(_) if underscore_first => return err("it must start with a letter or '_'"),
+        Some(_) => return err("it must start with a letter"),
         None => return err("it is empty"),
     }
     if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -579,23 +586,12 @@ pub fn validate_name(name: &str) -> Result<(), SpecError> {
 /// Environment variable names: a letter first, then letters, digits and `_`; not reserved
 /// by Lambda.
 pub fn validate_env_name(name: &str) -> Result<(), SpecError> {
-    let err = |why| {
-        Err(SpecError::EnvName {
-            name: name.to_string(),
-            why,
-        })
-    };
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() => {}
-        Some(_) => return err("it must start with a letter"),
-        None => return err("it is empty"),
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return err("only letters, digits and '_' are allowed");
-    }
+    env_name_chars(name, false)?;
     if RESERVED_ENV.contains(&name) || name.starts_with("AWS_LAMBDA_") {
-        return err("the name is reserved by AWS Lambda");
+        return Err(SpecError::EnvName {
+            name: name.to_string(),
+            why: "the name is reserved by AWS Lambda",
+        });
     }
     Ok(())
 }
