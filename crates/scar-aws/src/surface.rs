@@ -364,6 +364,8 @@ impl Provider for AwsProvider {
             .get(INPUT_TAG)
             .map(|t| {
                 t.split(' ')
+                    // A storage provider's folder (`minio.<id>:...`) has no notification.
+                    .filter(|p| !p.contains(':'))
                     .filter_map(|p| p.split('/').next())
                     .filter(|b| !b.is_empty())
                     .map(str::to_string)

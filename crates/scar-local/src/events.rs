@@ -51,7 +51,14 @@ fn tail(text: &str) -> String {
 impl LocalProvider {
     fn bound(&self, name: &str) -> Result<StoredFunction, LocalError> {
         let stored = self.layout().load(name)?;
-        if !stored.info.spec.inputs.iter().any(|i| i.storage.is_none()) {
+        // A MinIO input folder counts: the launcher runs the function over it.
+        if !stored
+            .info
+            .spec
+            .inputs
+            .iter()
+            .any(|i| i.storage.is_none() || i.is_minio())
+        {
             return Err(LocalError::NotBound(name.into()));
         }
         Ok(stored)
