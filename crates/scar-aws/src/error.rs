@@ -51,6 +51,14 @@ pub enum AwsError {
         /// The bucket given.
         bucket: String,
     },
+    /// A function's input names a storage provider it does not define.
+    #[error("{storage} is not among the storage providers of function {function:?}")]
+    NoProvider {
+        /// The function.
+        function: String,
+        /// The storage provider (`minio.<id>`).
+        storage: String,
+    },
     /// An input folder overlaps another function's: one object triggers one function.
     #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function (use another folder, or remove it: `scar rm -n {function}`)")]
     InputTaken {
@@ -152,6 +160,29 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 impl AwsError {
+    /// The error of a call to storage provider `id` rather than the account's S3: its
+    /// resource is named `<id>:<resource>` (the provider's keys are never part of it).
+    pub fn on_storage_provider(self, id: &str) -> AwsError {
+        match self {
+            AwsError::Service {
+                operation,
+                resource,
+                detail,
+                code,
+                status,
+                source,
+            } => AwsError::Service {
+                operation,
+                resource: format!("{id}:{resource}"),
+                detail,
+                code,
+                status,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// A closure turning an SDK error of `operation` on `resource` into an [`AwsError`].
     pub(crate) fn sdk<E>(
         operation: &'static str,
@@ -273,6 +304,7 @@ impl ProviderError for AwsError {
             | AwsError::NotScarFunction(_)
             | AwsError::Input(_)
             | AwsError::WrongBucket { .. }
+            | AwsError::NoProvider { .. }
             | AwsError::InputTaken { .. }
             | AwsError::Unsupported(_)
             | AwsError::NoLogLines(_)

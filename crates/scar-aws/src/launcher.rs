@@ -215,6 +215,29 @@ impl DispatchSummary {
     }
 }
 
+/// The event a MinIO server's webhook sends for a new object, as one invocation's payload
+/// (MinIO cannot notify Lambda: the launcher sends it instead).
+pub fn minio_event(
+    region: &str,
+    bucket: &str,
+    object: &InputObject,
+    sequence: u64,
+) -> serde_json::Value {
+    scar_core::bucket::ObjectCreated {
+        bucket: bucket.to_string(),
+        key: object.key.clone(),
+        size: u64::try_from(object.size).unwrap_or_default(),
+        etag: object.etag.clone(),
+        event_time: object.last_modified.clone().unwrap_or_else(|| {
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        }),
+        region: region.to_string(),
+        sequence,
+        chain: 1,
+    }
+    .to_minio_event()
+}
+
 /// The S3 event notification S3 sends for a new object, as one invocation's payload.
 ///
 /// Keys are URL-encoded with `+` for spaces, as S3 does.
@@ -248,8 +271,55 @@ impl AwsProvider {
         bucket: &str,
         prefix: &str,
     ) -> Result<Vec<InputObject>, AwsError> {
-        let mut pages = self
-            .s3
+        list_objects(&self.s3, bucket, prefix).await
+    }
+
+    /// An S3 client for the storage provider `id` (`minio.<id>`, `s3.<id>`): this
+    /// provider's client (its HTTP and TLS stack) pointed at the provider's endpoint, with
+    /// its keys and region; path-style.
+    pub fn provider_s3_client(
+        &self,
+        id: &str,
+        provider: &scar_core::StorageProvider,
+    ) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
+        let minio = id.starts_with(scar_core::spec::MINIO_PREFIX);
+        let mut config = self.s3.config().to_builder().force_path_style(true);
+        if let Some(endpoint) = &provider.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        if let Some(region) = provider
+            .region
+            .clone()
+            .or_else(|| minio.then(|| "us-east-1".to_string()))
+        {
+            config = config.region(Region::new(region));
+        }
+        if let (Some(access), Some(secret)) = (&provider.access_key, &provider.secret_key) {
+            config = config.credentials_provider(Credentials::new(
+                access,
+                secret,
+                None,
+                None,
+                "scar-storage-provider",
+            ));
+        }
+        if minio {
+            config = config.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+}
+
+/// Lists the objects under `prefix` in `bucket` through `client` (every page; folder
+/// markers, keys ending in `/`, skipped).
+pub(crate) async fn list_objects(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<InputObject>, AwsError> {
+    {
+        let mut pages = client
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
@@ -278,7 +348,9 @@ impl AwsProvider {
         }
         Ok(objects)
     }
+}
 
+impl AwsProvider {
     /// The launcher: invokes `request.function` once per object under
     /// `request.bucket`/`request.prefix`, with the S3 event S3 would send for it. The first
     /// invocation is synchronous (it warms the function, so the others find it ready);

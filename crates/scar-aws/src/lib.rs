@@ -57,8 +57,8 @@ pub use config::{AwsConfig, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError};
 pub use launcher::{
-    dispatch_bench, s3_event, DispatchBench, DispatchEvent, DispatchOptions, DispatchOutcome,
-    DispatchResult, DispatchSummary, InputObject, RetryPolicy,
+    dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,
+    DispatchOutcome, DispatchResult, DispatchSummary, InputObject, RetryPolicy,
 };
 pub use logs::{slice_request, LogEvent};
 pub use provider::{

@@ -243,10 +243,10 @@ impl AwsProvider {
         if is_tag_value(&spec.image) && !spec.image.is_empty() {
             tags.insert(IMAGE_TAG.into(), spec.image.clone());
         }
-        let own_inputs: Vec<&scar_core::InputSpec> =
-            spec.inputs.iter().filter(|i| i.storage.is_none()).collect();
-        if !own_inputs.is_empty() {
-            let inputs: Vec<String> = own_inputs.iter().map(|i| i.to_string()).collect();
+        // Every input folder, a storage provider's as `<provider>:<path>`: the launcher
+        // needs a MinIO folder's too (only the own storage's get notifications).
+        if !spec.inputs.is_empty() {
+            let inputs: Vec<String> = spec.inputs.iter().map(|i| i.to_string()).collect();
             tags.insert(INPUT_TAG.into(), inputs.join(" "));
         }
         let outputs: Vec<String> = spec.outputs.iter().map(|o| o.to_string()).collect();

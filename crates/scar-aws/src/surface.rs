@@ -107,11 +107,30 @@ impl Provider for AwsProvider {
             .into());
         }
         let info = self.function(&request.function).await?;
-        let Some(input) = info.spec.input_in(&request.bucket).cloned() else {
-            return Err(AwsError::WrongBucket {
-                function: request.function.clone(),
-                bucket: request.bucket.clone(),
-            });
+        let spec = info.spec;
+        let (input, minio) = match (
+            spec.input_in(&request.bucket),
+            spec.minio_input_in(&request.bucket),
+        ) {
+            (Some(input), _) => (input.clone(), None),
+            (None, Some(input)) => {
+                let id = input.storage.clone().unwrap_or_default();
+                let Some(provider) = spec.storage_providers.get(&id) else {
+                    return Err(AwsError::NoProvider {
+                        function: request.function.clone(),
+                        storage: id,
+                    });
+                };
+                let region = provider.region.clone().unwrap_or_default();
+                let client = self.provider_s3_client(&id, provider);
+                (input.clone(), Some((id, region, client)))
+            }
+            (None, None) => {
+                return Err(AwsError::WrongBucket {
+                    function: request.function.clone(),
+                    bucket: request.bucket.clone(),
+                })
+            }
         };
         let mut options = DispatchOptions::new(&request.function, &request.bucket);
         options.prefix = input.prefix();
@@ -119,20 +138,36 @@ impl Provider for AwsProvider {
             .concurrency
             .filter(|c| *c > 0)
             .unwrap_or(DEFAULT_CONCURRENCY);
-        let spec = info.spec;
         // Own outputs (an output folder inside the input folder) never run the function:
         // they are left out of the listing, not invoked only for the supervisor to skip them.
-        let objects: Vec<_> = self
-            .list_inputs(&request.bucket, &options.prefix)
-            .await?
-            .into_iter()
-            .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
-            .collect();
+        let objects: Vec<_> = match &minio {
+            // MinIO cannot notify Lambda: the launcher lists the folder on the server and
+            // sends the event MinIO's webhook would.
+            Some((id, _, client)) => {
+                crate::launcher::list_objects(client, &request.bucket, &options.prefix)
+                    .await
+                    .map_err(|e| e.on_storage_provider(id))?
+                    .into_iter()
+                    .filter(|o| spec.is_input_of(id, &request.bucket, &o.key))
+                    .collect()
+            }
+            None => self
+                .list_inputs(&request.bucket, &options.prefix)
+                .await?
+                .into_iter()
+                .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
+                .collect(),
+        };
         on_event(&LaunchEvent::Planned {
             total: objects.len(),
         });
         let payloads = objects.into_iter().enumerate().map(|(i, object)| {
-            let event = crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1);
+            let event = match &minio {
+                Some((_, region, _)) => {
+                    crate::minio_event(region, &request.bucket, &object, i as u64 + 1)
+                }
+                None => crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1),
+            };
             (object.key, serde_json::to_vec(&event).unwrap_or_default())
         });
         let results = self
@@ -329,6 +364,8 @@ impl Provider for AwsProvider {
             .get(INPUT_TAG)
             .map(|t| {
                 t.split(' ')
+                    // A storage provider's folder (`minio.<id>:...`) has no notification.
+                    .filter(|p| !p.contains(':'))
                     .filter_map(|p| p.split('/').next())
                     .filter(|b| !b.is_empty())
                     .map(str::to_string)

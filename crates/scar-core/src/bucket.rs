@@ -187,7 +187,45 @@ impl ObjectCreated {
         }
         event
     }
+
+    /// The event a MinIO server's webhook sends for this object (`s3:ObjectCreated:Put`,
+    /// `eventSource` [`MINIO_EVENT_SOURCE`], the top-level `Key` and `EventName` MinIO adds),
+    /// as SCAR's supervisor reads it. MinIO cannot notify Lambda: scar's launcher sends it.
+    pub fn to_minio_event(&self) -> serde_json::Value {
+        json!({
+            "EventName": "s3:ObjectCreated:Put",
+            "Key": format!("{}/{}", self.bucket, self.key),
+            "Records": [{
+                "eventVersion": "2.0",
+                "eventSource": MINIO_EVENT_SOURCE,
+                "awsRegion": self.region,
+                "eventTime": self.event_time,
+                "eventName": "s3:ObjectCreated:Put",
+                "userIdentity": {"principalId": "scar"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": format!("{:016X}", self.sequence)},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "scar",
+                    "bucket": {
+                        "name": self.bucket,
+                        "ownerIdentity": {"principalId": "scar"},
+                        "arn": format!("arn:aws:s3:::{}", self.bucket),
+                    },
+                    "object": {
+                        "key": encode_s3_key(&self.key),
+                        "size": self.size,
+                        "eTag": self.etag,
+                        "sequencer": format!("{:016X}", self.sequence),
+                    },
+                },
+            }],
+        })
+    }
 }
+
+/// The `eventSource` of a MinIO server's event records (AWS's is `aws:s3`).
+pub const MINIO_EVENT_SOURCE: &str = "minio:s3";
 
 #[cfg(test)]
 mod tests {

@@ -110,6 +110,9 @@ pub struct StorageRecord {
     /// The invocations of the chain so far, this one included (scar's `scarChain`
     /// field, set by the local provider; 1 when absent).
     pub chain: u32,
+    /// The record's `eventSource`: `aws:s3`, or [`crate::bucket::MINIO_EVENT_SOURCE`]
+    /// for an object on a MinIO server.
+    pub source: Option<String>,
 }
 
 impl StorageRecord {
@@ -126,7 +129,17 @@ impl StorageRecord {
                 .get(crate::bucket::CHAIN_FIELD)
                 .and_then(|c| c.as_u64())
                 .map_or(1, |c| c.clamp(1, u32::MAX.into()) as u32),
+            source: record
+                .get("eventSource")
+                .and_then(|s| s.as_str())
+                .map(str::to_string),
         })
+    }
+
+    /// Whether the record names an object on a MinIO server (its `eventSource` is
+    /// MinIO's).
+    pub fn is_minio(&self) -> bool {
+        self.source.as_deref() == Some(crate::bucket::MINIO_EVENT_SOURCE)
     }
 
     /// The object's file name: the last component of its key.
@@ -269,6 +282,10 @@ pub struct FunctionFile {
     /// only files under `$LAMBDA_TASK_ROOT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<PackagedRoot>,
+    /// The folders whose objects the function runs for: the supervisor downloads an
+    /// object of a storage provider's folder (MinIO's) from that provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<crate::spec::InputSpec>,
     /// Where output files go, each with its filters; none: they are not uploaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<crate::spec::OutputSpec>,
@@ -285,6 +302,7 @@ impl FunctionFile {
             init_script: spec.init_script.clone(),
             image,
             container: None,
+            inputs: spec.inputs.clone(),
             outputs: spec.outputs.clone(),
         }
     }
@@ -351,6 +369,30 @@ mod tests {
             Event::parse(&serde_json::Value::Null).unwrap(),
             Event::Direct(_)
         ));
+    }
+
+    #[test]
+    fn minio_events_are_storage_events_from_minio() {
+        let event = crate::bucket::ObjectCreated {
+            bucket: "archive".into(),
+            key: "in/a b.txt".into(),
+            size: 3,
+            etag: "e".into(),
+            event_time: "2024-01-01T00:00:00.000Z".into(),
+            region: String::new(),
+            sequence: 1,
+            chain: 1,
+        }
+        .to_minio_event();
+        assert_eq!(event["Key"], "archive/in/a b.txt");
+        match Event::parse(&event).unwrap() {
+            Event::Storage(records) => {
+                assert_eq!(records[0].bucket, "archive");
+                assert_eq!(records[0].key, "in/a b.txt");
+                assert!(records[0].is_minio());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

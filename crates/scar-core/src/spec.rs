@@ -142,6 +142,9 @@ impl From<StoredSpec> for FunctionSpec {
     }
 }
 
+/// How a MinIO server's storage provider is named: `minio.<id>`.
+pub const MINIO_PREFIX: &str = "minio.";
+
 /// A folder whose new objects trigger a function: `<bucket>/<folder>/...` (every key of
 /// the bucket when the folder is empty), in the function's own storage unless `storage`
 /// names a storage provider (`minio.<id>`).
@@ -168,6 +171,22 @@ impl InputSpec {
     /// Whether `key` of `bucket` (in the function's own storage) lies in this folder.
     pub fn holds(&self, bucket: &str, key: &str) -> bool {
         self.storage.is_none() && bucket == self.bucket && in_folder(&self.folder, key)
+    }
+
+    /// Whether `key` of `bucket` in the storage provider `storage` (`minio.<id>`,
+    /// `s3.<id>`) lies in this folder.
+    pub fn holds_in(&self, storage: &str, bucket: &str, key: &str) -> bool {
+        self.storage.as_deref() == Some(storage)
+            && bucket == self.bucket
+            && in_folder(&self.folder, key)
+    }
+
+    /// Whether this folder is on a MinIO server (`minio.<id>`), which cannot notify the
+    /// function of new objects: only the launcher runs it over them.
+    pub fn is_minio(&self) -> bool {
+        self.storage
+            .as_deref()
+            .is_some_and(|s| s.starts_with(MINIO_PREFIX))
     }
 
     /// The key prefix S3's notification filters on: `<folder>/`, or nothing.
@@ -395,6 +414,43 @@ impl FunctionSpec {
         self.inputs
             .iter()
             .find(|i| i.storage.is_none() && i.bucket == bucket)
+    }
+
+    /// Whether the launcher runs the function for object `key` of `bucket` on storage
+    /// provider `storage`: it lies in an input folder there and is not one of the
+    /// function's own outputs (an output folder of the same provider inside it).
+    pub fn is_input_of(&self, storage: &str, bucket: &str, key: &str) -> bool {
+        self.inputs.iter().any(|i| i.holds_in(storage, bucket, key))
+            && !self.outputs.iter().any(|o| {
+                o.storage.as_deref() == Some(storage)
+                    && o.bucket == bucket
+                    && in_folder(&o.folder, key)
+            })
+    }
+
+    /// The input folder on a MinIO server in `bucket`, if any (when the function has no
+    /// input folder of its own storage there: [`Self::input_in`] comes first).
+    pub fn minio_input_in(&self, bucket: &str) -> Option<&InputSpec> {
+        self.inputs
+            .iter()
+            .find(|i| i.is_minio() && i.bucket == bucket)
+    }
+
+    /// What `init` should tell the user about the function's inputs: a MinIO folder has no
+    /// automatic trigger (MinIO cannot notify Lambda, nor the local provider), so only the
+    /// launcher runs the function over its objects. One line per such folder.
+    pub fn input_notices(&self) -> Vec<String> {
+        self.inputs
+            .iter()
+            .filter(|i| i.is_minio())
+            .map(|i| {
+                format!(
+                    "{i}: MinIO cannot trigger '{name}': run it over the folder's objects with `scar run -n {name} -es {bucket}`",
+                    name = self.name,
+                    bucket = i.bucket
+                )
+            })
+            .collect()
     }
 
     /// The buckets of the function's own storage it reads and writes: its input buckets,

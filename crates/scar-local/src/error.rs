@@ -69,6 +69,16 @@ pub enum LocalError {
     WrongBucket { function: String, bucket: String },
     #[error("invalid object key {0:?}")]
     Key(String),
+    #[error("cannot list {storage}:{bucket}/{prefix}: {source}")]
+    ListProvider {
+        storage: String,
+        bucket: String,
+        prefix: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{storage} is not among the storage providers of function {function:?}")]
+    NoProvider { function: String, storage: String },
     #[error("cannot read {path}: {source}")]
     Input {
         path: PathBuf,
@@ -110,6 +120,7 @@ impl ProviderError for LocalError {
             | LocalError::InputTaken { .. }
             | LocalError::NotBound(_)
             | LocalError::WrongBucket { .. }
+            | LocalError::NoProvider { .. }
             | LocalError::Key(_)
             | LocalError::Input { .. }
             | LocalError::Busy(_)

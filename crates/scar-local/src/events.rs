@@ -51,7 +51,14 @@ fn tail(text: &str) -> String {
 impl LocalProvider {
     fn bound(&self, name: &str) -> Result<StoredFunction, LocalError> {
         let stored = self.layout().load(name)?;
-        if !stored.info.spec.inputs.iter().any(|i| i.storage.is_none()) {
+        // A MinIO input folder counts: the launcher runs the function over it.
+        if !stored
+            .info
+            .spec
+            .inputs
+            .iter()
+            .any(|i| i.storage.is_none() || i.is_minio())
+        {
             return Err(LocalError::NotBound(name.into()));
         }
         Ok(stored)
@@ -67,19 +74,37 @@ impl LocalProvider {
     ) -> Result<Vec<FileResult>, LocalError> {
         let name = request.function.as_str();
         let stored = self.bound(name)?;
-        let Some(input) = stored.info.spec.input_in(&request.bucket).cloned() else {
-            return Err(LocalError::WrongBucket {
-                function: name.into(),
-                bucket: request.bucket.clone(),
-            });
+        let spec = &stored.info.spec;
+        let (input, minio) = match (
+            spec.input_in(&request.bucket),
+            spec.minio_input_in(&request.bucket),
+        ) {
+            (Some(input), _) => (input.clone(), None),
+            (None, Some(input)) => (input.clone(), input.storage.clone()),
+            (None, None) => {
+                return Err(LocalError::WrongBucket {
+                    function: name.into(),
+                    bucket: request.bucket.clone(),
+                })
+            }
         };
         let function_dir = self.layout().function_dir(name);
         let lock = WorkerLock::try_take(&function_dir, name)?;
         let done = Record::new(&function_dir).load();
+        let listed = match &minio {
+            Some(id) => self.minio_objects(&stored, id, &input).await?,
+            None => {
+                let mut infos = Vec::new();
+                for key in self.input_keys(&stored, &input)? {
+                    infos.push(self.buckets().info(&input.bucket, &key)?);
+                }
+                infos
+            }
+        };
         let mut objects = Vec::new();
-        for key in self.input_keys(&stored, &input)? {
-            let info = self.buckets().info(&input.bucket, &key)?;
-            let last = done.get(&key);
+        for info in listed {
+            let key = &info.key;
+            let last = done.get(key);
             let keep = if request.only_failed {
                 last.is_some_and(|p| p.outcome != Outcome::Succeeded)
             } else if request.pending_only {
@@ -97,9 +122,45 @@ impl LocalProvider {
             objects,
             self.concurrency(request.concurrency),
             true,
+            minio,
             on_event,
         )
         .await
+    }
+
+    /// The objects of `input`, a folder on MinIO server `id`, that the function runs for:
+    /// listed on the server with the provider's endpoint and keys. MinIO cannot notify this
+    /// provider of new objects, so only the launcher gets to them.
+    async fn minio_objects(
+        &self,
+        stored: &StoredFunction,
+        id: &str,
+        input: &InputSpec,
+    ) -> Result<Vec<ObjectInfo>, LocalError> {
+        let spec = &stored.info.spec;
+        let Some(provider) = spec.storage_providers.get(id).cloned() else {
+            return Err(LocalError::NoProvider {
+                function: spec.name.clone(),
+                storage: id.to_string(),
+            });
+        };
+        let storage = scar_runtime::storage::S3Storage::for_provider(id, provider);
+        let (bucket, prefix) = (input.bucket.clone(), input.prefix());
+        let listed = {
+            let (bucket, prefix) = (bucket.clone(), prefix.clone());
+            tokio::task::spawn_blocking(move || storage.list(&bucket, &prefix))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+        };
+        let mut objects = listed.map_err(|source| LocalError::ListProvider {
+            storage: id.to_string(),
+            bucket,
+            prefix,
+            source,
+        })?;
+        objects.retain(|o| spec.is_input_of(id, &o.bucket, &o.key));
+        Ok(objects)
     }
 
     /// The keys of `input` that trigger `stored`: all but its own outputs.
@@ -126,7 +187,7 @@ impl LocalProvider {
     ) -> Result<Vec<FileResult>, LocalError> {
         let stored = self.bound(name)?;
         let lock = WorkerLock::try_take(&self.layout().function_dir(name), name)?;
-        self.run_chain(stored, lock, objects, concurrency, false, on_event)
+        self.run_chain(stored, lock, objects, concurrency, false, None, on_event)
             .await
     }
 
@@ -134,7 +195,9 @@ impl LocalProvider {
     /// `warm_first`, to warm a sandbox), then every function that their outputs trigger,
     /// and so on down the chain, as S3's notifications would on AWS. A function another
     /// scar process is running (`scar serve`) is left to it. Results of functions other
-    /// than `first` name their function.
+    /// than `first` name their function. `minio`: `objects` are on that MinIO server
+    /// (`minio.<id>`), not in this machine's buckets; the chain that follows is local.
+    #[allow(clippy::too_many_arguments)]
     async fn run_chain(
         &self,
         first: StoredFunction,
@@ -142,6 +205,7 @@ impl LocalProvider {
         objects: Vec<ObjectInfo>,
         concurrency: usize,
         warm_first: bool,
+        minio: Option<String>,
         on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, LocalError> {
         let first_name = first.info.spec.name.clone();
@@ -186,8 +250,15 @@ impl LocalProvider {
                     continue;
                 }
                 let (stored, record) = (stored.clone(), record.clone());
+                let origin = minio.as_deref().filter(|_| !chained);
                 running.push(async move {
-                    let mut r = self.process_object(&stored, &record, info.clone()).await;
+                    let mut r = match origin {
+                        Some(id) => {
+                            self.process_minio_object(&stored, &record, info.clone(), id)
+                                .await
+                        }
+                        None => self.process_object(&stored, &record, info.clone()).await,
+                    };
                     if chained {
                         r.function = Some(name.clone());
                         r.bucket = Some(info.bucket);
@@ -347,6 +418,48 @@ impl LocalProvider {
             chain,
         }
         .to_event();
+        self.invoke_for(stored, record, info, event).await
+    }
+
+    /// Invokes the function for one object of the MinIO server `id` with the event MinIO's
+    /// webhook would send (`eventSource` `minio:s3`), and records the outcome. Such an
+    /// object starts a chain: MinIO has no chain marks.
+    pub(crate) async fn process_minio_object(
+        &self,
+        stored: &StoredFunction,
+        record: &Record,
+        info: ObjectInfo,
+        id: &str,
+    ) -> FileResult {
+        let region = stored
+            .info
+            .spec
+            .storage_providers
+            .get(id)
+            .and_then(|p| p.region.clone())
+            .unwrap_or_default();
+        let event = ObjectCreated {
+            bucket: info.bucket.clone(),
+            key: info.key.clone(),
+            size: info.size,
+            etag: info.etag.clone(),
+            event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            region,
+            sequence: 0,
+            chain: 1,
+        }
+        .to_minio_event();
+        self.invoke_for(stored, record, info, event).await
+    }
+
+    /// Invokes the function with `event`, for object `info`, and records the outcome.
+    async fn invoke_for(
+        &self,
+        stored: &StoredFunction,
+        record: &Record,
+        info: ObjectInfo,
+        event: serde_json::Value,
+    ) -> FileResult {
         let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         let result = match self.invoke_event(stored, bytes, None).await {
             Ok(response) => {

@@ -42,6 +42,14 @@ pub enum SupervisorError {
     },
     #[error("the event names object {bucket}/{key} but this function has no storage")]
     NoStorage { bucket: String, key: String },
+    #[error("the event names object {bucket}/{key} of {storage}, which is not among this function's storage providers")]
+    NoProvider {
+        storage: String,
+        bucket: String,
+        key: String,
+    },
+    #[error("the MinIO event names object {bucket}/{key}, but no MinIO input folder of this function holds it, and the function has not exactly one MinIO storage provider")]
+    UnknownMinio { bucket: String, key: String },
     #[error("the zip package at {package} holds no proot, and its image root has to be entered here (no namespaces on Lambda)\nhelp: rebuild it with `--proot PATH` (a static proot, such as udocker's), or deploy the image package")]
     NoProot { package: PathBuf },
     #[error("cannot build the image root at {path} from the package's layers: {why}")]
@@ -340,12 +348,68 @@ impl Supervisor {
             .any(|o| o.holds(&record.bucket, &record.key))
     }
 
-    fn stage(&self, record: &StorageRecord, input_dir: &Path) -> Result<(), SupervisorError> {
-        let Some(storage) = &self.storage else {
-            return Err(SupervisorError::NoStorage {
+    /// The storage provider (`minio.<id>`) that holds the record's object, when it is not
+    /// the function's own storage: the MinIO input folder of the record's bucket that holds
+    /// the key, when the record is MinIO's (`eventSource` `minio:s3`) or no input folder of
+    /// the function's own storage holds it; for a MinIO record that no folder holds, the
+    /// one MinIO input bucket of that name, or the only MinIO provider.
+    fn provider_of(&self, record: &StorageRecord) -> Result<Option<&str>, SupervisorError> {
+        let inputs = &self.function.inputs;
+        let own = inputs.iter().any(|i| i.holds(&record.bucket, &record.key));
+        if !record.is_minio() && own {
+            return Ok(None);
+        }
+        let held = inputs.iter().find_map(|i| {
+            let id = i.storage.as_deref().filter(|_| i.is_minio())?;
+            i.holds_in(id, &record.bucket, &record.key).then_some(id)
+        });
+        if let Some(id) = held {
+            return Ok(Some(id));
+        }
+        if !record.is_minio() {
+            return Ok(None);
+        }
+        let mut by_bucket = inputs
+            .iter()
+            .filter(|i| i.is_minio() && i.bucket == record.bucket)
+            .filter_map(|i| i.storage.as_deref());
+        let mut minio = self
+            .providers
+            .keys()
+            .filter(|k| k.starts_with(scar_core::spec::MINIO_PREFIX))
+            .map(String::as_str);
+        match (
+            by_bucket.next(),
+            by_bucket.next(),
+            minio.next(),
+            minio.next(),
+        ) {
+            (Some(id), None, ..) => Ok(Some(id)),
+            (None, None, Some(id), None) => Ok(Some(id)),
+            _ => Err(SupervisorError::UnknownMinio {
                 bucket: record.bucket.clone(),
                 key: record.key.clone(),
-            });
+            }),
+        }
+    }
+
+    fn stage(&self, record: &StorageRecord, input_dir: &Path) -> Result<(), SupervisorError> {
+        let storage = match self.provider_of(record)? {
+            Some(id) => self
+                .providers
+                .get(id)
+                .ok_or_else(|| SupervisorError::NoProvider {
+                    storage: id.to_string(),
+                    bucket: record.bucket.clone(),
+                    key: record.key.clone(),
+                })?,
+            None => self
+                .storage
+                .as_ref()
+                .ok_or_else(|| SupervisorError::NoStorage {
+                    bucket: record.bucket.clone(),
+                    key: record.key.clone(),
+                })?,
         };
         storage
             .download(

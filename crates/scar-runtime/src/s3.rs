@@ -93,6 +93,26 @@ impl S3Storage {
         }
     }
 
+    /// The storage of provider `id` (`minio.<id>`: path-style, region `us-east-1` unless
+    /// given; `s3.<id>`) with its endpoint and keys. Reads nothing yet.
+    pub fn for_provider(id: &str, p: scar_core::StorageProvider) -> S3Storage {
+        let credentials = match (p.access_key, p.secret_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: None,
+            }),
+            _ => None,
+        };
+        let minio = id.starts_with(scar_core::spec::MINIO_PREFIX);
+        S3Storage::new(S3Options {
+            endpoint_url: p.endpoint,
+            region: p.region.or_else(|| minio.then(|| "us-east-1".to_string())),
+            credentials,
+            force_path_style: minio.then_some(true),
+        })
+    }
+
     /// Whether requests use path-style addressing.
     pub fn path_style(&self) -> bool {
         self.options
@@ -126,6 +146,53 @@ impl S3Storage {
             .client
             .get_or_init(|| rt.block_on(connect(&self.options, self.path_style())));
         Ok((rt, client))
+    }
+}
+
+impl S3Storage {
+    /// The objects under `prefix` in `bucket`, every page (folder markers, keys ending in
+    /// `/`, left out). Blocks: from async code, call it on a blocking thread
+    /// (`tokio::task::spawn_blocking`).
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> std::io::Result<Vec<scar_core::provider::ObjectInfo>> {
+        let (rt, client) = self.client()?;
+        rt.block_on(async {
+            let mut out = Vec::new();
+            let mut pages = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| sdk_error("ListObjectsV2", bucket, prefix, e))?;
+                for object in page.contents() {
+                    let Some(key) = object.key().filter(|k| !k.ends_with('/')) else {
+                        continue;
+                    };
+                    out.push(scar_core::provider::ObjectInfo {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        size: object.size().map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+                        etag: object
+                            .e_tag()
+                            .unwrap_or_default()
+                            .trim_matches('"')
+                            .to_string(),
+                        modified: object
+                            .last_modified()
+                            .and_then(|t| {
+                                t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()
+                            })
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            Ok(out)
+        })
     }
 }
 

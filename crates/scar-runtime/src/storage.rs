@@ -55,21 +55,7 @@ pub fn providers_from_environment(
         })?;
     #[cfg(feature = "s3")]
     for (id, p) in providers {
-        let credentials = match (p.access_key, p.secret_key) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token: None,
-            }),
-            _ => None,
-        };
-        let minio = id.starts_with("minio.");
-        let storage = S3Storage::new(S3Options {
-            endpoint_url: p.endpoint,
-            region: p.region.or_else(|| minio.then(|| "us-east-1".to_string())),
-            credentials,
-            force_path_style: minio.then_some(true),
-        });
+        let storage = S3Storage::for_provider(&id, p);
         out.insert(id, Arc::new(storage) as Arc<dyn Storage>);
     }
     #[cfg(not(feature = "s3"))]

@@ -30,6 +30,12 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         prepared.push((single, ctx, one, spec));
     }
     warn_of_cycles(&prepared, printer).await?;
+    // A MinIO input folder has no trigger: the same words on both providers.
+    for (.., spec) in &prepared {
+        for notice in spec.input_notices() {
+            printer.warn(notice);
+        }
+    }
     let mut created = Vec::new();
     for (single, ctx, one, spec) in prepared {
         let image = match (one.image, one.image_file) {
