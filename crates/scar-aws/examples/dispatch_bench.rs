@@ -82,6 +82,8 @@ async fn main() -> ExitCode {
         inputs: Vec::new(),
         outputs: Vec::new(),
         storage_providers: Default::default(),
+        execution_mode: scar_core::ExecutionMode::Lambda,
+        batch: None,
     };
     spec.description = "dispatch benchmark".into();
     let name = spec.name.clone();

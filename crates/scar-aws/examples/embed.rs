@@ -65,6 +65,8 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         inputs: Vec::new(),
         outputs: Vec::new(),
         storage_providers: Default::default(),
+        execution_mode: scar_core::ExecutionMode::Lambda,
+        batch: None,
     };
     let source = if std::path::Path::new(image).is_file() {
         ImageInput::Archive(image.into())

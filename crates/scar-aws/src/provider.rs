@@ -192,6 +192,7 @@ impl AwsProvider {
     pub async fn init(&self, request: InitRequest) -> Result<FunctionInfo, AwsError> {
         let spec = &request.spec;
         spec.validate()?;
+        refuse_batch_modes(spec)?;
         if self.config.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
@@ -931,6 +932,20 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
     vars
 }
 
+/// The Batch execution modes, which this provider does not create yet: refused before
+/// anything is pulled or made, never run as plain Lambda functions.
+pub(crate) fn refuse_batch_modes(spec: &FunctionSpec) -> Result<(), AwsError> {
+    if !spec.execution_mode.uses_batch() {
+        return Ok(());
+    }
+    Err(scar_core::provider::Unsupported {
+        provider: crate::PROVIDER_NAME,
+        what: format!("execution mode `{}`", spec.execution_mode),
+        instead: "the aws provider does not create AWS Batch resources yet: rehearse the function on the local provider (`--provider local`), which runs the Batch modes without Lambda's limits".into(),
+    }
+    .into())
+}
+
 /// The id of the notification `init` adds to an input bucket: `scar-<function>`.
 pub fn notification_id(function: &str) -> String {
     format!("scar-{function}")
@@ -1059,6 +1074,8 @@ pub(crate) fn function_info(
             inputs,
             outputs,
             storage_providers,
+            execution_mode: scar_core::ExecutionMode::Lambda,
+            batch: None,
         },
         provider: ProviderKind::Aws,
         package: if is_image { "image" } else { "zip" }.into(),

@@ -147,6 +147,10 @@ pub struct InitArgs {
     /// Where output files go (`-ob`): `BUCKET` or `BUCKET/FOLDER`.
     #[arg(long = "output-bucket", value_name = "BUCKET[/FOLDER]")]
     pub output_bucket: Option<String>,
+    /// Where invocations run (`-em`): `lambda`, `lambda-batch` (Lambda, handing over to
+    /// Batch at the timeout threshold) or `batch` (every event a Batch job).
+    #[arg(long = "execution-mode", value_name = "MODE", value_parser = parse_execution_mode)]
+    pub execution_mode: Option<scar_core::ExecutionMode>,
     /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
     /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
     #[arg(long, value_enum)]
@@ -169,6 +173,11 @@ pub struct InitArgs {
     pub json: bool,
 }
 
+fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
+    scar_core::ExecutionMode::parse(s)
+        .ok_or_else(|| format!("`{s}`: use `lambda`, `lambda-batch` or `batch`"))
+}
+
 /// What an FDL file says of a function's storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FdlStorage {
@@ -176,6 +185,8 @@ pub struct FdlStorage {
     pub outputs: Vec<scar_core::OutputSpec>,
     pub storage_providers: std::collections::BTreeMap<String, scar_core::StorageProvider>,
     pub lambda_environment: std::collections::BTreeMap<String, String>,
+    pub execution_mode: scar_core::ExecutionMode,
+    pub batch: Option<scar_core::BatchSpec>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -322,6 +333,7 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-ib", "--input-bucket"),
     ("-ob", "--output-bucket"),
     ("-le", "--lambda-environment"),
+    ("-em", "--execution-mode"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -360,6 +372,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--input-bucket",
     "--output-bucket",
     "--lambda-environment",
+    "--execution-mode",
     "--profile",
     "--region",
     "--endpoint-url",

@@ -187,6 +187,8 @@ pub fn expand_fdl(
                     outputs: f.outputs,
                     storage_providers: f.storage_providers,
                     lambda_environment: f.lambda_environment,
+                    execution_mode: f.execution_mode,
+                    batch: f.batch,
                 }),
                 log_retention_days: f.log_retention_days,
                 ..args.clone()
@@ -245,6 +247,12 @@ pub fn function_spec(
     if let Some(path) = &args.output_bucket {
         outputs = vec![scar_core::OutputSpec::at(&BucketPath::parse(path)?)];
     }
+    let execution_mode = args.execution_mode.unwrap_or(fdl.execution_mode);
+    let batch = fdl.batch.or_else(|| {
+        execution_mode
+            .uses_batch()
+            .then(scar_core::BatchSpec::default)
+    });
     let mut lambda_environment = fdl.lambda_environment;
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,
@@ -271,6 +279,8 @@ pub fn function_spec(
         inputs,
         outputs,
         storage_providers: fdl.storage_providers,
+        execution_mode,
+        batch,
     })
 }
 

@@ -4,8 +4,8 @@
 //! replaced by a locally built busybox image (CI has no Docker Hub) and the init scripts
 //! they name are stubbed; nothing else in them is touched.
 //!
-//! The table below is the measure: when the parser learns something (AWS Batch,
-//! `container.image_file`), a row moves from refused to accepted here.
+//! The table below is the measure: when the parser learns something, a row moves from
+//! refused to accepted here.
 
 use std::path::{Path, PathBuf};
 
@@ -27,17 +27,16 @@ enum Expect {
 }
 use Expect::{Accepted, Refused};
 
-const BATCH: &str = "AWS Batch (a later issue)";
-const BATCH_ERROR: &str = "lambda.execution_mode: `batch` (AWS Batch) is not supported";
-
 /// Every `.yaml` of the data directory, by its path in SCAR's repository.
 const FILES: &[(&str, Expect)] = &[
+    // Three functions chained through folders, in `lambda-batch` and `batch` modes.
     (
         "examples/av-workflow/scar-av-workflow.yaml",
-        Refused {
-            reason: BATCH,
-            error: "functions.aws[0].lambda.execution_mode: `lambda-batch` (AWS Batch) is not supported",
-        },
+        Accepted(&[
+            "scar-av-workflow-ffmpeg",
+            "scar-av-workflow-audio2srt",
+            "scar-av-workflow-yolov3",
+        ]),
     ),
     // A container AWS_ACCESS_KEY_ID: the container's variables, not Lambda's (SCAR 4).
     (
@@ -72,10 +71,7 @@ const FILES: &[(&str, Expect)] = &[
     ),
     (
         "examples/deep-audio/scar-deepaas-audio.yaml",
-        Refused {
-            reason: BATCH,
-            error: BATCH_ERROR,
-        },
+        Accepted(&["scar-deepaas-audio"]),
     ),
     ("examples/elixir/scar-elixir.yaml", Accepted(&["scar-elixir"])),
     ("examples/erlang/scar-erlang.yaml", Accepted(&["scar-erlang"])),
@@ -89,21 +85,19 @@ const FILES: &[(&str, Expect)] = &[
         "examples/mask-detector-workflow/scar-mask-detector-workflow.yaml",
         Accepted(&["scar-mask-detector"]),
     ),
+    // MPI across several instances: refused by name.
     (
         "examples/mpi/batch.yaml",
         Refused {
-            reason: BATCH,
-            error: BATCH_ERROR,
+            reason: "multi-node parallel Batch jobs",
+            error: "functions.aws[0].batch.multi_node_parallel: multi-node parallel jobs (MPI across instances) are not supported",
         },
     ),
     ("examples/mpi/lambda.yaml", Accepted(&["scar-mpi"])),
     ("examples/mrbayes/scar-mrbayes.yaml", Accepted(&["scar-mrbayes"])),
     (
         "examples/plant-classification/scar-plant-classification.yaml",
-        Refused {
-            reason: BATCH,
-            error: BATCH_ERROR,
-        },
+        Accepted(&["scar-plants"]),
     ),
     ("examples/r/scar-r.yaml", Accepted(&["scar-r"])),
     ("examples/ruby/scar-ruby.yaml", Accepted(&["scar-ruby"])),
@@ -115,10 +109,7 @@ const FILES: &[(&str, Expect)] = &[
     // Two functions chained through `scar-video/split-images`; the first one is Batch.
     (
         "examples/video-process/scar-video-process.yaml",
-        Refused {
-            reason: BATCH,
-            error: BATCH_ERROR,
-        },
+        Accepted(&["scar-batch-ffmpeg-split", "scar-lambda-darknet"]),
     ),
     // Every option SCAR has: a MinIO input, an S3 output with filters, Batch settings
     // unused (`execution_mode: lambda`), OneData and OSCAR ignored with warnings.
@@ -131,12 +122,12 @@ const FILES: &[(&str, Expect)] = &[
             error: "functions: expected a mapping",
         },
     ),
-    // An older layout (`lambda.image`) whose first function is Batch.
+    // A 2019 draft layout (`lambda.image`, no `container:`), which SCAR 4 does not read.
     (
         "video-process.yaml",
         Refused {
-            reason: BATCH,
-            error: BATCH_ERROR,
+            reason: "draft layout: `lambda.image` instead of `container.image`",
+            error: "functions.aws[0].lambda: it has no `container:` with an `image`",
         },
     ),
 ];
@@ -212,42 +203,6 @@ fn listed_names(scar: &Scar) -> Vec<String> {
     names.sort();
     names
 }
-
-/// The files SCAR refuses only for AWS Batch, with their `execution_mode:` lines removed:
-/// what scar would make of the rest of them (the chains of av-workflow and video-process
-/// included) once Batch is supported. `examples/mpi/batch.yaml` is left out: its init
-/// script is an absolute `/tmp/run_batch.sh` that the test does not write.
-const WITHOUT_BATCH: &[(&str, Expect)] = &[
-    (
-        "examples/av-workflow/scar-av-workflow.yaml",
-        Accepted(&[
-            "scar-av-workflow-ffmpeg",
-            "scar-av-workflow-audio2srt",
-            "scar-av-workflow-yolov3",
-        ]),
-    ),
-    (
-        "examples/deep-audio/scar-deepaas-audio.yaml",
-        Accepted(&["scar-deepaas-audio"]),
-    ),
-    (
-        "examples/plant-classification/scar-plant-classification.yaml",
-        Accepted(&["scar-plants"]),
-    ),
-    (
-        "examples/video-process/scar-video-process.yaml",
-        Accepted(&["scar-batch-ffmpeg-split", "scar-lambda-darknet"]),
-    ),
-    // SCAR's 2019 work-in-progress layout (`lambda.image`, no `container:`), which SCAR 4
-    // does not read either: it reads `lambda.container.image`.
-    (
-        "video-process.yaml",
-        Refused {
-            reason: "pre-SCAR 4 layout (`lambda.image`)",
-            error: "functions.aws[0].lambda: it has no `container:` with an `image`",
-        },
-    ),
-];
 
 /// Runs each file (after `edit`) through `init -f`, `ls`, `rm -f`, `ls` in a fresh scar
 /// home; prints the table; fails listing every row that is not as expected.
@@ -332,25 +287,5 @@ fn scar_upstream_definition_files_are_accepted_or_refused_as_expected() {
         "SCAR's upstream definition files through `scar init -f`",
         FILES,
         str::to_string,
-    );
-}
-
-#[test]
-fn what_batch_hides_in_scar_upstream_files() {
-    for (rel, _) in WITHOUT_BATCH {
-        let expected = FILES.iter().find(|(f, _)| f == rel).map(|(_, e)| e);
-        assert!(
-            matches!(expected, Some(Refused { reason, .. }) if *reason == BATCH),
-            "{rel} is refused for Batch"
-        );
-    }
-    check_files(
-        "The same files refused for Batch, without their `execution_mode:` lines",
-        WITHOUT_BATCH,
-        |yaml| {
-            yaml.split_inclusive('\n')
-                .filter(|line| yaml_value(line, "execution_mode").is_none())
-                .collect()
-        },
     );
 }

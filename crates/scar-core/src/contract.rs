@@ -67,6 +67,10 @@ pub const STORAGE_PROVIDERS_VAR: &str = "SCAR_STORAGE_PROVIDERS";
 /// further, and the chain stops at [`crate::lambda::MAX_CHAIN_INVOCATIONS`].
 pub const CHAIN_DEPTH_VAR: &str = "SCAR_CHAIN_DEPTH";
 
+/// Set in the environment of a supervisor that runs as a Batch job (execution modes
+/// `batch` and `lambda-batch`'s hand-over): no hand-over from there.
+pub const BATCH_JOB_VAR: &str = "SCAR_BATCH_JOB";
+
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";
 

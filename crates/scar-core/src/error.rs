@@ -30,8 +30,10 @@ pub enum SpecError {
     Name { name: String, why: &'static str },
     #[error("invalid memory {0} MB: it must be between 128 and 10240 MB")]
     Memory(u32),
-    #[error("invalid timeout {0} s: it must be between 1 and 900 seconds")]
-    Timeout(u32),
+    #[error("invalid timeout {0} s: it must be between 1 and {1} seconds")]
+    Timeout(u32, u32),
+    #[error("invalid batch settings: {0}")]
+    Batch(String),
     #[error("invalid timeout threshold {threshold} s: it must be below the timeout ({timeout} s)")]
     Threshold { threshold: u32, timeout: u32 },
     #[error("invalid environment variable name {name:?}: {why}")]

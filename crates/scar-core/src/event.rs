@@ -207,6 +207,13 @@ pub struct Response {
     pub log_group: String,
     #[serde(default)]
     pub log_stream: String,
+    /// Set by the supervisor of a `lambda-batch` function that reached the timeout
+    /// threshold: nothing was uploaded, and the event goes to a Batch job whole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handed_over: bool,
+    /// On a Batch job's response: the request that handed the event over to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_over_from: Option<String>,
 }
 
 impl Response {
@@ -289,6 +296,10 @@ pub struct FunctionFile {
     /// Where output files go, each with its filters; none: they are not uploaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<crate::spec::OutputSpec>,
+    /// `lambda-batch`: at the threshold the supervisor hands the event over instead of
+    /// stopping the script as a timeout.
+    #[serde(default, skip_serializing_if = "crate::spec::ExecutionMode::is_lambda")]
+    pub execution_mode: crate::spec::ExecutionMode,
 }
 
 impl FunctionFile {
@@ -304,6 +315,7 @@ impl FunctionFile {
             container: None,
             inputs: spec.inputs.clone(),
             outputs: spec.outputs.clone(),
+            execution_mode: spec.execution_mode,
         }
     }
 }

@@ -42,7 +42,9 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
-use crate::spec::{InputSpec, OutputSpec, StorageProvider};
+use crate::spec::{
+    BatchSpec, ComputeResources, ExecutionMode, InputSpec, OutputSpec, StorageProvider,
+};
 
 /// A file that is not a function definition scar can deploy.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,10 @@ pub struct FdlFunction {
     pub iam_role: Option<String>,
     /// `cloudwatch.log_retention_policy_in_days`.
     pub log_retention_days: Option<u32>,
+    /// `lambda.execution_mode`.
+    pub execution_mode: ExecutionMode,
+    /// The `batch:` block (its defaults for a Batch mode without one).
+    pub batch: Option<BatchSpec>,
 }
 
 /// A parsed file: its functions, in order, and what in it was ignored.
@@ -193,6 +199,7 @@ struct AwsEntry {
     lambda: Option<Lambda>,
     iam: Option<Iam>,
     cloudwatch: Option<Cloudwatch>,
+    batch: Option<Batch>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -239,6 +246,91 @@ struct Storage {
     suffix: Vec<String>,
     #[serde(default)]
     prefix: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    vcpus: Option<u32>,
+    memory: Option<u32>,
+    enable_gpu: Option<bool>,
+    service_role: Option<String>,
+    environment: Option<Environment>,
+    compute_resources: Option<Compute>,
+    multi_node_parallel: Option<MultiNode>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Compute {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    desired_v_cpus: Option<u32>,
+    min_v_cpus: Option<u32>,
+    max_v_cpus: Option<u32>,
+    #[serde(default)]
+    subnets: Vec<String>,
+    #[serde(default)]
+    security_group_ids: Vec<String>,
+    #[serde(default)]
+    instance_types: Vec<String>,
+    launch_template_name: Option<String>,
+    instance_role: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct MultiNode {
+    #[serde(default)]
+    enabled: bool,
+}
+
+impl Batch {
+    fn into_spec(self, at: &str, warnings: &mut Vec<String>) -> Result<BatchSpec, FdlError> {
+        note_ignored(&self.other, at, warnings);
+        if self.multi_node_parallel.is_some_and(|m| m.enabled) {
+            return Err(invalid(
+                &format!("{at}.multi_node_parallel"),
+                "multi-node parallel jobs (MPI across instances) are not supported: run the job on one node (`enabled: false`)",
+            ));
+        }
+        let d = BatchSpec::default();
+        let mut environment = BTreeMap::new();
+        if let Some(env) = self.environment {
+            env_values(
+                env.variables,
+                &format!("{at}.environment"),
+                &mut environment,
+            )?;
+        }
+        let compute = match self.compute_resources {
+            None => ComputeResources::default(),
+            Some(c) => {
+                note_ignored(&c.other, &format!("{at}.compute_resources"), warnings);
+                let dc = ComputeResources::default();
+                ComputeResources {
+                    kind: c.kind.map(|k| k.to_ascii_uppercase()).unwrap_or(dc.kind),
+                    desired_vcpus: c.desired_v_cpus.unwrap_or(dc.desired_vcpus),
+                    min_vcpus: c.min_v_cpus.unwrap_or(dc.min_vcpus),
+                    max_vcpus: c.max_v_cpus.unwrap_or(dc.max_vcpus),
+                    subnets: c.subnets,
+                    security_group_ids: c.security_group_ids,
+                    instance_types: c.instance_types,
+                    launch_template_name: c.launch_template_name.filter(|n| !n.is_empty()),
+                    instance_role: c.instance_role.filter(|r| !r.is_empty()),
+                }
+            }
+        };
+        Ok(BatchSpec {
+            vcpus: self.vcpus.unwrap_or(d.vcpus),
+            memory_mb: self.memory.unwrap_or(d.memory_mb),
+            enable_gpu: self.enable_gpu.unwrap_or(false),
+            service_role: self.service_role.filter(|r| !r.is_empty()),
+            environment,
+            compute,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -481,12 +573,20 @@ impl AwsEntry {
         };
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
-        if let Some(mode) = lambda.execution_mode.as_deref().filter(|m| *m != "lambda") {
-            return Err(invalid(
-                &format!("{lat}.execution_mode"),
-                &format!("`{mode}` (AWS Batch) is not supported: scar runs functions on Lambda"),
-            ));
-        }
+        let execution_mode = match lambda.execution_mode.as_deref() {
+            None => ExecutionMode::Lambda,
+            Some(mode) => ExecutionMode::parse(mode).ok_or_else(|| {
+                invalid(
+                    &format!("{lat}.execution_mode"),
+                    &format!("`{mode}`: use `lambda`, `lambda-batch` or `batch`"),
+                )
+            })?,
+        };
+        let batch = match self.batch {
+            Some(b) => Some(b.into_spec(&format!("{at}.batch"), warnings)?),
+            None if execution_mode.uses_batch() => Some(BatchSpec::default()),
+            None => None,
+        };
         let name = lambda
             .name
             .ok_or_else(|| invalid(&lat, "it has no `name`"))?;
@@ -561,6 +661,8 @@ impl AwsEntry {
             outputs,
             storage_providers,
             iam_role: iam_role.flatten().filter(|r| !r.is_empty()),
+            execution_mode,
+            batch,
             log_retention_days: log_retention_days.flatten(),
         })
     }
@@ -623,6 +725,8 @@ impl Legacy {
             storage_providers: BTreeMap::new(),
             iam_role: None,
             log_retention_days: None,
+            execution_mode: ExecutionMode::Lambda,
+            batch: None,
         })
     }
 }
@@ -797,6 +901,55 @@ storage_providers:
     }
 
     #[test]
+    fn batch_modes_and_their_block() {
+        let text = r#"
+functions:
+  aws:
+  - lambda:
+      name: yolo
+      execution_mode: batch
+      memory: 128
+      container: {image: grycap/yolov3}
+    batch:
+      vcpus: 4
+      memory: 12288
+      enable_gpu: true
+      boto_profile: default
+      environment: {Variables: {MODEL: v3}}
+      compute_resources:
+        type: spot
+        max_v_cpus: 12
+        instance_types: [g3s.xlarge]
+        instance_role: ""
+  - lambda:
+      name: handover
+      execution_mode: lambda-batch
+      container: {image: busybox}
+"#;
+        let fdl = Fdl::parse(text, Path::new(".")).unwrap();
+        let yolo = &fdl.functions[0];
+        assert_eq!(yolo.execution_mode, ExecutionMode::Batch);
+        let b = yolo.batch.as_ref().unwrap();
+        assert_eq!((b.vcpus, b.memory_mb, b.enable_gpu), (4, 12288, true));
+        assert_eq!(b.environment["MODEL"], "v3");
+        assert_eq!(b.compute.kind, "SPOT");
+        assert_eq!((b.compute.min_vcpus, b.compute.max_vcpus), (0, 12));
+        assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
+        assert_eq!(b.compute.instance_role, None);
+        assert!(
+            fdl.warnings
+                .iter()
+                .any(|w| w.contains("batch.boto_profile")),
+            "{:?}",
+            fdl.warnings
+        );
+        // A Batch mode without a `batch:` block gets SCAR's defaults.
+        let handover = &fdl.functions[1];
+        assert_eq!(handover.execution_mode, ExecutionMode::LambdaBatch);
+        assert_eq!(handover.batch.as_ref().unwrap().memory_mb, 1024);
+    }
+
+    #[test]
     fn scar3_layout() {
         let text = "functions:\n  scar-imagemagick:\n    image: grycap/imagemagick\n    init_script: grayify-image.sh\n    memory: 256\n    time: 60\n    s3:\n      input_bucket: scar-imagemagick\n";
         let fdl = Fdl::parse(text, Path::new("rel")).unwrap();
@@ -846,8 +999,12 @@ storage_providers:
             "invalid bucket",
         );
         bad(
-            "functions:\n  aws:\n  - lambda:\n      name: f\n      execution_mode: batch\n      container: {image: x}\n",
-            "Batch",
+            "functions:\n  aws:\n  - lambda:\n      name: f\n      execution_mode: fargate\n      container: {image: x}\n",
+            "use `lambda`, `lambda-batch` or `batch`",
+        );
+        bad(
+            "functions:\n  aws:\n  - lambda: {name: f, execution_mode: batch, container: {image: x}}\n    batch: {multi_node_parallel: {enabled: true}}\n",
+            "multi-node parallel jobs",
         );
         bad(
             "functions:\n  aws:\n  - lambda: {name: f, container: {image: x}}\n  - lambda: {name: f, container: {image: y}}\n",

@@ -56,6 +56,8 @@ pub fn fdl(data: &[u8]) {
                 inputs: f.inputs,
                 outputs: f.outputs,
                 storage_providers: f.storage_providers,
+                execution_mode: crate::ExecutionMode::Lambda,
+                batch: None,
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -28,4 +28,6 @@ pub mod provider;
 pub mod spec;
 
 pub use error::{ErrorCategory, ExitStatus, SpecError};
-pub use spec::{FunctionSpec, ImageConfig, InputSpec, OutputSpec, StorageProvider};
+pub use spec::{
+    BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, StorageProvider,
+};

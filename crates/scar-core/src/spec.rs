@@ -77,7 +77,163 @@ pub struct FunctionSpec {
     /// `<kind>.<id>`. Their secrets are never printed: see [`FunctionSpec::redacted`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage_providers: BTreeMap<String, StorageProvider>,
+    /// Where invocations run: Lambda, AWS Batch, or Lambda handing over to Batch at the
+    /// threshold (SCAR's `execution_mode`).
+    #[serde(default, skip_serializing_if = "ExecutionMode::is_lambda")]
+    pub execution_mode: ExecutionMode,
+    /// The AWS Batch job's resources (SCAR's `batch:` block), for the Batch modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
 }
+
+/// How a function's invocations run (SCAR's `execution_mode`, `-em`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionMode {
+    /// On Lambda, within its limits (15 minutes, 10 GB, no GPU).
+    #[default]
+    Lambda,
+    /// On Lambda; an invocation that reaches the timeout threshold is handed over to
+    /// Batch instead of failing.
+    LambdaBatch,
+    /// Every event is an AWS Batch job: Lambda's limits do not apply, the job's do.
+    Batch,
+}
+
+impl ExecutionMode {
+    /// The mode as SCAR names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Lambda => "lambda",
+            ExecutionMode::LambdaBatch => "lambda-batch",
+            ExecutionMode::Batch => "batch",
+        }
+    }
+
+    /// The mode named `name`, as SCAR names them.
+    pub fn parse(name: &str) -> Option<ExecutionMode> {
+        [
+            ExecutionMode::Lambda,
+            ExecutionMode::LambdaBatch,
+            ExecutionMode::Batch,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+
+    pub fn is_lambda(&self) -> bool {
+        *self == ExecutionMode::Lambda
+    }
+
+    /// Whether some invocations run as Batch jobs.
+    pub fn uses_batch(self) -> bool {
+        self != ExecutionMode::Lambda
+    }
+}
+
+impl std::fmt::Display for ExecutionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The longest a Batch job may run here, in seconds (14 days: AWS Batch's own cap on a
+/// job's attempt duration is far above Lambda's 900 s).
+pub const BATCH_TIMEOUT_MAX: u32 = 14 * 24 * 3600;
+
+/// An AWS Batch job's resources and where it runs (SCAR's `batch:` block).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSpec {
+    /// vCPUs reserved for the job's container.
+    #[serde(default = "one_vcpu")]
+    pub vcpus: u32,
+    /// The container's memory, MiB.
+    #[serde(default = "batch_memory")]
+    pub memory_mb: u32,
+    /// Whether the job gets a GPU.
+    #[serde(default)]
+    pub enable_gpu: bool,
+    /// The role AWS Batch acts with (AWS's service-linked role when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_role: Option<String>,
+    /// Variables of the job's container, over the function's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub compute: ComputeResources,
+}
+
+fn one_vcpu() -> u32 {
+    1
+}
+
+fn batch_memory() -> u32 {
+    1024
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        BatchSpec {
+            vcpus: one_vcpu(),
+            memory_mb: batch_memory(),
+            enable_gpu: false,
+            service_role: None,
+            environment: BTreeMap::new(),
+            compute: ComputeResources::default(),
+        }
+    }
+}
+
+/// The compute environment a Batch job runs in (SCAR's `compute_resources`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeResources {
+    /// `EC2`, `SPOT`, `FARGATE` or `FARGATE_SPOT`.
+    #[serde(default = "ec2")]
+    pub kind: String,
+    #[serde(default)]
+    pub desired_vcpus: u32,
+    #[serde(default)]
+    pub min_vcpus: u32,
+    #[serde(default = "two_vcpus")]
+    pub max_vcpus: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_role: Option<String>,
+}
+
+fn ec2() -> String {
+    "EC2".into()
+}
+
+fn two_vcpus() -> u32 {
+    2
+}
+
+impl Default for ComputeResources {
+    fn default() -> Self {
+        ComputeResources {
+            kind: ec2(),
+            desired_vcpus: 0,
+            min_vcpus: 0,
+            max_vcpus: two_vcpus(),
+            subnets: Vec::new(),
+            security_group_ids: Vec::new(),
+            instance_types: Vec::new(),
+            launch_template_name: None,
+            instance_role: None,
+        }
+    }
+}
+
+/// The compute environment kinds AWS Batch has.
+pub const COMPUTE_KINDS: [&str; 4] = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"];
 
 /// A [`FunctionSpec`] as stored, also by scar before it had input and output folders
 /// (`input_bucket`, one `output`): such a function keeps its `input/` and `output/`.
@@ -106,6 +262,10 @@ struct StoredSpec {
     input_bucket: Option<String>,
     #[serde(default)]
     output: Option<OutputSpec>,
+    #[serde(default)]
+    execution_mode: ExecutionMode,
+    #[serde(default)]
+    batch: Option<BatchSpec>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -138,6 +298,8 @@ impl From<StoredSpec> for FunctionSpec {
             inputs,
             outputs,
             storage_providers: s.storage_providers,
+            execution_mode: s.execution_mode,
+            batch: s.batch,
         }
     }
 }
@@ -344,8 +506,34 @@ impl FunctionSpec {
         if !MEMORY_RANGE.contains(&self.memory_mb) {
             return Err(SpecError::Memory(self.memory_mb));
         }
-        if !TIMEOUT_RANGE.contains(&self.timeout_s) {
-            return Err(SpecError::Timeout(self.timeout_s));
+        let timeouts = match self.execution_mode {
+            ExecutionMode::Batch => 1..=BATCH_TIMEOUT_MAX,
+            _ => TIMEOUT_RANGE,
+        };
+        if !timeouts.contains(&self.timeout_s) {
+            return Err(SpecError::Timeout(self.timeout_s, *timeouts.end()));
+        }
+        if let Some(batch) = &self.batch {
+            if batch.vcpus == 0 || batch.memory_mb < 4 {
+                return Err(SpecError::Batch(format!(
+                    "a job needs at least 1 vCPU and 4 MiB (it asks for {} vCPUs and {} MiB)",
+                    batch.vcpus, batch.memory_mb
+                )));
+            }
+            if !COMPUTE_KINDS.contains(&batch.compute.kind.as_str()) {
+                return Err(SpecError::Batch(format!(
+                    "compute_resources.type `{}`: use one of {}",
+                    batch.compute.kind,
+                    COMPUTE_KINDS.join(", ")
+                )));
+            }
+            let c = &batch.compute;
+            if c.min_vcpus > c.max_vcpus || c.desired_vcpus > c.max_vcpus {
+                return Err(SpecError::Batch(format!(
+                    "compute_resources: min_v_cpus ({}) and desired_v_cpus ({}) may not exceed max_v_cpus ({})",
+                    c.min_vcpus, c.desired_vcpus, c.max_vcpus
+                )));
+            }
         }
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {
@@ -700,6 +888,8 @@ mod tests {
             inputs: Vec::new(),
             outputs: Vec::new(),
             storage_providers: BTreeMap::new(),
+            execution_mode: ExecutionMode::Lambda,
+            batch: None,
         }
     }
 
@@ -726,9 +916,9 @@ mod tests {
         assert_eq!(s.validate(), Err(SpecError::Memory(10241)));
         s.memory_mb = 10240;
         s.timeout_s = 901;
-        assert_eq!(s.validate(), Err(SpecError::Timeout(901)));
+        assert_eq!(s.validate(), Err(SpecError::Timeout(901, 900)));
         s.timeout_s = 0;
-        assert_eq!(s.validate(), Err(SpecError::Timeout(0)));
+        assert_eq!(s.validate(), Err(SpecError::Timeout(0, 900)));
         s.timeout_s = 10;
         assert!(matches!(s.validate(), Err(SpecError::Threshold { .. })));
     }

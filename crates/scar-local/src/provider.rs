@@ -10,7 +10,7 @@ use scar_core::config::ProviderKind;
 use scar_core::event::{ErrorPayload, Response};
 use scar_core::lambda::log_group;
 use scar_core::provider::{FunctionInfo, ImageInput, PackageKind};
-use scar_core::FunctionSpec;
+use scar_core::{ExecutionMode, FunctionSpec};
 use scar_packager::{BlobCache, ImageSource, Progress};
 use tokio::sync::oneshot;
 
@@ -303,7 +303,12 @@ impl LocalProvider {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-        drop(gone);
+        let batch = self
+            .warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("{name}#batch"));
+        drop((gone, batch));
     }
 
     /// Stops every warm sandbox and waits for them to go.
@@ -317,7 +322,11 @@ impl LocalProvider {
         }
     }
 
-    async fn start_sandbox(&self, stored: &StoredFunction) -> Result<Sandbox, LocalError> {
+    async fn start_sandbox(
+        &self,
+        stored: &StoredFunction,
+        run: &RunAs,
+    ) -> Result<Sandbox, LocalError> {
         let spec = &stored.info.spec;
         let api = RuntimeApi::start()
             .await
@@ -329,7 +338,7 @@ impl LocalProvider {
             ("AWS_LAMBDA_FUNCTION_NAME".into(), spec.name.clone()),
             (
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
-                spec.memory_mb.to_string(),
+                run.memory_mb.to_string(),
             ),
             ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
             ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group(&spec.name)),
@@ -355,6 +364,30 @@ impl LocalProvider {
             ));
         }
         let mut binds = Vec::new();
+        if run.batch {
+            // A Batch job: the job's variables, and the mark the supervisor knows it by.
+            if let Some(batch) = &spec.batch {
+                env.extend(batch.environment.clone());
+            }
+            env.push((scar_core::contract::BATCH_JOB_VAR.into(), "1".into()));
+            if spec.batch.as_ref().is_some_and(|b| b.enable_gpu) {
+                let gpus = gpu_devices();
+                if gpus.is_empty() {
+                    (self.notices)(&format!(
+                        "function '{}' asks for a GPU (enable_gpu) and this machine has none (/dev/nvidia*): its job runs on the CPU",
+                        spec.name
+                    ));
+                }
+                for dev in gpus {
+                    let inside = dev
+                        .strip_prefix("/")
+                        .unwrap_or(&dev)
+                        .to_string_lossy()
+                        .into_owned();
+                    binds.push((dev, inside, false));
+                }
+            }
+        }
         let opt_dir = self.layout.opt_dir(&spec.name);
         let (opt, program) = match &stored.launch {
             Launch::Root => (
@@ -385,23 +418,21 @@ impl LocalProvider {
                 false,
             ));
         }
-        let cgroup = match MemoryCgroup::create(
-            &uuid::Uuid::new_v4().simple().to_string(),
-            spec.memory_mb,
-        ) {
-            Ok(c) => Some(c),
-            Err(why) => {
-                if !self
-                    .memory_warned
-                    .swap(true, std::sync::atomic::Ordering::Relaxed)
-                {
-                    (self.notices)(&format!(
-                        "memory limits are not enforced on this machine ({why})"
-                    ));
+        let cgroup =
+            match MemoryCgroup::create(&uuid::Uuid::new_v4().simple().to_string(), run.memory_mb) {
+                Ok(c) => Some(c),
+                Err(why) => {
+                    if !self
+                        .memory_warned
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        (self.notices)(&format!(
+                            "memory limits are not enforced on this machine ({why})"
+                        ));
+                    }
+                    None
                 }
-                None
-            }
-        };
+            };
         let handle = log
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
@@ -440,7 +471,10 @@ impl LocalProvider {
         warm.entry(name.to_string()).or_default().push(sandbox);
     }
 
-    /// Invokes a function with a raw event (a direct payload or an S3 event).
+    /// Invokes a function with a raw event (a direct payload or an S3 event), as its
+    /// execution mode says: on Lambda's terms, as a Batch job (the job's memory, no
+    /// Lambda cap on the timeout), or on Lambda's terms handing the event over to a Batch
+    /// job when the supervisor reaches the threshold (`lambda-batch`).
     pub(crate) async fn invoke_event(
         &self,
         stored: &StoredFunction,
@@ -448,18 +482,54 @@ impl LocalProvider {
         request_id: Option<String>,
     ) -> Result<Response, LocalError> {
         let spec = &stored.info.spec;
+        let lambda = RunAs::lambda(spec);
+        let batch = RunAs::batch(spec);
+        match spec.execution_mode {
+            ExecutionMode::Lambda => self.invoke_as(stored, event, request_id, &lambda).await,
+            ExecutionMode::Batch => self.invoke_as(stored, event, request_id, &batch).await,
+            ExecutionMode::LambdaBatch => {
+                let first = self
+                    .invoke_as(stored, event.clone(), request_id, &lambda)
+                    .await?;
+                if !first.handed_over {
+                    return Ok(first);
+                }
+                let mut job = self.invoke_as(stored, event, None, &batch).await?;
+                let mut output = format!(
+                    "[scar: request {} reached the timeout threshold on Lambda's terms and was handed over to a Batch job, request {}]\n",
+                    first.request_id, job.request_id
+                )
+                .into_bytes();
+                output.extend(job.output_bytes());
+                job.set_output(output);
+                job.handed_over_from = Some(first.request_id);
+                Ok(job)
+            }
+        }
+    }
+
+    /// One invocation in a sandbox run as `run` says.
+    async fn invoke_as(
+        &self,
+        stored: &StoredFunction,
+        event: Bytes,
+        request_id: Option<String>,
+        run: &RunAs,
+    ) -> Result<Response, LocalError> {
+        let spec = &stored.info.spec;
+        let pool = run.pool(&spec.name);
         let mut sandbox = loop {
-            match self.take_warm(&spec.name) {
+            match self.take_warm(&pool) {
                 Some(mut s) => {
                     if matches!(s.child.try_wait(), Ok(None)) {
                         break s;
                     } // else it died while idle: drop it
                 }
-                None => break self.start_sandbox(stored).await?,
+                None => break self.start_sandbox(stored, run).await?,
             }
         };
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let deadline = SystemTime::now() + Duration::from_secs(spec.timeout_s.into());
+        let deadline = SystemTime::now() + Duration::from_secs(run.timeout_s.into());
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -488,7 +558,7 @@ impl LocalProvider {
                 status: "its Runtime API stopped".into(),
             });
         }
-        let limit = Duration::from_secs(spec.timeout_s.into()) + GRACE;
+        let limit = Duration::from_secs(run.timeout_s.into()) + GRACE;
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             status = sandbox.child.wait() => {
@@ -512,7 +582,7 @@ impl LocalProvider {
             "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init}",
             duration.as_secs_f64() * 1000.0,
             duration.as_millis() + 1,
-            spec.memory_mb,
+            run.memory_mb,
             memory_used,
         ));
         let Some(answer) = answer else {
@@ -527,7 +597,7 @@ impl LocalProvider {
             .cgroup
             .as_ref()
             .is_some_and(|c| c.oom_kills() > oom_before);
-        self.put_warm(&spec.name, sandbox);
+        self.put_warm(&pool, sandbox);
         let mut response = match answer {
             Answer::Response(body) => {
                 serde_json::from_slice::<Response>(&body).map_err(|e| LocalError::Supervisor {
@@ -557,8 +627,13 @@ impl LocalProvider {
         };
         if out_of_memory {
             let note = format!(
-                "scar: the function ran out of memory: its limit is {} MB (raise it with -m)\n",
-                spec.memory_mb
+                "scar: the function ran out of memory: its limit is {} MB (raise it with {})\n",
+                run.memory_mb,
+                if run.batch {
+                    "the batch block's `memory`"
+                } else {
+                    "-m"
+                }
             );
             let mut bytes = response.output_bytes();
             bytes.extend_from_slice(note.as_bytes());
@@ -568,6 +643,65 @@ impl LocalProvider {
         response.log_stream = log_stream;
         Ok(response)
     }
+}
+
+/// The terms a sandbox runs on: Lambda's (the function's memory and timeout) or a Batch
+/// job's (the `batch:` block's memory, the function's timeout without Lambda's cap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunAs {
+    pub batch: bool,
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+}
+
+impl RunAs {
+    fn lambda(spec: &scar_core::FunctionSpec) -> RunAs {
+        RunAs {
+            batch: false,
+            memory_mb: spec.memory_mb,
+            timeout_s: spec.timeout_s,
+        }
+    }
+
+    fn batch(spec: &scar_core::FunctionSpec) -> RunAs {
+        let job = spec.batch.clone().unwrap_or_default();
+        RunAs {
+            batch: true,
+            memory_mb: job.memory_mb,
+            // A `batch` function's timeout is its job's; a job handed over from Lambda
+            // runs as long as AWS Batch lets it.
+            timeout_s: match spec.execution_mode {
+                ExecutionMode::Batch => spec.timeout_s,
+                _ => scar_core::spec::BATCH_TIMEOUT_MAX,
+            },
+        }
+    }
+
+    /// The warm pool these sandboxes go back to: one per function and terms.
+    fn pool(&self, function: &str) -> String {
+        if self.batch {
+            format!("{function}#batch")
+        } else {
+            function.to_string()
+        }
+    }
+}
+
+/// The machine's NVIDIA devices, to pass into a Batch job's sandbox.
+fn gpu_devices() -> Vec<PathBuf> {
+    let mut devices: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("nvidia"))
+        })
+        .collect();
+    devices.sort();
+    devices
 }
 
 fn home_buckets(home: &Path) -> PathBuf {

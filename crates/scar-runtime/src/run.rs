@@ -307,6 +307,19 @@ impl Supervisor {
             ));
         let mut response = response_to(inv);
         let mut outcome = self.run(&argv, &vars, budget);
+        if outcome.timed_out && self.hands_over() {
+            // Lambda's share is over: the event goes to Batch whole, rather than failing;
+            // nothing the script wrote is uploaded, so no output comes twice.
+            let note = "scar: the timeout threshold was reached: the event is handed over to a Batch job (execution mode lambda-batch); nothing was uploaded\n";
+            if self.echo_output {
+                print!("{note}");
+            }
+            outcome.output.extend_from_slice(note.as_bytes());
+            response.handed_over = true;
+            response.exit_code = Some(0);
+            response.set_output(outcome.output);
+            return Ok(response);
+        }
         // Outputs go up whatever happened: a timed-out run keeps what it wrote.
         for target in &self.function.outputs {
             let storage = match &target.storage {
@@ -339,6 +352,13 @@ impl Supervisor {
         response.timed_out = outcome.timed_out;
         response.set_output(outcome.output);
         Ok(response)
+    }
+
+    /// Whether an invocation that reaches the threshold is handed over to Batch: a
+    /// `lambda-batch` function, not already running as the Batch job.
+    fn hands_over(&self) -> bool {
+        self.function.execution_mode == scar_core::ExecutionMode::LambdaBatch
+            && std::env::var_os(contract::BATCH_JOB_VAR).is_none()
     }
 
     fn is_own_output(&self, record: &StorageRecord) -> bool {

@@ -304,6 +304,8 @@ pub fn spec(name: &str) -> scar_core::FunctionSpec {
         inputs: Vec::new(),
         outputs: Vec::new(),
         storage_providers: Default::default(),
+        execution_mode: scar_core::ExecutionMode::Lambda,
+        batch: None,
     }
 }
 

@@ -1,0 +1,247 @@
+//! SCAR's AWS Batch execution modes on the local provider: a `batch` function runs on its
+//! job's terms (the `batch:` block's memory, a timeout past Lambda's 900 s cap), and a
+//! `lambda-batch` function that reaches its threshold continues as a Batch job, with its
+//! outputs uploaded once. The aws provider refuses the Batch modes until it creates AWS
+//! Batch resources, instead of running them as plain Lambda functions.
+
+use std::path::Path;
+
+use scar_test_support::images::{build_busybox_image, require_tools};
+use scar_test_support::moto::Moto;
+use scar_test_support::scar::Scar;
+
+fn workdir() -> Option<(Scar, tempfile::TempDir, String)> {
+    if !require_tools(&["umoci", "busybox"]) {
+        return None;
+    }
+    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
+    let work = tempfile::tempdir().unwrap();
+    let image = build_busybox_image(&work.path().join("image")).image_arg();
+    Some((scar, work, image))
+}
+
+fn write(work: &Path, name: &str, text: &str) -> String {
+    let file = work.join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// A `batch` function: Lambda's timeout cap does not apply (1000 s is refused on Lambda's
+/// terms, accepted as a job's), and its sandbox gets the job's memory, not the function's.
+#[test]
+fn a_batch_function_runs_on_its_jobs_terms() {
+    let Some((scar, work, image)) = workdir() else {
+        return;
+    };
+    let r = scar.run(&["init", "-n", "capped", "-i", &image, "-t", "1000"]);
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert!(
+        r.stderr.contains("between 1 and 900 seconds"),
+        "{}",
+        r.stderr
+    );
+
+    write(
+        work.path(),
+        "alloc.sh",
+        "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo \"allocated as a job: memory $AWS_LAMBDA_FUNCTION_MEMORY_SIZE MB, $JOB_NOTE\"\n",
+    );
+    let fdl = write(
+        work.path(),
+        "job.yaml",
+        &format!(
+            r#"functions:
+  aws:
+  - lambda:
+      name: job
+      memory: 128
+      timeout: 1000
+      execution_mode: batch
+      init_script: alloc.sh
+      container: {{image: {image}}}
+    batch:
+      vcpus: 2
+      memory: 512
+      enable_gpu: true
+      environment: {{Variables: {{JOB_NOTE: from-the-batch-block}}}}
+      compute_resources: {{type: SPOT, max_v_cpus: 4, instance_types: [g3s.xlarge]}}
+"#
+        ),
+    );
+    let r = scar.run(&["init", "-f", &fdl, "--json"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let spec = &r.json()[0]["spec"];
+    assert_eq!(spec["execution_mode"], "batch");
+    assert_eq!(spec["timeout_s"], 1000);
+    assert_eq!(spec["batch"]["memory_mb"], 512);
+    assert_eq!(spec["batch"]["compute"]["kind"], "SPOT");
+
+    let r = scar.run(&["run", "-n", "job", "--json"]);
+    if !Path::new("/dev/nvidia0").exists() {
+        assert!(
+            r.stderr
+                .contains("asks for a GPU (enable_gpu) and this machine has none"),
+            "{}",
+            r.stderr
+        );
+    }
+    if r.stderr.contains("memory limits are not enforced") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI machines run as root with cgroups"
+        );
+    }
+    assert_eq!(r.status, 0, "{r:#?}");
+    assert_eq!(
+        r.json()["output"],
+        "allocated as a job: memory 512 MB, from-the-batch-block\n"
+    );
+    // On Lambda's terms (128 MB) the same script runs out of memory.
+    let r = scar.run(&[
+        "init",
+        "-n",
+        "lambda-terms",
+        "-i",
+        &image,
+        "-m",
+        "128",
+        "-s",
+        &work.path().join("alloc.sh").to_string_lossy(),
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let r = scar.run(&["run", "-n", "lambda-terms", "--json"]);
+    if !r.stderr.contains("memory limits are not enforced") {
+        assert_eq!(r.status, 1, "{r:#?}");
+        assert!(
+            r.json()["output"]
+                .as_str()
+                .unwrap()
+                .contains("ran out of memory"),
+            "{r:#?}"
+        );
+    }
+}
+
+/// A `lambda-batch` function whose script outlives its threshold: the Lambda run hands
+/// the event over instead of failing, the Batch job runs it to the end, and its outputs are
+/// uploaded once (nothing from the Lambda run).
+#[test]
+fn a_lambda_batch_function_continues_as_a_batch_job_past_its_threshold() {
+    let Some((scar, work, image)) = workdir() else {
+        return;
+    };
+    let script = write(
+        work.path(),
+        "slow.sh",
+        r#"name=$(basename "$INPUT_FILE_PATH")
+echo "started $REQUEST_ID" > "$TMP_OUTPUT_DIR/started-$REQUEST_ID.txt"
+sleep 4
+cat "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$name"
+echo "finished $name"
+"#,
+    );
+    let r = scar.run(&[
+        "init",
+        "-n",
+        "slowfn",
+        "-i",
+        &image,
+        "-es",
+        "slow-b",
+        "-s",
+        &script,
+        "-t",
+        "3",
+        "-tt",
+        "1",
+        "-em",
+        "lambda-batch",
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let src = work.path().join("clip.txt");
+    std::fs::write(&src, "frames").unwrap();
+    let r = scar.run(&[
+        "put",
+        "-b",
+        "slow-b/input",
+        "-p",
+        src.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let result = &r.json()["results"][0];
+    assert_eq!(result["outcome"], "succeeded", "{result}");
+    let uploaded: Vec<String> = result["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    let job = result["request_id"].as_str().unwrap();
+    assert_eq!(
+        uploaded,
+        [
+            "slow-b/output/clip.txt".to_string(),
+            format!("slow-b/output/started-{job}.txt")
+        ],
+        "only the job's outputs: {result}"
+    );
+    let out = scar.home.path().join("buckets/slow-b/output");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(out.join("clip.txt")).unwrap(),
+        "frames"
+    );
+    let log = scar.run(&["log", "-n", "slowfn"]).ok().stdout;
+    assert!(
+        log.contains("handed over to a Batch job (execution mode lambda-batch)"),
+        "{log}"
+    );
+    assert!(log.contains("finished clip.txt"), "{log}");
+
+    // Run directly, the result says where the event went.
+    let r = scar.run(&["run", "-n", "slowfn", "--json", "sleep 4; echo late"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let j = r.json();
+    assert!(j["handed_over_from"].is_string(), "{j}");
+    assert!(
+        j["output"]
+            .as_str()
+            .unwrap()
+            .contains("was handed over to a Batch job"),
+        "{j}"
+    );
+    assert!(j["output"].as_str().unwrap().ends_with("late\n"), "{j}");
+}
+
+/// The aws provider does not create AWS Batch resources yet: it refuses the Batch modes
+/// before anything is pulled or made, rather than deploying a plain Lambda function.
+#[test]
+fn the_aws_provider_refuses_batch_modes_for_now() {
+    let Some((scar, work, image)) = workdir() else {
+        return;
+    };
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let mut cmd = scar.command();
+    cmd.args([
+        "init",
+        "-n",
+        "remote",
+        "-i",
+        &image,
+        "-em",
+        "batch",
+        "--package",
+        "zip",
+    ]);
+    moto.aws_cli(&mut cmd, work.path());
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not create AWS Batch resources yet"),
+        "{stderr}"
+    );
+}
