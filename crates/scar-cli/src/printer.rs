@@ -151,6 +151,7 @@ impl Printer {
                     f.spec.name.clone(),
                     format!("{} MB", f.spec.memory_mb),
                     format!("{} s", f.spec.timeout_s),
+                    f.spec.execution_mode.to_string(),
                     f.package.clone(),
                     f.spec.image.clone(),
                     f.created.clone(),
@@ -158,7 +159,9 @@ impl Printer {
             })
             .collect();
         self.table(
-            &["NAME", "MEMORY", "TIMEOUT", "PACKAGE", "IMAGE", "CREATED"],
+            &[
+                "NAME", "MEMORY", "TIMEOUT", "MODE", "PACKAGE", "IMAGE", "CREATED",
+            ],
             &rows,
         )
     }

@@ -75,6 +75,12 @@ fn a_batch_function_runs_on_its_jobs_terms() {
     assert_eq!(spec["timeout_s"], 1000);
     assert_eq!(spec["batch"]["memory_mb"], 512);
     assert_eq!(spec["batch"]["compute"]["kind"], "SPOT");
+    let listed = scar.run(&["ls"]).ok().stdout;
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("job "))
+        .unwrap_or_default();
+    assert!(listed.contains("MODE") && row.contains("batch"), "{listed}");
 
     let r = scar.run(&["run", "-n", "job", "--json"]);
     if !Path::new("/dev/nvidia0").exists() {
