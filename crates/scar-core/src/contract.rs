@@ -70,6 +70,18 @@ pub const CHAIN_DEPTH_VAR: &str = "SCAR_CHAIN_DEPTH";
 /// Set in the environment of a supervisor that runs as a Batch job (execution modes
 /// `batch` and `lambda-batch`'s hand-over): no hand-over from there.
 pub const BATCH_JOB_VAR: &str = "SCAR_BATCH_JOB";
+/// Variable holding the event (JSON, or `base64:` followed by the JSON base64-encoded) of a
+/// supervisor run once as a Batch job's command: with it, `bootstrap` contacts no Runtime
+/// API, runs the event once, prints [`ONESHOT_RESPONSE_PREFIX`] and the response JSON as
+/// its last stdout line, and exits (0: succeeded, 1: the script failed or timed out, 3:
+/// the invocation could not start). It runs as a Batch job ([`BATCH_JOB_VAR`]).
+pub const EVENT_VAR: &str = "SCAR_EVENT";
+/// What [`EVENT_VAR`] may start with to give the event base64-encoded.
+pub const EVENT_BASE64_PREFIX: &str = "base64:";
+/// The start of a one-shot supervisor's last stdout line, before the response JSON.
+pub const ONESHOT_RESPONSE_PREFIX: &str = "SCAR_RESPONSE ";
+/// Variable set by AWS Batch to the job's id: a one-shot supervisor's request id.
+pub const BATCH_JOB_ID_VAR: &str = "AWS_BATCH_JOB_ID";
 
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";

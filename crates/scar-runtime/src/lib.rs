@@ -7,6 +7,8 @@
 //! whole process group when the timeout threshold is reached, and answers with a
 //! [`scar_core::event::Response`].
 //!
+//! With `SCAR_EVENT` set it runs once instead, as an AWS Batch job's command ([`oneshot`]).
+//!
 //! The same binary runs on AWS Lambda and inside `scar-local` sandboxes: it knows only the
 //! Lambda Runtime API and the contract, never which provider it is on. In a `zip` package
 //! on Lambda, `/` is Amazon Linux's: the supervisor finds the image's root in the package
@@ -20,6 +22,7 @@
 //! each invocation, so a warm sandbox starts every invocation clean.
 
 mod container;
+pub mod oneshot;
 mod run;
 pub mod storage;
 

@@ -1,11 +1,23 @@
-//! `bootstrap`: the Lambda custom runtime that supervises a scar function.
+//! `bootstrap`: the Lambda custom runtime that supervises a scar function; with
+//! `SCAR_EVENT` set, an AWS Batch job's command that runs that event once
+//! ([`scar_runtime::oneshot`]).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use scar_core::event::{Response, FUNCTION_ERROR_TYPE};
 use scar_runtime::{Invocation, Supervisor};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    if scar_runtime::oneshot::requested() {
+        // Before any thread starts: it sets SCAR_BATCH_JOB in the process's environment.
+        std::process::exit(scar_runtime::oneshot::run_from_environment());
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(lambda_loop())
+}
+
+async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
     let supervisor = match Supervisor::from_environment() {
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
