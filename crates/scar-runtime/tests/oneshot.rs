@@ -64,6 +64,12 @@ impl Job {
     }
 }
 
+/// A request id of this test process's own: request directories go under the machine's
+/// shared `/tmp`.
+fn unique(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 fn s3_event(key: &str) -> String {
     json!({"Records": [{"eventTime": "2026-01-01T00:00:00.000Z",
         "s3": {"bucket": {"name": "bkt"}, "object": {"key": key}}}]})
@@ -95,14 +101,15 @@ fn describe(out: &Output) -> String {
 #[test]
 fn runs_the_event_once_and_uploads_its_outputs() {
     let job = Job::with_script(UPPER, json!({}));
-    let out = job.run(&s3_event("input/photo.txt"), "job-1");
+    let id = unique("job-1");
+    let out = job.run(&s3_event("input/photo.txt"), &id);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (r, stdout) = response(&out);
     assert!(
-        stdout.starts_with("running job-1 on input/photo.txt batch=1\n"),
+        stdout.starts_with(&format!("running {id} on input/photo.txt batch=1\n")),
         "the script's output comes first, as it goes: {stdout}"
     );
-    assert_eq!(r.request_id, "job-1");
+    assert_eq!(r.request_id, id);
     assert_eq!(r.exit_code, Some(0));
     assert!(!r.timed_out && !r.handed_over);
     assert_eq!(r.uploaded, vec!["bkt/output/photo.txt".to_string()]);
@@ -111,7 +118,7 @@ fn runs_the_event_once_and_uploads_its_outputs() {
         "HELLO BATCH\n"
     );
     assert!(
-        !Path::new("/tmp/job-1").exists(),
+        !Path::new("/tmp").join(&id).exists(),
         "the request directory is removed"
     );
 }
@@ -120,10 +127,10 @@ fn runs_the_event_once_and_uploads_its_outputs() {
 fn a_base64_event_works() {
     let job = Job::with_script(UPPER, json!({}));
     let encoded = base64::engine::general_purpose::STANDARD.encode(s3_event("input/photo.txt"));
-    let out = job.run(&format!("base64:{encoded}"), "job-base64");
+    let out = job.run(&format!("base64:{encoded}"), &unique("job-base64"));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (r, _) = response(&out);
-    assert_eq!(r.request_id, "job-base64");
+    assert_eq!(r.request_id, unique("job-base64"));
     assert_eq!(r.uploaded, vec!["bkt/output/photo.txt".to_string()]);
     assert_eq!(
         std::fs::read_to_string(job.bucket_file("output/photo.txt")).unwrap(),
@@ -137,7 +144,7 @@ fn a_failing_script_exits_1_with_its_response() {
         "echo partial > \"$TMP_OUTPUT_DIR/p.txt\"; printf no-newline; exit 7",
         json!({}),
     );
-    let out = job.run(&s3_event("input/photo.txt"), "job-fail");
+    let out = job.run(&s3_event("input/photo.txt"), &unique("job-fail"));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (r, stdout) = response(&out);
     assert!(stdout.starts_with("no-newline\n"), "{stdout}");
@@ -153,7 +160,7 @@ fn a_failing_script_exits_1_with_its_response() {
 #[test]
 fn an_invocation_that_cannot_start_exits_3() {
     let job = Job::with_script(UPPER, json!({}));
-    let out = job.run("{\"Records\": [", "job-bad");
+    let out = job.run("{\"Records\": [", &unique("job-bad"));
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -162,7 +169,7 @@ fn an_invocation_that_cannot_start_exits_3() {
     );
     assert!(out.stdout.is_empty(), "{}", describe(&out));
 
-    let out = job.run("base64:%%%", "job-bad64");
+    let out = job.run("base64:%%%", &unique("job-bad64"));
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -170,7 +177,7 @@ fn an_invocation_that_cannot_start_exits_3() {
         "{stderr}"
     );
 
-    let out = job.run(&s3_event("input/missing.txt"), "job-missing");
+    let out = job.run(&s3_event("input/missing.txt"), &unique("job-missing"));
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -188,7 +195,7 @@ fn a_lambda_batch_function_times_out_rather_than_handing_over_again() {
     let function = std::fs::read_to_string(&job.function_file).unwrap();
     assert!(function.contains("\"lambda-batch\""), "{function}");
     let started = std::time::Instant::now();
-    let out = job.run(&s3_event("input/photo.txt"), "job-slow");
+    let out = job.run(&s3_event("input/photo.txt"), &unique("job-slow"));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "the threshold killed the script"
