@@ -223,19 +223,7 @@ pub fn minio_event(
     object: &InputObject,
     sequence: u64,
 ) -> serde_json::Value {
-    scar_core::bucket::ObjectCreated {
-        bucket: bucket.to_string(),
-        key: object.key.clone(),
-        size: u64::try_from(object.size).unwrap_or_default(),
-        etag: object.etag.clone(),
-        event_time: object.last_modified.clone().unwrap_or_else(|| {
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        }),
-        region: region.to_string(),
-        sequence,
-        chain: 1,
-    }
-    .to_minio_event()
+    object_created(region, bucket, object, sequence).to_minio_event()
 }
 
 /// The S3 event notification S3 sends for a new object, as one invocation's payload.
@@ -247,6 +235,16 @@ pub fn s3_event(
     object: &InputObject,
     sequence: u64,
 ) -> serde_json::Value {
+    object_created(region, bucket, object, sequence).to_event()
+}
+
+/// A listed object as an event describes it, for either form of event.
+fn object_created(
+    region: &str,
+    bucket: &str,
+    object: &InputObject,
+    sequence: u64,
+) -> scar_core::bucket::ObjectCreated {
     scar_core::bucket::ObjectCreated {
         bucket: bucket.to_string(),
         key: object.key.clone(),
@@ -257,10 +255,9 @@ pub fn s3_event(
         }),
         region: region.to_string(),
         sequence,
-        // On AWS, Lambda counts a chain's invocations itself.
+        // On AWS, Lambda counts a chain's invocations itself; MinIO's events start one.
         chain: 1,
     }
-    .to_event()
 }
 
 impl AwsProvider {

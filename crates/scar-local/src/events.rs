@@ -272,16 +272,7 @@ impl LocalProvider {
             warming = false;
             // Outputs that land in an input folder run its function, as S3 would have it.
             for uploaded in &r.uploaded {
-                let Some((bucket, key)) = uploaded.split_once('/') else {
-                    continue;
-                };
-                if bucket.contains(':') {
-                    continue; // a storage provider's: no trigger here
-                }
-                let Some(next) = all
-                    .iter()
-                    .find(|f| f.info.spec.is_triggered_by(bucket, key))
-                else {
+                let Some((next, bucket, key)) = next_step(&all, uploaded) else {
                     continue;
                 };
                 let next_name = next.info.spec.name.clone();
@@ -354,13 +345,10 @@ impl LocalProvider {
                     attempts: 1,
                 };
                 for uploaded in &r.uploaded {
-                    let Some((bucket, key)) = uploaded.split_once('/') else {
+                    let Some((next, bucket, key)) = next_step(&all, uploaded) else {
                         continue;
                     };
-                    let next = all
-                        .iter()
-                        .find(|f| f.info.spec.is_triggered_by(bucket, key));
-                    if let (Some(next), Ok(info)) = (next, self.buckets().info(bucket, key)) {
+                    if let Ok(info) = self.buckets().info(bucket, key) {
                         still.push((next.info.spec.name.clone(), info));
                         on_event(&LaunchEvent::Planned {
                             total: results.len() + still.len() + 1,
@@ -407,17 +395,7 @@ impl LocalProvider {
             });
             return result;
         }
-        let event = ObjectCreated {
-            bucket: info.bucket.clone(),
-            key: info.key.clone(),
-            size: info.size,
-            etag: info.etag.clone(),
-            event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            region: self.region().to_string(),
-            sequence: 0,
-            chain,
-        }
-        .to_event();
+        let event = object_created(&info, self.region(), chain).to_event();
         self.invoke_for(stored, record, info, event).await
     }
 
@@ -438,17 +416,7 @@ impl LocalProvider {
             .get(id)
             .and_then(|p| p.region.clone())
             .unwrap_or_default();
-        let event = ObjectCreated {
-            bucket: info.bucket.clone(),
-            key: info.key.clone(),
-            size: info.size,
-            etag: info.etag.clone(),
-            event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            region,
-            sequence: 0,
-            chain: 1,
-        }
-        .to_minio_event();
+        let event = object_created(&info, &region, 1).to_minio_event();
         self.invoke_for(stored, record, info, event).await
     }
 
@@ -769,6 +737,37 @@ fn input_folders(spec: &FunctionSpec) -> Vec<InputSpec> {
         .filter(|i| i.storage.is_none())
         .cloned()
         .collect()
+}
+
+/// The function an uploaded output (`bucket/key`, as a response lists it) triggers, with
+/// its bucket and key: the next step of a chain. A storage provider's outputs
+/// (`<provider>:bucket/key`) trigger nothing here.
+fn next_step<'a>(
+    all: &'a [StoredFunction],
+    uploaded: &'a str,
+) -> Option<(&'a StoredFunction, &'a str, &'a str)> {
+    let (bucket, key) = uploaded.split_once('/')?;
+    if bucket.contains(':') {
+        return None;
+    }
+    let next = all
+        .iter()
+        .find(|f| f.info.spec.is_triggered_by(bucket, key))?;
+    Some((next, bucket, key))
+}
+
+/// `info` as an event describes it, now, the `chain`-th invocation of its chain.
+fn object_created(info: &ObjectInfo, region: &str, chain: u32) -> ObjectCreated {
+    ObjectCreated {
+        bucket: info.bucket.clone(),
+        key: info.key.clone(),
+        size: info.size,
+        etag: info.etag.clone(),
+        event_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        region: region.to_string(),
+        sequence: 0,
+        chain,
+    }
 }
 
 /// A function's work item under `serve`: (function, bucket, key).
