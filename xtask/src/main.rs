@@ -140,14 +140,15 @@ pub fn build_supervisor_aarch64(debug: bool) -> anyhow::Result<Option<PathBuf>> 
         .join(AARCH64_MUSL)
         .join(profile)
         .join("bootstrap");
-    install_supervisor(&built, &target_dir().join("supervisor").join("aarch64")).map(Some)
+    install_binary(&built, &target_dir().join("supervisor").join("aarch64")).map(Some)
 }
 
-/// Copies a built supervisor to `<dir>/bootstrap` (atomically: tests may be reading it).
-fn install_supervisor(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Copies a built binary to `<dir>/<its name>` (atomically: tests may be reading it).
+fn install_binary(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let dest = dir.join("bootstrap");
-    let tmp = dir.join("bootstrap.tmp");
+    let name = built.file_name().context("a binary has a name")?;
+    let dest = dir.join(name);
+    let tmp = dir.join(format!("{}.tmp", name.to_string_lossy()));
     std::fs::copy(built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
     std::fs::rename(&tmp, &dest)?;
     Ok(dest)
@@ -156,9 +157,12 @@ fn install_supervisor(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
 /// Builds the static supervisor for this machine and returns its path:
 /// `target/supervisor/bootstrap` (release, what ships and what the tests judge), or
 /// `target/supervisor/debug/bootstrap` with `debug` (quicker to build: the demo's).
+/// Beside it goes `test-function`, a function on AWS's Rust runtime client that the tests
+/// run as a function's own runtime.
 pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"]);
+    cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"])
+        .args(["--package", "scar-test-function", "--bin", "test-function"]);
     if !debug {
         // With the S3 client (feature `s3`) the supervisor is ~18 MB at opt-level 3 with
         // symbols; size-optimised and stripped it is ~10 MB (the limit is 15 MB). Its work
@@ -181,7 +185,7 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
             bail!("building the supervisor for {MUSL} needs a C compiler for musl: `cargo xtask install-test-tools`, or apt-get install musl-tools");
         }
         run(cmd.args(["--target", MUSL]))?;
-        target_dir().join(MUSL).join(profile).join("bootstrap")
+        target_dir().join(MUSL).join(profile)
     } else {
         // No musl target to be had: glibc, linked statically.
         eprintln!("xtask: the {MUSL} target is unavailable; building a static glibc supervisor");
@@ -191,9 +195,10 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
             "-C target-feature=+crt-static",
         );
         run(&mut cmd)?;
-        target_dir().join(gnu).join(profile).join("bootstrap")
+        target_dir().join(gnu).join(profile)
     };
-    install_supervisor(&built, &dest)
+    install_binary(&built.join("test-function"), &dest)?;
+    install_binary(&built.join("bootstrap"), &dest)
 }
 
 /// Something a task needs from outside cargo.

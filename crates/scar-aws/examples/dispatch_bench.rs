@@ -84,6 +84,7 @@ async fn main() -> ExitCode {
         storage_providers: Default::default(),
         execution_mode: scar_core::ExecutionMode::Lambda,
         batch: None,
+        runtime: Default::default(),
     };
     spec.description = "dispatch benchmark".into();
     let name = spec.name.clone();

@@ -67,6 +67,7 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         storage_providers: Default::default(),
         execution_mode: scar_core::ExecutionMode::Lambda,
         batch: None,
+        runtime: Default::default(),
     };
     let source = if std::path::Path::new(image).is_file() {
         ImageInput::Archive(image.into())

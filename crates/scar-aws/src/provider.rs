@@ -1076,6 +1076,7 @@ pub(crate) fn function_info(
             storage_providers,
             execution_mode: scar_core::ExecutionMode::Lambda,
             batch: None,
+            runtime: Default::default(),
         },
         provider: ProviderKind::Aws,
         package: if is_image { "image" } else { "zip" }.into(),

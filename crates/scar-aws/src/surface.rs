@@ -86,6 +86,16 @@ impl Provider for AwsProvider {
         request: CreateRequest,
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, AwsError> {
+        if request.spec.runtime == scar_core::Runtime::Image {
+            // Pushing the image unchanged (PackageType=Image, no supervisor layer) is not
+            // there yet: refused rather than deployed with scar's supervisor.
+            return Err(Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "--runtime image".into(),
+                instead: "run it on the local provider, or leave out --runtime image".into(),
+            }
+            .into());
+        }
         self.create_function(request, progress).await
     }
 

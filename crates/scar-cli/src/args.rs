@@ -40,6 +40,16 @@ pub enum PackageKind {
     Zip,
 }
 
+/// What runs as a function's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// scar's supervisor: scripts, arguments, the image's command (default).
+    Scar,
+    /// the image's own ENTRYPOINT + CMD, a Lambda Runtime API client (a Lambda container
+    /// image), run as Lambda runs it.
+    Image,
+}
+
 // Parsed once per process: the size of the largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Subcommand)]
@@ -155,6 +165,10 @@ pub struct InitArgs {
     /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
     #[arg(long, value_enum)]
     pub package: Option<PackageKind>,
+    /// What runs as the function's runtime: `scar` (default), or `image`: the image's own
+    /// Runtime API client (an existing Lambda container image, local provider only).
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
     /// AWS: the IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role")]
     pub iam_role: Option<String>,
@@ -224,6 +238,10 @@ pub struct RunArgs {
     /// and is logged on its own (Lambda's `Event` invocation).
     #[arg(long = "async", conflicts_with = "event_source")]
     pub run_async: bool,
+    /// The whole event, as JSON, sent as it is (for a function whose runtime is its
+    /// image's own: `--runtime image`); `@FILE` reads it from a file.
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["script", "environment", "args", "event_source"])]
+    pub payload: Option<String>,
     /// A command and its arguments, run instead of the image's CMD.
     #[arg(
         trailing_var_arg = true,

@@ -278,7 +278,21 @@ impl Printer {
             }
         }
         let id = &r.request_id;
-        if r.timed_out {
+        if let Some(e) = &r.function_error {
+            // As Lambda's invoke reports an Unhandled function error.
+            let mut text = format!(
+                "error: the function failed (Unhandled, request id {id}): {}: {}",
+                e.error_type, e.error_message
+            );
+            for line in &e.stack_trace {
+                text.push_str("\n  ");
+                text.push_str(line.trim_end());
+            }
+            if r.timed_out {
+                text.push_str("\nhelp: raise -t or lower the work");
+            }
+            self.note(text);
+        } else if r.timed_out {
             self.note(format!(
                 "error: the function timed out (request id {id}): raise -t or lower the work"
             ));

@@ -257,6 +257,7 @@ pub fn function_spec(
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,
     )?);
+    let timeout_s = args.time.unwrap_or(settings.timeout_s);
     Ok(scar_core::FunctionSpec {
         name: args.name.clone().unwrap_or_default(),
         image: match (&args.image, &args.image_file) {
@@ -265,10 +266,10 @@ pub fn function_spec(
             (None, None) => String::new(),
         },
         memory_mb: args.memory.unwrap_or(settings.memory_mb),
-        timeout_s: args.time.unwrap_or(settings.timeout_s),
+        timeout_s,
         timeout_threshold_s: args
             .timeout_threshold
-            .unwrap_or(settings.timeout_threshold_s),
+            .unwrap_or_else(|| settings.threshold_for(timeout_s)),
         description: args
             .description
             .clone()
@@ -281,6 +282,10 @@ pub fn function_spec(
         storage_providers: fdl.storage_providers,
         execution_mode,
         batch,
+        runtime: match args.runtime {
+            Some(crate::args::Runtime::Image) => scar_core::Runtime::Image,
+            Some(crate::args::Runtime::Scar) | None => scar_core::Runtime::Scar,
+        },
     })
 }
 

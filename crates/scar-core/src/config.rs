@@ -368,6 +368,9 @@ pub struct Settings {
     pub memory_mb: u32,
     pub timeout_s: u32,
     pub timeout_threshold_s: u32,
+    /// Whether the threshold was given (flag or `SCAR_TIMEOUT_THRESHOLD`), not a default
+    /// (the config file's or [`DEFAULT_THRESHOLD_S`]): see [`Settings::threshold_for`].
+    pub threshold_given: bool,
     pub description: String,
     pub region: String,
     pub iam_role: String,
@@ -379,6 +382,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The threshold of a function whose timeout is `timeout_s`, when its own flag or
+    /// definition file gives none. A given threshold is kept as it is (validation refuses
+    /// one that is not below the timeout); a default one that does not fit below the
+    /// timeout (10 s for `-t 5`) becomes a tenth of the timeout, at least 1 s, and 0 for a
+    /// 1 s timeout: the script keeps most of a short timeout and the supervisor still has
+    /// a moment to upload what it wrote.
+    pub fn threshold_for(&self, timeout_s: u32) -> u32 {
+        if self.threshold_given || self.timeout_threshold_s < timeout_s {
+            return self.timeout_threshold_s;
+        }
+        (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1))
+    }
+
     /// Applies the precedence rule. `env` reads an environment variable (so tests need not
     /// touch the process environment).
     pub fn resolve(
@@ -408,6 +424,7 @@ impl Settings {
             },
         };
         let lambda = &file.aws.lambda;
+        let given_threshold = flags.timeout_threshold_s.or(num("SCAR_TIMEOUT_THRESHOLD")?);
         Ok(Settings {
             provider,
             memory_mb: flags
@@ -418,10 +435,8 @@ impl Settings {
                 .timeout_s
                 .or(num("SCAR_TIMEOUT")?)
                 .unwrap_or(lambda.time),
-            timeout_threshold_s: flags
-                .timeout_threshold_s
-                .or(num("SCAR_TIMEOUT_THRESHOLD")?)
-                .unwrap_or(lambda.timeout_threshold),
+            timeout_threshold_s: given_threshold.unwrap_or(lambda.timeout_threshold),
+            threshold_given: given_threshold.is_some(),
             description: flags
                 .description
                 .clone()
@@ -498,6 +513,19 @@ mod tests {
         assert_eq!(s.timeout_s, 20); // flag
         assert_eq!(s.memory_mb, 2048); // environment
         assert_eq!(s.timeout_threshold_s, 10); // default
+        assert!(!s.threshold_given);
+        // A default threshold that does not fit a short timeout is fitted to it.
+        let fitted: Vec<u32> = [1, 2, 5, 10, 30, 300].map(|t| s.threshold_for(t)).into();
+        assert_eq!(fitted, vec![0, 1, 1, 1, 10, 10]);
+        let given = Settings {
+            threshold_given: true,
+            ..s.clone()
+        };
+        assert_eq!(
+            given.threshold_for(5),
+            10,
+            "a given threshold is never changed"
+        );
         assert_eq!(s.provider, ProviderKind::Local);
         let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
         assert_eq!(s.memory_mb, 1024); // file

@@ -10,22 +10,47 @@ pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 
 use crate::ImageConfig;
 
-/// The direct invocation payload: `{"script", "cmd_args", "env"}`, all optional.
+/// The direct invocation payload: `{"script", "cmd_args", "env"}`, all optional; or, for
+/// a function whose runtime is its image's own, any JSON event (`event`), sent as it is.
 ///
 /// SCAR's forms are accepted too: `script` base64-encoded, `cmd_args` as a string holding
 /// a JSON list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Payload {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub script: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "de_cmd_args"
-    )]
+    #[serde(default, deserialize_with = "de_cmd_args")]
     pub cmd_args: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The whole event, serialized as it is in place of the fields above.
+    #[serde(skip)]
+    pub event: Option<serde_json::Value>,
+}
+
+/// scar's payload as it is sent: the fields that are set.
+#[derive(Serialize)]
+struct PayloadFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd_args: &'a Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    env: &'a BTreeMap<String, String>,
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.event {
+            Some(event) => event.serialize(s),
+            None => PayloadFields {
+                script: &self.script,
+                cmd_args: &self.cmd_args,
+                env: &self.env,
+            }
+            .serialize(s),
+        }
+    }
 }
 
 fn de_cmd_args<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -214,12 +239,17 @@ pub struct Response {
     /// On a Batch job's response: the request that handed the event over to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_over_from: Option<String>,
+    /// The invocation failed as Lambda reports a function error (`X-Amz-Function-Error:
+    /// Unhandled`): the runtime's `/error` body, or Lambda's own error for a timeout, a
+    /// response over the size limit or a failed init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<FunctionError>,
 }
 
 impl Response {
-    /// Whether the invocation succeeded: exit code 0 and no timeout.
+    /// Whether the invocation succeeded: exit code 0, no timeout, no function error.
     pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.exit_code == Some(0) && !self.timed_out && self.function_error.is_none()
     }
 
     /// Sets `output` from raw bytes, base64-encoding them when they are not UTF-8.
@@ -269,6 +299,93 @@ impl ErrorPayload {
             .then(|| serde_json::from_str(&self.error_message).ok())
             .flatten()
     }
+}
+
+/// A function error as Lambda returns it to the caller: `{"errorType", "errorMessage",
+/// "stackTrace"}`. A runtime's own (its `/runtime/invocation/<id>/error` body, the
+/// `Lambda-Runtime-Function-Error-Type` header when the body names no type), or one of
+/// Lambda's ([`FunctionError::timed_out`], [`FunctionError::response_too_large`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionError {
+    #[serde(rename = "errorType", default)]
+    pub error_type: String,
+    #[serde(rename = "errorMessage", default)]
+    pub error_message: String,
+    /// The runtime's trace, a line per entry (runtimes send lists of strings; any other
+    /// JSON entry is kept as its JSON text).
+    #[serde(
+        rename = "stackTrace",
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_stack_trace"
+    )]
+    pub stack_trace: Vec<String>,
+}
+
+/// Lambda's largest synchronous response, bytes: its error message names this number.
+pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+impl FunctionError {
+    /// An error a runtime posted: its body read leniently (Lambda takes the type from the
+    /// body, else from the `Lambda-Runtime-Function-Error-Type` header).
+    pub fn from_runtime(body: &[u8], header_type: Option<&str>) -> FunctionError {
+        let mut error =
+            serde_json::from_slice::<FunctionError>(body).unwrap_or_else(|_| FunctionError {
+                error_message: String::from_utf8_lossy(body).into_owned(),
+                ..FunctionError::default()
+            });
+        if error.error_type.is_empty() {
+            error.error_type = header_type
+                .filter(|t| !t.is_empty())
+                .unwrap_or("Unhandled")
+                .to_string();
+        }
+        error
+    }
+
+    /// Lambda's error for an invocation stopped at its deadline.
+    pub fn timed_out(request_id: &str, timeout_s: u32) -> FunctionError {
+        FunctionError {
+            error_type: "Sandbox.Timedout".into(),
+            error_message: format!(
+                "RequestId: {request_id} Error: {}",
+                timed_out_message(timeout_s)
+            ),
+            stack_trace: Vec::new(),
+        }
+    }
+
+    /// Lambda's error for a response over [`MAX_RESPONSE_BYTES`].
+    pub fn response_too_large() -> FunctionError {
+        FunctionError {
+            error_type: "Function.ResponseSizeTooLarge".into(),
+            error_message: format!(
+                "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            ),
+            stack_trace: Vec::new(),
+        }
+    }
+}
+
+/// What Lambda logs, and says to the caller, of an invocation stopped at its deadline.
+pub fn timed_out_message(timeout_s: u32) -> String {
+    format!("Task timed out after {timeout_s}.00 seconds")
+}
+
+fn de_stack_trace<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match value {
+        Some(serde_json::Value::Array(entries)) => entries
+            .into_iter()
+            .map(|e| match e {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(serde_json::Value::String(s)) => s.lines().map(str::to_string).collect(),
+        Some(serde_json::Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.to_string()],
+    })
 }
 
 /// What the supervisor reads at start-up from `/opt/scar/function.json`: the function's
@@ -356,6 +473,24 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_event_is_sent_as_it_is() {
+        let event = serde_json::json!({"env": "prod", "items": [1, 2]});
+        let p = Payload {
+            event: Some(event.clone()),
+            ..Payload::default()
+        };
+        assert_eq!(serde_json::to_value(&p).unwrap(), event);
+        let fields = Payload {
+            cmd_args: Some(vec!["a".into()]),
+            ..Payload::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&fields).unwrap(),
+            r#"{"cmd_args":["a"]}"#
+        );
+    }
+
+    #[test]
     fn s3_keys_round_trip() {
         for key in ["input/a b+c%d/ü é.txt", "input/x", "input/100% sure+.png"] {
             assert_eq!(decode_s3_key(&encode_s3_key(key)), key);
@@ -405,6 +540,37 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn runtime_errors_are_read_as_lambda_reads_them() {
+        let e = FunctionError::from_runtime(
+            br#"{"errorType":"ValueError","errorMessage":"bad","stackTrace":["  File \"a.py\"", "    raise"]}"#,
+            Some("Unhandled"),
+        );
+        assert_eq!(e.error_type, "ValueError");
+        assert_eq!(e.stack_trace.len(), 2);
+        let e = FunctionError::from_runtime(br#"{"errorMessage":"m"}"#, Some("Runtime.Custom"));
+        assert_eq!(
+            (e.error_type.as_str(), e.error_message.as_str()),
+            ("Runtime.Custom", "m")
+        );
+        let e = FunctionError::from_runtime(b"not json", None);
+        assert_eq!(
+            (e.error_type.as_str(), e.error_message.as_str()),
+            ("Unhandled", "not json")
+        );
+        let r = Response {
+            exit_code: Some(0),
+            function_error: Some(FunctionError::timed_out("r", 5)),
+            ..Response::default()
+        };
+        assert!(!r.succeeded());
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["function_error"]["errorMessage"],
+            "RequestId: r Error: Task timed out after 5.00 seconds"
+        );
     }
 
     #[test]

@@ -29,5 +29,6 @@ pub mod spec;
 
 pub use error::{ErrorCategory, ExitStatus, SpecError};
 pub use spec::{
-    BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, StorageProvider,
+    BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, Runtime,
+    StorageProvider,
 };

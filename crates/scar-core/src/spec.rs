@@ -84,6 +84,39 @@ pub struct FunctionSpec {
     /// The AWS Batch job's resources (SCAR's `batch:` block), for the Batch modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSpec>,
+    /// What runs as the function's runtime: scar's supervisor, or the image's own
+    /// Runtime API client (`--runtime image`).
+    #[serde(default, skip_serializing_if = "Runtime::is_scar")]
+    pub runtime: Runtime,
+}
+
+/// What runs as a function's runtime: the Runtime API client in its sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    /// scar's supervisor: each invocation runs the script, the arguments or the image's
+    /// command, and answers scar's response.
+    #[default]
+    Scar,
+    /// The image's ENTRYPOINT + CMD, a Runtime API client of its own (AWS's base images,
+    /// awslambdaric, aws-lambda-rust-runtime, ...), run as Lambda runs container images:
+    /// with the image's Env and WorkingDir, `_HANDLER` from CMD; events and responses are
+    /// the function's own JSON.
+    Image,
+}
+
+impl Runtime {
+    /// The runtime as users name it (`--runtime`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Scar => "scar",
+            Runtime::Image => "image",
+        }
+    }
+
+    pub fn is_scar(&self) -> bool {
+        *self == Runtime::Scar
+    }
 }
 
 /// How a function's invocations run (SCAR's `execution_mode`, `-em`).
@@ -266,6 +299,8 @@ struct StoredSpec {
     execution_mode: ExecutionMode,
     #[serde(default)]
     batch: Option<BatchSpec>,
+    #[serde(default)]
+    runtime: Runtime,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -299,6 +334,7 @@ impl From<StoredSpec> for FunctionSpec {
             outputs,
             storage_providers: s.storage_providers,
             execution_mode: s.execution_mode,
+            runtime: s.runtime,
             batch: s.batch,
         }
     }
@@ -534,6 +570,15 @@ impl FunctionSpec {
                     c.min_vcpus, c.desired_vcpus, c.max_vcpus
                 )));
             }
+        }
+        if self.runtime == Runtime::Image
+            && (self.execution_mode.uses_batch() || self.init_script.is_some())
+        {
+            return Err(SpecError::ImageRuntime(if self.init_script.is_some() {
+                "an init script"
+            } else {
+                "a Batch execution mode"
+            }));
         }
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {
@@ -890,6 +935,7 @@ mod tests {
             storage_providers: BTreeMap::new(),
             execution_mode: ExecutionMode::Lambda,
             batch: None,
+            runtime: Runtime::Scar,
         }
     }
 

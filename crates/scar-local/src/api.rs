@@ -1,5 +1,9 @@
-//! The Lambda Runtime API, served on 127.0.0.1 to one sandbox's supervisor: `next` hands
-//! out invocations, `response` and `error` answer them (202), as Lambda's own does.
+//! The Lambda Runtime API, served on 127.0.0.1 to one sandbox's runtime (scar's supervisor,
+//! or any Runtime API client): `next` hands out invocations, `response` and `error` answer
+//! them (202), as Lambda's own does. Where things go wrong it answers as Lambda's: a
+//! response over [`MAX_RESPONSE_BYTES`] gets 413 and fails the invocation, `/error` keeps the
+//! whole error body and the `Lambda-Runtime-Function-Error-Type` header, `/init/error` is
+//! kept for the invocation that waits on the failed init.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,7 +13,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use scar_core::event::{FunctionError, MAX_RESPONSE_BYTES};
+use tokio::sync::{mpsc, oneshot, watch};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -28,13 +33,26 @@ pub(crate) struct Pending {
 pub(crate) enum Answer {
     /// `POST /invocation/<id>/response`.
     Response(Bytes),
-    /// `POST /invocation/<id>/error`.
-    Error(Bytes),
+    /// `POST /invocation/<id>/error`: the body with the error-type header folded in.
+    Error(FunctionError),
+    /// A response over [`MAX_RESPONSE_BYTES`]: refused with 413, as Lambda does.
+    TooLarge,
+}
+
+/// Where the runtime's init phase is (it ends at its first `next`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Init {
+    Running,
+    /// The runtime asked for its first invocation.
+    Done,
+    /// The runtime posted `/runtime/init/error`.
+    Failed(FunctionError),
 }
 
 struct Shared {
     next: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    init: watch::Sender<Init>,
 }
 
 /// A running Runtime API for one sandbox.
@@ -42,6 +60,8 @@ pub(crate) struct RuntimeApi {
     /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
     pub queue: mpsc::Sender<Pending>,
+    /// The runtime's init phase, as the server saw it.
+    pub init: watch::Receiver<Init>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -57,9 +77,11 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?.to_string();
         let (queue, rx) = mpsc::channel(16);
+        let (init_tx, init) = watch::channel(Init::Running);
         let shared = Arc::new(Shared {
             next: tokio::sync::Mutex::new(rx),
             in_flight: Mutex::new(HashMap::new()),
+            init: init_tx,
         });
         let task = tokio::spawn(async move {
             loop {
@@ -79,6 +101,7 @@ impl RuntimeApi {
         Ok(RuntimeApi {
             address,
             queue,
+            init,
             task,
         })
     }
@@ -101,6 +124,13 @@ async fn serve(
     let route = route.to_string();
     match (req.method(), route.as_str()) {
         (&Method::GET, "invocation/next") => {
+            shared.init.send_if_modified(|init| {
+                let first = *init == Init::Running;
+                if first {
+                    *init = Init::Done;
+                }
+                first
+            });
             let pending = shared.next.lock().await.recv().await;
             let Some(p) = pending else {
                 return Ok(reply(StatusCode::GONE, "the sandbox is shutting down"));
@@ -116,14 +146,7 @@ async fn serve(
                 ("lambda-runtime-aws-request-id", p.request_id.clone()),
                 ("lambda-runtime-deadline-ms", p.deadline_ms.to_string()),
                 ("lambda-runtime-invoked-function-arn", p.function_arn),
-                (
-                    "lambda-runtime-trace-id",
-                    format!(
-                        "Root=1-{:08x}-{}",
-                        p.deadline_ms / 1000,
-                        &p.request_id.replace('-', "")[..24.min(p.request_id.len())]
-                    ),
-                ),
+                ("lambda-runtime-trace-id", trace_id()),
                 ("content-type", "application/json".to_string()),
             ];
             for (name, value) in pairs {
@@ -139,17 +162,18 @@ async fn serve(
                 Some((id, kind)) => (id.to_string(), kind.to_string()),
                 None => return Ok(reply(StatusCode::NOT_FOUND, "unknown path")),
             };
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let answer = match kind.as_str() {
-                "response" => Answer::Response(body),
-                "error" => Answer::Error(body),
+            let header_type = error_type_header(&req);
+            let body = read_body(req).await;
+            let answer = match (kind.as_str(), body) {
+                ("response", Some(body)) => Answer::Response(body),
+                ("response", None) => Answer::TooLarge,
+                ("error", body) => Answer::Error(FunctionError::from_runtime(
+                    &body.unwrap_or_default(),
+                    header_type.as_deref(),
+                )),
                 _ => return Ok(reply(StatusCode::NOT_FOUND, "unknown path")),
             };
+            let too_large = matches!(answer, Answer::TooLarge);
             let sender = shared
                 .in_flight
                 .lock()
@@ -158,6 +182,14 @@ async fn serve(
             match sender {
                 Some(tx) => {
                     let _ = tx.send(answer);
+                    if too_large {
+                        return Ok(reply(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!(
+                                r#"{{"errorMessage":"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).","errorType":"RequestEntityTooLarge"}}"#
+                            ),
+                        ));
+                    }
                     Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
                 }
                 None => Ok(reply(
@@ -166,7 +198,77 @@ async fn serve(
                 )),
             }
         }
-        (&Method::POST, "init/error") => Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)),
+        (&Method::POST, "init/error") => {
+            let header_type = error_type_header(&req);
+            let body = read_body(req).await.unwrap_or_default();
+            let error = FunctionError::from_runtime(&body, header_type.as_deref());
+            shared.init.send_replace(Init::Failed(error));
+            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+        }
         _ => Ok(reply(StatusCode::NOT_FOUND, "unknown path")),
+    }
+}
+
+fn error_type_header(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The body, or `None` when it is over [`MAX_RESPONSE_BYTES`]. The rest of a body over
+/// the limit is read and dropped (up to [`DRAIN_BYTES`]), so that the runtime gets the 413
+/// rather than a reset connection.
+async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
+    let mut body = req.into_body();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_RESPONSE_BYTES {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_BYTES {
+            break;
+        }
+    }
+    (seen <= MAX_RESPONSE_BYTES).then(|| Bytes::from(kept))
+}
+
+/// The most of an oversized body read before the connection is dropped.
+const DRAIN_BYTES: usize = 64 << 20;
+
+/// A trace header of X-Ray's form, as Lambda sends it: `Root=1-<epoch s, 8 hex>-<24 hex>`,
+/// a `Parent` segment (16 hex) and the sampling decision (scar traces nothing: 0).
+fn trace_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let root = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+        &root[..24],
+        &parent[..16]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trace_ids_have_lambdas_form() {
+        let id = super::trace_id();
+        let parts: Vec<&str> = id.split(';').collect();
+        assert_eq!(parts.len(), 3, "{id}");
+        let root: Vec<&str> = parts[0].strip_prefix("Root=").unwrap().split('-').collect();
+        assert_eq!(
+            (root[0], root[1].len(), root[2].len()),
+            ("1", 8, 24),
+            "{id}"
+        );
+        assert_eq!(parts[1].strip_prefix("Parent=").unwrap().len(), 16, "{id}");
+        assert_eq!(parts[2], "Sampled=0");
     }
 }

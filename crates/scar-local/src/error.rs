@@ -49,6 +49,8 @@ pub enum LocalError {
         request_id: String,
         message: String,
     },
+    #[error("function {0:?} runs its image's own runtime (`--runtime image`), and its image has no ENTRYPOINT or CMD to run: use a Lambda container image, or leave out `--runtime image`")]
+    NoRuntime(String),
     #[error("no usable supervisor (`bootstrap`): {0}")]
     NoSupervisor(String),
     #[error(transparent)]
@@ -124,6 +126,7 @@ impl ProviderError for LocalError {
             | LocalError::Key(_)
             | LocalError::Input { .. }
             | LocalError::Busy(_)
+            | LocalError::NoRuntime(_)
             | LocalError::Unsupported(_)
             | LocalError::NoLogLines(_) => ErrorCategory::Usage,
             // The function's process died or ran past its deadline: on Lambda, a function

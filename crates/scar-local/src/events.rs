@@ -451,7 +451,10 @@ impl LocalProvider {
                         tail(&String::from_utf8_lossy(&response.output_bytes()))
                     },
                     uploaded: response.uploaded,
-                    error: None,
+                    // A function error (Lambda's or the runtime's) says what it was.
+                    error: response
+                        .function_error
+                        .map(|e| format!("{}: {}", e.error_type, e.error_message)),
                     attempts: 1,
                 }
             }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use scar_core::config::ProviderKind;
-use scar_core::event::{ErrorPayload, Response};
+use scar_core::event::{timed_out_message, ErrorPayload, FunctionError, Response};
 use scar_core::lambda::log_group;
 use scar_core::provider::{FunctionInfo, ImageInput, PackageKind};
-use scar_core::{ExecutionMode, FunctionSpec};
+use scar_core::{ExecutionMode, FunctionSpec, Runtime};
 use scar_packager::{BlobCache, ImageSource, Progress};
 use tokio::sync::oneshot;
 
-use crate::api::{Answer, Pending, RuntimeApi};
+use crate::api::{Answer, Init, Pending, RuntimeApi};
 use crate::buckets::Buckets;
 use crate::cgroup::MemoryCgroup;
 use crate::logs::LogStream;
@@ -27,15 +27,16 @@ pub const PROVIDER_NAME: &str = "local";
 /// Mount points every root gets, so that sandboxes can mount over them.
 const MOUNT_POINTS: &[&str] = &["tmp", "proc", "dev", "opt/scar", "var/task"];
 
-/// Extra time past the deadline before an unanswered invocation's sandbox is stopped.
-const GRACE: Duration = Duration::from_secs(5);
+/// Lambda's init phase: the runtime's time from start to its first `next`, not charged to
+/// the first invocation's timeout.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// A warm sandbox: the supervisor running, waiting on its Runtime API.
 struct Sandbox {
     child: tokio::process::Child,
     api: RuntimeApi,
     log: LogStream,
-    /// Time from start to the first `next`, reported once as Lambda's Init Duration.
+    /// When it started, until its first invocation: the init phase is waited for then.
     started: Option<Instant>,
     /// Declared after `child`, so that it is removed after the sandbox is killed.
     cgroup: Option<MemoryCgroup>,
@@ -195,6 +196,13 @@ impl LocalProvider {
                 }
             }
         }
+        if spec.runtime == Runtime::Image && package.is_some() {
+            return Err(LocalError::Unsupported(scar_core::provider::Unsupported {
+                provider: PROVIDER_NAME,
+                what: "--package with --runtime image".into(),
+                instead: "leave out --package: the image runs as it is".into(),
+            }));
+        }
         let source = match image {
             ImageInput::Reference(r) => ImageSource::detect(r)?,
             ImageInput::Archive(p) => ImageSource::from_archive(p)?,
@@ -222,6 +230,12 @@ impl LocalProvider {
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout.cache());
         let image = scar_packager::pull(source, &cache, progress).await?;
+        if spec.runtime == Runtime::Image
+            && image.config.entrypoint.is_empty()
+            && image.config.cmd.is_empty()
+        {
+            return Err(LocalError::NoRuntime(spec.name));
+        }
         let mut stored = StoredFunction {
             info: FunctionInfo {
                 spec,
@@ -347,6 +361,8 @@ impl LocalProvider {
             ("AWS_DEFAULT_REGION".into(), self.region.clone()),
             ("_HANDLER".into(), "scar".into()),
             ("LAMBDA_TASK_ROOT".into(), "/var/task".into()),
+            ("LAMBDA_RUNTIME_DIR".into(), "/var/runtime".into()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
             ("TZ".into(), ":UTC".into()),
             (
                 "PATH".into(),
@@ -436,11 +452,48 @@ impl LocalProvider {
         let handle = log
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
+        // A function whose runtime is its image's own runs as Lambda runs a container
+        // image: ENTRYPOINT + CMD, the image's Env under Lambda's variables, `_HANDLER` from
+        // CMD, in the image's WorkingDir; scar's supervisor is not mounted.
+        let (opt, program, args, workdir, env) = match spec.runtime {
+            Runtime::Scar => (opt, program.to_string(), Vec::new(), None, env),
+            Runtime::Image => {
+                let image = &stored.image_config;
+                let mut command = image.entrypoint.iter().chain(&image.cmd).cloned();
+                let program = command
+                    .next()
+                    .ok_or_else(|| LocalError::NoRuntime(spec.name.clone()))?;
+                let mut all: Vec<(String, String)> = image
+                    .env
+                    .iter()
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let image_path = all.iter().any(|(k, _)| k == "PATH");
+                all.extend(
+                    env.into_iter()
+                        .filter(|(k, _)| !(image_path && k == "PATH") && k != "_HANDLER"),
+                );
+                if let Some(handler) = image.cmd.first() {
+                    all.push(("_HANDLER".into(), handler.clone()));
+                }
+                all.extend(spec.environment.clone());
+                (
+                    None,
+                    program,
+                    command.collect(),
+                    image.working_dir.clone().filter(|w| !w.is_empty()),
+                    all,
+                )
+            }
+        };
         let started = Instant::now();
         let child = sandbox::spawn(sandbox::SandboxSpec {
             root: &stored.root,
             opt_dir: opt,
-            program,
+            program: &program,
+            args,
+            workdir: workdir.as_deref(),
             env,
             log: handle,
             tmp_mb: 512,
@@ -529,7 +582,53 @@ impl LocalProvider {
             }
         };
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let deadline = SystemTime::now() + Duration::from_secs(run.timeout_s.into());
+        // Lambda's init phase: up to INIT_LIMIT before the first `next`, outside the
+        // invocation's clock; past it, the rest of the init is the invocation's.
+        let mut init_report = String::new();
+        if let Some(started) = sandbox.started.take() {
+            match wait_init(&mut sandbox, started).await {
+                InitEnd::Done => {
+                    init_report = format!(
+                        "\tInit Duration: {:.2} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                }
+                InitEnd::TimedOut => {
+                    sandbox.log.line(&format!(
+                        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    ));
+                }
+                InitEnd::Failed(error) => {
+                    // Lambda returns the init error to the invocation that waited on it.
+                    let elapsed = started.elapsed();
+                    sandbox
+                        .log
+                        .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+                    sandbox.log.line(&format!("END RequestId: {request_id}"));
+                    sandbox.log.line(&format!(
+                        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\tStatus: error\tError Type: {}",
+                        elapsed.as_secs_f64() * 1000.0,
+                        elapsed.as_millis() + 1,
+                        run.memory_mb,
+                        max_memory_mb(&sandbox.child),
+                        error.error_type,
+                    ));
+                    let _ = sandbox.child.kill().await;
+                    return Ok(failed(&request_id, spec, &sandbox, error, false));
+                }
+                InitEnd::Exited(status) => {
+                    sandbox.log.line(&format!("END RequestId: {request_id}"));
+                    return Err(LocalError::SandboxDied {
+                        function: spec.name.clone(),
+                        request_id,
+                        status,
+                    });
+                }
+            }
+        }
+        let timeout = Duration::from_secs(run.timeout_s.into());
+        let deadline = SystemTime::now() + timeout;
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -538,7 +637,6 @@ impl LocalProvider {
         sandbox
             .log
             .line(&format!("START RequestId: {request_id} Version: $LATEST"));
-        let init_duration = sandbox.started.take().map(|s| s.elapsed());
         let oom_before = sandbox.cgroup.as_ref().map_or(0, MemoryCgroup::oom_kills);
         let begun = Instant::now();
         let pending = Pending {
@@ -558,7 +656,7 @@ impl LocalProvider {
                 status: "its Runtime API stopped".into(),
             });
         }
-        let limit = Duration::from_secs(run.timeout_s.into()) + GRACE;
+        // Stopped at the deadline, as Lambda stops it.
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             status = sandbox.child.wait() => {
@@ -566,65 +664,80 @@ impl LocalProvider {
                 sandbox.log.line(&format!("END RequestId: {request_id}"));
                 return Err(LocalError::SandboxDied { function: spec.name.clone(), request_id, status });
             }
-            _ = tokio::time::sleep(limit) => None,
+            _ = tokio::time::sleep(timeout) => None,
         };
         let duration = begun.elapsed();
+        if answer.is_none() {
+            sandbox.log.line(&format!(
+                "{} {request_id} {}",
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                timed_out_message(run.timeout_s)
+            ));
+        }
         sandbox.log.line(&format!("END RequestId: {request_id}"));
         let memory_used = sandbox
             .cgroup
             .as_ref()
             .and_then(MemoryCgroup::peak_mb)
             .unwrap_or_else(|| max_memory_mb(&sandbox.child));
-        let init = init_duration
-            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default();
+        let status = if answer.is_none() {
+            "\tStatus: timeout"
+        } else {
+            ""
+        };
         sandbox.log.line(&format!(
-            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init}",
+            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init_report}{status}",
             duration.as_secs_f64() * 1000.0,
             duration.as_millis() + 1,
             run.memory_mb,
             memory_used,
         ));
         let Some(answer) = answer else {
+            // Lambda resets the environment of a timed-out invocation.
             let _ = sandbox.child.kill().await;
-            return Err(LocalError::NoAnswer {
-                function: spec.name.clone(),
-                request_id,
-            });
+            let error = FunctionError::timed_out(&request_id, run.timeout_s);
+            return Ok(failed(&request_id, spec, &sandbox, error, true));
         };
         let log_stream = sandbox.log.name.clone();
         let out_of_memory = sandbox
             .cgroup
             .as_ref()
             .is_some_and(|c| c.oom_kills() > oom_before);
-        self.put_warm(&pool, sandbox);
-        let mut response = match answer {
-            Answer::Response(body) => {
-                serde_json::from_slice::<Response>(&body).map_err(|e| LocalError::Supervisor {
-                    function: spec.name.clone(),
-                    request_id: request_id.clone(),
-                    message: format!("its response is not scar's: {e}"),
-                })?
-            }
-            Answer::Error(body) => {
-                let error: ErrorPayload =
-                    serde_json::from_slice(&body).map_err(|e| LocalError::Supervisor {
-                        function: spec.name.clone(),
+        let answered = match answer {
+            // scar's supervisor answers with scar's response; any other runtime's answer
+            // is the function's result as it is.
+            Answer::Response(body) => match serde_json::from_slice::<Response>(&body) {
+                Ok(response) => response,
+                Err(_) => {
+                    let mut raw = Response {
                         request_id: request_id.clone(),
-                        message: format!("its error is not Lambda's: {e}"),
-                    })?;
-                match error.scar_response() {
+                        exit_code: Some(0),
+                        ..Response::default()
+                    };
+                    raw.set_output(body.to_vec());
+                    raw
+                }
+            },
+            Answer::Error(error) => {
+                let scar = ErrorPayload {
+                    error_type: error.error_type.clone(),
+                    error_message: error.error_message.clone(),
+                };
+                match scar.scar_response() {
                     Some(r) => r,
-                    None => {
-                        return Err(LocalError::Supervisor {
-                            function: spec.name.clone(),
-                            request_id,
-                            message: error.error_message,
-                        })
-                    }
+                    None => failed(&request_id, spec, &sandbox, error, false),
                 }
             }
+            Answer::TooLarge => failed(
+                &request_id,
+                spec,
+                &sandbox,
+                FunctionError::response_too_large(),
+                false,
+            ),
         };
+        self.put_warm(&pool, sandbox);
+        let mut response = answered;
         if out_of_memory {
             let note = format!(
                 "scar: the function ran out of memory: its limit is {} MB (raise it with {})\n",
@@ -642,6 +755,59 @@ impl LocalProvider {
         response.log_group = log_group(&spec.name);
         response.log_stream = log_stream;
         Ok(response)
+    }
+}
+
+/// How a sandbox's init phase ended.
+enum InitEnd {
+    /// The runtime asked for its first invocation.
+    Done,
+    /// Not within [`INIT_LIMIT`]: the rest of it is charged to the first invocation.
+    TimedOut,
+    /// The runtime posted `/runtime/init/error`.
+    Failed(FunctionError),
+    /// The runtime exited first (its status).
+    Exited(String),
+}
+
+/// Waits for the init phase of a sandbox started at `started`.
+async fn wait_init(sandbox: &mut Sandbox, started: Instant) -> InitEnd {
+    let mut init = sandbox.api.init.clone();
+    let limit = tokio::time::Instant::from_std(started + INIT_LIMIT);
+    let ended = tokio::select! {
+        state = init.wait_for(|i| *i != Init::Running) => state.map(|s| s.clone()).ok(),
+        status = sandbox.child.wait() => {
+            // An init error posted just before the runtime exited still counts.
+            if let Init::Failed(e) = &*sandbox.api.init.borrow() {
+                return InitEnd::Failed(e.clone());
+            }
+            let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            return InitEnd::Exited(status);
+        }
+        _ = tokio::time::sleep_until(limit) => None,
+    };
+    match ended {
+        Some(Init::Failed(e)) => InitEnd::Failed(e),
+        Some(_) => InitEnd::Done,
+        None => InitEnd::TimedOut,
+    }
+}
+
+/// A failed invocation's response: no exit code, the function error.
+fn failed(
+    request_id: &str,
+    spec: &FunctionSpec,
+    sandbox: &Sandbox,
+    error: FunctionError,
+    timed_out: bool,
+) -> Response {
+    Response {
+        request_id: request_id.to_string(),
+        timed_out,
+        log_group: log_group(&spec.name),
+        log_stream: sandbox.log.name.clone(),
+        function_error: Some(error),
+        ..Response::default()
     }
 }
 

@@ -21,8 +21,12 @@ pub(crate) struct SandboxSpec<'a> {
     /// The function's `opt` directory, mounted read-only at `/opt/scar` (none: the root
     /// has its own, as image packages do).
     pub opt_dir: Option<&'a Path>,
-    /// The supervisor's path inside the sandbox.
+    /// The runtime's path inside the sandbox (scar's supervisor, or an image's
+    /// ENTRYPOINT), and its arguments.
     pub program: &'a str,
+    pub args: Vec<String>,
+    /// Where it starts, inside the sandbox (none: `/`).
+    pub workdir: Option<&'a str>,
     /// The supervisor's environment.
     pub env: Vec<(String, String)>,
     /// Where the supervisor's stdout and stderr go (the log stream).
@@ -51,6 +55,7 @@ struct Prepared {
     dev_links: Vec<(CString, CString)>,
     binds: Vec<(CString, CString, Option<libc::c_ulong>)>,
     cgroup_procs: Option<CString>,
+    workdir: Option<CString>,
 }
 
 fn cstr(bytes: &[u8]) -> std::io::Result<CString> {
@@ -141,6 +146,7 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
             })
             .collect::<std::io::Result<_>>()?,
         cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
+        workdir: spec.workdir.map(|w| cstr(w.as_bytes())).transpose()?,
     })
 }
 
@@ -149,7 +155,8 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
 pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<Child> {
     let prepared = prepare(&spec)?;
     let mut cmd = Command::new(spec.program);
-    cmd.env_clear()
+    cmd.args(&spec.args)
+        .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir("/")
         .stdin(std::process::Stdio::null())
@@ -317,6 +324,9 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             "detach the old root",
         )?;
         check(libc::chdir(c"/".as_ptr()), "chdir /")?;
+        if let Some(dir) = &p.workdir {
+            check(libc::chdir(dir.as_ptr()), "chdir to the image's WorkingDir")?;
+        }
     }
     Ok(())
 }

@@ -306,6 +306,7 @@ pub fn spec(name: &str) -> scar_core::FunctionSpec {
         storage_providers: Default::default(),
         execution_mode: scar_core::ExecutionMode::Lambda,
         batch: None,
+        runtime: Default::default(),
     }
 }
 

@@ -16,6 +16,24 @@ pub fn supervisor() -> Option<PathBuf> {
     )
 }
 
+/// A function on AWS's Rust runtime client (`crates/scar-test-function`), static, that
+/// `cargo xtask build-supervisor` leaves beside the supervisor (`SCAR_TEST_FUNCTION` names
+/// another). Missing: fail under CI, skip loudly elsewhere.
+pub fn test_function() -> Option<PathBuf> {
+    let beside = std::env::var_os("SCAR_SUPERVISOR")
+        .map(PathBuf::from)
+        .and_then(|s| Some(s.parent()?.join("test-function")))
+        .filter(|p| p.is_file());
+    match beside {
+        Some(path) if std::env::var_os("SCAR_TEST_FUNCTION").is_none() => Some(path),
+        _ => built(
+            "SCAR_TEST_FUNCTION",
+            "test-function",
+            "run `cargo xtask build-supervisor` (cargo xtask test does)",
+        ),
+    }
+}
+
 /// The arm64 supervisor (`SCAR_SUPERVISOR_AARCH64`, else `target/supervisor/aarch64/bootstrap`
 /// from `cargo xtask build-supervisor`). Missing: fail under CI, skip loudly elsewhere.
 pub fn supervisor_aarch64() -> Option<PathBuf> {

@@ -6,7 +6,7 @@ use scar_core::provider::{LaunchRequest, Provider};
 use scar_core::spec::parse_env_assignments;
 use scar_core::ExitStatus;
 
-use super::Status;
+use super::{Failure, Status};
 use crate::args::RunArgs;
 use crate::printer::Printer;
 use crate::settings::read_script;
@@ -19,6 +19,7 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
         script: args.script.as_deref().map(read_script).transpose()?,
         cmd_args: (!args.args.is_empty()).then(|| args.args.clone()),
         env: parse_env_assignments(&args.environment)?,
+        event: args.payload.as_deref().map(read_event).transpose()?,
     };
     if args.run_async {
         let request_id = p.invoke_async(&args.name, &payload).await?;
@@ -53,4 +54,20 @@ async fn launch<P: Provider>(p: &P, args: &RunArgs, bucket: &str, printer: &Prin
     let results = results?;
     printer.results(&results, Some(&args.name))?;
     Ok(ExitStatus::function(results.iter().all(|r| r.outcome.ok())))
+}
+
+/// `--payload`: JSON, or `@FILE` holding JSON.
+fn read_event(given: &str) -> Result<serde_json::Value, Failure> {
+    let text = match given.strip_prefix('@') {
+        Some(file) => {
+            std::fs::read_to_string(file).map_err(|e| crate::settings::InputFile(file.into(), e))?
+        }
+        None => given.to_string(),
+    };
+    serde_json::from_str(&text).map_err(|e| Failure {
+        status: ExitStatus::Usage,
+        error: anyhow::anyhow!(
+            "the payload is not JSON: {e} (give `--payload '{{...}}'` or `--payload @FILE`)"
+        ),
+    })
 }

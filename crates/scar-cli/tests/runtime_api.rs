@@ -1,0 +1,390 @@
+//! The local provider's Runtime API driven by a real client that is not scar's supervisor:
+//! AWS's Rust runtime (`lambda_runtime`), in `crates/scar-test-function`, built static by
+//! `cargo xtask build-supervisor` and run as the function's runtime (`--supervisor`). What
+//! goes wrong must go wrong as on Lambda: function errors with their type, timeouts stopped
+//! at the deadline, responses over 6 MB refused, init errors returned to the first
+//! invocation, and an init phase outside the invocation's timeout.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use scar_test_support::images::{build_busybox_image, require_tools};
+use scar_test_support::scar::{test_function, Scar};
+
+const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
+
+struct Setup {
+    scar: Scar,
+    function: PathBuf,
+    archive: PathBuf,
+    _work: tempfile::TempDir,
+}
+
+fn setup() -> Option<Setup> {
+    if !require_tools(TOOLS) {
+        return None;
+    }
+    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
+    let function = test_function()?;
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("image.tar");
+    build_busybox_image(work.path()).docker_archive(&archive);
+    Some(Setup {
+        scar,
+        function,
+        archive,
+        _work: work,
+    })
+}
+
+impl Setup {
+    /// A function whose runtime is the test function; `extra`: more `init` flags.
+    fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "--supervisor",
+            self.function.to_str().unwrap(),
+            "init",
+            "-n",
+            name,
+            "-if",
+            self.archive.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.scar.run(&args).ok().json()
+    }
+
+    fn log(&self, name: &str) -> String {
+        self.scar.run(&["log", "-n", name]).ok().stdout
+    }
+}
+
+#[test]
+fn a_normal_invocation_sees_lambdas_context_and_environment() {
+    let Some(s) = setup() else { return };
+    // `-t 5` without `-tt`: the default threshold (10 s) does not fit, so it is fitted.
+    let info = s.init("ctx", &["-t", "5"]);
+    assert_eq!(info["spec"]["timeout_threshold_s"], 1, "{info}");
+
+    let out = s
+        .scar
+        .run(&["run", "-n", "ctx", "--json", "context"])
+        .ok()
+        .json();
+    assert!(out.get("function_error").is_none(), "{out}");
+    // Any other runtime's answer is the function's result as it is.
+    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    assert_eq!(ctx["request_id"], out["request_id"]);
+    assert_eq!(
+        ctx["function_arn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:ctx"
+    );
+    assert_eq!(ctx["function_name"], "ctx");
+    assert_eq!(ctx["memory"], 512);
+    assert_eq!(ctx["version"], "$LATEST");
+    assert_eq!(ctx["log_group"], "/aws/lambda/ctx");
+    assert_eq!(ctx["log_stream"], out["log_stream"]);
+    // The real deadline: the invocation's 5 s, from when it was handed out.
+    let remaining = ctx["remaining_ms"].as_u64().unwrap();
+    assert!(remaining > 4_000 && remaining <= 5_000, "{remaining}");
+    // Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0
+    let trace = ctx["trace_id"].as_str().unwrap();
+    let parts: Vec<&str> = trace.split(';').collect();
+    assert_eq!(parts.len(), 3, "{trace}");
+    let root: Vec<&str> = parts[0].strip_prefix("Root=").unwrap().split('-').collect();
+    assert_eq!(
+        (root[0], root[1].len(), root[2].len()),
+        ("1", 8, 24),
+        "{trace}"
+    );
+    assert_eq!(parts[1].strip_prefix("Parent=").map(str::len), Some(16));
+    assert_eq!(parts[2], "Sampled=0");
+    assert_eq!(ctx["env"]["LAMBDA_RUNTIME_DIR"], "/var/runtime");
+    assert_eq!(ctx["env"]["LAMBDA_TASK_ROOT"], "/var/task");
+    assert_eq!(ctx["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
+
+    // Without --json the response is printed as it is.
+    let plain = s.scar.run(&["run", "-n", "ctx", "context"]).ok();
+    let again: serde_json::Value = serde_json::from_str(plain.stdout.trim()).unwrap();
+    assert_eq!(again["function_name"], "ctx");
+    assert!(
+        s.log("ctx").contains("Init Duration:"),
+        "REPORT has the init phase"
+    );
+}
+
+#[test]
+fn a_raised_error_reaches_the_caller_with_its_type() {
+    let Some(s) = setup() else { return };
+    s.init("fails", &[]);
+    let out = s.scar.run(&["run", "-n", "fails", "--json", "fail"]);
+    assert_eq!(out.status, 1, "{out:#?}");
+    let json = out.json();
+    assert_eq!(json["function_error"]["errorType"], "TestFunctionError");
+    assert_eq!(json["function_error"]["errorMessage"], "failed on purpose");
+    assert_eq!(json["timed_out"], false);
+    let plain = s.scar.run(&["run", "-n", "fails", "fail"]);
+    assert_eq!(plain.status, 1, "{plain:#?}");
+    assert!(
+        plain.stderr.contains("Unhandled, request id")
+            && plain
+                .stderr
+                .contains("TestFunctionError: failed on purpose"),
+        "{plain:#?}"
+    );
+}
+
+#[test]
+fn a_timeout_is_stopped_at_the_deadline_with_lambdas_log_line() {
+    let Some(s) = setup() else { return };
+    s.init("slow", &["-t", "2"]);
+    let begun = Instant::now();
+    let out = s
+        .scar
+        .run(&["run", "-n", "slow", "--json", "sleep", "20000"]);
+    let took = begun.elapsed();
+    assert_eq!(out.status, 1, "{out:#?}");
+    // Cold start plus the 2 s timeout, not the 20 s sleep nor a grace period.
+    assert!(took < Duration::from_millis(4_500), "took {took:?}");
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    let json = out.json();
+    assert_eq!(json["timed_out"], true);
+    assert_eq!(json["function_error"]["errorType"], "Sandbox.Timedout");
+    let rid = json["request_id"].as_str().unwrap();
+    assert_eq!(
+        json["function_error"]["errorMessage"],
+        format!("RequestId: {rid} Error: Task timed out after 2.00 seconds")
+    );
+    let log = s.log("slow");
+    assert!(
+        log.contains(&format!("{rid} Task timed out after 2.00 seconds")),
+        "{log}"
+    );
+    assert!(log.contains("Status: timeout"), "{log}");
+    eprintln!("timeout of 2 s: scar run took {took:?}");
+}
+
+#[test]
+fn a_response_over_six_megabytes_is_refused() {
+    let Some(s) = setup() else { return };
+    s.init("big", &[]);
+    let out = s
+        .scar
+        .run(&["run", "-n", "big", "--json", "big", &(7 << 20).to_string()]);
+    assert_eq!(out.status, 1, "{:?}", out.stderr);
+    assert!(
+        out.stdout.len() < 4096,
+        "{} bytes printed",
+        out.stdout.len()
+    );
+    let json = out.json();
+    assert_eq!(
+        json["function_error"]["errorType"],
+        "Function.ResponseSizeTooLarge"
+    );
+    // Under the limit it goes through.
+    let ok = s
+        .scar
+        .run(&["run", "-n", "big", "big", &(5 << 20).to_string()])
+        .ok();
+    assert_eq!(ok.stdout.len(), (5 << 20) + 2, "a JSON string of 5 MiB");
+}
+
+#[test]
+fn an_init_error_is_returned_to_the_first_invocation() {
+    let Some(s) = setup() else { return };
+    s.init(
+        "nohandler",
+        &["--lambda-environment", "TEST_HANDLER=missing"],
+    );
+    let out = s.scar.run(&["run", "-n", "nohandler", "--json", "context"]);
+    assert_eq!(out.status, 1, "{out:#?}");
+    let json = out.json();
+    assert_eq!(
+        json["function_error"]["errorType"],
+        "Runtime.HandlerNotFound"
+    );
+    assert_eq!(
+        json["function_error"]["errorMessage"],
+        "missing is not a handler of this function"
+    );
+    let log = s.log("nohandler");
+    let rid = json["request_id"].as_str().unwrap();
+    assert!(
+        log.contains(&format!("REPORT RequestId: {rid}"))
+            && log.contains("Error Type: Runtime.HandlerNotFound"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_init_phase_is_not_charged_to_the_invocation() {
+    let Some(s) = setup() else { return };
+    s.init(
+        "slowinit",
+        &["-t", "3", "--lambda-environment", "TEST_INIT_SLEEP_MS=2000"],
+    );
+    let out = s
+        .scar
+        .run(&["run", "-n", "slowinit", "--json", "context"])
+        .ok()
+        .json();
+    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    let remaining = ctx["remaining_ms"].as_u64().unwrap();
+    assert!(
+        remaining > 2_500,
+        "the full timeout is left: {remaining} ms"
+    );
+    let log = s.log("slowinit");
+    let init_ms: f64 = log
+        .split("Init Duration: ")
+        .nth(1)
+        .and_then(|r| r.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no Init Duration: {log}"));
+    assert!(init_ms >= 2_000.0, "Init Duration {init_ms} ms");
+    eprintln!("init of 2 s: Init Duration {init_ms} ms, {remaining} ms of 3 s left");
+}
+
+#[test]
+fn the_launcher_reuses_a_warm_runtime() {
+    let Some(s) = setup() else { return };
+    s.init("warm", &["-es", "warm-b"]);
+    let input = s.scar.home.path().join("buckets/warm-b/input");
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..3 {
+        std::fs::write(input.join(format!("f{i}.txt")), "x").unwrap();
+    }
+    let out = s
+        .scar
+        .run(&[
+            "run",
+            "-n",
+            "warm",
+            "-es",
+            "warm-b",
+            "--concurrency",
+            "1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(out.as_array().unwrap().len(), 3, "{out}");
+    let log = s.log("warm");
+    // One runtime process served all three, after one init.
+    assert!(log.contains("invocation 3 of runtime"), "{log}");
+    assert_eq!(log.matches("Init Duration").count(), 1, "{log}");
+}
+
+/// A Lambda container image whose ENTRYPOINT is the test function, as AWS's base images
+/// are laid out: CMD the handler, an Env of its own, a WorkingDir.
+fn lambda_image(s: &Setup) -> PathBuf {
+    let work = s._work.path().join("lambda-image");
+    std::fs::create_dir_all(&work).unwrap();
+    let image = build_busybox_image(&work);
+    let function = s.function.clone();
+    image.add_layer(&work, |rootfs| {
+        let dest = rootfs.join("var/runtime");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::copy(&function, dest.join("bootstrap")).unwrap();
+        std::fs::create_dir_all(rootfs.join("var/task")).unwrap();
+    });
+    image.config(&[
+        "--config.entrypoint=/var/runtime/bootstrap",
+        "--config.cmd=function.handler",
+        "--config.env=FROM_IMAGE=image-env",
+        "--config.workingdir=/var/task",
+    ]);
+    let archive = work.join("lambda.tar");
+    image.docker_archive(&archive);
+    archive
+}
+
+#[test]
+fn a_lambda_container_image_runs_with_its_own_runtime() {
+    let Some(s) = setup() else { return };
+    let archive = lambda_image(&s);
+    // No --supervisor: the image's ENTRYPOINT + CMD is the runtime.
+    let info = s
+        .scar
+        .run(&[
+            "init",
+            "-n",
+            "byo",
+            "-if",
+            archive.to_str().unwrap(),
+            "--runtime",
+            "image",
+            "-e",
+            "FROM_INIT=init-env",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(info["spec"]["runtime"], "image");
+    let out = s
+        .scar
+        .run(&[
+            "run",
+            "-n",
+            "byo",
+            "--payload",
+            r#"{"cmd_args":["context"]}"#,
+        ])
+        .ok();
+    let ctx: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(ctx["env"]["_HANDLER"], "function.handler");
+    assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
+    assert_eq!(ctx["env"]["FROM_INIT"], "init-env");
+    assert_eq!(ctx["cwd"], "/var/task");
+    assert_eq!(ctx["function_name"], "byo");
+
+    // Any JSON event goes as it is, and the response comes back as it is.
+    let event = r#"{"echo":{"env":"prod","items":[1,2,{"k":null}]}}"#;
+    let out = s.scar.run(&["run", "-n", "byo", "--payload", event]).ok();
+    assert_eq!(out.stdout, r#"{"env":"prod","items":[1,2,{"k":null}]}"#);
+    let file = s._work.path().join("event.json");
+    std::fs::write(&file, r#"{"echo":"from a file"}"#).unwrap();
+    let from_file = s
+        .scar
+        .run(&[
+            "run",
+            "-n",
+            "byo",
+            "--payload",
+            &format!("@{}", file.display()),
+        ])
+        .ok();
+    assert_eq!(from_file.stdout, r#""from a file""#);
+    let bad = s.scar.run(&["run", "-n", "byo", "--payload", "{not json"]);
+    assert_eq!(bad.status, 2, "{bad:#?}");
+
+    // An image with nothing to run cannot be its own runtime.
+    let plain = s._work.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let image = scar_test_support::images::OciImage::create(&plain.join("oci"), "latest");
+    image.add_layer(&plain, scar_test_support::images::fill_busybox_rootfs);
+    image.config(&[
+        "--os=linux",
+        &format!(
+            "--architecture={}",
+            scar_test_support::images::host_architecture()
+        ),
+    ]);
+    let bare = plain.join("bare.tar");
+    image.docker_archive(&bare);
+    let refused = s.scar.run(&[
+        "init",
+        "-n",
+        "bare",
+        "-if",
+        bare.to_str().unwrap(),
+        "--runtime",
+        "image",
+    ]);
+    assert_eq!(refused.status, 2, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("no ENTRYPOINT or CMD"),
+        "{refused:#?}"
+    );
+}
