@@ -320,7 +320,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 15] = [
+const TEST_TOOLS: [Tool; 16] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -344,6 +344,11 @@ const TEST_TOOLS: [Tool; 15] = [
     Tool::Apt {
         probe: "parallel",
         package: "parallel",
+    },
+    // The Debian image the awslambdaric tests build (once, cached under the target dir).
+    Tool::Apt {
+        probe: "debootstrap",
+        package: "debootstrap",
     },
     Tool::Apt {
         probe: "zip",

@@ -397,6 +397,8 @@ const VALUE_FLAGS: &[&str] = &[
     "-r",
     "--iam-role",
     "--package",
+    "--runtime",
+    "--payload",
     "-o",
     "--output",
 ];

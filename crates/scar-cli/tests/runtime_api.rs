@@ -388,3 +388,158 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
         "{refused:#?}"
     );
 }
+
+/// The second client: AWS's Python runtime client, `awslambdaric` from PyPI, in a Debian
+/// image built once and cached under the target directory. Every case of the Rust client's
+/// tests, in one test so that the image's root is extracted once.
+#[test]
+fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
+    let Some(s) = setup() else { return };
+    let cache = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("test-images");
+    let Some(archive) = scar_test_support::images::awslambdaric_image(&cache) else {
+        return;
+    };
+    let init = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "-n",
+            name,
+            "-if",
+            archive.to_str().unwrap(),
+            "--runtime",
+            "image",
+        ];
+        args.extend_from_slice(extra);
+        s.scar.run(&args).ok();
+    };
+
+    // A normal invocation: Lambda's context, environment and trace header.
+    init("py", &["-t", "5", "-e", "FROM_INIT=init-env"]);
+    let out = s
+        .scar
+        .run(&["run", "-n", "py", "--json", "context"])
+        .ok()
+        .json();
+    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    assert_eq!(ctx["request_id"], out["request_id"]);
+    assert_eq!(
+        ctx["function_arn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:py"
+    );
+    assert_eq!(ctx["function_name"], "py");
+    assert_eq!(ctx["memory"], 512);
+    assert_eq!(ctx["version"], "$LATEST");
+    assert_eq!(ctx["log_group"], "/aws/lambda/py");
+    assert_eq!(ctx["log_stream"], out["log_stream"]);
+    let remaining = ctx["remaining_ms"].as_u64().unwrap();
+    assert!(remaining > 4_000 && remaining <= 5_000, "{remaining}");
+    let trace = ctx["trace_id"].as_str().unwrap();
+    assert!(
+        trace.starts_with("Root=1-") && trace.contains(";Parent=") && trace.ends_with(";Sampled=0"),
+        "{trace}"
+    );
+    assert_eq!(ctx["env"]["_HANDLER"], "app.handler");
+    assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
+    assert_eq!(ctx["env"]["FROM_INIT"], "init-env");
+    assert_eq!(ctx["env"]["LAMBDA_RUNTIME_DIR"], "/var/runtime");
+    assert_eq!(ctx["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
+    assert_eq!(ctx["cwd"], "/var/task");
+    let echo = s
+        .scar
+        .run(&["run", "-n", "py", "--payload", r#"{"echo":{"a":[1,"b"]}}"#])
+        .ok();
+    assert_eq!(echo.stdout, r#"{"a": [1, "b"]}"#, "Python's JSON, as it is");
+
+    // A raised exception: its type, message and trace reach `--json`.
+    let failed = s.scar.run(&["run", "-n", "py", "--json", "fail"]);
+    assert_eq!(failed.status, 1, "{failed:#?}");
+    let error = &failed.json()["function_error"];
+    assert_eq!(error["errorType"], "ValueError");
+    assert_eq!(error["errorMessage"], "failed on purpose");
+    let trace = error["stackTrace"].as_array().unwrap();
+    assert!(
+        trace.iter().any(|l| l.as_str().unwrap().contains("app.py")),
+        "{error}"
+    );
+
+    // A response over 6 MB.
+    let big = s
+        .scar
+        .run(&["run", "-n", "py", "--json", "big", &(7 << 20).to_string()]);
+    assert_eq!(big.status, 1, "{:?}", big.stderr);
+    assert_eq!(
+        big.json()["function_error"]["errorType"],
+        "Function.ResponseSizeTooLarge"
+    );
+
+    // A timeout, stopped at the deadline.
+    init("pyslow", &["-t", "2"]);
+    let begun = Instant::now();
+    let slow = s
+        .scar
+        .run(&["run", "-n", "pyslow", "--json", "sleep", "20000"]);
+    let took = begun.elapsed();
+    assert_eq!(slow.status, 1, "{slow:#?}");
+    let slow = slow.json();
+    assert_eq!(slow["timed_out"], true);
+    assert_eq!(slow["function_error"]["errorType"], "Sandbox.Timedout");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(s
+        .log("pyslow")
+        .contains("Task timed out after 2.00 seconds"));
+
+    // A handler that does not exist: awslambdaric's init error, on the first invocation.
+    init("pymissing", &["-e", "TEST_HANDLER=app.missing"]);
+    let missing = s.scar.run(&["run", "-n", "pymissing", "--json", "context"]);
+    assert_eq!(missing.status, 1, "{missing:#?}");
+    let missing = missing.json();
+    assert_eq!(
+        missing["function_error"]["errorType"],
+        "Runtime.HandlerNotFound"
+    );
+    assert!(s
+        .log("pymissing")
+        .contains("Error Type: Runtime.HandlerNotFound"));
+
+    // A 2 s init leaves the invocation its whole timeout.
+    init("pyinit", &["-t", "3", "-e", "TEST_INIT_SLEEP_MS=2000"]);
+    let out = s
+        .scar
+        .run(&["run", "-n", "pyinit", "--json", "context"])
+        .ok()
+        .json();
+    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    let remaining = ctx["remaining_ms"].as_u64().unwrap();
+    assert!(
+        remaining > 2_500,
+        "{remaining} ms of 3 s left after a 2 s init"
+    );
+
+    // Warm reuse through the launcher: one Python process serves every file.
+    init("pywarm", &["-es", "pywarm-b"]);
+    let input = s.scar.home.path().join("buckets/pywarm-b/input");
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..3 {
+        std::fs::write(input.join(format!("f{i}.txt")), "x").unwrap();
+    }
+    s.scar
+        .run(&[
+            "run",
+            "-n",
+            "pywarm",
+            "-es",
+            "pywarm-b",
+            "--concurrency",
+            "1",
+        ])
+        .ok();
+    let log = s.log("pywarm");
+    assert!(log.contains("invocation 3 of runtime"), "{log}");
+    assert_eq!(log.matches("Init Duration").count(), 1, "{log}");
+    eprintln!(
+        "awslambdaric: timeout of 2 s took {took:?}; {remaining} ms of 3 s left after a 2 s init"
+    );
+}

@@ -458,6 +458,8 @@ impl LocalProvider {
         let (opt, program, args, workdir, env) = match spec.runtime {
             Runtime::Scar => (opt, program.to_string(), Vec::new(), None, env),
             Runtime::Image => {
+                // Buckets are the supervisor's, under /opt/scar, which is not mounted.
+                binds.retain(|(_, inside, _)| !inside.starts_with("opt/scar/"));
                 let image = &stored.image_config;
                 let mut command = image.entrypoint.iter().chain(&image.cmd).cloned();
                 let program = command

@@ -6,6 +6,8 @@
 //!   a config (entrypoint, cmd, env, workdir);
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
 //! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
+//! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
+//!   Debian root made by debootstrap, built once and cached;
 //! - [`snapshot`]: a comparable view of a directory tree;
 //! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes.
 
@@ -722,4 +724,131 @@ pub fn tar_of(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out: Vec<u8> = parts.concat();
     out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// A Lambda container image on AWS's Python runtime client, as a docker-archive: a Debian
+/// bookworm root (debootstrap) with python3 and `awslambdaric` from PyPI, ENTRYPOINT
+/// `/lambda-entrypoint.sh`, CMD `app.handler` (`awslambdaric/app.py` in this crate), Env
+/// `FROM_IMAGE=image-env`, WorkingDir `/var/task`. Built once into `cache` (about two
+/// minutes) and reused; `None` (skipped loudly, a failure under `CI`) without debootstrap,
+/// umoci or skopeo, or when not root (debootstrap needs it).
+pub fn awslambdaric_image(cache: &Path) -> Option<PathBuf> {
+    // Bump when the image's recipe changes.
+    let archive = cache.join("awslambdaric-bookworm-1.tar");
+    if archive.is_file() {
+        return Some(archive);
+    }
+    if !require_tools(&["debootstrap", "umoci", "skopeo"]) {
+        return None;
+    }
+    if !is_root() {
+        let msg = "building the awslambdaric image needs root (debootstrap)";
+        if std::env::var_os("CI").is_some() {
+            panic!("CI: {msg}");
+        }
+        eprintln!("\n*** SKIPPED: {msg} ***\n");
+        return None;
+    }
+    std::fs::create_dir_all(cache).unwrap();
+    let work = tempfile::tempdir_in(cache).unwrap();
+    let root = work.path().join("root");
+    run(Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            "--include=python3,python3-pip",
+            "bookworm",
+        ])
+        .arg(&root)
+        .arg(debian_mirror()));
+    // pip in the chroot, lent the host's CA bundle (the registry may be reached through a
+    // TLS-intercepting proxy) and none of the host's certificate variables.
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        root.join("tmp/host-ca.pem"),
+    )
+    .unwrap();
+    let _ = std::fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf"));
+    let mut pip = Command::new("chroot");
+    pip.arg(&root)
+        .args([
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--break-system-packages",
+        ])
+        .arg("awslambdaric")
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .env("PIP_CERT", "/tmp/host-ca.pem");
+    for (k, v) in std::env::vars() {
+        if k.to_ascii_lowercase().ends_with("_proxy") {
+            pip.env(k, v);
+        }
+    }
+    run(&mut pip);
+    std::fs::remove_file(root.join("tmp/host-ca.pem")).unwrap();
+    // Device nodes are the host's business, not an image's.
+    for entry in std::fs::read_dir(root.join("dev")).unwrap().flatten() {
+        let _ = std::fs::remove_file(entry.path());
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+    std::fs::create_dir_all(root.join("var/task")).unwrap();
+    std::fs::write(
+        root.join("var/task/app.py"),
+        include_str!("awslambdaric/app.py"),
+    )
+    .unwrap();
+    let entrypoint = root.join("lambda-entrypoint.sh");
+    std::fs::write(
+        &entrypoint,
+        include_str!("awslambdaric/lambda-entrypoint.sh"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&entrypoint, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let image = OciImage::create(&work.path().join("oci"), "latest");
+    image.add_layer(work.path(), |rootfs| {
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.display()))
+            .arg(rootfs));
+    });
+    image.config(&[
+        "--config.entrypoint=/lambda-entrypoint.sh",
+        "--config.cmd=app.handler",
+        "--config.env=FROM_IMAGE=image-env",
+        "--config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--config.workingdir=/var/task",
+        "--os=linux",
+        &format!("--architecture={}", host_architecture()),
+    ]);
+    let partial = work.path().join("image.tar");
+    image.docker_archive(&partial);
+    std::fs::rename(&partial, &archive).unwrap();
+    Some(archive)
+}
+
+/// The Debian mirror apt uses here (debootstrap wants one), else deb.debian.org.
+fn debian_mirror() -> String {
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .or_else(|_| std::fs::read_to_string("/etc/apt/sources.list"))
+        .unwrap_or_default();
+    sources
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("URIs:")
+                .map(|u| u.split_whitespace().next().unwrap_or("").to_string())
+                .or_else(|| {
+                    l.strip_prefix("deb ")
+                        .and_then(|r| r.split_whitespace().find(|w| w.starts_with("http")))
+                        .map(str::to_string)
+                })
+        })
+        .filter(|m| !m.is_empty() && !m.contains("security"))
+        .unwrap_or_else(|| "http://deb.debian.org/debian".into())
 }
