@@ -543,3 +543,90 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
         "awslambdaric: timeout of 2 s took {took:?}; {remaining} ms of 3 s left after a 2 s init"
     );
 }
+
+#[test]
+fn an_init_over_ten_seconds_is_tried_again_on_the_invocations_clock() {
+    let Some(s) = setup() else { return };
+    s.init(
+        "longinit",
+        &[
+            "-t",
+            "5",
+            "--lambda-environment",
+            "TEST_INIT_SLEEP_MS=11000",
+        ],
+    );
+    let begun = Instant::now();
+    let out = s.scar.run(&["run", "-n", "longinit", "--json", "context"]);
+    let took = begun.elapsed();
+    assert_eq!(out.status, 1, "{out:#?}");
+    let json = out.json();
+    assert_eq!(json["function_error"]["errorType"], "Sandbox.Timedout");
+    // 10 s of init phase, then the second init runs into the 5 s timeout.
+    assert!(
+        took >= Duration::from_secs(15) && took < Duration::from_secs(18),
+        "took {took:?}"
+    );
+    let log = s.log("longinit");
+    assert!(log.contains("INIT_REPORT Init Duration: 10"), "{log}");
+    assert!(log.contains("Status: timeout"), "{log}");
+    assert!(log.contains("Task timed out after 5.00 seconds"), "{log}");
+}
+
+#[test]
+fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
+    let Some(s) = setup() else { return };
+    s.init("limits", &[]);
+    let work = s._work.path();
+    let big = work.join("big.json");
+    std::fs::write(&big, format!(r#"{{"echo":"{}"}}"#, "y".repeat(7 << 20))).unwrap();
+    let sync = s.scar.run(&[
+        "run",
+        "-n",
+        "limits",
+        "--payload",
+        &format!("@{}", big.display()),
+    ]);
+    assert_eq!(sync.status, 2, "{:?}", sync.stderr);
+    assert!(
+        sync.stderr.contains(
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+        ),
+        "{:?}",
+        sync.stderr
+    );
+    let medium = work.join("medium.json");
+    std::fs::write(
+        &medium,
+        format!(r#"{{"echo":"{}"}}"#, "y".repeat(300 << 10)),
+    )
+    .unwrap();
+    let queued = s.scar.run(&[
+        "run",
+        "-n",
+        "limits",
+        "--async",
+        "--payload",
+        &format!("@{}", medium.display()),
+    ]);
+    assert_eq!(queued.status, 2, "{:?}", queued.stderr);
+    assert!(
+        queued
+            .stderr
+            .contains("Request must be smaller than 262144 bytes for the InvokeAsync operation"),
+        "{:?}",
+        queued.stderr
+    );
+    // Under the synchronous limit the same payload runs.
+    let ok = s
+        .scar
+        .run(&[
+            "run",
+            "-n",
+            "limits",
+            "--payload",
+            &format!("@{}", medium.display()),
+        ])
+        .ok();
+    assert_eq!(ok.stdout.len(), (300 << 10) + 2);
+}

@@ -322,8 +322,7 @@ pub struct FunctionError {
     pub stack_trace: Vec<String>,
 }
 
-/// Lambda's largest synchronous response, bytes: its error message names this number.
-pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+pub use crate::lambda::MAX_RESPONSE_BYTES;
 
 impl FunctionError {
     /// An error a runtime posted: its body read leniently (Lambda takes the type from the

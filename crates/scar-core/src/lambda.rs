@@ -9,6 +9,24 @@ pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
 /// Lambda's limit on a zip uploaded directly; larger ones go through an S3 bucket.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 
+/// Lambda's largest synchronous response, bytes: its `Function.ResponseSizeTooLarge`
+/// message names this number (6 MiB and 100 bytes).
+pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// Lambda's largest synchronous invocation payload (6 MiB).
+pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// Lambda's largest asynchronous (`Event`) invocation payload (256 KiB).
+pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Lambda's words for a payload over `limit` (its `RequestEntityTooLargeException`);
+/// `operation`: `InvokeFunction` or `InvokeAsync`.
+pub fn payload_too_large(size: usize, limit: usize, operation: &str) -> String {
+    format!(
+        "the payload is {size} bytes: Request must be smaller than {limit} bytes for the {operation} operation (Lambda's limit; a larger input belongs in a bucket)"
+    )
+}
+
 /// CloudWatch Logs' group for a function's logs.
 pub fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")

@@ -51,6 +51,8 @@ pub enum LocalError {
     },
     #[error("function {0:?} runs its image's own runtime (`--runtime image`), and its image has no ENTRYPOINT or CMD to run: use a Lambda container image, or leave out `--runtime image`")]
     NoRuntime(String),
+    #[error("cannot invoke {function:?}: {message}")]
+    PayloadTooLarge { function: String, message: String },
     #[error("no usable supervisor (`bootstrap`): {0}")]
     NoSupervisor(String),
     #[error(transparent)]
@@ -127,6 +129,7 @@ impl ProviderError for LocalError {
             | LocalError::Input { .. }
             | LocalError::Busy(_)
             | LocalError::NoRuntime(_)
+            | LocalError::PayloadTooLarge { .. }
             | LocalError::Unsupported(_)
             | LocalError::NoLogLines(_) => ErrorCategory::Usage,
             // The function's process died or ran past its deadline: on Lambda, a function

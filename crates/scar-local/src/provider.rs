@@ -28,7 +28,7 @@ pub const PROVIDER_NAME: &str = "local";
 const MOUNT_POINTS: &[&str] = &["tmp", "proc", "dev", "opt/scar", "var/task"];
 
 /// Lambda's init phase: the runtime's time from start to its first `next`, not charged to
-/// the first invocation's timeout.
+/// the first invocation's timeout. Past it the init starts again, charged to the invocation.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// A warm sandbox: the supervisor running, waiting on its Runtime API.
@@ -600,6 +600,11 @@ impl LocalProvider {
                         "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
                         started.elapsed().as_secs_f64() * 1000.0
                     ));
+                    // As Lambda does: the environment is reset and the init tried again
+                    // within the invocation, on its clock.
+                    let _ = sandbox.child.kill().await;
+                    sandbox = self.start_sandbox(stored, run).await?;
+                    sandbox.started = None;
                 }
                 InitEnd::Failed(error) => {
                     // Lambda returns the init error to the invocation that waited on it.
@@ -764,7 +769,7 @@ impl LocalProvider {
 enum InitEnd {
     /// The runtime asked for its first invocation.
     Done,
-    /// Not within [`INIT_LIMIT`]: the rest of it is charged to the first invocation.
+    /// Not within [`INIT_LIMIT`]: tried again in a new sandbox, on the invocation's clock.
     TimedOut,
     /// The runtime posted `/runtime/init/error`.
     Failed(FunctionError),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use scar_core::bucket::BucketPath;
 use scar_core::config::ProviderKind;
 use scar_core::event::Payload;
+use scar_core::lambda;
 use scar_core::progress::Progress;
 use scar_core::provider::{
     CreateRequest, FileResult, FunctionInfo, Invocation, LaunchRequest, LogLine, LogQuery,
@@ -225,6 +226,12 @@ impl Provider for LocalProvider {
     async fn invoke(&self, name: &str, payload: &Payload) -> Result<Invocation, LocalError> {
         let stored = self.layout().load(name)?;
         let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
+        payload_fits(
+            name,
+            event.len(),
+            lambda::MAX_SYNC_PAYLOAD_BYTES,
+            "InvokeFunction",
+        )?;
         let response = self.invoke_event(&stored, event, None).await?;
         // `scar log -ri` reads the invocation's lines; not read here, on the hot path.
         let log_tail = None;
@@ -233,12 +240,18 @@ impl Provider for LocalProvider {
 
     async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, LocalError> {
         self.layout().load(name)?;
+        let bytes = serde_json::to_vec(payload).unwrap_or_default();
+        payload_fits(
+            name,
+            bytes.len(),
+            lambda::MAX_ASYNC_PAYLOAD_BYTES,
+            "InvokeAsync",
+        )?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let path = self.queued_payload(name, &request_id);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
         }
-        let bytes = serde_json::to_vec(payload).unwrap_or_default();
         std::fs::write(&path, bytes).map_err(LocalError::io("cannot write", &path))?;
         let job = BackgroundJob::Invoke {
             function: name.into(),
@@ -404,4 +417,20 @@ impl Provider for LocalProvider {
     async fn shutdown(&self) {
         self.stop_sandboxes().await;
     }
+}
+
+/// Lambda's payload limits, as Lambda refuses a payload over them (before running anything).
+fn payload_fits(
+    function: &str,
+    size: usize,
+    limit: usize,
+    operation: &str,
+) -> Result<(), LocalError> {
+    if size > limit {
+        return Err(LocalError::PayloadTooLarge {
+            function: function.into(),
+            message: lambda::payload_too_large(size, limit, operation),
+        });
+    }
+    Ok(())
 }
