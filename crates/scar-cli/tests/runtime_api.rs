@@ -190,6 +190,8 @@ fn a_response_over_six_megabytes_is_refused() {
     assert_eq!(ok.stdout.len(), (5 << 20) + 2, "a JSON string of 5 MiB");
 }
 
+/// The test function posts its init error with the type in the
+/// `Lambda-Runtime-Function-Error-Type` header only: the header is honoured.
 #[test]
 fn an_init_error_is_returned_to_the_first_invocation() {
     let Some(s) = setup() else { return };

@@ -30,8 +30,9 @@ fn main() -> Result<(), lambda_runtime::Error> {
         .or_else(|_| std::env::var("_HANDLER"))
         .unwrap_or_default();
     if handler != "scar" && handler != "function.handler" {
+        // The type only in the `Lambda-Runtime-Function-Error-Type` header: Lambda takes it
+        // from there when the body names none.
         let body = json!({
-            "errorType": "Runtime.HandlerNotFound",
             "errorMessage": format!("{handler} is not a handler of this function"),
             "stackTrace": [],
         });
