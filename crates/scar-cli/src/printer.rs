@@ -351,6 +351,7 @@ impl Printer {
     pub fn bars(&self) -> Bars {
         Bars {
             enabled: !self.json && std::io::stderr().is_terminal(),
+            statuses: !self.json,
             bar: Mutex::new(None),
             notes: self.verbose,
             hidden_notes: AtomicU64::new(0),
@@ -395,6 +396,8 @@ impl Printer {
 /// them only with `-v` (else counted, and the warning says `-v` lists them).
 pub struct Bars {
     enabled: bool,
+    /// Statuses (a Batch job's states) as lines when no bar is drawn, but for `--json`.
+    statuses: bool,
     bar: Mutex<Option<ProgressBar>>,
     notes: bool,
     hidden_notes: AtomicU64,
@@ -421,6 +424,7 @@ impl Progress for Bars {
             Phase::Package => "packaging",
             Phase::Push => "pushing",
             Phase::Compress => "compressing",
+            Phase::Job => "waiting",
         };
         let bar = match total_bytes {
             Some(total) => ProgressBar::new(total).with_style(
@@ -440,6 +444,14 @@ impl Progress for Bars {
     fn advance(&self, bytes: u64) {
         if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
             bar.inc(bytes);
+        }
+    }
+
+    fn status(&self, status: &str) {
+        match &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(bar) => bar.set_message(status.to_string()),
+            None if self.statuses => eprintln!("{status}"),
+            None => {}
         }
     }
 

@@ -248,11 +248,20 @@ pub fn function_spec(
         outputs = vec![scar_core::OutputSpec::at(&BucketPath::parse(path)?)];
     }
     let execution_mode = args.execution_mode.unwrap_or(fdl.execution_mode);
-    let batch = fdl.batch.or_else(|| {
+    let mut batch = fdl.batch.or_else(|| {
         execution_mode
             .uses_batch()
             .then(scar_core::BatchSpec::default)
     });
+    // SCAR keeps the network of compute environments in scar.cfg.
+    if let Some(b) = &mut batch {
+        if b.compute.subnets.is_empty() {
+            b.compute.subnets = settings.batch_subnets.clone();
+        }
+        if b.compute.security_group_ids.is_empty() {
+            b.compute.security_group_ids = settings.batch_security_groups.clone();
+        }
+    }
     let mut lambda_environment = fdl.lambda_environment;
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,

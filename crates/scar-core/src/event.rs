@@ -214,6 +214,10 @@ pub struct Response {
     /// On a Batch job's response: the request that handed the event over to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_over_from: Option<String>,
+    /// The AWS Batch job the event went to: submitted by a `batch` function's supervisor
+    /// on Lambda, or by a `lambda-batch` one at its threshold (with `handed_over`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_job: Option<String>,
 }
 
 impl Response {
