@@ -253,14 +253,26 @@ pub fn function_spec(
             .uses_batch()
             .then(scar_core::BatchSpec::default)
     });
-    // SCAR keeps the network of compute environments in scar.cfg.
+    // SCAR keeps the network, roles and launch template of compute environments in
+    // scar.cfg's `aws.batch`: they fill what the definition leaves out.
     if let Some(b) = &mut batch {
-        if b.compute.subnets.is_empty() {
-            b.compute.subnets = settings.batch_subnets.clone();
+        let d = &settings.batch;
+        let c = &mut b.compute;
+        if c.subnets.is_empty() {
+            c.subnets = d.compute.subnets.clone();
         }
-        if b.compute.security_group_ids.is_empty() {
-            b.compute.security_group_ids = settings.batch_security_groups.clone();
+        if c.security_group_ids.is_empty() {
+            c.security_group_ids = d.compute.security_group_ids.clone();
         }
+        if c.instance_types.is_empty() {
+            c.instance_types = d.compute.instance_types.clone();
+        }
+        c.instance_role = c.instance_role.take().or(d.compute.instance_role.clone());
+        c.launch_template_name = c
+            .launch_template_name
+            .take()
+            .or(d.compute.launch_template_name.clone());
+        b.service_role = b.service_role.take().or(d.service_role.clone());
     }
     let mut lambda_environment = fdl.lambda_environment;
     lambda_environment.extend(scar_core::spec::parse_env_assignments(

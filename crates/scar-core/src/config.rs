@@ -45,6 +45,8 @@ pub enum ConfigError {
     NoHome,
     #[error("unknown provider {0:?}: use `local` or `aws`")]
     Provider(String),
+    #[error("the config file: {0}")]
+    Batch(#[from] crate::fdl::FdlError),
 }
 
 impl ConfigError {
@@ -376,10 +378,10 @@ pub struct Settings {
     pub log_retention_days: u32,
     /// Bounds on image extraction.
     pub extract: ExtractLimits,
-    /// The subnets and security groups of `aws.batch.compute_resources` (SCAR's
-    /// `scar.cfg` keeps them there): for Batch mode functions whose definition names none.
-    pub batch_subnets: Vec<String>,
-    pub batch_security_groups: Vec<String>,
+    /// `aws.batch` (SCAR's `scar.cfg` keeps the network, roles and launch template of
+    /// compute environments there): what Batch mode functions take where their
+    /// definition says nothing.
+    pub batch: crate::BatchSpec,
 }
 
 impl Settings {
@@ -412,27 +414,12 @@ impl Settings {
             },
         };
         let lambda = &file.aws.lambda;
-        let compute = file
-            .aws
-            .other
-            .get("batch")
-            .and_then(|b| b.get("compute_resources"));
-        let ids = |key: &str| -> Vec<String> {
-            compute
-                .and_then(|c| c.get(key))
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str())
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
+        let batch = match file.aws.other.get("batch") {
+            Some(b) => crate::fdl::batch_defaults(b.clone(), "aws.batch")?,
+            None => crate::BatchSpec::default(),
         };
         Ok(Settings {
-            batch_subnets: ids("subnets"),
-            batch_security_groups: ids("security_group_ids"),
+            batch,
             provider,
             memory_mb: flags
                 .memory_mb
