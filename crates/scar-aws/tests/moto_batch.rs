@@ -545,3 +545,58 @@ async fn a_failure_midway_rolls_the_batch_resources_back() {
     );
     assert!(aws.function("third").await.is_err());
 }
+
+/// `lambda-batch` on AWS: a synchronous run whose Lambda invocation handed the event over
+/// (moto's Lambda answers what the supervisor answers then: `handed_over`, the job's id)
+/// is followed into the job, and its result says which request handed it over.
+#[tokio::test]
+async fn a_handed_over_run_is_followed_into_its_job() {
+    let Some((moto, aws, subnet, group)) = batch_moto(&[]).await else {
+        return;
+    };
+    let spec = batch_spec(
+        "lb",
+        "lbucket",
+        ExecutionMode::LambdaBatch,
+        (&subnet, &group),
+    );
+    aws.init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
+        .await
+        .unwrap();
+    let job = aws
+        .batch_client()
+        .submit_job()
+        .job_name("lb-req-1")
+        .job_queue("scar-lb")
+        .job_definition("scar-lb")
+        .send()
+        .await
+        .unwrap()
+        .job_id()
+        .unwrap()
+        .to_string();
+    let handed_over = scar_core::event::Response {
+        request_id: "req-1".into(),
+        exit_code: Some(0),
+        handed_over: true,
+        batch_job: Some(job.clone()),
+        output: "started\n".into(),
+        ..Default::default()
+    };
+    moto.queue_invoke_results(&[serde_json::to_string(&handed_over).unwrap()]);
+    let statuses = Statuses::default();
+    let inv = aws
+        .invoke("lb", &Payload::default(), &statuses)
+        .await
+        .unwrap();
+    let r = inv.response;
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(r.batch_job.as_deref(), Some(job.as_str()));
+    assert_eq!(r.handed_over_from.as_deref(), Some("req-1"));
+    assert!(!statuses.0.lock().unwrap().is_empty());
+    // A lambda-batch function is listed with its mode; its runs start on Lambda.
+    assert_eq!(
+        aws.function("lb").await.unwrap().spec.execution_mode,
+        ExecutionMode::LambdaBatch
+    );
+}

@@ -278,6 +278,16 @@ impl Printer {
             }
         }
         let id = &r.request_id;
+        match (&r.batch_job, &r.handed_over_from) {
+            (Some(job), Some(from)) => self.note(format!(
+                "the event was handed over by request {from} at the timeout threshold and ran as AWS Batch job {job}"
+            )),
+            (Some(job), None) if self.verbose => self.note(format!("ran as AWS Batch job {job}")),
+            (None, Some(from)) => self.note(format!(
+                "the event was handed over by request {from} at the timeout threshold and ran as a Batch job"
+            )),
+            _ => {}
+        }
         if r.timed_out {
             self.note(format!(
                 "error: the function timed out (request id {id}): raise -t or lower the work"

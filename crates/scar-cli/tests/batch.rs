@@ -218,6 +218,16 @@ echo "finished $name"
         "{j}"
     );
     assert!(j["output"].as_str().unwrap().ends_with("late\n"), "{j}");
+    let r = scar.run(&["run", "-n", "slowfn", "sleep 4; echo late"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    assert!(r.stdout.ends_with("late\n"), "{r:#?}");
+    assert!(
+        r.stderr.contains("was handed over by request")
+            && r.stderr
+                .contains("at the timeout threshold and ran as a Batch job"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// On AWS, what a Batch function needs that only its definition gives is checked before
