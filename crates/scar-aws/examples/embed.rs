@@ -94,7 +94,7 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         script: Some("echo hello from $REQUEST_ID".into()),
         ..Payload::default()
     };
-    let invoked = aws.invoke(name, &payload).await;
+    let invoked = aws.invoke(name, &payload, &NoProgress).await;
     match &invoked {
         Ok(inv) => {
             print!("{}", inv.response.output);

@@ -47,7 +47,7 @@ impl AwsProvider {
         let spec = request.spec;
         // Bad input costs nothing: checked before any pull or push.
         spec.validate()?;
-        crate::provider::refuse_batch_modes(&spec)?;
+        crate::batch::check_batch_function(&spec, request.package.unwrap_or(PackageKind::Image))?;
         if let Some(bucket) = &request.deployment_bucket {
             scar_core::bucket::BucketPath::parse(bucket)?;
         }

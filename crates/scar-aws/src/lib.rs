@@ -1,7 +1,8 @@
 //! # scar-aws: the `aws` provider
 //!
 //! [`AwsProvider`] implements the whole provider surface ([`scar_core::provider::Provider`])
-//! on AWS Lambda + S3 + CloudWatch Logs (+ ECR for image packages) through the official AWS
+//! on AWS Lambda + S3 + CloudWatch Logs (+ ECR for image packages, + AWS Batch for the
+//! `batch` and `lambda-batch` execution modes) through the official AWS
 //! SDK for Rust: the standard credential chain (environment, profiles, SSO), and
 //! [`AwsConfig::endpoint_url`] for emulators (moto) and S3-compatible stores.
 //! `Provider::create` is `scar init` end to end: it pulls the image and builds its package
@@ -10,6 +11,7 @@
 //! permission and notification; rolled back on failure).
 //!
 //! Beyond the trait: [`AwsProvider::init`] from a ready [`Package`],
+//! [`AwsProvider::wait_job`] for a Batch job's result,
 //! [`AwsProvider::ecr_login`], the launcher's engine [`AwsProvider::dispatch`].
 //!
 //! ```no_run
@@ -30,7 +32,7 @@
 //!     deployment_bucket: None,
 //! };
 //! aws.create(request, &NoProgress).await?;
-//! let invocation = aws.invoke(&name, &Default::default()).await?;
+//! let invocation = aws.invoke(&name, &Default::default(), &NoProgress).await?;
 //! assert!(invocation.response.succeeded());
 //! aws.remove(&name).await?;
 //! # Ok(()) }
@@ -43,6 +45,7 @@
 //! deletes only those; the library reports progress through callbacks and draws nothing.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod batch;
 mod config;
 mod create;
 mod ecr;

@@ -97,6 +97,7 @@ pub struct AwsProvider {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) batch: aws_sdk_batch::Client,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -111,14 +112,25 @@ impl std::fmt::Debug for AwsProvider {
 
 /// A resource `init` created, undone in reverse order when a later step fails.
 #[derive(Debug)]
-enum Created {
+pub(crate) enum Created {
     DeploymentBucket(String),
-    DeploymentObject { bucket: String, key: String },
+    DeploymentObject {
+        bucket: String,
+        key: String,
+    },
     Function,
     LogGroup,
     Bucket(String),
-    Permission { statement_id: String },
-    Notification { bucket: String },
+    Permission {
+        statement_id: String,
+    },
+    Notification {
+        bucket: String,
+    },
+    /// AWS Batch's, for the Batch modes: all named `scar-<function>`.
+    ComputeEnvironment,
+    JobQueue,
+    JobDefinition(String),
 }
 
 impl AwsProvider {
@@ -144,6 +156,7 @@ impl AwsProvider {
             s3: aws_sdk_s3::Client::from_conf(s3),
             logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
             ecr: aws_sdk_ecr::Client::new(sdk),
+            batch: aws_sdk_batch::Client::new(sdk),
             config,
         }
     }
@@ -180,6 +193,11 @@ impl AwsProvider {
         &self.ecr
     }
 
+    /// The AWS Batch client (the Batch modes' compute environments, job queues and jobs).
+    pub fn batch_client(&self) -> &aws_sdk_batch::Client {
+        &self.batch
+    }
+
     /// Creates a function from a package: the Lambda function (tagged `createdby=scar`),
     /// its log group `/aws/lambda/<name>` with the configured retention, and with
     /// `spec.input_bucket` the bucket (when missing, with `input/` and `output/`
@@ -192,7 +210,11 @@ impl AwsProvider {
     pub async fn init(&self, request: InitRequest) -> Result<FunctionInfo, AwsError> {
         let spec = &request.spec;
         spec.validate()?;
-        refuse_batch_modes(spec)?;
+        let kind = match request.package {
+            Package::Zip { .. } => scar_core::provider::PackageKind::Zip,
+            Package::Image { .. } => scar_core::provider::PackageKind::Image,
+        };
+        crate::batch::check_batch_function(spec, kind)?;
         if self.config.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
@@ -250,6 +272,12 @@ impl AwsProvider {
             let inputs: Vec<String> = spec.inputs.iter().map(|i| i.to_string()).collect();
             tags.insert(INPUT_TAG.into(), inputs.join(" "));
         }
+        if spec.execution_mode.uses_batch() {
+            tags.insert(
+                crate::batch::MODE_TAG.into(),
+                spec.execution_mode.to_string(),
+            );
+        }
         let outputs: Vec<String> = spec.outputs.iter().map(|o| o.to_string()).collect();
         let outputs = outputs.join(" ");
         if !outputs.is_empty() && is_tag_value(&outputs) {
@@ -265,7 +293,19 @@ impl AwsProvider {
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
             .set_tags(Some(tags));
-        let variables = lambda_variables(spec);
+        let mut variables = lambda_variables(spec);
+        if spec.execution_mode.uses_batch() {
+            // Where the supervisor on Lambda submits jobs.
+            let resources = scar_core::contract::batch_resource_name(name);
+            variables.insert(
+                scar_core::contract::BATCH_JOB_QUEUE_VAR.into(),
+                resources.clone(),
+            );
+            variables.insert(
+                scar_core::contract::BATCH_JOB_DEFINITION_VAR.into(),
+                resources,
+            );
+        }
         if !variables.is_empty() {
             create = create.environment(
                 Environment::builder()
@@ -318,6 +358,12 @@ impl AwsProvider {
                 .send()
                 .await
                 .map_err(AwsError::sdk("logs:PutRetentionPolicy", &group))?;
+        }
+
+        if spec.execution_mode.uses_batch() {
+            if let Package::Image { uri } = &request.package {
+                self.create_batch(spec, uri, created).await?;
+            }
         }
 
         self.wait_active(name).await?;
@@ -661,6 +707,9 @@ impl AwsProvider {
                     .map(drop)
                     .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}"))),
                 Created::LogGroup => self.delete_log_group(name).await,
+                Created::ComputeEnvironment => self.delete_compute_environment(name).await,
+                Created::JobQueue => self.delete_job_queue(name).await,
+                Created::JobDefinition(arn) => self.deregister_job_definition(arn).await,
                 Created::Function => self
                     .lambda
                     .delete_function()
@@ -932,20 +981,6 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
     vars
 }
 
-/// The Batch execution modes, which this provider does not create yet: refused before
-/// anything is pulled or made, never run as plain Lambda functions.
-pub(crate) fn refuse_batch_modes(spec: &FunctionSpec) -> Result<(), AwsError> {
-    if !spec.execution_mode.uses_batch() {
-        return Ok(());
-    }
-    Err(scar_core::provider::Unsupported {
-        provider: crate::PROVIDER_NAME,
-        what: format!("execution mode `{}`", spec.execution_mode),
-        instead: "the aws provider does not create AWS Batch resources yet: rehearse the function on the local provider (`--provider local`), which runs the Batch modes without Lambda's limits".into(),
-    }
-    .into())
-}
-
 /// The id of the notification `init` adds to an input bucket: `scar-<function>`.
 pub fn notification_id(function: &str) -> String {
     format!("scar-{function}")
@@ -1013,6 +1048,10 @@ pub(crate) fn function_info(
             environment.insert(name.to_string(), v);
         } else if k == scar_core::contract::STORAGE_PROVIDERS_VAR {
             storage_providers = serde_json::from_str(&v).unwrap_or_default();
+        } else if k == scar_core::contract::BATCH_JOB_QUEUE_VAR
+            || k == scar_core::contract::BATCH_JOB_DEFINITION_VAR
+        {
+            // scar's own, for the supervisor.
         } else {
             lambda_environment.insert(k, v);
         }
@@ -1074,7 +1113,7 @@ pub(crate) fn function_info(
             inputs,
             outputs,
             storage_providers,
-            execution_mode: scar_core::ExecutionMode::Lambda,
+            execution_mode: crate::batch::mode_of(Some(&tags)),
             batch: None,
             runtime: Default::default(),
         },

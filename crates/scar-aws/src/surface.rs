@@ -15,6 +15,7 @@ use scar_core::provider::{
     LogQuery, ObjectInfo, OnLaunch, OnTransfer, Outcome, PackageKind, PackageReport, Provider,
     PutReport, Unsupported,
 };
+use scar_core::ExecutionMode;
 
 use crate::launcher::{DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult};
 use crate::provider::{function_info, is_scar, not_found_as, permission_id, INPUT_TAG};
@@ -99,8 +100,26 @@ impl Provider for AwsProvider {
         self.create_function(request, progress).await
     }
 
-    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Invocation, AwsError> {
-        self.invoke_detailed(name, payload).await
+    /// A `batch` function's payload goes to AWS Batch as a job, waited for; a
+    /// `lambda-batch` one's that Lambda hands over is waited for the same way.
+    async fn invoke(
+        &self,
+        name: &str,
+        payload: &Payload,
+        progress: &dyn Progress,
+    ) -> Result<Invocation, AwsError> {
+        if self.function(name).await?.spec.execution_mode == ExecutionMode::Batch {
+            return self.run_job(name, payload, progress).await;
+        }
+        let invocation = self.invoke_detailed(name, payload).await?;
+        match invocation.response.batch_job.clone() {
+            Some(job) if invocation.response.handed_over => {
+                let mut from_job = self.wait_job(name, &job, progress).await?;
+                from_job.response.handed_over_from = Some(invocation.response.request_id);
+                Ok(from_job)
+            }
+            _ => Ok(invocation),
+        }
     }
 
     async fn launch(
@@ -142,19 +161,14 @@ impl Provider for AwsProvider {
                 })
             }
         };
-        let mut options = DispatchOptions::new(&request.function, &request.bucket);
-        options.prefix = input.prefix();
-        options.concurrency = request
-            .concurrency
-            .filter(|c| *c > 0)
-            .unwrap_or(DEFAULT_CONCURRENCY);
+        let prefix = input.prefix();
         // Own outputs (an output folder inside the input folder) never run the function:
         // they are left out of the listing, not invoked only for the supervisor to skip them.
         let objects: Vec<_> = match &minio {
             // MinIO cannot notify Lambda: the launcher lists the folder on the server and
             // sends the event MinIO's webhook would.
             Some((id, _, client)) => {
-                crate::launcher::list_objects(client, &request.bucket, &options.prefix)
+                crate::launcher::list_objects(client, &request.bucket, &prefix)
                     .await
                     .map_err(|e| e.on_storage_provider(id))?
                     .into_iter()
@@ -162,7 +176,7 @@ impl Provider for AwsProvider {
                     .collect()
             }
             None => self
-                .list_inputs(&request.bucket, &options.prefix)
+                .list_inputs(&request.bucket, &prefix)
                 .await?
                 .into_iter()
                 .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
@@ -171,15 +185,30 @@ impl Provider for AwsProvider {
         on_event(&LaunchEvent::Planned {
             total: objects.len(),
         });
-        let payloads = objects.into_iter().enumerate().map(|(i, object)| {
+        let concurrency = request
+            .concurrency
+            .filter(|c| *c > 0)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        let events = objects.into_iter().enumerate().map(|(i, object)| {
             let event = match &minio {
                 Some((_, region, _)) => {
                     crate::minio_event(region, &request.bucket, &object, i as u64 + 1)
                 }
                 None => crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1),
             };
-            (object.key, serde_json::to_vec(&event).unwrap_or_default())
+            (object.key, event)
         });
+        if spec.execution_mode == ExecutionMode::Batch {
+            // A job per object, submitted here: no Lambda invocation in between.
+            return Ok(self
+                .submit_jobs(&request.function, events, concurrency, on_event)
+                .await);
+        }
+        let mut options = DispatchOptions::new(&request.function, &request.bucket);
+        options.prefix = prefix;
+        options.concurrency = concurrency;
+        let payloads =
+            events.map(|(key, event)| (key, serde_json::to_vec(&event).unwrap_or_default()));
         let results = self
             .dispatch(&request.function, payloads, true, &options, &|e| match e {
                 DispatchEvent::Throttled { key, attempt, .. } => {
@@ -227,6 +256,12 @@ impl Provider for AwsProvider {
     }
 
     async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, AwsError> {
+        // `-ri` with the id of one of the function's Batch jobs: that job's stream.
+        if let Some(id) = &query.request_id {
+            if let Some(lines) = self.job_log(name, id).await? {
+                return Ok(lines);
+            }
+        }
         self.read_logs(name, query).await
     }
 
@@ -403,6 +438,9 @@ impl Provider for AwsProvider {
                 _ => {}
             }
         }
+        if crate::batch::mode_of(Some(&tags)).uses_batch() {
+            self.remove_batch(name).await?;
+        }
         self.lambda
             .delete_function()
             .function_name(name)
@@ -415,8 +453,15 @@ impl Provider for AwsProvider {
         Ok(())
     }
 
-    /// Queues an asynchronous invocation (`InvocationType=Event`); returns its request id.
+    /// Queues an asynchronous invocation (`InvocationType=Event`); returns its request id,
+    /// or for a `batch` function the id of the job it submitted.
     async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, AwsError> {
+        if self.function(name).await?.spec.execution_mode == ExecutionMode::Batch {
+            let event = serde_json::to_value(payload).unwrap_or_default();
+            return self
+                .submit_job(name, &crate::batch::new_request_id(), &event)
+                .await;
+        }
         let body = serde_json::to_vec(payload).unwrap_or_default();
         let out = self
             .lambda

@@ -3,6 +3,7 @@
 use common::{make_zip, scar_response, spec, Moto};
 use scar_aws::{AwsConfig, AwsError, AwsProvider, InitRequest, Package, StaticCredentials};
 use scar_core::event::Payload;
+use scar_core::progress::NoProgress;
 use scar_core::provider::{Provider, ProviderError};
 use scar_core::ErrorCategory;
 use scar_test_support::moto as common;
@@ -119,7 +120,10 @@ async fn zip_init_invoke_list_and_rm() {
         cmd_args: Some(vec!["echo".into(), "x".into()]),
         ..Payload::default()
     };
-    let echo = aws.invoke("zipfn", &payload).await.unwrap_err();
+    let echo = aws
+        .invoke("zipfn", &payload, &NoProgress)
+        .await
+        .unwrap_err();
     match &echo {
         AwsError::NotScarResponse { raw, .. } => assert!(raw.contains("cmd_args"), "{raw}"),
         other => panic!("{other}"),

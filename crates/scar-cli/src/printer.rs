@@ -278,6 +278,16 @@ impl Printer {
             }
         }
         let id = &r.request_id;
+        match (&r.batch_job, &r.handed_over_from) {
+            (Some(job), Some(from)) => self.note(format!(
+                "the event was handed over by request {from} at the timeout threshold and ran as AWS Batch job {job}"
+            )),
+            (Some(job), None) if self.verbose => self.note(format!("ran as AWS Batch job {job}")),
+            (None, Some(from)) => self.note(format!(
+                "the event was handed over by request {from} at the timeout threshold and ran as a Batch job"
+            )),
+            _ => {}
+        }
         if let Some(e) = &r.function_error {
             // As Lambda's invoke reports an Unhandled function error.
             let mut text = format!(
@@ -365,6 +375,7 @@ impl Printer {
     pub fn bars(&self) -> Bars {
         Bars {
             enabled: !self.json && std::io::stderr().is_terminal(),
+            statuses: !self.json,
             bar: Mutex::new(None),
             notes: self.verbose,
             hidden_notes: AtomicU64::new(0),
@@ -409,6 +420,8 @@ impl Printer {
 /// them only with `-v` (else counted, and the warning says `-v` lists them).
 pub struct Bars {
     enabled: bool,
+    /// Statuses (a Batch job's states) as lines when no bar is drawn, but for `--json`.
+    statuses: bool,
     bar: Mutex<Option<ProgressBar>>,
     notes: bool,
     hidden_notes: AtomicU64,
@@ -435,6 +448,7 @@ impl Progress for Bars {
             Phase::Package => "packaging",
             Phase::Push => "pushing",
             Phase::Compress => "compressing",
+            Phase::Job => "waiting",
         };
         let bar = match total_bytes {
             Some(total) => ProgressBar::new(total).with_style(
@@ -454,6 +468,14 @@ impl Progress for Bars {
     fn advance(&self, bytes: u64) {
         if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
             bar.inc(bytes);
+        }
+    }
+
+    fn status(&self, status: &str) {
+        match &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(bar) => bar.set_message(status.to_string()),
+            None if self.statuses => eprintln!("{status}"),
+            None => {}
         }
     }
 

@@ -248,11 +248,32 @@ pub fn function_spec(
         outputs = vec![scar_core::OutputSpec::at(&BucketPath::parse(path)?)];
     }
     let execution_mode = args.execution_mode.unwrap_or(fdl.execution_mode);
-    let batch = fdl.batch.or_else(|| {
+    let mut batch = fdl.batch.or_else(|| {
         execution_mode
             .uses_batch()
             .then(scar_core::BatchSpec::default)
     });
+    // SCAR keeps the network, roles and launch template of compute environments in
+    // scar.cfg's `aws.batch`: they fill what the definition leaves out.
+    if let Some(b) = &mut batch {
+        let d = &settings.batch;
+        let c = &mut b.compute;
+        if c.subnets.is_empty() {
+            c.subnets = d.compute.subnets.clone();
+        }
+        if c.security_group_ids.is_empty() {
+            c.security_group_ids = d.compute.security_group_ids.clone();
+        }
+        if c.instance_types.is_empty() {
+            c.instance_types = d.compute.instance_types.clone();
+        }
+        c.instance_role = c.instance_role.take().or(d.compute.instance_role.clone());
+        c.launch_template_name = c
+            .launch_template_name
+            .take()
+            .or(d.compute.launch_template_name.clone());
+        b.service_role = b.service_role.take().or(d.service_role.clone());
+    }
     let mut lambda_environment = fdl.lambda_environment;
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,

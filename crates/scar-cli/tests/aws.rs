@@ -695,3 +695,145 @@ fn the_launcher_never_runs_a_function_on_its_own_outputs() {
         .collect();
     assert_eq!(keys, ["input/a.txt"], "{launched}");
 }
+
+/// SCAR's own Batch example (`examples/video-process`: a `batch` function chained into a
+/// Lambda one), unchanged but for its images, deployed on AWS with the network, roles and
+/// launch template taken from SCAR's `aws.batch` block of scar.cfg: `init` makes the
+/// function's AWS Batch resources (AWS Batch on moto), `ls` shows the modes, `run` submits
+/// a job and follows it to SUCCEEDED, `--async` prints the job's id, `rm` leaves nothing.
+#[test]
+fn scars_batch_example_deploys_runs_and_is_removed_on_aws() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    env.moto.enable_batch();
+    let (subnet, group) = env.moto.batch_network();
+    std::fs::write(
+        env.scar.home.path().join("scar.cfg"),
+        serde_json::json!({"aws": {
+            "iam": {"role": env.moto.role_arn()},
+            "batch": {"vcpus": 1, "memory": 1024, "enable_gpu": false, "state": "ENABLED",
+                "type": "MANAGED",
+                "service_role": "arn:aws:iam::{account_id}:role/scar-test-role",
+                "environment": {"Variables": {}},
+                "compute_resources": {"security_group_ids": [group], "type": "EC2",
+                    "desired_v_cpus": 0, "min_v_cpus": 0, "max_v_cpus": 2, "subnets": [subnet],
+                    "instance_types": ["m3.medium"],
+                    "instance_role": "arn:aws:iam::{account_id}:instance-profile/ecsInstanceRole"},
+                "multi_node_parallel": {"enabled": false, "number_nodes": 10,
+                    "main_node_index": 0}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let source = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/scar-upstream/examples/video-process/scar-video-process.yaml"),
+    )
+    .unwrap();
+    let archive = env.image_archive();
+    let yaml: String = source
+        .lines()
+        .map(|l| match l.split_once("image: ") {
+            Some((indent, _)) => format!("{indent}image_file: {}\n", archive.display()),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let dir = env.work.path().join("video-process");
+    std::fs::create_dir_all(&dir).unwrap();
+    for script in ["split-video.sh", "yolo-sample-object-detection.sh"] {
+        std::fs::write(dir.join(script), "echo stub\n").unwrap();
+    }
+    let fdl = dir.join("scar-video-process.yaml");
+    std::fs::write(&fdl, yaml).unwrap();
+    let fdl = fdl.to_str().unwrap();
+
+    let created = env.run(&["init", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
+    let batch = env.moto.batch_api(
+        "describecomputeenvironments",
+        serde_json::json!({"computeEnvironments": ["scar-scar-batch-ffmpeg-split"]}),
+    );
+    let resources = &batch["computeEnvironments"][0]["computeResources"];
+    assert_eq!(resources["subnets"], serde_json::json!([subnet]), "{batch}");
+    assert_eq!(resources["instanceTypes"], serde_json::json!(["m3.medium"]));
+    let definitions = env.moto.batch_api(
+        "describejobdefinitions",
+        serde_json::json!({"jobDefinitionName": "scar-scar-batch-ffmpeg-split", "status": "ACTIVE"}),
+    );
+    let image = definitions["jobDefinitions"][0]["containerProperties"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        image.starts_with(&format!(
+            "{}/scar-scar-batch-ffmpeg-split@sha256:",
+            registry.addr
+        )),
+        "the pushed package, pinned: {image}"
+    );
+    // The Lambda step of the chain has no Batch resources.
+    let none = env.moto.batch_api(
+        "describejobqueues",
+        serde_json::json!({"jobQueues": ["scar-scar-lambda-darknet"]}),
+    );
+    assert_eq!(none["jobQueues"], serde_json::json!([]));
+
+    let ls = env.run(&["ls"]).ok();
+    let line = |name: &str| {
+        ls.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {}", ls.stdout))
+            .to_string()
+    };
+    assert!(
+        line("scar-batch-ffmpeg-split").contains(" batch "),
+        "{}",
+        ls.stdout
+    );
+    assert!(
+        line("scar-lambda-darknet").contains(" lambda "),
+        "{}",
+        ls.stdout
+    );
+
+    // A run is a job, followed to its end on stderr.
+    let run = env
+        .run(&["run", "-n", "scar-batch-ffmpeg-split", "--", "echo", "hi"])
+        .ok();
+    assert!(run.stderr.contains(": SUCCEEDED"), "{}", run.stderr);
+    let run = env
+        .run(&["run", "-n", "scar-batch-ffmpeg-split", "--async", "--json"])
+        .ok()
+        .json();
+    let job = run["request_id"].as_str().unwrap();
+    let jobs = env
+        .moto
+        .batch_api("describejobs", serde_json::json!({"jobs": [job]}));
+    assert_eq!(
+        jobs["jobs"][0]["jobQueue"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some("scar-scar-batch-ffmpeg-split"),
+        "{jobs}"
+    );
+
+    env.run(&["rm", "-f", fdl]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let left = env
+        .moto
+        .batch_api("describecomputeenvironments", serde_json::json!({}));
+    assert_eq!(left["computeEnvironments"], serde_json::json!([]), "{left}");
+    let left = env
+        .moto
+        .batch_api("describejobqueues", serde_json::json!({}));
+    assert_eq!(left["jobQueues"], serde_json::json!([]), "{left}");
+}

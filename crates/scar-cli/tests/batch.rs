@@ -1,8 +1,8 @@
 //! SCAR's AWS Batch execution modes on the local provider: a `batch` function runs on its
 //! job's terms (the `batch:` block's memory, a timeout past Lambda's 900 s cap), and a
 //! `lambda-batch` function that reaches its threshold continues as a Batch job, with its
-//! outputs uploaded once. The aws provider refuses the Batch modes until it creates AWS
-//! Batch resources, instead of running them as plain Lambda functions.
+//! outputs uploaded once. On AWS, what a Batch function needs is checked before anything is
+//! pulled (the rest of AWS Batch is tested against moto in scar-aws's `moto_batch.rs`).
 
 use std::path::Path;
 
@@ -218,36 +218,58 @@ echo "finished $name"
         "{j}"
     );
     assert!(j["output"].as_str().unwrap().ends_with("late\n"), "{j}");
+    let r = scar.run(&["run", "-n", "slowfn", "sleep 4; echo late"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    assert!(r.stdout.ends_with("late\n"), "{r:#?}");
+    assert!(
+        r.stderr.contains("was handed over by request")
+            && r.stderr
+                .contains("at the timeout threshold and ran as a Batch job"),
+        "{}",
+        r.stderr
+    );
 }
 
-/// The aws provider does not create AWS Batch resources yet: it refuses the Batch modes
-/// before anything is pulled or made, rather than deploying a plain Lambda function.
+/// On AWS, what a Batch function needs that only its definition gives is checked before
+/// anything is pulled or made: an image package (Batch runs container images), and the
+/// subnets and security groups of its compute environment (from the definition, or
+/// `aws.batch.compute_resources` in scar.cfg as SCAR keeps them).
 #[test]
-fn the_aws_provider_refuses_batch_modes_for_now() {
+fn the_aws_provider_says_what_a_batch_function_needs_before_pulling() {
     let Some((scar, work, image)) = workdir() else {
         return;
     };
     let Some(moto) = Moto::start() else {
         return;
     };
-    let mut cmd = scar.command();
-    cmd.args([
-        "init",
-        "-n",
-        "remote",
-        "-i",
-        &image,
-        "-em",
-        "batch",
-        "--package",
-        "zip",
-    ]);
-    moto.aws_cli(&mut cmd, work.path());
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let init = |extra: &[&str]| {
+        let mut cmd = scar.command();
+        cmd.args(["init", "-n", "remote", "-i", &image, "-em", "batch"]);
+        cmd.args(extra);
+        moto.aws_cli(&mut cmd, work.path());
+        cmd.env("SCAR_IAM_ROLE", moto.role_arn());
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = init(&["--package", "zip"]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("does not create AWS Batch resources yet"),
+        stderr.contains("AWS Batch runs container images"),
         "{stderr}"
     );
+    let (code, stderr) = init(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("its compute environment needs subnets and security groups"),
+        "{stderr}"
+    );
+    // Nothing was made.
+    let mut ls = scar.command();
+    ls.args(["ls", "--json"]);
+    moto.aws_cli(&mut ls, work.path());
+    let out = ls.output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }

@@ -488,3 +488,164 @@ fn the_arm64_supervisor_answers_under_qemu() {
         format!("init script, event {}\n", id(2))
     );
 }
+
+/// The Batch modes on Lambda: the static supervisor, started as Lambda starts it with the
+/// variables `scar init` gives a Batch mode function (its job queue and definition) and
+/// AWS Batch on moto, submits a `batch` function's every event as a job without running
+/// it, and a `lambda-batch` function's event that outlives the threshold: handed over
+/// (answered as a success, nothing uploaded), not killed as a failure. Each job carries
+/// the event whole, and the request it came from.
+#[test]
+fn the_supervisor_on_lambda_submits_batch_jobs() {
+    use base64::Engine as _;
+    let Some(bootstrap) = support::supervisor() else {
+        return;
+    };
+    let Some(moto) = scar_test_support::moto::Moto::start() else {
+        return;
+    };
+    moto.enable_batch();
+    let (subnet, group) = moto.batch_network();
+    let ce = moto.batch_api(
+        "createcomputeenvironment",
+        serde_json::json!({
+            "computeEnvironmentName": "scar-ce", "type": "MANAGED", "state": "ENABLED",
+            "serviceRole": moto.role_arn(),
+            "computeResources": {"type": "EC2", "minvCpus": 0, "maxvCpus": 2,
+                "instanceTypes": ["optimal"], "subnets": [subnet], "securityGroupIds": [group],
+                "instanceRole": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole"}}),
+    );
+    moto.batch_api(
+        "createjobqueue",
+        serde_json::json!({"jobQueueName": "scar-q", "state": "ENABLED", "priority": 1,
+            "computeEnvironmentOrder": [{"order": 1,
+                "computeEnvironment": ce["computeEnvironmentArn"]}]}),
+    );
+    moto.batch_api(
+        "registerjobdefinition",
+        serde_json::json!({"jobDefinitionName": "scar-d", "type": "container",
+            "containerProperties": {"image": "img", "resourceRequirements": [
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]}}),
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let lambda = |name: &str, mode: &str, queue: &str, api: &RuntimeApi| {
+        let function = work.path().join(format!("{name}.json"));
+        std::fs::write(
+            &function,
+            serde_json::json!({"name": name, "timeout_s": 30, "timeout_threshold_s": 27,
+                "execution_mode": mode,
+                "outputs": [{"bucket": "never", "folder": "output"}]})
+            .to_string(),
+        )
+        .unwrap();
+        let child = Command::new(&bootstrap)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/02/[$LATEST]batch")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("SCAR_BATCH_JOB_QUEUE", queue)
+            .env("SCAR_BATCH_JOB_DEFINITION", "scar-d")
+            .env("TZ", ":UTC")
+            .env("PATH", "/usr/bin:/bin")
+            .env("SCAR_FUNCTION_FILE", &function)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Running(child)
+    };
+    let job_of = |answer: &Answer| -> (serde_json::Value, String) {
+        let id = answer.body["batch_job"]
+            .as_str()
+            .expect("a job id")
+            .to_string();
+        let jobs = moto.batch_api("describejobs", serde_json::json!({"jobs": [id]}));
+        let env = &jobs["jobs"][0]["container"]["environment"];
+        let var = |name: &str| -> String {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv["name"] == name)
+                .and_then(|kv| kv["value"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let encoded = var("SCAR_EVENT");
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(encoded.strip_prefix("base64:").expect("base64: prefix"))
+            .unwrap();
+        (
+            serde_json::from_slice(&json).unwrap(),
+            var("SCAR_HANDED_OVER_FROM"),
+        )
+    };
+
+    // lambda-batch: 3 s of Lambda's share (30 s less the 27 s threshold), then Batch's.
+    let api = RuntimeApi::start();
+    let id = |n: u32| format!("lb-{}-{n}", std::process::id());
+    let slow = serde_json::json!({"script": "echo started; sleep 20; echo late > $TMP_OUTPUT_DIR/late.txt"});
+    api.queue(&id(1), slow.clone());
+    api.queue(&id(2), serde_json::json!({"script": "echo quick"}));
+    let started = Instant::now();
+    let running = lambda("lb", "lambda-batch", "scar-q", &api);
+    let answers = api.wait_for_answers(2);
+    let took = started.elapsed();
+    drop(running);
+    let handed = &answers[0];
+    assert_eq!(handed.kind, "response", "{:?}", handed.body);
+    assert_eq!(handed.body["handed_over"], true, "{}", handed.body);
+    assert_eq!(handed.body["uploaded"], serde_json::json!([]));
+    let output = handed.body["output"].as_str().unwrap();
+    assert!(output.starts_with("started\n"), "{output}");
+    assert!(output.contains("submitted to AWS Batch: job"), "{output}");
+    assert!(
+        took < Duration::from_secs(15),
+        "{took:?}: killed at the threshold"
+    );
+    assert_eq!(job_of(handed), (slow, id(1)));
+    // Under the threshold: Lambda's own run, no job.
+    assert_eq!(answers[1].kind, "response");
+    assert_eq!(answers[1].body["output"], "quick\n");
+    assert!(
+        answers[1].body.get("batch_job").is_none(),
+        "{}",
+        answers[1].body
+    );
+
+    // batch: every event is a job, the script never runs on Lambda.
+    let api = RuntimeApi::start();
+    let event = serde_json::json!({"script": "echo on lambda"});
+    api.queue(&id(3), event.clone());
+    let running = lambda("bb", "batch", "scar-q", &api);
+    let answers = api.wait_for_answers(1);
+    drop(running);
+    assert_eq!(answers[0].kind, "response", "{:?}", answers[0].body);
+    let output = answers[0].body["output"].as_str().unwrap();
+    assert!(!output.contains("on lambda"), "{output}");
+    assert!(output.contains("submitted to AWS Batch: job"), "{output}");
+    assert_eq!(job_of(&answers[0]), (event, id(3)));
+
+    // A queue that does not exist: the invocation fails (Lambda retries it), never lost.
+    let api = RuntimeApi::start();
+    api.queue(&id(4), serde_json::json!({}));
+    let _running = lambda("lost", "batch", "no-such-queue", &api);
+    let answers = api.wait_for_answers(1);
+    assert_eq!(answers[0].kind, "error", "{:?}", answers[0].body);
+    let inner: serde_json::Value =
+        serde_json::from_str(answers[0].body["errorMessage"].as_str().unwrap()).unwrap();
+    assert!(
+        inner["output"]
+            .as_str()
+            .unwrap()
+            .contains("could not be submitted to AWS Batch"),
+        "{inner}"
+    );
+}

@@ -45,6 +45,8 @@ pub enum ConfigError {
     NoHome,
     #[error("unknown provider {0:?}: use `local` or `aws`")]
     Provider(String),
+    #[error("the config file: {0}")]
+    Batch(#[from] crate::fdl::FdlError),
 }
 
 impl ConfigError {
@@ -379,6 +381,10 @@ pub struct Settings {
     pub log_retention_days: u32,
     /// Bounds on image extraction.
     pub extract: ExtractLimits,
+    /// `aws.batch` (SCAR's `scar.cfg` keeps the network, roles and launch template of
+    /// compute environments there): what Batch mode functions take where their
+    /// definition says nothing.
+    pub batch: crate::BatchSpec,
 }
 
 impl Settings {
@@ -425,7 +431,12 @@ impl Settings {
         };
         let lambda = &file.aws.lambda;
         let given_threshold = flags.timeout_threshold_s.or(num("SCAR_TIMEOUT_THRESHOLD")?);
+        let batch = match file.aws.other.get("batch") {
+            Some(b) => crate::fdl::batch_defaults(b.clone(), "aws.batch")?,
+            None => crate::BatchSpec::default(),
+        };
         Ok(Settings {
+            batch,
             provider,
             memory_mb: flags
                 .memory_mb

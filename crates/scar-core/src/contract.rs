@@ -82,6 +82,36 @@ pub const EVENT_BASE64_PREFIX: &str = "base64:";
 pub const ONESHOT_RESPONSE_PREFIX: &str = "SCAR_RESPONSE ";
 /// Variable set by AWS Batch to the job's id: a one-shot supervisor's request id.
 pub const BATCH_JOB_ID_VAR: &str = "AWS_BATCH_JOB_ID";
+/// Lambda variable naming the job queue a `batch` or `lambda-batch` function's supervisor
+/// submits events to (on AWS; the local provider runs the job itself).
+pub const BATCH_JOB_QUEUE_VAR: &str = "SCAR_BATCH_JOB_QUEUE";
+/// Lambda variable naming the job definition of those jobs, beside [`BATCH_JOB_QUEUE_VAR`].
+pub const BATCH_JOB_DEFINITION_VAR: &str = "SCAR_BATCH_JOB_DEFINITION";
+/// Variable holding the request id of the Lambda invocation that handed a job its event
+/// (`lambda-batch`): the job's response carries it as `handed_over_from`.
+pub const HANDED_OVER_FROM_VAR: &str = "SCAR_HANDED_OVER_FROM";
+
+/// The name of the AWS Batch compute environment, job queue and job definition made for
+/// a function: `scar-<function>`.
+pub fn batch_resource_name(function: &str) -> String {
+    format!("scar-{function}")
+}
+
+/// An AWS Batch job's name (up to 128 letters, digits, `-` and `_`): `<function>-<request id>`,
+/// other characters as `-`.
+pub fn batch_job_name(function: &str, request_id: &str) -> String {
+    format!("{function}-{request_id}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect()
+}
 
 /// The shell that runs scripts.
 pub const SHELL: &str = "/bin/sh";

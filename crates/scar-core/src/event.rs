@@ -244,6 +244,10 @@ pub struct Response {
     /// response over the size limit or a failed init.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_error: Option<FunctionError>,
+    /// The AWS Batch job the event went to: submitted by a `batch` function's supervisor
+    /// on Lambda, or by a `lambda-batch` one at its threshold (with `handed_over`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_job: Option<String>,
 }
 
 impl Response {

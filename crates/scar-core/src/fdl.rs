@@ -333,6 +333,13 @@ impl Batch {
     }
 }
 
+/// SCAR's `batch` block given as JSON (`aws.batch` of `scar.cfg`): the defaults of Batch
+/// mode functions, read as a definition file's `batch:` block is.
+pub fn batch_defaults(value: serde_json::Value, at: &str) -> Result<BatchSpec, FdlError> {
+    let batch: Batch = serde_json::from_value(value).map_err(|e| invalid(at, &e.to_string()))?;
+    batch.into_spec(at, &mut Vec::new())
+}
+
 #[derive(Deserialize)]
 struct Iam {
     role: Option<String>,

@@ -15,6 +15,8 @@ pub enum Phase {
     Push,
     /// Gzipping layers that arrived uncompressed (`docker save` archives).
     Compress,
+    /// Waiting for an AWS Batch job; [`Progress::status`] gives each state it reaches.
+    Job,
 }
 
 /// Receives progress events. Every method has a no-op default.
@@ -26,6 +28,8 @@ pub trait Progress: Send + Sync {
     /// A blob is ready in the cache; `cached` says it was already there (nothing fetched).
     /// When pushing: `cached` says the registry already had it (nothing uploaded).
     fn blob(&self, _digest: &str, _cached: bool) {}
+    /// Where a wait stands (an AWS Batch job's state: `job <id>: RUNNABLE`).
+    fn status(&self, _status: &str) {}
     /// The current phase ended.
     fn finish(&self) {}
     /// Something the user should know about (e.g. a summary of what extraction dropped).

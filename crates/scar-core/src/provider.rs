@@ -367,11 +367,13 @@ pub trait Provider: Send + Sync {
     /// Removes every function this provider made; returns their names.
     fn remove_all(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
 
-    /// Invokes a function synchronously.
+    /// Invokes a function synchronously; `progress` hears of a long wait (a Batch job's
+    /// states).
     fn invoke(
         &self,
         name: &str,
         payload: &Payload,
+        progress: &dyn Progress,
     ) -> impl Future<Output = Result<Invocation, Self::Error>> + Send;
 
     /// Invokes a function asynchronously (Lambda's `Event`): returns its request id at

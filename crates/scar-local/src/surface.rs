@@ -223,7 +223,12 @@ impl Provider for LocalProvider {
         Ok(names)
     }
 
-    async fn invoke(&self, name: &str, payload: &Payload) -> Result<Invocation, LocalError> {
+    async fn invoke(
+        &self,
+        name: &str,
+        payload: &Payload,
+        _progress: &dyn Progress,
+    ) -> Result<Invocation, LocalError> {
         let stored = self.layout().load(name)?;
         let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
         payload_fits(

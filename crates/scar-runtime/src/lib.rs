@@ -8,6 +8,8 @@
 //! [`scar_core::event::Response`].
 //!
 //! With `SCAR_EVENT` set it runs once instead, as an AWS Batch job's command ([`oneshot`]).
+//! On Lambda, a `batch` function's supervisor submits each event as such a job, and a
+//! `lambda-batch` one each event that reaches its threshold (`batch`, feature `s3`).
 //!
 //! The same binary runs on AWS Lambda and inside `scar-local` sandboxes: it knows only the
 //! Lambda Runtime API and the contract, never which provider it is on. In a `zip` package
@@ -16,11 +18,13 @@
 //! packaged `proot` ([`ContainerRoot`]).
 //!
 //! **May depend on:** scar-core, scar-packager (layer extraction only: no registry
-//! client), `lambda_runtime`, tokio, libc, and the S3 client (feature `s3`).
+//! client), `lambda_runtime`, tokio, libc, and the S3 and AWS Batch clients (feature `s3`).
 //! **Invariants:** never panics on an event (a bad event is an error response); a killed
 //! or failed script never kills the supervisor; the request directory is removed after
 //! each invocation, so a warm sandbox starts every invocation clean.
 
+#[cfg(feature = "s3")]
+pub mod batch;
 mod container;
 pub mod oneshot;
 mod run;

@@ -4,6 +4,7 @@
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use scar_core::event::{Response, FUNCTION_ERROR_TYPE};
+use scar_core::ExecutionMode;
 use scar_runtime::{Invocation, Supervisor};
 
 fn main() -> Result<(), lambda_runtime::Error> {
@@ -25,21 +26,47 @@ async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
             std::process::exit(3);
         }
     };
+    // On AWS, a Batch mode function's job queue (the local provider runs jobs itself).
+    let batch = scar_runtime::batch::BatchQueue::from_environment()
+        .filter(|_| supervisor.function.execution_mode.uses_batch())
+        .map(std::sync::Arc::new);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let supervisor = supervisor.clone();
+        let batch = batch.clone();
         async move {
+            let name = supervisor.function.name.clone();
             let invocation = Invocation {
                 request_id: event.context.request_id.clone(),
                 deadline: event.context.deadline(),
                 event: event.payload,
             };
+            if let Some(queue) = &batch {
+                if supervisor.function.execution_mode == ExecutionMode::Batch {
+                    // Every event is a job: nothing runs on Lambda.
+                    let mut response = Response {
+                        request_id: invocation.request_id.clone(),
+                        ..Response::default()
+                    };
+                    queue
+                        .hand_over(&name, &invocation.event, &mut response)
+                        .await;
+                    return answer(Ok(response));
+                }
+            }
+            // Kept for a hand-over at the threshold.
+            let event = batch.as_ref().map(|_| invocation.event.clone());
             // The script blocks; keep the runtime's I/O free while it runs.
-            let result = tokio::task::spawn_blocking(move || supervisor.invoke(&invocation))
+            let mut result = tokio::task::spawn_blocking(move || supervisor.invoke(&invocation))
                 .await
                 .map_err(|e| Diagnostic {
                     error_type: "ScarSupervisorError".into(),
                     error_message: e.to_string(),
                 })?;
+            if let (Ok(response), Some(queue), Some(event)) = (&mut result, &batch, &event) {
+                if response.handed_over {
+                    queue.hand_over(&name, event, response).await;
+                }
+            }
             answer(result)
         }
     }))

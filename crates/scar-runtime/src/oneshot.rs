@@ -146,7 +146,13 @@ pub fn run_from_environment() -> i32 {
 /// Runs `inv` once, prints the response line (or the error, on stderr) and returns the
 /// exit status.
 pub fn run(supervisor: &Supervisor, inv: &Invocation) -> i32 {
-    let result = supervisor.invoke(inv);
+    let mut result = supervisor.invoke(inv);
+    if let Ok(response) = &mut result {
+        // A `lambda-batch` event handed over on Lambda: the request it came from.
+        response.handed_over_from = std::env::var(contract::HANDED_OVER_FROM_VAR)
+            .ok()
+            .filter(|v| !v.is_empty());
+    }
     let code = exit_code(&result);
     match &result {
         Ok(response) => {

@@ -239,7 +239,7 @@ async fn connect(options: &S3Options, path_style: bool) -> aws_sdk_s3::Client {
 /// The SDK's default HTTPS client (hyper + rustls with aws-lc), trusting the image's CA
 /// certificates when it has any and Mozilla's roots always: the supervisor runs inside
 /// the user's image, and many images (debian, ubuntu, distroless/static) have none.
-fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+pub(crate) fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     use base64::Engine as _;
     let native = rustls_native_certs::load_native_certs();

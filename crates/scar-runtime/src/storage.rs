@@ -15,7 +15,7 @@ pub use scar_core::contract::STORAGE_DIR_VAR;
 
 #[cfg(feature = "s3")]
 #[path = "s3.rs"]
-mod s3;
+pub(crate) mod s3;
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Storage, StaticCredentials};
 

@@ -38,9 +38,16 @@ impl Moto {
     /// (after a loud SKIPPED) when moto_server is not installed, unless `CI` is set, in
     /// which case the test fails.
     pub fn start() -> Option<Moto> {
+        Moto::start_with(&[])
+    }
+
+    /// [`Moto::start`] with more variables in moto's environment (such as
+    /// `MOTO_SIMPLE_BATCH_FAIL_AFTER`).
+    pub fn start_with(vars: &[(&str, &str)]) -> Option<Moto> {
         let port = free_port();
         let spawned = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -148,8 +155,19 @@ impl Moto {
     /// Creates an IAM role through moto's IAM query API (no IAM SDK needed).
     pub fn create_role(&self, name: &str) {
         let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-        let body = format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={policy}"
+        self.query_api(
+            "iam",
+            &format!(
+                "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={policy}"
+            ),
+        );
+    }
+
+    /// One request to a query API of moto's (IAM, EC2: `Action=...&Version=...`), which
+    /// must answer 200; its XML answer.
+    pub fn query_api(&self, service: &str, body: &str) -> String {
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
         );
         let (status, text) = self
             .http(
@@ -157,15 +175,99 @@ impl Moto {
                 "/",
                 &[
                     ("Content-Type", "application/x-www-form-urlencoded"),
-                    (
-                        "Authorization",
-                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
-                    ),
+                    ("Authorization", &authorization),
                 ],
                 body.as_bytes(),
             )
             .unwrap();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+        let text = String::from_utf8_lossy(&text).into_owned();
+        assert_eq!(status, 200, "{service} {body}: {text}");
+        text
+    }
+
+    /// Turns on moto's AWS Batch without Docker: jobs then succeed without running (or
+    /// fail, with `MOTO_SIMPLE_BATCH_FAIL_AFTER` in moto's environment).
+    pub fn enable_batch(&self) {
+        let (status, text) = self
+            .http(
+                "POST",
+                "/moto-api/config",
+                &[("Content-Type", "application/json")],
+                br#"{"batch":{"use_docker":false}}"#,
+            )
+            .unwrap();
+        assert!(
+            status == 200 || status == 201,
+            "moto config: {status} {}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+
+    /// One request to AWS Batch's REST API on moto (`/v1/<action>`), which must answer
+    /// 200; its answer.
+    pub fn batch_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, text) = self
+            .http(
+                "POST",
+                &format!("/v1/{action}"),
+                &[
+                    ("Content-Type", "application/json"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/batch/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
+        serde_json::from_slice(&text).unwrap_or_default()
+    }
+
+    /// One request to EC2's query API on moto (`Action=...&...`); its XML answer.
+    pub fn ec2_api(&self, query: &str) -> String {
+        self.query_api("ec2", &format!("{query}&Version=2016-11-15"))
+    }
+
+    /// A VPC with a subnet and a security group, as a Batch compute environment needs
+    /// them, and SCAR's default instance profile `ecsInstanceRole`: `(subnet id, security
+    /// group id)`.
+    pub fn batch_network(&self) -> (String, String) {
+        self.create_instance_profile("ecsInstanceRole");
+        let tag = |xml: &str, name: &str| -> String {
+            let open = format!("<{name}>");
+            let start = xml.find(&open).map(|i| i + open.len()).unwrap_or_else(|| {
+                panic!("no <{name}> in {xml}");
+            });
+            let end = xml[start..].find('<').unwrap() + start;
+            xml[start..end].to_string()
+        };
+        let vpc = tag(
+            &self.ec2_api("Action=CreateVpc&CidrBlock=10.0.0.0%2F16"),
+            "vpcId",
+        );
+        let subnet = tag(
+            &self.ec2_api(&format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.0.0%2F24"
+            )),
+            "subnetId",
+        );
+        let group = tag(
+            &self.ec2_api(&format!(
+                "Action=CreateSecurityGroup&VpcId={vpc}&GroupName=scar-test&GroupDescription=scar"
+            )),
+            "groupId",
+        );
+        (subnet, group)
+    }
+
+    /// Creates an IAM instance profile through moto's IAM query API (EC2 compute
+    /// environments name one: SCAR's default is `ecsInstanceRole`).
+    pub fn create_instance_profile(&self, name: &str) {
+        self.query_api(
+            "iam",
+            &format!("Action=CreateInstanceProfile&Version=2010-05-08&InstanceProfileName={name}"),
+        );
     }
 
     /// Queues canned invoke results (moto's no-Docker Lambda answers them, one per

@@ -2,6 +2,7 @@
 
 use scar_core::bucket::BucketPath;
 use scar_core::event::Payload;
+use scar_core::progress::Progress as _;
 use scar_core::provider::{LaunchRequest, Provider};
 use scar_core::spec::parse_env_assignments;
 use scar_core::ExitStatus;
@@ -33,7 +34,10 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
         }
         return Ok(ExitStatus::Success);
     }
-    let invocation = p.invoke(&args.name, &payload).await?;
+    let bars = printer.bars();
+    let invocation = p.invoke(&args.name, &payload, &bars).await;
+    bars.finish();
+    let invocation = invocation?;
     printer.invocation(&args.name, &invocation)?;
     Ok(ExitStatus::function(invocation.response.succeeded()))
 }
