@@ -70,7 +70,24 @@ impl AwsProvider {
         };
         let image = scar_packager::pull(&source, &cache, progress).await?;
         let function = FunctionFile::new(&spec, image.config.clone());
+        let own_runtime = spec.runtime == scar_core::Runtime::Image;
         let (package, _zip) = match request.package.unwrap_or(PackageKind::Image) {
+            // A Lambda container image with its own runtime: pushed as it is.
+            PackageKind::Image if own_runtime => {
+                let pkg = scar_packager::unchanged_image_package(&image, &cache)?;
+                (
+                    self.push_package(&spec.name, &pkg, &cache, progress)
+                        .await?,
+                    None,
+                )
+            }
+            PackageKind::Zip if own_runtime => {
+                return Err(AwsError::Unsupported(scar_core::provider::Unsupported {
+                    provider: crate::PROVIDER_NAME,
+                    what: "--runtime image with a zip package".into(),
+                    instead: "an image with its own runtime is pushed as it is and created with PackageType=Image: leave out --package zip".into(),
+                }));
+            }
             PackageKind::Zip => {
                 let Some(proot) = self.config.proot.clone() else {
                     return Err(AwsError::Input(
@@ -113,26 +130,11 @@ impl AwsProvider {
                     &image, &cache, &function, supervisor, progress,
                 )
                 .await?;
-                let repository = crate::ecr_repository_name(&spec.name);
-                let login = self.ecr_login(&repository).await?;
-                let repo_uri = match &self.config.registry_override {
-                    Some(r) if !r.trim().is_empty() => {
-                        format!("{}/{repository}", r.trim().trim_end_matches('/'))
-                    }
-                    _ => login.repository_uri.clone(),
-                };
-                let pushed = scar_packager::push_image(
-                    &pkg,
-                    &cache,
-                    &format!("{repo_uri}:latest"),
-                    Some((login.username.clone(), login.password.clone())),
-                    ManifestFormat::Oci,
-                    progress,
+                (
+                    self.push_package(&spec.name, &pkg, &cache, progress)
+                        .await?,
+                    None,
                 )
-                .await?;
-                // Pinned by digest: the function runs exactly what was pushed.
-                let uri = format!("{repo_uri}@{}", pushed.manifest_digest);
-                (Package::Image { uri }, None)
             }
         };
         let mut info = self
@@ -144,6 +146,39 @@ impl AwsProvider {
             .await?;
         info.image_digest = image.manifest_digest;
         Ok(info)
+    }
+}
+
+impl AwsProvider {
+    /// Pushes an image package to the function's ECR repository (or the registry that
+    /// overrides it), pinned by digest: the function runs exactly what was pushed.
+    async fn push_package(
+        &self,
+        function: &str,
+        pkg: &scar_packager::ImagePackage,
+        cache: &BlobCache,
+        progress: &dyn Progress,
+    ) -> Result<Package, AwsError> {
+        let repository = crate::ecr_repository_name(function);
+        let login = self.ecr_login(&repository).await?;
+        let repo_uri = match &self.config.registry_override {
+            Some(r) if !r.trim().is_empty() => {
+                format!("{}/{repository}", r.trim().trim_end_matches('/'))
+            }
+            _ => login.repository_uri.clone(),
+        };
+        let pushed = scar_packager::push_image(
+            pkg,
+            cache,
+            &format!("{repo_uri}:latest"),
+            Some((login.username.clone(), login.password.clone())),
+            ManifestFormat::Oci,
+            progress,
+        )
+        .await?;
+        Ok(Package::Image {
+            uri: format!("{repo_uri}@{}", pushed.manifest_digest),
+        })
     }
 }
 

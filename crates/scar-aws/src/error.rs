@@ -117,17 +117,6 @@ pub enum AwsError {
         /// Its state and the reason Lambda gave, or the time waited.
         reason: String,
     },
-    /// The function failed outside scar's supervisor (a crash, Lambda's own timeout, an
-    /// unhandled error): `errorType` and `errorMessage` of Lambda's error payload.
-    #[error("function {function:?} failed ({error_type}): {message}")]
-    FunctionFailed {
-        /// The function.
-        function: String,
-        /// Lambda's `errorType` (or the `X-Amz-Function-Error` header's value).
-        error_type: String,
-        /// Lambda's `errorMessage`, or the raw payload when it was not Lambda's error JSON.
-        message: String,
-    },
     /// The invocation answered something that is not scar's response: the function does
     /// not run scar's supervisor (or an emulator echoed the payload back).
     #[error("function {function:?} answered something that is not a scar response (is it a scar function?): {}", truncate(raw, 500))]
@@ -310,7 +299,6 @@ impl ProviderError for AwsError {
             | AwsError::NoLogLines(_)
             | AwsError::Bucket(_) => ErrorCategory::Usage,
             AwsError::Image(e) => e.category(),
-            AwsError::FunctionFailed { .. } => ErrorCategory::Function,
             AwsError::RollbackIncomplete { source, .. } => source.category(),
             AwsError::Service { code, .. }
                 if code.as_deref().is_some_and(|c| {

@@ -513,7 +513,12 @@ async fn invoke_with_retries(
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                 });
                 let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-                match parse_invoke_result(&function, out.function_error(), raw) {
+                match parse_invoke_result(
+                    &function,
+                    scar_core::Runtime::Scar,
+                    out.function_error(),
+                    raw,
+                ) {
                     Ok(mut response) => {
                         if response.request_id.is_empty() {
                             response.request_id = request_id.clone().unwrap_or_default();

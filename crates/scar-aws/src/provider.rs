@@ -39,6 +39,9 @@ pub(crate) const INPUT_TAG: &str = "scar:input";
 /// their filters live only in the function file of the package.
 const OUTPUT_TAG: &str = "scar:output";
 
+/// Tag holding a function's runtime when it is not scar's supervisor (`image`).
+const RUNTIME_TAG: &str = "scar:runtime";
+
 /// The folder of an input bucket whose new objects trigger the function.
 pub const INPUT_FOLDER: &str = "input/";
 /// The folder of an input bucket that outputs are uploaded to.
@@ -277,6 +280,9 @@ impl AwsProvider {
                 crate::batch::MODE_TAG.into(),
                 spec.execution_mode.to_string(),
             );
+        }
+        if spec.runtime == scar_core::Runtime::Image {
+            tags.insert(RUNTIME_TAG.into(), spec.runtime.as_str().into());
         }
         let outputs: Vec<String> = spec.outputs.iter().map(|o| o.to_string()).collect();
         let outputs = outputs.join(" ");
@@ -795,18 +801,20 @@ impl AwsProvider {
     }
 
     /// Invokes a function synchronously (`RequestResponse`, `LogType=Tail`) and returns
-    /// scar's response with the log tail.
+    /// scar's response with the log tail; `runtime` says whose answer to expect.
     ///
     /// A script that failed or timed out is not an error here: its response comes back
-    /// with `succeeded() == false` (the supervisor reports it as a `ScarFunctionError`).
-    /// Errors are: [`AwsError::NotFound`]; [`AwsError::FunctionFailed`] when the function
-    /// failed outside the supervisor (a crash, Lambda's own timeout); and
-    /// [`AwsError::NotScarResponse`], holding the raw text, when the function answered
-    /// something that is not scar's response (not a scar function, or an emulator that
-    /// echoes the payload back, like moto without Docker).
+    /// with `succeeded() == false` (the supervisor reports it as a `ScarFunctionError`),
+    /// and so does a function error of Lambda's or the runtime's (a crash, Lambda's own
+    /// timeout, a handler that raised), in `function_error`. Errors are:
+    /// [`AwsError::NotFound`]; and [`AwsError::NotScarResponse`], holding the raw text,
+    /// when a function of scar's runtime answered something that is not scar's response
+    /// (not a scar function, or an emulator that echoes the payload back, like moto
+    /// without Docker).
     pub async fn invoke_detailed(
         &self,
         name: &str,
+        runtime: scar_core::Runtime,
         payload: &Payload,
     ) -> Result<Invocation, AwsError> {
         let body = serde_json::to_vec(payload).unwrap_or_default();
@@ -828,7 +836,7 @@ impl AwsProvider {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
         });
         let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-        let mut response = match parse_invoke_result(name, out.function_error(), raw) {
+        let mut response = match parse_invoke_result(name, runtime, out.function_error(), raw) {
             Ok(r) => r,
             // Not a scar answer: say "not found" when there is no such function (some
             // emulators answer invocations of missing functions), else what came back.
@@ -868,36 +876,51 @@ pub(crate) fn not_found_as(name: &str, err: AwsError) -> AwsError {
 
 /// Turns an invoke result into scar's response.
 ///
-/// - no function error: the payload is scar's [`Response`];
+/// - no function error: the payload is scar's [`Response`], or with a runtime of the
+///   image's own ([`scar_core::Runtime::Image`]) the function's result as it is (the
+///   response's output);
 /// - a function error whose `errorType` is [`scar_core::event::FUNCTION_ERROR_TYPE`]: the
 ///   script failed or timed out, and `errorMessage` holds the response;
-/// - any other function error: [`AwsError::FunctionFailed`];
-/// - a payload that is not scar's: [`AwsError::NotScarResponse`] with the raw text.
+/// - any other function error (a runtime's, or Lambda's: `Sandbox.Timedout`,
+///   `Runtime.ExitError`, ...): a failed response whose `function_error` has its type,
+///   message and stack trace, as Lambda's invoke returns them;
+/// - a payload that is not scar's from scar's runtime: [`AwsError::NotScarResponse`] with
+///   the raw text.
 pub fn parse_invoke_result(
     function: &str,
+    runtime: scar_core::Runtime,
     function_error: Option<&str>,
     payload: &[u8],
 ) -> Result<Response, AwsError> {
-    let text = || String::from_utf8_lossy(payload).into_owned();
     match function_error {
+        None if runtime == scar_core::Runtime::Image => {
+            let mut raw = Response {
+                exit_code: Some(0),
+                ..Response::default()
+            };
+            raw.set_output(payload.to_vec());
+            Ok(raw)
+        }
         None => {
             serde_json::from_slice::<Response>(payload).map_err(|_| AwsError::NotScarResponse {
                 function: function.into(),
-                raw: text(),
+                raw: String::from_utf8_lossy(payload).into_owned(),
             })
         }
-        Some(kind) => match serde_json::from_slice::<ErrorPayload>(payload) {
-            Ok(error) => error.scar_response().ok_or(AwsError::FunctionFailed {
-                function: function.into(),
-                error_type: error.error_type,
-                message: error.error_message,
-            }),
-            Err(_) => Err(AwsError::FunctionFailed {
-                function: function.into(),
-                error_type: kind.into(),
-                message: text(),
-            }),
-        },
+        Some(kind) => {
+            if let Some(r) = serde_json::from_slice::<ErrorPayload>(payload)
+                .ok()
+                .and_then(|e| e.scar_response())
+            {
+                return Ok(r);
+            }
+            let error = scar_core::event::FunctionError::from_runtime(payload, Some(kind));
+            Ok(Response {
+                timed_out: error.error_type == "Sandbox.Timedout",
+                function_error: Some(error),
+                ..Response::default()
+            })
+        }
     }
 }
 
@@ -967,10 +990,15 @@ fn notification_prefix(config: &LambdaFunctionConfiguration) -> String {
 pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> {
     let mut vars = spec.lambda_environment.clone();
     for (k, v) in &spec.environment {
-        vars.insert(
-            format!("{}{k}", scar_core::contract::CONTAINER_VAR_PREFIX),
-            v.clone(),
-        );
+        // A runtime of the image's own reads its variables as they are: no supervisor
+        // strips the prefix.
+        let name = match spec.runtime {
+            scar_core::Runtime::Image => k.clone(),
+            scar_core::Runtime::Scar => {
+                format!("{}{k}", scar_core::contract::CONTAINER_VAR_PREFIX)
+            }
+        };
+        vars.insert(name, v.clone());
     }
     if !spec.storage_providers.is_empty() {
         vars.insert(
@@ -1040,6 +1068,10 @@ pub(crate) fn function_info(
         .and_then(|e| e.variables())
         .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    let runtime = match tags.get(RUNTIME_TAG).map(String::as_str) {
+        Some("image") => scar_core::Runtime::Image,
+        _ => scar_core::Runtime::Scar,
+    };
     let mut environment = BTreeMap::new();
     let mut lambda_environment = BTreeMap::new();
     let mut storage_providers = BTreeMap::new();
@@ -1115,7 +1147,7 @@ pub(crate) fn function_info(
             storage_providers,
             execution_mode: crate::batch::mode_of(Some(&tags)),
             batch: None,
-            runtime: Default::default(),
+            runtime,
         },
         provider: ProviderKind::Aws,
         package: if is_image { "image" } else { "zip" }.into(),
@@ -1138,8 +1170,6 @@ fn rfc3339(text: &str) -> String {
 mod tests {
     use super::*;
     use scar_core::event::FUNCTION_ERROR_TYPE;
-    use scar_core::provider::ProviderError;
-    use scar_core::ErrorCategory;
 
     #[test]
     fn invoke_results_are_parsed() {
@@ -1150,7 +1180,8 @@ mod tests {
             ..Response::default()
         };
         let body = serde_json::to_vec(&ok).unwrap();
-        assert_eq!(parse_invoke_result("f", None, &body).unwrap(), ok);
+        let scar = scar_core::Runtime::Scar;
+        assert_eq!(parse_invoke_result("f", scar, None, &body).unwrap(), ok);
 
         let failed = Response {
             exit_code: Some(3),
@@ -1161,23 +1192,48 @@ mod tests {
             error_message: serde_json::to_string(&failed).unwrap(),
         };
         let body = serde_json::to_vec(&error).unwrap();
-        let got = parse_invoke_result("f", Some("Unhandled"), &body).unwrap();
+        let got = parse_invoke_result("f", scar, Some("Unhandled"), &body).unwrap();
         assert_eq!(got, failed);
         assert!(!got.succeeded());
 
+        // Lambda's own errors and a runtime's: a failed run with the error as Lambda's
+        // invoke returns it (X-Amz-Function-Error: Unhandled, the type in the body).
         let crash = br#"{"errorType":"Runtime.ExitError","errorMessage":"exit status 1"}"#;
-        let err = parse_invoke_result("f", Some("Unhandled"), crash).unwrap_err();
-        assert!(
-            matches!(err, AwsError::FunctionFailed { ref error_type, .. } if error_type == "Runtime.ExitError")
+        let got = parse_invoke_result("f", scar, Some("Unhandled"), crash).unwrap();
+        assert!(!got.succeeded());
+        let e = got.function_error.unwrap();
+        assert_eq!(
+            (e.error_type.as_str(), e.error_message.as_str()),
+            ("Runtime.ExitError", "exit status 1")
         );
-        assert_eq!(err.category(), ErrorCategory::Function);
+        let raised = br#"{"errorType":"ValueError","errorMessage":"bad input","stackTrace":["  File \"/var/task/app.py\", line 3, in handler\n"],"requestId":"r"}"#;
+        let got =
+            parse_invoke_result("f", scar_core::Runtime::Image, Some("Unhandled"), raised).unwrap();
+        let e = got.function_error.clone().unwrap();
+        assert_eq!(e.error_type, "ValueError");
+        assert_eq!(e.stack_trace.len(), 1);
+        assert!(e.stack_trace[0].contains("app.py"), "{e:?}");
+        assert!(!got.timed_out);
+        let timeout = br#"{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: r Error: Task timed out after 3.00 seconds"}"#;
+        let got = parse_invoke_result("f", scar, Some("Unhandled"), timeout).unwrap();
+        assert!(got.timed_out && !got.succeeded());
+        // A body that is not JSON keeps its text, the header its type.
+        let got = parse_invoke_result("f", scar, Some("Unhandled"), b"not json").unwrap();
+        assert_eq!(
+            got.function_error.map(|e| (e.error_type, e.error_message)),
+            Some(("Unhandled".into(), "not json".into()))
+        );
 
+        // Scar's runtime answers scar's response; a runtime of the image's own answers the
+        // function's result, as it is.
         let echo = br#"{"cmd_args":["ls"]}"#;
-        let err = parse_invoke_result("f", None, echo).unwrap_err();
+        let err = parse_invoke_result("f", scar, None, echo).unwrap_err();
         assert!(
             matches!(err, AwsError::NotScarResponse { ref raw, .. } if raw == r#"{"cmd_args":["ls"]}"#)
         );
-        assert!(parse_invoke_result("f", Some("Handled"), b"not json").is_err());
+        let own = parse_invoke_result("f", scar_core::Runtime::Image, None, echo).unwrap();
+        assert!(own.succeeded());
+        assert_eq!(own.output, r#"{"cmd_args":["ls"]}"#);
     }
 
     #[test]

@@ -87,16 +87,6 @@ impl Provider for AwsProvider {
         request: CreateRequest,
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, AwsError> {
-        if request.spec.runtime == scar_core::Runtime::Image {
-            // Pushing the image unchanged (PackageType=Image, no supervisor layer) is not
-            // there yet: refused rather than deployed with scar's supervisor.
-            return Err(Unsupported {
-                provider: crate::PROVIDER_NAME,
-                what: "--runtime image".into(),
-                instead: "run it on the local provider, or leave out --runtime image".into(),
-            }
-            .into());
-        }
         self.create_function(request, progress).await
     }
 
@@ -108,10 +98,11 @@ impl Provider for AwsProvider {
         payload: &Payload,
         progress: &dyn Progress,
     ) -> Result<Invocation, AwsError> {
-        if self.function(name).await?.spec.execution_mode == ExecutionMode::Batch {
+        let spec = self.function(name).await?.spec;
+        if spec.execution_mode == ExecutionMode::Batch {
             return self.run_job(name, payload, progress).await;
         }
-        let invocation = self.invoke_detailed(name, payload).await?;
+        let invocation = self.invoke_detailed(name, spec.runtime, payload).await?;
         match invocation.response.batch_job.clone() {
             Some(job) if invocation.response.handed_over => {
                 let mut from_job = self.wait_job(name, &job, progress).await?;

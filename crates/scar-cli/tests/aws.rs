@@ -837,3 +837,86 @@ fn scars_batch_example_deploys_runs_and_is_removed_on_aws() {
         .batch_api("describejobqueues", serde_json::json!({}));
     assert_eq!(left["jobQueues"], serde_json::json!([]), "{left}");
 }
+
+/// A Lambda container image with its own runtime (`--runtime image`) on AWS: pushed as it
+/// is (its own entrypoint, no supervisor layer), created with PackageType=Image and its
+/// variables as they are, and run with a payload of its own whose answer is printed as
+/// it is (moto's Lambda, without Docker, answers the payload back).
+#[test]
+fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let zip = env.run(&[
+        "init",
+        "-n",
+        "own",
+        "-if",
+        env.image_archive().to_str().unwrap(),
+        "-r",
+        &env.moto.role_arn(),
+        "--runtime",
+        "image",
+        "--package",
+        "zip",
+    ]);
+    assert_eq!(zip.status, 2, "{zip:#?}");
+    assert!(zip.stderr.contains("pushed as it is"), "{}", zip.stderr);
+    let info = env.init("own", &["--runtime", "image", "-e", "GREETING=hi"]);
+    assert_eq!(info["spec"]["runtime"], "image", "{info}");
+
+    let reference = format!("docker://{}/scar-own:latest", registry.addr);
+    let inspect = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let config = inspect(&["--config", &reference]);
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-c"]),
+        "the image's own entrypoint: {config}"
+    );
+    let source = inspect(&[&format!("docker-archive:{}", env.image_archive().display())]);
+    let pushed = inspect(&[&reference]);
+    assert_eq!(
+        pushed["Layers"].as_array().unwrap().len(),
+        source["Layers"].as_array().unwrap().len(),
+        "no supervisor layer"
+    );
+
+    let (status, body) = env
+        .moto
+        .http(
+            "GET",
+            "/2015-03-31/functions/own",
+            &[(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+            )],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(got["Configuration"]["PackageType"], "Image", "{got}");
+    assert_eq!(
+        got["Configuration"]["Environment"]["Variables"]["GREETING"], "hi",
+        "the runtime reads its variables as they are: {got}"
+    );
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["runtime"], "image", "{listed}");
+
+    let run = env
+        .run(&["run", "-n", "own", "--payload", r#"{"k":[1,2]}"#])
+        .ok();
+    assert_eq!(run.stdout, r#"{"k":[1,2]}"#);
+    env.run(&["rm", "-n", "own"]).ok();
+}

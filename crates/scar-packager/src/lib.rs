@@ -60,8 +60,9 @@ pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;
 pub use package::{
-    build_image_package, build_zip_package, write_oci_archive, ImagePackage, ManifestFormat,
-    PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
+    build_image_package, build_zip_package, unchanged_image_package, write_oci_archive,
+    ImagePackage, ManifestFormat, PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT,
+    LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };
 pub use progress::{NoProgress, Phase, Progress};
 pub use source::ImageSource;

@@ -58,9 +58,11 @@ pub struct ImagePackage {
     /// The new config blob.
     pub config_digest: String,
     pub config_size: u64,
-    /// Bottom first; the last one is the supervisor layer (gzip).
+    /// Bottom first; the last one is the supervisor layer (gzip), but in an
+    /// [`unchanged_image_package`].
     pub layers: Vec<LayerRef>,
-    /// sha256 of the supervisor layer's uncompressed tar (its diff_id in the config).
+    /// sha256 of the supervisor layer's uncompressed tar (its diff_id in the config);
+    /// empty in an [`unchanged_image_package`].
     pub supervisor_diff_id: String,
     pub architecture: String,
     /// What `/opt/scar/function.json` holds (the image's command recorded in `image`).
@@ -354,6 +356,25 @@ fn build_sync(
         supervisor_diff_id: diff_id,
         architecture: image.architecture.clone(),
         function,
+    })
+}
+
+/// `image` as it is, to push unchanged (a Lambda container image with a runtime of its
+/// own, `--runtime image`): its config and layers, no supervisor layer
+/// (`supervisor_diff_id` is empty) and no function file.
+pub fn unchanged_image_package(
+    image: &PulledImage,
+    cache: &BlobCache,
+) -> Result<ImagePackage, PackagerError> {
+    let (config_digest, config) = read_config(image, cache)?;
+    Ok(ImagePackage {
+        source: image.source.clone(),
+        config_digest,
+        config_size: config.len() as u64,
+        layers: image.layers.clone(),
+        supervisor_diff_id: String::new(),
+        architecture: image.architecture.clone(),
+        function: FunctionFile::default(),
     })
 }
 

@@ -14,7 +14,10 @@ mod push;
 mod udocker;
 mod zipwriter;
 
-pub use image::{build_image_package, write_oci_archive, ImagePackage, ManifestFormat, PushReport};
+pub use image::{
+    build_image_package, unchanged_image_package, write_oci_archive, ImagePackage, ManifestFormat,
+    PushReport,
+};
 #[cfg(feature = "registry")]
 pub use push::push_image;
 pub use udocker::{
