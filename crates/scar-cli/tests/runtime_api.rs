@@ -192,6 +192,45 @@ fn a_response_over_six_megabytes_is_refused() {
 
 /// The test function posts its init error with the type in the
 /// `Lambda-Runtime-Function-Error-Type` header only: the header is honoured.
+/// A runtime that exits during an invocation: Lambda's `Runtime.ExitError` with the exit
+/// status, its log lines, and a new environment for the next invocation.
+#[test]
+fn a_runtime_that_exits_is_a_runtime_exit_error() {
+    let Some(s) = setup() else { return };
+    s.init("dies", &[]);
+    let out = s.scar.run(&["run", "-n", "dies", "--json", "exit", "7"]);
+    assert_eq!(out.status, 1, "{out:#?}");
+    let json = out.json();
+    let rid = json["request_id"].as_str().unwrap().to_string();
+    assert_eq!(json["function_error"]["errorType"], "Runtime.ExitError");
+    assert_eq!(
+        json["function_error"]["errorMessage"],
+        format!("RequestId: {rid} Error: Runtime exited with error: exit status 7")
+    );
+    let log = s.log("dies");
+    assert!(
+        log.contains("Runtime exited with error: exit status 7\n")
+            || log.contains("Runtime exited with error: exit status 7"),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.ends_with("Runtime.ExitError"))
+            && log.contains(&format!("REPORT RequestId: {rid}"))
+            && log.contains("Error Type: Runtime.ExitError"),
+        "{log}"
+    );
+    let plain = s.scar.run(&["run", "-n", "dies", "exit", "3"]);
+    assert_eq!(plain.status, 1, "{plain:#?}");
+    assert!(
+        plain.stderr.contains("Runtime.ExitError: RequestId:"),
+        "{}",
+        plain.stderr
+    );
+    // The next invocation gets a new runtime.
+    let next = s.scar.run(&["run", "-n", "dies", "--json", "context"]);
+    assert_eq!(next.status, 0, "{next:#?}");
+}
+
 #[test]
 fn an_init_error_is_returned_to_the_first_invocation() {
     let Some(s) = setup() else { return };
@@ -600,7 +639,7 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
     let medium = work.join("medium.json");
     std::fs::write(
         &medium,
-        format!(r#"{{"echo":"{}"}}"#, "y".repeat(300 << 10)),
+        format!(r#"{{"echo":"{}"}}"#, "y".repeat(1100 << 10)),
     )
     .unwrap();
     let queued = s.scar.run(&[
@@ -615,7 +654,7 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
     assert!(
         queued
             .stderr
-            .contains("Request must be smaller than 262144 bytes for the InvokeAsync operation"),
+            .contains("Request must be smaller than 1048576 bytes for the InvokeAsync operation"),
         "{:?}",
         queued.stderr
     );
@@ -630,5 +669,5 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
             &format!("@{}", medium.display()),
         ])
         .ok();
-    assert_eq!(ok.stdout.len(), (300 << 10) + 2);
+    assert_eq!(ok.stdout.len(), (1100 << 10) + 2);
 }

@@ -358,6 +358,18 @@ impl FunctionError {
         }
     }
 
+    /// Lambda's error for a runtime that exited before answering (`status`: `exit status
+    /// 1`, `signal: killed`).
+    pub fn runtime_exited(request_id: &str, status: &str) -> FunctionError {
+        FunctionError {
+            error_type: "Runtime.ExitError".into(),
+            error_message: format!(
+                "RequestId: {request_id} Error: Runtime exited with error: {status}"
+            ),
+            stack_trace: Vec::new(),
+        }
+    }
+
     /// Lambda's error for a response over [`MAX_RESPONSE_BYTES`].
     pub fn response_too_large() -> FunctionError {
         FunctionError {

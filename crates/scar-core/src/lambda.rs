@@ -16,8 +16,9 @@ pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
 /// Lambda's largest synchronous invocation payload (6 MiB).
 pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
-/// Lambda's largest asynchronous (`Event`) invocation payload (256 KiB).
-pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Lambda's largest asynchronous (`Event`) invocation payload: 1 MB (Invoke's reference
+/// since 2025; the deprecated InvokeAsync operation keeps 256 KB).
+pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 1024 * 1024;
 
 /// Lambda's words for a payload over `limit` (its `RequestEntityTooLargeException`);
 /// `operation`: `InvokeFunction` or `InvokeAsync`.

@@ -625,12 +625,19 @@ impl LocalProvider {
                     return Ok(failed(&request_id, spec, &sandbox, error, false));
                 }
                 InitEnd::Exited(status) => {
-                    sandbox.log.line(&format!("END RequestId: {request_id}"));
-                    return Err(LocalError::SandboxDied {
-                        function: spec.name.clone(),
-                        request_id,
-                        status,
-                    });
+                    // Lambda: the runtime exited before its first `next`.
+                    sandbox
+                        .log
+                        .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+                    let error = FunctionError::runtime_exited(&request_id, &status);
+                    return Ok(runtime_exited(
+                        &request_id,
+                        spec,
+                        &mut sandbox,
+                        error,
+                        started.elapsed(),
+                        run.memory_mb,
+                    ));
                 }
             }
         }
@@ -667,9 +674,20 @@ impl LocalProvider {
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             status = sandbox.child.wait() => {
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                sandbox.log.line(&format!("END RequestId: {request_id}"));
-                return Err(LocalError::SandboxDied { function: spec.name.clone(), request_id, status });
+                // As Lambda reports a runtime that exits during an invocation.
+                let status = match status {
+                    Ok(s) => exit_status_text(&s),
+                    Err(e) => e.to_string(),
+                };
+                let error = FunctionError::runtime_exited(&request_id, &status);
+                return Ok(runtime_exited(
+                    &request_id,
+                    spec,
+                    &mut sandbox,
+                    error,
+                    begun.elapsed(),
+                    run.memory_mb,
+                ));
             }
             _ = tokio::time::sleep(timeout) => None,
         };
@@ -788,7 +806,10 @@ async fn wait_init(sandbox: &mut Sandbox, started: Instant) -> InitEnd {
             if let Init::Failed(e) = &*sandbox.api.init.borrow() {
                 return InitEnd::Failed(e.clone());
             }
-            let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            let status = match status {
+                Ok(s) => exit_status_text(&s),
+                Err(e) => e.to_string(),
+            };
             return InitEnd::Exited(status);
         }
         _ = tokio::time::sleep_until(limit) => None,
@@ -801,6 +822,40 @@ async fn wait_init(sandbox: &mut Sandbox, started: Instant) -> InitEnd {
 }
 
 /// A failed invocation's response: no exit code, the function error.
+/// Lambda's log lines and failed response for a runtime that exited during an
+/// invocation (or before its first `next`): `Runtime.ExitError`.
+fn runtime_exited(
+    request_id: &str,
+    spec: &FunctionSpec,
+    sandbox: &mut Sandbox,
+    error: FunctionError,
+    elapsed: Duration,
+    memory_mb: u32,
+) -> Response {
+    sandbox.log.line(&error.error_message);
+    sandbox.log.line(&error.error_type);
+    sandbox.log.line(&format!("END RequestId: {request_id}"));
+    sandbox.log.line(&format!(
+        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB\tStatus: error\tError Type: {}",
+        elapsed.as_secs_f64() * 1000.0,
+        elapsed.as_millis() + 1,
+        max_memory_mb(&sandbox.child),
+        error.error_type,
+    ));
+    failed(request_id, spec, sandbox, error, false)
+}
+
+/// An exit status as Lambda words it: `exit status 1`, `signal: killed`.
+fn exit_status_text(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(9)) => "signal: killed".into(),
+        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, None) => status.to_string(),
+    }
+}
+
 fn failed(
     request_id: &str,
     spec: &FunctionSpec,

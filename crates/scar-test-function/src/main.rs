@@ -105,6 +105,8 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
             Ok(json!("slept"))
         }
         Some("big") => Ok(Value::String("x".repeat(number(1) as usize))),
+        // The runtime dies in the middle of an invocation.
+        Some("exit") => std::process::exit(number(1) as i32),
         other => Err(Diagnostic {
             error_type: "TestFunctionUsage".into(),
             error_message: format!("unknown command {other:?}"),
