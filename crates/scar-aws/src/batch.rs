@@ -15,7 +15,6 @@ use aws_sdk_batch::types::{
     JqState, KeyValuePair, LaunchTemplateSpecification, LogConfiguration, LogDriver,
     NetworkConfiguration, PlatformCapability, ResourceRequirement, ResourceType,
 };
-use base64::Engine as _;
 use futures_util::StreamExt as _;
 use scar_core::contract::{self, batch_resource_name};
 use scar_core::event::{Payload, Response};
@@ -33,8 +32,6 @@ use crate::{AwsError, AwsProvider};
 pub(crate) const MODE_TAG: &str = "scar:execution_mode";
 /// How long `init` and `rm` wait for a compute environment or queue to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// SubmitJob takes up to 30 KiB: the event's base64 must fit under this.
-const MAX_EVENT_BYTES: usize = 24 * 1024;
 /// AWS Batch's shortest job timeout.
 const MIN_JOB_TIMEOUT_S: u32 = 60;
 /// SCAR's default instance profile for EC2 and SPOT compute environments.
@@ -437,14 +434,7 @@ impl AwsProvider {
         event: &serde_json::Value,
     ) -> Result<String, AwsError> {
         let name = batch_resource_name(function);
-        let json = event.to_string();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(json.as_bytes());
-        if encoded.len() > MAX_EVENT_BYTES {
-            return Err(AwsError::Input(format!(
-                "the event is {} bytes: an AWS Batch job takes up to 30 KiB (put large inputs in the bucket instead)",
-                json.len()
-            )));
-        }
+        let event = contract::job_event_variable(event).map_err(AwsError::Input)?;
         let out = self
             .batch
             .submit_job()
@@ -456,7 +446,7 @@ impl AwsProvider {
                     .environment(
                         KeyValuePair::builder()
                             .name(contract::EVENT_VAR)
-                            .value(format!("{}{encoded}", contract::EVENT_BASE64_PREFIX))
+                            .value(event)
                             .build(),
                     )
                     .build(),

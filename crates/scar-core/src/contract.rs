@@ -78,6 +78,25 @@ pub const BATCH_JOB_VAR: &str = "SCAR_BATCH_JOB";
 pub const EVENT_VAR: &str = "SCAR_EVENT";
 /// What [`EVENT_VAR`] may start with to give the event base64-encoded.
 pub const EVENT_BASE64_PREFIX: &str = "base64:";
+/// The longest base64 event a Batch job is given in [`EVENT_VAR`]: SubmitJob takes up to
+/// 30 KiB.
+pub const MAX_JOB_EVENT_BYTES: usize = 24 * 1024;
+
+/// The [`EVENT_VAR`] value that hands `event` to a Batch job: `base64:` and the JSON
+/// base64-encoded (Batch's variables are strings); an event too large for a job is refused,
+/// with why.
+pub fn job_event_variable(event: &serde_json::Value) -> Result<String, String> {
+    use base64::Engine as _;
+    let json = event.to_string();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(json.as_bytes());
+    if encoded.len() > MAX_JOB_EVENT_BYTES {
+        return Err(format!(
+            "the event is {} bytes: an AWS Batch job takes up to 30 KiB (put large inputs in the bucket instead)",
+            json.len()
+        ));
+    }
+    Ok(format!("{EVENT_BASE64_PREFIX}{encoded}"))
+}
 /// The start of a one-shot supervisor's last stdout line, before the response JSON.
 pub const ONESHOT_RESPONSE_PREFIX: &str = "SCAR_RESPONSE ";
 /// Variable set by AWS Batch to the job's id: a one-shot supervisor's request id.
@@ -129,4 +148,26 @@ pub fn input_dir(request_id: &str) -> String {
 /// `/tmp/<request id>/output`.
 pub fn output_dir(request_id: &str) -> String {
     format!("{TMP_ROOT}/{request_id}/{OUTPUT_DIR_NAME}")
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    #[test]
+    fn job_events_are_base64_and_bounded() {
+        let event = serde_json::json!({"script": "echo hi"});
+        let value = super::job_event_variable(&event).unwrap();
+        let encoded = value.strip_prefix(super::EVENT_BASE64_PREFIX).unwrap();
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+            event
+        );
+        let big = serde_json::json!({"script": "x".repeat(20 * 1024)});
+        let e = super::job_event_variable(&big).unwrap_err();
+        assert!(e.contains("takes up to 30 KiB"), "{e}");
+    }
 }

@@ -629,12 +629,11 @@ impl LocalProvider {
                     sandbox
                         .log
                         .line(&format!("START RequestId: {request_id} Version: $LATEST"));
-                    let error = FunctionError::runtime_exited(&request_id, &status);
                     return Ok(runtime_exited(
                         &request_id,
                         spec,
                         &mut sandbox,
-                        error,
+                        &status,
                         started.elapsed(),
                         run.memory_mb,
                     ));
@@ -675,16 +674,11 @@ impl LocalProvider {
             answer = rx => answer.ok(),
             status = sandbox.child.wait() => {
                 // As Lambda reports a runtime that exits during an invocation.
-                let status = match status {
-                    Ok(s) => exit_status_text(&s),
-                    Err(e) => e.to_string(),
-                };
-                let error = FunctionError::runtime_exited(&request_id, &status);
                 return Ok(runtime_exited(
                     &request_id,
                     spec,
                     &mut sandbox,
-                    error,
+                    &exit_status_text(status),
                     begun.elapsed(),
                     run.memory_mb,
                 ));
@@ -806,11 +800,7 @@ async fn wait_init(sandbox: &mut Sandbox, started: Instant) -> InitEnd {
             if let Init::Failed(e) = &*sandbox.api.init.borrow() {
                 return InitEnd::Failed(e.clone());
             }
-            let status = match status {
-                Ok(s) => exit_status_text(&s),
-                Err(e) => e.to_string(),
-            };
-            return InitEnd::Exited(status);
+            return InitEnd::Exited(exit_status_text(status));
         }
         _ = tokio::time::sleep_until(limit) => None,
     };
@@ -822,16 +812,18 @@ async fn wait_init(sandbox: &mut Sandbox, started: Instant) -> InitEnd {
 }
 
 /// A failed invocation's response: no exit code, the function error.
-/// Lambda's log lines and failed response for a runtime that exited during an
-/// invocation (or before its first `next`): `Runtime.ExitError`.
+/// Lambda's log lines and failed response for a runtime that exited (`status`, as
+/// [`exit_status_text`] words it) during an invocation or before its first `next`:
+/// `Runtime.ExitError`.
 fn runtime_exited(
     request_id: &str,
     spec: &FunctionSpec,
     sandbox: &mut Sandbox,
-    error: FunctionError,
+    status: &str,
     elapsed: Duration,
     memory_mb: u32,
 ) -> Response {
+    let error = FunctionError::runtime_exited(request_id, status);
     sandbox.log.line(&error.error_message);
     sandbox.log.line(&error.error_type);
     sandbox.log.line(&format!("END RequestId: {request_id}"));
@@ -845,9 +837,14 @@ fn runtime_exited(
     failed(request_id, spec, sandbox, error, false)
 }
 
-/// An exit status as Lambda words it: `exit status 1`, `signal: killed`.
-fn exit_status_text(status: &std::process::ExitStatus) -> String {
+/// How a runtime ended, as Lambda words it: `exit status 1`, `signal: killed` (or why
+/// waiting for it failed).
+fn exit_status_text(status: std::io::Result<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt as _;
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => return e.to_string(),
+    };
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(9)) => "signal: killed".into(),

@@ -7,7 +7,6 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_batch::types::{ContainerOverrides, KeyValuePair};
-use base64::Engine as _;
 use scar_core::contract;
 use scar_core::event::Response;
 
@@ -18,9 +17,6 @@ pub struct BatchQueue {
     pub queue: String,
     pub definition: String,
 }
-
-/// SubmitJob takes up to 30 KiB: an event whose base64 does not fit under this is refused.
-const MAX_EVENT_BYTES: usize = 24 * 1024;
 
 impl BatchQueue {
     /// The queue named by `SCAR_BATCH_JOB_QUEUE` and `SCAR_BATCH_JOB_DEFINITION`; `None`
@@ -41,14 +37,7 @@ impl BatchQueue {
         request_id: &str,
         event: &serde_json::Value,
     ) -> Result<String, String> {
-        let json = event.to_string();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(json.as_bytes());
-        if encoded.len() > MAX_EVENT_BYTES {
-            return Err(format!(
-                "the event is {} bytes: AWS Batch takes jobs of up to 30 KiB",
-                json.len()
-            ));
-        }
+        let event = contract::job_event_variable(event)?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         loader = loader.http_client(crate::storage::s3::https_client());
         let client = aws_sdk_batch::Client::new(&loader.load().await);
@@ -61,10 +50,7 @@ impl BatchQueue {
             .job_definition(&self.definition)
             .container_overrides(
                 ContainerOverrides::builder()
-                    .environment(variable(
-                        contract::EVENT_VAR,
-                        format!("{}{encoded}", contract::EVENT_BASE64_PREFIX),
-                    ))
+                    .environment(variable(contract::EVENT_VAR, event))
                     .environment(variable(
                         contract::HANDED_OVER_FROM_VAR,
                         request_id.to_string(),
