@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use scar_aws::{AwsConfig, AwsProvider, StaticCredentials};
 use scar_core::event::Payload;
 use scar_core::progress::NoProgress;
-use scar_core::provider::{CreateRequest, ImageInput, PackageKind, Provider, ProviderError};
+use scar_core::provider::{CreateRequest, ImageInput, PackageKind, Provider};
+use scar_core::Categorized;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -87,7 +88,10 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
     let info = aws.create(request, &NoProgress).await?;
     println!(
         "created {} ({} package, {} MB, {} s)",
-        info.spec.name, info.package, info.spec.memory_mb, info.spec.timeout_s
+        info.spec.name,
+        PackageKind::name_or_root(info.package),
+        info.spec.memory_mb,
+        info.spec.timeout_s
     );
 
     let payload = Payload {

@@ -2,32 +2,9 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-/// Static credentials, for emulators and tests. Real accounts should use the standard
-/// credential chain (environment, profiles, SSO, instance roles) instead.
-///
-/// Its `Debug` output never shows the secret key or the session token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaticCredentials {
-    /// The access key id.
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: String,
-    /// The session token of temporary credentials.
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for StaticCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
+/// Static credentials, for emulators and tests: the one type every scar crate uses, whose
+/// `Debug` output never shows the secret key or the session token.
+pub use scar_s3::StaticCredentials;
 
 /// How the `aws` provider connects: region, profile, endpoint, and the role functions run
 /// as.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
 use scar_core::progress::Progress;
+use scar_core::provider::SurfaceError;
 use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind, Provider as _};
 use scar_packager::{BlobCache, ImageSource, ManifestFormat, ZipOptions};
 
@@ -58,7 +59,7 @@ impl AwsProvider {
         }
         match self.function(&spec.name).await {
             Ok(_) | Err(AwsError::NotScarFunction(_)) => {
-                return Err(AwsError::Exists(spec.name.clone()))
+                return Err(SurfaceError::Exists(spec.name.clone()).into())
             }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),

@@ -2,7 +2,8 @@
 //! in every message.
 
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
-use scar_core::provider::ProviderError;
+use scar_core::provider::SurfaceError;
+use scar_core::Categorized;
 use scar_core::ErrorCategory;
 
 /// A boxed SDK (or I/O) error kept as the `source` of an [`AwsError`].
@@ -31,44 +32,19 @@ pub enum AwsError {
         /// The zip's size in bytes.
         size: u64,
     },
-    /// The function does not exist.
-    #[error("function {0:?} not found: `scar ls` lists the functions")]
-    NotFound(String),
-    /// The function exists already.
-    #[error("function {0:?} already exists: remove it first with `scar rm -n {0}`, or pick another name")]
-    Exists(String),
     /// The function exists but scar did not create it, so scar leaves it alone.
     #[error("function {0:?} was not created by scar (it has no createdby=scar tag): scar leaves it alone")]
     NotScarFunction(String),
     /// The input given to a method is not usable (a bucket, a key, a path).
     #[error("{0}")]
     Input(String),
-    /// A launch named a bucket that is not the function's.
-    #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
-    WrongBucket {
-        /// The function.
-        function: String,
-        /// The bucket given.
-        bucket: String,
-    },
-    /// A function's input names a storage provider it does not define.
-    #[error("{storage} is not among the storage providers of function {function:?}")]
-    NoProvider {
-        /// The function.
-        function: String,
-        /// The storage provider (`minio.<id>`).
-        storage: String,
-    },
-    /// An input folder overlaps another function's: one object triggers one function.
-    #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function (use another folder, or remove it: `scar rm -n {function}`)")]
-    InputTaken {
-        /// The folder asked for.
-        input: String,
-        /// The other function's folder.
-        theirs: String,
-        /// The other function.
-        function: String,
-    },
+    /// What both providers mean alike: a function not found, one that exists, a bucket
+    /// that does not trigger it...
+    #[error(transparent)]
+    Surface(#[from] scar_core::provider::SurfaceError),
+    /// Bad input that is not a spec (a file that cannot be read).
+    #[error(transparent)]
+    Usage(#[from] scar_core::UsageError),
     /// Something the aws provider does not do.
     #[error(transparent)]
     Unsupported(#[from] scar_core::provider::Unsupported),
@@ -223,7 +199,7 @@ impl AwsError {
 
     /// Whether the service said the resource does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, AwsError::NotFound(_))
+        matches!(self, AwsError::Surface(SurfaceError::NotFound(_)))
             || self.has_code(&[
                 "ResourceNotFoundException",
                 "NoSuchBucket",
@@ -278,9 +254,17 @@ impl<E> SdkStatus for aws_sdk_lambda::error::SdkError<E> {
     }
 }
 
-impl ProviderError for AwsError {
+impl Categorized for AwsError {
     fn is_not_found(&self) -> bool {
         AwsError::is_not_found(self)
+    }
+
+    fn surface(&self) -> Option<&SurfaceError> {
+        match self {
+            AwsError::Surface(e) => Some(e),
+            AwsError::RollbackIncomplete { source, .. } => source.surface(),
+            _ => None,
+        }
     }
 
     fn category(&self) -> ErrorCategory {
@@ -288,13 +272,10 @@ impl ProviderError for AwsError {
             AwsError::Spec(_)
             | AwsError::MissingRole { .. }
             | AwsError::NeedsDeploymentBucket { .. }
-            | AwsError::NotFound(_)
-            | AwsError::Exists(_)
+            | AwsError::Surface(_)
+            | AwsError::Usage(_)
             | AwsError::NotScarFunction(_)
             | AwsError::Input(_)
-            | AwsError::WrongBucket { .. }
-            | AwsError::NoProvider { .. }
-            | AwsError::InputTaken { .. }
             | AwsError::Unsupported(_)
             | AwsError::NoLogLines(_)
             | AwsError::Bucket(_) => ErrorCategory::Usage,
@@ -320,32 +301,11 @@ impl ProviderError for AwsError {
     }
 }
 
-/// What the user needs of an SDK error: the service's code and message when it answered
-/// (`NoSuchBucket: The specified bucket does not exist`), else the chain of causes, each
-/// once (`dispatch failure: io error: ... Connection refused`). The whole SDK error stays
-/// available as the source.
+/// What the user needs of an SDK error: the service's code and message, or the chain of
+/// causes (one wording for every scar crate: [`scar_s3::readable`]).
 fn readable<E>(err: &E) -> String
 where
     E: ProvideErrorMetadata + std::error::Error,
 {
-    if let Some(code) = err.code() {
-        return match err.message().filter(|m| !m.is_empty()) {
-            Some(message) => format!("{code}: {message}"),
-            None => code.to_string(),
-        };
-    }
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    if parts.is_empty() {
-        DisplayErrorContext(err).to_string()
-    } else {
-        parts.join(": ")
-    }
+    scar_s3::readable(err)
 }

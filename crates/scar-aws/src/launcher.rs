@@ -9,14 +9,15 @@ use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
-use aws_sdk_s3::primitives::DateTimeFormat;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use scar_core::lambda::log_group;
 use scar_core::provider::Invocation;
+use scar_core::provider::ObjectInfo;
+use scar_core::provider::SurfaceError;
 
-use crate::provider::{parse_invoke_result, INPUT_FOLDER};
+use crate::provider::parse_invoke_result;
 use crate::{AwsError, AwsProvider};
 
 /// How throttled invocations are retried: exponential backoff with jitter, bounded.
@@ -71,7 +72,8 @@ pub struct DispatchOptions {
     pub function: String,
     /// The bucket holding the input objects.
     pub bucket: String,
-    /// The folder to list; [`INPUT_FOLDER`] by default.
+    /// The prefix to list; the default bucket layout's input folder,
+    /// [`scar_core::bucket::INPUT_FOLDER`] (`input/`), by default.
     pub prefix: String,
     /// Asynchronous invocations in flight at once (at least 1).
     pub concurrency: usize,
@@ -80,30 +82,17 @@ pub struct DispatchOptions {
 }
 
 impl DispatchOptions {
-    /// A launch of `function` over `bucket`/`input/`, 32 invocations in flight, default
+    /// A launch of `function` over `bucket`/`input/`, [`crate::DEFAULT_CONCURRENCY`] invocations in flight, default
     /// retries.
     pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> DispatchOptions {
         DispatchOptions {
             function: function.into(),
             bucket: bucket.into(),
-            prefix: INPUT_FOLDER.into(),
-            concurrency: 32,
+            prefix: format!("{}/", scar_core::bucket::INPUT_FOLDER),
+            concurrency: crate::DEFAULT_CONCURRENCY,
             retry: RetryPolicy::default(),
         }
     }
-}
-
-/// An object to invoke the function on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputObject {
-    /// The object key, as stored (not URL-encoded).
-    pub key: String,
-    /// Its size in bytes.
-    pub size: i64,
-    /// Its ETag, without quotes.
-    pub etag: String,
-    /// When it was last modified (RFC 3339), used as the event time.
-    pub last_modified: Option<String>,
 }
 
 /// Progress of a launch, for the caller to draw; the library draws nothing.
@@ -217,42 +206,33 @@ impl DispatchSummary {
 
 /// The event a MinIO server's webhook sends for a new object, as one invocation's payload
 /// (MinIO cannot notify Lambda: the launcher sends it instead).
-pub fn minio_event(
-    region: &str,
-    bucket: &str,
-    object: &InputObject,
-    sequence: u64,
-) -> serde_json::Value {
-    object_created(region, bucket, object, sequence).to_minio_event()
+pub fn minio_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
+    object_created(region, object, sequence).to_minio_event()
 }
 
 /// The S3 event notification S3 sends for a new object, as one invocation's payload.
 ///
 /// Keys are URL-encoded with `+` for spaces, as S3 does.
-pub fn s3_event(
-    region: &str,
-    bucket: &str,
-    object: &InputObject,
-    sequence: u64,
-) -> serde_json::Value {
-    object_created(region, bucket, object, sequence).to_event()
+pub fn s3_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
+    object_created(region, object, sequence).to_event()
 }
 
 /// A listed object as an event describes it, for either form of event.
 fn object_created(
     region: &str,
-    bucket: &str,
-    object: &InputObject,
+    object: &ObjectInfo,
     sequence: u64,
 ) -> scar_core::bucket::ObjectCreated {
     scar_core::bucket::ObjectCreated {
-        bucket: bucket.to_string(),
+        bucket: object.bucket.clone(),
         key: object.key.clone(),
-        size: u64::try_from(object.size).unwrap_or_default(),
+        size: object.size,
         etag: object.etag.clone(),
-        event_time: object.last_modified.clone().unwrap_or_else(|| {
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        }),
+        event_time: Some(object.modified.clone())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }),
         region: region.to_string(),
         sequence,
         // On AWS, Lambda counts a chain's invocations itself; MinIO's events start one.
@@ -267,7 +247,7 @@ impl AwsProvider {
         &self,
         bucket: &str,
         prefix: &str,
-    ) -> Result<Vec<InputObject>, AwsError> {
+    ) -> Result<Vec<ObjectInfo>, AwsError> {
         list_objects(&self.s3, bucket, prefix).await
     }
 
@@ -279,32 +259,7 @@ impl AwsProvider {
         id: &str,
         provider: &scar_core::StorageProvider,
     ) -> aws_sdk_s3::Client {
-        use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
-        let minio = id.starts_with(scar_core::spec::MINIO_PREFIX);
-        let mut config = self.s3.config().to_builder().force_path_style(true);
-        if let Some(endpoint) = &provider.endpoint {
-            config = config.endpoint_url(endpoint);
-        }
-        if let Some(region) = provider
-            .region
-            .clone()
-            .or_else(|| minio.then(|| "us-east-1".to_string()))
-        {
-            config = config.region(Region::new(region));
-        }
-        if let (Some(access), Some(secret)) = (&provider.access_key, &provider.secret_key) {
-            config = config.credentials_provider(Credentials::new(
-                access,
-                secret,
-                None,
-                None,
-                "scar-storage-provider",
-            ));
-        }
-        if minio {
-            config = config.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
-        }
-        aws_sdk_s3::Client::from_conf(config.build())
+        scar_s3::S3Options::for_provider(id, provider).client_over(&self.s3)
     }
 }
 
@@ -314,37 +269,18 @@ pub(crate) async fn list_objects(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<Vec<InputObject>, AwsError> {
-    {
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(AwsError::sdk(
-                "s3:ListObjectsV2",
-                format!("{bucket}/{prefix}"),
-            ))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                if key.ends_with('/') {
-                    continue;
-                }
-                objects.push(InputObject {
-                    key: key.to_string(),
-                    size: o.size().unwrap_or_default(),
-                    etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-                    last_modified: o
-                        .last_modified()
-                        .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
-                });
-            }
-        }
-        Ok(objects)
-    }
+) -> Result<Vec<ObjectInfo>, AwsError> {
+    let listed = scar_s3::list(client, bucket, prefix)
+        .await
+        .map_err(|e| AwsError::Service {
+            operation: "s3:ListObjectsV2",
+            resource: format!("{bucket}/{prefix}"),
+            code: e.code,
+            detail: e.detail,
+            status: e.status,
+            source: e.source,
+        })?;
+    Ok(listed)
 }
 
 impl AwsProvider {
@@ -370,7 +306,7 @@ impl AwsProvider {
             .map_err(|e| {
                 let e = AwsError::sdk("lambda:GetFunction", &request.function)(e);
                 if e.has_code(&["ResourceNotFoundException"]) {
-                    AwsError::NotFound(request.function.clone())
+                    AwsError::Surface(SurfaceError::NotFound(request.function.clone()))
                 } else {
                     e
                 }
@@ -379,10 +315,9 @@ impl AwsProvider {
         progress(DispatchEvent::Listed {
             objects: objects.len(),
         });
-        let bucket = request.bucket.clone();
         let region = self.region.clone();
         let payloads = objects.into_iter().enumerate().map(move |(i, object)| {
-            let event = s3_event(&region, &bucket, &object, i as u64 + 1);
+            let event = s3_event(&region, &object, i as u64 + 1);
             (object.key, serde_json::to_vec(&event).unwrap_or_default())
         });
         Ok(self
@@ -595,13 +530,14 @@ pub async fn dispatch_bench(
 ) -> Result<DispatchBench, AwsError> {
     let payloads: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
-            let object = InputObject {
+            let object = ObjectInfo {
+                bucket: "bench".into(),
                 key: format!("input/bench file {i}.txt"),
                 size: 1,
                 etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
-                last_modified: None,
+                modified: String::new(),
             };
-            let event = s3_event(provider.region(), "bench", &object, i as u64);
+            let event = s3_event(provider.region(), &object, i as u64);
             (object.key, serde_json::to_vec(&event).unwrap_or_default())
         })
         .collect();
@@ -659,13 +595,14 @@ mod tests {
 
     #[test]
     fn events_look_like_s3s() {
-        let object = InputObject {
+        let object = ObjectInfo {
+            bucket: "bk".into(),
             key: "input/a b+c.txt".into(),
             size: 42,
             etag: "abc".into(),
-            last_modified: Some("2024-01-02T03:04:05Z".into()),
+            modified: "2024-01-02T03:04:05Z".into(),
         };
-        let event = s3_event("eu-west-1", "bk", &object, 7);
+        let event = s3_event("eu-west-1", &object, 7);
         let record = &event["Records"][0];
         assert_eq!(record["eventVersion"], "2.1");
         assert_eq!(record["eventSource"], "aws:s3");
@@ -699,7 +636,9 @@ mod tests {
             DispatchResult {
                 key: "b".into(),
                 attempts: 1,
-                outcome: DispatchOutcome::Failed(AwsError::NotFound("f".into())),
+                outcome: DispatchOutcome::Failed(AwsError::Surface(SurfaceError::NotFound(
+                    "f".into(),
+                ))),
             },
         ];
         let s = DispatchSummary::of(&results);

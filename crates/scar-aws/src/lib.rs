@@ -61,12 +61,12 @@ pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError};
 pub use launcher::{
     dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,
-    DispatchOutcome, DispatchResult, DispatchSummary, InputObject, RetryPolicy,
+    DispatchOutcome, DispatchResult, DispatchSummary, RetryPolicy,
 };
 pub use logs::{slice_request, LogEvent};
 pub use provider::{
     notification_id, parse_invoke_result, permission_id, AwsProvider, InitRequest, Package,
-    CREATED_BY_TAG, INPUT_FOLDER, OUTPUT_FOLDER,
+    CREATED_BY_TAG,
 };
 pub use storage::{TransferEvent, MULTIPART_THRESHOLD, PART_SIZE};
 pub use surface::DEFAULT_CONCURRENCY;

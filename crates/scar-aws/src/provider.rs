@@ -20,7 +20,8 @@ use base64::Engine as _;
 use scar_core::config::ProviderKind;
 use scar_core::event::{ErrorPayload, Payload, Response};
 use scar_core::lambda::log_group;
-use scar_core::provider::{FunctionInfo, Invocation};
+use scar_core::provider::SurfaceError;
+use scar_core::provider::{FunctionInfo, Invocation, PackageKind};
 use scar_core::FunctionSpec;
 
 use crate::config::retention_days;
@@ -42,10 +43,6 @@ const OUTPUT_TAG: &str = "scar:output";
 /// Tag holding a function's runtime when it is not scar's supervisor (`image`).
 const RUNTIME_TAG: &str = "scar:runtime";
 
-/// The folder of an input bucket whose new objects trigger the function.
-pub const INPUT_FOLDER: &str = "input/";
-/// The folder of an input bucket that outputs are uploaded to.
-pub const OUTPUT_FOLDER: &str = "output/";
 /// How long [`AwsProvider::init`] waits for a new function to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -230,7 +227,7 @@ impl AwsProvider {
             .send()
             .await
         {
-            Ok(_) => return Err(AwsError::Exists(spec.name.clone())),
+            Ok(_) => return Err(SurfaceError::Exists(spec.name.clone()).into()),
             Err(e) => {
                 let e = AwsError::sdk("lambda:GetFunction", &spec.name)(e);
                 if !e.is_not_found() {
@@ -598,11 +595,12 @@ impl AwsProvider {
                     .unwrap_or_default()
                     .to_string();
                 if owner != name && theirs_input.overlaps(input) {
-                    return Err(AwsError::InputTaken {
+                    return Err(SurfaceError::InputTaken {
                         input: input.to_string(),
                         theirs: theirs_input.to_string(),
                         function: owner,
-                    });
+                    }
+                    .into());
                 }
             }
             let mut config = LambdaFunctionConfiguration::builder()
@@ -807,7 +805,7 @@ impl AwsProvider {
     /// with `succeeded() == false` (the supervisor reports it as a `ScarFunctionError`),
     /// and so does a function error of Lambda's or the runtime's (a crash, Lambda's own
     /// timeout, a handler that raised), in `function_error`. Errors are:
-    /// [`AwsError::NotFound`]; and [`AwsError::NotScarResponse`], holding the raw text,
+    /// [`SurfaceError::NotFound`]; and [`AwsError::NotScarResponse`], holding the raw text,
     /// when a function of scar's runtime answered something that is not scar's response
     /// (not a scar function, or an emulator that echoes the payload back, like moto
     /// without Docker).
@@ -845,7 +843,7 @@ impl AwsProvider {
                     match self.lambda.get_function().function_name(name).send().await {
                         Err(g) => {
                             match not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(g)) {
-                                nf @ AwsError::NotFound(_) => nf,
+                                nf @ AwsError::Surface(SurfaceError::NotFound(_)) => nf,
                                 _ => e,
                             }
                         }
@@ -865,10 +863,10 @@ impl AwsProvider {
     }
 }
 
-/// Maps Lambda's not-found errors to [`AwsError::NotFound`].
+/// Maps Lambda's not-found errors to [`SurfaceError::NotFound`].
 pub(crate) fn not_found_as(name: &str, err: AwsError) -> AwsError {
     if err.has_code(&["ResourceNotFoundException"]) {
-        AwsError::NotFound(name.into())
+        AwsError::Surface(SurfaceError::NotFound(name.into()))
     } else {
         err
     }
@@ -1150,7 +1148,11 @@ pub(crate) fn function_info(
             runtime,
         },
         provider: ProviderKind::Aws,
-        package: if is_image { "image" } else { "zip" }.into(),
+        package: Some(if is_image {
+            PackageKind::Image
+        } else {
+            PackageKind::Zip
+        }),
         image_digest: digest,
         created: config.last_modified().map(rfc3339).unwrap_or_default(),
     }

@@ -280,43 +280,6 @@ fn relative_path(prefix: &str, key: &str) -> Result<PathBuf, AwsError> {
     Ok(path)
 }
 
-/// The files `put` stores: a file under its name, or a directory's files recursively under
-/// their relative paths, in key order.
-pub(crate) fn files_to_put(path: &Path) -> Result<Vec<(PathBuf, String)>, AwsError> {
-    let unreadable =
-        |p: &Path, e: std::io::Error| AwsError::Input(format!("cannot read {}: {e}", p.display()));
-    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, e))?;
-    let mut files = Vec::new();
-    if meta.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))? {
-                let entry = entry.map_err(|e| unreadable(&dir, e))?;
-                let p = entry.path();
-                let meta = std::fs::metadata(&p).map_err(|e| unreadable(&p, e))?;
-                if meta.is_dir() {
-                    stack.push(p);
-                } else if meta.is_file() {
-                    let rel = p
-                        .strip_prefix(path)
-                        .unwrap_or(&p)
-                        .to_string_lossy()
-                        .into_owned();
-                    files.push((p, rel));
-                }
-            }
-        }
-        files.sort_by(|a, b| a.1.cmp(&b.1));
-    } else {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        files.push((path.to_path_buf(), name));
-    }
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

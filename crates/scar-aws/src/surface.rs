@@ -10,6 +10,7 @@ use scar_core::bucket::BucketPath;
 use scar_core::config::ProviderKind;
 use scar_core::event::Payload;
 use scar_core::progress::Progress;
+use scar_core::provider::SurfaceError;
 use scar_core::provider::{
     CreateRequest, FileResult, FunctionInfo, Invocation, LaunchEvent, LaunchRequest, LogLine,
     LogQuery, ObjectInfo, OnLaunch, OnTransfer, Outcome, PackageKind, PackageReport, Provider,
@@ -27,9 +28,6 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 /// Asynchronous invocations in flight at once when a launch does not say.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
-/// How much of a failed invocation's output a result keeps.
-const TAIL_LINES: usize = 20;
-
 /// The S3 prefix of a bucket path: `folder/`, or empty for the whole bucket.
 fn prefix(at: &BucketPath) -> String {
     if at.folder.is_empty() {
@@ -41,33 +39,15 @@ fn prefix(at: &BucketPath) -> String {
 
 /// A launch result in the providers' common shape.
 fn file_result(r: DispatchResult) -> FileResult {
-    let mut out = FileResult::new(r.key, Outcome::Queued);
+    let mut out = match r.outcome {
+        DispatchOutcome::Completed(inv) => FileResult::from_response(r.key, inv.response),
+        DispatchOutcome::Queued { request_id } => FileResult {
+            request_id,
+            ..FileResult::new(r.key, Outcome::Queued)
+        },
+        DispatchOutcome::Failed(e) => FileResult::from_error(r.key, &e),
+    };
     out.attempts = r.attempts;
-    match r.outcome {
-        DispatchOutcome::Completed(inv) => {
-            let resp = inv.response;
-            out.outcome = if resp.timed_out {
-                Outcome::TimedOut
-            } else if resp.succeeded() {
-                Outcome::Succeeded
-            } else {
-                Outcome::Failed
-            };
-            if out.outcome != Outcome::Succeeded {
-                let text = String::from_utf8_lossy(&resp.output_bytes()).into_owned();
-                let lines: Vec<&str> = text.lines().collect();
-                out.output_tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-            }
-            out.exit_code = resp.exit_code;
-            out.request_id = resp.request_id;
-            out.uploaded = resp.uploaded;
-        }
-        DispatchOutcome::Queued { request_id } => out.request_id = request_id,
-        DispatchOutcome::Failed(e) => {
-            out.outcome = Outcome::NotInvoked;
-            out.error = Some(e.to_string());
-        }
-    }
     out
 }
 
@@ -136,20 +116,22 @@ impl Provider for AwsProvider {
             (None, Some(input)) => {
                 let id = input.storage.clone().unwrap_or_default();
                 let Some(provider) = spec.storage_providers.get(&id) else {
-                    return Err(AwsError::NoProvider {
+                    return Err(SurfaceError::NoProvider {
                         function: request.function.clone(),
                         storage: id,
-                    });
+                    }
+                    .into());
                 };
                 let region = provider.region.clone().unwrap_or_default();
                 let client = self.provider_s3_client(&id, provider);
                 (input.clone(), Some((id, region, client)))
             }
             (None, None) => {
-                return Err(AwsError::WrongBucket {
+                return Err(SurfaceError::WrongBucket {
                     function: request.function.clone(),
                     bucket: request.bucket.clone(),
-                })
+                }
+                .into())
             }
         };
         let prefix = input.prefix();
@@ -182,10 +164,8 @@ impl Provider for AwsProvider {
             .unwrap_or(DEFAULT_CONCURRENCY);
         let events = objects.into_iter().enumerate().map(|(i, object)| {
             let event = match &minio {
-                Some((_, region, _)) => {
-                    crate::minio_event(region, &request.bucket, &object, i as u64 + 1)
-                }
-                None => crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1),
+                Some((_, region, _)) => crate::minio_event(region, &object, i as u64 + 1),
+                None => crate::s3_event(&self.region, &object, i as u64 + 1),
             };
             (object.key, event)
         });
@@ -272,12 +252,12 @@ impl Provider for AwsProvider {
         path: &Path,
         on_transfer: OnTransfer<'_>,
     ) -> Result<PutReport, AwsError> {
-        let files = crate::storage::files_to_put(path)?;
+        let files = scar_core::local_files::files_to_put(path)?;
         let mut stored = Vec::new();
-        for (file, rel) in &files {
-            let key = at.key(rel);
+        for file in &files {
+            let key = at.key(&file.relative);
             let size = self
-                .put_file(&at.bucket, &key, file, &|e| on_transfer(&e))
+                .put_file(&at.bucket, &key, &file.path, &|e| on_transfer(&e))
                 .await?;
             stored.push(ObjectInfo {
                 bucket: at.bucket.clone(),
@@ -310,18 +290,7 @@ impl Provider for AwsProvider {
     }
 
     async fn list_objects(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, AwsError> {
-        Ok(self
-            .list_inputs(&at.bucket, &prefix(at))
-            .await?
-            .into_iter()
-            .map(|o| ObjectInfo {
-                bucket: at.bucket.clone(),
-                key: o.key,
-                size: o.size.max(0) as u64,
-                etag: o.etag,
-                modified: o.last_modified.unwrap_or_default(),
-            })
-            .collect())
+        self.list_inputs(&at.bucket, &prefix(at)).await
     }
 
     async fn package(
@@ -466,7 +435,7 @@ impl Provider for AwsProvider {
         Ok(out.request_id().unwrap_or_default().to_string())
     }
 
-    /// A scar function's description, or [`AwsError::NotFound`].
+    /// A scar function's description, or [`SurfaceError::NotFound`].
     async fn function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
         let out = self
             .lambda

@@ -4,7 +4,9 @@ use common::{make_zip, scar_response, spec, Moto};
 use scar_aws::{AwsConfig, AwsError, AwsProvider, InitRequest, Package, StaticCredentials};
 use scar_core::event::Payload;
 use scar_core::progress::NoProgress;
-use scar_core::provider::{Provider, ProviderError};
+use scar_core::provider::SurfaceError;
+use scar_core::provider::{PackageKind, Provider};
+use scar_core::Categorized;
 use scar_core::ErrorCategory;
 use scar_test_support::moto as common;
 
@@ -67,7 +69,7 @@ async fn zip_init_invoke_list_and_rm() {
         ))
         .await
         .unwrap();
-    assert_eq!(info.package, "zip");
+    assert_eq!(info.package, Some(PackageKind::Zip));
     assert_eq!(info.spec.memory_mb, 1024);
     assert_eq!(info.spec.timeout_s, 60);
     assert_eq!(info.spec.environment["GREETING"], "hi");
@@ -98,7 +100,10 @@ async fn zip_init_invoke_list_and_rm() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(again, AwsError::Exists(_)), "{again}");
+    assert!(
+        matches!(again, AwsError::Surface(SurfaceError::Exists(_))),
+        "{again}"
+    );
     assert_eq!(again.category(), ErrorCategory::Usage);
 
     // Listing: only scar's functions.
@@ -140,11 +145,14 @@ async fn zip_init_invoke_list_and_rm() {
 
     // (moto's no-Docker invoke echoes even for a missing function: ask GetFunction.)
     let gone = aws.function("zipfn").await.unwrap_err();
-    assert!(matches!(gone, AwsError::NotFound(_)), "{gone}");
+    assert!(
+        matches!(gone, AwsError::Surface(SurfaceError::NotFound(_))),
+        "{gone}"
+    );
     assert_eq!(gone.category(), ErrorCategory::Usage);
     assert!(matches!(
         aws.remove("zipfn").await.unwrap_err(),
-        AwsError::NotFound(_)
+        AwsError::Surface(SurfaceError::NotFound(_))
     ));
 }
 
@@ -181,7 +189,7 @@ async fn image_init_with_ecr_and_rm_removes_the_repository() {
         ))
         .await
         .unwrap();
-    assert_eq!(info.package, "image");
+    assert_eq!(info.package, Some(PackageKind::Image));
     let got = aws
         .lambda_client()
         .get_function()
@@ -439,7 +447,10 @@ async fn usage_errors_say_what_to_do() {
 
     // Service errors name the operation and the resource, never the secret.
     let err = aws.remove("nosuchfn").await.unwrap_err();
-    assert!(matches!(err, AwsError::NotFound(_)), "{err}");
+    assert!(
+        matches!(err, AwsError::Surface(SurfaceError::NotFound(_))),
+        "{err}"
+    );
     let bad = aws
         .s3_client()
         .head_bucket()
@@ -581,7 +592,10 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(err, AwsError::InputTaken { .. }), "{err}");
+    assert!(
+        matches!(err, AwsError::Surface(SurfaceError::InputTaken { .. })),
+        "{err}"
+    );
     assert!(!function_exists(&aws, "intruder").await);
 
     aws.remove("two").await.unwrap();

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use scar_core::provider::PackageKind;
+use scar_core::Runtime;
 
 /// Run container images as serverless functions, on this machine or on AWS Lambda.
 #[derive(Debug, Clone, Parser)]
@@ -31,23 +33,32 @@ pub struct Cli {
     pub endpoint_url: Option<String>,
 }
 
-/// What a function is deployed as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PackageKind {
-    /// The image plus a supervisor layer (AWS default).
-    Image,
-    /// `bootstrap` plus a udocker tree, under Lambda's 250 MB (SCAR's format).
-    Zip,
+/// `--package`: scar-core's [`PackageKind`], each value with its help.
+fn package_kinds() -> impl clap::builder::TypedValueParser<Value = PackageKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("image").help("The image plus a supervisor layer (AWS default)"),
+        PossibleValue::new("zip")
+            .help("`bootstrap` plus a udocker tree, under Lambda's 250 MB (SCAR's format)"),
+    ])
+    .try_map(|s| s.parse::<PackageKind>())
 }
 
-/// What runs as a function's runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Runtime {
-    /// scar's supervisor: scripts, arguments, the image's command (default).
-    Scar,
-    /// the image's own ENTRYPOINT + CMD, a Lambda Runtime API client (a Lambda container
-    /// image), run as Lambda runs it.
-    Image,
+/// `--runtime`: scar-core's [`Runtime`], each value with its help.
+fn runtimes() -> impl clap::builder::TypedValueParser<Value = Runtime> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("scar")
+            .help("scar's supervisor: scripts, arguments, the image's command (default)"),
+        PossibleValue::new("image").help(
+            "the image's own ENTRYPOINT + CMD, a Lambda Runtime API client (a Lambda container image), run as Lambda runs it",
+        ),
+    ])
+    .try_map(|s| match s.as_str() {
+        "image" => Ok(Runtime::Image),
+        "scar" => Ok(Runtime::Scar),
+        other => Err(format!("unknown runtime `{other}`")),
+    })
 }
 
 // Parsed once per process: the size of the largest variant costs nothing.
@@ -80,7 +91,7 @@ pub struct PackageArgs {
     #[arg(short = 'n', long)]
     pub name: String,
     /// The package kind.
-    #[arg(long, value_enum, default_value = "image")]
+    #[arg(long, value_parser = package_kinds(), default_value = "image")]
     pub package: PackageKind,
     /// Where to write it.
     #[arg(short = 'o', long)]
@@ -109,13 +120,6 @@ pub struct InitArgs {
     /// given beside it win over its values.
     #[arg(short = 'f', long = "file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
     pub file: Option<PathBuf>,
-    /// The input folders, output locations and storage providers of an FDL file (set from
-    /// it; `-es`, `-ib` and `-ob` beside `-f` win).
-    #[arg(skip)]
-    pub storage: Option<FdlStorage>,
-    /// AWS: days the function's logs are kept, when not the config's (set from an FDL file).
-    #[arg(skip)]
-    pub log_retention_days: Option<u32>,
     /// An image archive: `docker save` or OCI archive (`-if`).
     #[arg(long = "image-file", value_name = "ARCHIVE")]
     pub image_file: Option<PathBuf>,
@@ -163,11 +167,11 @@ pub struct InitArgs {
     pub execution_mode: Option<scar_core::ExecutionMode>,
     /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
     /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = package_kinds())]
     pub package: Option<PackageKind>,
     /// What runs as the function's runtime: `scar` (default), or `image`: the image's own
     /// Runtime API client (an existing Lambda container image, local provider only).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = runtimes())]
     pub runtime: Option<Runtime>,
     /// AWS: the IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role")]
@@ -190,17 +194,6 @@ pub struct InitArgs {
 fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
     scar_core::ExecutionMode::parse(s)
         .ok_or_else(|| format!("`{s}`: use `lambda`, `lambda-batch` or `batch`"))
-}
-
-/// What an FDL file says of a function's storage.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FdlStorage {
-    pub inputs: Vec<scar_core::InputSpec>,
-    pub outputs: Vec<scar_core::OutputSpec>,
-    pub storage_providers: std::collections::BTreeMap<String, scar_core::StorageProvider>,
-    pub lambda_environment: std::collections::BTreeMap<String, String>,
-    pub execution_mode: scar_core::ExecutionMode,
-    pub batch: Option<scar_core::BatchSpec>,
 }
 
 #[derive(Debug, Clone, Args)]

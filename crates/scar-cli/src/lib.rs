@@ -8,11 +8,12 @@
 //!
 //! **May depend on:** every scar library crate, clap, indicatif, anyhow.
 //! **Invariants:** no provider logic here; every error maps to an exit status through
-//! [`scar_core::provider::ProviderError::category`]; only [`printer`] writes to stdout
+//! [`scar_core::Categorized::category`]; only [`printer`] writes to stdout
 //! and stderr.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
 pub mod commands;
+pub mod help;
 pub mod printer;
 pub mod settings;

@@ -30,7 +30,7 @@ fn main() {
         // A closed pipe (`scar log | head`) is not an error worth a message.
         Err(failure) if failure.is_broken_pipe() => ExitStatus::Success,
         Err(failure) => {
-            printer.error(&failure.error);
+            printer.error(&failure.error, &failure.help);
             failure.status
         }
     };

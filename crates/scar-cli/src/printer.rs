@@ -17,6 +17,24 @@ use scar_core::provider::{
     TransferEvent,
 };
 
+/// Writing the output failed (a closed pipe, a full disk): the machine's, exit 3, and a
+/// closed pipe (`scar log | head`) ends the command quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output: {0}")]
+pub struct OutputError(#[from] pub std::io::Error);
+
+impl From<serde_json::Error> for OutputError {
+    fn from(e: serde_json::Error) -> OutputError {
+        OutputError(e.into())
+    }
+}
+
+impl scar_core::Categorized for OutputError {
+    fn category(&self) -> scar_core::ErrorCategory {
+        scar_core::ErrorCategory::Provider
+    }
+}
+
 /// How the user asked to see results.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Printer {
@@ -52,25 +70,25 @@ impl Printer {
     }
 
     /// A value as pretty JSON on stdout.
-    pub fn json<T: serde::Serialize>(&self, value: &T) -> std::io::Result<()> {
+    pub fn json<T: serde::Serialize>(&self, value: &T) -> Result<(), OutputError> {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)
+        Ok(writeln!(out)?)
     }
 
     /// One JSON line on stdout (streams: `log`, `serve`).
-    pub fn json_line<T: serde::Serialize>(&self, value: &T) -> std::io::Result<()> {
+    pub fn json_line<T: serde::Serialize>(&self, value: &T) -> Result<(), OutputError> {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, value)?;
         writeln!(out)?;
-        out.flush()
+        Ok(out.flush()?)
     }
 
     /// Raw bytes on stdout (a function's output).
-    pub fn raw(&self, bytes: &[u8]) -> std::io::Result<()> {
+    pub fn raw(&self, bytes: &[u8]) -> Result<(), OutputError> {
         let mut out = std::io::stdout().lock();
         out.write_all(bytes)?;
-        out.flush()
+        Ok(out.flush()?)
     }
 
     /// A note on stderr (always: it is not the result).
@@ -83,7 +101,7 @@ impl Printer {
     }
 
     /// An error and its causes, as the user should read them.
-    pub fn error(&self, err: &anyhow::Error) {
+    pub fn error(&self, err: &anyhow::Error, help: &[String]) {
         let mut text = format!("error: {err}");
         for cause in err.chain().skip(1) {
             let cause = cause.to_string();
@@ -96,11 +114,14 @@ impl Printer {
                 text.push_str(&format!("\n  caused by: {cause}"));
             }
         }
+        for line in help {
+            text.push_str(&format!("\nhelp: {line}"));
+        }
         eprintln!("{text}");
     }
 
     /// One log line: its JSON (`--json`) or its message.
-    pub fn log_line(&self, line: &LogLine) -> std::io::Result<()> {
+    pub fn log_line(&self, line: &LogLine) -> Result<(), OutputError> {
         let mut out = std::io::stdout().lock();
         if self.json {
             serde_json::to_writer(&mut out, line)?;
@@ -108,11 +129,11 @@ impl Printer {
         } else {
             writeln!(out, "{}", line.message)?;
         }
-        out.flush()
+        Ok(out.flush()?)
     }
 
     /// Rows as a table with a header, columns padded to their widest cell.
-    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> Result<(), OutputError> {
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for row in rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -139,7 +160,7 @@ impl Printer {
     }
 
     /// Functions as a table, or as JSON (secrets redacted).
-    pub fn functions(&self, functions: &[FunctionInfo]) -> std::io::Result<()> {
+    pub fn functions(&self, functions: &[FunctionInfo]) -> Result<(), OutputError> {
         if self.json {
             let shown: Vec<FunctionInfo> = functions.iter().map(shown).collect();
             return self.json(&shown);
@@ -152,7 +173,7 @@ impl Printer {
                     format!("{} MB", f.spec.memory_mb),
                     format!("{} s", f.spec.timeout_s),
                     f.spec.execution_mode.to_string(),
-                    f.package.clone(),
+                    scar_core::provider::PackageKind::name_or_root(f.package).to_string(),
                     f.spec.image.clone(),
                     f.created.clone(),
                 ]
@@ -167,7 +188,7 @@ impl Printer {
     }
 
     /// Objects as a table, or as JSON.
-    pub fn objects(&self, objects: &[ObjectInfo]) -> std::io::Result<()> {
+    pub fn objects(&self, objects: &[ObjectInfo]) -> Result<(), OutputError> {
         if self.json {
             return self.json(&objects);
         }
@@ -180,7 +201,7 @@ impl Printer {
 
     /// Per-file results (failures with their output) and a summary line; `--json`: the
     /// list. `follow` names the function whose queued runs `log --follow` shows.
-    pub fn results(&self, results: &[FileResult], follow: Option<&str>) -> std::io::Result<()> {
+    pub fn results(&self, results: &[FileResult], follow: Option<&str>) -> Result<(), OutputError> {
         if self.json {
             return self.json(&results);
         }
@@ -262,7 +283,7 @@ impl Printer {
 
     /// A synchronous invocation: the output on stdout (`--json`: the whole response), then
     /// on stderr what went wrong, and with `-v` the request id, log stream and log tail.
-    pub fn invocation(&self, function: &str, inv: &Invocation) -> std::io::Result<()> {
+    pub fn invocation(&self, function: &str, inv: &Invocation) -> Result<(), OutputError> {
         let r = &inv.response;
         if self.json {
             return self.json(r);
@@ -344,7 +365,7 @@ impl Printer {
     }
 
     /// A package written to a file.
-    pub fn package(&self, function: &str, report: &PackageReport) -> std::io::Result<()> {
+    pub fn package(&self, function: &str, report: &PackageReport) -> Result<(), OutputError> {
         if self.json {
             return self.json(report);
         }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use scar_aws::{AwsConfig, AwsProvider};
 use scar_core::config::{scar_home, ConfigFile, Overrides, ProviderKind, Settings};
-use scar_core::provider::ProviderError;
-use scar_core::ErrorCategory;
+use scar_core::provider::ImageInput;
+use scar_core::UsageError;
 use scar_local::LocalProvider;
 
 use crate::args::Cli;
@@ -13,13 +13,16 @@ use crate::commands::Failure;
 use crate::printer::Printer;
 
 /// Everything a command needs: where state lives and the resolved settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub home: PathBuf,
     pub settings: Settings,
     pub supervisor: Option<PathBuf>,
     /// `--proot`: the proot zip packages carry.
     pub proot: Option<PathBuf>,
+    /// `SCAR_ECR_REGISTRY`: the registry host that replaces ECR's (a testing and emulator
+    /// knob).
+    pub ecr_registry: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -47,40 +50,46 @@ impl Context {
             settings,
             supervisor,
             proot,
+            ecr_registry: env(ECR_REGISTRY_VAR).filter(|r| !r.trim().is_empty()),
         })
     }
 
     /// The provider the settings name, connected (AWS: no request sent yet).
     pub async fn provider(&self, cli: &Cli) -> Result<AnyProvider, Failure> {
-        let supervisor = || scar_local::find_supervisor(self.supervisor.as_deref(), &self.home);
         Ok(match self.settings.provider {
-            ProviderKind::Local => {
-                let background = std::env::current_exe()
-                    .map_err(|e| Failure::from(e).context("cannot find the scar executable"))?;
-                AnyProvider::Local(
-                    LocalProvider::new(&self.home, supervisor()?, self.settings.region.clone())
-                        .with_proot(self.proot())
-                        .with_extract_limits(self.settings.extract)
-                        .with_concurrency(self.settings.concurrency as usize)
-                        .with_background(background)
-                        .with_notices(|n| Printer::default().warn(n)),
-                )
-            }
+            ProviderKind::Local => AnyProvider::Local(self.local_provider()?),
             ProviderKind::Aws => {
                 let mut config = AwsConfig::from_settings(&self.settings);
                 config.profile = cli.profile.clone().filter(|p| !p.is_empty());
                 config.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
                 config.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
-                config.supervisor = supervisor().ok();
+                config.supervisor = self.supervisor().ok();
                 config.proot = self.proot();
                 config.extract.limits = self.settings.extract;
-                config.registry_override = std::env::var(ECR_REGISTRY_VAR)
-                    .ok()
-                    .filter(|r| !r.trim().is_empty());
+                config.registry_override = self.ecr_registry.clone();
                 AnyProvider::Aws(AwsProvider::connect(config).await)
             }
         })
+    }
+
+    /// The local provider of these settings: the one constructor of the foreground
+    /// commands and of the background jobs they start.
+    pub fn local_provider(&self) -> Result<LocalProvider, Failure> {
+        let background = std::env::current_exe()
+            .map_err(|e| Failure::machine("cannot find the scar executable", e))?;
+        Ok(
+            LocalProvider::new(&self.home, self.supervisor()?, self.settings.region.clone())
+                .with_proot(self.proot())
+                .with_extract_limits(self.settings.extract)
+                .with_concurrency(self.settings.concurrency as usize)
+                .with_background(background)
+                .with_notices(|n| Printer::default().warn(n)),
+        )
+    }
+
+    fn supervisor(&self) -> Result<PathBuf, scar_local::LocalError> {
+        scar_local::find_supervisor(self.supervisor.as_deref(), &self.home)
     }
 
     /// The proot zip packages carry ([`scar_local::find_proot`]), if there is one.
@@ -112,36 +121,44 @@ macro_rules! with_provider {
 }
 
 /// Reads a script file named on the command line.
-pub fn read_script(path: &Path) -> Result<String, InputFile> {
-    std::fs::read_to_string(path).map_err(|e| InputFile(path.to_path_buf(), e))
+pub fn read_script(path: &Path) -> Result<String, UsageError> {
+    std::fs::read_to_string(path).map_err(UsageError::unreadable(path))
 }
 
-/// A file named on the command line that cannot be read: a usage error.
+/// A function `init` creates, resolved once: its spec, its image and how it is deployed.
 #[derive(Debug)]
-pub struct InputFile(pub PathBuf, pub std::io::Error);
-
-impl std::fmt::Display for InputFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot read {}: {}", self.0.display(), self.1)
-    }
+pub struct NewFunction {
+    pub spec: scar_core::FunctionSpec,
+    /// `None`: neither the flags nor the file name one.
+    pub image: Option<ImageInput>,
+    /// AWS: the role it runs as (flag > file > settings).
+    pub iam_role: String,
+    /// AWS: days its logs are kept (file > settings).
+    pub log_retention_days: u32,
 }
 
-impl std::error::Error for InputFile {}
-
-impl ProviderError for InputFile {
-    fn category(&self) -> ErrorCategory {
-        ErrorCategory::Usage
-    }
-}
-
-/// The functions an FDL file defines, as `init` arguments: the file's values under the
-/// flags given beside `-f` (with `-n`, only that function). Warnings about what scar
-/// ignores in the file go to the printer.
-pub fn expand_fdl(
+/// The functions `init` creates: the one the flags describe, or every function of the
+/// definition file `-f` (with `-n`, that one), the file's values under the flags given
+/// beside it, over the settings resolved once for the command. Warnings about what scar
+/// ignores in the file go to the printer. Not yet validated.
+pub fn new_functions(
+    settings: &Settings,
     args: &crate::args::InitArgs,
-    file: &Path,
     printer: &Printer,
-) -> Result<Vec<crate::args::InitArgs>, Failure> {
+) -> Result<Vec<NewFunction>, Failure> {
+    let Some(file) = &args.file else {
+        let image = match (&args.image, &args.image_file) {
+            (_, Some(file)) => Some(ImageInput::Archive(file.clone())),
+            (Some(reference), None) => Some(ImageInput::Reference(reference.clone())),
+            (None, None) => None,
+        };
+        return Ok(vec![NewFunction {
+            spec: function_spec(settings, args, None)?,
+            image,
+            iam_role: settings.iam_role.clone(),
+            log_retention_days: settings.log_retention_days,
+        }]);
+    };
     let fdl = read_fdl(file)?;
     for w in &fdl.warnings {
         printer.warn(format!("{}: {w}", file.display()));
@@ -150,51 +167,31 @@ pub fn expand_fdl(
     if let Some(name) = &args.name {
         functions.retain(|f| &f.name == name);
         if functions.is_empty() {
-            return Err(InputFile(
-                file.to_path_buf(),
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("it defines no function named `{name}`"),
-                ),
-            )
+            return Err(UsageError::NoSuchFunction {
+                file: file.to_path_buf(),
+                name: name.clone(),
+            }
             .into());
         }
     }
-    Ok(functions
-        .into_iter()
+    functions
+        .iter()
         .map(|f| {
-            // The file's variables first: `-e` given beside `-f` wins.
-            let mut environment: Vec<String> = f
-                .environment
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            environment.extend(args.environment.iter().cloned());
-            crate::args::InitArgs {
-                name: Some(f.name),
-                image: f.image_file.is_none().then_some(f.image),
-                image_file: f.image_file,
-                file: None,
-                memory: args.memory.or(f.memory_mb),
-                time: args.time.or(f.timeout_s),
-                timeout_threshold: args.timeout_threshold.or(f.timeout_threshold_s),
-                description: args.description.clone().or(f.description),
-                environment,
-                init_script: args.init_script.clone().or(f.init_script),
-                iam_role: args.iam_role.clone().or(f.iam_role),
-                storage: Some(crate::args::FdlStorage {
-                    inputs: f.inputs,
-                    outputs: f.outputs,
-                    storage_providers: f.storage_providers,
-                    lambda_environment: f.lambda_environment,
-                    execution_mode: f.execution_mode,
-                    batch: f.batch,
+            Ok(NewFunction {
+                spec: function_spec(settings, args, Some(f))?,
+                image: Some(match &f.image_file {
+                    Some(archive) => ImageInput::Archive(archive.clone()),
+                    None => ImageInput::Reference(f.image.clone()),
                 }),
-                log_retention_days: f.log_retention_days,
-                ..args.clone()
-            }
+                iam_role: args
+                    .iam_role
+                    .clone()
+                    .or(f.iam_role.clone())
+                    .unwrap_or_else(|| settings.iam_role.clone()),
+                log_retention_days: f.log_retention_days.unwrap_or(settings.log_retention_days),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The names of the functions an FDL file defines (`rm -f`).
@@ -207,7 +204,7 @@ pub fn fdl_names(file: &Path) -> Result<Vec<String>, Failure> {
 }
 
 fn read_fdl(file: &Path) -> Result<scar_core::fdl::Fdl, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| InputFile(file.to_path_buf(), e))?;
+    let text = std::fs::read_to_string(file).map_err(UsageError::unreadable(file))?;
     let base = file.parent().unwrap_or(Path::new("."));
     scar_core::fdl::Fdl::parse(&text, base).map_err(|e| {
         Failure::from(e).context(format!(
@@ -217,19 +214,20 @@ fn read_fdl(file: &Path) -> Result<scar_core::fdl::Fdl, Failure> {
     })
 }
 
-/// The function `init` creates: the flags over the resolved settings. Not yet validated.
+/// The function `init` creates: the flags, over the definition file's function `fdl` when
+/// there is one, over the resolved settings. Not yet validated.
 ///
 /// Inputs and outputs: `-es BUCKET` is `BUCKET/input` in and `BUCKET/output` out (the
 /// seed's convention, and SCAR 3's); `-ib` and `-ob` name them as SCAR 4 does; each wins
-/// over what an FDL file says.
+/// over what the file says.
 pub fn function_spec(
     settings: &Settings,
     args: &crate::args::InitArgs,
+    fdl: Option<&scar_core::fdl::FdlFunction>,
 ) -> Result<scar_core::FunctionSpec, Failure> {
     use scar_core::bucket::{BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
-    let fdl = args.storage.clone().unwrap_or_default();
-    let mut inputs = fdl.inputs;
-    let mut outputs = fdl.outputs;
+    let mut inputs = fdl.map(|f| f.inputs.clone()).unwrap_or_default();
+    let mut outputs = fdl.map(|f| f.outputs.clone()).unwrap_or_default();
     if let Some(bucket) = &args.event_source {
         let bucket = BucketPath::parse(bucket)?.bucket;
         let at = |folder: &str| BucketPath {
@@ -247,8 +245,10 @@ pub fn function_spec(
     if let Some(path) = &args.output_bucket {
         outputs = vec![scar_core::OutputSpec::at(&BucketPath::parse(path)?)];
     }
-    let execution_mode = args.execution_mode.unwrap_or(fdl.execution_mode);
-    let mut batch = fdl.batch.or_else(|| {
+    let execution_mode = args
+        .execution_mode
+        .unwrap_or(fdl.map(|f| f.execution_mode).unwrap_or_default());
+    let mut batch = fdl.and_then(|f| f.batch.clone()).or_else(|| {
         execution_mode
             .uses_batch()
             .then(scar_core::BatchSpec::default)
@@ -256,74 +256,107 @@ pub fn function_spec(
     // SCAR keeps the network, roles and launch template of compute environments in
     // scar.cfg's `aws.batch`: they fill what the definition leaves out.
     if let Some(b) = &mut batch {
-        let d = &settings.batch;
-        let c = &mut b.compute;
-        if c.subnets.is_empty() {
-            c.subnets = d.compute.subnets.clone();
-        }
-        if c.security_group_ids.is_empty() {
-            c.security_group_ids = d.compute.security_group_ids.clone();
-        }
-        if c.instance_types.is_empty() {
-            c.instance_types = d.compute.instance_types.clone();
-        }
-        c.instance_role = c.instance_role.take().or(d.compute.instance_role.clone());
-        c.launch_template_name = c
-            .launch_template_name
-            .take()
-            .or(d.compute.launch_template_name.clone());
-        b.service_role = b.service_role.take().or(d.service_role.clone());
+        fill_batch(b, &settings.batch);
     }
-    let mut lambda_environment = fdl.lambda_environment;
+    // The file's variables first: the flags given beside `-f` win.
+    let mut environment = fdl.map(|f| f.environment.clone()).unwrap_or_default();
+    environment.extend(scar_core::spec::parse_container_env_assignments(
+        &args.environment,
+    )?);
+    let mut lambda_environment = fdl
+        .map(|f| f.lambda_environment.clone())
+        .unwrap_or_default();
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,
     )?);
-    let timeout_s = args.time.unwrap_or(settings.timeout_s);
+    let timeout_s = args
+        .time
+        .or(fdl.and_then(|f| f.timeout_s))
+        .unwrap_or(settings.timeout_s);
+    let init_script = args
+        .init_script
+        .clone()
+        .or(fdl.and_then(|f| f.init_script.clone()));
     Ok(scar_core::FunctionSpec {
-        name: args.name.clone().unwrap_or_default(),
-        image: match (&args.image, &args.image_file) {
-            (Some(i), _) => i.clone(),
-            (None, Some(f)) => f.display().to_string(),
-            (None, None) => String::new(),
+        name: args
+            .name
+            .clone()
+            .or(fdl.map(|f| f.name.clone()))
+            .unwrap_or_default(),
+        image: match (&args.image, &args.image_file, fdl) {
+            (Some(i), _, _) => i.clone(),
+            (None, Some(f), _) => f.display().to_string(),
+            (None, None, Some(f)) => match &f.image_file {
+                Some(archive) => archive.display().to_string(),
+                None => f.image.clone(),
+            },
+            (None, None, None) => String::new(),
         },
-        memory_mb: args.memory.unwrap_or(settings.memory_mb),
+        memory_mb: args
+            .memory
+            .or(fdl.and_then(|f| f.memory_mb))
+            .unwrap_or(settings.memory_mb),
         timeout_s,
         timeout_threshold_s: args
             .timeout_threshold
+            .or(fdl.and_then(|f| f.timeout_threshold_s))
             .unwrap_or_else(|| settings.threshold_for(timeout_s)),
         description: args
             .description
             .clone()
+            .or(fdl.and_then(|f| f.description.clone()))
             .unwrap_or_else(|| settings.description.clone()),
-        environment: scar_core::spec::parse_container_env_assignments(&args.environment)?,
+        environment,
         lambda_environment,
-        init_script: args.init_script.as_deref().map(read_script).transpose()?,
+        init_script: init_script.as_deref().map(read_script).transpose()?,
         inputs,
         outputs,
-        storage_providers: fdl.storage_providers,
+        storage_providers: fdl.map(|f| f.storage_providers.clone()).unwrap_or_default(),
         execution_mode,
         batch,
-        runtime: match args.runtime {
-            Some(crate::args::Runtime::Image) => scar_core::Runtime::Image,
-            Some(crate::args::Runtime::Scar) | None => scar_core::Runtime::Scar,
-        },
+        runtime: args.runtime.unwrap_or_default(),
     })
 }
 
+/// What a Batch function's definition leaves out of its compute environment, taken from
+/// `aws.batch` of the settings.
+fn fill_batch(b: &mut scar_core::BatchSpec, d: &scar_core::BatchSpec) {
+    let c = &mut b.compute;
+    if c.subnets.is_empty() {
+        c.subnets = d.compute.subnets.clone();
+    }
+    if c.security_group_ids.is_empty() {
+        c.security_group_ids = d.compute.security_group_ids.clone();
+    }
+    if c.instance_types.is_empty() {
+        c.instance_types = d.compute.instance_types.clone();
+    }
+    c.instance_role = c.instance_role.take().or(d.compute.instance_role.clone());
+    c.launch_template_name = c
+        .launch_template_name
+        .take()
+        .or(d.compute.launch_template_name.clone());
+    b.service_role = b.service_role.take().or(d.service_role.clone());
+}
+
 /// Runs a background job of the local provider (see [`scar_local::BackgroundJob`]) with
-/// the settings of the environment it was started in; its failures are in the logs.
+/// the settings of the environment it was started in (the starting process passes its
+/// home, supervisor, region and proot there); its failures are in the logs.
 pub async fn run_background(job: scar_local::BackgroundJob) -> scar_core::ExitStatus {
-    let ctx = match Context::load(Overrides::default(), Some("local"), None, None) {
+    let explicit = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let ctx = match Context::load(
+        Overrides::default(),
+        Some("local"),
+        explicit("SCAR_SUPERVISOR"),
+        explicit("SCAR_PROOT"),
+    ) {
         Ok(ctx) => ctx,
         Err(f) => return f.status,
     };
-    let explicit = std::env::var_os("SCAR_SUPERVISOR").map(PathBuf::from);
-    let supervisor = match scar_local::find_supervisor(explicit.as_deref(), &ctx.home) {
-        Ok(s) => s,
-        Err(e) => return Failure::from(e).status,
+    let provider = match ctx.local_provider() {
+        Ok(p) => p,
+        Err(f) => return f.status,
     };
-    let provider = LocalProvider::new(&ctx.home, supervisor, ctx.settings.region.clone())
-        .with_concurrency(ctx.settings.concurrency as usize);
     match provider.run_background(job).await {
         Ok(()) => scar_core::ExitStatus::Success,
         Err(e) => Failure::from(e).status,

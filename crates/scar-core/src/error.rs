@@ -54,8 +54,49 @@ pub enum SpecError {
     UnknownStorage(String),
 }
 
+/// Bad input that is not a function spec: a file named on the command line that cannot be
+/// read, a definition file without the function asked for. Exit status 2, whatever the
+/// I/O error underneath (the user named the file).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A file the user named cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A definition file does not define the function asked for (`-f FILE -n NAME`).
+    #[error("{} defines no function named `{name}`", file.display())]
+    NoSuchFunction {
+        /// The definition file.
+        file: std::path::PathBuf,
+        /// The function asked for.
+        name: String,
+    },
+}
+
+impl UsageError {
+    /// A closure for `map_err`: `path` could not be read.
+    pub fn unreadable(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> UsageError + '_ {
+        move |source| UsageError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl Categorized for UsageError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+}
+
 /// How a command ended, as a process exit status (DESIGN.md §3). Frontends return it; every
-/// error maps to one through [`crate::provider::ProviderError::category`].
+/// error maps to one through [`Categorized::category`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// 0.
@@ -99,35 +140,46 @@ impl From<ErrorCategory> for ExitStatus {
     }
 }
 
-use crate::provider::ProviderError;
+/// An error that knows its [`ErrorCategory`]: every scar library error implements it
+/// (specs, config, images, both providers), so that frontends map any error to an exit
+/// status in one place.
+pub trait Categorized: std::error::Error + Send + Sync + 'static {
+    /// The user-facing category.
+    fn category(&self) -> ErrorCategory;
 
-impl ProviderError for SpecError {
+    /// Whether the function (or object) asked for does not exist.
+    fn is_not_found(&self) -> bool {
+        self.surface()
+            .is_some_and(|e| matches!(e, crate::provider::SurfaceError::NotFound(_)))
+    }
+
+    /// The error both providers mean alike, when this is one: frontends key their advice
+    /// on it.
+    fn surface(&self) -> Option<&crate::provider::SurfaceError> {
+        None
+    }
+}
+
+impl Categorized for SpecError {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
     }
 }
 
-impl ProviderError for crate::bucket::BucketError {
+impl Categorized for crate::bucket::BucketError {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
     }
 }
 
-impl ProviderError for crate::fdl::FdlError {
+impl Categorized for crate::fdl::FdlError {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
     }
 }
 
-impl ProviderError for crate::config::ConfigError {
+impl Categorized for crate::config::ConfigError {
     fn category(&self) -> ErrorCategory {
         crate::config::ConfigError::category(self)
-    }
-}
-
-/// An I/O error with no more context is the machine's (a full disk, permissions).
-impl ProviderError for std::io::Error {
-    fn category(&self) -> ErrorCategory {
-        ErrorCategory::Provider
     }
 }

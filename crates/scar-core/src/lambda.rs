@@ -45,3 +45,96 @@ pub fn loop_stopped(function: &str, bucket: &str, key: &str) -> String {
         MAX_CHAIN_INVOCATIONS + 1
     )
 }
+
+/// How an invocation's `REPORT` line ends: Lambda's `Status` field, when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportStatus {
+    /// The invocation returned (Lambda writes no status).
+    Ok,
+    /// Stopped at its deadline: `Status: timeout`.
+    Timeout,
+    /// A runtime error (an init error, a runtime that exited): `Status: error` with
+    /// Lambda's error type.
+    Error(String),
+}
+
+/// Lambda's `REPORT` line of one invocation, as CloudWatch Logs shows it:
+/// `REPORT RequestId: … Duration: 12.34 ms Billed Duration: 13 ms Memory Size: 512 MB
+/// Max Memory Used: 20 MB`, fields separated by tabs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<'a> {
+    /// The invocation's request id.
+    pub request_id: &'a str,
+    /// How long it ran.
+    pub duration: std::time::Duration,
+    /// The function's memory, MB.
+    pub memory_mb: u32,
+    /// The most it used, MB.
+    pub max_memory_mb: u64,
+    /// The init phase that came before it, in a cold start.
+    pub init: Option<std::time::Duration>,
+    /// How it ended.
+    pub status: ReportStatus,
+}
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
+            self.request_id,
+            self.duration.as_secs_f64() * 1000.0,
+            self.duration.as_millis() + 1,
+            self.memory_mb,
+            self.max_memory_mb,
+        )?;
+        if let Some(init) = self.init {
+            write!(f, "\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0)?;
+        }
+        match &self.status {
+            ReportStatus::Ok => Ok(()),
+            ReportStatus::Timeout => write!(f, "\tStatus: timeout"),
+            ReportStatus::Error(kind) => write!(f, "\tStatus: error\tError Type: {kind}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_report_line_has_lambdas_fields_and_order() {
+        let line = Report {
+            request_id: "r1",
+            duration: Duration::from_micros(12_345),
+            memory_mb: 512,
+            max_memory_mb: 20,
+            init: Some(Duration::from_millis(3)),
+            status: ReportStatus::Ok,
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "REPORT RequestId: r1\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\tMax Memory Used: 20 MB\tInit Duration: 3.00 ms"
+        );
+        let error = Report {
+            init: None,
+            status: ReportStatus::Error("Runtime.ExitError".into()),
+            ..Report {
+                request_id: "r2",
+                duration: Duration::from_millis(1),
+                memory_mb: 128,
+                max_memory_mb: 1,
+                init: None,
+                status: ReportStatus::Timeout,
+            }
+        }
+        .to_string();
+        assert!(
+            error.ends_with("\tStatus: error\tError Type: Runtime.ExitError"),
+            "{error}"
+        );
+    }
+}

@@ -11,7 +11,8 @@
 //! **May depend on:** serde, `aws_lambda_events` (types only), thiserror, base64,
 //! yaml_serde.
 //! **Invariants:** no network, no async runtime, no AWS SDK; the only I/O is reading and
-//! writing the config file in [`config`] (FDL files are read by their callers). Everything here is cheap to construct and test.
+//! writing the config file in [`config`] and listing the local files a `put` names in
+//! [`local_files`] (FDL files are read by their callers). Everything here is cheap to construct and test.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bucket;
@@ -23,11 +24,12 @@ pub mod fdl;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod lambda;
+pub mod local_files;
 pub mod progress;
 pub mod provider;
 pub mod spec;
 
-pub use error::{ErrorCategory, ExitStatus, SpecError};
+pub use error::{Categorized, ErrorCategory, ExitStatus, SpecError, UsageError};
 pub use spec::{
     BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, Runtime,
     StorageProvider,

@@ -13,7 +13,7 @@ use crate::bucket::BucketPath;
 use crate::config::ProviderKind;
 use crate::event::{Payload, Response};
 use crate::progress::Progress;
-use crate::{ErrorCategory, FunctionSpec};
+use crate::{Categorized, ErrorCategory, FunctionSpec};
 
 /// Where a function's image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,42 @@ impl PackageKind {
             PackageKind::Zip => "zip",
         }
     }
+
+    /// What a deployment's package is called where it may have none (`ls`): `root`, the
+    /// image root as it is, when `None`.
+    pub fn name_or_root(kind: Option<PackageKind>) -> &'static str {
+        kind.map_or("root", PackageKind::as_str)
+    }
+}
+
+impl std::str::FromStr for PackageKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "image" => Ok(PackageKind::Image),
+            "zip" => Ok(PackageKind::Zip),
+            other => Err(format!("unknown package `{other}`: `image` or `zip`")),
+        }
+    }
+}
+
+/// [`FunctionInfo::package`] as users read it: `root`, `image` or `zip`.
+mod package_or_root {
+    use super::PackageKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &Option<PackageKind>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(PackageKind::name_or_root(*kind))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PackageKind>, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "root" => Ok(None),
+            other => other.parse().map(Some).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// What [`Provider::create`] makes.
@@ -62,8 +98,10 @@ pub struct CreateRequest {
 pub struct FunctionInfo {
     pub spec: FunctionSpec,
     pub provider: ProviderKind,
-    /// The package kind: `root` (local, no package), `image` or `zip`.
-    pub package: String,
+    /// The package it was deployed as; `None`: no package, the image root as it is (the
+    /// local provider's default), shown as `root`.
+    #[serde(with = "package_or_root")]
+    pub package: Option<PackageKind>,
     /// The image's manifest digest.
     pub image_digest: String,
     /// When the function was created (RFC 3339).
@@ -164,7 +202,89 @@ fn one() -> u32 {
     1
 }
 
+/// How much of a failed invocation's output a [`FileResult`] keeps: its last lines, and
+/// of those at most this many bytes.
+pub const OUTPUT_TAIL_LINES: usize = 20;
+/// See [`OUTPUT_TAIL_LINES`].
+pub const OUTPUT_TAIL_BYTES: usize = 2000;
+
+/// The end of `text`: its last [`OUTPUT_TAIL_LINES`] lines, at most [`OUTPUT_TAIL_BYTES`]
+/// bytes of them (cut at a character boundary).
+pub fn output_tail(text: &str) -> String {
+    let trimmed = text.trim_end_matches('\n');
+    let mut start = trimmed.len();
+    for _ in 0..OUTPUT_TAIL_LINES {
+        match trimmed[..start].rfind('\n') {
+            Some(i) => start = i,
+            None => {
+                start = 0;
+                break;
+            }
+        }
+    }
+    let mut tail = trimmed[start..].trim_start_matches('\n');
+    if tail.len() > OUTPUT_TAIL_BYTES {
+        let mut cut = tail.len() - OUTPUT_TAIL_BYTES;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = &tail[cut..];
+    }
+    tail.to_string()
+}
+
 impl FileResult {
+    /// The result of `key`'s invocation that answered `response`: the same on every
+    /// provider (its outcome, the end of a failed run's output, a function error's type
+    /// and message as `error`).
+    pub fn from_response(key: impl Into<String>, response: Response) -> FileResult {
+        let outcome = if response.timed_out {
+            Outcome::TimedOut
+        } else if response.succeeded() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        let output_tail = if outcome == Outcome::Succeeded {
+            String::new()
+        } else {
+            output_tail(&String::from_utf8_lossy(&response.output_bytes()))
+        };
+        FileResult {
+            exit_code: response.exit_code,
+            request_id: response.request_id,
+            uploaded: response.uploaded,
+            output_tail,
+            error: response
+                .function_error
+                .map(|e| format!("{}: {}", e.error_type, e.error_message)),
+            ..FileResult::new(key, outcome)
+        }
+    }
+
+    /// `key`'s invocation ended in `error` instead of a response: a function error (its
+    /// process died, it never answered) is [`Outcome::Failed`]; anything else means the
+    /// invocation could not be made, [`Outcome::NotInvoked`].
+    pub fn from_error(key: impl Into<String>, error: &dyn Categorized) -> FileResult {
+        let outcome = match error.category() {
+            ErrorCategory::Function => Outcome::Failed,
+            _ => Outcome::NotInvoked,
+        };
+        FileResult {
+            error: Some(error.to_string()),
+            ..FileResult::new(key, outcome)
+        }
+    }
+
+    /// `key`'s invocation could not be made (after retries): [`Outcome::NotInvoked`], with
+    /// why.
+    pub fn not_invoked(key: impl Into<String>, error: &dyn std::fmt::Display) -> FileResult {
+        FileResult {
+            error: Some(error.to_string()),
+            ..FileResult::new(key, Outcome::NotInvoked)
+        }
+    }
+
     /// `key`'s result with `outcome` and nothing else known yet (one attempt).
     pub fn new(key: impl Into<String>, outcome: Outcome) -> FileResult {
         FileResult {
@@ -286,14 +406,62 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// An error a provider reports, classified for the exit status.
-pub trait ProviderError: std::error::Error + Send + Sync + 'static {
-    /// The user-facing category.
-    fn category(&self) -> ErrorCategory;
+/// What every provider means alike when a function or a bucket is not as asked: each
+/// provider's error wraps it (as it wraps [`Unsupported`]), so the words, the exit status
+/// and the `--json` error are the same everywhere. Bad input: exit status 2.
+///
+/// The messages say what is wrong; what to do about it is the frontend's to say.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[non_exhaustive]
+pub enum SurfaceError {
+    /// No function of that name.
+    #[error("function {0:?} not found")]
+    NotFound(String),
+    /// A function of that name exists already.
+    #[error("function {0:?} already exists")]
+    Exists(String),
+    /// An input folder overlaps another function's: one object triggers one function.
+    #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function")]
+    InputTaken {
+        /// The folder asked for.
+        input: String,
+        /// The other function's folder that overlaps it.
+        theirs: String,
+        /// The other function.
+        function: String,
+    },
+    /// A launch named a bucket that does not trigger the function.
+    #[error("bucket {bucket:?} does not trigger function {function:?}")]
+    WrongBucket {
+        /// The function.
+        function: String,
+        /// The bucket given.
+        bucket: String,
+    },
+    /// An input names a storage provider the function does not define.
+    #[error("{storage} is not among the storage providers of function {function:?}")]
+    NoProvider {
+        /// The function.
+        function: String,
+        /// The storage provider (`minio.<id>`).
+        storage: String,
+    },
+    /// A launch on a function that has no input folder.
+    #[error("function {0:?} has no input folder")]
+    NotBound(String),
+}
 
-    /// Whether the function (or object) asked for does not exist.
+impl Categorized for SurfaceError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Usage
+    }
+
     fn is_not_found(&self) -> bool {
-        false
+        matches!(self, SurfaceError::NotFound(_))
+    }
+
+    fn surface(&self) -> Option<&SurfaceError> {
+        Some(self)
     }
 }
 
@@ -308,7 +476,7 @@ pub struct Unsupported {
     pub instead: String,
 }
 
-impl ProviderError for Unsupported {
+impl Categorized for Unsupported {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
     }
@@ -323,7 +491,7 @@ pub struct NoLogLines {
     pub request_id: String,
 }
 
-impl ProviderError for NoLogLines {
+impl Categorized for NoLogLines {
     fn category(&self) -> ErrorCategory {
         ErrorCategory::Usage
     }
@@ -336,7 +504,7 @@ pub type OnTransfer<'a> = &'a (dyn Fn(&TransferEvent) + Sync);
 
 /// Everything a provider does. Every command of the frontend is written once against it.
 pub trait Provider: Send + Sync {
-    type Error: ProviderError + From<Unsupported>;
+    type Error: Categorized + From<Unsupported>;
 
     /// Which provider this is.
     fn kind(&self) -> ProviderKind;
@@ -456,5 +624,51 @@ pub trait Provider: Send + Sync {
     /// Stops what the provider keeps running between calls (warm sandboxes).
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::FunctionError;
+
+    fn response(exit_code: Option<i32>, output: &str) -> Response {
+        Response {
+            request_id: "r1".into(),
+            exit_code,
+            output: output.into(),
+            ..Response::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_end_of_its_output() {
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let r = FileResult::from_response("k", response(Some(1), &text));
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(r.exit_code, Some(1));
+        assert!(r.output_tail.starts_with("line 11\n"), "{}", r.output_tail);
+        assert!(r.output_tail.ends_with("line 30"), "{}", r.output_tail);
+        let long = "é".repeat(3000);
+        assert!(output_tail(&long).len() <= OUTPUT_TAIL_BYTES);
+        assert!(FileResult::from_response("k", response(Some(0), &text))
+            .output_tail
+            .is_empty());
+    }
+
+    #[test]
+    fn a_function_error_is_the_results_error_on_every_provider() {
+        let mut resp = response(None, "");
+        resp.function_error = Some(FunctionError {
+            error_type: "Runtime.ExitError".into(),
+            error_message: "exit status 3".into(),
+            stack_trace: Vec::new(),
+        });
+        let r = FileResult::from_response("k", resp);
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(r.error.as_deref(), Some("Runtime.ExitError: exit status 3"));
+        let r = FileResult::not_invoked("k", &"throttled");
+        assert_eq!(r.outcome, Outcome::NotInvoked);
+        assert_eq!(r.error.as_deref(), Some("throttled"));
     }
 }

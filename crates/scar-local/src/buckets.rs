@@ -129,46 +129,13 @@ impl Buckets {
     /// Stores a file, or a directory's files recursively (keeping relative paths), under a
     /// folder. Returns the objects written, in order.
     pub fn put(&self, at: &BucketPath, path: &Path) -> Result<Vec<ObjectInfo>, LocalError> {
-        let meta = std::fs::metadata(path).map_err(|source| LocalError::Input {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let files = scar_core::local_files::files_to_put(path)?;
         let bucket_dir = self.existing(&at.bucket)?;
-        let mut files = Vec::new();
-        if meta.is_dir() {
-            let mut stack = vec![path.to_path_buf()];
-            while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|source| LocalError::Input {
-                    path: dir.clone(),
-                    source,
-                })?;
-                for entry in entries.flatten() {
-                    let p = entry.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if p.is_file() {
-                        let rel = p
-                            .strip_prefix(path)
-                            .unwrap_or(&p)
-                            .to_string_lossy()
-                            .into_owned();
-                        files.push((p, rel));
-                    }
-                }
-            }
-            files.sort_by(|a, b| a.1.cmp(&b.1));
-        } else {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            files.push((path.to_path_buf(), name));
-        }
         let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
         let mut written = Vec::new();
-        for (n, (src, rel)) in files.into_iter().enumerate() {
-            let key = at.key(&rel);
+        for (n, file) in files.into_iter().enumerate() {
+            let (src, key) = (file.path, at.key(&file.relative));
             if !valid_key(&key) {
                 return Err(LocalError::Key(key));
             }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use scar_core::provider::ProviderError;
+use scar_core::Categorized;
 use scar_core::ErrorCategory;
 
 /// What went wrong on the local provider.
@@ -10,10 +10,6 @@ use scar_core::ErrorCategory;
 pub enum LocalError {
     #[error(transparent)]
     Spec(#[from] scar_core::SpecError),
-    #[error("function {0:?} already exists: remove it first with `scar rm -n {0}`, or pick another name")]
-    Exists(String),
-    #[error("function {0:?} not found: `scar ls` lists the functions")]
-    NotFound(String),
     #[error(transparent)]
     Image(#[from] scar_packager::PackagerError),
     #[error("{what} {path}: {source}")]
@@ -59,30 +55,14 @@ pub enum LocalError {
     Bucket(#[from] scar_core::bucket::BucketError),
     #[error("bucket {0:?} does not exist: `scar init -es {0}` creates it with a function, `scar ls -b` lists buckets")]
     NoBucket(String),
-    #[error("the input folder {input} is already taken: {theirs} triggers function {function:?}, and one object triggers one function (use another folder, or remove it: `scar rm -n {function}`)")]
-    InputTaken {
-        input: String,
-        theirs: String,
-        function: String,
-    },
-    #[error(
-        "function {0:?} has no input folder: create it with `-es BUCKET` or `-ib BUCKET[/FOLDER]`"
-    )]
-    NotBound(String),
-    #[error("bucket {bucket:?} does not trigger function {function:?}: use the bucket it was created with (`scar ls --json` shows it)")]
-    WrongBucket { function: String, bucket: String },
     #[error("invalid object key {0:?}")]
     Key(String),
-    #[error("cannot list {storage}:{bucket}/{prefix}: {source}")]
+    #[error("cannot list storage provider {storage}: {source}")]
     ListProvider {
         storage: String,
-        bucket: String,
-        prefix: String,
         #[source]
-        source: std::io::Error,
+        source: Box<scar_s3::ListError>,
     },
-    #[error("{storage} is not among the storage providers of function {function:?}")]
-    NoProvider { function: String, storage: String },
     #[error("cannot read {path}: {source}")]
     Input {
         path: PathBuf,
@@ -91,6 +71,10 @@ pub enum LocalError {
     },
     #[error("cannot watch the input folders: {0}")]
     Watch(String),
+    #[error(transparent)]
+    Surface(#[from] scar_core::provider::SurfaceError),
+    #[error(transparent)]
+    Usage(#[from] scar_core::UsageError),
     #[error(transparent)]
     Unsupported(#[from] scar_core::provider::Unsupported),
     #[error(transparent)]
@@ -109,22 +93,21 @@ impl LocalError {
     }
 }
 
-impl ProviderError for LocalError {
-    fn is_not_found(&self) -> bool {
-        matches!(self, LocalError::NotFound(_))
+impl Categorized for LocalError {
+    fn surface(&self) -> Option<&scar_core::provider::SurfaceError> {
+        match self {
+            LocalError::Surface(e) => Some(e),
+            _ => None,
+        }
     }
 
     fn category(&self) -> ErrorCategory {
         match self {
             LocalError::Spec(_)
-            | LocalError::Exists(_)
-            | LocalError::NotFound(_)
+            | LocalError::Surface(_)
+            | LocalError::Usage(_)
             | LocalError::Bucket(_)
             | LocalError::NoBucket(_)
-            | LocalError::InputTaken { .. }
-            | LocalError::NotBound(_)
-            | LocalError::WrongBucket { .. }
-            | LocalError::NoProvider { .. }
             | LocalError::Key(_)
             | LocalError::Input { .. }
             | LocalError::Busy(_)

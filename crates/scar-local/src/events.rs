@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use scar_core::bucket::{chain_depth, BucketPath, ObjectCreated};
 use scar_core::lambda::{loop_stopped, MAX_CHAIN_INVOCATIONS};
+use scar_core::provider::SurfaceError;
 use scar_core::provider::{FileResult, LaunchEvent, LaunchRequest, OnLaunch};
 use scar_core::{FunctionSpec, InputSpec};
 
@@ -19,9 +20,6 @@ use crate::buckets::{ObjectInfo, SCAR_DIR};
 use crate::records::{Outcome, Processed, Record, WorkerLock};
 use crate::state::StoredFunction;
 use crate::{LocalError, LocalProvider};
-
-/// How much of a failed invocation's output a result keeps.
-const TAIL: usize = 2000;
 
 /// Progress of `serve`.
 #[derive(Debug, Clone)]
@@ -37,17 +35,6 @@ pub enum ServeEvent {
     },
 }
 
-fn tail(text: &str) -> String {
-    if text.len() <= TAIL {
-        return text.to_string();
-    }
-    let mut start = text.len() - TAIL;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_string()
-}
-
 impl LocalProvider {
     fn bound(&self, name: &str) -> Result<StoredFunction, LocalError> {
         let stored = self.layout().load(name)?;
@@ -59,7 +46,7 @@ impl LocalProvider {
             .iter()
             .any(|i| i.storage.is_none() || i.is_minio())
         {
-            return Err(LocalError::NotBound(name.into()));
+            return Err(SurfaceError::NotBound(name.into()).into());
         }
         Ok(stored)
     }
@@ -82,10 +69,11 @@ impl LocalProvider {
             (Some(input), _) => (input.clone(), None),
             (None, Some(input)) => (input.clone(), input.storage.clone()),
             (None, None) => {
-                return Err(LocalError::WrongBucket {
+                return Err(SurfaceError::WrongBucket {
                     function: name.into(),
                     bucket: request.bucket.clone(),
-                })
+                }
+                .into())
             }
         };
         let function_dir = self.layout().function_dir(name);
@@ -139,26 +127,22 @@ impl LocalProvider {
     ) -> Result<Vec<ObjectInfo>, LocalError> {
         let spec = &stored.info.spec;
         let Some(provider) = spec.storage_providers.get(id).cloned() else {
-            return Err(LocalError::NoProvider {
+            return Err(SurfaceError::NoProvider {
                 function: spec.name.clone(),
                 storage: id.to_string(),
-            });
+            }
+            .into());
         };
-        let storage = scar_runtime::storage::S3Storage::for_provider(id, provider);
         let (bucket, prefix) = (input.bucket.clone(), input.prefix());
-        let listed = {
-            let (bucket, prefix) = (bucket.clone(), prefix.clone());
-            tokio::task::spawn_blocking(move || storage.list(&bucket, &prefix))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-        };
-        let mut objects = listed.map_err(|source| LocalError::ListProvider {
-            storage: id.to_string(),
-            bucket,
-            prefix,
-            source,
-        })?;
+        let client = scar_s3::S3Options::for_provider(id, &provider)
+            .client(None)
+            .await;
+        let mut objects = scar_s3::list(&client, &bucket, &prefix)
+            .await
+            .map_err(|source| LocalError::ListProvider {
+                storage: id.to_string(),
+                source: Box::new(source),
+            })?;
         objects.retain(|o| spec.is_input_of(id, &o.bucket, &o.key));
         Ok(objects)
     }
@@ -258,17 +242,20 @@ impl LocalProvider {
                                 .await
                         }
                         None => self.process_object(&stored, &record, info.clone()).await,
-                    };
+                    }?;
                     if chained {
                         r.function = Some(name.clone());
                         r.bucket = Some(info.bucket);
                     }
-                    r
+                    Ok::<_, LocalError>(r)
                 });
             }
             let Some(r) = running.next().await else {
                 break;
             };
+            // A result that could not be recorded fails the launch: a launcher that is
+            // killed later must find what ran (no object run twice, none lost).
+            let r = r?;
             warming = false;
             // Outputs that land in an input folder run its function, as S3 would have it.
             for uploaded in &r.uploaded {
@@ -374,7 +361,7 @@ impl LocalProvider {
         stored: &StoredFunction,
         record: &Record,
         info: ObjectInfo,
-    ) -> FileResult {
+    ) -> Result<FileResult, LocalError> {
         let path = self.buckets().object_path(&info.bucket, &info.key);
         let chain =
             chain_depth(&self.buckets().dir(&info.bucket), &info.key, &path).saturating_add(1);
@@ -385,15 +372,15 @@ impl LocalProvider {
                 error: Some(why),
                 ..FileResult::new(info.key.clone(), Outcome::LoopStopped)
             };
-            let _ = record.append(&Processed {
+            record.append(&Processed {
                 key: info.key,
                 etag: info.etag,
                 outcome: result.outcome,
                 request_id: String::new(),
                 exit_code: None,
                 uploaded: Vec::new(),
-            });
-            return result;
+            })?;
+            return Ok(result);
         }
         let event = object_created(&info, self.region(), chain).to_event();
         self.invoke_for(stored, record, info, event).await
@@ -408,7 +395,7 @@ impl LocalProvider {
         record: &Record,
         info: ObjectInfo,
         id: &str,
-    ) -> FileResult {
+    ) -> Result<FileResult, LocalError> {
         let region = stored
             .info
             .spec
@@ -427,51 +414,21 @@ impl LocalProvider {
         record: &Record,
         info: ObjectInfo,
         event: serde_json::Value,
-    ) -> FileResult {
+    ) -> Result<FileResult, LocalError> {
         let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         let result = match self.invoke_event(stored, bytes, None).await {
-            Ok(response) => {
-                let outcome = if response.timed_out {
-                    Outcome::TimedOut
-                } else if response.succeeded() {
-                    Outcome::Succeeded
-                } else {
-                    Outcome::Failed
-                };
-                FileResult {
-                    function: None,
-                    bucket: None,
-                    key: info.key.clone(),
-                    outcome,
-                    exit_code: response.exit_code,
-                    request_id: response.request_id.clone(),
-                    output_tail: if outcome == Outcome::Succeeded {
-                        String::new()
-                    } else {
-                        tail(&String::from_utf8_lossy(&response.output_bytes()))
-                    },
-                    uploaded: response.uploaded,
-                    // A function error (Lambda's or the runtime's) says what it was.
-                    error: response
-                        .function_error
-                        .map(|e| format!("{}: {}", e.error_type, e.error_message)),
-                    attempts: 1,
-                }
-            }
-            Err(e) => FileResult {
-                error: Some(e.to_string()),
-                ..FileResult::new(info.key.clone(), Outcome::Failed)
-            },
+            Ok(response) => FileResult::from_response(info.key.clone(), response),
+            Err(e) => FileResult::from_error(info.key.clone(), &e),
         };
-        let _ = record.append(&Processed {
+        record.append(&Processed {
             key: info.key,
             etag: info.etag,
             outcome: result.outcome,
             request_id: result.request_id.clone(),
             exit_code: result.exit_code,
             uploaded: result.uploaded.clone(),
-        });
-        result
+        })?;
+        Ok(result)
     }
 
     /// Appends `line` to the function's log, in a stream of scar's own
@@ -649,6 +606,9 @@ impl LocalProvider {
                     }
                 }
                 Some((name, bucket, etag, result)) = running.next(), if !running.is_empty() => {
+                    // A result that could not be recorded stops serve: a later serve must
+                    // know what ran.
+                    let result = result?;
                     let item = (name.clone(), bucket, result.key.clone());
                     in_flight.remove(&item);
                     finished.insert(item.clone(), etag);

@@ -9,9 +9,10 @@
 //! `/opt/scar`. Logs are kept per function and per stream with Lambda's START / END /
 //! REPORT lines.
 //!
-//! **May depend on:** scar-core, scar-packager, tokio, hyper, libc, and scar-runtime's
-//! `S3Storage` (the supervisor's S3 client, with its one TLS stack) only to list a MinIO
-//! input folder for the launcher. Never on the AWS SDK directly.
+//! **May depend on:** scar-core, scar-packager, tokio, hyper, libc, and scar-s3 (the S3
+//! client every scar crate builds alike) only to list a MinIO input folder for the
+//! launcher. Never on scar-runtime (it runs the supervisor's binary, never links it), nor
+//! on the AWS SDK directly.
 //! **Invariants:** a failed `init` leaves nothing behind in `$SCAR_HOME`; the cached image
 //! root is never written by a function (it is mounted read-only); every sandbox dies with
 //! the process that started it.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use scar_core::config::ProviderKind;
 use scar_core::event::{timed_out_message, ErrorPayload, FunctionError, Response};
-use scar_core::lambda::log_group;
+use scar_core::lambda::{log_group, Report, ReportStatus};
+use scar_core::provider::SurfaceError;
 use scar_core::provider::{FunctionInfo, ImageInput, PackageKind};
 use scar_core::{ExecutionMode, FunctionSpec, Runtime};
 use scar_packager::{BlobCache, ImageSource, Progress};
@@ -182,17 +183,18 @@ impl LocalProvider {
     ) -> Result<FunctionInfo, LocalError> {
         spec.validate()?;
         if self.layout.function_dir(&spec.name).exists() {
-            return Err(LocalError::Exists(spec.name));
+            return Err(SurfaceError::Exists(spec.name).into());
         }
         let others = self.layout.list()?;
         for input in &spec.inputs {
             for other in &others {
                 if let Some(theirs) = other.info.spec.inputs.iter().find(|i| i.overlaps(input)) {
-                    return Err(LocalError::InputTaken {
+                    return Err(SurfaceError::InputTaken {
                         input: input.to_string(),
                         theirs: theirs.to_string(),
                         function: other.info.spec.name.clone(),
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -240,7 +242,7 @@ impl LocalProvider {
             info: FunctionInfo {
                 spec,
                 provider: ProviderKind::Local,
-                package: package.map_or("root", PackageKind::as_str).into(),
+                package,
                 image_digest: image.manifest_digest.clone(),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             },
@@ -586,15 +588,10 @@ impl LocalProvider {
         let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         // Lambda's init phase: up to INIT_LIMIT before the first `next`, outside the
         // invocation's clock; past it, the rest of the init is the invocation's.
-        let mut init_report = String::new();
+        let mut init_duration = None;
         if let Some(started) = sandbox.started.take() {
             match wait_init(&mut sandbox, started).await {
-                InitEnd::Done => {
-                    init_report = format!(
-                        "\tInit Duration: {:.2} ms",
-                        started.elapsed().as_secs_f64() * 1000.0
-                    );
-                }
+                InitEnd::Done => init_duration = Some(started.elapsed()),
                 InitEnd::TimedOut => {
                     sandbox.log.line(&format!(
                         "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
@@ -613,14 +610,17 @@ impl LocalProvider {
                         .log
                         .line(&format!("START RequestId: {request_id} Version: $LATEST"));
                     sandbox.log.line(&format!("END RequestId: {request_id}"));
-                    sandbox.log.line(&format!(
-                        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\tStatus: error\tError Type: {}",
-                        elapsed.as_secs_f64() * 1000.0,
-                        elapsed.as_millis() + 1,
-                        run.memory_mb,
-                        max_memory_mb(&sandbox.child),
-                        error.error_type,
-                    ));
+                    sandbox.log.line(
+                        &Report {
+                            request_id: &request_id,
+                            duration: elapsed,
+                            memory_mb: run.memory_mb,
+                            max_memory_mb: max_memory_mb(&sandbox.child),
+                            init: None,
+                            status: ReportStatus::Error(error.error_type.clone()),
+                        }
+                        .to_string(),
+                    );
                     let _ = sandbox.child.kill().await;
                     return Ok(failed(&request_id, spec, &sandbox, error, false));
                 }
@@ -699,18 +699,21 @@ impl LocalProvider {
             .as_ref()
             .and_then(MemoryCgroup::peak_mb)
             .unwrap_or_else(|| max_memory_mb(&sandbox.child));
-        let status = if answer.is_none() {
-            "\tStatus: timeout"
-        } else {
-            ""
-        };
-        sandbox.log.line(&format!(
-            "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init_report}{status}",
-            duration.as_secs_f64() * 1000.0,
-            duration.as_millis() + 1,
-            run.memory_mb,
-            memory_used,
-        ));
+        sandbox.log.line(
+            &Report {
+                request_id: &request_id,
+                duration,
+                memory_mb: run.memory_mb,
+                max_memory_mb: memory_used,
+                init: init_duration,
+                status: if answer.is_none() {
+                    ReportStatus::Timeout
+                } else {
+                    ReportStatus::Ok
+                },
+            }
+            .to_string(),
+        );
         let Some(answer) = answer else {
             // Lambda resets the environment of a timed-out invocation.
             let _ = sandbox.child.kill().await;
@@ -827,13 +830,17 @@ fn runtime_exited(
     sandbox.log.line(&error.error_message);
     sandbox.log.line(&error.error_type);
     sandbox.log.line(&format!("END RequestId: {request_id}"));
-    sandbox.log.line(&format!(
-        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB\tStatus: error\tError Type: {}",
-        elapsed.as_secs_f64() * 1000.0,
-        elapsed.as_millis() + 1,
-        max_memory_mb(&sandbox.child),
-        error.error_type,
-    ));
+    sandbox.log.line(
+        &Report {
+            request_id,
+            duration: elapsed,
+            memory_mb,
+            max_memory_mb: max_memory_mb(&sandbox.child),
+            init: None,
+            status: ReportStatus::Error(error.error_type.clone()),
+        }
+        .to_string(),
+    );
     failed(request_id, spec, sandbox, error, false)
 }
 

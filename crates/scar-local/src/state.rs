@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
 use scar_core::provider::FunctionInfo;
+use scar_core::provider::SurfaceError;
 use scar_core::ImageConfig;
 use serde::{Deserialize, Serialize};
 
@@ -99,7 +100,7 @@ impl Layout {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LocalError::NotFound(name.into()))
+                return Err(SurfaceError::NotFound(name.into()).into())
             }
             Err(e) => return Err(LocalError::io("cannot read", &path)(e)),
         };
@@ -148,7 +149,7 @@ impl Layout {
             .and_then(|()| {
                 let dest = self.function_dir(name);
                 if dest.exists() {
-                    return Err(LocalError::Exists(name.clone()));
+                    return Err(SurfaceError::Exists(name.clone()).into());
                 }
                 std::fs::rename(&partial, &dest).map_err(LocalError::io("cannot create", &dest))
             });
@@ -188,7 +189,7 @@ impl Layout {
     pub fn remove(&self, name: &str) -> Result<(), LocalError> {
         let dir = self.function_dir(name);
         if !dir.join("function.json").exists() {
-            return Err(LocalError::NotFound(name.into()));
+            return Err(SurfaceError::NotFound(name.into()).into());
         }
         // Rename first, so that a crash mid-removal never leaves a half function listed.
         let doomed = self

@@ -95,10 +95,17 @@ impl LocalProvider {
             .into());
         };
         let mut cmd = std::process::Command::new(program);
+        // The job's process resolves its settings as this one did: the same home,
+        // supervisor, region and proot (the rest comes from the same environment and
+        // config file).
         cmd.args(job.to_args())
             .env("SCAR_HOME", &self.layout().home)
             .env("SCAR_SUPERVISOR", self.supervisor())
-            .stdin(std::process::Stdio::null())
+            .env("AWS_REGION", self.region());
+        if let Some(proot) = self.proot() {
+            cmd.env("SCAR_PROOT", proot);
+        }
+        cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.

@@ -188,7 +188,7 @@ impl PackagerError {
     }
 }
 
-impl scar_core::provider::ProviderError for PackagerError {
+impl scar_core::Categorized for PackagerError {
     fn category(&self) -> ErrorCategory {
         PackagerError::category(self)
     }

@@ -19,48 +19,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::storage::Storage;
 
-/// The variables that override S3's endpoint (read by the SDK itself).
-const ENDPOINT_VARS: [&str; 2] = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"];
-/// Set to `true`, the SDK ignores [`ENDPOINT_VARS`].
-const IGNORE_ENDPOINTS_VAR: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
-
-/// How to reach S3. Whatever is `None` comes from the standard chain (environment,
-/// profiles, container and instance metadata).
-#[derive(Debug, Clone, Default)]
-pub struct S3Options {
-    /// An S3-compatible endpoint, e.g. `http://127.0.0.1:5000`.
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub credentials: Option<StaticCredentials>,
-    /// Path-style addressing (`<endpoint>/<bucket>/<key>`); by default on when an
-    /// endpoint is overridden (here or by the environment), virtual-hosted otherwise.
-    pub force_path_style: Option<bool>,
-}
-
-/// Fixed credentials (tests, S3-compatible stores).
-#[derive(Clone)]
-pub struct StaticCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for StaticCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never printed: DESIGN.md §4.
-        f.debug_struct("StaticCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
-}
+pub use scar_s3::{S3Options, StaticCredentials};
 
 /// Buckets as S3 buckets, through the official SDK.
 pub struct S3Storage {
@@ -96,28 +60,12 @@ impl S3Storage {
     /// The storage of provider `id` (`minio.<id>`: path-style, region `us-east-1` unless
     /// given; `s3.<id>`) with its endpoint and keys. Reads nothing yet.
     pub fn for_provider(id: &str, p: scar_core::StorageProvider) -> S3Storage {
-        let credentials = match (p.access_key, p.secret_key) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token: None,
-            }),
-            _ => None,
-        };
-        let minio = id.starts_with(scar_core::spec::MINIO_PREFIX);
-        S3Storage::new(S3Options {
-            endpoint_url: p.endpoint,
-            region: p.region.or_else(|| minio.then(|| "us-east-1".to_string())),
-            credentials,
-            force_path_style: minio.then_some(true),
-        })
+        S3Storage::new(S3Options::for_provider(id, &p))
     }
 
     /// Whether requests use path-style addressing.
     pub fn path_style(&self) -> bool {
-        self.options
-            .force_path_style
-            .unwrap_or_else(|| self.options.endpoint_url.is_some() || endpoint_in_environment())
+        self.options.path_style()
     }
 
     fn runtime(&self) -> std::io::Result<&tokio::runtime::Runtime> {
@@ -144,7 +92,7 @@ impl S3Storage {
         let rt = self.runtime()?;
         let client = self
             .client
-            .get_or_init(|| rt.block_on(connect(&self.options, self.path_style())));
+            .get_or_init(|| rt.block_on(self.options.client(Some(https_client()))));
         Ok((rt, client))
     }
 }
@@ -159,40 +107,15 @@ impl S3Storage {
         prefix: &str,
     ) -> std::io::Result<Vec<scar_core::provider::ObjectInfo>> {
         let (rt, client) = self.client()?;
-        rt.block_on(async {
-            let mut out = Vec::new();
-            let mut pages = client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| sdk_error("ListObjectsV2", bucket, prefix, e))?;
-                for object in page.contents() {
-                    let Some(key) = object.key().filter(|k| !k.ends_with('/')) else {
-                        continue;
-                    };
-                    out.push(scar_core::provider::ObjectInfo {
-                        bucket: bucket.to_string(),
-                        key: key.to_string(),
-                        size: object.size().map_or(0, |n| u64::try_from(n).unwrap_or(0)),
-                        etag: object
-                            .e_tag()
-                            .unwrap_or_default()
-                            .trim_matches('"')
-                            .to_string(),
-                        modified: object
-                            .last_modified()
-                            .and_then(|t| {
-                                t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()
-                            })
-                            .unwrap_or_default(),
-                    });
-                }
-            }
-            Ok(out)
-        })
+        rt.block_on(scar_s3::list(client, bucket, prefix))
+            .map_err(|e| {
+                let kind = match e.status {
+                    Some(404) => std::io::ErrorKind::NotFound,
+                    Some(401 | 403) => std::io::ErrorKind::PermissionDenied,
+                    _ => std::io::ErrorKind::Other,
+                };
+                std::io::Error::new(kind, e.to_string())
+            })
     }
 }
 
@@ -203,37 +126,6 @@ impl Drop for S3Storage {
             rt.shutdown_background();
         }
     }
-}
-
-async fn connect(options: &S3Options, path_style: bool) -> aws_sdk_s3::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(url) = &options.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    if let Some(c) = &options.credentials {
-        loader = loader.credentials_provider(Credentials::new(
-            &c.access_key_id,
-            &c.secret_access_key,
-            c.session_token.clone(),
-            None,
-            "scar",
-        ));
-    }
-    loader = loader.http_client(https_client());
-    let shared = loader.load().await;
-    let mut config = aws_sdk_s3::config::Builder::from(&shared);
-    if path_style {
-        // S3-compatible stores: path-style, and no checksums beyond what the API requires
-        // (the newer aws-chunked trailing checksums are not understood everywhere).
-        config = config
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    }
-    aws_sdk_s3::Client::from_conf(config.build())
 }
 
 /// The SDK's default HTTPS client (hyper + rustls with aws-lc), trusting the image's CA
@@ -258,15 +150,6 @@ pub(crate) fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
         Ok(context) => builder.tls_context(context).build_https(),
         Err(_) => builder.build_https(),
     }
-}
-
-fn endpoint_in_environment() -> bool {
-    let ignored =
-        std::env::var(IGNORE_ENDPOINTS_VAR).is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    !ignored
-        && ENDPOINT_VARS
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 impl Storage for S3Storage {

@@ -1,74 +1,51 @@
 //! `scar init`: one function, or every function of an FDL file (`-f`).
 
-use scar_core::provider::{CreateRequest, ImageInput, PackageKind, Provider};
+use scar_core::provider::{CreateRequest, PackageKind, Provider};
 use scar_core::ExitStatus;
 
 use super::{context, Failure, Status};
-use crate::args::{Cli, Command, InitArgs};
+use crate::args::{Cli, InitArgs};
 use crate::printer::Printer;
-use crate::settings::AnyProvider;
+use crate::settings::{AnyProvider, Context, NewFunction};
 use crate::with_provider;
 
 pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
-    let each = match &args.file {
-        Some(file) => crate::settings::expand_fdl(args, file, printer)?,
-        None => vec![args.clone()],
-    };
+    // The settings, resolved once for the command; each function of a definition file
+    // takes the file's values under the flags, over them.
+    let ctx = context(cli)?;
+    let functions = crate::settings::new_functions(&ctx.settings, args, printer)?;
     // Bad input costs nothing: every function is checked before any pull.
-    let mut prepared = Vec::new();
-    for one in each {
-        let single = Cli {
-            command: Command::Init(one.clone()),
-            ..cli.clone()
-        };
-        let mut ctx = context(&single)?;
-        if let Some(days) = one.log_retention_days {
-            ctx.settings.log_retention_days = days;
+    for f in &functions {
+        f.spec.validate()?;
+        if f.image.is_none() {
+            return Err(Failure::usage(
+                "no image: give one with -i IMAGE or -if ARCHIVE",
+            ));
         }
-        let spec = crate::settings::function_spec(&ctx.settings, &one)?;
-        spec.validate()?;
-        prepared.push((single, ctx, one, spec));
     }
-    warn_of_cycles(&prepared, printer).await?;
+    warn_of_cycles(&ctx, cli, &functions, printer).await?;
     // A MinIO input folder has no trigger: the same words on both providers.
-    for (.., spec) in &prepared {
-        for notice in spec.input_notices() {
+    for f in &functions {
+        for notice in f.spec.input_notices() {
             printer.warn(notice);
         }
     }
-    let mut created = Vec::new();
-    for (single, ctx, one, spec) in prepared {
-        let image = match (one.image, one.image_file) {
-            (_, Some(file)) => ImageInput::Archive(file),
-            (Some(reference), None) => ImageInput::Reference(reference),
-            (None, None) => {
-                return Err(Failure::from(crate::settings::InputFile(
-                    "-i/-if".into(),
-                    std::io::Error::other("give an image with -i IMAGE or -if ARCHIVE"),
-                )))
-            }
-        };
-        let package = one.package.map(|k| match k {
-            crate::args::PackageKind::Image => PackageKind::Image,
-            crate::args::PackageKind::Zip => PackageKind::Zip,
-        });
-        if let (Some(PackageKind::Zip), Some(proot)) = (package, ctx.proot()) {
-            if !matches!(scar_local::is_static_elf(&proot), Ok(true)) {
-                printer.warn(format!(
-                    "{} is not a static executable: on Lambda it runs only if Amazon Linux has what it links to",
-                    proot.display()
-                ));
-            }
+    if let (Some(PackageKind::Zip), Some(proot)) = (args.package, ctx.proot()) {
+        if !matches!(scar_local::is_static_elf(&proot), Ok(true)) {
+            printer.warn(format!(
+                "{} is not a static executable: on Lambda it runs only if Amazon Linux has what it links to",
+                proot.display()
+            ));
         }
+    }
+    let mut created = Vec::new();
+    for f in functions {
+        let provider = provider_for(&ctx, cli, &f, args.strict).await?;
         let request = CreateRequest {
-            spec,
-            image,
-            package,
-            deployment_bucket: one.deployment_bucket.clone(),
-        };
-        let provider = match ctx.provider(&single).await? {
-            AnyProvider::Local(p) => AnyProvider::Local(p.with_strict_extraction(one.strict)),
-            AnyProvider::Aws(p) => AnyProvider::Aws(p.with_strict_extraction(one.strict)),
+            spec: f.spec,
+            image: f.image.ok_or_else(|| Failure::usage("no image"))?,
+            package: args.package,
+            deployment_bucket: args.deployment_bucket.clone(),
         };
         let bars = printer.bars();
         let info = with_provider!(&provider, |p| p
@@ -88,31 +65,42 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
     Ok(ExitStatus::Success)
 }
 
+/// The provider that creates `f`: the command's, with the function's own role and log
+/// retention (an FDL file gives each function its own).
+async fn provider_for(
+    ctx: &Context,
+    cli: &Cli,
+    f: &NewFunction,
+    strict: bool,
+) -> Result<AnyProvider, Failure> {
+    let mut ctx = ctx.clone();
+    ctx.settings.iam_role = f.iam_role.clone();
+    ctx.settings.log_retention_days = f.log_retention_days;
+    Ok(match ctx.provider(cli).await? {
+        AnyProvider::Local(p) => AnyProvider::Local(p.with_strict_extraction(strict)),
+        AnyProvider::Aws(p) => AnyProvider::Aws(p.with_strict_extraction(strict)),
+    })
+}
+
 /// Warns when the functions being created, with those already there, form a cycle through
 /// their folders: a chain that follows it runs until it is stopped as a recursive loop.
 async fn warn_of_cycles(
-    prepared: &[(
-        Cli,
-        crate::settings::Context,
-        InitArgs,
-        scar_core::FunctionSpec,
-    )],
+    ctx: &Context,
+    cli: &Cli,
+    functions: &[NewFunction],
     printer: &Printer,
 ) -> Result<(), Failure> {
-    let Some((single, ctx, ..)) = prepared.first() else {
-        return Ok(());
-    };
-    if prepared.iter().all(|(.., spec)| spec.outputs.is_empty()) {
+    if functions.iter().all(|f| f.spec.outputs.is_empty()) {
         return Ok(());
     }
-    let provider = ctx.provider(single).await?;
+    let provider = ctx.provider(cli).await?;
     let existing = with_provider!(&provider, |p| p.list().await.map_err(Failure::from))?;
     let mut specs: Vec<scar_core::FunctionSpec> = existing
         .into_iter()
         .map(|f| f.spec)
-        .filter(|s| !prepared.iter().any(|(.., new)| new.name == s.name))
+        .filter(|s| !functions.iter().any(|new| new.spec.name == s.name))
         .collect();
-    specs.extend(prepared.iter().map(|(.., spec)| spec.clone()));
+    specs.extend(functions.iter().map(|f| f.spec.clone()));
     for cycle in scar_core::spec::chain_cycles(&specs) {
         printer.warn(format!(
             "the functions {} form a cycle through their folders: a chain that follows it is stopped after {} invocations, as AWS Lambda's recursive loop detection stops it",

@@ -32,7 +32,7 @@ pub async fn run<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Statu
 
 /// Prints the last minute's lines, then new ones, until Ctrl-C or a closed stdout.
 async fn follow<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status {
-    let mut broken: Option<std::io::Error> = None;
+    let mut broken: Option<crate::printer::OutputError> = None;
     let mut on_line = |line| match printer.log_line(&line) {
         Ok(()) => true,
         Err(e) => {
@@ -46,7 +46,7 @@ async fn follow<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status
         _ = tokio::signal::ctrl_c() => {}
     }
     match broken {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::from(e)),
+        Some(e) if e.0.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::from(e)),
         _ => Ok(ExitStatus::Success),
     }
 }

@@ -13,7 +13,8 @@ mod run;
 mod serve;
 
 use scar_core::config::Overrides;
-use scar_core::provider::{Provider, ProviderError};
+use scar_core::provider::Provider;
+use scar_core::Categorized;
 use scar_core::ExitStatus;
 
 use crate::args::{Cli, Command};
@@ -22,36 +23,65 @@ use crate::settings::Context;
 use crate::with_provider;
 
 /// A command that failed: the error, and the exit status it maps to (through
-/// [`ProviderError::category`], the same on every provider).
+/// [`Categorized::category`], the same on every provider).
 #[derive(Debug)]
 pub struct Failure {
     pub status: ExitStatus,
     pub error: anyhow::Error,
+    /// What the user can do about it: `help:` lines under the error.
+    pub help: Vec<String>,
 }
 
-impl<E: ProviderError> From<E> for Failure {
+impl<E: Categorized> From<E> for Failure {
     fn from(e: E) -> Failure {
         Failure {
             status: e.category().into(),
+            help: crate::help::advice(&e),
             error: anyhow::Error::new(e),
         }
     }
 }
 
 impl Failure {
+    /// Bad input the frontend itself finds (a missing flag): exit status 2.
+    pub fn usage(
+        message: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+    ) -> Failure {
+        Failure {
+            status: ExitStatus::Usage,
+            error: anyhow::Error::msg(message),
+            help: Vec::new(),
+        }
+    }
+
+    /// The machine failed `what` (a write to stdout, finding the executable): exit 3.
+    pub fn machine(what: &str, error: std::io::Error) -> Failure {
+        Failure {
+            status: ExitStatus::Provider,
+            error: anyhow::Error::new(error).context(what.to_string()),
+            help: Vec::new(),
+        }
+    }
+
     /// The same failure, said in the context of `what`.
     pub fn context(self, what: impl std::fmt::Display + Send + Sync + 'static) -> Failure {
         Failure {
             status: self.status,
             error: self.error.context(what),
+            help: self.help,
         }
     }
 
     /// Writing to a closed stdout (`scar log | head`): not worth a message.
     pub fn is_broken_pipe(&self) -> bool {
+        let pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
         self.error
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(pipe)
+            || self
+                .error
+                .downcast_ref::<crate::printer::OutputError>()
+                .is_some_and(|e| pipe(&e.0))
     }
 }
 

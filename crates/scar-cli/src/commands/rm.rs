@@ -1,6 +1,7 @@
 //! `scar rm`: one function (`-n`), all (`-a`), or those an FDL file defines (`-f`).
 
-use scar_core::provider::{Provider, ProviderError};
+use scar_core::provider::Provider;
+use scar_core::Categorized;
 use scar_core::ExitStatus;
 
 use super::{context, Failure, Status};
@@ -23,7 +24,7 @@ pub async fn run<P: Provider>(p: &P, args: &RmArgs, printer: &Printer) -> Status
     Ok(ExitStatus::Success)
 }
 
-fn report(names: &[String], printer: &Printer) -> std::io::Result<()> {
+fn report(names: &[String], printer: &Printer) -> Result<(), crate::printer::OutputError> {
     if printer.json {
         return printer.json(&serde_json::json!({ "removed": names }));
     }

@@ -63,15 +63,13 @@ async fn launch<P: Provider>(p: &P, args: &RunArgs, bucket: &str, printer: &Prin
 /// `--payload`: JSON, or `@FILE` holding JSON.
 fn read_event(given: &str) -> Result<serde_json::Value, Failure> {
     let text = match given.strip_prefix('@') {
-        Some(file) => {
-            std::fs::read_to_string(file).map_err(|e| crate::settings::InputFile(file.into(), e))?
-        }
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(scar_core::UsageError::unreadable(file.as_ref()))?,
         None => given.to_string(),
     };
-    serde_json::from_str(&text).map_err(|e| Failure {
-        status: ExitStatus::Usage,
-        error: anyhow::anyhow!(
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
             "the payload is not JSON: {e} (give `--payload '{{...}}'` or `--payload @FILE`)"
-        ),
+        ))
     })
 }
