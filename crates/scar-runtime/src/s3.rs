@@ -55,7 +55,7 @@ pub struct StaticCredentials {
 
 impl std::fmt::Debug for StaticCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never printed: DESIGN.md §4.
+        // Never printed: secrets stay out of logs, `--json` and error messages.
         f.debug_struct("StaticCredentials")
             .field("access_key_id", &self.access_key_id)
             .finish_non_exhaustive()
