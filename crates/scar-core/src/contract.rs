@@ -1,5 +1,6 @@
-//! The supervisor contract (DESIGN.md §4): the paths and variables that the user's script
-//! can rely on, on every provider. These names are SCAR's, kept for compatibility.
+//! The supervisor contract: the paths and variables that the user's script can rely on, on
+//! every provider (`docs/contract.md` describes them for users). These names are SCAR's,
+//! kept for compatibility.
 
 /// Where each request's directories live: `/tmp/$REQUEST_ID/{input,output}`.
 pub const TMP_ROOT: &str = "/tmp";

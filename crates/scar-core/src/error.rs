@@ -1,5 +1,5 @@
 //! Error categories shared by every crate, so that frontends map them to exit codes in
-//! one place (DESIGN.md §3: 1 function failed, 2 usage or input, 3 provider/infrastructure).
+//! one place (1 function failed, 2 usage or input, 3 provider/infrastructure).
 
 /// What kind of failure an error is, from the user's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +95,8 @@ impl Categorized for UsageError {
     }
 }
 
-/// How a command ended, as a process exit status (DESIGN.md §3). Frontends return it; every
-/// error maps to one through [`Categorized::category`].
+/// How a command ended, as a process exit status (`docs/contract.md`, section 5).
+/// Frontends return it; every error maps to one through [`Categorized::category`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// 0.

@@ -214,7 +214,7 @@ pub fn encode_s3_key(key: &str) -> String {
     out
 }
 
-/// The answer of one invocation (DESIGN.md §4).
+/// The answer of one invocation (`docs/contract.md`, section 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     pub request_id: String,
@@ -452,7 +452,7 @@ impl FunctionFile {
     }
 }
 
-/// How a `zip` package's supervisor reaches the image's root (DESIGN §5). Paths are
+/// How a `zip` package's supervisor reaches the image's root. Paths are
 /// relative to the task root (`$LAMBDA_TASK_ROOT`, `/var/task` on Lambda).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackagedRoot {

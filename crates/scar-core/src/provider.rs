@@ -24,7 +24,7 @@ pub enum ImageInput {
     Archive(PathBuf),
 }
 
-/// What a function is deployed as (DESIGN §5).
+/// What a function is deployed as: an `image` or a `zip` package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageKind {

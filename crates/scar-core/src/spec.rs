@@ -462,7 +462,7 @@ pub const REDACTED: &str = "(redacted)";
 
 impl std::fmt::Debug for StorageProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never printed: DESIGN.md §4.
+        // Never printed: secrets stay out of logs, `--json` and error messages.
         f.debug_struct("StorageProvider")
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)

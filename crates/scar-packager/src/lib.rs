@@ -4,7 +4,7 @@
 //! `docker save` archives, OCI archives and OCI layout directories ([`ImageSource`],
 //! [`pull`]); keeps their blobs in a content-addressed cache ([`BlobCache`]); and applies
 //! their layers onto a root directory ([`extract_image`], [`extract_layer`]); and builds the
-//! AWS Lambda packages of DESIGN §5: the `image` package ([`build_image_package`], then
+//! AWS Lambda packages: the `image` package ([`build_image_package`], then
 //! [`write_oci_archive`] or [`push_image`]) and the `zip` package ([`build_zip_package`]).
 //!
 //! **May depend on:** scar-core, tokio, oci-client, tar, flate2, sha2 (and small helpers:

@@ -1,4 +1,4 @@
-//! The packages of DESIGN §5, checked with the real tools that consume them: an `image`
+//! Lambda's packages, checked with the real tools that consume them: an `image`
 //! package pushed to a registry is read back by skopeo and unpacked by umoci; its OCI
 //! archive is read by skopeo and by scar; a `zip` package's udocker tree is run by udocker.
 

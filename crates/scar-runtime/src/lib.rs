@@ -1,7 +1,7 @@
 //! # scar-runtime: the supervisor that runs inside every function
 //!
 //! Shipped as the `bootstrap` binary (a Lambda custom runtime). For each invocation it
-//! stages `/tmp/$REQUEST_ID/{input,output}`, sets the contract variables of DESIGN.md §4,
+//! stages `/tmp/$REQUEST_ID/{input,output}`, sets the variables of `docs/contract.md`,
 //! runs what the invocation asks for (its script, its `cmd_args`, the function's init
 //! script, or the image's ENTRYPOINT + CMD), captures stdout and stderr together, kills the
 //! whole process group when the timeout threshold is reached, and answers with a

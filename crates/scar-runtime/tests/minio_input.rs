@@ -1,4 +1,4 @@
-//! A MinIO input folder at the supervisor: two moto servers on loopback (TEST-INFRA.md), one
+//! A MinIO input folder at the supervisor: two moto servers on loopback, one
 //! the function's own S3, the other standing for a MinIO server (`minio.store`), with the
 //! same object name in both. An event whose record is MinIO's (`eventSource` `minio:s3`), or
 //! that names an object of a MinIO input folder, is downloaded from the MinIO server; an

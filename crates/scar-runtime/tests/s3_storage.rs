@@ -1,4 +1,4 @@
-//! The supervisor against a real S3 API: moto's server on loopback (TEST-INFRA.md).
+//! The supervisor against a real S3 API: moto's server on loopback.
 //! Without `moto_server` on PATH these tests are skipped loudly, or fail under `CI`.
 #![cfg(feature = "s3")]
 

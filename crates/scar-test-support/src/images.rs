@@ -611,7 +611,7 @@ impl RawTar {
     }
 }
 
-// udocker (PyPI) driven offline, as TEST-INFRA.md says: no tools tarball, Debian's proot.
+// udocker (PyPI) driven offline: no tools tarball, Debian's proot.
 
 /// A bash wrapper around Debian's proot that drops udocker's `-k <kernel>` (proot 5.1.0
 /// fails with it).

@@ -1,5 +1,5 @@
 //! Fixtures shared by the integration tests of every scar crate (a dev-dependency only,
-//! never published). They drive real tools, as `../shared/TEST-INFRA.md` describes:
+//! never published). They drive real tools, which `cargo xtask test` installs:
 //!
 //! - [`images`]: images built with `umoci` and moved with `skopeo`, a `docker-registry` on
 //!   a free loopback port, hand-made (hostile) tars, directory-tree snapshots, udocker run

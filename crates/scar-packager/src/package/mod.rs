@@ -1,4 +1,4 @@
-//! Packages (DESIGN §5): how a pulled image becomes something AWS Lambda runs.
+//! Packages: how a pulled image becomes something AWS Lambda runs.
 //!
 //! - [`build_image_package`]: the image plus one layer with the supervisor and the
 //!   function file at `/opt/scar/`, written as an OCI archive ([`write_oci_archive`]) or
