@@ -5,7 +5,7 @@ use std::path::Path;
 
 use common::*;
 use scar_core::ErrorCategory;
-use scar_packager::{extract_image, pull, BlobCache, ImageSource, NoProgress, PackagerError};
+use scar_packager::{pull, BlobCache, Extractor, ImageSource, NoProgress, PackagerError};
 use scar_test_support::images as common;
 
 fn assert_usage(err: &PackagerError, needles: &[&str]) {
@@ -150,20 +150,28 @@ async fn truncated_and_tampered_archives() {
     corrupt[n - 10] ^= 0x55;
     std::fs::write(&layer, &corrupt).unwrap();
     let dest = work.join("roots/fn");
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let err = Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap_err();
     assert!(
         !dest.exists(),
         "destination created despite the error: {err}"
     );
     no_leftovers(&cache_dir, &work.join("roots"));
     std::fs::remove_file(&layer).unwrap();
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let err = Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap_err();
     assert!(matches!(err, PackagerError::MissingBlob { .. }), "{err:?}");
     assert!(!dest.exists());
     std::fs::write(&layer, &good).unwrap();
-    extract_image(&image, &cache, &dest, &NoProgress).unwrap();
+    Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap();
     assert!(dest.join("bin/busybox").is_file());
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let err = Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap_err();
     assert!(
         matches!(err, PackagerError::DestinationExists { .. }),
         "{err:?}"

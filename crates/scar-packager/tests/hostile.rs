@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use common::{pax, raw_entry, snapshot, tar_of, RawTar};
-use scar_packager::{extract_layer, ExtractReport};
+use scar_packager::{ExtractReport, Extractor};
 use scar_test_support::images as common;
 
 /// A sentinel directory (the root's parent) and the root inside it.
@@ -57,7 +57,9 @@ fn hostile_corpus_stays_inside_the_root() {
         .file(&pwned_rel, 0o644, b"pwned")
         .finish();
     let mut report = ExtractReport::default();
-    extract_layer(&layer[..], &root, &mut report).unwrap();
+    Extractor::default()
+        .apply_layer(&layer[..], &root, &mut report)
+        .unwrap();
 
     outside_untouched(sentinel.path());
     assert!(
@@ -120,7 +122,9 @@ fn hard_link_inside_the_root_through_symlinks_is_kept_inside() {
         .hardlink("hl2", "evil/etc/passwd")
         .finish();
     let mut report = ExtractReport::default();
-    extract_layer(&layer[..], &root, &mut report).unwrap();
+    Extractor::default()
+        .apply_layer(&layer[..], &root, &mut report)
+        .unwrap();
     outside_untouched(sentinel.path());
     assert_eq!(
         std::fs::read(root.join("hl")).unwrap(),
@@ -154,9 +158,15 @@ fn opaque_marker_keeps_entries_of_its_own_layer_in_any_order() {
         .finish();
     let gone = RawTar::new().file("gone", 0o644, b"x").finish();
     let mut report = ExtractReport::default();
-    extract_layer(&lower[..], &root, &mut report).unwrap();
-    extract_layer(&gone[..], &root, &mut report).unwrap();
-    extract_layer(&upper[..], &root, &mut report).unwrap();
+    Extractor::default()
+        .apply_layer(&lower[..], &root, &mut report)
+        .unwrap();
+    Extractor::default()
+        .apply_layer(&gone[..], &root, &mut report)
+        .unwrap();
+    Extractor::default()
+        .apply_layer(&upper[..], &root, &mut report)
+        .unwrap();
     let names: Vec<_> = snapshot(&root)
         .keys()
         .map(|p| p.display().to_string())
@@ -182,8 +192,12 @@ fn read_only_directories_and_replacements() {
         .file("becomes-dir/x", 0o644, b"x")
         .finish();
     let mut report = ExtractReport::default();
-    extract_layer(&lower[..], &root, &mut report).unwrap();
-    extract_layer(&upper[..], &root, &mut report).unwrap();
+    Extractor::default()
+        .apply_layer(&lower[..], &root, &mut report)
+        .unwrap();
+    Extractor::default()
+        .apply_layer(&upper[..], &root, &mut report)
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| {
         std::fs::metadata(root.join(p))
@@ -207,7 +221,9 @@ fn read_only_directories_and_replacements() {
 fn zstd_layers_are_refused_clearly() {
     let (_sentinel, root) = sandbox();
     let mut report = ExtractReport::default();
-    let err = extract_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..], &root, &mut report).unwrap_err();
+    let err = Extractor::default()
+        .apply_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..], &root, &mut report)
+        .unwrap_err();
     assert!(err.to_string().contains("zstd"), "{err}");
     assert_eq!(err.category(), scar_core::ErrorCategory::Usage);
 }
@@ -216,9 +232,7 @@ fn zstd_layers_are_refused_clearly() {
 // Malformed headers, limits, strict mode and staging (issue 13).
 
 use scar_core::ErrorCategory;
-use scar_packager::{
-    extract_layer_files_with, Change, ExtractLimits, ExtractOptions, PackagerError,
-};
+use scar_packager::{Change, ExtractLimits, ExtractOptions, PackagerError};
 
 /// Writes `layer` beside the sentinel and extracts it into a new root `dest` with
 /// `options`; checks that nothing escaped, and that a failure left neither `dest` nor
@@ -239,7 +253,7 @@ fn extract_file(
     let file = work.path().join("layer.tar");
     std::fs::write(&file, layer).unwrap();
     let dest = roots.join("dest");
-    let result = extract_layer_files_with(&[file], &dest, options);
+    let result = Extractor::new(*options).extract_layer_files(&[file], &dest);
     outside_untouched(&sentinel);
     let left: Vec<_> = std::fs::read_dir(&roots)
         .unwrap()
@@ -664,7 +678,9 @@ fn a_full_disk_during_extraction_leaves_nothing() {
         },
         strict: false,
     };
-    let err = extract_layer_files_with(&[layer_path], &dest, &options).unwrap_err();
+    let err = Extractor::new(options)
+        .extract_layer_files(&[layer_path], &dest)
+        .unwrap_err();
     assert!(matches!(err, PackagerError::DiskFull { .. }), "{err:?}");
     assert_eq!(err.category(), ErrorCategory::Provider);
     let left: Vec<_> = std::fs::read_dir(mnt.join("roots"))
@@ -794,8 +810,8 @@ fn child_extracting_from_a_fifo() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    let result =
-        scar_packager::extract_layer_files(&[dir.join("layer.fifo")], &dir.join("roots/child"));
+    let result = Extractor::default()
+        .extract_layer_files(&[dir.join("layer.fifo")], &dir.join("roots/child"));
     panic!("the parent should have killed this process: {result:?}");
 }
 
@@ -827,7 +843,8 @@ fn killed_extraction_is_swept_by_the_next_one() {
     assert!(staging.is_dir(), "a SIGKILL cannot clean up");
 
     // The next extraction beside it sweeps it.
-    scar_packager::extract_layer_files(&[small_layer_file(work.path())], &roots.join("next"))
+    Extractor::default()
+        .extract_layer_files(&[small_layer_file(work.path())], &roots.join("next"))
         .unwrap();
     assert!(!staging.exists(), "stale staging not swept");
     let names: Vec<_> = std::fs::read_dir(&roots)
@@ -846,15 +863,16 @@ fn a_live_extraction_is_never_swept() {
     let roots = work.path().join("roots");
     let (fifo2, dest) = (fifo.clone(), roots.join("live"));
     let extracting =
-        std::thread::spawn(move || scar_packager::extract_layer_files(&[fifo2], &dest));
+        std::thread::spawn(move || Extractor::default().extract_layer_files(&[fifo2], &dest));
     let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     let size = 2u64 << 20;
     feed.write_all(&big_header(size)).unwrap();
     feed.write_all(&vec![b'x'; 1 << 20]).unwrap();
     let staging = wait_for_staging(&roots);
 
-    assert_eq!(scar_packager::sweep_stale_partials(&roots), 0);
-    scar_packager::extract_layer_files(&[small_layer_file(work.path())], &roots.join("other"))
+    assert_eq!(Extractor::sweep_stale_partials(&roots), 0);
+    Extractor::default()
+        .extract_layer_files(&[small_layer_file(work.path())], &roots.join("other"))
         .unwrap();
     assert!(staging.is_dir(), "a live extraction's staging was swept");
 
@@ -883,8 +901,9 @@ fn staging_is_removed_when_the_layer_ends_early() {
         feed.write_all(&big_header(8 << 20)).unwrap();
         feed.write_all(&vec![b'x'; 1 << 20]).unwrap();
     });
-    let err =
-        scar_packager::extract_layer_files(&[work.path().join("layer.fifo")], &dest).unwrap_err();
+    let err = Extractor::default()
+        .extract_layer_files(&[work.path().join("layer.fifo")], &dest)
+        .unwrap_err();
     feeder.join().unwrap();
     assert!(err.to_string().contains("truncated"), "{err}");
     assert_eq!(err.category(), ErrorCategory::Usage);
@@ -921,7 +940,7 @@ fn staging_is_removed_when_extraction_panics() {
     let roots = work.path().join("roots");
     let dest = roots.join("dest");
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        scar_packager::extract_image(&image, &cache, &dest, &Panics)
+        Extractor::default().extract_image(&image, &cache, &dest, &Panics)
     }));
     assert!(caught.is_err(), "the reporter did not panic");
     assert!(staging_in(&roots).is_empty(), "{:?}", staging_in(&roots));

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use common::*;
 use scar_core::event::FunctionFile;
 use scar_packager::{
-    build_image_package, build_zip_package, extract_image, pull, push_image, write_oci_archive,
-    BlobCache, ImageSource, ManifestFormat, NoProgress, PackagerError, Phase, Progress,
+    build_image_package, build_zip_package, pull, push_image, write_oci_archive, BlobCache,
+    Extractor, ImageSource, ManifestFormat, NoProgress, PackagerError, Phase, Progress,
     PulledImage, ZipOptions, DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT,
 };
 use scar_test_support::images as common;
@@ -329,7 +329,9 @@ async fn oci_archive_is_read_by_skopeo_and_by_scar() {
     assert!(back.config.cmd.is_empty());
     assert_eq!(back.config.working_dir.as_deref(), Some("/srv"));
     let root = work.path().join("root");
-    extract_image(&back, &cache2, &root, &NoProgress).unwrap();
+    Extractor::default()
+        .extract_image(&back, &cache2, &root, &NoProgress)
+        .unwrap();
     assert_eq!(
         std::fs::read(root.join("opt/scar/bootstrap")).unwrap(),
         std::fs::read(&bootstrap).unwrap()
