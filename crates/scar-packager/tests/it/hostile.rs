@@ -815,6 +815,12 @@ fn child_extracting_from_a_fifo() {
     panic!("the parent should have killed this process: {result:?}");
 }
 
+/// The child test's name as the harness knows it: its path below the crate.
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::child_extracting_from_a_fifo")
+}
+
 #[test]
 fn killed_extraction_is_swept_by_the_next_one() {
     use std::io::Write;
@@ -823,7 +829,7 @@ fn killed_extraction_is_swept_by_the_next_one() {
     let roots = work.path().join("roots");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_extracting_from_a_fifo",
+            child_test_name().as_str(),
             "--exact",
             "--ignored",
             "--nocapture",
