@@ -22,6 +22,13 @@ fn assert_usage(err: &PackagerError, needles: &[&str]) {
     }
 }
 
+/// The error of a pull that must fail.
+async fn pull_error(source: &ImageSource, cache: &BlobCache) -> PackagerError {
+    pull(source, cache, &NoProgress)
+        .await
+        .expect_err("a bad source was pulled")
+}
+
 /// No temporary files in the cache and no partial directories next to `dest`.
 fn no_leftovers(cache: &Path, dest_parent: &Path) {
     if let Ok(rd) = std::fs::read_dir(cache.join("tmp")) {
@@ -110,7 +117,7 @@ async fn truncated_and_tampered_archives() {
         } else {
             ImageSource::OciArchive(cut.clone())
         };
-        let err = pull(&kind, &cache, &NoProgress).await.unwrap_err();
+        let err = pull_error(&kind, &cache).await;
         assert_usage(&err, &[&format!("{name}-truncated.tar")]);
         no_leftovers(&cache_dir, work);
         // Nothing of the failed pull stays in the cache.
@@ -122,13 +129,7 @@ async fn truncated_and_tampered_archives() {
 
     let bad = work.join("tampered.tar");
     tamper(&docker, &bad);
-    let err = pull(
-        &ImageSource::from_archive(&bad).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = pull_error(&ImageSource::from_archive(&bad).unwrap(), &cache).await;
     assert!(
         matches!(err, PackagerError::DigestMismatch { .. }),
         "{err:?}"
@@ -150,28 +151,21 @@ async fn truncated_and_tampered_archives() {
     corrupt[n - 10] ^= 0x55;
     std::fs::write(&layer, &corrupt).unwrap();
     let dest = work.join("roots/fn");
-    let err = Extractor::default()
-        .extract_image(&image, &cache, &dest, &NoProgress)
-        .unwrap_err();
+    let extract = || Extractor::default().extract_image(&image, &cache, &dest, &NoProgress);
+    let err = extract().unwrap_err();
     assert!(
         !dest.exists(),
         "destination created despite the error: {err}"
     );
     no_leftovers(&cache_dir, &work.join("roots"));
     std::fs::remove_file(&layer).unwrap();
-    let err = Extractor::default()
-        .extract_image(&image, &cache, &dest, &NoProgress)
-        .unwrap_err();
+    let err = extract().unwrap_err();
     assert!(matches!(err, PackagerError::MissingBlob { .. }), "{err:?}");
     assert!(!dest.exists());
     std::fs::write(&layer, &good).unwrap();
-    Extractor::default()
-        .extract_image(&image, &cache, &dest, &NoProgress)
-        .unwrap();
+    extract().unwrap();
     assert!(dest.join("bin/busybox").is_file());
-    let err = Extractor::default()
-        .extract_image(&image, &cache, &dest, &NoProgress)
-        .unwrap_err();
+    let err = extract().unwrap_err();
     assert!(
         matches!(err, PackagerError::DestinationExists { .. }),
         "{err:?}"
@@ -188,13 +182,7 @@ async fn unreachable_registry_and_unknown_tag() {
         .map(|a| a.port())
         .unwrap();
     let reference = format!("127.0.0.1:{port}/test/img:latest");
-    let err = pull(
-        &ImageSource::detect(&reference).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
     assert!(
         matches!(err, PackagerError::RegistryUnreachable { .. }),
         "{err:?}"
@@ -213,13 +201,7 @@ async fn unreachable_registry_and_unknown_tag() {
     img.push(&registry, "test/img:latest", false);
     for missing in ["test/img:nosuch", "test/nothere:latest"] {
         let reference = format!("{}/{missing}", registry.addr);
-        let err = pull(
-            &ImageSource::detect(&reference).unwrap(),
-            &cache,
-            &NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
         assert!(
             matches!(err, PackagerError::ImageNotFound { .. }),
             "{err:?}"

@@ -33,6 +33,17 @@ fn outside_untouched(sentinel: &Path) {
     );
 }
 
+/// Applies `layers` in order onto `root`, with the default options, into one report.
+fn apply_layers(root: &Path, layers: &[&[u8]]) -> ExtractReport {
+    let mut report = ExtractReport::default();
+    for layer in layers {
+        Extractor::default()
+            .apply_layer(*layer, root, &mut report)
+            .unwrap();
+    }
+    report
+}
+
 #[test]
 fn hostile_corpus_stays_inside_the_root() {
     let (sentinel, root) = sandbox();
@@ -56,10 +67,7 @@ fn hostile_corpus_stays_inside_the_root() {
         .special("fifo", tar::EntryType::Fifo)
         .file(&pwned_rel, 0o644, b"pwned")
         .finish();
-    let mut report = ExtractReport::default();
-    Extractor::default()
-        .apply_layer(&layer[..], &root, &mut report)
-        .unwrap();
+    let report = apply_layers(&root, &[&layer]);
 
     outside_untouched(sentinel.path());
     assert!(
@@ -121,10 +129,7 @@ fn hard_link_inside_the_root_through_symlinks_is_kept_inside() {
         .hardlink("hl", "/etc/passwd")
         .hardlink("hl2", "evil/etc/passwd")
         .finish();
-    let mut report = ExtractReport::default();
-    Extractor::default()
-        .apply_layer(&layer[..], &root, &mut report)
-        .unwrap();
+    apply_layers(&root, &[&layer]);
     outside_untouched(sentinel.path());
     assert_eq!(
         std::fs::read(root.join("hl")).unwrap(),
@@ -157,16 +162,7 @@ fn opaque_marker_keeps_entries_of_its_own_layer_in_any_order() {
         .file(".wh.gone", 0o644, b"")
         .finish();
     let gone = RawTar::new().file("gone", 0o644, b"x").finish();
-    let mut report = ExtractReport::default();
-    Extractor::default()
-        .apply_layer(&lower[..], &root, &mut report)
-        .unwrap();
-    Extractor::default()
-        .apply_layer(&gone[..], &root, &mut report)
-        .unwrap();
-    Extractor::default()
-        .apply_layer(&upper[..], &root, &mut report)
-        .unwrap();
+    let report = apply_layers(&root, &[&lower, &gone, &upper]);
     let names: Vec<_> = snapshot(&root)
         .keys()
         .map(|p| p.display().to_string())
@@ -191,13 +187,7 @@ fn read_only_directories_and_replacements() {
         .dir("becomes-dir/", 0o755)
         .file("becomes-dir/x", 0o644, b"x")
         .finish();
-    let mut report = ExtractReport::default();
-    Extractor::default()
-        .apply_layer(&lower[..], &root, &mut report)
-        .unwrap();
-    Extractor::default()
-        .apply_layer(&upper[..], &root, &mut report)
-        .unwrap();
+    apply_layers(&root, &[&lower, &upper]);
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| {
         std::fs::metadata(root.join(p))
@@ -210,11 +200,7 @@ fn read_only_directories_and_replacements() {
     assert_eq!(mode("ro/a"), 0o444);
     assert!(root.join("ro/c").exists() && !root.join("ro/inner").exists());
     assert_eq!(std::fs::read(root.join("becomes-dir/x")).unwrap(), b"x");
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(&root)
-        .status();
+    crate::make_writable(&root);
 }
 
 #[test]
@@ -270,6 +256,13 @@ fn extract_file(
 
 fn dest_of(work: &tempfile::TempDir) -> std::path::PathBuf {
     work.path().join("s/root/dest")
+}
+
+/// The default options with one limit changed by `set`; not strict.
+fn limited(set: impl FnOnce(&mut ExtractLimits)) -> ExtractOptions {
+    let mut options = ExtractOptions::default();
+    set(&mut options.limits);
+    options
 }
 
 #[track_caller]
@@ -558,13 +551,7 @@ fn big_file_tar(size: u64, byte: u8) -> impl std::io::Read {
 #[test]
 fn a_bomb_stops_at_the_image_limit_and_leaves_nothing() {
     let layer = gzip(big_file_tar(64 << 20, b'a'));
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            max_image_bytes: 16 << 20,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.max_image_bytes = 16 << 20);
     let (_work, result) = extract_file(&layer, &options);
     let err = result.unwrap_err();
     assert!(matches!(err, PackagerError::TooLarge { .. }), "{err:?}");
@@ -584,13 +571,7 @@ fn a_header_claiming_more_than_the_limit_is_refused_before_writing() {
         |h| h.set_size(1 << 30),
         false,
     )]);
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            max_image_bytes: 16 << 20,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.max_image_bytes = 16 << 20);
     let (_work, result) = extract_file(&layer, &options);
     assert!(
         matches!(result, Err(PackagerError::TooLarge { .. })),
@@ -611,13 +592,7 @@ fn a_decompression_bomb_is_stopped_by_the_layer_ratio() {
         assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
     }
     // The same layer, trusted: 0 turns the ratio check off.
-    let trusted = ExtractOptions {
-        limits: ExtractLimits {
-            max_layer_ratio: 0,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let trusted = limited(|l| l.max_layer_ratio = 0);
     let (work, result) = extract_file(&layer, &trusted);
     let report = result.unwrap();
     assert_eq!(report.bytes, 100 << 20);
@@ -628,13 +603,7 @@ fn a_decompression_bomb_is_stopped_by_the_layer_ratio() {
 #[test]
 fn a_nearly_full_disk_is_a_machine_error_and_leaves_nothing() {
     let layer = tar_of(&[raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false)]);
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            min_free_bytes: u64::MAX / 2,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.min_free_bytes = u64::MAX / 2);
     let (_work, result) = extract_file(&layer, &options);
     let err = result.unwrap_err();
     assert!(matches!(err, PackagerError::DiskFull { .. }), "{err:?}");
@@ -671,13 +640,7 @@ fn a_full_disk_during_extraction_leaves_nothing() {
     std::io::Read::read_to_end(&mut data, &mut bytes).unwrap();
     std::fs::write(&layer_path, bytes).unwrap();
     let dest = mnt.join("roots/dest");
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            min_free_bytes: 0,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.min_free_bytes = 0);
     let err = Extractor::new(options)
         .extract_layer_files(&[layer_path], &dest)
         .unwrap_err();

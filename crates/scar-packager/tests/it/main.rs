@@ -14,3 +14,13 @@ mod hostile;
 mod packages;
 mod sources;
 mod sparse;
+
+/// Makes a tree owner-writable again, so that removing the temporary directory it is in
+/// is not stopped by the read-only directories an image made. Best effort.
+fn make_writable(dir: &std::path::Path) {
+    let _ = std::process::Command::new("chmod")
+        .arg("-R")
+        .arg("u+w")
+        .arg(dir)
+        .status();
+}

@@ -96,11 +96,7 @@ async fn pull_and_compare(source: &ImageSource, expected: &Path, work: &Path, na
         .collect();
     assert!(leftovers.is_empty(), "partial dirs left: {leftovers:?}");
     // Read-only dirs must not stop the cleanup of a test either.
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(&dest)
-        .status();
+    crate::make_writable(&dest);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,11 +148,7 @@ async fn every_source_extracts_like_umoci() {
         "registry-v2s2",
     )
     .await;
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(work)
-        .status();
+    crate::make_writable(work);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,13 +201,8 @@ async fn image_index_resolves_to_host_architecture() {
         &["--dest-tls-verify=false", "--all"],
     );
     let cache = BlobCache::new(work.join("cache2"));
-    let image = pull(
-        &ImageSource::detect(&reference).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let source = ImageSource::detect(&reference).unwrap();
+    let image = pull(&source, &cache, &NoProgress).await.unwrap();
     assert_eq!(image.architecture, host);
     assert_eq!(image.manifest_digest, host_manifest);
 }
