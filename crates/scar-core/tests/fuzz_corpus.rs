@@ -2,32 +2,7 @@
 //! (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`), replayed through the same entry
 //! points as a normal test: CI keeps them fixed without a fuzzer.
 
-use std::path::PathBuf;
-
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut out = Vec::new();
-    for dir in ["corpus", "regressions"] {
-        if let Ok(read) = std::fs::read_dir(fuzz.join(dir).join(target)) {
-            out.extend(read.flatten().map(|e| e.path()).filter(|p| p.is_file()));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn replay(target: &str, min_seeds: usize, f: fn(&[u8])) {
-    let files = inputs(target);
-    assert!(
-        files.len() >= min_seeds,
-        "{target}: {} inputs, expected at least {min_seeds}",
-        files.len()
-    );
-    for path in files {
-        eprintln!("{target}: {}", path.display());
-        f(&std::fs::read(&path).unwrap());
-    }
-}
+use scar_test_support::fuzz::replay;
 
 #[test]
 fn event_inputs() {

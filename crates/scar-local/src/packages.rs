@@ -44,13 +44,8 @@ impl LocalProvider {
         let pulled = as_pulled(&package, image);
         let root = self.layout().root_for(&pulled.manifest_digest);
         if !root.exists() {
-            scar_packager::extract_image_with(
-                &pulled,
-                &cache,
-                &root,
-                self.extract_options(),
-                progress,
-            )?;
+            scar_packager::Extractor::new(*self.extract_options())
+                .extract_image(&pulled, &cache, &root, progress)?;
         }
         for rel in ["tmp", "proc", "dev", "var/task"] {
             ensure_mount_point(&root, rel)?;
@@ -138,7 +133,8 @@ impl LocalProvider {
             .rev()
             .map(|hex| udocker.join("layers").join(format!("{hex}.layer")))
             .collect();
-        scar_packager::extract_layer_files_with(&layers, &stored.root, self.extract_options())?;
+        scar_packager::Extractor::new(*self.extract_options())
+            .extract_layer_files(&layers, &stored.root)?;
         prepare_mount_points(&stored.root, &stored.info.spec.buckets())
     }
 

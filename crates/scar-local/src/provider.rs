@@ -263,16 +263,11 @@ impl LocalProvider {
                 let root = self.layout.root_for(&image.manifest_digest);
                 if let Some(roots) = root.parent() {
                     // Staging of an init that was killed: nobody will finish it.
-                    scar_packager::sweep_stale_partials(roots);
+                    scar_packager::Extractor::sweep_stale_partials(roots);
                 }
                 if !root.exists() {
-                    scar_packager::extract_image_with(
-                        &image,
-                        &cache,
-                        &root,
-                        &self.extract,
-                        progress,
-                    )?;
+                    scar_packager::Extractor::new(self.extract)
+                        .extract_image(&image, &cache, &root, progress)?;
                 }
                 for rel in MOUNT_POINTS {
                     ensure_mount_point(&root, rel)?;

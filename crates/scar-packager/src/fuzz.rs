@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::extract::{extract_layer_files_with, ExtractLimits, ExtractOptions};
+use crate::extract::{ExtractLimits, ExtractOptions, Extractor};
 use crate::{BlobCache, NoProgress};
 
 /// Limits small enough for a fuzzer's pace, with the ratio check on.
@@ -36,7 +36,8 @@ pub fn extract_layer(data: &[u8]) {
             limits: LIMITS,
             strict,
         };
-        let result = extract_layer_files_with(std::slice::from_ref(&layer), &dest, &options);
+        let result =
+            Extractor::new(options).extract_layer_files(std::slice::from_ref(&layer), &dest);
         match &result {
             Ok(report) => {
                 assert!(dest.is_dir(), "extraction succeeded without a root");
@@ -91,8 +92,7 @@ fn pull_and_extract(path: &Path, work: &Path) {
                 limits: LIMITS,
                 strict: false,
             };
-            let _ =
-                crate::extract::extract_image_with(&image, &cache, &dest, &options, &NoProgress);
+            let _ = Extractor::new(options).extract_image(&image, &cache, &dest, &NoProgress);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Brings container images in from registries (OCI distribution API, through `oci-client`),
 //! `docker save` archives, OCI archives and OCI layout directories ([`ImageSource`],
 //! [`pull`]); keeps their blobs in a content-addressed cache ([`BlobCache`]); and applies
-//! their layers onto a root directory ([`extract_image`], [`extract_layer`]); and builds the
+//! their layers onto a root directory ([`Extractor`]); and builds the
 //! AWS Lambda packages: the `image` package ([`build_image_package`], then
 //! [`write_oci_archive`] or [`push_image`]) and the `zip` package ([`build_zip_package`]).
 //!
@@ -21,7 +21,8 @@
 //! - packages are deterministic: the same inputs give the same zip bytes and image digests;
 //! - packaging never follows a symlink out of a root and never packages device nodes;
 //! - extraction into a destination is all-or-nothing (`<dest>.partial-*`, then rename; the
-//!   staging is removed on an error or a panic, and swept by [`sweep_stale_partials`] once the
+//!   staging is removed on an error or a panic, and swept by
+//!   [`Extractor::sweep_stale_partials`] once the
 //!   process that made it is gone, however it died);
 //! - extraction is bounded ([`ExtractLimits`]: image size, compressed layers' expansion
 //!   ratio, free disk space; header data at 16 MB), and sparse files keep their holes;
@@ -50,11 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{BlobCache, BlobWriter};
 pub use error::PackagerError;
-pub use extract::{
-    extract_image, extract_image_with, extract_layer, extract_layer_files,
-    extract_layer_files_with, extract_layer_with, sweep_stale_partials, Change, ExtractLimits,
-    ExtractOptions, ExtractReport,
-};
+pub use extract::{Change, ExtractLimits, ExtractOptions, ExtractReport, Extractor};
 pub use gzip::gzip_raw_layers;
 pub use manifest::host_architecture;
 #[cfg(feature = "registry")]

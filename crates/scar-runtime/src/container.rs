@@ -110,7 +110,8 @@ fn build_root(base: &Path, layers: &[String], dest: &Path) -> Result<(), Supervi
         },
         strict: false,
     };
-    scar_packager::extract_layer_files_with(&paths, dest, &options)
+    scar_packager::Extractor::new(options)
+        .extract_layer_files(&paths, dest)
         .map(drop)
         .map_err(|e| fail(e.to_string()))
 }

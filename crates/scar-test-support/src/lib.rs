@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests of every scar crate (a dev-dependency only,
 //! never published). They drive real tools, which `cargo xtask test` installs:
 //!
+//! - [`fuzz`]: the fuzz targets' corpora and past crashes, replayed as plain tests;
 //! - [`images`]: images built with `umoci` and moved with `skopeo`, a `docker-registry` on
 //!   a free loopback port, hand-made (hostile) tars, directory-tree snapshots, udocker run
 //!   offline;
@@ -17,6 +18,7 @@
 //! when the fixture is dropped; a missing tool fails the test under `CI` and skips it loudly
 //! (`*** SKIPPED ... ***` on stderr) elsewhere.
 
+pub mod fuzz;
 pub mod images;
 pub mod moto;
 pub mod scar;

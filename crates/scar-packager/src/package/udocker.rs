@@ -34,7 +34,7 @@ use super::zipwriter::{write_zip, Entry};
 use super::{function_file, function_json, read_config};
 use crate::cache::{digest_hex, BlobCache};
 use crate::error::PackagerError;
-use crate::extract::extract_image_with;
+use crate::extract::Extractor;
 use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
 use crate::{blocking, PulledImage};
@@ -493,7 +493,7 @@ fn build_sync(
                     })?;
                 let root = work.path().join("ROOT");
                 // What extraction dropped or changed it reports itself, through `progress`.
-                extract_image_with(image, cache, &root, &options.extract, progress)?;
+                Extractor::new(options.extract).extract_image(image, cache, &root, progress)?;
                 _work = Some(work);
                 root
             }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{assert_same_tree, require_tools, run};
-use scar_packager::{extract_layer_files, ExtractReport};
+use scar_packager::{ExtractReport, Extractor};
 use scar_test_support::images as common;
 
 /// Writes `data` at `offset` in `path` (created sparse when missing).
@@ -85,7 +85,9 @@ fn compare(format: &[&str], src: &Path, work: &Path, gzip: bool) {
         .arg("-C")
         .arg(&by_tar));
     let by_scar = work.join(format!("{name}-scar"));
-    let report: ExtractReport = extract_layer_files(&[layer], &by_scar).unwrap();
+    let report: ExtractReport = Extractor::default()
+        .extract_layer_files(&[layer], &by_scar)
+        .unwrap();
     assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
     assert_same_tree(&by_tar, &by_scar);
     for f in [

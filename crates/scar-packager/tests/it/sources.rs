@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use common::*;
-use scar_packager::{extract_image, pull, BlobCache, ImageSource, NoProgress, Phase, Progress};
+use scar_packager::{pull, BlobCache, Extractor, ImageSource, NoProgress, Phase, Progress};
 use scar_test_support::images as common;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
@@ -76,7 +76,9 @@ async fn pull_and_compare(source: &ImageSource, expected: &Path, work: &Path, na
         assert!(cache.contains(&l.digest), "{name}: {} not cached", l.digest);
     }
     let dest = work.join(format!("root-{name}"));
-    let report = extract_image(&image, &cache, &dest, &NoProgress).unwrap();
+    let report = Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap();
     assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
     assert_same_tree(expected, &dest);
     // The hard link is a hard link, not a copy.
@@ -94,11 +96,7 @@ async fn pull_and_compare(source: &ImageSource, expected: &Path, work: &Path, na
         .collect();
     assert!(leftovers.is_empty(), "partial dirs left: {leftovers:?}");
     // Read-only dirs must not stop the cleanup of a test either.
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(&dest)
-        .status();
+    crate::make_writable(&dest);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,11 +148,7 @@ async fn every_source_extracts_like_umoci() {
         "registry-v2s2",
     )
     .await;
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(work)
-        .status();
+    crate::make_writable(work);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +183,9 @@ async fn image_index_resolves_to_host_architecture() {
     assert_eq!(image.architecture, host);
     assert_eq!(image.manifest_digest, host_manifest);
     let dest = work.join("root");
-    extract_image(&image, &cache, &dest, &NoProgress).unwrap();
+    Extractor::default()
+        .extract_image(&image, &cache, &dest, &NoProgress)
+        .unwrap();
     assert_eq!(
         std::fs::read_to_string(dest.join("etc/arch")).unwrap(),
         host
@@ -205,13 +201,8 @@ async fn image_index_resolves_to_host_architecture() {
         &["--dest-tls-verify=false", "--all"],
     );
     let cache = BlobCache::new(work.join("cache2"));
-    let image = pull(
-        &ImageSource::detect(&reference).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let source = ImageSource::detect(&reference).unwrap();
+    let image = pull(&source, &cache, &NoProgress).await.unwrap();
     assert_eq!(image.architecture, host);
     assert_eq!(image.manifest_digest, host_manifest);
 }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use common::*;
 use scar_core::event::FunctionFile;
 use scar_packager::{
-    build_image_package, build_zip_package, extract_image, pull, push_image, write_oci_archive,
-    BlobCache, ImageSource, ManifestFormat, NoProgress, PackagerError, Phase, Progress,
+    build_image_package, build_zip_package, pull, push_image, write_oci_archive, BlobCache,
+    Extractor, ImageSource, ManifestFormat, NoProgress, PackagerError, Phase, Progress,
     PulledImage, ZipOptions, DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT,
 };
 use scar_test_support::images as common;
@@ -329,7 +329,9 @@ async fn oci_archive_is_read_by_skopeo_and_by_scar() {
     assert!(back.config.cmd.is_empty());
     assert_eq!(back.config.working_dir.as_deref(), Some("/srv"));
     let root = work.path().join("root");
-    extract_image(&back, &cache2, &root, &NoProgress).unwrap();
+    Extractor::default()
+        .extract_image(&back, &cache2, &root, &NoProgress)
+        .unwrap();
     assert_eq!(
         std::fs::read(root.join("opt/scar/bootstrap")).unwrap(),
         std::fs::read(&bootstrap).unwrap()
@@ -513,23 +515,31 @@ async fn big_image(work: &Path, mb: usize) -> (BlobCache, PulledImage) {
     (cache, image)
 }
 
-async fn zip_with(
-    image: &PulledImage,
-    cache: &BlobCache,
-    bootstrap: &Path,
-    dest: &Path,
-    options: &ZipOptions,
-) -> Result<scar_packager::ZipReport, PackagerError> {
-    build_zip_package(
-        image,
-        cache,
-        &function(),
-        bootstrap,
-        dest,
-        options,
-        &NoProgress,
-    )
-    .await
+/// Zip packages of one image, each built into the work directory under its own name.
+struct Zips<'a> {
+    image: &'a PulledImage,
+    cache: &'a BlobCache,
+    bootstrap: PathBuf,
+    work: &'a Path,
+}
+
+impl Zips<'_> {
+    async fn build(
+        &self,
+        name: &str,
+        options: &ZipOptions,
+    ) -> Result<scar_packager::ZipReport, PackagerError> {
+        build_zip_package(
+            self.image,
+            self.cache,
+            &function(),
+            &self.bootstrap,
+            &self.work.join(name),
+            options,
+            &NoProgress,
+        )
+        .await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -545,7 +555,12 @@ async fn size_limits_decide_root_bucket_or_error() {
 
     let work = tempfile::tempdir().unwrap();
     let (cache, image) = big_image(work.path(), 3).await;
-    let bootstrap = supervisor(work.path());
+    let zips = Zips {
+        image: &image,
+        cache: &cache,
+        bootstrap: supervisor(work.path()),
+        work: work.path(),
+    };
     let base = ZipOptions::new("scar-fn");
 
     // Layers only: its unzipped size is the floor.
@@ -553,25 +568,9 @@ async fn size_limits_decide_root_bucket_or_error() {
         include_root: false,
         ..base.clone()
     };
-    let lo = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("lo.zip"),
-        &layers_only,
-    )
-    .await
-    .unwrap();
+    let lo = zips.build("lo.zip", &layers_only).await.unwrap();
     // Everything fits under a roomy limit.
-    let full = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("full.zip"),
-        &base,
-    )
-    .await
-    .unwrap();
+    let full = zips.build("full.zip", &base).await.unwrap();
     assert!(full.includes_root);
     let root_size = full.root_size.unwrap();
     assert!(root_size > 3 * 1024 * 1024);
@@ -582,15 +581,7 @@ async fn size_limits_decide_root_bucket_or_error() {
         unzipped_limit: lo.unzipped_size + root_size / 2,
         ..base.clone()
     };
-    let r = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("tight.zip"),
-        &tight,
-    )
-    .await
-    .unwrap();
+    let r = zips.build("tight.zip", &tight).await.unwrap();
     assert!(!r.includes_root);
     assert_eq!(r.unzipped_size, lo.unzipped_size);
     assert!(
@@ -604,15 +595,7 @@ async fn size_limits_decide_root_bucket_or_error() {
         unzipped_limit: full.unzipped_size,
         ..base.clone()
     };
-    let r = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("exact.zip"),
-        &exact,
-    )
-    .await
-    .unwrap();
+    let r = zips.build("exact.zip", &exact).await.unwrap();
     assert!(r.includes_root);
 
     // Nothing fits: a clear error pointing to the image package; no zip left behind.
@@ -620,16 +603,13 @@ async fn size_limits_decide_root_bucket_or_error() {
         unzipped_limit: lo.unzipped_size - 1,
         ..base.clone()
     };
-    let dest = work.path().join("none.zip");
-    let err = zip_with(&image, &cache, &bootstrap, &dest, &none)
-        .await
-        .unwrap_err();
+    let err = zips.build("none.zip", &none).await.unwrap_err();
     assert!(
         matches!(err, PackagerError::PackageTooLarge { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("--package image"), "{err}");
-    assert!(!dest.exists());
+    assert!(!work.path().join("none.zip").exists());
 
     // The 50 MB rule, with a small limit: incompressible data keeps the zip large.
     assert!(full.zip_size > 3 * 1024 * 1024);
@@ -637,29 +617,13 @@ async fn size_limits_decide_root_bucket_or_error() {
         direct_upload_limit: full.zip_size - 1,
         ..base.clone()
     };
-    let r = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("b.zip"),
-        &bucket,
-    )
-    .await
-    .unwrap();
+    let r = zips.build("b.zip", &bucket).await.unwrap();
     assert!(r.needs_deployment_bucket);
     let direct = ZipOptions {
         direct_upload_limit: full.zip_size,
         ..base
     };
-    let r = zip_with(
-        &image,
-        &cache,
-        &bootstrap,
-        &work.path().join("d.zip"),
-        &direct,
-    )
-    .await
-    .unwrap();
+    let r = zips.build("d.zip", &direct).await.unwrap();
     assert!(!r.needs_deployment_bucket);
 }
 
@@ -670,20 +634,20 @@ async fn zip_packages_are_deterministic() {
     }
     let work = tempfile::tempdir().unwrap();
     let (_img, cache, image) = pulled(work.path()).await;
-    let bootstrap = supervisor(work.path());
-    let a = work.path().join("a.zip");
-    let b = work.path().join("b.zip");
+    let zips = Zips {
+        image: &image,
+        cache: &cache,
+        bootstrap: supervisor(work.path()),
+        work: work.path(),
+    };
+    let (a, b) = (work.path().join("a.zip"), work.path().join("b.zip"));
     let options = ZipOptions::new("scar-fn");
-    let ra = zip_with(&image, &cache, &bootstrap, &a, &options)
-        .await
-        .unwrap();
+    let ra = zips.build("a.zip", &options).await.unwrap();
     let other_work = ZipOptions {
         work_dir: Some(work.path().join("elsewhere")),
         ..options
     };
-    let rb = zip_with(&image, &cache, &bootstrap, &b, &other_work)
-        .await
-        .unwrap();
+    let rb = zips.build("b.zip", &other_work).await.unwrap();
     assert_eq!(ra.zip_size, rb.zip_size);
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
     // And it is a valid zip by Info-ZIP's standard.

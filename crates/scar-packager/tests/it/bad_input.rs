@@ -5,7 +5,7 @@ use std::path::Path;
 
 use common::*;
 use scar_core::ErrorCategory;
-use scar_packager::{extract_image, pull, BlobCache, ImageSource, NoProgress, PackagerError};
+use scar_packager::{pull, BlobCache, Extractor, ImageSource, NoProgress, PackagerError};
 use scar_test_support::images as common;
 
 fn assert_usage(err: &PackagerError, needles: &[&str]) {
@@ -20,6 +20,13 @@ fn assert_usage(err: &PackagerError, needles: &[&str]) {
     for n in needles {
         assert!(msg.contains(n), "`{msg}` does not mention `{n}`");
     }
+}
+
+/// The error of a pull that must fail.
+async fn pull_error(source: &ImageSource, cache: &BlobCache) -> PackagerError {
+    pull(source, cache, &NoProgress)
+        .await
+        .expect_err("a bad source was pulled")
 }
 
 /// No temporary files in the cache and no partial directories next to `dest`.
@@ -110,7 +117,7 @@ async fn truncated_and_tampered_archives() {
         } else {
             ImageSource::OciArchive(cut.clone())
         };
-        let err = pull(&kind, &cache, &NoProgress).await.unwrap_err();
+        let err = pull_error(&kind, &cache).await;
         assert_usage(&err, &[&format!("{name}-truncated.tar")]);
         no_leftovers(&cache_dir, work);
         // Nothing of the failed pull stays in the cache.
@@ -122,13 +129,7 @@ async fn truncated_and_tampered_archives() {
 
     let bad = work.join("tampered.tar");
     tamper(&docker, &bad);
-    let err = pull(
-        &ImageSource::from_archive(&bad).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = pull_error(&ImageSource::from_archive(&bad).unwrap(), &cache).await;
     assert!(
         matches!(err, PackagerError::DigestMismatch { .. }),
         "{err:?}"
@@ -150,20 +151,21 @@ async fn truncated_and_tampered_archives() {
     corrupt[n - 10] ^= 0x55;
     std::fs::write(&layer, &corrupt).unwrap();
     let dest = work.join("roots/fn");
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let extract = || Extractor::default().extract_image(&image, &cache, &dest, &NoProgress);
+    let err = extract().unwrap_err();
     assert!(
         !dest.exists(),
         "destination created despite the error: {err}"
     );
     no_leftovers(&cache_dir, &work.join("roots"));
     std::fs::remove_file(&layer).unwrap();
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let err = extract().unwrap_err();
     assert!(matches!(err, PackagerError::MissingBlob { .. }), "{err:?}");
     assert!(!dest.exists());
     std::fs::write(&layer, &good).unwrap();
-    extract_image(&image, &cache, &dest, &NoProgress).unwrap();
+    extract().unwrap();
     assert!(dest.join("bin/busybox").is_file());
-    let err = extract_image(&image, &cache, &dest, &NoProgress).unwrap_err();
+    let err = extract().unwrap_err();
     assert!(
         matches!(err, PackagerError::DestinationExists { .. }),
         "{err:?}"
@@ -180,13 +182,7 @@ async fn unreachable_registry_and_unknown_tag() {
         .map(|a| a.port())
         .unwrap();
     let reference = format!("127.0.0.1:{port}/test/img:latest");
-    let err = pull(
-        &ImageSource::detect(&reference).unwrap(),
-        &cache,
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
     assert!(
         matches!(err, PackagerError::RegistryUnreachable { .. }),
         "{err:?}"
@@ -205,13 +201,7 @@ async fn unreachable_registry_and_unknown_tag() {
     img.push(&registry, "test/img:latest", false);
     for missing in ["test/img:nosuch", "test/nothere:latest"] {
         let reference = format!("{}/{missing}", registry.addr);
-        let err = pull(
-            &ImageSource::detect(&reference).unwrap(),
-            &cache,
-            &NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
         assert!(
             matches!(err, PackagerError::ImageNotFound { .. }),
             "{err:?}"

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use common::{pax, raw_entry, snapshot, tar_of, RawTar};
-use scar_packager::{extract_layer, ExtractReport};
+use scar_packager::{ExtractReport, Extractor};
 use scar_test_support::images as common;
 
 /// A sentinel directory (the root's parent) and the root inside it.
@@ -33,6 +33,17 @@ fn outside_untouched(sentinel: &Path) {
     );
 }
 
+/// Applies `layers` in order onto `root`, with the default options, into one report.
+fn apply_layers(root: &Path, layers: &[&[u8]]) -> ExtractReport {
+    let mut report = ExtractReport::default();
+    for layer in layers {
+        Extractor::default()
+            .apply_layer(*layer, root, &mut report)
+            .unwrap();
+    }
+    report
+}
+
 #[test]
 fn hostile_corpus_stays_inside_the_root() {
     let (sentinel, root) = sandbox();
@@ -56,8 +67,7 @@ fn hostile_corpus_stays_inside_the_root() {
         .special("fifo", tar::EntryType::Fifo)
         .file(&pwned_rel, 0o644, b"pwned")
         .finish();
-    let mut report = ExtractReport::default();
-    extract_layer(&layer[..], &root, &mut report).unwrap();
+    let report = apply_layers(&root, &[&layer]);
 
     outside_untouched(sentinel.path());
     assert!(
@@ -119,8 +129,7 @@ fn hard_link_inside_the_root_through_symlinks_is_kept_inside() {
         .hardlink("hl", "/etc/passwd")
         .hardlink("hl2", "evil/etc/passwd")
         .finish();
-    let mut report = ExtractReport::default();
-    extract_layer(&layer[..], &root, &mut report).unwrap();
+    apply_layers(&root, &[&layer]);
     outside_untouched(sentinel.path());
     assert_eq!(
         std::fs::read(root.join("hl")).unwrap(),
@@ -153,10 +162,7 @@ fn opaque_marker_keeps_entries_of_its_own_layer_in_any_order() {
         .file(".wh.gone", 0o644, b"")
         .finish();
     let gone = RawTar::new().file("gone", 0o644, b"x").finish();
-    let mut report = ExtractReport::default();
-    extract_layer(&lower[..], &root, &mut report).unwrap();
-    extract_layer(&gone[..], &root, &mut report).unwrap();
-    extract_layer(&upper[..], &root, &mut report).unwrap();
+    let report = apply_layers(&root, &[&lower, &gone, &upper]);
     let names: Vec<_> = snapshot(&root)
         .keys()
         .map(|p| p.display().to_string())
@@ -181,9 +187,7 @@ fn read_only_directories_and_replacements() {
         .dir("becomes-dir/", 0o755)
         .file("becomes-dir/x", 0o644, b"x")
         .finish();
-    let mut report = ExtractReport::default();
-    extract_layer(&lower[..], &root, &mut report).unwrap();
-    extract_layer(&upper[..], &root, &mut report).unwrap();
+    apply_layers(&root, &[&lower, &upper]);
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| {
         std::fs::metadata(root.join(p))
@@ -196,18 +200,16 @@ fn read_only_directories_and_replacements() {
     assert_eq!(mode("ro/a"), 0o444);
     assert!(root.join("ro/c").exists() && !root.join("ro/inner").exists());
     assert_eq!(std::fs::read(root.join("becomes-dir/x")).unwrap(), b"x");
-    let _ = std::process::Command::new("chmod")
-        .arg("-R")
-        .arg("u+w")
-        .arg(&root)
-        .status();
+    crate::make_writable(&root);
 }
 
 #[test]
 fn zstd_layers_are_refused_clearly() {
     let (_sentinel, root) = sandbox();
     let mut report = ExtractReport::default();
-    let err = extract_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..], &root, &mut report).unwrap_err();
+    let err = Extractor::default()
+        .apply_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..], &root, &mut report)
+        .unwrap_err();
     assert!(err.to_string().contains("zstd"), "{err}");
     assert_eq!(err.category(), scar_core::ErrorCategory::Usage);
 }
@@ -216,9 +218,7 @@ fn zstd_layers_are_refused_clearly() {
 // Malformed headers, limits, strict mode and staging (issue 13).
 
 use scar_core::ErrorCategory;
-use scar_packager::{
-    extract_layer_files_with, Change, ExtractLimits, ExtractOptions, PackagerError,
-};
+use scar_packager::{Change, ExtractLimits, ExtractOptions, PackagerError};
 
 /// Writes `layer` beside the sentinel and extracts it into a new root `dest` with
 /// `options`; checks that nothing escaped, and that a failure left neither `dest` nor
@@ -239,7 +239,7 @@ fn extract_file(
     let file = work.path().join("layer.tar");
     std::fs::write(&file, layer).unwrap();
     let dest = roots.join("dest");
-    let result = extract_layer_files_with(&[file], &dest, options);
+    let result = Extractor::new(*options).extract_layer_files(&[file], &dest);
     outside_untouched(&sentinel);
     let left: Vec<_> = std::fs::read_dir(&roots)
         .unwrap()
@@ -256,6 +256,13 @@ fn extract_file(
 
 fn dest_of(work: &tempfile::TempDir) -> std::path::PathBuf {
     work.path().join("s/root/dest")
+}
+
+/// The default options with one limit changed by `set`; not strict.
+fn limited(set: impl FnOnce(&mut ExtractLimits)) -> ExtractOptions {
+    let mut options = ExtractOptions::default();
+    set(&mut options.limits);
+    options
 }
 
 #[track_caller]
@@ -544,13 +551,7 @@ fn big_file_tar(size: u64, byte: u8) -> impl std::io::Read {
 #[test]
 fn a_bomb_stops_at_the_image_limit_and_leaves_nothing() {
     let layer = gzip(big_file_tar(64 << 20, b'a'));
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            max_image_bytes: 16 << 20,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.max_image_bytes = 16 << 20);
     let (_work, result) = extract_file(&layer, &options);
     let err = result.unwrap_err();
     assert!(matches!(err, PackagerError::TooLarge { .. }), "{err:?}");
@@ -570,13 +571,7 @@ fn a_header_claiming_more_than_the_limit_is_refused_before_writing() {
         |h| h.set_size(1 << 30),
         false,
     )]);
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            max_image_bytes: 16 << 20,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.max_image_bytes = 16 << 20);
     let (_work, result) = extract_file(&layer, &options);
     assert!(
         matches!(result, Err(PackagerError::TooLarge { .. })),
@@ -597,13 +592,7 @@ fn a_decompression_bomb_is_stopped_by_the_layer_ratio() {
         assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
     }
     // The same layer, trusted: 0 turns the ratio check off.
-    let trusted = ExtractOptions {
-        limits: ExtractLimits {
-            max_layer_ratio: 0,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let trusted = limited(|l| l.max_layer_ratio = 0);
     let (work, result) = extract_file(&layer, &trusted);
     let report = result.unwrap();
     assert_eq!(report.bytes, 100 << 20);
@@ -614,13 +603,7 @@ fn a_decompression_bomb_is_stopped_by_the_layer_ratio() {
 #[test]
 fn a_nearly_full_disk_is_a_machine_error_and_leaves_nothing() {
     let layer = tar_of(&[raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false)]);
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            min_free_bytes: u64::MAX / 2,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
+    let options = limited(|l| l.min_free_bytes = u64::MAX / 2);
     let (_work, result) = extract_file(&layer, &options);
     let err = result.unwrap_err();
     assert!(matches!(err, PackagerError::DiskFull { .. }), "{err:?}");
@@ -657,14 +640,10 @@ fn a_full_disk_during_extraction_leaves_nothing() {
     std::io::Read::read_to_end(&mut data, &mut bytes).unwrap();
     std::fs::write(&layer_path, bytes).unwrap();
     let dest = mnt.join("roots/dest");
-    let options = ExtractOptions {
-        limits: ExtractLimits {
-            min_free_bytes: 0,
-            ..ExtractLimits::default()
-        },
-        strict: false,
-    };
-    let err = extract_layer_files_with(&[layer_path], &dest, &options).unwrap_err();
+    let options = limited(|l| l.min_free_bytes = 0);
+    let err = Extractor::new(options)
+        .extract_layer_files(&[layer_path], &dest)
+        .unwrap_err();
     assert!(matches!(err, PackagerError::DiskFull { .. }), "{err:?}");
     assert_eq!(err.category(), ErrorCategory::Provider);
     let left: Vec<_> = std::fs::read_dir(mnt.join("roots"))
@@ -794,9 +773,15 @@ fn child_extracting_from_a_fifo() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    let result =
-        scar_packager::extract_layer_files(&[dir.join("layer.fifo")], &dir.join("roots/child"));
+    let result = Extractor::default()
+        .extract_layer_files(&[dir.join("layer.fifo")], &dir.join("roots/child"));
     panic!("the parent should have killed this process: {result:?}");
+}
+
+/// The child test's name as the harness knows it: its path below the crate.
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::child_extracting_from_a_fifo")
 }
 
 #[test]
@@ -807,7 +792,7 @@ fn killed_extraction_is_swept_by_the_next_one() {
     let roots = work.path().join("roots");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_extracting_from_a_fifo",
+            child_test_name().as_str(),
             "--exact",
             "--ignored",
             "--nocapture",
@@ -827,7 +812,8 @@ fn killed_extraction_is_swept_by_the_next_one() {
     assert!(staging.is_dir(), "a SIGKILL cannot clean up");
 
     // The next extraction beside it sweeps it.
-    scar_packager::extract_layer_files(&[small_layer_file(work.path())], &roots.join("next"))
+    Extractor::default()
+        .extract_layer_files(&[small_layer_file(work.path())], &roots.join("next"))
         .unwrap();
     assert!(!staging.exists(), "stale staging not swept");
     let names: Vec<_> = std::fs::read_dir(&roots)
@@ -846,15 +832,16 @@ fn a_live_extraction_is_never_swept() {
     let roots = work.path().join("roots");
     let (fifo2, dest) = (fifo.clone(), roots.join("live"));
     let extracting =
-        std::thread::spawn(move || scar_packager::extract_layer_files(&[fifo2], &dest));
+        std::thread::spawn(move || Extractor::default().extract_layer_files(&[fifo2], &dest));
     let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     let size = 2u64 << 20;
     feed.write_all(&big_header(size)).unwrap();
     feed.write_all(&vec![b'x'; 1 << 20]).unwrap();
     let staging = wait_for_staging(&roots);
 
-    assert_eq!(scar_packager::sweep_stale_partials(&roots), 0);
-    scar_packager::extract_layer_files(&[small_layer_file(work.path())], &roots.join("other"))
+    assert_eq!(Extractor::sweep_stale_partials(&roots), 0);
+    Extractor::default()
+        .extract_layer_files(&[small_layer_file(work.path())], &roots.join("other"))
         .unwrap();
     assert!(staging.is_dir(), "a live extraction's staging was swept");
 
@@ -883,8 +870,9 @@ fn staging_is_removed_when_the_layer_ends_early() {
         feed.write_all(&big_header(8 << 20)).unwrap();
         feed.write_all(&vec![b'x'; 1 << 20]).unwrap();
     });
-    let err =
-        scar_packager::extract_layer_files(&[work.path().join("layer.fifo")], &dest).unwrap_err();
+    let err = Extractor::default()
+        .extract_layer_files(&[work.path().join("layer.fifo")], &dest)
+        .unwrap_err();
     feeder.join().unwrap();
     assert!(err.to_string().contains("truncated"), "{err}");
     assert_eq!(err.category(), ErrorCategory::Usage);
@@ -921,7 +909,7 @@ fn staging_is_removed_when_extraction_panics() {
     let roots = work.path().join("roots");
     let dest = roots.join("dest");
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        scar_packager::extract_image(&image, &cache, &dest, &Panics)
+        Extractor::default().extract_image(&image, &cache, &dest, &Panics)
     }));
     assert!(caught.is_err(), "the reporter did not panic");
     assert!(staging_in(&roots).is_empty(), "{:?}", staging_in(&roots));
