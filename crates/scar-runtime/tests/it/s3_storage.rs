@@ -219,8 +219,11 @@ fn storage_event_downloads_from_and_uploads_to_s3() {
 /// Runs `test` of this binary in a child process with exactly these AWS variables (and no
 /// `SCAR_STORAGE_DIR`), so that the supervisor reads its own environment.
 fn in_child(test: &str, vars: &[(&str, &str)]) {
+    // The test's full name in this binary: its module path without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let test = format!("{module}::{test}");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]);
+    cmd.args(["--exact", &test, "--nocapture", "--test-threads=1"]);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
         if k.starts_with("AWS_") || k == "SCAR_STORAGE_DIR" || k == "SCAR_FUNCTION_FILE" {

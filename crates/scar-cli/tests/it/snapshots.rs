@@ -1,7 +1,7 @@
 //! Snapshots (insta) of what users read: `--help` of scar and of every subcommand, and the
 //! messages of usage errors, with temporary paths and request ids filtered out. A change to
 //! any of them shows up in review as a snapshot diff (`cargo insta review`, or
-//! `INSTA_UPDATE=always cargo test -p scar-cli --test snapshots` and read the diff).
+//! `INSTA_UPDATE=always cargo test -p scar-cli --test it snapshots::` and read the diff).
 
 use scar_test_support::scar as support;
 use support::Scar;
