@@ -6,3 +6,4 @@ mod moto_batch;
 mod moto_functions;
 mod moto_launcher;
 mod moto_logs_storage;
+mod on_moto;

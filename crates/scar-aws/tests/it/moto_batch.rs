@@ -10,27 +10,17 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use common::{spec_with_bucket, Moto};
-use scar_aws::{AwsConfig, AwsProvider, InitRequest, Package, StaticCredentials};
+use scar_aws::{AwsProvider, InitRequest, Package};
 use scar_core::event::Payload;
 use scar_core::progress::{NoProgress, Progress};
 use scar_core::provider::{LaunchRequest, LogQuery, Outcome, Provider};
 use scar_core::{BatchSpec, ExecutionMode, FunctionSpec};
 use scar_test_support::moto as common;
 
+use crate::on_moto::provider;
+
 const IMAGE: &str =
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/scar-f@sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-async fn provider(moto: &Moto) -> AwsProvider {
-    let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(moto.endpoint());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
-        access_key_id: common::ACCESS_KEY.into(),
-        secret_access_key: common::ACCESS_KEY.into(),
-        session_token: None,
-    });
-    AwsProvider::connect(config).await
-}
 
 /// moto with Batch on and a network for compute environments: `(moto, provider, subnet,
 /// security group)`.

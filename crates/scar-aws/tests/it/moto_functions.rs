@@ -1,26 +1,14 @@
 //! init, invoke, list and rm against moto: what init creates, what rm removes, rollback.
 
 use common::{make_zip, scar_response, spec, Moto};
-use scar_aws::{AwsConfig, AwsError, AwsProvider, InitRequest, Package, StaticCredentials};
+use scar_aws::{AwsError, InitRequest, Package};
 use scar_core::event::Payload;
 use scar_core::progress::NoProgress;
 use scar_core::provider::{Provider, ProviderError};
 use scar_core::ErrorCategory;
 use scar_test_support::moto as common;
 
-/// A provider on moto with static test credentials given through the configuration, not
-/// the environment.
-async fn provider(moto: &Moto) -> AwsProvider {
-    let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(moto.endpoint());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
-        access_key_id: common::ACCESS_KEY.into(),
-        secret_access_key: common::ACCESS_KEY.into(),
-        session_token: None,
-    });
-    AwsProvider::connect(config).await
-}
+use crate::on_moto::provider;
 
 async fn function_exists(aws: &scar_aws::AwsProvider, name: &str) -> bool {
     aws.lambda_client()

@@ -8,28 +8,12 @@ use std::time::Duration;
 use common::proxy::Proxy;
 use common::{make_zip, scar_response, spec, Moto};
 use scar_aws::{
-    AwsConfig, AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary,
-    InitRequest, Package, RetryPolicy, StaticCredentials,
+    AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary, InitRequest,
+    Package, RetryPolicy,
 };
 use scar_test_support::moto as common;
 
-/// A provider on moto (or on `endpoint`, such as a proxy in front of it) with static test
-/// credentials given through the configuration, not the environment.
-async fn provider_at(moto: &Moto, endpoint: &str) -> AwsProvider {
-    let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(endpoint.into());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
-        access_key_id: common::ACCESS_KEY.into(),
-        secret_access_key: common::ACCESS_KEY.into(),
-        session_token: None,
-    });
-    AwsProvider::connect(config).await
-}
-
-async fn provider(moto: &Moto) -> AwsProvider {
-    provider_at(moto, &moto.endpoint()).await
-}
+use crate::on_moto::{provider, provider_at};
 
 async fn function_and_inputs(moto: &Moto, aws: &AwsProvider, name: &str, keys: &[String]) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,23 +4,11 @@ use std::sync::Mutex;
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use common::Moto;
-use scar_aws::{AwsConfig, AwsProvider, StaticCredentials, TransferEvent};
+use scar_aws::TransferEvent;
 use scar_core::provider::{LogQuery, Provider};
 use scar_test_support::moto as common;
 
-/// A provider on moto with static test credentials given through the configuration, not
-/// the environment.
-async fn provider(moto: &Moto) -> AwsProvider {
-    let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(moto.endpoint());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
-        access_key_id: common::ACCESS_KEY.into(),
-        secret_access_key: common::ACCESS_KEY.into(),
-        session_token: None,
-    });
-    AwsProvider::connect(config).await
-}
+use crate::on_moto::provider;
 
 #[tokio::test]
 async fn logs_slice_one_request_out_of_interleaved_streams() {
