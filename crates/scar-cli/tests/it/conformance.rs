@@ -5,6 +5,9 @@
 //! moto's Lambda runs nothing (no Docker): on aws, each invocation is answered by a canned
 //! scar response queued beforehand with what the local provider's real run printed, so that
 //! what is compared is the frontend and the provider surface, not moto.
+//!
+//! One test per scenario, each with its own scar homes and moto (a failing scenario hides
+//! no other), each failure naming its scenario and provider.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -70,23 +73,118 @@ impl Side {
     }
 }
 
-fn sides() -> Option<(Side, Side)> {
+/// Both providers for one scenario: a fresh scar home each, a moto of the scenario's own
+/// behind aws, and a busybox image archive to create functions from.
+struct Sides {
+    scenario: &'static str,
+    local: Side,
+    aws: Side,
+    work: tempfile::TempDir,
+    archive: String,
+}
+
+/// The sides of `scenario`, or `None` (skipped loudly; a failure under `CI`) without the
+/// tools or the supervisor.
+fn sides(scenario: &'static str) -> Option<Sides> {
     if !require_tools(&["umoci", "skopeo", "busybox", "proot"]) {
         return None;
     }
-    let local = Side {
-        name: "local",
-        scar: Scar::new(env!("CARGO_BIN_EXE_scar"))?,
-        moto: None,
-        work: tempfile::tempdir().unwrap(),
+    let side = |name, moto| {
+        Some(Side {
+            name,
+            scar: Scar::new(env!("CARGO_BIN_EXE_scar"))?,
+            moto,
+            work: tempfile::tempdir().unwrap(),
+        })
     };
-    let aws = Side {
-        name: "aws",
-        scar: Scar::new(env!("CARGO_BIN_EXE_scar"))?,
-        moto: Some(Moto::start()?),
-        work: tempfile::tempdir().unwrap(),
-    };
-    Some((local, aws))
+    let local = side("local", None)?;
+    let aws = side("aws", Some(Moto::start()?))?;
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("image.tar");
+    build_busybox_image(work.path()).docker_archive(&archive);
+    let archive = archive.to_str().unwrap().to_string();
+    Some(Sides {
+        scenario,
+        local,
+        aws,
+        work,
+        archive,
+    })
+}
+
+/// The sides of `scenario` with function `f` made on both, its bucket `conformance`.
+fn with_function(scenario: &'static str) -> Option<Sides> {
+    let sides = sides(scenario)?;
+    for side in [&sides.local, &sides.aws] {
+        let args = side.init_args("f", &sides.archive, "conformance");
+        sides.ok(side, &to_str(&args));
+    }
+    Some(sides)
+}
+
+impl Sides {
+    /// Where a failure happened: the scenario, the provider and the command.
+    fn at(&self, side: &Side, args: &[&str]) -> String {
+        format!(
+            "[{} on {}] `scar {}`",
+            self.scenario,
+            side.name,
+            args.join(" ")
+        )
+    }
+
+    /// Runs `args` on `side` and asserts that it succeeded.
+    #[track_caller]
+    fn ok(&self, side: &Side, args: &[&str]) -> Run {
+        let run = side.run(args);
+        assert_eq!(run.status, 0, "{} failed: {run:#?}", self.at(side, args));
+        run
+    }
+
+    /// Runs `args` on both sides; asserts the same exit status; returns both runs.
+    #[track_caller]
+    fn both(&self, args: &[&str]) -> (Run, Run) {
+        let (l, a) = (self.local.run(args), self.aws.run(args));
+        assert_eq!(
+            l.status,
+            a.status,
+            "[{} on local and aws] `scar {}`: exit status differs\nlocal: {l:#?}\naws: {a:#?}",
+            self.scenario,
+            args.join(" ")
+        );
+        (l, a)
+    }
+
+    /// Same exit status and the same JSON schema (keys).
+    #[track_caller]
+    fn same_schema(&self, args: &[&str]) -> (serde_json::Value, serde_json::Value) {
+        let (l, a) = self.both(args);
+        let (lj, aj) = (l.json(), a.json());
+        assert_eq!(
+            keys(&lj),
+            keys(&aj),
+            "[{} on local and aws] `scar {}`: --json schema differs\nlocal: {lj:#}\naws: {aj:#}",
+            self.scenario,
+            args.join(" ")
+        );
+        (lj, aj)
+    }
+
+    /// Same exit status and the same error message, once request ids and paths are set
+    /// aside.
+    #[track_caller]
+    fn same_error(&self, args: &[&str], status: i32) -> String {
+        let (l, a) = self.both(args);
+        assert_eq!(l.status, status, "{}: {l:#?}", self.at(&self.local, args));
+        assert_eq!(
+            l.stderr.trim(),
+            a.stderr.trim(),
+            "[{} on local and aws] `scar {}`: messages differ",
+            self.scenario,
+            args.join(" ")
+        );
+        l.stderr
+    }
 }
 
 /// The keys of a JSON object (of the first element, for an array).
@@ -95,47 +193,6 @@ fn keys(v: &serde_json::Value) -> BTreeSet<String> {
     v.as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-/// Runs `args` on both sides; asserts the same exit status; returns both runs.
-#[track_caller]
-fn both(sides: &(Side, Side), args: &[&str]) -> (Run, Run) {
-    let (l, a) = (sides.0.run(args), sides.1.run(args));
-    assert_eq!(
-        l.status,
-        a.status,
-        "`scar {}`: exit status differs\nlocal: {l:#?}\naws: {a:#?}",
-        args.join(" ")
-    );
-    (l, a)
-}
-
-/// Same exit status and the same JSON schema (keys).
-#[track_caller]
-fn same_schema(sides: &(Side, Side), args: &[&str]) -> (serde_json::Value, serde_json::Value) {
-    let (l, a) = both(sides, args);
-    let (lj, aj) = (l.json(), a.json());
-    assert_eq!(
-        keys(&lj),
-        keys(&aj),
-        "`scar {}`: --json schema differs\nlocal: {lj:#}\naws: {aj:#}",
-        args.join(" ")
-    );
-    (lj, aj)
-}
-
-/// Same exit status and the same error message, once request ids and paths are set aside.
-#[track_caller]
-fn same_error(sides: &(Side, Side), args: &[&str], status: i32) -> String {
-    let (l, a) = both(sides, args);
-    assert_eq!(l.status, status, "`scar {}`: {l:#?}", args.join(" "));
-    assert_eq!(
-        l.stderr.trim(),
-        a.stderr.trim(),
-        "`scar {}`: messages differ",
-        args.join(" ")
-    );
-    l.stderr
 }
 
 /// A scar response as the supervisor answers it.
@@ -147,83 +204,135 @@ fn response(request_id: &str, exit_code: i32, output: &str) -> serde_json::Value
 }
 
 #[test]
-fn both_providers_behave_the_same() {
-    let Some(sides) = sides() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("image.tar");
-    build_busybox_image(work.path()).docker_archive(&archive);
-    let archive = archive.to_str().unwrap().to_string();
-    let script = work.path().join("script.sh");
-    std::fs::write(&script, "echo \"from a script: $GREETING\"\nexit 3\n").unwrap();
-    let script = script.to_str().unwrap().to_string();
-
-    // Bad input is refused the same way, before anything is made.
-    same_error(&sides, &["init", "-n", "bad name", "-if", &archive], 2);
-    same_error(&sides, &["init", "-n", "f", "-if", &archive, "-m", "5"], 2);
-    same_error(&sides, &["run", "-n", "nobody", "echo"], 2);
-    same_error(&sides, &["ls", "-b", "Not_A_Bucket"], 2);
-
-    // init: the same JSON; ls lists it the same way.
-    let (local, aws) = (&sides.0, &sides.1);
-    let init = |side: &Side| {
-        let mut args = side.init_args("f", &archive, "conformance");
-        args.push("--json".into());
-        side.run(&to_str(&args)).ok().json()
+fn bad_input_is_refused_alike_before_anything_is_made() {
+    let Some(s) = sides("bad_input_is_refused_alike_before_anything_is_made") else {
+        return;
     };
-    let (li, ai) = (init(local), init(aws));
-    assert_eq!(
-        keys(&li),
-        keys(&ai),
-        "init --json describes a function alike"
-    );
-    assert_eq!(keys(&li["spec"]), keys(&ai["spec"]));
-    assert_eq!(li["image_digest"], ai["image_digest"], "the same image");
-    let (ll, al) = same_schema(&sides, &["ls", "--json"]);
-    assert_eq!(ll[0]["spec"]["name"], "f");
-    assert_eq!(al[0]["spec"]["name"], "f");
-    assert!(ll[0]["spec"]["inputs"].is_array(), "{}", ll[0]);
-    assert_eq!(ll[0]["spec"]["inputs"], al[0]["spec"]["inputs"]);
-    assert_eq!(ll[0]["spec"]["outputs"], al[0]["spec"]["outputs"]);
+    s.same_error(&["init", "-n", "bad name", "-if", &s.archive], 2);
+    s.same_error(&["init", "-n", "f", "-if", &s.archive, "-m", "5"], 2);
+    s.same_error(&["run", "-n", "nobody", "echo"], 2);
+    s.same_error(&["ls", "-b", "Not_A_Bucket"], 2);
+}
 
-    // run: a command, its output, JSON and exit 0.
-    aws.answers(&[response("r-1", 0, "hi\n")]);
-    let (l, a) = same_schema(&sides, &["run", "-n", "f", "--json", "echo hi"]);
-    assert_eq!(l["output"], "hi\n");
-    assert_eq!(a["output"], l["output"]);
-    // A script that fails: exit 1 and the same note on both.
-    let local_run = local.run(&["run", "-n", "f", "-e", "GREETING=hello", "-s", &script]);
-    assert_eq!(local_run.status, 1, "{local_run:#?}");
-    assert_eq!(local_run.stdout, "from a script: hello\n");
-    aws.answers(&[response("r-2", 3, &local_run.stdout)]);
-    let aws_run = aws.run(&["run", "-n", "f", "-e", "GREETING=hello", "-s", &script]);
-    assert_eq!((aws_run.status, &aws_run.stdout), (1, &local_run.stdout));
+#[test]
+fn init_and_ls_describe_a_function_alike() {
+    let Some(s) = sides("init_and_ls_describe_a_function_alike") else {
+        return;
+    };
+    let init = |side: &Side| {
+        let mut args = side.init_args("f", &s.archive, "conformance");
+        args.push("--json".into());
+        s.ok(side, &to_str(&args)).json()
+    };
+    let (li, ai) = (init(&s.local), init(&s.aws));
+    let at = "[init_and_ls_describe_a_function_alike on local and aws] init --json";
+    assert_eq!(keys(&li), keys(&ai), "{at}: a function described alike");
+    assert_eq!(keys(&li["spec"]), keys(&ai["spec"]), "{at}: its spec");
+    assert_eq!(
+        li["image_digest"], ai["image_digest"],
+        "{at}: the same image"
+    );
+    let (ll, al) = s.same_schema(&["ls", "--json"]);
+    let at = "[init_and_ls_describe_a_function_alike] ls --json";
+    assert_eq!(ll[0]["spec"]["name"], "f", "{at} on local: {ll}");
+    assert_eq!(al[0]["spec"]["name"], "f", "{at} on aws: {al}");
+    assert!(
+        ll[0]["spec"]["inputs"].is_array(),
+        "{at} on local: {}",
+        ll[0]
+    );
+    assert_eq!(ll[0]["spec"]["inputs"], al[0]["spec"]["inputs"], "{at}");
+    assert_eq!(ll[0]["spec"]["outputs"], al[0]["spec"]["outputs"], "{at}");
+}
+
+#[test]
+fn run_prints_a_commands_output_alike() {
+    let Some(s) = with_function("run_prints_a_commands_output_alike") else {
+        return;
+    };
+    s.aws.answers(&[response("r-1", 0, "hi\n")]);
+    let (l, a) = s.same_schema(&["run", "-n", "f", "--json", "echo hi"]);
+    let at = "[run_prints_a_commands_output_alike] run --json";
+    assert_eq!(l["output"], "hi\n", "{at} on local: {l}");
+    assert_eq!(a["output"], l["output"], "{at} on aws: {a}");
+}
+
+#[test]
+fn a_failing_script_exits_1_with_the_same_note() {
+    let Some(s) = with_function("a_failing_script_exits_1_with_the_same_note") else {
+        return;
+    };
+    let script = s.work.path().join("script.sh");
+    std::fs::write(&script, "echo \"from a script: $GREETING\"\nexit 3\n").unwrap();
+    let args = ["run", "-n", "f", "-e", "GREETING=hello", "-s"];
+    let args = [&args[..], &[script.to_str().unwrap()]].concat();
+    let local_run = s.local.run(&args);
+    let at = |side: &Side| s.at(side, &args);
+    assert_eq!(local_run.status, 1, "{}: {local_run:#?}", at(&s.local));
+    assert_eq!(
+        local_run.stdout,
+        "from a script: hello\n",
+        "{}",
+        at(&s.local)
+    );
+    s.aws.answers(&[response("r-2", 3, &local_run.stdout)]);
+    let aws_run = s.aws.run(&args);
+    assert_eq!(
+        (aws_run.status, &aws_run.stdout),
+        (1, &local_run.stdout),
+        "{}: {aws_run:#?}",
+        at(&s.aws)
+    );
     let note = |r: &Run| r.stderr.replace(&request_of(&r.stderr), "ID");
-    assert_eq!(note(&local_run), note(&aws_run));
+    assert_eq!(
+        note(&local_run),
+        note(&aws_run),
+        "[a_failing_script_exits_1_with_the_same_note on local and aws]: notes differ"
+    );
     assert!(
         note(&local_run).contains("exited with status 3"),
-        "{local_run:#?}"
+        "{}: {local_run:#?}",
+        at(&s.local)
     );
+}
 
-    // run --async: at once, with a request id, on both.
-    let (l, _) = same_schema(
-        &sides,
-        &["run", "-n", "f", "--async", "--json", "echo later"],
-    );
+#[test]
+fn run_async_returns_a_request_id_at_once() {
+    let Some(s) = with_function("run_async_returns_a_request_id_at_once") else {
+        return;
+    };
+    let (l, _) = s.same_schema(&["run", "-n", "f", "--async", "--json", "echo later"]);
     let id = l["request_id"].as_str().unwrap().to_string();
     // Locally it completes after scar returned, and is logged.
-    let log = wait_for(|| {
-        let r = local.run(&["log", "-n", "f", "-ri", &id]);
+    let args = ["log", "-n", "f", "-ri", &id];
+    let log = wait_for(&s.at(&s.local, &args), || {
+        let r = s.local.run(&args);
         (r.status == 0 && r.stdout.contains("later")).then_some(r.stdout)
     });
-    assert!(log.contains(&format!("REPORT RequestId: {id}")), "{log}");
+    assert!(
+        log.contains(&format!("REPORT RequestId: {id}")),
+        "{}: {log}",
+        s.at(&s.local, &args)
+    );
+}
 
-    // log -ri of an id that never ran: exit 2, the same message.
-    same_error(&sides, &["log", "-n", "f", "-ri", "no-such-id"], 2);
+#[test]
+fn log_of_a_request_that_never_ran_is_the_same_error() {
+    let Some(s) = with_function("log_of_a_request_that_never_ran_is_the_same_error") else {
+        return;
+    };
+    s.same_error(&["log", "-n", "f", "-ri", "no-such-id"], 2);
+}
 
-    // log --follow follows on both: a line written after it started shows up.
-    for side in [local, aws] {
+#[test]
+fn log_follow_shows_a_line_written_after_it_started() {
+    let Some(s) = with_function("log_follow_shows_a_line_written_after_it_started") else {
+        return;
+    };
+    for side in [&s.local, &s.aws] {
+        let args = ["log", "-n", "f", "--follow"];
         let mut child = side
-            .command(&["log", "-n", "f", "--follow"])
+            .command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -232,9 +341,7 @@ fn both_providers_behave_the_same() {
         let marker = format!("marker-{}", side.name);
         match &side.moto {
             None => {
-                local
-                    .run(&["run", "-n", "f", &format!("echo {marker}")])
-                    .ok();
+                s.ok(side, &["run", "-n", "f", &format!("echo {marker}")]);
             }
             Some(moto) => put_log_line(moto, &marker),
         }
@@ -243,101 +350,126 @@ fn both_providers_behave_the_same() {
         let _ = child.wait();
         assert!(
             out.contains(&marker),
-            "{}: --follow printed {out:?}",
-            side.name
+            "{}: printed {out:?}",
+            s.at(side, &args)
         );
     }
+}
 
-    // Buckets: put, ls -b, get.
-    let data = work.path().join("data");
+#[test]
+fn buckets_put_ls_and_get_alike() {
+    let Some(s) = with_function("buckets_put_ls_and_get_alike") else {
+        return;
+    };
+    let data = s.work.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("a.txt"), "hello bucket\n").unwrap();
-    let (l, a) = same_schema(
-        &sides,
-        &[
-            "put",
-            "-b",
-            "conformance/data",
-            "-p",
-            data.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(keys(&l["stored"]), keys(&a["stored"]));
-    assert_eq!(l["stored"][0]["key"], "data/a.txt");
-    assert_eq!(a["stored"][0]["key"], "data/a.txt");
+    let put = [
+        "put",
+        "-b",
+        "conformance/data",
+        "-p",
+        data.to_str().unwrap(),
+    ];
+    let (l, a) = s.same_schema(&[&put[..], &["--json"]].concat());
+    let at = "[buckets_put_ls_and_get_alike] put --json";
+    assert_eq!(keys(&l["stored"]), keys(&a["stored"]), "{at}: {l} vs {a}");
+    assert_eq!(l["stored"][0]["key"], "data/a.txt", "{at} on local: {l}");
+    assert_eq!(a["stored"][0]["key"], "data/a.txt", "{at} on aws: {a}");
     assert_eq!(
         (l["function"].clone(), a["function"].clone()),
-        (serde_json::Value::Null, serde_json::Value::Null)
+        (serde_json::Value::Null, serde_json::Value::Null),
+        "{at}: no function on either"
     );
-    let (l, a) = same_schema(&sides, &["ls", "-b", "conformance/data", "--json"]);
-    assert_eq!(l[0]["key"], a[0]["key"]);
-    assert_eq!(l[0]["size"], a[0]["size"]);
-    for side in [local, aws] {
+    let (l, a) = s.same_schema(&["ls", "-b", "conformance/data", "--json"]);
+    let at = "[buckets_put_ls_and_get_alike on local and aws] ls -b --json";
+    assert_eq!(l[0]["key"], a[0]["key"], "{at}");
+    assert_eq!(l[0]["size"], a[0]["size"], "{at}");
+    for side in [&s.local, &s.aws] {
         let dest = side.work.path().join("got");
-        side.run(&[
+        let get = [
             "get",
             "-b",
             "conformance/data",
             "-p",
             dest.to_str().unwrap(),
-        ])
-        .ok();
+        ];
+        s.ok(side, &get);
         assert_eq!(
             std::fs::read_to_string(dest.join("a.txt")).unwrap(),
             "hello bucket\n",
             "{}",
-            side.name
+            s.at(side, &get)
         );
     }
+}
 
-    // The launcher over input/: the same per-file schema; a bucket that is not the
-    // function's is refused alike.
-    let inputs = work.path().join("inputs");
+#[test]
+fn the_launcher_reports_each_file_alike() {
+    let Some(s) = with_function("the_launcher_reports_each_file_alike") else {
+        return;
+    };
+    // The same per-file schema; a bucket that is not the function's is refused alike.
+    let inputs = s.work.path().join("inputs");
     std::fs::create_dir_all(&inputs).unwrap();
     std::fs::write(inputs.join("one.txt"), "1").unwrap();
-    local
-        .run(&[
-            "put",
-            "-b",
-            "conformance/input",
-            "-p",
-            inputs.to_str().unwrap(),
-        ])
-        .ok();
-    aws.run(&[
-        "put",
-        "-b",
-        "conformance/input",
-        "-p",
-        inputs.to_str().unwrap(),
-    ])
-    .ok();
-    aws.answers(&[response("r-3", 0, "ran\n")]);
-    let (l, a) = same_schema(&sides, &["run", "-n", "f", "-es", "conformance", "--json"]);
-    assert_eq!(l[0]["key"], "input/one.txt");
-    assert_eq!(a[0]["key"], "input/one.txt");
-    assert_eq!(l[0]["outcome"], a[0]["outcome"]);
-    same_error(&sides, &["run", "-n", "f", "-es", "other-bucket"], 2);
+    for side in [&s.local, &s.aws] {
+        s.ok(
+            side,
+            &[
+                "put",
+                "-b",
+                "conformance/input",
+                "-p",
+                inputs.to_str().unwrap(),
+            ],
+        );
+    }
+    s.aws.answers(&[response("r-3", 0, "ran\n")]);
+    let (l, a) = s.same_schema(&["run", "-n", "f", "-es", "conformance", "--json"]);
+    let at = "[the_launcher_reports_each_file_alike] run -es --json";
+    assert_eq!(l[0]["key"], "input/one.txt", "{at} on local: {l}");
+    assert_eq!(a[0]["key"], "input/one.txt", "{at} on aws: {a}");
+    assert_eq!(l[0]["outcome"], a[0]["outcome"], "{at}: {l} vs {a}");
+    s.same_error(&["run", "-n", "f", "-es", "other-bucket"], 2);
     // --only-failed needs a record of what ran: local has one, Lambda has none, and the
     // aws provider says so instead of ignoring the flag.
-    local
-        .run(&["run", "-n", "f", "-es", "conformance", "--only-failed"])
-        .ok();
-    let refused = aws.run(&["run", "-n", "f", "-es", "conformance", "--only-failed"]);
-    assert_eq!(refused.status, 2, "{refused:#?}");
-    assert!(refused.stderr.contains("--only-failed"), "{refused:#?}");
+    let only_failed = ["run", "-n", "f", "-es", "conformance", "--only-failed"];
+    s.ok(&s.local, &only_failed);
+    let refused = s.aws.run(&only_failed);
+    let at = s.at(&s.aws, &only_failed);
+    assert_eq!(refused.status, 2, "{at}: {refused:#?}");
+    assert!(
+        refused.stderr.contains("--only-failed"),
+        "{at}: {refused:#?}"
+    );
+}
 
+#[test]
+fn serve_is_refused_on_aws() {
+    let Some(s) = sides("serve_is_refused_on_aws") else {
+        return;
+    };
     // serve is the local provider's; aws refuses it (exit 2) instead of ignoring it.
-    let serve = aws.run(&["serve"]);
-    assert_eq!(serve.status, 2, "{serve:#?}");
+    let serve = s.aws.run(&["serve"]);
+    assert_eq!(serve.status, 2, "{}: {serve:#?}", s.at(&s.aws, &["serve"]));
+}
 
-    // rm: the same JSON; a second rm is the same not-found error.
-    let (l, a) = same_schema(&sides, &["rm", "-n", "f", "--json"]);
-    assert_eq!(l, a);
-    same_error(&sides, &["rm", "-n", "f"], 2);
-    let (l, a) = same_schema(&sides, &["ls", "--json"]);
-    assert_eq!((l, a), (serde_json::json!([]), serde_json::json!([])));
+#[test]
+fn rm_removes_alike_and_a_second_rm_is_not_found() {
+    let Some(s) = with_function("rm_removes_alike_and_a_second_rm_is_not_found") else {
+        return;
+    };
+    let (l, a) = s.same_schema(&["rm", "-n", "f", "--json"]);
+    let at = "[rm_removes_alike_and_a_second_rm_is_not_found on local and aws]";
+    assert_eq!(l, a, "{at} rm --json");
+    s.same_error(&["rm", "-n", "f"], 2);
+    let (l, a) = s.same_schema(&["ls", "--json"]);
+    assert_eq!(
+        (l, a),
+        (serde_json::json!([]), serde_json::json!([])),
+        "{at} ls --json"
+    );
 }
 
 fn to_str(v: &[String]) -> Vec<&str> {
@@ -353,7 +485,7 @@ fn request_of(text: &str) -> String {
         .to_string()
 }
 
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -361,7 +493,7 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "timed out waiting"
+            "{what}: timed out waiting"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
