@@ -57,12 +57,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("scar runs");
-        Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(&mut self.command(args))
     }
 
     /// The test busybox image as a docker archive.

@@ -39,12 +39,7 @@ impl Side {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("scar runs");
-        Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(&mut self.command(args))
     }
 
     /// On aws, the next invocations answer these scar responses (moto runs nothing); the

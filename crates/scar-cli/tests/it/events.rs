@@ -11,6 +11,8 @@ use scar_test_support::scar as support;
 use sha2::{Digest, Sha256};
 use support::Scar;
 
+use crate::scar_home::scar_with;
+
 /// For each input: its checksum, and the event it saw, as outputs named after it.
 const CHECKSUM_SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
 sha256sum "$INPUT_FILE_PATH" | cut -d' ' -f1 > "$TMP_OUTPUT_DIR/$name.sha256"
@@ -750,10 +752,7 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
 /// launcher; an output location that holds all of `input/` is refused at `init`.
 #[test]
 fn a_functions_own_outputs_never_trigger_it() {
-    if !require_tools(&["umoci", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();

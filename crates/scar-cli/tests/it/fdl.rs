@@ -3,10 +3,10 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-use common::{build_busybox_image, require_tools};
+use common::build_busybox_image;
 use scar_test_support::images as common;
-use scar_test_support::scar as support;
-use support::Scar;
+
+use crate::scar_home::scar_with;
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
 functions:
@@ -50,10 +50,7 @@ echo "shouted $name"
 
 #[test]
 fn an_fdl_file_creates_runs_and_removes_its_functions() {
-    if !require_tools(&["umoci", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -163,10 +160,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 /// busybox (CI cannot reach Docker Hub).
 #[test]
 fn the_word_count_example_runs_as_documented() {
-    if !require_tools(&["umoci", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{build_busybox_image, require_tools};
 use scar_test_support::images as common;
 use scar_test_support::scar as support;
-use support::Scar;
+
+use crate::scar_home::scar_with;
 
 /// What the runtime posted back: `response` or `error`, the request id, the body.
 #[derive(Debug, Clone)]
@@ -212,10 +213,7 @@ impl Drop for Running {
 
 #[test]
 fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
-    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -316,10 +314,7 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
 /// notification for step 2 fires.
 #[test]
 fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
-    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
         return;
     };
     let Some(moto) = scar_test_support::moto::Moto::start() else {

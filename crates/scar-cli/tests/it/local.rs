@@ -8,6 +8,8 @@ use scar_test_support::images as common;
 use scar_test_support::scar as support;
 use support::Scar;
 
+use crate::scar_home::scar_with;
+
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
 /// A busybox image (entrypoint `/bin/sh -c`, cmd `echo hello`, env GREETING=hello, workdir
@@ -244,10 +246,7 @@ fn log_by_request_id_returns_exactly_that_invocation() {
 
 #[test]
 fn every_image_source_makes_a_function() {
-    if !require_tools(&["umoci", "skopeo", "busybox", "docker-registry"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ mod local;
 mod minio_input;
 mod packages;
 mod runtime_api;
+mod scar_home;
 mod snapshots;
 mod upstream_fdl;
 mod workflows;

@@ -6,9 +6,11 @@
 
 use std::path::Path;
 
-use scar_test_support::images::{build_busybox_image, require_tools};
+use scar_test_support::images::build_busybox_image;
 use scar_test_support::moto::Moto;
-use scar_test_support::scar::{Run, Scar};
+use scar_test_support::scar::Run;
+
+use crate::scar_home::scar_with;
 
 const SECRET: &str = "minio-secret-never-shown";
 
@@ -81,10 +83,7 @@ fn assert_warned(init: &Run, name: &str) {
 /// outside the folder), and the outputs land in the local folder.
 #[test]
 fn local_launcher_runs_over_a_minio_folder() {
-    if !require_tools(&["umoci", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
         return;
     };
     let Some(store) = store_with_objects() else {
@@ -141,10 +140,7 @@ fn local_launcher_runs_over_a_minio_folder() {
 /// event naming it (moto's Lambda, running nothing, echoes the first payload back).
 #[test]
 fn aws_launcher_sends_minio_events_for_a_minio_folder() {
-    if !require_tools(&["umoci", "skopeo", "busybox", "proot"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot"]) else {
         return;
     };
     let (Some(aws), Some(store)) = (Moto::start(), store_with_objects()) else {
@@ -165,12 +161,7 @@ fn aws_launcher_sends_minio_events_for_a_minio_folder() {
     let run = |args: &[&str]| {
         let mut cmd = scar.command();
         aws.aws_cli(&mut cmd, work.path());
-        let out = cmd.args(args).output().unwrap();
-        Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(cmd.args(args))
     };
     let init = run(&["init", "-f", &file, "--package", "zip", "--json"]);
     assert_eq!(init.status, 0, "{init:#?}");

@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
-use common::{build_busybox_image, require_tools, OciImage};
+use common::{build_busybox_image, OciImage};
 use scar_test_support::images as common;
 use scar_test_support::scar as support;
 use support::Scar;
+
+use crate::scar_home::scar_with;
 
 /// A glibc image: the host's dash, coreutils and their shared libraries.
 fn build_glibc_image(work: &Path) -> OciImage {
@@ -113,10 +115,7 @@ fn observe(scar: &Scar, name: &str, script: &Path, input: &Path) -> Vec<String> 
 
 #[test]
 fn image_and_zip_packages_run_like_a_plain_function() {
-    if !require_tools(&["umoci", "skopeo", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -175,10 +174,7 @@ fn image_and_zip_packages_run_like_a_plain_function() {
 
 #[test]
 fn a_zip_without_its_root_builds_one_from_its_layers() {
-    if !require_tools(&["umoci", "skopeo", "busybox"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -254,10 +250,7 @@ fn a_zip_without_its_root_builds_one_from_its_layers() {
 
 #[test]
 fn scar_package_writes_what_aws_would_get() {
-    if !require_tools(&["umoci", "skopeo", "busybox", "proot", "unzip"]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -399,12 +392,9 @@ fn the_supervisor_is_static_and_small() {
 /// package; the zip runs on the local provider and in real udocker.
 #[test]
 fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
-    if !require_tools(&[
+    let Some(scar) = scar_with(&[
         "umoci", "skopeo", "busybox", "udocker", "proot", "unzip", "bash",
-    ]) {
-        return;
-    }
-    let Some(scar) = Scar::new(env!("CARGO_BIN_EXE_scar")) else {
+    ]) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
