@@ -69,24 +69,14 @@ async fn main() -> ExitCode {
         session_token: None,
     });
     let aws = AwsProvider::connect(config).await;
-    let mut spec = scar_core::FunctionSpec {
-        name: "scar-dispatch-bench".into(),
+    // The tests' spec (scar's defaults), small: a benchmark, not a copy of the literal.
+    let spec = scar_core::FunctionSpec {
         image: "bench".into(),
         memory_mb: 128,
         timeout_s: 60,
-        timeout_threshold_s: 10,
-        description: String::new(),
-        environment: Default::default(),
-        init_script: None,
-        lambda_environment: Default::default(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        storage_providers: Default::default(),
-        execution_mode: scar_core::ExecutionMode::Lambda,
-        batch: None,
-        runtime: Default::default(),
+        description: "dispatch benchmark".into(),
+        ..scar_test_support::moto::spec("scar-dispatch-bench")
     };
-    spec.description = "dispatch benchmark".into();
     let name = spec.name.clone();
     let _ = aws.remove(&name).await;
     let package = Package::Image {

@@ -80,6 +80,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs `cmd` (a `scar` command) to completion.
+    pub fn of(cmd: &mut Command) -> Run {
+        let out: Output = cmd.output().expect("scar runs");
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
@@ -116,12 +126,7 @@ impl Scar {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out: Output = self.command().args(args).output().expect("scar runs");
-        Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(self.command().args(args))
     }
 
     /// Every path under the home but the config file: what a failed command must not

@@ -1,0 +1,9 @@
+//! The integration tests of scar-aws, as one test binary (each file of `tests/` used to be
+//! its own binary, each linking tokio and the AWS SDK): scar-aws's provider against moto's
+//! server on loopback (`../shared/TEST-INFRA.md`).
+
+mod moto_batch;
+mod moto_functions;
+mod moto_launcher;
+mod moto_logs_storage;
+mod on_moto;

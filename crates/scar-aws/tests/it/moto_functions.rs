@@ -1,0 +1,603 @@
+//! init, invoke, list and rm against moto: what init creates, what rm removes, rollback.
+
+use common::{make_zip, scar_response, spec, Moto};
+use scar_aws::{AwsError, InitRequest, Package};
+use scar_core::event::Payload;
+use scar_core::progress::NoProgress;
+use scar_core::provider::SurfaceError;
+use scar_core::provider::{PackageKind, Provider};
+use scar_core::Categorized;
+use scar_core::ErrorCategory;
+use scar_test_support::moto as common;
+
+use crate::on_moto::provider;
+
+async fn function_exists(aws: &scar_aws::AwsProvider, name: &str) -> bool {
+    aws.lambda_client()
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .is_ok()
+}
+
+async fn log_groups(aws: &scar_aws::AwsProvider) -> Vec<(String, Option<i32>)> {
+    let out = aws
+        .logs_client()
+        .describe_log_groups()
+        .send()
+        .await
+        .unwrap();
+    out.log_groups()
+        .iter()
+        .map(|g| {
+            (
+                g.log_group_name().unwrap_or_default().to_string(),
+                g.retention_in_days(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn zip_init_invoke_list_and_rm() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec("zipfn");
+    s.environment.insert("GREETING".into(), "hi".into());
+    s.memory_mb = 1024;
+    s.timeout_s = 60;
+    let info = aws
+        .init(InitRequest::new(
+            s.clone(),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(info.package, Some(PackageKind::Zip));
+    assert_eq!(info.spec.memory_mb, 1024);
+    assert_eq!(info.spec.timeout_s, 60);
+    assert_eq!(info.spec.environment["GREETING"], "hi");
+    assert_eq!(info.spec.image, s.image);
+
+    let config = aws
+        .lambda_client()
+        .get_function()
+        .function_name("zipfn")
+        .send()
+        .await
+        .unwrap();
+    let c = config.configuration().unwrap();
+    assert_eq!(c.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(c.handler(), Some("bootstrap"));
+    assert_eq!(config.tags().unwrap()["createdby"], "scar");
+    assert!(log_groups(&aws)
+        .await
+        .contains(&("/aws/lambda/zipfn".to_string(), Some(30))));
+
+    // A second init of the same name is refused, and leaves the first alone.
+    let again = aws
+        .init(InitRequest::new(
+            s.clone(),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, AwsError::Surface(SurfaceError::Exists(_))),
+        "{again}"
+    );
+    assert_eq!(again.category(), ErrorCategory::Usage);
+
+    // Listing: only scar's functions.
+    let list = aws.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].spec.name, "zipfn");
+    assert_eq!(list[0].spec.timeout_threshold_s, 10);
+
+    // Invoke: a canned scar response, then moto's echo (not a scar response).
+    moto.queue_invoke_results(&[scar_response("req-1", "hello\n")]);
+    let inv = aws
+        .invoke_detailed("zipfn", scar_core::Runtime::Scar, &Payload::default())
+        .await
+        .unwrap();
+    assert_eq!(inv.response.output, "hello\n");
+    assert_eq!(inv.response.request_id, "req-1");
+    assert_eq!(inv.response.log_group, "/aws/lambda/zipfn");
+    let payload = Payload {
+        cmd_args: Some(vec!["echo".into(), "x".into()]),
+        ..Payload::default()
+    };
+    let echo = aws
+        .invoke("zipfn", &payload, &NoProgress)
+        .await
+        .unwrap_err();
+    match &echo {
+        AwsError::NotScarResponse { raw, .. } => assert!(raw.contains("cmd_args"), "{raw}"),
+        other => panic!("{other}"),
+    }
+    aws.invoke_async("zipfn", &payload).await.unwrap();
+
+    aws.remove("zipfn").await.unwrap();
+    assert!(!function_exists(&aws, "zipfn").await);
+    assert!(!log_groups(&aws)
+        .await
+        .iter()
+        .any(|(g, _)| g == "/aws/lambda/zipfn"));
+    assert!(aws.list().await.unwrap().is_empty());
+
+    // (moto's no-Docker invoke echoes even for a missing function: ask GetFunction.)
+    let gone = aws.function("zipfn").await.unwrap_err();
+    assert!(
+        matches!(gone, AwsError::Surface(SurfaceError::NotFound(_))),
+        "{gone}"
+    );
+    assert_eq!(gone.category(), ErrorCategory::Usage);
+    assert!(matches!(
+        aws.remove("zipfn").await.unwrap_err(),
+        AwsError::Surface(SurfaceError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn image_init_with_ecr_and_rm_removes_the_repository() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let repository = scar_aws::ecr_repository_name("ImgFn");
+    assert_eq!(repository, "scar-imgfn");
+    let login = aws.ecr_login(&repository).await.unwrap();
+    assert_eq!(login.username, "AWS");
+    assert!(!login.password.is_empty());
+    assert!(login.repository_uri.ends_with("/scar-imgfn"), "{login:?}");
+    assert!(!format!("{login:?}").contains(&login.password));
+    // Logging in again finds the repository.
+    assert_eq!(
+        aws.ecr_login(&repository).await.unwrap().repository_uri,
+        login.repository_uri
+    );
+
+    assert!(aws_sdk_ecr_repos(&aws).await.contains(&repository));
+    // A repository scar did not create is never removed.
+    aws.ecr_client()
+        .create_repository()
+        .repository_name("scar-other")
+        .send()
+        .await
+        .unwrap();
+    let uri = format!("{}:latest", login.repository_uri);
+    let info = aws
+        .init(InitRequest::new(
+            spec("ImgFn"),
+            Package::Image { uri: uri.clone() },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(info.package, Some(PackageKind::Image));
+    let got = aws
+        .lambda_client()
+        .get_function()
+        .function_name("ImgFn")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.configuration()
+            .unwrap()
+            .package_type()
+            .map(|p| p.as_str()),
+        Some("Image")
+    );
+    assert_eq!(got.code().unwrap().image_uri(), Some(uri.as_str()));
+
+    aws.remove("ImgFn").await.unwrap();
+    assert!(!function_exists(&aws, "ImgFn").await);
+    let repos = aws_sdk_ecr_repos(&aws).await;
+    assert!(!repos.contains(&repository), "{repos:?}");
+    assert!(repos.contains(&"scar-other".to_string()), "{repos:?}");
+}
+
+async fn aws_sdk_ecr_repos(aws: &scar_aws::AwsProvider) -> Vec<String> {
+    let out = aws
+        .ecr_client()
+        .describe_repositories()
+        .send()
+        .await
+        .unwrap();
+    out.repositories()
+        .iter()
+        .filter_map(|r| r.repository_name().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let s3 = aws.s3_client();
+    s3.create_bucket().bucket("shared").send().await.unwrap();
+    // Somebody else's notification on the bucket.
+    let other = aws_sdk_s3::types::QueueConfiguration::builder()
+        .id("someone-else")
+        .queue_arn("arn:aws:sqs:us-east-1:123456789012:other-queue")
+        .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
+        .filter(
+            aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+                .key(
+                    aws_sdk_s3::types::S3KeyFilter::builder()
+                        .filter_rules(
+                            aws_sdk_s3::types::FilterRule::builder()
+                                .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+                                .value("other/")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket("shared")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(other)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = scar_test_support::moto::spec_with_bucket("bucketfn", "shared");
+    let info = aws
+        .init(InitRequest::new(
+            s,
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(info.spec.inputs[0].to_string(), "shared/input");
+    assert_eq!(info.spec.outputs[0].to_string(), "shared/output");
+
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(n.queue_configurations().len(), 1, "{n:?}");
+    assert_eq!(n.queue_configurations()[0].id(), Some("someone-else"));
+    assert_eq!(n.lambda_function_configurations().len(), 1, "{n:?}");
+    let ours = &n.lambda_function_configurations()[0];
+    assert_eq!(ours.id(), Some("scar-bucketfn"));
+    assert!(ours.lambda_function_arn().ends_with(":function:bucketfn"));
+    assert_eq!(ours.events()[0].as_str(), "s3:ObjectCreated:*");
+    let rule = &ours.filter().unwrap().key().unwrap().filter_rules()[0];
+    assert_eq!(rule.value(), Some("input/"));
+
+    // The folder markers and S3's permission to invoke.
+    for folder in ["input/", "output/"] {
+        s3.head_object()
+            .bucket("shared")
+            .key(folder)
+            .send()
+            .await
+            .unwrap();
+    }
+    let policy = aws
+        .lambda_client()
+        .get_policy()
+        .function_name("bucketfn")
+        .send()
+        .await
+        .unwrap();
+    let policy = policy.policy().unwrap();
+    assert!(policy.contains("scar-s3-shared"), "{policy}");
+    assert!(policy.contains("s3.amazonaws.com"), "{policy}");
+    assert!(policy.contains("arn:aws:s3:::shared"), "{policy}");
+
+    aws.remove("bucketfn").await.unwrap();
+    assert!(!function_exists(&aws, "bucketfn").await);
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(n.queue_configurations().len(), 1, "{n:?}");
+    assert!(n.lambda_function_configurations().is_empty(), "{n:?}");
+    // The bucket and its objects stay.
+    s3.head_bucket().bucket("shared").send().await.unwrap();
+}
+
+#[tokio::test]
+async fn init_creates_a_missing_input_bucket() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scar_test_support::moto::spec_with_bucket("newbucketfn", "fresh-bucket");
+    aws.init(InitRequest::new(
+        s,
+        Package::Zip {
+            path: make_zip(dir.path()),
+        },
+    ))
+    .await
+    .unwrap();
+    let keys = aws
+        .s3_client()
+        .list_objects_v2()
+        .bucket("fresh-bucket")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = keys.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["input/", "output/"]);
+}
+
+#[tokio::test]
+async fn a_failed_bucket_step_rolls_everything_back() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Another function's input folder holds this one's: the notification step is refused
+    // (as S3 refuses overlapping notifications) after the function was created.
+    aws.init(InitRequest::new(
+        scar_test_support::moto::spec_with_bucket("firstfn", "taken"),
+        Package::Zip {
+            path: make_zip(dir.path()),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut s = spec("rollbackfn");
+    s.inputs = vec![scar_core::InputSpec::at(
+        &scar_core::bucket::BucketPath::parse("taken/input/sub").unwrap(),
+    )];
+    let err = aws
+        .init(InitRequest::new(
+            s,
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "taken/input/sub is already taken: taken/input triggers function \"firstfn\""
+        ),
+        "{text}"
+    );
+    assert_eq!(err.category(), ErrorCategory::Usage, "{text}");
+    assert!(
+        !matches!(err, AwsError::RollbackIncomplete { .. }),
+        "{text}"
+    );
+    assert!(!function_exists(&aws, "rollbackfn").await);
+    assert!(!log_groups(&aws)
+        .await
+        .iter()
+        .any(|(g, _)| g == "/aws/lambda/rollbackfn"));
+}
+
+#[tokio::test]
+async fn usage_errors_say_what_to_do() {
+    let Some(moto) = Moto::start() else { return };
+    let mut config = scar_aws::AwsConfig::new("us-east-1");
+    config.endpoint_url = Some(moto.endpoint());
+    config.credentials = Some(scar_aws::StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "s3cr3t-value".into(),
+        session_token: None,
+    });
+    let aws = scar_aws::AwsProvider::connect(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = aws
+        .init(InitRequest::new(
+            spec("noroles"),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::MissingRole { .. }));
+    assert!(err
+        .to_string()
+        .contains("-r/--iam-role or aws.iam.role in ~/.scar/scar.cfg"));
+    assert_eq!(err.category(), ErrorCategory::Usage);
+
+    // A zip over 50 MB needs a deployment bucket (a sparse file: no 50 MB written).
+    let moto_aws = provider(&moto).await;
+    let big = dir.path().join("big.zip");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(scar_core::lambda::DIRECT_UPLOAD_LIMIT + 1)
+        .unwrap();
+    let err = moto_aws
+        .init(InitRequest::new(spec("bigfn"), Package::Zip { path: big }))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AwsError::NeedsDeploymentBucket { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("-db"));
+
+    // Service errors name the operation and the resource, never the secret.
+    let err = aws.remove("nosuchfn").await.unwrap_err();
+    assert!(
+        matches!(err, AwsError::Surface(SurfaceError::NotFound(_))),
+        "{err}"
+    );
+    let bad = aws
+        .s3_client()
+        .head_bucket()
+        .bucket("nope")
+        .send()
+        .await
+        .map_err(|e| format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+        .unwrap_err();
+    assert!(!bad.contains("s3cr3t-value"));
+}
+
+/// A three-step chain through one bucket's folders (SCAR's video-process and av-workflow
+/// shape): each step's input folder gets its own notification, filtered on its prefix
+/// beside the others'; several outputs and a storage provider are remembered; a container
+/// variable named `AWS_ACCESS_KEY_ID` is stored as SCAR stores it (`CONT_VAR_`), the
+/// function's own variables as they are, and the providers' secrets only for the
+/// supervisor; `rm` takes each function's notification away and leaves the others.
+#[tokio::test]
+async fn a_chain_through_folders_gets_a_notification_per_prefix() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| scar_core::bucket::BucketPath::parse(p).unwrap();
+    let step = |name: &str, input: &str, outputs: &[&str]| {
+        let mut s = spec(name);
+        s.inputs = vec![scar_core::InputSpec::at(&path(input))];
+        s.outputs = outputs
+            .iter()
+            .map(|o| scar_core::OutputSpec::at(&path(o)))
+            .collect();
+        s
+    };
+    let mut one = step("one", "flow/start", &["flow/two", "flow/audio"]);
+    one.outputs[0].suffix = vec![".txt".into()];
+    one.environment
+        .insert("AWS_ACCESS_KEY_ID".into(), "AKIACONTAINER".into());
+    one.lambda_environment.insert("MODE".into(), "fast".into());
+    one.outputs.push(scar_core::OutputSpec {
+        storage: Some("minio.store".into()),
+        ..scar_core::OutputSpec::at(&path("archive/all"))
+    });
+    one.storage_providers.insert(
+        "minio.store".into(),
+        scar_core::StorageProvider {
+            endpoint: Some("https://minio.example.org".into()),
+            access_key: Some("ak".into()),
+            secret_key: Some("store-secret".into()),
+            ..Default::default()
+        },
+    );
+    let steps = [
+        one,
+        step("two", "flow/two", &["flow/three"]),
+        step("three", "flow/three", &["done-b/results"]),
+    ];
+    for s in &steps {
+        aws.init(InitRequest::new(
+            s.clone(),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    let s3 = aws.s3_client();
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("flow")
+        .send()
+        .await
+        .unwrap();
+    let mut prefixes: Vec<(String, String, String)> = n
+        .lambda_function_configurations()
+        .iter()
+        .map(|c| {
+            let rule = &c.filter().unwrap().key().unwrap().filter_rules()[0];
+            (
+                c.id().unwrap().to_string(),
+                c.lambda_function_arn()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                rule.value().unwrap().to_string(),
+            )
+        })
+        .collect();
+    prefixes.sort();
+    assert_eq!(
+        prefixes,
+        [
+            ("scar-one".into(), "one".into(), "start/".into()),
+            ("scar-three".into(), "three".into(), "three/".into()),
+            ("scar-two".into(), "two".into(), "two/".into()),
+        ]
+    );
+    // The output buckets and folders exist.
+    for (bucket, key) in [("flow", "audio/"), ("flow", "two/"), ("done-b", "results/")] {
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    // What Lambda holds, and what scar reads back from it.
+    let config = aws
+        .lambda_client()
+        .get_function_configuration()
+        .function_name("one")
+        .send()
+        .await
+        .unwrap();
+    let vars = config.environment().unwrap().variables().unwrap();
+    assert_eq!(vars["CONT_VAR_AWS_ACCESS_KEY_ID"], "AKIACONTAINER");
+    assert_eq!(vars["MODE"], "fast");
+    assert!(!vars.contains_key("AWS_ACCESS_KEY_ID"));
+    assert!(vars["SCAR_STORAGE_PROVIDERS"].contains("store-secret"));
+    let info = aws.function("one").await.unwrap();
+    assert_eq!(info.spec.environment["AWS_ACCESS_KEY_ID"], "AKIACONTAINER");
+    assert_eq!(info.spec.lambda_environment["MODE"], "fast");
+    assert_eq!(info.spec.inputs, steps[0].inputs);
+    let outputs: Vec<String> = info.spec.outputs.iter().map(|o| o.to_string()).collect();
+    assert_eq!(
+        outputs,
+        ["flow/two", "flow/audio", "minio.store:archive/all"]
+    );
+    let shown = serde_json::to_string(&info.spec.redacted()).unwrap();
+    assert!(!shown.contains("store-secret"), "{shown}");
+
+    // Another function on a folder inside one of theirs is refused.
+    let err = aws
+        .init(InitRequest::new(
+            step("intruder", "flow/two/sub", &["elsewhere"]),
+            Package::Zip {
+                path: make_zip(dir.path()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AwsError::Surface(SurfaceError::InputTaken { .. })),
+        "{err}"
+    );
+    assert!(!function_exists(&aws, "intruder").await);
+
+    aws.remove("two").await.unwrap();
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("flow")
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = n
+        .lambda_function_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["scar-one", "scar-three"]);
+}

@@ -1,0 +1,917 @@
+//! `scar --provider aws` end to end: the real binary against moto (Lambda, S3, CloudWatch
+//! Logs, ECR, IAM on loopback), with image packages pushed to a local docker-registry
+//! through `SCAR_ECR_REGISTRY`.
+//!
+//! moto's Lambda runs nothing here (no Docker): a direct invocation echoes its payload back,
+//! unless a canned result was queued (`Moto::queue_invoke_results`), which is how scar
+//! responses are fed to `scar run`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{build_busybox_image, require_tools, TestRegistry};
+use moto::{scar_response, Moto};
+use scar_test_support::images as common;
+use scar_test_support::moto;
+use scar_test_support::scar as support;
+use support::{Run, Scar};
+
+/// Tools for the image fixtures, and the proot zip packages carry.
+const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot"];
+
+/// A scar home, moto, and a busybox image archive.
+struct Env {
+    scar: Scar,
+    moto: Moto,
+    work: tempfile::TempDir,
+    /// Extra environment for every command (`SCAR_ECR_REGISTRY`).
+    env: Vec<(String, String)>,
+}
+
+impl Env {
+    /// Everything, or `None` (after a loud SKIPPED) when a tool is missing outside CI.
+    fn start(tools: &[&str]) -> Option<Env> {
+        if !require_tools(tools) {
+            return None;
+        }
+        let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
+        let moto = Moto::start()?;
+        Some(Env {
+            scar,
+            moto,
+            work: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        })
+    }
+
+    /// `scar --provider aws --endpoint-url MOTO ARGS`, with static test credentials in the
+    /// environment (the standard chain reads them).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.scar.command();
+        self.moto.aws_cli(&mut cmd, self.work.path());
+        cmd.args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(&mut self.command(args))
+    }
+
+    /// The test busybox image as a docker archive.
+    fn image_archive(&self) -> PathBuf {
+        let archive = self.work.path().join("image.tar");
+        if !archive.exists() {
+            build_busybox_image(self.work.path()).docker_archive(&archive);
+        }
+        archive
+    }
+
+    /// `scar init -n NAME -if ARCHIVE -r ROLE EXTRA... --json`, which must succeed.
+    fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
+        let archive = self.image_archive();
+        let role = self.moto.role_arn();
+        let mut args = vec![
+            "init",
+            "-n",
+            name,
+            "-if",
+            archive.to_str().unwrap(),
+            "-r",
+            &role,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args).ok().json()
+    }
+}
+
+/// A scar response JSON for a script that exited with `code`.
+fn response_with_exit(request_id: &str, output: &str, code: i32) -> String {
+    serde_json::to_string(&scar_core::event::Response {
+        request_id: request_id.into(),
+        exit_code: Some(code),
+        output: output.into(),
+        log_group: "/aws/lambda/fn".into(),
+        log_stream: "2024/01/01/[$LATEST]abc".into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn zip_function_init_ls_run_and_rm() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    // Without a proot the zip could not enter its image's root on Lambda: refused first.
+    let archive = env.image_archive();
+    let role = env.moto.role_arn();
+    let refused = env
+        .command(&[
+            "init",
+            "-n",
+            "zipfn",
+            "-if",
+            archive.to_str().unwrap(),
+            "-r",
+            &role,
+            "--package",
+            "zip",
+        ])
+        .env_remove("SCAR_PROOT")
+        .env("HOME", env.work.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--proot PATH"), "{stderr}");
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+
+    // Debian's proot is dynamic: accepted, with a warning (a static one is for Lambda).
+    let proot = common::which("proot").unwrap();
+    let info = env.init(
+        "zipfn",
+        &[
+            "--package",
+            "zip",
+            "--proot",
+            proot.to_str().unwrap(),
+            "-e",
+            "GREETING=hi",
+            "-m",
+            "256",
+        ],
+    );
+    assert_eq!(info["spec"]["name"], "zipfn");
+    assert_eq!(info["provider"], "aws");
+    assert_eq!(info["package"], "zip");
+    assert_eq!(info["spec"]["memory_mb"], 256);
+    assert_eq!(info["spec"]["environment"]["GREETING"], "hi");
+
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["spec"]["name"], "zipfn");
+    assert_eq!(listed[0]["package"], "zip");
+    let table = env.run(&["ls"]).ok().stdout;
+    assert!(
+        table.starts_with("NAME") && table.contains("zipfn") && table.contains("256 MB"),
+        "{table}"
+    );
+
+    // A second init of the same name is refused before any work.
+    let again = env.run(&[
+        "init",
+        "-n",
+        "zipfn",
+        "-i",
+        "busybox",
+        "-r",
+        &env.moto.role_arn(),
+    ]);
+    assert_eq!(again.status, 2, "{again:#?}");
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // moto echoes the payload: not a scar response, said clearly, exit 3.
+    let echoed = env.run(&["run", "-n", "zipfn", "echo", "hi"]);
+    assert_eq!(echoed.status, 3, "{echoed:#?}");
+    assert!(
+        echoed.stderr.contains("not a scar response"),
+        "{}",
+        echoed.stderr
+    );
+
+    // A canned scar response: its output printed, exit 0; -v adds the request id.
+    env.moto
+        .queue_invoke_results(&[scar_response("req-ok", "hello from lambda\n")]);
+    let ok = env.run(&["run", "-n", "zipfn", "-v"]).ok();
+    assert_eq!(ok.stdout, "hello from lambda\n");
+    assert!(ok.stderr.contains("request id: req-ok"), "{}", ok.stderr);
+
+    // A script that failed: its output, the status on stderr, exit 1.
+    env.moto
+        .queue_invoke_results(&[response_with_exit("req-bad", "oops\n", 7)]);
+    let bad = env.run(&["run", "-n", "zipfn"]);
+    assert_eq!(bad.status, 1, "{bad:#?}");
+    assert_eq!(bad.stdout, "oops\n");
+    assert!(
+        bad.stderr.contains("exited with status 7") && bad.stderr.contains("req-bad"),
+        "{}",
+        bad.stderr
+    );
+
+    // --json prints the whole response (and keeps the exit status).
+    env.moto
+        .queue_invoke_results(&[response_with_exit("req-json", "j\n", 0)]);
+    let json = env.run(&["run", "-n", "zipfn", "--json"]).ok().json();
+    assert_eq!(json["request_id"], "req-json");
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["output"], "j\n");
+
+    // --async: queued, its request id printed.
+    let queued = env
+        .run(&["run", "-n", "zipfn", "--async", "--json"])
+        .ok()
+        .json();
+    assert_eq!(queued["function"], "zipfn");
+    assert!(queued["request_id"].is_string(), "{queued}");
+
+    let removed = env.run(&["rm", "-n", "zipfn", "--json"]).ok().json();
+    assert_eq!(removed["removed"][0], "zipfn");
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn image_package_is_pushed_to_the_registry() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let info = env.init("ImgFn", &[]);
+    assert_eq!(info["package"], "image");
+    assert_eq!(info["spec"]["name"], "ImgFn");
+    // Pinned by digest.
+    assert!(
+        info["image_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{info}"
+    );
+
+    // The package is the user's image plus the supervisor as entrypoint.
+    let reference = format!("docker://{}/scar-imgfn:latest", registry.addr);
+    let out = Command::new("skopeo")
+        .args(["inspect", "--config", "--tls-verify=false", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/opt/scar/bootstrap"]),
+        "{config}"
+    );
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"GREETING=hello".into()),
+        "{config}"
+    );
+
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["package"], "image");
+    env.run(&["rm", "-a"]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn logs_buckets_and_the_launcher() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let info = env.init("bucketfn", &["--package", "zip", "-es", "scar-data"]);
+    assert_eq!(
+        info["spec"]["inputs"],
+        serde_json::json!([{"bucket": "scar-data", "folder": "input"}])
+    );
+    assert_eq!(
+        info["spec"]["outputs"],
+        serde_json::json!([{"bucket": "scar-data", "folder": "output"}])
+    );
+
+    // Logs: one invocation's slice out of its stream.
+    let stream = "2024/01/01/[$LATEST]abc";
+    env.moto.logs_api(
+        "CreateLogStream",
+        serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 5_000;
+    let lines = [
+        "START RequestId: r-1 Version: $LATEST",
+        "first run",
+        "END RequestId: r-1",
+        "REPORT RequestId: r-1\tDuration: 1.00 ms",
+        "START RequestId: r-2 Version: $LATEST",
+        "second run",
+        "END RequestId: r-2",
+        "REPORT RequestId: r-2\tDuration: 1.00 ms",
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"timestamp": now + i as i64, "message": m}))
+        .collect();
+    env.moto.logs_api(
+        "PutLogEvents",
+        serde_json::json!({"logGroupName": "/aws/lambda/bucketfn", "logStreamName": stream, "logEvents": events}),
+    );
+    let all = env.run(&["log", "-n", "bucketfn"]).ok().stdout;
+    assert_eq!(all.lines().count(), 8, "{all}");
+    let one = env
+        .run(&["log", "-n", "bucketfn", "-ri", "r-2"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        one.lines().collect::<Vec<_>>(),
+        &lines[4..],
+        "only r-2's lines: {one}"
+    );
+    let json = env
+        .run(&["log", "-n", "bucketfn", "-ri", "r-1", "--json"])
+        .ok();
+    let first: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["stream"], stream);
+    // An id with no lines is an error that says so, as on the local provider.
+    let none = env.run(&["log", "-n", "bucketfn", "-ri", "no-such-request"]);
+    assert_eq!(none.status, 2, "{none:?}");
+    assert!(
+        none.stderr
+            .contains("no log lines for request no-such-request")
+            && none.stderr.contains("may not have run yet"),
+        "{none:?}"
+    );
+
+    // --follow prints the last minute's lines, then polls until Ctrl-C (exit 0).
+    let child = env
+        .command(&["log", "-n", "bucketfn", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let followed = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert_eq!(
+        followed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    assert_eq!(text.lines().collect::<Vec<_>>(), lines, "{text}");
+
+    // put / ls -b / get round trip.
+    let data = env.work.path().join("hello.txt");
+    std::fs::write(&data, "hello bucket\n").unwrap();
+    let put = env
+        .run(&[
+            "put",
+            "-b",
+            "scar-data/data",
+            "-p",
+            data.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(put["stored"][0]["key"], "data/hello.txt", "{put}");
+    assert_eq!(put["function"], serde_json::Value::Null, "{put}");
+    let objects = env
+        .run(&["ls", "-b", "scar-data/data", "--json"])
+        .ok()
+        .json();
+    assert_eq!(objects.as_array().unwrap().len(), 1, "{objects}");
+    assert_eq!(objects[0]["key"], "data/hello.txt");
+    assert_eq!(objects[0]["size"], 13);
+    let dest = env.work.path().join("got");
+    env.run(&["get", "-b", "scar-data/data", "-p", dest.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("hello.txt")).unwrap(),
+        "hello bucket\n"
+    );
+
+    // The launcher over a directory put into input/: the first synchronous (answered with
+    // a canned scar response), the others queued.
+    let inputs = env.work.path().join("inputs");
+    std::fs::create_dir_all(inputs.join("sub")).unwrap();
+    for (name, text) in [("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")] {
+        std::fs::write(inputs.join(name), text).unwrap();
+    }
+    let stored = env
+        .run(&[
+            "put",
+            "-b",
+            "scar-data/input",
+            "-p",
+            inputs.to_str().unwrap(),
+        ])
+        .ok()
+        .stdout;
+    // S3's notification runs the bound function for each: put reports them queued.
+    assert!(
+        stored.contains("3 files:") && stored.contains("3 queued"),
+        "{stored}"
+    );
+    let table = env.run(&["ls", "-b", "scar-data/input"]).ok().stdout;
+    assert!(table.contains("input/sub/c d.txt"), "{table}");
+
+    env.moto
+        .queue_invoke_results(&[scar_response("warm-1", "warmed\n")]);
+    let launched = env
+        .run(&["run", "-n", "bucketfn", "-es", "scar-data", "--json"])
+        .ok()
+        .json();
+    let results = launched.as_array().unwrap();
+    assert_eq!(results.len(), 3, "{launched}");
+    let mut keys: Vec<&str> = results.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["input/a.txt", "input/b.txt", "input/sub/c d.txt"]);
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    // The first ran at once (it warms the function); the same schema as the local launcher.
+    assert_eq!(outcomes.iter().filter(|o| **o == "succeeded").count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == "queued").count(), 2);
+
+    // The human summary; a bucket that is not the function's is refused.
+    env.moto
+        .queue_invoke_results(&[scar_response("warm-2", "warmed\n")]);
+    let summary = env.run(&["run", "-n", "bucketfn", "-es", "scar-data"]).ok();
+    assert!(
+        summary
+            .stdout
+            .contains("3 files: 1 succeeded, 0 failed, 0 timed out, 2 queued"),
+        "{}",
+        summary.stdout
+    );
+    let wrong = env.run(&["run", "-n", "bucketfn", "-es", "other-bucket"]);
+    assert_eq!(wrong.status, 2, "{wrong:#?}");
+
+    // rm removes the function; the bucket and its objects stay.
+    env.run(&["rm", "-n", "bucketfn"]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let objects = env.run(&["ls", "-b", "scar-data", "--json"]).ok().json();
+    assert_eq!(objects.as_array().unwrap().len(), 4, "{objects}");
+}
+
+#[test]
+fn usage_errors_say_what_to_do() {
+    let Some(env) = Env::start(&[]) else { return };
+    // No role: exit 2 with the hint, before any image is pulled.
+    let no_role = env.run(&["init", "-n", "norole", "-i", "busybox"]);
+    assert_eq!(no_role.status, 2, "{no_role:#?}");
+    assert!(
+        no_role.stderr.contains("-r/--iam-role") && no_role.stderr.contains("aws.iam.role"),
+        "{}",
+        no_role.stderr
+    );
+    assert!(!env.scar.home.path().join("cache").exists());
+
+    // A bad spec is refused before anything else.
+    let bad = env.run(&["init", "-n", "bad name", "-i", "busybox"]);
+    assert_eq!(bad.status, 2, "{bad:#?}");
+
+    // serve and package are not AWS commands.
+    let serve = env.run(&["serve"]);
+    assert_eq!(serve.status, 2, "{serve:#?}");
+    assert!(serve.stderr.contains("local provider"), "{}", serve.stderr);
+    let package = env.run(&["package", "-n", "f", "-o", "/tmp/x.tar"]);
+    assert_eq!(package.status, 2, "{package:#?}");
+    assert!(
+        package.stderr.contains("without --provider aws"),
+        "{}",
+        package.stderr
+    );
+
+    // The provider also comes from the environment.
+    let mut cmd = env.command(&["ls", "--json"]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let mut cmd = env.scar.command();
+    let out = cmd
+        .args([
+            "--endpoint-url",
+            &env.moto.endpoint(),
+            "rm",
+            "-n",
+            "nosuchfn",
+        ])
+        .env("SCAR_PROVIDER", "aws")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn fdl_files_deploy_and_remove_on_aws() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let archive = env.image_archive();
+    // The role comes from the file (no -r); the package kind from the flag beside -f.
+    let fdl = env.work.path().join("scar.yaml");
+    std::fs::write(
+        &fdl,
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {{storage_provider: s3, path: fdl-in/input}}\n      output:\n      - {{storage_provider: s3, path: fdl-out/results, suffix: [png]}}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {{image: {archive}}}\n    iam:\n      role: {role}\n",
+            archive = archive.display(),
+            role = env.moto.role_arn()
+        ),
+    )
+    .unwrap();
+    let fdl = fdl.to_str().unwrap();
+    let created = env
+        .run(&["init", "-f", fdl, "--package", "zip", "--json"])
+        .ok()
+        .json();
+    let created = created.as_array().unwrap();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(created[0]["spec"]["memory_mb"], 256);
+    assert_eq!(created[0]["spec"]["inputs"][0]["bucket"], "fdl-in");
+    assert_eq!(created[0]["spec"]["inputs"][0]["folder"], "input");
+    assert_eq!(created[1]["spec"]["name"], "fdl-two");
+
+    // The output bucket was created; the function remembers where its outputs go.
+    let (status, _) = env.moto.http("HEAD", "/fdl-out", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    let one = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["spec"]["name"] == "fdl-one")
+        .unwrap()
+        .clone();
+    assert_eq!(one["spec"]["outputs"][0]["bucket"], "fdl-out");
+    assert_eq!(one["spec"]["outputs"][0]["folder"], "results");
+    let groups = env.moto.logs_api(
+        "DescribeLogGroups",
+        serde_json::json!({"logGroupNamePrefix": "/aws/lambda/fdl-"}),
+    );
+    let retention: Vec<_> = groups["logGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["logGroupName"].clone(), g["retentionInDays"].clone()))
+        .collect();
+    assert_eq!(
+        retention,
+        [
+            ("/aws/lambda/fdl-one".into(), 7.into()),
+            ("/aws/lambda/fdl-two".into(), 30.into())
+        ],
+        "the file's retention for its function, the default for the other"
+    );
+
+    let removed = env.run(&["rm", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(
+        removed["removed"],
+        serde_json::json!(["fdl-one", "fdl-two"])
+    );
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn aws_errors_are_short_and_say_what_failed() {
+    let Some(env) = Env::start(&[]) else {
+        return;
+    };
+    // The service's answer, once, without the SDK's debug dump; a missing bucket is the
+    // user's mistake (exit 2).
+    let dest = env.work.path().join("got");
+    let r = env.run(&[
+        "get",
+        "-b",
+        "no-such-bucket/x",
+        "-p",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert_eq!(
+        r.stderr.trim(),
+        "error: s3:ListObjectsV2 no-such-bucket/x/ failed: NoSuchBucket: The specified bucket does not exist"
+    );
+    // No answer at all: the chain of causes, down to the refused connection (exit 3).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = env
+        .command(&["ls"])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{closed}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("DispatchFailure {"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// An output folder inside the input folder: what lands there is never an input, neither
+/// for `put` (S3 notifies for it, the supervisor skips it) nor for the launcher, which
+/// leaves it out of its listing instead of invoking for it.
+#[test]
+fn the_launcher_never_runs_a_function_on_its_own_outputs() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let archive = env.image_archive();
+    let fdl = env.work.path().join("loop.yaml");
+    std::fs::write(
+        &fdl,
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {}\n      input:\n      - {{storage_provider: s3, path: loop-b/input}}\n      output:\n      - {{storage_provider: s3, path: loop-b/input/results}}\n    iam:\n      role: {}\n",
+            archive.display(),
+            env.moto.role_arn()
+        ),
+    )
+    .unwrap();
+    env.run(&["init", "-f", fdl.to_str().unwrap(), "--package", "zip"])
+        .ok();
+    let files = env.work.path().join("loop-files");
+    std::fs::create_dir_all(files.join("results")).unwrap();
+    std::fs::write(files.join("a.txt"), "a").unwrap();
+    std::fs::write(files.join("results/a.txt.out"), "out").unwrap();
+    let put = env
+        .run(&[
+            "put",
+            "-b",
+            "loop-b/input",
+            "-p",
+            files.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(put["stored"].as_array().unwrap().len(), 2, "{put}");
+    assert_eq!(put["inputs"], serde_json::json!(["input/a.txt"]), "{put}");
+    env.moto
+        .queue_invoke_results(&[scar_response("loop-1", "ran\n")]);
+    let launched = env
+        .run(&["run", "-n", "loopfn", "-es", "loop-b", "--json"])
+        .ok()
+        .json();
+    let keys: Vec<&str> = launched
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["input/a.txt"], "{launched}");
+}
+
+/// SCAR's own Batch example (`examples/video-process`: a `batch` function chained into a
+/// Lambda one), unchanged but for its images, deployed on AWS with the network, roles and
+/// launch template taken from SCAR's `aws.batch` block of scar.cfg: `init` makes the
+/// function's AWS Batch resources (AWS Batch on moto), `ls` shows the modes, `run` submits
+/// a job and follows it to SUCCEEDED, `--async` prints the job's id, `rm` leaves nothing.
+#[test]
+fn scars_batch_example_deploys_runs_and_is_removed_on_aws() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    env.moto.enable_batch();
+    let (subnet, group) = env.moto.batch_network();
+    std::fs::write(
+        env.scar.home.path().join("scar.cfg"),
+        serde_json::json!({"aws": {
+            "iam": {"role": env.moto.role_arn()},
+            "batch": {"vcpus": 1, "memory": 1024, "enable_gpu": false, "state": "ENABLED",
+                "type": "MANAGED",
+                "service_role": "arn:aws:iam::{account_id}:role/scar-test-role",
+                "environment": {"Variables": {}},
+                "compute_resources": {"security_group_ids": [group], "type": "EC2",
+                    "desired_v_cpus": 0, "min_v_cpus": 0, "max_v_cpus": 2, "subnets": [subnet],
+                    "instance_types": ["m3.medium"],
+                    "instance_role": "arn:aws:iam::{account_id}:instance-profile/ecsInstanceRole"},
+                "multi_node_parallel": {"enabled": false, "number_nodes": 10,
+                    "main_node_index": 0}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let source = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/scar-upstream/examples/video-process/scar-video-process.yaml"),
+    )
+    .unwrap();
+    let archive = env.image_archive();
+    let yaml: String = source
+        .lines()
+        .map(|l| match l.split_once("image: ") {
+            Some((indent, _)) => format!("{indent}image_file: {}\n", archive.display()),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let dir = env.work.path().join("video-process");
+    std::fs::create_dir_all(&dir).unwrap();
+    for script in ["split-video.sh", "yolo-sample-object-detection.sh"] {
+        std::fs::write(dir.join(script), "echo stub\n").unwrap();
+    }
+    let fdl = dir.join("scar-video-process.yaml");
+    std::fs::write(&fdl, yaml).unwrap();
+    let fdl = fdl.to_str().unwrap();
+
+    let created = env.run(&["init", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
+    let batch = env.moto.batch_api(
+        "describecomputeenvironments",
+        serde_json::json!({"computeEnvironments": ["scar-scar-batch-ffmpeg-split"]}),
+    );
+    let resources = &batch["computeEnvironments"][0]["computeResources"];
+    assert_eq!(resources["subnets"], serde_json::json!([subnet]), "{batch}");
+    assert_eq!(resources["instanceTypes"], serde_json::json!(["m3.medium"]));
+    let definitions = env.moto.batch_api(
+        "describejobdefinitions",
+        serde_json::json!({"jobDefinitionName": "scar-scar-batch-ffmpeg-split", "status": "ACTIVE"}),
+    );
+    let image = definitions["jobDefinitions"][0]["containerProperties"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        image.starts_with(&format!(
+            "{}/scar-scar-batch-ffmpeg-split@sha256:",
+            registry.addr
+        )),
+        "the pushed package, pinned: {image}"
+    );
+    // The Lambda step of the chain has no Batch resources.
+    let none = env.moto.batch_api(
+        "describejobqueues",
+        serde_json::json!({"jobQueues": ["scar-scar-lambda-darknet"]}),
+    );
+    assert_eq!(none["jobQueues"], serde_json::json!([]));
+
+    let ls = env.run(&["ls"]).ok();
+    let line = |name: &str| {
+        ls.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {}", ls.stdout))
+            .to_string()
+    };
+    assert!(
+        line("scar-batch-ffmpeg-split").contains(" batch "),
+        "{}",
+        ls.stdout
+    );
+    assert!(
+        line("scar-lambda-darknet").contains(" lambda "),
+        "{}",
+        ls.stdout
+    );
+
+    // A run is a job, followed to its end on stderr.
+    let run = env
+        .run(&["run", "-n", "scar-batch-ffmpeg-split", "--", "echo", "hi"])
+        .ok();
+    assert!(run.stderr.contains(": SUCCEEDED"), "{}", run.stderr);
+    let run = env
+        .run(&["run", "-n", "scar-batch-ffmpeg-split", "--async", "--json"])
+        .ok()
+        .json();
+    let job = run["request_id"].as_str().unwrap();
+    let jobs = env
+        .moto
+        .batch_api("describejobs", serde_json::json!({"jobs": [job]}));
+    assert_eq!(
+        jobs["jobs"][0]["jobQueue"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some("scar-scar-batch-ffmpeg-split"),
+        "{jobs}"
+    );
+
+    env.run(&["rm", "-f", fdl]).ok();
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let left = env
+        .moto
+        .batch_api("describecomputeenvironments", serde_json::json!({}));
+    assert_eq!(left["computeEnvironments"], serde_json::json!([]), "{left}");
+    let left = env
+        .moto
+        .batch_api("describejobqueues", serde_json::json!({}));
+    assert_eq!(left["jobQueues"], serde_json::json!([]), "{left}");
+}
+
+/// A Lambda container image with its own runtime (`--runtime image`) on AWS: pushed as it
+/// is (its own entrypoint, no supervisor layer), created with PackageType=Image and its
+/// variables as they are, and run with a payload of its own whose answer is printed as
+/// it is (moto's Lambda, without Docker, answers the payload back).
+#[test]
+fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let zip = env.run(&[
+        "init",
+        "-n",
+        "own",
+        "-if",
+        env.image_archive().to_str().unwrap(),
+        "-r",
+        &env.moto.role_arn(),
+        "--runtime",
+        "image",
+        "--package",
+        "zip",
+    ]);
+    assert_eq!(zip.status, 2, "{zip:#?}");
+    assert!(zip.stderr.contains("pushed as it is"), "{}", zip.stderr);
+    let info = env.init("own", &["--runtime", "image", "-e", "GREETING=hi"]);
+    assert_eq!(info["spec"]["runtime"], "image", "{info}");
+
+    let reference = format!("docker://{}/scar-own:latest", registry.addr);
+    let inspect = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let config = inspect(&["--config", &reference]);
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-c"]),
+        "the image's own entrypoint: {config}"
+    );
+    let source = inspect(&[&format!("docker-archive:{}", env.image_archive().display())]);
+    let pushed = inspect(&[&reference]);
+    assert_eq!(
+        pushed["Layers"].as_array().unwrap().len(),
+        source["Layers"].as_array().unwrap().len(),
+        "no supervisor layer"
+    );
+
+    let (status, body) = env
+        .moto
+        .http(
+            "GET",
+            "/2015-03-31/functions/own",
+            &[(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+            )],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(got["Configuration"]["PackageType"], "Image", "{got}");
+    assert_eq!(
+        got["Configuration"]["Environment"]["Variables"]["GREETING"], "hi",
+        "the runtime reads its variables as they are: {got}"
+    );
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["runtime"], "image", "{listed}");
+
+    let run = env
+        .run(&["run", "-n", "own", "--payload", r#"{"k":[1,2]}"#])
+        .ok();
+    assert_eq!(run.stdout, r#"{"k":[1,2]}"#);
+    env.run(&["rm", "-n", "own"]).ok();
+}

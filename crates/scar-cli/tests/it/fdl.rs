@@ -1,0 +1,223 @@
+//! SCAR function definition files (`init -f`, `rm -f`) on the local provider: every
+//! function of the file created with its settings, its init script read relative to the
+//! file, its input bucket bound, its outputs sent to the FDL output location through its
+//! filters; then removed by the same file.
+
+use common::build_busybox_image;
+use scar_test_support::images as common;
+
+use crate::scar_home::scar_with;
+
+const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
+functions:
+  aws:
+  - lambda:
+      name: shout
+      memory: 256
+      timeout: 60
+      log_level: DEBUG
+      init_script: scripts/shout.sh
+      environment:
+        Variables:
+          SUFFIX: "!"
+      container:
+        image: ./image/oci:latest
+        timeout_threshold: 5
+        environment:
+          Variables:
+            LEVEL: 3
+      input:
+      - storage_provider: s3
+        path: fdl-photos/input
+      output:
+      - storage_provider: s3
+        path: fdl-results/shouted/run1
+        suffix: [.txt]
+  - lambda:
+      name: quiet
+      timeout: 30
+      container:
+        image: ./image/oci:latest
+    iam:
+      role: arn:aws:iam::123456789012:role/lambda
+"#;
+
+const SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
+tr a-z A-Z < "$INPUT_FILE_PATH" | sed "s/\$/$SUFFIX$LEVEL/" > "$TMP_OUTPUT_DIR/$name"
+echo "log of $name" > "$TMP_OUTPUT_DIR/$name.log"
+echo "shouted $name"
+"#;
+
+#[test]
+fn an_fdl_file_creates_runs_and_removes_its_functions() {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    build_busybox_image(&work.path().join("image"));
+    std::fs::create_dir_all(work.path().join("scripts")).unwrap();
+    std::fs::write(work.path().join("scripts/shout.sh"), SCRIPT).unwrap();
+    let fdl = work.path().join("scar.yaml");
+    std::fs::write(&fdl, FDL).unwrap();
+    let fdl = fdl.to_str().unwrap();
+
+    // Bad uses fail before anything is created.
+    let r = scar.run(&["init", "-f", fdl, "-n", "nope"]);
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert!(
+        r.stderr.contains("no function named `nope`"),
+        "{}",
+        r.stderr
+    );
+    let bad = work.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "functions:\n  aws:\n  - lambda:\n      name: b\n      container: {image: busybox}\n      input: [{storage_provider: onedata.od, path: b-bucket/elsewhere}]\n",
+    )
+    .unwrap();
+    let r = scar.run(&["init", "-f", bad.to_str().unwrap()]);
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("`onedata.od`: onedata storage is not supported"),
+        "{}",
+        r.stderr
+    );
+    let r = scar.run(&["rm"]);
+    assert_eq!(r.status, 2, "a bare `rm` removes nothing: {r:#?}");
+    assert_eq!(
+        scar.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+
+    // Every function of the file, with the file's settings; flags beside -f win.
+    let r = scar.run(&["init", "-f", fdl, "-t", "40", "--json"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    assert!(
+        r.stderr.contains("lambda.log_level: not used by scar"),
+        "{}",
+        r.stderr
+    );
+    let created = r.json();
+    let created = created.as_array().unwrap();
+    assert_eq!(created.len(), 2, "{created:?}");
+    let shout = &created[0]["spec"];
+    assert_eq!(shout["name"], "shout");
+    assert_eq!(shout["memory_mb"], 256);
+    assert_eq!(shout["timeout_s"], 40);
+    assert_eq!(shout["timeout_threshold_s"], 5);
+    assert_eq!(
+        shout["inputs"],
+        serde_json::json!([{"bucket": "fdl-photos", "folder": "input"}])
+    );
+    assert_eq!(shout["outputs"][0]["bucket"], "fdl-results");
+    assert_eq!(shout["outputs"][0]["folder"], "shouted/run1");
+    // The container's variables and the function's own stay apart, as in SCAR 4.
+    assert_eq!(shout["environment"]["LEVEL"], "3");
+    assert_eq!(shout["lambda_environment"]["SUFFIX"], "!");
+    assert_eq!(created[1]["spec"]["name"], "quiet");
+    assert_eq!(created[1]["spec"]["timeout_s"], 40);
+
+    // A file put into the input bucket runs `shout`; only the .txt output is uploaded, to
+    // the FDL output location; nothing goes to the input bucket's output/.
+    let inputs = work.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("a b.txt"), "hello\n").unwrap();
+    let r = scar.run(&[
+        "put",
+        "-b",
+        "fdl-photos/input",
+        "-p",
+        inputs.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let buckets = scar.home.path().join("buckets");
+    let out = buckets.join("fdl-results/shouted/run1");
+    let shouted = std::fs::read_to_string(out.join("a b.txt")).unwrap_or_else(|e| {
+        let log = scar.run(&["log", "-n", "shout"]);
+        panic!("no output ({e}): put said {r:#?}; the log: {log:#?}")
+    });
+    assert_eq!(shouted, "HELLO!3\n");
+    assert!(!out.join("a b.txt.log").exists());
+    assert!(!buckets.join("fdl-photos/output/a b.txt").exists());
+    // The image's ENTRYPOINT is `/bin/sh -c`: the arguments are its command.
+    let run = scar.run(&["run", "-n", "quiet", "--json", "echo hi"]).ok();
+    assert_eq!(run.json()["output"], "hi\n");
+
+    // The same file removes them.
+    let r = scar.run(&["rm", "-f", fdl, "--json"]).ok();
+    assert_eq!(r.json()["removed"], serde_json::json!(["shout", "quiet"]));
+    assert_eq!(
+        scar.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let r = scar.run(&["rm", "-f", fdl]).ok();
+    assert!(r.stdout.contains("does not exist"), "{r:#?}");
+}
+
+/// `examples/word-count` as its README runs it, with the image swapped for a locally built
+/// busybox (CI cannot reach Docker Hub).
+#[test]
+fn the_word_count_example_runs_as_documented() {
+    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count");
+    let dir = work.path().join("word-count");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["scar.yaml", "count.sh"] {
+        std::fs::copy(example.join(f), dir.join(f)).unwrap();
+    }
+    let image = build_busybox_image(&work.path().join("image"));
+    let yaml = std::fs::read_to_string(dir.join("scar.yaml")).unwrap();
+    assert!(yaml.contains("image: docker.io/library/busybox:1.36"));
+    std::fs::write(
+        dir.join("scar.yaml"),
+        yaml.replace(
+            "image: docker.io/library/busybox:1.36",
+            &format!("image: {}", image.image_arg()),
+        ),
+    )
+    .unwrap();
+
+    let fdl = dir.join("scar.yaml");
+    scar.run(&["init", "-f", fdl.to_str().unwrap()]).ok();
+    let texts = work.path().join("texts");
+    std::fs::create_dir_all(&texts).unwrap();
+    std::fs::write(texts.join("hamlet.txt"), "to be or not to be\n").unwrap();
+    let put = scar
+        .run(&[
+            "put",
+            "-b",
+            "word-count/input",
+            "-p",
+            texts.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json()["results"]
+        .clone();
+    assert_eq!(
+        put[0]["uploaded"],
+        serde_json::json!(["word-count/results/hamlet.txt.count"]),
+        "{put}"
+    );
+    let counts = work.path().join("counts");
+    scar.run(&[
+        "get",
+        "-b",
+        "word-count/results",
+        "-p",
+        counts.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(counts.join("hamlet.txt.count")).unwrap(),
+        "word count: hamlet.txt\nlines 1\nwords 6\nbytes 19\n"
+    );
+    let r = scar.run(&["rm", "-f", fdl.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("'word-count' removed"), "{r:#?}");
+}
