@@ -23,13 +23,12 @@ use scar_core::progress::{Phase, Progress};
 use scar_core::provider::{
     FileResult, Invocation, LaunchEvent, LogLine, OnLaunch, Outcome, PackageKind, Unsupported,
 };
-use scar_core::{BatchSpec, ExecutionMode, FunctionSpec};
+use scar_core::{BatchSpec, FunctionSpec};
 
-use crate::provider::{lambda_variables, Created, CREATED_BY_TAG};
+use crate::deploy::Created;
+use crate::spec_codec::{lambda_variables, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider};
 
-/// The Lambda tag holding a function's execution mode (absent: `lambda`).
-pub(crate) const MODE_TAG: &str = "scar:execution_mode";
 /// How long `init` and `rm` wait for a compute environment or queue to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// AWS Batch's shortest job timeout.
@@ -301,7 +300,7 @@ impl AwsProvider {
             let Some(queue) = out.job_queues().first() else {
                 return Ok(());
             };
-            if !crate::provider::is_scar(queue.tags()) {
+            if !crate::spec_codec::is_scar(queue.tags()) {
                 return Ok(());
             }
             let status = queue.status().map(|s| s.as_str()).unwrap_or_default();
@@ -351,7 +350,7 @@ impl AwsProvider {
             let Some(ce) = out.compute_environments().first() else {
                 return Ok(());
             };
-            if !crate::provider::is_scar(ce.tags()) {
+            if !crate::spec_codec::is_scar(ce.tags()) {
                 return Ok(());
             }
             let status = ce.status().map(|s| s.as_str()).unwrap_or_default();
@@ -406,7 +405,7 @@ impl AwsProvider {
             .await
             .map_err(AwsError::sdk("batch:DescribeJobDefinitions", &name))?;
         for definition in out.job_definitions() {
-            if !crate::provider::is_scar(definition.tags()) {
+            if !crate::spec_codec::is_scar(definition.tags()) {
                 continue;
             }
             if let Some(arn) = definition.job_definition_arn() {
@@ -704,13 +703,6 @@ pub(crate) fn new_request_id() -> String {
         .map_or(0, |d| d.as_nanos());
     let seq = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{:x}-{n:x}-{seq}", std::process::id())
-}
-
-/// The execution mode a function's tags give.
-pub(crate) fn mode_of(tags: Option<&HashMap<String, String>>) -> ExecutionMode {
-    tags.and_then(|t| t.get(MODE_TAG))
-        .and_then(|m| ExecutionMode::parse(m))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
 use scar_core::progress::Progress;
-use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind, Provider as _};
+use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind};
 use scar_packager::{BlobCache, ImageSource, ManifestFormat, ZipOptions};
 
 use crate::{AwsError, AwsProvider, InitRequest, Package};
@@ -46,23 +46,11 @@ impl AwsProvider {
     ) -> Result<FunctionInfo, AwsError> {
         let spec = request.spec;
         // Bad input costs nothing: checked before any pull or push.
-        spec.validate()?;
-        crate::batch::check_batch_function(&spec, request.package.unwrap_or(PackageKind::Image))?;
+        self.check_deployable(&spec, request.package.unwrap_or(PackageKind::Image))?;
         if let Some(bucket) = &request.deployment_bucket {
             scar_core::bucket::BucketPath::parse(bucket)?;
         }
-        if self.config.iam_role.trim().is_empty() {
-            return Err(AwsError::MissingRole {
-                function: spec.name.clone(),
-            });
-        }
-        match self.function(&spec.name).await {
-            Ok(_) | Err(AwsError::NotScarFunction(_)) => {
-                return Err(AwsError::Exists(spec.name.clone()))
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
+        self.ensure_absent(&spec.name).await?;
         let (cache, supervisor) = self.packaging()?;
         let source = match &request.image {
             ImageInput::Archive(file) => ImageSource::from_archive(file)?,

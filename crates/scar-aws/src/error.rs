@@ -31,6 +31,17 @@ pub enum AwsError {
         /// The zip's size in bytes.
         size: u64,
     },
+    /// The spec's document, deflated and base64-encoded, does not fit in the tags a
+    /// function may carry.
+    #[error("the spec of function {function:?} takes {size} characters deflated and base64-encoded, over the {limit} that a function's tags hold ({chunks} tags of {value} characters)", chunks = crate::spec_codec::SPEC_MAX_CHUNKS, value = crate::spec_codec::TAG_VALUE_LIMIT)]
+    SpecTooLarge {
+        /// The function being created.
+        function: String,
+        /// The document's size, in characters.
+        size: usize,
+        /// The most a document may take, in characters.
+        limit: usize,
+    },
     /// The function does not exist.
     #[error("function {0:?} not found: `scar ls` lists the functions")]
     NotFound(String),
@@ -286,6 +297,7 @@ impl ProviderError for AwsError {
     fn category(&self) -> ErrorCategory {
         match self {
             AwsError::Spec(_)
+            | AwsError::SpecTooLarge { .. }
             | AwsError::MissingRole { .. }
             | AwsError::NeedsDeploymentBucket { .. }
             | AwsError::NotFound(_)

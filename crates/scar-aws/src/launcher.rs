@@ -14,9 +14,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use scar_core::lambda::log_group;
-use scar_core::provider::Invocation;
+use scar_core::provider::{
+    FileResult, Invocation, LaunchEvent, LaunchRequest, OnLaunch, Outcome, Unsupported,
+};
+use scar_core::ExecutionMode;
 
-use crate::provider::{parse_invoke_result, INPUT_FOLDER};
+use crate::invoke::parse_invoke_result;
 use crate::{AwsError, AwsProvider};
 
 /// How throttled invocations are retried: exponential backoff with jitter, bounded.
@@ -71,7 +74,7 @@ pub struct DispatchOptions {
     pub function: String,
     /// The bucket holding the input objects.
     pub bucket: String,
-    /// The folder to list; [`INPUT_FOLDER`] by default.
+    /// The prefix to list; `input/` (SCAR's input folder) by default.
     pub prefix: String,
     /// Asynchronous invocations in flight at once (at least 1).
     pub concurrency: usize,
@@ -86,7 +89,7 @@ impl DispatchOptions {
         DispatchOptions {
             function: function.into(),
             bucket: bucket.into(),
-            prefix: INPUT_FOLDER.into(),
+            prefix: format!("{}/", scar_core::bucket::INPUT_FOLDER),
             concurrency: 32,
             retry: RetryPolicy::default(),
         }
@@ -632,6 +635,153 @@ pub async fn dispatch_bench(
         concurrent,
         failed: results.iter().filter(|r| !r.ok()).count(),
     })
+}
+
+/// How much of a failed invocation's output a result keeps.
+const TAIL_LINES: usize = 20;
+
+impl AwsProvider {
+    /// Runs the function over the objects of its input folder in the request's bucket
+    /// (its own storage's, or a MinIO server's, which cannot notify Lambda): S3's event
+    /// for each, invoked asynchronously with retries, or a Batch job each.
+    pub(crate) async fn launch_folder(
+        &self,
+        request: &LaunchRequest,
+        on_event: OnLaunch<'_>,
+    ) -> Result<Vec<FileResult>, AwsError> {
+        if request.only_failed || request.pending_only {
+            return Err(Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "--only-failed and --pending".into(),
+                instead: "on AWS the launcher invokes the function for every file under input/, and Lambda keeps no record of what ran".into(),
+            }
+            .into());
+        }
+        let info = self.describe_function(&request.function).await?;
+        let spec = info.spec;
+        let (input, minio) = match (
+            spec.input_in(&request.bucket),
+            spec.minio_input_in(&request.bucket),
+        ) {
+            (Some(input), _) => (input.clone(), None),
+            (None, Some(input)) => {
+                let id = input.storage.clone().unwrap_or_default();
+                let Some(provider) = spec.storage_providers.get(&id) else {
+                    return Err(AwsError::NoProvider {
+                        function: request.function.clone(),
+                        storage: id,
+                    });
+                };
+                let region = provider.region.clone().unwrap_or_default();
+                let client = self.provider_s3_client(&id, provider);
+                (input.clone(), Some((id, region, client)))
+            }
+            (None, None) => {
+                return Err(AwsError::WrongBucket {
+                    function: request.function.clone(),
+                    bucket: request.bucket.clone(),
+                })
+            }
+        };
+        let prefix = input.prefix();
+        // Own outputs (an output folder inside the input folder) never run the function:
+        // they are left out of the listing, not invoked only for the supervisor to skip them.
+        let objects: Vec<_> = match &minio {
+            // MinIO cannot notify Lambda: the launcher lists the folder on the server and
+            // sends the event MinIO's webhook would.
+            Some((id, _, client)) => {
+                crate::launcher::list_objects(client, &request.bucket, &prefix)
+                    .await
+                    .map_err(|e| e.on_storage_provider(id))?
+                    .into_iter()
+                    .filter(|o| spec.is_input_of(id, &request.bucket, &o.key))
+                    .collect()
+            }
+            None => self
+                .list_inputs(&request.bucket, &prefix)
+                .await?
+                .into_iter()
+                .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
+                .collect(),
+        };
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let concurrency = request
+            .concurrency
+            .filter(|c| *c > 0)
+            .unwrap_or(crate::DEFAULT_CONCURRENCY);
+        let events = objects.into_iter().enumerate().map(|(i, object)| {
+            let event = match &minio {
+                Some((_, region, _)) => {
+                    crate::minio_event(region, &request.bucket, &object, i as u64 + 1)
+                }
+                None => crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1),
+            };
+            (object.key, event)
+        });
+        if spec.execution_mode == ExecutionMode::Batch {
+            // A job per object, submitted here: no Lambda invocation in between.
+            return Ok(self
+                .submit_jobs(&request.function, events, concurrency, on_event)
+                .await);
+        }
+        let mut options = DispatchOptions::new(&request.function, &request.bucket);
+        options.prefix = prefix;
+        options.concurrency = concurrency;
+        let payloads =
+            events.map(|(key, event)| (key, serde_json::to_vec(&event).unwrap_or_default()));
+        let results = self
+            .dispatch(&request.function, payloads, true, &options, &|e| match e {
+                DispatchEvent::Throttled { key, attempt, .. } => {
+                    on_event(&LaunchEvent::Retrying { key, attempt })
+                }
+                // Progress as invocations are accepted; the results returned are complete.
+                DispatchEvent::Done { key, ok } => {
+                    let outcome = if ok {
+                        Outcome::Queued
+                    } else {
+                        Outcome::NotInvoked
+                    };
+                    on_event(&LaunchEvent::Finished(FileResult::new(key, outcome)))
+                }
+                DispatchEvent::Listed { .. } | DispatchEvent::Warming { .. } => {}
+            })
+            .await;
+        Ok(results.into_iter().map(file_result).collect())
+    }
+}
+
+/// A launch result in the providers' common shape.
+fn file_result(r: DispatchResult) -> FileResult {
+    let mut out = FileResult::new(r.key, Outcome::Queued);
+    out.attempts = r.attempts;
+    match r.outcome {
+        DispatchOutcome::Completed(inv) => {
+            let resp = inv.response;
+            out.outcome = if resp.timed_out {
+                Outcome::TimedOut
+            } else if resp.succeeded() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            };
+            if out.outcome != Outcome::Succeeded {
+                let text = String::from_utf8_lossy(&resp.output_bytes()).into_owned();
+                let lines: Vec<&str> = text.lines().collect();
+                out.output_tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+            }
+            out.exit_code = resp.exit_code;
+            out.request_id = resp.request_id;
+            out.uploaded = resp.uploaded;
+        }
+        DispatchOutcome::Queued { request_id } => out.request_id = request_id,
+        DispatchOutcome::Failed(e) => {
+            out.outcome = Outcome::NotInvoked;
+            out.error = Some(e.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

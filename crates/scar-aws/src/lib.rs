@@ -48,26 +48,34 @@
 mod batch;
 mod config;
 mod create;
+mod deploy;
+mod describe;
 mod ecr;
 mod error;
+mod invoke;
 mod launcher;
 mod logs;
+mod notifications;
 mod provider;
+mod remove;
+mod spec_codec;
+#[cfg(test)]
+mod spec_strategy;
 mod storage;
 mod surface;
 
 pub use config::{AwsConfig, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError};
+pub use invoke::parse_invoke_result;
 pub use launcher::{
     dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,
     DispatchOutcome, DispatchResult, DispatchSummary, InputObject, RetryPolicy,
 };
 pub use logs::{slice_request, LogEvent};
-pub use provider::{
-    notification_id, parse_invoke_result, permission_id, AwsProvider, InitRequest, Package,
-    CREATED_BY_TAG, INPUT_FOLDER, OUTPUT_FOLDER,
-};
+pub use notifications::{notification_id, permission_id};
+pub use provider::{AwsProvider, InitRequest, Package};
+pub use spec_codec::CREATED_BY_TAG;
 pub use storage::{TransferEvent, MULTIPART_THRESHOLD, PART_SIZE};
 pub use surface::DEFAULT_CONCURRENCY;
 

@@ -6,6 +6,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use scar_core::bucket::BucketPath;
+use scar_core::provider::{ObjectInfo, OnTransfer, PutReport};
+
 use crate::{AwsError, AwsProvider};
 
 /// Files larger than this are uploaded in parts (multipart upload).
@@ -170,7 +173,9 @@ impl AwsProvider {
         match completed {
             Ok(_) => Ok(()),
             // moto's answer has the wrong XML root, but the upload is complete.
-            Err(e) if crate::provider::is_wrapped_root(&e, "CompleteMultipartUploadResponse") => {
+            Err(e)
+                if crate::notifications::is_wrapped_root(&e, "CompleteMultipartUploadResponse") =>
+            {
                 Ok(())
             }
             Err(e) => Err(AwsError::sdk(
@@ -315,6 +320,84 @@ pub(crate) fn files_to_put(path: &Path) -> Result<Vec<(PathBuf, String)>, AwsErr
         files.push((path.to_path_buf(), name));
     }
     Ok(files)
+}
+
+/// The S3 prefix of a bucket path: `folder/`, or empty for the whole bucket.
+fn prefix(at: &BucketPath) -> String {
+    if at.folder.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", at.folder)
+    }
+}
+
+impl AwsProvider {
+    /// Uploads a file, or a folder's files, under `at`; the report says which functions
+    /// they trigger.
+    pub(crate) async fn put_path(
+        &self,
+        at: &BucketPath,
+        path: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<PutReport, AwsError> {
+        let files = crate::storage::files_to_put(path)?;
+        let mut stored = Vec::new();
+        for (file, rel) in &files {
+            let key = at.key(rel);
+            let size = self
+                .put_file(&at.bucket, &key, file, &|e| on_transfer(&e))
+                .await?;
+            stored.push(ObjectInfo {
+                bucket: at.bucket.clone(),
+                key,
+                size,
+                etag: String::new(),
+                modified: String::new(),
+            });
+        }
+        let functions: Vec<_> = self
+            .list_functions()
+            .await?
+            .into_iter()
+            .map(|f| f.spec)
+            .collect();
+        Ok(PutReport::new(stored, &functions))
+    }
+
+    /// Downloads the objects under `at` (or the one object `at` names) into `dest`.
+    pub(crate) async fn get_path(
+        &self,
+        at: &BucketPath,
+        dest: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<Vec<PathBuf>, AwsError> {
+        let files = self
+            .get_prefix(&at.bucket, &prefix(at), dest, &|e| on_transfer(&e))
+            .await?;
+        // `-b bucket/folder/file.txt`: one object, not a folder.
+        if files.is_empty() && !at.folder.is_empty() {
+            return self
+                .get_prefix(&at.bucket, &at.folder, dest, &|e| on_transfer(&e))
+                .await;
+        }
+        Ok(files)
+    }
+
+    /// The objects under `at`.
+    pub(crate) async fn list_path(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, AwsError> {
+        Ok(self
+            .list_inputs(&at.bucket, &prefix(at))
+            .await?
+            .into_iter()
+            .map(|o| ObjectInfo {
+                bucket: at.bucket.clone(),
+                key: o.key,
+                size: o.size.max(0) as u64,
+                etag: o.etag,
+                modified: o.last_modified.unwrap_or_default(),
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]
