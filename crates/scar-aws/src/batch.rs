@@ -60,10 +60,12 @@ pub(crate) fn check_batch_function(
     let batch = spec.batch.clone().unwrap_or_default();
     let c = &batch.compute;
     if c.subnets.is_empty() || c.security_group_ids.is_empty() {
-        return Err(AwsError::Input(format!(
-            "function {:?} runs on AWS Batch (execution mode `{}`): its compute environment needs subnets and security groups\nhelp: set batch.compute_resources.subnets and security_group_ids in the definition file, or in aws.batch.compute_resources of ~/.scar/scar.cfg as SCAR keeps them (`aws ec2 describe-subnets` and `aws ec2 describe-security-groups` list yours)",
-            spec.name, spec.execution_mode
-        )));
+        return Err(AwsError::BatchNetwork {
+            function: spec.name.clone(),
+            mode: spec.execution_mode,
+            subnets: c.subnets.len(),
+            security_groups: c.security_group_ids.len(),
+        });
     }
     if is_fargate(&c.kind) && batch.enable_gpu {
         return Err(AwsError::Input(format!(
@@ -104,7 +106,7 @@ impl AwsProvider {
     ) -> Result<(), AwsError> {
         let name = batch_resource_name(&spec.name);
         let batch = spec.batch.clone().unwrap_or_default();
-        let role = self.config.iam_role.clone();
+        let role = self.config.deployment.iam_role.clone();
         let c = &batch.compute;
         let fargate = is_fargate(&c.kind);
 
@@ -328,7 +330,7 @@ impl AwsProvider {
             }
             if start.elapsed() > SETTLE_TIMEOUT {
                 return Err(AwsError::Input(format!(
-                    "the job queue {name} was not deleted within {} s: `aws batch describe-job-queues --job-queues {name}` shows where it stands",
+                    "the job queue {name} was not deleted within {} s",
                     SETTLE_TIMEOUT.as_secs()
                 )));
             }
@@ -456,7 +458,7 @@ impl AwsProvider {
                 let e = AwsError::sdk("batch:SubmitJob", &name)(e);
                 if e.has_code(&["ClientException"]) && e.to_string().contains("not found") {
                     AwsError::Input(format!(
-                        "function {function:?} has no AWS Batch job queue {name}: was it created by this version of scar? (`scar rm` and `scar init` again)"
+                        "function {function:?} has no AWS Batch job queue {name}: it was not created by this version of scar"
                     ))
                 } else {
                     e

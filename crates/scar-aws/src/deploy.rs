@@ -15,6 +15,7 @@ use scar_core::provider::{FunctionInfo, PackageKind};
 use scar_core::FunctionSpec;
 
 use crate::config::retention_days;
+use crate::error::{Leftover, ResourceKind};
 use crate::spec_codec::{self, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider, InitRequest, Package};
 
@@ -86,7 +87,7 @@ impl AwsProvider {
         spec.validate()?;
         crate::batch::check_batch_function(spec, kind)?;
         spec_codec::encode(spec)?;
-        if self.config.iam_role.trim().is_empty() {
+        if self.config.deployment.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
             });
@@ -141,7 +142,7 @@ impl AwsProvider {
             .lambda
             .create_function()
             .function_name(name)
-            .role(&self.config.iam_role)
+            .role(&self.config.deployment.iam_role)
             .memory_size(spec.memory_mb as i32)
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
@@ -199,7 +200,7 @@ impl AwsProvider {
                 }
             }
         }
-        if let Some(days) = retention_days(self.config.log_retention_days) {
+        if let Some(days) = retention_days(self.config.deployment.log_retention_days) {
             self.logs
                 .put_retention_policy()
                 .log_group_name(&group)
@@ -262,7 +263,12 @@ impl AwsProvider {
             let bytes = tokio::fs::read(path).await.map_err(read_error)?;
             return Ok(FunctionCode::builder().zip_file(Blob::new(bytes)).build());
         }
-        let Some(bucket) = &request.deployment_bucket else {
+        let deployment_bucket = request.deployment_bucket.as_ref().or(self
+            .config
+            .deployment
+            .deployment_bucket
+            .as_ref());
+        let Some(bucket) = deployment_bucket else {
             return Err(AwsError::NeedsDeploymentBucket {
                 function: name.clone(),
                 size,
@@ -374,13 +380,15 @@ impl AwsProvider {
     }
 
     /// Undoes `created` in reverse order; returns what could not be undone.
-    async fn roll_back(&self, name: &str, created: Vec<Created>) -> Vec<String> {
+    async fn roll_back(&self, name: &str, created: Vec<Created>) -> Vec<Leftover> {
         let mut leftovers = Vec::new();
         for item in created.into_iter().rev() {
-            if let Err(e) = self.undo(name, &item).await {
-                if !e.is_not_found() {
-                    leftovers.push(format!("{item:?}: {e}"));
+            match self.undo(name, &item).await {
+                Err(error) if !error.is_not_found() => {
+                    let (kind, name) = item.resource(name);
+                    leftovers.push(Leftover { kind, name, error });
                 }
+                _ => {}
             }
         }
         leftovers
@@ -416,6 +424,29 @@ impl AwsProvider {
             Created::JobQueue => self.delete_job_queue(name).await,
             Created::JobDefinition(arn) => self.deregister_job_definition(arn).await,
             Created::Function => self.delete_lambda_function(name).await,
+        }
+    }
+}
+
+impl Created {
+    /// What it is and its name, for function `function`.
+    fn resource(&self, function: &str) -> (ResourceKind, String) {
+        let batch = || scar_core::contract::batch_resource_name(function);
+        match self {
+            Created::DeploymentBucket(bucket) => (ResourceKind::DeploymentBucket, bucket.clone()),
+            Created::DeploymentObject { bucket, key } => {
+                (ResourceKind::DeploymentObject, format!("{bucket}/{key}"))
+            }
+            Created::Function => (ResourceKind::Function, function.to_string()),
+            Created::LogGroup => (ResourceKind::LogGroup, log_group(function)),
+            Created::Bucket(bucket) => (ResourceKind::Bucket, bucket.clone()),
+            Created::Permission { statement_id } => {
+                (ResourceKind::Permission, statement_id.clone())
+            }
+            Created::Notification { bucket } => (ResourceKind::Notification, bucket.clone()),
+            Created::ComputeEnvironment => (ResourceKind::ComputeEnvironment, batch()),
+            Created::JobQueue => (ResourceKind::JobQueue, batch()),
+            Created::JobDefinition(arn) => (ResourceKind::JobDefinition, arn.clone()),
         }
     }
 }

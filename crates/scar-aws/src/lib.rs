@@ -21,8 +21,8 @@
 //!
 //! # async fn demo(spec: scar_core::FunctionSpec) -> Result<(), scar_aws::AwsError> {
 //! let mut config = AwsConfig::new("us-east-1");
-//! config.iam_role = "arn:aws:iam::123456789012:role/scar".into();
-//! config.supervisor = Some("target/supervisor/bootstrap".into());
+//! config.deployment.iam_role = "arn:aws:iam::123456789012:role/scar".into();
+//! config.packaging.supervisor = Some("target/supervisor/bootstrap".into());
 //! let aws = AwsProvider::connect(config).await;
 //! let name = spec.name.clone();
 //! let request = CreateRequest {
@@ -64,9 +64,9 @@ mod spec_strategy;
 mod storage;
 mod surface;
 
-pub use config::{AwsConfig, StaticCredentials};
+pub use config::{AwsConfig, Connection, Deployment, Packaging, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
-pub use error::{AwsError, BoxError};
+pub use error::{AwsError, BoxError, Leftover, ResourceKind};
 pub use invoke::parse_invoke_result;
 pub use launcher::{
     dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,

@@ -32,7 +32,8 @@ pub struct InitRequest {
     pub spec: FunctionSpec,
     /// The function's code.
     pub package: Package,
-    /// The bucket a zip over [`scar_core::lambda::DIRECT_UPLOAD_LIMIT`] is uploaded through (`-db`); created
+    /// The bucket a zip over [`scar_core::lambda::DIRECT_UPLOAD_LIMIT`] is uploaded through (else
+    /// [`Deployment::deployment_bucket`](crate::Deployment::deployment_bucket)); created
     /// when missing and kept afterwards.
     pub deployment_bucket: Option<String>,
 }
@@ -66,8 +67,8 @@ impl std::fmt::Debug for AwsProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsProvider")
             .field("region", &self.region)
-            .field("endpoint_url", &self.config.endpoint_url)
-            .field("profile", &self.config.profile)
+            .field("endpoint_url", &self.config.connection.endpoint_url)
+            .field("profile", &self.config.connection.profile)
             .finish_non_exhaustive()
     }
 }
@@ -103,7 +104,7 @@ impl AwsProvider {
     /// With `strict`, a zip package's image with a hostile entry (a path out of the root,
     /// an absolute name, a hard link out) fails `create` instead of the entry being skipped.
     pub fn with_strict_extraction(mut self, strict: bool) -> Self {
-        self.config.extract.strict = strict;
+        self.config.packaging.extract.strict = strict;
         self
     }
 

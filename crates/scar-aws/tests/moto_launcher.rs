@@ -17,9 +17,9 @@ use scar_test_support::moto as common;
 /// credentials given through the configuration, not the environment.
 async fn provider_at(moto: &Moto, endpoint: &str) -> AwsProvider {
     let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(endpoint.into());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
+    config.connection.endpoint_url = Some(endpoint.into());
+    config.deployment.iam_role = moto.role_arn();
+    config.connection.credentials = Some(StaticCredentials {
         access_key_id: common::ACCESS_KEY.into(),
         secret_access_key: common::ACCESS_KEY.into(),
         session_token: None,

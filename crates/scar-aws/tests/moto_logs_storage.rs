@@ -12,9 +12,9 @@ use scar_test_support::moto as common;
 /// the environment.
 async fn provider(moto: &Moto) -> AwsProvider {
     let mut config = AwsConfig::new(common::REGION);
-    config.endpoint_url = Some(moto.endpoint());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
+    config.connection.endpoint_url = Some(moto.endpoint());
+    config.deployment.iam_role = moto.role_arn();
+    config.connection.credentials = Some(StaticCredentials {
         access_key_id: common::ACCESS_KEY.into(),
         secret_access_key: common::ACCESS_KEY.into(),
         session_token: None,

@@ -96,6 +96,9 @@ impl Printer {
                 text.push_str(&format!("\n  caused by: {cause}"));
             }
         }
+        if let Some(help) = crate::settings::help_for(err) {
+            text.push_str(&format!("\nhelp: {help}"));
+        }
         eprintln!("{text}");
     }
 

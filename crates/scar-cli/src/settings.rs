@@ -68,14 +68,14 @@ impl Context {
             }
             ProviderKind::Aws => {
                 let mut config = AwsConfig::from_settings(&self.settings);
-                config.profile = cli.profile.clone().filter(|p| !p.is_empty());
-                config.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
-                config.cache_dir = Some(self.home.join("cache"));
+                config.connection.profile = cli.profile.clone().filter(|p| !p.is_empty());
+                config.connection.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
+                config.packaging.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
-                config.supervisor = supervisor().ok();
-                config.proot = self.proot();
-                config.extract.limits = self.settings.extract;
-                config.registry_override = std::env::var(ECR_REGISTRY_VAR)
+                config.packaging.supervisor = supervisor().ok();
+                config.packaging.proot = self.proot();
+                config.packaging.extract.limits = self.settings.extract;
+                config.deployment.registry_override = std::env::var(ECR_REGISTRY_VAR)
                     .ok()
                     .filter(|r| !r.trim().is_empty());
                 AnyProvider::Aws(AwsProvider::connect(config).await)
@@ -87,6 +87,29 @@ impl Context {
     pub fn proot(&self) -> Option<PathBuf> {
         scar_local::find_proot(self.proot.as_deref(), &self.home)
     }
+}
+
+/// What to do next about `err`, as a `help:` line: scar-aws's errors say what failed, the
+/// command line says which flag or setting fixes it.
+pub fn help_for(err: &anyhow::Error) -> Option<&'static str> {
+    use scar_aws::AwsError;
+    let aws = err.chain().find_map(|e| e.downcast_ref::<AwsError>())?;
+    Some(match aws {
+        AwsError::MissingRole { .. } => {
+            "set -r/--iam-role or aws.iam.role in ~/.scar/scar.cfg (the ARN of a role Lambda can assume)"
+        }
+        AwsError::NeedsDeploymentBucket { .. } => "give a deployment bucket with -db BUCKET",
+        AwsError::MissingSupervisor { .. } => {
+            "pass --supervisor PATH or set SCAR_SUPERVISOR (`cargo xtask build-supervisor` builds one)"
+        }
+        AwsError::MissingProot { .. } => {
+            "pass --proot PATH (udocker's static proot works: `udocker install` puts it in ~/.udocker/bin), or use --package image"
+        }
+        AwsError::BatchNetwork { .. } => {
+            "set batch.compute_resources.subnets and security_group_ids in the definition file, or in aws.batch.compute_resources of ~/.scar/scar.cfg as SCAR keeps them (`aws ec2 describe-subnets` and `aws ec2 describe-security-groups` list yours)"
+        }
+        _ => return None,
+    })
 }
 
 /// Environment variable replacing the registry host of ECR's authorization token
