@@ -148,7 +148,7 @@ pub(crate) fn not_found_as(name: &str, err: AwsError) -> AwsError {
 ///   message and stack trace, as Lambda's invoke returns them;
 /// - a payload that is not scar's from scar's runtime: [`AwsError::NotScarResponse`] with
 ///   the raw text.
-pub fn parse_invoke_result(
+pub(crate) fn parse_invoke_result(
     function: &str,
     runtime: scar_core::Runtime,
     function_error: Option<&str>,

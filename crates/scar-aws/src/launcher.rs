@@ -220,7 +220,7 @@ impl DispatchSummary {
 
 /// The event a MinIO server's webhook sends for a new object, as one invocation's payload
 /// (MinIO cannot notify Lambda: the launcher sends it instead).
-pub fn minio_event(
+pub(crate) fn minio_event(
     region: &str,
     bucket: &str,
     object: &InputObject,
@@ -232,7 +232,7 @@ pub fn minio_event(
 /// The S3 event notification S3 sends for a new object, as one invocation's payload.
 ///
 /// Keys are URL-encoded with `+` for spaces, as S3 does.
-pub fn s3_event(
+pub(crate) fn s3_event(
     region: &str,
     bucket: &str,
     object: &InputObject,
@@ -714,9 +714,11 @@ impl AwsProvider {
         let events = objects.into_iter().enumerate().map(|(i, object)| {
             let event = match &minio {
                 Some((_, region, _)) => {
-                    crate::minio_event(region, &request.bucket, &object, i as u64 + 1)
+                    crate::launcher::minio_event(region, &request.bucket, &object, i as u64 + 1)
                 }
-                None => crate::s3_event(&self.region, &request.bucket, &object, i as u64 + 1),
+                None => {
+                    crate::launcher::s3_event(&self.region, &request.bucket, &object, i as u64 + 1)
+                }
             };
             (object.key, event)
         });

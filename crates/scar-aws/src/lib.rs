@@ -44,6 +44,7 @@
 //! scar creates is tagged `createdby=scar` (or named after the function) and `remove`
 //! deletes only those; the library reports progress through callbacks and draws nothing.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
 
 mod batch;
 mod config;
@@ -67,16 +68,13 @@ mod surface;
 pub use config::{AwsConfig, Connection, Deployment, Packaging, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError, Leftover, ResourceKind};
-pub use invoke::parse_invoke_result;
 pub use launcher::{
-    dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,
-    DispatchOutcome, DispatchResult, DispatchSummary, InputObject, RetryPolicy,
+    dispatch_bench, DispatchBench, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult,
+    DispatchSummary, InputObject, RetryPolicy,
 };
-pub use logs::{slice_request, LogEvent};
-pub use notifications::{notification_id, permission_id};
 pub use provider::{AwsProvider, InitRequest, Package};
-pub use spec_codec::CREATED_BY_TAG;
-pub use storage::{TransferEvent, MULTIPART_THRESHOLD, PART_SIZE};
+pub use spec_codec::{CREATED_BY_TAG, SPEC_DOCUMENT_LIMIT, SPEC_MAX_CHUNKS, TAG_VALUE_LIMIT};
+pub use storage::TransferEvent;
 pub use surface::DEFAULT_CONCURRENCY;
 
 /// The provider's name, as users select it (`--provider aws`).

@@ -236,7 +236,7 @@ fn is_empty_notification_quirk<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool 
 }
 
 /// The id of the notification `init` adds to an input bucket: `scar-<function>`.
-pub fn notification_id(function: &str) -> String {
+pub(crate) fn notification_id(function: &str) -> String {
     format!("scar-{function}")
 }
 
@@ -276,7 +276,7 @@ fn notification_prefix(config: &LambdaFunctionConfiguration) -> String {
 
 /// The statement id of S3's invoke permission on a function: `scar-s3-<bucket>`, with the
 /// characters statement ids do not allow (dots) turned into `-`.
-pub fn permission_id(bucket: &str) -> String {
+pub(crate) fn permission_id(bucket: &str) -> String {
     let bucket: String = bucket
         .chars()
         .map(|c| {

@@ -12,9 +12,9 @@ use scar_core::provider::{ObjectInfo, OnTransfer, PutReport};
 use crate::{AwsError, AwsProvider};
 
 /// Files larger than this are uploaded in parts (multipart upload).
-pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+pub(crate) const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 /// The size of each part of a multipart upload (grown for files over 10,000 parts).
-pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's limit on the parts of one upload.
 const MAX_PARTS: u64 = 10_000;
 
