@@ -478,3 +478,47 @@ fn function_variables(
     }
     variables
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller can act on what a rollback left: each leftover has a kind and a name, and
+    /// the error says both.
+    #[test]
+    fn leftovers_are_typed() {
+        let leftover = |item: Created| {
+            let (kind, name) = item.resource("f");
+            Leftover {
+                kind,
+                name,
+                error: AwsError::Input("denied".into()),
+            }
+        };
+        let left = vec![
+            leftover(Created::Permission {
+                statement_id: "scar-s3-b".into(),
+            }),
+            leftover(Created::LogGroup),
+            leftover(Created::JobQueue),
+        ];
+        assert_eq!(
+            left.iter()
+                .map(|l| (l.kind, l.name.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (ResourceKind::Permission, "scar-s3-b"),
+                (ResourceKind::LogGroup, "/aws/lambda/f"),
+                (ResourceKind::JobQueue, "scar-f"),
+            ]
+        );
+        let err = AwsError::RollbackIncomplete {
+            source: Box::new(AwsError::Input("init failed".into())),
+            leftovers: left,
+        };
+        assert_eq!(
+            err.to_string(),
+            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied)"
+        );
+    }
+}
