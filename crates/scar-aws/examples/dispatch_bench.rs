@@ -61,9 +61,9 @@ async fn main() -> ExitCode {
         endpoint
     };
     let mut config = AwsConfig::new("us-east-1");
-    config.endpoint_url = Some(target);
-    config.iam_role = ROLE.into();
-    config.credentials = Some(StaticCredentials {
+    config.connection.endpoint_url = Some(target);
+    config.deployment.iam_role = ROLE.into();
+    config.connection.credentials = Some(StaticCredentials {
         access_key_id: "testing".into(),
         secret_access_key: "testing".into(),
         session_token: None,

@@ -39,13 +39,13 @@ async fn main() -> ExitCode {
 async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut config = AwsConfig::new(env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()));
-    config.iam_role = env("SCAR_IAM_ROLE").unwrap_or_default();
-    config.profile = env("AWS_PROFILE");
-    config.endpoint_url = env("SCAR_ENDPOINT_URL");
-    config.supervisor = env("SCAR_SUPERVISOR").map(Into::into);
-    config.proot = env("SCAR_PROOT").map(Into::into);
-    if config.endpoint_url.is_some() && env("AWS_ACCESS_KEY_ID").is_none() {
-        config.credentials = Some(StaticCredentials {
+    config.deployment.iam_role = env("SCAR_IAM_ROLE").unwrap_or_default();
+    config.connection.profile = env("AWS_PROFILE");
+    config.connection.endpoint_url = env("SCAR_ENDPOINT_URL");
+    config.packaging.supervisor = env("SCAR_SUPERVISOR").map(Into::into);
+    config.packaging.proot = env("SCAR_PROOT").map(Into::into);
+    if config.connection.endpoint_url.is_some() && env("AWS_ACCESS_KEY_ID").is_none() {
+        config.connection.credentials = Some(StaticCredentials {
             access_key_id: "testing".into(),
             secret_access_key: "testing".into(),
             session_token: None,

@@ -23,13 +23,12 @@ use scar_core::progress::{Phase, Progress};
 use scar_core::provider::{
     FileResult, Invocation, LaunchEvent, LogLine, OnLaunch, Outcome, PackageKind, Unsupported,
 };
-use scar_core::{BatchSpec, ExecutionMode, FunctionSpec};
+use scar_core::{BatchSpec, FunctionSpec};
 
-use crate::provider::{lambda_variables, Created, CREATED_BY_TAG};
+use crate::deploy::Created;
+use crate::spec_codec::{lambda_variables, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider};
 
-/// The Lambda tag holding a function's execution mode (absent: `lambda`).
-pub(crate) const MODE_TAG: &str = "scar:execution_mode";
 /// How long `init` and `rm` wait for a compute environment or queue to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// AWS Batch's shortest job timeout.
@@ -61,10 +60,12 @@ pub(crate) fn check_batch_function(
     let batch = spec.batch.clone().unwrap_or_default();
     let c = &batch.compute;
     if c.subnets.is_empty() || c.security_group_ids.is_empty() {
-        return Err(AwsError::Input(format!(
-            "function {:?} runs on AWS Batch (execution mode `{}`): its compute environment needs subnets and security groups\nhelp: set batch.compute_resources.subnets and security_group_ids in the definition file, or in aws.batch.compute_resources of ~/.scar/scar.cfg as SCAR keeps them (`aws ec2 describe-subnets` and `aws ec2 describe-security-groups` list yours)",
-            spec.name, spec.execution_mode
-        )));
+        return Err(AwsError::BatchNetwork {
+            function: spec.name.clone(),
+            mode: spec.execution_mode,
+            subnets: c.subnets.len(),
+            security_groups: c.security_group_ids.len(),
+        });
     }
     if is_fargate(&c.kind) && batch.enable_gpu {
         return Err(AwsError::Input(format!(
@@ -105,7 +106,7 @@ impl AwsProvider {
     ) -> Result<(), AwsError> {
         let name = batch_resource_name(&spec.name);
         let batch = spec.batch.clone().unwrap_or_default();
-        let role = self.config.iam_role.clone();
+        let role = self.config.deployment.iam_role.clone();
         let c = &batch.compute;
         let fargate = is_fargate(&c.kind);
 
@@ -301,7 +302,7 @@ impl AwsProvider {
             let Some(queue) = out.job_queues().first() else {
                 return Ok(());
             };
-            if !crate::provider::is_scar(queue.tags()) {
+            if !crate::spec_codec::is_scar(queue.tags()) {
                 return Ok(());
             }
             let status = queue.status().map(|s| s.as_str()).unwrap_or_default();
@@ -329,7 +330,7 @@ impl AwsProvider {
             }
             if start.elapsed() > SETTLE_TIMEOUT {
                 return Err(AwsError::Input(format!(
-                    "the job queue {name} was not deleted within {} s: `aws batch describe-job-queues --job-queues {name}` shows where it stands",
+                    "the job queue {name} was not deleted within {} s",
                     SETTLE_TIMEOUT.as_secs()
                 )));
             }
@@ -351,7 +352,7 @@ impl AwsProvider {
             let Some(ce) = out.compute_environments().first() else {
                 return Ok(());
             };
-            if !crate::provider::is_scar(ce.tags()) {
+            if !crate::spec_codec::is_scar(ce.tags()) {
                 return Ok(());
             }
             let status = ce.status().map(|s| s.as_str()).unwrap_or_default();
@@ -406,7 +407,7 @@ impl AwsProvider {
             .await
             .map_err(AwsError::sdk("batch:DescribeJobDefinitions", &name))?;
         for definition in out.job_definitions() {
-            if !crate::provider::is_scar(definition.tags()) {
+            if !crate::spec_codec::is_scar(definition.tags()) {
                 continue;
             }
             if let Some(arn) = definition.job_definition_arn() {
@@ -457,7 +458,7 @@ impl AwsProvider {
                 let e = AwsError::sdk("batch:SubmitJob", &name)(e);
                 if e.has_code(&["ClientException"]) && e.to_string().contains("not found") {
                     AwsError::Input(format!(
-                        "function {function:?} has no AWS Batch job queue {name}: was it created by this version of scar? (`scar rm` and `scar init` again)"
+                        "function {function:?} has no AWS Batch job queue {name}: it was not created by this version of scar"
                     ))
                 } else {
                     e
@@ -704,13 +705,6 @@ pub(crate) fn new_request_id() -> String {
         .map_or(0, |d| d.as_nanos());
     let seq = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{:x}-{n:x}-{seq}", std::process::id())
-}
-
-/// The execution mode a function's tags give.
-pub(crate) fn mode_of(tags: Option<&HashMap<String, String>>) -> ExecutionMode {
-    tags.and_then(|t| t.get(MODE_TAG))
-        .and_then(|m| ExecutionMode::parse(m))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

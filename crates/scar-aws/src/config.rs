@@ -1,4 +1,5 @@
-//! [`AwsConfig`]: where the provider connects and as whom.
+//! [`AwsConfig`]: where the provider connects and as whom, how it deploys, how it
+//! packages.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -6,19 +7,31 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 /// `Debug` output never shows the secret key or the session token.
 pub use scar_s3::StaticCredentials;
 
-/// How the `aws` provider connects: region, profile, endpoint, and the role functions run
-/// as.
+/// How the `aws` provider is set up, by concern: where it connects and as whom
+/// ([`Connection`]), how it deploys functions ([`Deployment`]), and how it packages their
+/// images ([`Packaging`]).
 ///
 /// ```
-/// let config = scar_aws::AwsConfig {
-///     endpoint_url: Some("http://127.0.0.1:5000".into()),
-///     iam_role: "arn:aws:iam::123456789012:role/lambda".into(),
-///     ..scar_aws::AwsConfig::new("eu-west-1")
-/// };
-/// assert_eq!(config.log_retention_days, 30);
+/// let mut config = scar_aws::AwsConfig::new("eu-west-1");
+/// config.connection.endpoint_url = Some("http://127.0.0.1:5000".into());
+/// config.deployment.iam_role = "arn:aws:iam::123456789012:role/lambda".into();
+/// assert_eq!(config.deployment.log_retention_days, 30);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AwsConfig {
+    /// Where requests go and as whom.
+    pub connection: Connection,
+    /// What functions are deployed with.
+    pub deployment: Deployment,
+    /// How images become packages.
+    pub packaging: Packaging,
+}
+
+/// Where the provider's requests go, and as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Connection {
     /// The region. Empty: the SDK's region chain (`AWS_REGION`, the profile), else
     /// `us-east-1`.
     pub region: String,
@@ -28,13 +41,31 @@ pub struct AwsConfig {
     /// Sends every service's requests here (an emulator such as moto, or an
     /// S3-compatible store) instead of AWS's endpoints.
     pub endpoint_url: Option<String>,
+    /// Static credentials instead of the standard chain (emulators, tests).
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// What functions are deployed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Deployment {
     /// The ARN of the IAM role functions run as; needed by [`init`](crate::AwsProvider::init).
     pub iam_role: String,
+    /// The bucket a zip over [`scar_core::lambda::DIRECT_UPLOAD_LIMIT`] is uploaded
+    /// through when a request names none; created when missing and kept afterwards.
+    pub deployment_bucket: Option<String>,
+    /// Push image packages to this registry (`host:port`) instead of the one ECR's
+    /// authorization token names: for emulators such as moto, whose ECR has no registry.
+    pub registry_override: Option<String>,
     /// Days CloudWatch keeps a function's logs; 0 keeps them forever. Rounded up to a
     /// value CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90, ...).
     pub log_retention_days: u32,
-    /// Static credentials instead of the standard chain (emulators, tests).
-    pub credentials: Option<StaticCredentials>,
+}
+
+/// How images become packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Packaging {
     /// Where pulled images and packages are cached (scar: `$SCAR_HOME/cache`; default: a
     /// `scar-cache` folder in the system's temp dir).
     pub cache_dir: Option<std::path::PathBuf>,
@@ -42,39 +73,18 @@ pub struct AwsConfig {
     pub supervisor: Option<std::path::PathBuf>,
     /// The static proot that zip packages carry (see `scar_packager::ZipOptions::proot`).
     pub proot: Option<std::path::PathBuf>,
-    /// Push image packages to this registry (`host:port`) instead of the one ECR's
-    /// authorization token names: for emulators such as moto, whose ECR has no registry.
-    pub registry_override: Option<String>,
     /// How a zip package's root is extracted (limits, `strict`).
     pub extract: scar_packager::ExtractOptions,
 }
 
-impl AwsConfig {
-    /// A configuration for `region` with the standard credential chain, no endpoint
-    /// override, no role and a 30-day log retention.
-    pub fn new(region: impl Into<String>) -> AwsConfig {
-        AwsConfig {
+impl Connection {
+    /// A connection to `region` with the standard credential chain and AWS's endpoints.
+    pub fn new(region: impl Into<String>) -> Connection {
+        Connection {
             region: region.into(),
             profile: None,
             endpoint_url: None,
-            iam_role: String::new(),
-            log_retention_days: 30,
             credentials: None,
-            cache_dir: None,
-            supervisor: None,
-            proot: None,
-            registry_override: None,
-            extract: scar_packager::ExtractOptions::default(),
-        }
-    }
-
-    /// The configuration resolved by scar's precedence rule (flags > environment > config
-    /// file > defaults).
-    pub fn from_settings(settings: &scar_core::config::Settings) -> AwsConfig {
-        AwsConfig {
-            iam_role: settings.iam_role.clone(),
-            log_retention_days: settings.log_retention_days,
-            ..AwsConfig::new(settings.region.clone())
         }
     }
 
@@ -108,6 +118,44 @@ impl AwsConfig {
                 .build();
         }
         sdk
+    }
+}
+
+impl Default for Deployment {
+    /// No role, no deployment bucket, ECR's own registry, a 30-day log retention.
+    fn default() -> Self {
+        Deployment {
+            iam_role: String::new(),
+            deployment_bucket: None,
+            registry_override: None,
+            log_retention_days: 30,
+        }
+    }
+}
+
+impl AwsConfig {
+    /// A configuration for `region` with the standard credential chain, no endpoint
+    /// override, no role and a 30-day log retention.
+    pub fn new(region: impl Into<String>) -> AwsConfig {
+        AwsConfig {
+            connection: Connection::new(region),
+            deployment: Deployment::default(),
+            packaging: Packaging::default(),
+        }
+    }
+
+    /// The configuration resolved by scar's precedence rule (flags > environment > config
+    /// file > defaults).
+    pub fn from_settings(settings: &scar_core::config::Settings) -> AwsConfig {
+        let mut config = AwsConfig::new(settings.region.clone());
+        config.deployment.iam_role = settings.iam_role.clone();
+        config.deployment.log_retention_days = settings.log_retention_days;
+        config
+    }
+
+    /// Loads the SDK's shared configuration of [`AwsConfig::connection`].
+    pub async fn load_sdk_config(&self) -> SdkConfig {
+        self.connection.load_sdk_config().await
     }
 }
 
@@ -149,7 +197,7 @@ mod tests {
     #[test]
     fn secrets_stay_out_of_debug() {
         let mut config = AwsConfig::new("us-east-1");
-        config.credentials = Some(StaticCredentials {
+        config.connection.credentials = Some(StaticCredentials {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "very-secret".into(),
             session_token: Some("token-secret".into()),

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
 use scar_core::progress::Progress;
-use scar_core::provider::SurfaceError;
-use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind, Provider as _};
+use scar_core::provider::{CreateRequest, FunctionInfo, ImageInput, PackageKind};
 use scar_packager::{BlobCache, ImageSource, ManifestFormat, ZipOptions};
 
 use crate::{AwsError, AwsProvider, InitRequest, Package};
@@ -22,14 +21,15 @@ impl Drop for TempFile {
 }
 
 impl AwsProvider {
-    fn packaging(&self) -> Result<(BlobCache, &Path), AwsError> {
-        let Some(supervisor) = self.config.supervisor.as_deref() else {
-            return Err(AwsError::Input(
-                "no supervisor (`bootstrap`) to package: set AwsConfig::supervisor (scar finds one with --supervisor, SCAR_SUPERVISOR or `cargo xtask build-supervisor`)".into(),
-            ));
+    fn packaging(&self, function: &str) -> Result<(BlobCache, &Path), AwsError> {
+        let Some(supervisor) = self.config.packaging.supervisor.as_deref() else {
+            return Err(AwsError::MissingSupervisor {
+                function: function.to_string(),
+            });
         };
         let cache = self
             .config
+            .packaging
             .cache_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("scar-cache"));
@@ -47,24 +47,15 @@ impl AwsProvider {
     ) -> Result<FunctionInfo, AwsError> {
         let spec = request.spec;
         // Bad input costs nothing: checked before any pull or push.
-        spec.validate()?;
-        crate::batch::check_batch_function(&spec, request.package.unwrap_or(PackageKind::Image))?;
-        if let Some(bucket) = &request.deployment_bucket {
+        self.check_deployable(&spec, request.package.unwrap_or(PackageKind::Image))?;
+        let deployment_bucket = request
+            .deployment_bucket
+            .or_else(|| self.config.deployment.deployment_bucket.clone());
+        if let Some(bucket) = &deployment_bucket {
             scar_core::bucket::BucketPath::parse(bucket)?;
         }
-        if self.config.iam_role.trim().is_empty() {
-            return Err(AwsError::MissingRole {
-                function: spec.name.clone(),
-            });
-        }
-        match self.function(&spec.name).await {
-            Ok(_) | Err(AwsError::NotScarFunction(_)) => {
-                return Err(SurfaceError::Exists(spec.name.clone()).into())
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        let (cache, supervisor) = self.packaging()?;
+        self.ensure_absent(&spec.name).await?;
+        let (cache, supervisor) = self.packaging(&spec.name)?;
         let source = match &request.image {
             ImageInput::Archive(file) => ImageSource::from_archive(file)?,
             ImageInput::Reference(reference) => ImageSource::detect(reference)?,
@@ -90,14 +81,14 @@ impl AwsProvider {
                 }));
             }
             PackageKind::Zip => {
-                let Some(proot) = self.config.proot.clone() else {
-                    return Err(AwsError::Input(
-                        "a zip package needs a static proot to enter the image's root on Lambda, which allows no namespaces\nhelp: pass --proot PATH (udocker's static proot works: `udocker install` puts it in ~/.udocker/bin), or use --package image".into(),
-                    ));
+                let Some(proot) = self.config.packaging.proot.clone() else {
+                    return Err(AwsError::MissingProot {
+                        function: spec.name.clone(),
+                    });
                 };
                 let mut options = ZipOptions::new(&spec.name);
                 options.proot = Some(proot);
-                options.extract = self.config.extract;
+                options.extract = self.config.packaging.extract;
                 let path = std::env::temp_dir().join(format!(
                     "scar-{}-{}.zip",
                     spec.name.to_lowercase(),
@@ -111,7 +102,7 @@ impl AwsProvider {
                 for warning in &report.warnings {
                     progress.warn(warning);
                 }
-                if report.needs_deployment_bucket && request.deployment_bucket.is_none() {
+                if report.needs_deployment_bucket && deployment_bucket.is_none() {
                     return Err(AwsError::NeedsDeploymentBucket {
                         function: spec.name.clone(),
                         size: report.zip_size,
@@ -119,7 +110,7 @@ impl AwsProvider {
                 }
                 (Package::Zip { path }, Some(zip))
             }
-            PackageKind::Image if self.config.extract.strict => {
+            PackageKind::Image if self.config.packaging.extract.strict => {
                 return Err(AwsError::Unsupported(scar_core::provider::Unsupported {
                     provider: crate::PROVIDER_NAME,
                     what: "--strict with an image package".into(),
@@ -142,7 +133,7 @@ impl AwsProvider {
             .init(InitRequest {
                 spec,
                 package,
-                deployment_bucket: request.deployment_bucket,
+                deployment_bucket,
             })
             .await?;
         info.image_digest = image.manifest_digest;
@@ -162,7 +153,7 @@ impl AwsProvider {
     ) -> Result<Package, AwsError> {
         let repository = crate::ecr_repository_name(function);
         let login = self.ecr_login(&repository).await?;
-        let repo_uri = match &self.config.registry_override {
+        let repo_uri = match &self.config.deployment.registry_override {
             Some(r) if !r.trim().is_empty() => {
                 format!("{}/{repository}", r.trim().trim_end_matches('/'))
             }

@@ -3,7 +3,7 @@
 use aws_sdk_ecr::types::Tag;
 use base64::Engine as _;
 
-use crate::provider::CREATED_BY_TAG;
+use crate::spec_codec::CREATED_BY_TAG;
 use crate::{AwsError, AwsProvider};
 
 /// What a client needs to push to a function's ECR repository.

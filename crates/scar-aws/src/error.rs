@@ -18,19 +18,58 @@ pub enum AwsError {
     /// The function spec breaks Lambda's rules.
     #[error(transparent)]
     Spec(#[from] scar_core::SpecError),
-    /// `init` needs the IAM role the function runs as.
-    #[error("no IAM role for function {function:?}: set -r/--iam-role or aws.iam.role in ~/.scar/scar.cfg (the ARN of a role Lambda can assume)")]
+    /// `init` needs the IAM role the function runs as (the ARN of a role Lambda can
+    /// assume), and the configuration has none.
+    #[error("function {function:?} needs an IAM role to run as, and none is configured")]
     MissingRole {
         /// The function being created.
         function: String,
     },
-    /// A zip over Lambda's direct upload limit needs a deployment bucket.
-    #[error("the zip package of {function:?} is {size} bytes, over Lambda's 50 MB direct upload limit: give a deployment bucket with -db BUCKET")]
+    /// Creating a function packages the supervisor (`bootstrap`), and the configuration
+    /// names none.
+    #[error("function {function:?} cannot be packaged: no supervisor (`bootstrap`) is configured")]
+    MissingSupervisor {
+        /// The function being created.
+        function: String,
+    },
+    /// A zip package needs a static proot to enter the image's root on Lambda, which
+    /// allows no namespaces, and the configuration names none.
+    #[error("function {function:?} cannot be packaged as a zip: no static proot is configured, and Lambda allows no namespaces to enter the image's root without one")]
+    MissingProot {
+        /// The function being created.
+        function: String,
+    },
+    /// A Batch execution mode's compute environment needs subnets and security groups.
+    #[error("function {function:?} runs on AWS Batch (execution mode `{mode}`): its compute environment needs subnets and security groups, and its Batch block has {}", missing_network(*subnets, *security_groups))]
+    BatchNetwork {
+        /// The function being created.
+        function: String,
+        /// Its execution mode.
+        mode: scar_core::ExecutionMode,
+        /// How many subnets its Batch block names.
+        subnets: usize,
+        /// How many security groups its Batch block names.
+        security_groups: usize,
+    },
+    /// A zip over Lambda's direct upload limit needs a deployment bucket, and none was
+    /// given.
+    #[error("the zip package of {function:?} is {size} bytes, over Lambda's 50 MB direct upload limit, and no deployment bucket was given")]
     NeedsDeploymentBucket {
         /// The function being created.
         function: String,
         /// The zip's size in bytes.
         size: u64,
+    },
+    /// The spec's document, deflated and base64-encoded, does not fit in the tags a
+    /// function may carry.
+    #[error("the spec of function {function:?} takes {size} characters deflated and base64-encoded, over the {limit} that a function's tags hold ({chunks} tags of {value} characters)", chunks = crate::spec_codec::SPEC_MAX_CHUNKS, value = crate::spec_codec::TAG_VALUE_LIMIT)]
+    SpecTooLarge {
+        /// The function being created.
+        function: String,
+        /// The document's size, in characters.
+        size: usize,
+        /// The most a document may take, in characters.
+        limit: usize,
     },
     /// The function exists but scar did not create it, so scar leaves it alone.
     #[error("function {0:?} was not created by scar (it has no createdby=scar tag): scar leaves it alone")]
@@ -103,14 +142,88 @@ pub enum AwsError {
         raw: String,
     },
     /// `init` failed and rolling back left some resources behind.
-    #[error("{source} (rolling back also failed, left behind: {})", leftovers.join("; "))]
+    #[error(
+        "{source} (rolling back also failed, left behind: {})",
+        join(leftovers)
+    )]
     RollbackIncomplete {
         /// Why `init` failed.
         #[source]
         source: Box<AwsError>,
-        /// What could not be removed, with why.
-        leftovers: Vec<String>,
+        /// What could not be removed, each with why.
+        leftovers: Vec<Leftover>,
     },
+}
+
+/// A resource a failed `init` created and could not remove again: a caller may remove it
+/// (or retry) by its kind and name.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {name}: {error}")]
+pub struct Leftover {
+    /// What it is.
+    pub kind: ResourceKind,
+    /// Its name: a bucket, `bucket/key`, a function, a log group, a statement id, a job
+    /// definition's ARN.
+    pub name: String,
+    /// Why removing it failed.
+    #[source]
+    pub error: AwsError,
+}
+
+/// The kinds of resource `init` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// The Lambda function.
+    Function,
+    /// Its CloudWatch log group (`/aws/lambda/<function>`).
+    LogGroup,
+    /// An input or output bucket `init` created.
+    Bucket,
+    /// The deployment bucket, created for a large zip package.
+    DeploymentBucket,
+    /// The zip package uploaded to the deployment bucket (`bucket/key`).
+    DeploymentObject,
+    /// S3's permission to invoke the function (its statement id).
+    Permission,
+    /// The function's entry in a bucket's notification configuration (the bucket).
+    Notification,
+    /// The AWS Batch compute environment (`scar-<function>`).
+    ComputeEnvironment,
+    /// The AWS Batch job queue (`scar-<function>`).
+    JobQueue,
+    /// The AWS Batch job definition (its ARN).
+    JobDefinition,
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResourceKind::Function => "function",
+            ResourceKind::LogGroup => "log group",
+            ResourceKind::Bucket => "bucket",
+            ResourceKind::DeploymentBucket => "deployment bucket",
+            ResourceKind::DeploymentObject => "deployment object",
+            ResourceKind::Permission => "permission",
+            ResourceKind::Notification => "notification on bucket",
+            ResourceKind::ComputeEnvironment => "compute environment",
+            ResourceKind::JobQueue => "job queue",
+            ResourceKind::JobDefinition => "job definition",
+        })
+    }
+}
+
+fn join(leftovers: &[Leftover]) -> String {
+    let texts: Vec<String> = leftovers.iter().map(Leftover::to_string).collect();
+    texts.join("; ")
+}
+
+fn missing_network(subnets: usize, security_groups: usize) -> &'static str {
+    match (subnets, security_groups) {
+        (0, 0) => "neither",
+        (0, _) => "no subnets",
+        _ => "no security groups",
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -270,7 +383,11 @@ impl Categorized for AwsError {
     fn category(&self) -> ErrorCategory {
         match self {
             AwsError::Spec(_)
+            | AwsError::SpecTooLarge { .. }
             | AwsError::MissingRole { .. }
+            | AwsError::MissingSupervisor { .. }
+            | AwsError::MissingProot { .. }
+            | AwsError::BatchNetwork { .. }
             | AwsError::NeedsDeploymentBucket { .. }
             | AwsError::Surface(_)
             | AwsError::Usage(_)

@@ -13,11 +13,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use scar_core::lambda::log_group;
-use scar_core::provider::Invocation;
 use scar_core::provider::ObjectInfo;
 use scar_core::provider::SurfaceError;
+use scar_core::provider::{
+    FileResult, Invocation, LaunchEvent, LaunchRequest, OnLaunch, Outcome, Unsupported,
+};
+use scar_core::ExecutionMode;
 
-use crate::provider::parse_invoke_result;
+use crate::invoke::parse_invoke_result;
 use crate::{AwsError, AwsProvider};
 
 /// How throttled invocations are retried: exponential backoff with jitter, bounded.
@@ -72,8 +75,7 @@ pub struct DispatchOptions {
     pub function: String,
     /// The bucket holding the input objects.
     pub bucket: String,
-    /// The prefix to list; the default bucket layout's input folder,
-    /// [`scar_core::bucket::INPUT_FOLDER`] (`input/`), by default.
+    /// The prefix to list; `input/` (SCAR's input folder) by default.
     pub prefix: String,
     /// Asynchronous invocations in flight at once (at least 1).
     pub concurrency: usize,
@@ -82,7 +84,7 @@ pub struct DispatchOptions {
 }
 
 impl DispatchOptions {
-    /// A launch of `function` over `bucket`/`input/`, [`crate::DEFAULT_CONCURRENCY`] invocations in flight, default
+    /// A launch of `function` over `bucket`/`input/`, 32 invocations in flight, default
     /// retries.
     pub fn new(function: impl Into<String>, bucket: impl Into<String>) -> DispatchOptions {
         DispatchOptions {
@@ -206,14 +208,14 @@ impl DispatchSummary {
 
 /// The event a MinIO server's webhook sends for a new object, as one invocation's payload
 /// (MinIO cannot notify Lambda: the launcher sends it instead).
-pub fn minio_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
+pub(crate) fn minio_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
     object_created(region, object, sequence).to_minio_event()
 }
 
 /// The S3 event notification S3 sends for a new object, as one invocation's payload.
 ///
 /// Keys are URL-encoded with `+` for spaces, as S3 does.
-pub fn s3_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
+pub(crate) fn s3_event(region: &str, object: &ObjectInfo, sequence: u64) -> serde_json::Value {
     object_created(region, object, sequence).to_event()
 }
 
@@ -270,7 +272,7 @@ pub(crate) async fn list_objects(
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<ObjectInfo>, AwsError> {
-    let listed = scar_s3::list(client, bucket, prefix)
+    scar_s3::list(client, bucket, prefix)
         .await
         .map_err(|e| AwsError::Service {
             operation: "s3:ListObjectsV2",
@@ -279,8 +281,7 @@ pub(crate) async fn list_objects(
             detail: e.detail,
             status: e.status,
             source: e.source,
-        })?;
-    Ok(listed)
+        })
 }
 
 impl AwsProvider {
@@ -568,6 +569,132 @@ pub async fn dispatch_bench(
         concurrent,
         failed: results.iter().filter(|r| !r.ok()).count(),
     })
+}
+
+impl AwsProvider {
+    /// Runs the function over the objects of its input folder in the request's bucket
+    /// (its own storage's, or a MinIO server's, which cannot notify Lambda): S3's event
+    /// for each, invoked asynchronously with retries, or a Batch job each.
+    pub(crate) async fn launch_folder(
+        &self,
+        request: &LaunchRequest,
+        on_event: OnLaunch<'_>,
+    ) -> Result<Vec<FileResult>, AwsError> {
+        if request.only_failed || request.pending_only {
+            return Err(Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "--only-failed and --pending".into(),
+                instead: "on AWS the launcher invokes the function for every file under input/, and Lambda keeps no record of what ran".into(),
+            }
+            .into());
+        }
+        let info = self.describe_function(&request.function).await?;
+        let spec = info.spec;
+        let (input, minio) = match (
+            spec.input_in(&request.bucket),
+            spec.minio_input_in(&request.bucket),
+        ) {
+            (Some(input), _) => (input.clone(), None),
+            (None, Some(input)) => {
+                let id = input.storage.clone().unwrap_or_default();
+                let Some(provider) = spec.storage_providers.get(&id) else {
+                    return Err(SurfaceError::NoProvider {
+                        function: request.function.clone(),
+                        storage: id,
+                    }
+                    .into());
+                };
+                let region = provider.region.clone().unwrap_or_default();
+                let client = self.provider_s3_client(&id, provider);
+                (input.clone(), Some((id, region, client)))
+            }
+            (None, None) => {
+                return Err(SurfaceError::WrongBucket {
+                    function: request.function.clone(),
+                    bucket: request.bucket.clone(),
+                }
+                .into())
+            }
+        };
+        let prefix = input.prefix();
+        // Own outputs (an output folder inside the input folder) never run the function:
+        // they are left out of the listing, not invoked only for the supervisor to skip them.
+        let objects: Vec<_> = match &minio {
+            // MinIO cannot notify Lambda: the launcher lists the folder on the server and
+            // sends the event MinIO's webhook would.
+            Some((id, _, client)) => {
+                crate::launcher::list_objects(client, &request.bucket, &prefix)
+                    .await
+                    .map_err(|e| e.on_storage_provider(id))?
+                    .into_iter()
+                    .filter(|o| spec.is_input_of(id, &request.bucket, &o.key))
+                    .collect()
+            }
+            None => self
+                .list_inputs(&request.bucket, &prefix)
+                .await?
+                .into_iter()
+                .filter(|o| spec.is_triggered_by(&request.bucket, &o.key))
+                .collect(),
+        };
+        on_event(&LaunchEvent::Planned {
+            total: objects.len(),
+        });
+        let concurrency = request
+            .concurrency
+            .filter(|c| *c > 0)
+            .unwrap_or(crate::DEFAULT_CONCURRENCY);
+        let events = objects.into_iter().enumerate().map(|(i, object)| {
+            let event = match &minio {
+                Some((_, region, _)) => crate::launcher::minio_event(region, &object, i as u64 + 1),
+                None => crate::launcher::s3_event(&self.region, &object, i as u64 + 1),
+            };
+            (object.key, event)
+        });
+        if spec.execution_mode == ExecutionMode::Batch {
+            // A job per object, submitted here: no Lambda invocation in between.
+            return Ok(self
+                .submit_jobs(&request.function, events, concurrency, on_event)
+                .await);
+        }
+        let mut options = DispatchOptions::new(&request.function, &request.bucket);
+        options.prefix = prefix;
+        options.concurrency = concurrency;
+        let payloads =
+            events.map(|(key, event)| (key, serde_json::to_vec(&event).unwrap_or_default()));
+        let results = self
+            .dispatch(&request.function, payloads, true, &options, &|e| match e {
+                DispatchEvent::Throttled { key, attempt, .. } => {
+                    on_event(&LaunchEvent::Retrying { key, attempt })
+                }
+                // Progress as invocations are accepted; the results returned are complete.
+                DispatchEvent::Done { key, ok } => {
+                    let outcome = if ok {
+                        Outcome::Queued
+                    } else {
+                        Outcome::NotInvoked
+                    };
+                    on_event(&LaunchEvent::Finished(FileResult::new(key, outcome)))
+                }
+                DispatchEvent::Listed { .. } | DispatchEvent::Warming { .. } => {}
+            })
+            .await;
+        Ok(results.into_iter().map(file_result).collect())
+    }
+}
+
+/// A launch result in the providers' common shape.
+fn file_result(r: DispatchResult) -> FileResult {
+    let mut out = match r.outcome {
+        DispatchOutcome::Completed(inv) => FileResult::from_response(r.key, inv.response),
+        DispatchOutcome::Queued { request_id } => FileResult {
+            request_id,
+            ..FileResult::new(r.key, Outcome::Queued)
+        },
+        DispatchOutcome::Failed(e) => FileResult::from_error(r.key, &e),
+    };
+    out.attempts = r.attempts;
+    out
 }
 
 #[cfg(test)]

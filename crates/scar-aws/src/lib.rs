@@ -21,8 +21,8 @@
 //!
 //! # async fn demo(spec: scar_core::FunctionSpec) -> Result<(), scar_aws::AwsError> {
 //! let mut config = AwsConfig::new("us-east-1");
-//! config.iam_role = "arn:aws:iam::123456789012:role/scar".into();
-//! config.supervisor = Some("target/supervisor/bootstrap".into());
+//! config.deployment.iam_role = "arn:aws:iam::123456789012:role/scar".into();
+//! config.packaging.supervisor = Some("target/supervisor/bootstrap".into());
 //! let aws = AwsProvider::connect(config).await;
 //! let name = spec.name.clone();
 //! let request = CreateRequest {
@@ -44,31 +44,37 @@
 //! scar creates is tagged `createdby=scar` (or named after the function) and `remove`
 //! deletes only those; the library reports progress through callbacks and draws nothing.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
 
 mod batch;
 mod config;
 mod create;
+mod deploy;
+mod describe;
 mod ecr;
 mod error;
+mod invoke;
 mod launcher;
 mod logs;
+mod notifications;
 mod provider;
+mod remove;
+mod spec_codec;
+#[cfg(test)]
+mod spec_strategy;
 mod storage;
 mod surface;
 
-pub use config::{AwsConfig, StaticCredentials};
+pub use config::{AwsConfig, Connection, Deployment, Packaging, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
-pub use error::{AwsError, BoxError};
+pub use error::{AwsError, BoxError, Leftover, ResourceKind};
 pub use launcher::{
-    dispatch_bench, minio_event, s3_event, DispatchBench, DispatchEvent, DispatchOptions,
-    DispatchOutcome, DispatchResult, DispatchSummary, RetryPolicy,
+    dispatch_bench, DispatchBench, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult,
+    DispatchSummary, RetryPolicy,
 };
-pub use logs::{slice_request, LogEvent};
-pub use provider::{
-    notification_id, parse_invoke_result, permission_id, AwsProvider, InitRequest, Package,
-    CREATED_BY_TAG,
-};
-pub use storage::{TransferEvent, MULTIPART_THRESHOLD, PART_SIZE};
+pub use provider::{AwsProvider, InitRequest, Package};
+pub use spec_codec::{CREATED_BY_TAG, SPEC_DOCUMENT_LIMIT, SPEC_MAX_CHUNKS, TAG_VALUE_LIMIT};
+pub use storage::TransferEvent;
 pub use surface::DEFAULT_CONCURRENCY;
 
 /// The provider's name, as users select it (`--provider aws`).

@@ -11,13 +11,13 @@ use scar_core::lambda::log_group;
 
 /// One log event as read from CloudWatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEvent {
+pub(crate) struct LogEvent {
     /// The stream it is in.
-    pub stream: String,
+    pub(crate) stream: String,
     /// Epoch milliseconds.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// The line, without its trailing newline.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl AwsProvider {
@@ -160,7 +160,7 @@ fn is_marker(line: &str, marker: &str, id: &str) -> bool {
 /// `REPORT RequestId: <id>` line, in the stream of the `START` line (one stream runs one
 /// invocation at a time, so lines of other streams in between belong to others). Without
 /// a `REPORT` line yet (still running), through the stream's last line.
-pub fn slice_request(events: &[LogEvent], request_id: &str) -> Vec<LogEvent> {
+pub(crate) fn slice_request(events: &[LogEvent], request_id: &str) -> Vec<LogEvent> {
     let Some(start) = events
         .iter()
         .position(|e| is_marker(&e.message, "START", request_id))

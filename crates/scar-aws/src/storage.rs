@@ -6,12 +6,15 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use scar_core::bucket::BucketPath;
+use scar_core::provider::{ObjectInfo, OnTransfer, PutReport};
+
 use crate::{AwsError, AwsProvider};
 
 /// Files larger than this are uploaded in parts (multipart upload).
-pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+pub(crate) const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 /// The size of each part of a multipart upload (grown for files over 10,000 parts).
-pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's limit on the parts of one upload.
 const MAX_PARTS: u64 = 10_000;
 
@@ -170,7 +173,9 @@ impl AwsProvider {
         match completed {
             Ok(_) => Ok(()),
             // moto's answer has the wrong XML root, but the upload is complete.
-            Err(e) if crate::provider::is_wrapped_root(&e, "CompleteMultipartUploadResponse") => {
+            Err(e)
+                if crate::notifications::is_wrapped_root(&e, "CompleteMultipartUploadResponse") =>
+            {
                 Ok(())
             }
             Err(e) => Err(AwsError::sdk(
@@ -278,6 +283,73 @@ fn relative_path(prefix: &str, key: &str) -> Result<PathBuf, AwsError> {
         )));
     }
     Ok(path)
+}
+
+/// The S3 prefix of a bucket path: `folder/`, or empty for the whole bucket.
+fn prefix(at: &BucketPath) -> String {
+    if at.folder.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", at.folder)
+    }
+}
+
+impl AwsProvider {
+    /// Uploads a file, or a folder's files, under `at`; the report says which functions
+    /// they trigger.
+    pub(crate) async fn put_path(
+        &self,
+        at: &BucketPath,
+        path: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<PutReport, AwsError> {
+        let files = scar_core::local_files::files_to_put(path)?;
+        let mut stored = Vec::new();
+        for file in &files {
+            let key = at.key(&file.relative);
+            let size = self
+                .put_file(&at.bucket, &key, &file.path, &|e| on_transfer(&e))
+                .await?;
+            stored.push(ObjectInfo {
+                bucket: at.bucket.clone(),
+                key,
+                size,
+                etag: String::new(),
+                modified: String::new(),
+            });
+        }
+        let functions: Vec<_> = self
+            .list_functions()
+            .await?
+            .into_iter()
+            .map(|f| f.spec)
+            .collect();
+        Ok(PutReport::new(stored, &functions))
+    }
+
+    /// Downloads the objects under `at` (or the one object `at` names) into `dest`.
+    pub(crate) async fn get_path(
+        &self,
+        at: &BucketPath,
+        dest: &Path,
+        on_transfer: OnTransfer<'_>,
+    ) -> Result<Vec<PathBuf>, AwsError> {
+        let files = self
+            .get_prefix(&at.bucket, &prefix(at), dest, &|e| on_transfer(&e))
+            .await?;
+        // `-b bucket/folder/file.txt`: one object, not a folder.
+        if files.is_empty() && !at.folder.is_empty() {
+            return self
+                .get_prefix(&at.bucket, &at.folder, dest, &|e| on_transfer(&e))
+                .await;
+        }
+        Ok(files)
+    }
+
+    /// The objects under `at`.
+    pub(crate) async fn list_path(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, AwsError> {
+        self.list_inputs(&at.bucket, &prefix(at)).await
+    }
 }
 
 #[cfg(test)]

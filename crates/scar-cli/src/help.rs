@@ -57,6 +57,16 @@ fn aws_advice(error: &scar_aws::AwsError) -> Vec<String> {
         AwsError::NeedsDeploymentBucket { .. } => {
             vec!["give a deployment bucket with -db BUCKET".into()]
         }
+        AwsError::MissingSupervisor { .. } => vec![
+            "pass --supervisor PATH or set SCAR_SUPERVISOR (`cargo xtask build-supervisor` builds one)".into(),
+        ],
+        AwsError::MissingProot { .. } => vec![
+            "pass --proot PATH (udocker's static proot works: `udocker install` puts it in ~/.udocker/bin), or use --package image".into(),
+        ],
+        AwsError::BatchNetwork { .. } => vec![
+            "set batch.compute_resources.subnets and security_group_ids in the definition file, or in aws.batch.compute_resources of ~/.scar/scar.cfg as SCAR keeps them (`aws ec2 describe-subnets` and `aws ec2 describe-security-groups` list yours)".into(),
+        ],
+        AwsError::RollbackIncomplete { source, .. } => return aws_advice(source),
         _ => Vec::new(),
     }
 }

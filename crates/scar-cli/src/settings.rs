@@ -60,14 +60,14 @@ impl Context {
             ProviderKind::Local => AnyProvider::Local(self.local_provider()?),
             ProviderKind::Aws => {
                 let mut config = AwsConfig::from_settings(&self.settings);
-                config.profile = cli.profile.clone().filter(|p| !p.is_empty());
-                config.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
-                config.cache_dir = Some(self.home.join("cache"));
+                config.connection.profile = cli.profile.clone().filter(|p| !p.is_empty());
+                config.connection.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
+                config.packaging.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
-                config.supervisor = self.supervisor().ok();
-                config.proot = self.proot();
-                config.extract.limits = self.settings.extract;
-                config.registry_override = self.ecr_registry.clone();
+                config.packaging.supervisor = self.supervisor().ok();
+                config.packaging.proot = self.proot();
+                config.packaging.extract.limits = self.settings.extract;
+                config.deployment.registry_override = self.ecr_registry.clone();
                 AnyProvider::Aws(AwsProvider::connect(config).await)
             }
         })

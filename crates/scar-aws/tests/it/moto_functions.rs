@@ -393,8 +393,8 @@ async fn a_failed_bucket_step_rolls_everything_back() {
 async fn usage_errors_say_what_to_do() {
     let Some(moto) = Moto::start() else { return };
     let mut config = scar_aws::AwsConfig::new("us-east-1");
-    config.endpoint_url = Some(moto.endpoint());
-    config.credentials = Some(scar_aws::StaticCredentials {
+    config.connection.endpoint_url = Some(moto.endpoint());
+    config.connection.credentials = Some(scar_aws::StaticCredentials {
         access_key_id: "testing".into(),
         secret_access_key: "s3cr3t-value".into(),
         session_token: None,
@@ -410,10 +410,12 @@ async fn usage_errors_say_what_to_do() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(err, AwsError::MissingRole { .. }));
-    assert!(err
-        .to_string()
-        .contains("-r/--iam-role or aws.iam.role in ~/.scar/scar.cfg"));
+    assert!(
+        matches!(&err, AwsError::MissingRole { function } if function == "noroles"),
+        "{err}"
+    );
+    // What failed, without a command line's advice (the CLI adds its own).
+    assert!(!err.to_string().contains("--iam-role"), "{err}");
     assert_eq!(err.category(), ErrorCategory::Usage);
 
     // A zip over 50 MB needs a deployment bucket (a sparse file: no 50 MB written).
@@ -428,10 +430,10 @@ async fn usage_errors_say_what_to_do() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, AwsError::NeedsDeploymentBucket { .. }),
+        matches!(err, AwsError::NeedsDeploymentBucket { size, .. } if size == scar_core::lambda::DIRECT_UPLOAD_LIMIT + 1),
         "{err}"
     );
-    assert!(err.to_string().contains("-db"));
+    assert!(!err.to_string().contains("-db"), "{err}");
 
     // Service errors name the operation and the resource, never the secret.
     let err = aws.remove("nosuchfn").await.unwrap_err();

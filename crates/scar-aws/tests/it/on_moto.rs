@@ -14,9 +14,9 @@ pub async fn provider(moto: &Moto) -> AwsProvider {
 /// a proxy in front of moto.
 pub async fn provider_at(moto: &Moto, endpoint: &str) -> AwsProvider {
     let mut config = AwsConfig::new(REGION);
-    config.endpoint_url = Some(endpoint.into());
-    config.iam_role = moto.role_arn();
-    config.credentials = Some(StaticCredentials {
+    config.connection.endpoint_url = Some(endpoint.into());
+    config.deployment.iam_role = moto.role_arn();
+    config.connection.credentials = Some(StaticCredentials {
         access_key_id: ACCESS_KEY.into(),
         secret_access_key: ACCESS_KEY.into(),
         session_token: None,

@@ -1,0 +1,525 @@
+//! Deploying a function ([`AwsProvider::init`]): the Lambda function, its log group, its
+//! input and output folders, its Batch resources; and the rollback of all of them when a
+//! step fails.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Environment, FunctionCode, LastUpdateStatus, PackageType, Runtime, State,
+};
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use scar_core::lambda::log_group;
+use scar_core::provider::SurfaceError;
+use scar_core::provider::{FunctionInfo, PackageKind};
+use scar_core::FunctionSpec;
+
+use crate::config::retention_days;
+use crate::error::{Leftover, ResourceKind};
+use crate::spec_codec::{self, CREATED_BY_TAG};
+use crate::{AwsError, AwsProvider, InitRequest, Package};
+
+/// How long [`AwsProvider::init`] waits for a new function to become active.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A resource `init` created, undone in reverse order when a later step fails.
+#[derive(Debug)]
+pub(crate) enum Created {
+    DeploymentBucket(String),
+    DeploymentObject {
+        bucket: String,
+        key: String,
+    },
+    Function,
+    LogGroup,
+    Bucket(String),
+    Permission {
+        statement_id: String,
+    },
+    Notification {
+        bucket: String,
+    },
+    /// AWS Batch's, for the Batch modes: all named `scar-<function>`.
+    ComputeEnvironment,
+    JobQueue,
+    JobDefinition(String),
+}
+
+impl AwsProvider {
+    /// Creates a function from a package: the Lambda function (tagged `createdby=scar`),
+    /// its log group `/aws/lambda/<name>` with the configured retention, and for each
+    /// input folder of its own storage the bucket (when missing) and folder, S3's
+    /// permission to invoke the function and an `s3:ObjectCreated:*` notification on the
+    /// folder, added to the bucket's other notifications; its output folders; with a Batch
+    /// execution mode, its compute environment, job queue and job definition.
+    ///
+    /// Returns once the function is active. On any failure, what this call created is
+    /// removed again (the function, its log group, the permission, the notification, the
+    /// bucket if it made it); what could not be is in [`AwsError::RollbackIncomplete`].
+    pub async fn init(&self, request: InitRequest) -> Result<FunctionInfo, AwsError> {
+        let spec = &request.spec;
+        self.check_deployable(spec, package_kind(&request.package))?;
+        self.ensure_absent(&spec.name).await?;
+        let mut created = Vec::new();
+        match self.init_steps(&request, &mut created).await {
+            Ok(info) => Ok(info),
+            Err(err) => {
+                let leftovers = self.roll_back(&spec.name, created).await;
+                if leftovers.is_empty() {
+                    Err(err)
+                } else {
+                    Err(AwsError::RollbackIncomplete {
+                        source: Box::new(err),
+                        leftovers,
+                    })
+                }
+            }
+        }
+    }
+
+    /// What can be checked before anything is pulled, pushed or created: the spec, what
+    /// a Batch mode needs, the role.
+    pub(crate) fn check_deployable(
+        &self,
+        spec: &FunctionSpec,
+        kind: PackageKind,
+    ) -> Result<(), AwsError> {
+        spec.validate()?;
+        crate::batch::check_batch_function(spec, kind)?;
+        spec_codec::encode(spec)?;
+        if self.config.deployment.iam_role.trim().is_empty() {
+            return Err(AwsError::MissingRole {
+                function: spec.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`AwsError::Exists`] when Lambda has a function of that name (scar's or not).
+    pub(crate) async fn ensure_absent(&self, name: &str) -> Result<(), AwsError> {
+        match self.lambda.get_function().function_name(name).send().await {
+            Ok(_) => Err(SurfaceError::Exists(name.to_string()).into()),
+            Err(e) => {
+                let e = AwsError::sdk("lambda:GetFunction", name)(e);
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn init_steps(
+        &self,
+        request: &InitRequest,
+        created: &mut Vec<Created>,
+    ) -> Result<FunctionInfo, AwsError> {
+        let spec = &request.spec;
+        let function_arn = self.create_lambda_function(request, created).await?;
+        self.create_log_group(&spec.name, created).await?;
+        if spec.execution_mode.uses_batch() {
+            if let Package::Image { uri } = &request.package {
+                self.create_batch(spec, uri, created).await?;
+            }
+        }
+        self.wait_active(&spec.name).await?;
+        self.connect_inputs(spec, &function_arn, created).await?;
+        self.ensure_outputs(spec, created).await?;
+        self.function_info(&spec.name).await
+    }
+
+    /// The Lambda function itself, with the spec's tags and variables; its ARN.
+    async fn create_lambda_function(
+        &self,
+        request: &InitRequest,
+        created: &mut Vec<Created>,
+    ) -> Result<String, AwsError> {
+        let spec = &request.spec;
+        let name = &spec.name;
+        let encoded = spec_codec::encode(spec)?;
+        let mut create = self
+            .lambda
+            .create_function()
+            .function_name(name)
+            .role(&self.config.deployment.iam_role)
+            .memory_size(spec.memory_mb as i32)
+            .timeout(spec.timeout_s as i32)
+            .description(&spec.description)
+            .set_tags(Some(encoded.tags));
+        let variables = function_variables(spec, encoded.variables);
+        if !variables.is_empty() {
+            create = create.environment(
+                Environment::builder()
+                    .set_variables(Some(variables.into_iter().collect()))
+                    .build(),
+            );
+        }
+        create = match &request.package {
+            Package::Zip { path } => {
+                let code = self.zip_code(request, path, created).await?;
+                create
+                    .package_type(PackageType::Zip)
+                    .runtime(Runtime::Providedal2023)
+                    .handler("bootstrap")
+                    .code(code)
+            }
+            Package::Image { uri } => create
+                .package_type(PackageType::Image)
+                .code(FunctionCode::builder().image_uri(uri).build()),
+        };
+        let out = create
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:CreateFunction", name))?;
+        created.push(Created::Function);
+        Ok(out.function_arn().unwrap_or_default().to_string())
+    }
+
+    /// The log group `/aws/lambda/<name>` (kept when it exists) with the configured
+    /// retention.
+    async fn create_log_group(
+        &self,
+        name: &str,
+        created: &mut Vec<Created>,
+    ) -> Result<(), AwsError> {
+        let group = log_group(name);
+        match self
+            .logs
+            .create_log_group()
+            .log_group_name(&group)
+            .tags(CREATED_BY_TAG.0, CREATED_BY_TAG.1)
+            .send()
+            .await
+        {
+            Ok(_) => created.push(Created::LogGroup),
+            Err(e) => {
+                let e = AwsError::sdk("logs:CreateLogGroup", &group)(e);
+                if !e.has_code(&["ResourceAlreadyExistsException"]) {
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(days) = retention_days(self.config.deployment.log_retention_days) {
+            self.logs
+                .put_retention_policy()
+                .log_group_name(&group)
+                .retention_in_days(days)
+                .send()
+                .await
+                .map_err(AwsError::sdk("logs:PutRetentionPolicy", &group))?;
+        }
+        Ok(())
+    }
+
+    /// Every input folder of the function's own storage, connected to the function (a
+    /// storage provider's cannot notify Lambda: the launcher runs those).
+    async fn connect_inputs(
+        &self,
+        spec: &FunctionSpec,
+        function_arn: &str,
+        created: &mut Vec<Created>,
+    ) -> Result<(), AwsError> {
+        let mut permitted = Vec::new();
+        let own = spec.inputs.iter().filter(|i| i.storage.is_none());
+        for (i, input) in own.enumerate() {
+            self.connect_input(&spec.name, function_arn, input, i, &mut permitted, created)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Output folders (in other buckets too): created when missing, as SCAR does.
+    async fn ensure_outputs(
+        &self,
+        spec: &FunctionSpec,
+        created: &mut Vec<Created>,
+    ) -> Result<(), AwsError> {
+        for output in spec.outputs.iter().filter(|o| o.storage.is_none()) {
+            if self.ensure_bucket(&output.bucket).await? {
+                created.push(Created::Bucket(output.bucket.clone()));
+            }
+            self.ensure_folder(&output.bucket, &output.folder).await?;
+        }
+        Ok(())
+    }
+
+    /// A zip package's code: in the request up to Lambda's direct upload limit, else
+    /// through the deployment bucket (created when missing and kept afterwards).
+    async fn zip_code(
+        &self,
+        request: &InitRequest,
+        path: &std::path::Path,
+        created: &mut Vec<Created>,
+    ) -> Result<FunctionCode, AwsError> {
+        let name = &request.spec.name;
+        let read_error = |source| AwsError::Io {
+            what: "cannot read the zip package",
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(read_error)?.len();
+        if size <= scar_core::lambda::DIRECT_UPLOAD_LIMIT {
+            let bytes = tokio::fs::read(path).await.map_err(read_error)?;
+            return Ok(FunctionCode::builder().zip_file(Blob::new(bytes)).build());
+        }
+        let deployment_bucket = request.deployment_bucket.as_ref().or(self
+            .config
+            .deployment
+            .deployment_bucket
+            .as_ref());
+        let Some(bucket) = deployment_bucket else {
+            return Err(AwsError::NeedsDeploymentBucket {
+                function: name.clone(),
+                size,
+            });
+        };
+        if self.ensure_bucket(bucket).await? {
+            created.push(Created::DeploymentBucket(bucket.clone()));
+        }
+        let key = format!("scar/{name}.zip");
+        self.put_file(bucket, &key, path, &|_| {}).await?;
+        created.push(Created::DeploymentObject {
+            bucket: bucket.clone(),
+            key: key.clone(),
+        });
+        Ok(FunctionCode::builder()
+            .s3_bucket(bucket)
+            .s3_key(key)
+            .build())
+    }
+
+    /// Creates `bucket` when it does not exist; says whether it did.
+    pub(crate) async fn ensure_bucket(&self, bucket: &str) -> Result<bool, AwsError> {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                let e = AwsError::sdk("s3:HeadBucket", bucket)(e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+            }
+        }
+        let mut create = self.s3.create_bucket().bucket(bucket);
+        if self.region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+                    .build(),
+            );
+        }
+        create
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:CreateBucket", bucket))?;
+        Ok(true)
+    }
+
+    /// An empty `folder/` object, as SCAR and the console make folders.
+    pub(crate) async fn ensure_folder(&self, bucket: &str, folder: &str) -> Result<(), AwsError> {
+        if folder.is_empty() {
+            return Ok(());
+        }
+        let key = format!("{folder}/");
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{key}")))?;
+        Ok(())
+    }
+
+    /// Polls until the function is `Active` with its last update `Successful`, backing off
+    /// from 250 ms to 5 s, for at most ten minutes.
+    async fn wait_active(&self, name: &str) -> Result<(), AwsError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let config = self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(AwsError::sdk("lambda:GetFunctionConfiguration", name))?;
+            let state = config.state();
+            let update = config.last_update_status();
+            if matches!(state, Some(State::Failed))
+                || matches!(update, Some(LastUpdateStatus::Failed))
+            {
+                let reason = config
+                    .state_reason()
+                    .or(config.last_update_status_reason())
+                    .unwrap_or("no reason given");
+                return Err(AwsError::NotActive {
+                    function: name.into(),
+                    reason: format!("its state is Failed: {reason}"),
+                });
+            }
+            let active = matches!(state, None | Some(State::Active));
+            let updated = matches!(update, None | Some(LastUpdateStatus::Successful));
+            if active && updated {
+                return Ok(());
+            }
+            if started.elapsed() > ACTIVE_TIMEOUT {
+                return Err(AwsError::NotActive {
+                    function: name.into(),
+                    reason: format!(
+                        "still {} after {} s",
+                        state.map(|s| s.as_str()).unwrap_or("?"),
+                        ACTIVE_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Undoes `created` in reverse order; returns what could not be undone.
+    async fn roll_back(&self, name: &str, created: Vec<Created>) -> Vec<Leftover> {
+        let mut leftovers = Vec::new();
+        for item in created.into_iter().rev() {
+            match self.undo(name, &item).await {
+                Err(error) if !error.is_not_found() => {
+                    let (kind, name) = item.resource(name);
+                    leftovers.push(Leftover { kind, name, error });
+                }
+                _ => {}
+            }
+        }
+        leftovers
+    }
+
+    /// Removes one resource `init` created for function `name`.
+    async fn undo(&self, name: &str, item: &Created) -> Result<(), AwsError> {
+        match item {
+            Created::Notification { bucket } => self.remove_notification(name, bucket).await,
+            Created::Permission { statement_id } => self
+                .lambda
+                .remove_permission()
+                .function_name(name)
+                .statement_id(statement_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::sdk("lambda:RemovePermission", name)),
+            Created::Bucket(bucket) | Created::DeploymentBucket(bucket) => {
+                self.delete_bucket(bucket).await
+            }
+            Created::DeploymentObject { bucket, key } => self
+                .s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}"))),
+            Created::LogGroup => self.delete_log_group(name).await,
+            Created::ComputeEnvironment => self.delete_compute_environment(name).await,
+            Created::JobQueue => self.delete_job_queue(name).await,
+            Created::JobDefinition(arn) => self.deregister_job_definition(arn).await,
+            Created::Function => self.delete_lambda_function(name).await,
+        }
+    }
+}
+
+impl Created {
+    /// What it is and its name, for function `function`.
+    fn resource(&self, function: &str) -> (ResourceKind, String) {
+        let batch = || scar_core::contract::batch_resource_name(function);
+        match self {
+            Created::DeploymentBucket(bucket) => (ResourceKind::DeploymentBucket, bucket.clone()),
+            Created::DeploymentObject { bucket, key } => {
+                (ResourceKind::DeploymentObject, format!("{bucket}/{key}"))
+            }
+            Created::Function => (ResourceKind::Function, function.to_string()),
+            Created::LogGroup => (ResourceKind::LogGroup, log_group(function)),
+            Created::Bucket(bucket) => (ResourceKind::Bucket, bucket.clone()),
+            Created::Permission { statement_id } => {
+                (ResourceKind::Permission, statement_id.clone())
+            }
+            Created::Notification { bucket } => (ResourceKind::Notification, bucket.clone()),
+            Created::ComputeEnvironment => (ResourceKind::ComputeEnvironment, batch()),
+            Created::JobQueue => (ResourceKind::JobQueue, batch()),
+            Created::JobDefinition(arn) => (ResourceKind::JobDefinition, arn.clone()),
+        }
+    }
+}
+
+/// The kind of a ready package.
+fn package_kind(package: &Package) -> PackageKind {
+    match package {
+        Package::Zip { .. } => PackageKind::Zip,
+        Package::Image { .. } => PackageKind::Image,
+    }
+}
+
+/// The Lambda function's variables: the spec's (`variables`, from [`spec_codec::encode`])
+/// and, for the Batch modes, where the supervisor submits jobs.
+fn function_variables(
+    spec: &FunctionSpec,
+    mut variables: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    if spec.execution_mode.uses_batch() {
+        let resources = scar_core::contract::batch_resource_name(&spec.name);
+        variables.insert(
+            scar_core::contract::BATCH_JOB_QUEUE_VAR.into(),
+            resources.clone(),
+        );
+        variables.insert(
+            scar_core::contract::BATCH_JOB_DEFINITION_VAR.into(),
+            resources,
+        );
+    }
+    variables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller can act on what a rollback left: each leftover has a kind and a name, and
+    /// the error says both.
+    #[test]
+    fn leftovers_are_typed() {
+        let leftover = |item: Created| {
+            let (kind, name) = item.resource("f");
+            Leftover {
+                kind,
+                name,
+                error: AwsError::Input("denied".into()),
+            }
+        };
+        let left = vec![
+            leftover(Created::Permission {
+                statement_id: "scar-s3-b".into(),
+            }),
+            leftover(Created::LogGroup),
+            leftover(Created::JobQueue),
+        ];
+        assert_eq!(
+            left.iter()
+                .map(|l| (l.kind, l.name.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (ResourceKind::Permission, "scar-s3-b"),
+                (ResourceKind::LogGroup, "/aws/lambda/f"),
+                (ResourceKind::JobQueue, "scar-f"),
+            ]
+        );
+        let err = AwsError::RollbackIncomplete {
+            source: Box::new(AwsError::Input("init failed".into())),
+            leftovers: left,
+        };
+        assert_eq!(
+            err.to_string(),
+            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied)"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Reading functions back: one ([`AwsProvider::describe_function`]) or all of scar's in
+//! the region, each decoded by the [spec codec](crate::spec_codec).
+
+use scar_core::provider::FunctionInfo;
+
+use crate::invoke::not_found_as;
+use crate::spec_codec::{self, is_scar};
+use crate::{AwsError, AwsProvider};
+
+/// GetFunction calls in flight at once while listing.
+const LIST_CONCURRENCY: usize = 8;
+
+impl AwsProvider {
+    /// A scar function's description: [`AwsError::NotFound`] when there is no such
+    /// function, [`AwsError::NotScarFunction`] when scar did not create it.
+    pub(crate) async fn describe_function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+        if !is_scar(out.tags()) {
+            return Err(AwsError::NotScarFunction(name.into()));
+        }
+        Ok(spec_codec::decode(&out))
+    }
+
+    /// A function's description, whoever created it (for `init`, which just did).
+    pub(crate) async fn function_info(&self, name: &str) -> Result<FunctionInfo, AwsError> {
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(AwsError::sdk("lambda:GetFunction", name))?;
+        Ok(spec_codec::decode(&out))
+    }
+
+    /// The functions tagged `createdby=scar`, by name.
+    pub(crate) async fn list_functions(&self) -> Result<Vec<FunctionInfo>, AwsError> {
+        let names = self.function_names().await?;
+        // ListFunctions has no tags: read each function, a few at a time.
+        let mut set = tokio::task::JoinSet::new();
+        let mut infos = Vec::new();
+        let mut pending = names.into_iter();
+        loop {
+            while set.len() < LIST_CONCURRENCY {
+                let Some(name) = pending.next() else { break };
+                let lambda = self.lambda.clone();
+                set.spawn(async move {
+                    let out = lambda.get_function().function_name(&name).send().await;
+                    (name, out)
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let Ok((name, out)) = joined else { continue };
+            match out {
+                Ok(out) if is_scar(out.tags()) => infos.push(spec_codec::decode(&out)),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = AwsError::sdk("lambda:GetFunction", name)(e);
+                    // Removed between the listing and now.
+                    if !e.is_not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(infos)
+    }
+
+    /// The names of every function in the region, scar's or not.
+    async fn function_names(&self) -> Result<Vec<String>, AwsError> {
+        let mut names = Vec::new();
+        let mut pages = self.lambda.list_functions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk("lambda:ListFunctions", "functions"))?;
+            names.extend(
+                page.functions()
+                    .iter()
+                    .filter_map(|c| c.function_name.clone()),
+            );
+        }
+        Ok(names)
+    }
+}

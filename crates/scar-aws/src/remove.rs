@@ -1,0 +1,126 @@
+//! Removing a function ([`Provider::remove`](scar_core::provider::Provider::remove)): its
+//! triggers, its Batch resources, the function, its log group and its ECR repository;
+//! never a bucket or an object.
+
+use scar_core::lambda::log_group;
+
+use crate::{AwsError, AwsProvider};
+
+impl AwsProvider {
+    /// Removes the function, the notifications and permissions `init` added to its input
+    /// buckets (other notifications stay), its Batch resources, its log group and its ECR
+    /// repository (`scar-<name>`, when scar created it). The buckets and their objects
+    /// stay.
+    pub(crate) async fn remove_function(&self, name: &str) -> Result<(), AwsError> {
+        scar_core::spec::validate_name(name)?;
+        let spec = self.describe_function(name).await?.spec;
+        let mut buckets: Vec<&str> = Vec::new();
+        // A storage provider's folder has no notification.
+        for input in spec.inputs.iter().filter(|i| i.storage.is_none()) {
+            if !buckets.contains(&input.bucket.as_str()) {
+                buckets.push(&input.bucket);
+            }
+        }
+        for bucket in buckets {
+            self.remove_trigger(name, bucket).await?;
+        }
+        if spec.execution_mode.uses_batch() {
+            self.remove_batch(name).await?;
+        }
+        self.delete_lambda_function(name).await?;
+        self.delete_log_group(name).await?;
+        self.delete_ecr_repository(&crate::ecr_repository_name(name))
+            .await
+    }
+
+    /// Removes every function scar created in this region; returns the names removed, or
+    /// the first error after trying them all.
+    pub(crate) async fn remove_all_functions(&self) -> Result<Vec<String>, AwsError> {
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for info in self.list_functions().await? {
+            match self.remove_function(&info.spec.name).await {
+                Ok(()) => removed.push(info.spec.name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// The notification and the permission that let `bucket` invoke function `name`; gone
+    /// already is fine.
+    async fn remove_trigger(&self, name: &str, bucket: &str) -> Result<(), AwsError> {
+        let gone_is_fine = |result: Result<(), AwsError>| match result {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        };
+        gone_is_fine(self.remove_notification(name, bucket).await)?;
+        gone_is_fine(self.remove_permission(name, bucket).await)
+    }
+
+    pub(crate) async fn delete_lambda_function(&self, name: &str) -> Result<(), AwsError> {
+        self.lambda
+            .delete_function()
+            .function_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(AwsError::sdk("lambda:DeleteFunction", name))
+    }
+
+    /// Deletes a bucket this crate created: its objects first.
+    pub(crate) async fn delete_bucket(&self, bucket: &str) -> Result<(), AwsError> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(AwsError::sdk("s3:ListObjectsV2", bucket))?;
+            for key in page.contents().iter().filter_map(|o| o.key()) {
+                self.s3
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}")))?;
+            }
+        }
+        self.s3
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(AwsError::sdk("s3:DeleteBucket", bucket))?;
+        Ok(())
+    }
+
+    /// Deletes the function's log group; a missing one is fine.
+    pub(crate) async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        let group = log_group(name);
+        match self
+            .logs
+            .delete_log_group()
+            .log_group_name(&group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = AwsError::sdk("logs:DeleteLogGroup", group)(e);
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
