@@ -70,13 +70,10 @@ async fn main() -> ExitCode {
     });
     let aws = AwsProvider::connect(config).await;
     // The tests' spec (scar's defaults), small: a benchmark, not a copy of the literal.
-    let spec = scar_core::FunctionSpec {
-        image: "bench".into(),
-        memory_mb: 128,
-        timeout_s: 60,
-        description: "dispatch benchmark".into(),
-        ..scar_test_support::moto::spec("scar-dispatch-bench")
-    };
+    let spec = scar_core::FunctionSpec::new("scar-dispatch-bench", "bench")
+        .with_memory_mb(128)
+        .with_timeout_s(60)
+        .with_description("dispatch benchmark");
     let name = spec.name.clone();
     let _ = aws.remove(&name).await;
     let package = Package::Image {

@@ -53,23 +53,9 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
     }
     let aws = AwsProvider::connect(config).await;
 
-    let spec = scar_core::FunctionSpec {
-        name: name.into(),
-        image: image.into(),
-        memory_mb: 512,
-        timeout_s: 60,
-        timeout_threshold_s: 10,
-        description: "scar-aws embedding example".into(),
-        environment: Default::default(),
-        init_script: None,
-        lambda_environment: Default::default(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        storage_providers: Default::default(),
-        execution_mode: scar_core::ExecutionMode::Lambda,
-        batch: None,
-        runtime: Default::default(),
-    };
+    let spec = scar_core::FunctionSpec::new(name, image)
+        .with_timeout_s(60)
+        .with_description("scar-aws embedding example");
     let source = if std::path::Path::new(image).is_file() {
         ImageInput::Archive(image.into())
     } else {
@@ -79,12 +65,7 @@ async fn run(image: &str, name: &str) -> Result<(), scar_aws::AwsError> {
         Some("zip") => PackageKind::Zip,
         _ => PackageKind::Image,
     };
-    let request = CreateRequest {
-        spec,
-        image: source,
-        package: Some(package),
-        deployment_bucket: None,
-    };
+    let request = CreateRequest::new(spec, source).with_package(Some(package));
     let info = aws.create(request, &NoProgress).await?;
     println!(
         "created {} ({} package, {} MB, {} s)",

@@ -14,6 +14,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Every message names the operation and the resource it was done on. SDK errors are kept
 /// as the [`source`](std::error::Error::source); credentials never appear in any message.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AwsError {
     /// The function spec breaks Lambda's rules.
     #[error(transparent)]

@@ -25,12 +25,11 @@
 //! config.packaging.supervisor = Some("target/supervisor/bootstrap".into());
 //! let aws = AwsProvider::connect(config).await;
 //! let name = spec.name.clone();
-//! let request = CreateRequest {
+//! // The provider's default package: an image package, pushed to ECR.
+//! let request = CreateRequest::new(
 //!     spec,
-//!     image: ImageInput::Reference("docker.io/library/alpine:3.20".into()),
-//!     package: None, // an image package, pushed to ECR
-//!     deployment_bucket: None,
-//! };
+//!     ImageInput::Reference("docker.io/library/alpine:3.20".into()),
+//! );
 //! aws.create(request, &NoProgress).await?;
 //! let invocation = aws.invoke(&name, &Default::default(), &NoProgress).await?;
 //! assert!(invocation.response.succeeded());

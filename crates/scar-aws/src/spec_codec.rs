@@ -282,32 +282,28 @@ fn decode_legacy(stored: &Stored) -> FunctionSpec {
         .unwrap_or_else(|| if stored.is_image { "image" } else { "zip" }.into());
     let default_threshold =
         scar_core::config::DEFAULT_THRESHOLD_S.min(stored.timeout_s.saturating_sub(1));
-    FunctionSpec {
-        name: stored.name.clone(),
-        image,
-        memory_mb: stored.memory_mb,
-        timeout_s: stored.timeout_s,
-        timeout_threshold_s: tags
-            .get(THRESHOLD_TAG)
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(default_threshold),
-        description: stored.description.clone(),
-        environment,
-        lambda_environment,
-        init_script: None,
-        inputs,
-        outputs,
-        storage_providers,
-        execution_mode: tags
-            .get(MODE_TAG)
-            .and_then(|m| scar_core::ExecutionMode::parse(m))
-            .unwrap_or_default(),
-        batch: None,
-        runtime: match tags.get(RUNTIME_TAG).map(String::as_str) {
-            Some("image") => Runtime::Image,
-            _ => Runtime::Scar,
-        },
-    }
+    let mut spec = FunctionSpec::new(stored.name.clone(), image);
+    spec.memory_mb = stored.memory_mb;
+    spec.timeout_s = stored.timeout_s;
+    spec.timeout_threshold_s = tags
+        .get(THRESHOLD_TAG)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(default_threshold);
+    spec.description = stored.description.clone();
+    spec.environment = environment;
+    spec.lambda_environment = lambda_environment;
+    spec.inputs = inputs;
+    spec.outputs = outputs;
+    spec.storage_providers = storage_providers;
+    spec.execution_mode = tags
+        .get(MODE_TAG)
+        .and_then(|m| scar_core::ExecutionMode::parse(m))
+        .unwrap_or_default();
+    spec.runtime = match tags.get(RUNTIME_TAG).map(String::as_str) {
+        Some("image") => Runtime::Image,
+        _ => Runtime::Scar,
+    };
+    spec
 }
 
 /// The legacy tags, each where its value is a valid tag value: what scar wrote before

@@ -246,22 +246,24 @@ pub fn specs(batch_modes: bool) -> impl Strategy<Value = FunctionSpec> {
                 }
             },
         )
-        .prop_map(|p| FunctionSpec {
-            name: p.name,
-            image: p.image,
-            memory_mb: p.memory_mb,
-            timeout_s: p.timeouts.0,
-            timeout_threshold_s: p.timeouts.1,
-            description: p.description,
-            environment: p.environment,
-            lambda_environment: p.lambda_environment,
-            init_script: p.init_script,
-            inputs: p.inputs,
-            outputs: p.outputs,
-            storage_providers: p.storage_providers,
-            execution_mode: p.execution_mode,
-            batch: p.batch,
-            runtime: p.runtime,
+        .prop_map(|p| {
+            let mut spec = FunctionSpec::new(String::new(), String::new());
+            spec.name = p.name;
+            spec.image = p.image;
+            spec.memory_mb = p.memory_mb;
+            spec.timeout_s = p.timeouts.0;
+            spec.timeout_threshold_s = p.timeouts.1;
+            spec.description = p.description;
+            spec.environment = p.environment;
+            spec.lambda_environment = p.lambda_environment;
+            spec.init_script = p.init_script;
+            spec.inputs = p.inputs;
+            spec.outputs = p.outputs;
+            spec.storage_providers = p.storage_providers;
+            spec.execution_mode = p.execution_mode;
+            spec.batch = p.batch;
+            spec.runtime = p.runtime;
+            spec
         })
         .prop_filter("a valid spec", |s| s.validate().is_ok())
 }

@@ -277,13 +277,14 @@ pub fn function_spec(
         .init_script
         .clone()
         .or(fdl.and_then(|f| f.init_script.clone()));
-    Ok(scar_core::FunctionSpec {
-        name: args
+    Ok({
+        let mut spec = scar_core::FunctionSpec::new(String::new(), String::new());
+        spec.name = args
             .name
             .clone()
             .or(fdl.map(|f| f.name.clone()))
-            .unwrap_or_default(),
-        image: match (&args.image, &args.image_file, fdl) {
+            .unwrap_or_default();
+        spec.image = match (&args.image, &args.image_file, fdl) {
             (Some(i), _, _) => i.clone(),
             (None, Some(f), _) => f.display().to_string(),
             (None, None, Some(f)) => match &f.image_file {
@@ -291,30 +292,31 @@ pub fn function_spec(
                 None => f.image.clone(),
             },
             (None, None, None) => String::new(),
-        },
-        memory_mb: args
+        };
+        spec.memory_mb = args
             .memory
             .or(fdl.and_then(|f| f.memory_mb))
-            .unwrap_or(settings.memory_mb),
-        timeout_s,
-        timeout_threshold_s: args
+            .unwrap_or(settings.memory_mb);
+        spec.timeout_s = timeout_s;
+        spec.timeout_threshold_s = args
             .timeout_threshold
             .or(fdl.and_then(|f| f.timeout_threshold_s))
-            .unwrap_or_else(|| settings.threshold_for(timeout_s)),
-        description: args
+            .unwrap_or_else(|| settings.threshold_for(timeout_s));
+        spec.description = args
             .description
             .clone()
             .or(fdl.and_then(|f| f.description.clone()))
-            .unwrap_or_else(|| settings.description.clone()),
-        environment,
-        lambda_environment,
-        init_script: init_script.as_deref().map(read_script).transpose()?,
-        inputs,
-        outputs,
-        storage_providers: fdl.map(|f| f.storage_providers.clone()).unwrap_or_default(),
-        execution_mode,
-        batch,
-        runtime: args.runtime.unwrap_or_default(),
+            .unwrap_or_else(|| settings.description.clone());
+        spec.environment = environment;
+        spec.lambda_environment = lambda_environment;
+        spec.init_script = init_script.as_deref().map(read_script).transpose()?;
+        spec.inputs = inputs;
+        spec.outputs = outputs;
+        spec.storage_providers = fdl.map(|f| f.storage_providers.clone()).unwrap_or_default();
+        spec.execution_mode = execution_mode;
+        spec.batch = batch;
+        spec.runtime = args.runtime.unwrap_or_default();
+        spec
     })
 }
 

@@ -80,8 +80,9 @@ mod package_or_root {
     }
 }
 
-/// What [`Provider::create`] makes.
+/// What [`Provider::create`] makes: [`CreateRequest::new`], then its setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreateRequest {
     /// The function, validated by the provider before anything is pulled.
     pub spec: FunctionSpec,
@@ -91,6 +92,30 @@ pub struct CreateRequest {
     pub package: Option<PackageKind>,
     /// AWS: a bucket for zips over Lambda's direct upload limit (`-db`).
     pub deployment_bucket: Option<String>,
+}
+
+impl CreateRequest {
+    /// `spec` from `image`, as the provider's default package, with no deployment bucket.
+    pub fn new(spec: FunctionSpec, image: ImageInput) -> CreateRequest {
+        CreateRequest {
+            spec,
+            image,
+            package: None,
+            deployment_bucket: None,
+        }
+    }
+
+    /// Deployed as `package` (`None`: the provider's default).
+    pub fn with_package(mut self, package: Option<PackageKind>) -> Self {
+        self.package = package;
+        self
+    }
+
+    /// AWS: zips over Lambda's direct upload limit go through `bucket`.
+    pub fn with_deployment_bucket(mut self, bucket: Option<String>) -> Self {
+        self.deployment_bucket = bucket;
+        self
+    }
 }
 
 /// A function as a provider lists it.

@@ -44,8 +44,27 @@ pub struct ImageConfig {
 }
 
 /// A function: an image plus the settings it runs with.
+///
+/// Built with [`FunctionSpec::new`] and its setters, so that a new field never breaks a
+/// caller:
+///
+/// ```
+/// use scar_core::{FunctionSpec, InputSpec, OutputSpec};
+/// use scar_core::bucket::BucketPath;
+///
+/// let spec = FunctionSpec::new("thumbnails", "docker.io/library/alpine:3.20")
+///     .with_memory_mb(1024)
+///     .with_timeout_s(60)
+///     .with_env("SIZE", "128x128")
+///     .with_init_script("convert \"$INPUT_FILE_PATH\" -resize \"$SIZE\" \"$TMP_OUTPUT_DIR/out.png\"")
+///     .with_input(InputSpec::at(&BucketPath::parse("photos/in").unwrap()))
+///     .with_output(OutputSpec::at(&BucketPath::parse("photos/out").unwrap()));
+/// assert!(spec.validate().is_ok());
+/// assert_eq!(spec.timeout_threshold_s, 10);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StoredSpec")]
+#[non_exhaustive]
 pub struct FunctionSpec {
     pub name: String,
     /// Where the image came from, as the user named it (a reference or an archive path).
@@ -536,6 +555,119 @@ impl std::fmt::Display for OutputSpec {
 }
 
 impl FunctionSpec {
+    /// A function `name` of `image` (a registry reference, or the path of an archive or
+    /// OCI layout) with the defaults `scar init` gives: 512 MB, a 300 s timeout, a 10 s
+    /// threshold, no variables, no script, no folders, Lambda's execution mode and scar's
+    /// supervisor as its runtime.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> FunctionSpec {
+        FunctionSpec {
+            name: name.into(),
+            image: image.into(),
+            memory_mb: crate::config::DEFAULT_MEMORY_MB,
+            timeout_s: crate::config::DEFAULT_TIMEOUT_S,
+            timeout_threshold_s: crate::config::DEFAULT_THRESHOLD_S,
+            description: String::new(),
+            environment: BTreeMap::new(),
+            init_script: None,
+            lambda_environment: BTreeMap::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            storage_providers: BTreeMap::new(),
+            execution_mode: ExecutionMode::default(),
+            batch: None,
+            runtime: Runtime::default(),
+        }
+    }
+
+    /// With `memory_mb` of memory (128..=10240).
+    pub fn with_memory_mb(mut self, memory_mb: u32) -> Self {
+        self.memory_mb = memory_mb;
+        self
+    }
+
+    /// With a timeout of `timeout_s` (1..=900); a default threshold that no longer fits
+    /// below it becomes a tenth of it, as `scar init` makes it.
+    pub fn with_timeout_s(mut self, timeout_s: u32) -> Self {
+        self.timeout_s = timeout_s;
+        if self.timeout_threshold_s >= timeout_s {
+            self.timeout_threshold_s = (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1));
+        }
+        self
+    }
+
+    /// With the script stopped `threshold_s` before the timeout.
+    pub fn with_timeout_threshold_s(mut self, threshold_s: u32) -> Self {
+        self.timeout_threshold_s = threshold_s;
+        self
+    }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// With a variable of the container (the script's).
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.environment.insert(name.into(), value.into());
+        self
+    }
+
+    /// With a variable of the function itself (Lambda's environment).
+    pub fn with_lambda_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.lambda_environment.insert(name.into(), value.into());
+        self
+    }
+
+    /// With an init script: what runs when an invocation brings no script or arguments.
+    pub fn with_init_script(mut self, script: impl Into<String>) -> Self {
+        self.init_script = Some(script.into());
+        self
+    }
+
+    /// With one more input folder.
+    pub fn with_input(mut self, input: InputSpec) -> Self {
+        self.inputs.push(input);
+        self
+    }
+
+    /// With one more output location.
+    pub fn with_output(mut self, output: OutputSpec) -> Self {
+        self.outputs.push(output);
+        self
+    }
+
+    /// With a storage provider (`minio.<id>`, `s3.<id>`) its folders may name.
+    pub fn with_storage_provider(
+        mut self,
+        id: impl Into<String>,
+        provider: StorageProvider,
+    ) -> Self {
+        self.storage_providers.insert(id.into(), provider);
+        self
+    }
+
+    /// Running in `mode`; a Batch mode gets [`BatchSpec::default`] unless it has one.
+    pub fn with_execution_mode(mut self, mode: ExecutionMode) -> Self {
+        self.execution_mode = mode;
+        if mode.uses_batch() && self.batch.is_none() {
+            self.batch = Some(BatchSpec::default());
+        }
+        self
+    }
+
+    /// With the AWS Batch job's resources.
+    pub fn with_batch(mut self, batch: BatchSpec) -> Self {
+        self.batch = Some(batch);
+        self
+    }
+
+    /// With `runtime` as its runtime.
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
     /// Checks every field against Lambda's rules.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name(&self.name)?;

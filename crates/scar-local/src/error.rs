@@ -7,6 +7,7 @@ use scar_core::ErrorCategory;
 
 /// What went wrong on the local provider.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocalError {
     #[error(transparent)]
     Spec(#[from] scar_core::SpecError),

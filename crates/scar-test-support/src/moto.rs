@@ -393,23 +393,8 @@ pub fn stored_zip(name: &str, data: &[u8], mode: u32) -> Vec<u8> {
 
 /// A function spec with scar's defaults.
 pub fn spec(name: &str) -> scar_core::FunctionSpec {
-    scar_core::FunctionSpec {
-        name: name.into(),
-        image: "docker.io/library/busybox:latest".into(),
-        memory_mb: 512,
-        timeout_s: 300,
-        timeout_threshold_s: 10,
-        description: "test function".into(),
-        environment: Default::default(),
-        init_script: None,
-        lambda_environment: Default::default(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        storage_providers: Default::default(),
-        execution_mode: scar_core::ExecutionMode::Lambda,
-        batch: None,
-        runtime: Default::default(),
-    }
+    scar_core::FunctionSpec::new(name, "docker.io/library/busybox:latest")
+        .with_description("test function")
 }
 
 /// `spec(name)` with `-es bucket`'s folders: `bucket/input` in, `bucket/output` out.
@@ -418,11 +403,9 @@ pub fn spec_with_bucket(name: &str, bucket: &str) -> scar_core::FunctionSpec {
         bucket: bucket.into(),
         folder: folder.into(),
     };
-    scar_core::FunctionSpec {
-        inputs: vec![scar_core::InputSpec::at(&at("input"))],
-        outputs: vec![scar_core::OutputSpec::at(&at("output"))],
-        ..spec(name)
-    }
+    spec(name)
+        .with_input(scar_core::InputSpec::at(&at("input")))
+        .with_output(scar_core::OutputSpec::at(&at("output")))
 }
 
 /// A scar response as the supervisor would answer it.

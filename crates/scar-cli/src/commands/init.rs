@@ -41,12 +41,10 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
     let mut created = Vec::new();
     for f in functions {
         let provider = provider_for(&ctx, cli, &f, args.strict).await?;
-        let request = CreateRequest {
-            spec: f.spec,
-            image: f.image.ok_or_else(|| Failure::usage("no image"))?,
-            package: args.package,
-            deployment_bucket: args.deployment_bucket.clone(),
-        };
+        let image = f.image.ok_or_else(|| Failure::usage("no image"))?;
+        let request = CreateRequest::new(f.spec, image)
+            .with_package(args.package)
+            .with_deployment_bucket(args.deployment_bucket.clone());
         let bars = printer.bars();
         let info = with_provider!(&provider, |p| p
             .create(request, &bars)
