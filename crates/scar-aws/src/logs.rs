@@ -21,6 +21,24 @@ pub(crate) struct LogEvent {
 }
 
 impl AwsProvider {
+    /// Why `name` has no log group: the function does not exist (as on every provider), or
+    /// it has not logged yet.
+    async fn no_log_group(&self, name: &str, group: &str) -> AwsError {
+        match self.lambda.get_function().function_name(name).send().await {
+            Err(e) => {
+                let e = AwsError::sdk("lambda:GetFunction", name)(e);
+                if e.is_not_found() {
+                    scar_core::provider::SurfaceError::NotFound(name.into()).into()
+                } else {
+                    e
+                }
+            }
+            Ok(_) => AwsError::Input(format!(
+                "no logs for function {name:?}: its log group {group} does not exist (or the stream does not)"
+            )),
+        }
+    }
+
     /// Reads `/aws/lambda/<name>` (FilterLogEvents, every page), in time order; only
     /// `query.stream` when given; with `query.request_id`, only that invocation's lines,
     /// from its `START RequestId:` line through its `REPORT RequestId:` line, in the
@@ -67,16 +85,16 @@ impl AwsProvider {
             .send();
         let mut events = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                let e = AwsError::sdk("logs:FilterLogEvents", &group)(e);
-                if e.has_code(&["ResourceNotFoundException"]) {
-                    AwsError::Input(format!(
-                        "no logs for function {name:?}: its log group {group} does not exist (or the stream does not)"
-                    ))
-                } else {
-                    e
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    let e = AwsError::sdk("logs:FilterLogEvents", &group)(e);
+                    if !e.has_code(&["ResourceNotFoundException"]) {
+                        return Err(e);
+                    }
+                    return Err(self.no_log_group(name, &group).await);
                 }
-            })?;
+            };
             let mut done = false;
             for event in page.events() {
                 let message = event

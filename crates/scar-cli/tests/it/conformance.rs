@@ -540,3 +540,114 @@ fn chrono_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[test]
+fn a_failed_file_has_the_same_result_in_json() {
+    let Some(s) = with_function("a_failed_file_has_the_same_result_in_json") else {
+        return;
+    };
+    // The same failure is one result on both providers: outcome, exit code and the end of
+    // its output (once the aws provider kept 20 lines without the last newline, the local
+    // one 2000 bytes with it), and a function error's type and message as `error`.
+    let script = s.work.path().join("fail.sh");
+    std::fs::write(
+        &script,
+        "echo \"failing on $INPUT_FILE_PATH\" >&2\necho last words\nexit 3\n",
+    )
+    .unwrap();
+    let inputs = s.work.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("bad.txt"), "x").unwrap();
+    for side in [&s.local, &s.aws] {
+        let mut args = side.init_args("g", &s.archive, "failing");
+        args.extend(["-s".into(), script.to_str().unwrap().into()]);
+        s.ok(side, &to_str(&args));
+        // Locally a put into the input folder runs the function already (and fails).
+        side.run(&["put", "-b", "failing/input", "-p", inputs.to_str().unwrap()]);
+    }
+    let launch = ["run", "-n", "g", "-es", "failing", "--json"];
+    let local = s.local.run(&launch);
+    let at = s.at(&s.local, &launch);
+    assert_eq!(local.status, 1, "{at}: {local:#?}");
+    let l = local.json();
+    assert_eq!(l[0]["outcome"], "failed", "{at}: {l:#}");
+    let tail = l[0]["output_tail"].as_str().unwrap_or_default().to_string();
+    assert!(tail.ends_with("last words"), "{at}: {l:#}");
+    let output = tail.clone() + "\n";
+    s.aws.answers(&[response("r-f", 3, &output)]);
+    let aws = s.aws.run(&launch);
+    let at = s.at(&s.aws, &launch);
+    assert_eq!(aws.status, 1, "{at}: {aws:#?}");
+    let a = aws.json();
+    assert_eq!(
+        keys(&l),
+        keys(&a),
+        "[{} on local and aws]: keys differ: {l:#} vs {a:#}",
+        s.scenario
+    );
+    for field in ["outcome", "exit_code", "output_tail"] {
+        assert_eq!(
+            l[0][field], a[0][field],
+            "[{} on local and aws] {field}: {l:#} vs {a:#}",
+            s.scenario
+        );
+    }
+    // A function error (Lambda's own, here a runtime that exited) is the result's error.
+    let mut errored = response("r-e", 0, "");
+    errored["exit_code"] = serde_json::Value::Null;
+    errored["function_error"] = serde_json::json!({
+        "errorType": "Runtime.ExitError",
+        "errorMessage": "RequestId: r-e Error: Runtime exited with error: exit status 3"
+    });
+    s.aws.answers(&[errored]);
+    let a = s.aws.run(&launch).json();
+    assert_eq!(a[0]["outcome"], "failed", "{at}: {a:#}");
+    assert_eq!(
+        a[0]["error"],
+        "Runtime.ExitError: RequestId: r-e Error: Runtime exited with error: exit status 3",
+        "{at}: {a:#}"
+    );
+}
+
+#[test]
+fn an_unreadable_entry_fails_put_alike() {
+    let Some(s) = with_function("an_unreadable_entry_fails_put_alike") else {
+        return;
+    };
+    // A directory holding an entry that cannot be read (a dangling link): refused with the
+    // same words on both providers, nothing stored (the local provider once skipped it).
+    let data = s.work.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.txt"), "a").unwrap();
+    std::os::unix::fs::symlink(data.join("gone"), data.join("broken")).unwrap();
+    let put = [
+        "put",
+        "-b",
+        "conformance/data",
+        "-p",
+        data.to_str().unwrap(),
+    ];
+    let message = s.same_error(&put, 2);
+    assert!(message.contains("broken"), "[{}]: {message}", s.scenario);
+    let (l, a) = s.both(&["ls", "-b", "conformance/data", "--json"]);
+    assert_eq!(
+        (l.json(), a.json()),
+        (serde_json::json!([]), serde_json::json!([])),
+        "[{}]: something was stored",
+        s.scenario
+    );
+}
+
+#[test]
+fn a_missing_function_is_the_same_error() {
+    let Some(s) = sides("a_missing_function_is_the_same_error") else {
+        return;
+    };
+    let message = s.same_error(&["run", "-n", "nobody", "echo"], 2);
+    assert!(
+        message.contains("help: `scar ls` lists the functions"),
+        "[{}]: {message}",
+        s.scenario
+    );
+    s.same_error(&["log", "-n", "nobody"], 2);
+}
