@@ -1,6 +1,6 @@
 //! The integration tests of scar-aws, as one test binary (each file of `tests/` used to be
 //! its own binary, each linking tokio and the AWS SDK): scar-aws's provider against moto's
-//! server on loopback (`../shared/TEST-INFRA.md`).
+//! server on loopback, started and stopped by `scar-test-support`.
 
 mod moto_batch;
 mod moto_functions;

@@ -1,6 +1,6 @@
 //! The integration tests of scar-cli, as one test binary (each file of `tests/` used to be
 //! its own binary, each linking tokio and the AWS SDK): the `scar` binary driven in a
-//! temporary home against the local provider and against moto (`../shared/TEST-INFRA.md`).
+//! temporary home against the local provider and against moto.
 //! Modules run in parallel in one process: a test that needs a port or a directory takes a
 //! free one, and none changes the process's environment or current directory.
 
