@@ -47,14 +47,14 @@ pub(crate) fn check_batch_function(
         return Ok(());
     }
     if package == PackageKind::Zip {
-        return Err(Unsupported {
+        return Err(scar_core::provider::SurfaceError::from(Unsupported {
             provider: crate::PROVIDER_NAME,
             what: format!(
                 "a zip package with execution mode `{}`",
                 spec.execution_mode
             ),
             instead: "AWS Batch runs container images: use --package image (the default)".into(),
-        }
+        })
         .into());
     }
     let batch = spec.batch.clone().unwrap_or_default();

@@ -74,11 +74,11 @@ impl AwsProvider {
                 )
             }
             PackageKind::Zip if own_runtime => {
-                return Err(AwsError::Unsupported(scar_core::provider::Unsupported {
+                return Err(AwsError::Surface(scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
                     provider: crate::PROVIDER_NAME,
                     what: "--runtime image with a zip package".into(),
                     instead: "an image with its own runtime is pushed as it is and created with PackageType=Image: leave out --package zip".into(),
-                }));
+                })));
             }
             PackageKind::Zip => {
                 let Some(proot) = self.config.packaging.proot.clone() else {
@@ -111,11 +111,11 @@ impl AwsProvider {
                 (Package::Zip { path }, Some(zip))
             }
             PackageKind::Image if self.config.packaging.extract.strict => {
-                return Err(AwsError::Unsupported(scar_core::provider::Unsupported {
+                return Err(AwsError::Surface(scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
                     provider: crate::PROVIDER_NAME,
                     what: "--strict with an image package".into(),
                     instead: "an image package is pushed as it is and Lambda unpacks it: --strict checks extraction, which only a zip package does here (use --package zip)".into(),
-                }));
+                })));
             }
             PackageKind::Image => {
                 let pkg = scar_packager::build_image_package(

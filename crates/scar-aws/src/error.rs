@@ -82,15 +82,6 @@ pub enum AwsError {
     /// that does not trigger it...
     #[error(transparent)]
     Surface(#[from] scar_core::provider::SurfaceError),
-    /// Bad input that is not a spec (a file that cannot be read).
-    #[error(transparent)]
-    Usage(#[from] scar_core::UsageError),
-    /// Something the aws provider does not do.
-    #[error(transparent)]
-    Unsupported(#[from] scar_core::provider::Unsupported),
-    /// `log -ri` found nothing.
-    #[error(transparent)]
-    NoLogLines(#[from] scar_core::provider::NoLogLines),
     /// A bucket path or key that S3 would refuse.
     #[error(transparent)]
     Bucket(#[from] scar_core::bucket::BucketError),
@@ -391,11 +382,8 @@ impl Categorized for AwsError {
             | AwsError::BatchNetwork { .. }
             | AwsError::NeedsDeploymentBucket { .. }
             | AwsError::Surface(_)
-            | AwsError::Usage(_)
             | AwsError::NotScarFunction(_)
             | AwsError::Input(_)
-            | AwsError::Unsupported(_)
-            | AwsError::NoLogLines(_)
             | AwsError::Bucket(_) => ErrorCategory::Usage,
             AwsError::Image(e) => e.category(),
             AwsError::RollbackIncomplete { source, .. } => source.category(),

@@ -581,11 +581,11 @@ impl AwsProvider {
         on_event: OnLaunch<'_>,
     ) -> Result<Vec<FileResult>, AwsError> {
         if request.only_failed || request.pending_only {
-            return Err(Unsupported {
+            return Err(scar_core::provider::SurfaceError::from(Unsupported {
                 provider: crate::PROVIDER_NAME,
                 what: "--only-failed and --pending".into(),
                 instead: "on AWS the launcher invokes the function for every file under input/, and Lambda keeps no record of what ran".into(),
-            }
+            })
             .into());
         }
         let info = self.describe_function(&request.function).await?;

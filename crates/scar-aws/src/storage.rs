@@ -303,7 +303,8 @@ impl AwsProvider {
         path: &Path,
         on_transfer: OnTransfer<'_>,
     ) -> Result<PutReport, AwsError> {
-        let files = scar_core::local_files::files_to_put(path)?;
+        let files = scar_core::local_files::files_to_put(path)
+            .map_err(scar_core::provider::SurfaceError::from)?;
         let mut stored = Vec::new();
         for file in &files {
             let key = at.key(&file.relative);

@@ -135,11 +135,11 @@ impl Provider for AwsProvider {
         _dest: &Path,
         _progress: &dyn Progress,
     ) -> Result<PackageReport, AwsError> {
-        Err(Unsupported {
+        Err(scar_core::provider::SurfaceError::from(Unsupported {
             provider: crate::PROVIDER_NAME,
             what: "`scar package`".into(),
             instead: "it writes a package to a file and needs no AWS account: run it without --provider aws".into(),
-        }
+        })
         .into())
     }
 

@@ -436,9 +436,15 @@ pub struct LogLine {
 /// and the `--json` error are the same everywhere. Bad input: exit status 2.
 ///
 /// The messages say what is wrong; what to do about it is the frontend's to say.
-#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SurfaceError {
+    /// Something this provider does not do.
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// Bad input that is not a spec (a file that cannot be read).
+    #[error(transparent)]
+    Usage(#[from] crate::UsageError),
     /// No function of that name.
     #[error("function {0:?} not found")]
     NotFound(String),
@@ -529,7 +535,7 @@ pub type OnTransfer<'a> = &'a (dyn Fn(&TransferEvent) + Sync);
 
 /// Everything a provider does. Every command of the frontend is written once against it.
 pub trait Provider: Send + Sync {
-    type Error: Categorized + From<Unsupported>;
+    type Error: Categorized + From<SurfaceError>;
 
     /// Which provider this is.
     fn kind(&self) -> ProviderKind;

@@ -129,7 +129,8 @@ impl Buckets {
     /// Stores a file, or a directory's files recursively (keeping relative paths), under a
     /// folder. Returns the objects written, in order.
     pub fn put(&self, at: &BucketPath, path: &Path) -> Result<Vec<ObjectInfo>, LocalError> {
-        let files = scar_core::local_files::files_to_put(path)?;
+        let files = scar_core::local_files::files_to_put(path)
+            .map_err(scar_core::provider::SurfaceError::from)?;
         let bucket_dir = self.existing(&at.bucket)?;
         let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;

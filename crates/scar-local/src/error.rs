@@ -74,12 +74,6 @@ pub enum LocalError {
     Watch(String),
     #[error(transparent)]
     Surface(#[from] scar_core::provider::SurfaceError),
-    #[error(transparent)]
-    Usage(#[from] scar_core::UsageError),
-    #[error(transparent)]
-    Unsupported(#[from] scar_core::provider::Unsupported),
-    #[error(transparent)]
-    NoLogLines(#[from] scar_core::provider::NoLogLines),
     #[error("function {0:?} is being served by another scar process (`scar serve` or a launcher): let it finish, or stop it first")]
     Busy(String),
 }
@@ -106,16 +100,13 @@ impl Categorized for LocalError {
         match self {
             LocalError::Spec(_)
             | LocalError::Surface(_)
-            | LocalError::Usage(_)
             | LocalError::Bucket(_)
             | LocalError::NoBucket(_)
             | LocalError::Key(_)
             | LocalError::Input { .. }
             | LocalError::Busy(_)
             | LocalError::NoRuntime(_)
-            | LocalError::PayloadTooLarge { .. }
-            | LocalError::Unsupported(_)
-            | LocalError::NoLogLines(_) => ErrorCategory::Usage,
+            | LocalError::PayloadTooLarge { .. } => ErrorCategory::Usage,
             // The function's process died or ran past its deadline: on Lambda, a function
             // error too (Runtime.ExitError, a timeout), so exit 1 on both providers.
             LocalError::SandboxDied { .. } | LocalError::NoAnswer { .. } => ErrorCategory::Function,

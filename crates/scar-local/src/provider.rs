@@ -199,11 +199,13 @@ impl LocalProvider {
             }
         }
         if spec.runtime == Runtime::Image && package.is_some() {
-            return Err(LocalError::Unsupported(scar_core::provider::Unsupported {
-                provider: PROVIDER_NAME,
-                what: "--package with --runtime image".into(),
-                instead: "leave out --package: the image runs as it is".into(),
-            }));
+            return Err(LocalError::Surface(
+                scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
+                    provider: PROVIDER_NAME,
+                    what: "--package with --runtime image".into(),
+                    instead: "leave out --package: the image runs as it is".into(),
+                }),
+            ));
         }
         let source = match image {
             ImageInput::Reference(r) => ImageSource::detect(r)?,

@@ -87,11 +87,11 @@ impl LocalProvider {
     /// caller.
     fn spawn_background(&self, job: &BackgroundJob, what: &str) -> Result<(), LocalError> {
         let Some(program) = self.background() else {
-            return Err(Unsupported {
+            return Err(scar_core::provider::SurfaceError::from(Unsupported {
                 provider: crate::PROVIDER_NAME,
                 what: what.into(),
                 instead: "this program gave the local provider no way to run work in the background (LocalProvider::with_background)".into(),
-            }
+            })
             .into());
         };
         let mut cmd = std::process::Command::new(program);
@@ -193,11 +193,11 @@ impl Provider for LocalProvider {
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         if let Some(bucket) = &request.deployment_bucket {
-            return Err(Unsupported {
+            return Err(scar_core::provider::SurfaceError::from(Unsupported {
                 provider: crate::PROVIDER_NAME,
                 what: format!("a deployment bucket (-db {bucket})"),
                 instead: "zip packages of any size run locally: leave -db out".into(),
-            }
+            })
             .into());
         }
         self.create_function(request.spec, &request.image, request.package, progress)
