@@ -54,11 +54,7 @@ fn runtimes() -> impl clap::builder::TypedValueParser<Value = Runtime> {
             "the image's own ENTRYPOINT + CMD, a Lambda Runtime API client (a Lambda container image), run as Lambda runs it",
         ),
     ])
-    .try_map(|s| match s.as_str() {
-        "image" => Ok(Runtime::Image),
-        "scar" => Ok(Runtime::Scar),
-        other => Err(format!("unknown runtime `{other}`")),
-    })
+    .try_map(|s| s.parse::<Runtime>())
 }
 
 // Parsed once per process: the size of the largest variant costs nothing.

@@ -398,7 +398,7 @@ impl Settings {
         if self.threshold_given || self.timeout_threshold_s < timeout_s {
             return self.timeout_threshold_s;
         }
-        (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1))
+        crate::spec::fitting_threshold(timeout_s)
     }
 
     /// Applies the precedence rule. `env` reads an environment variable (so tests need not

@@ -301,15 +301,6 @@ impl FileResult {
         }
     }
 
-    /// `key`'s invocation could not be made (after retries): [`Outcome::NotInvoked`], with
-    /// why.
-    pub fn not_invoked(key: impl Into<String>, error: &dyn std::fmt::Display) -> FileResult {
-        FileResult {
-            error: Some(error.to_string()),
-            ..FileResult::new(key, Outcome::NotInvoked)
-        }
-    }
-
     /// `key`'s result with `outcome` and nothing else known yet (one attempt).
     pub fn new(key: impl Into<String>, outcome: Outcome) -> FileResult {
         FileResult {
@@ -698,8 +689,9 @@ mod tests {
         let r = FileResult::from_response("k", resp);
         assert_eq!(r.outcome, Outcome::Failed);
         assert_eq!(r.error.as_deref(), Some("Runtime.ExitError: exit status 3"));
-        let r = FileResult::not_invoked("k", &"throttled");
+        // An invocation that could not be made (a usage or machine error) is not invoked.
+        let r = FileResult::from_error("k", &SurfaceError::NotFound("f".into()));
         assert_eq!(r.outcome, Outcome::NotInvoked);
-        assert_eq!(r.error.as_deref(), Some("throttled"));
+        assert_eq!(r.error.as_deref(), Some("function \"f\" not found"));
     }
 }

@@ -138,6 +138,25 @@ impl Runtime {
     }
 }
 
+/// The threshold a default one becomes when it does not fit below `timeout_s`: a tenth of
+/// the timeout, at least 1 s, and 0 for a 1 s timeout (the script keeps most of a short
+/// timeout and the supervisor still has a moment to upload what it wrote).
+pub fn fitting_threshold(timeout_s: u32) -> u32 {
+    (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1))
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "scar" => Ok(Runtime::Scar),
+            "image" => Ok(Runtime::Image),
+            other => Err(format!("unknown runtime `{other}`: `scar` or `image`")),
+        }
+    }
+}
+
 /// How a function's invocations run (SCAR's `execution_mode`, `-em`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -590,7 +609,7 @@ impl FunctionSpec {
     pub fn with_timeout_s(mut self, timeout_s: u32) -> Self {
         self.timeout_s = timeout_s;
         if self.timeout_threshold_s >= timeout_s {
-            self.timeout_threshold_s = (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1));
+            self.timeout_threshold_s = fitting_threshold(timeout_s);
         }
         self
     }
