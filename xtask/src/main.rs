@@ -399,28 +399,54 @@ fn install_test_tools() -> anyhow::Result<()> {
     ensure_tools(&all, "the test suite")
 }
 
+/// Runs one step of a long task and says how long it took: where CI's minutes go.
+fn phase<T>(name: &str, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let started = std::time::Instant::now();
+    let out = step();
+    eprintln!(
+        "xtask: {name}: {:.0} s{}",
+        started.elapsed().as_secs_f64(),
+        if out.is_err() { " (failed)" } else { "" }
+    );
+    out
+}
+
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    install_test_tools()?;
+    let started = std::time::Instant::now();
+    phase("fmt", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    phase("tools", install_test_tools)?;
     // Release: what ships, and what the size test must judge.
-    let supervisor = build_supervisor(false)?;
-    let arm64 = build_supervisor_aarch64(false)?
+    let supervisor = phase("supervisor x86_64", || build_supervisor(false))?;
+    let arm64 = phase("supervisor aarch64", || build_supervisor_aarch64(false))?
         .context("the tests need the arm64 supervisor, and it could not be built")?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo().args(["build", "--workspace", "--bins"]))?;
-    run(cargo()
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .args(extra)
-        .env("SCAR_SUPERVISOR", &supervisor)
-        .env("SCAR_SUPERVISOR_AARCH64", &arm64))?;
+    phase("clippy", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    phase("build", || {
+        run(cargo().args(["build", "--workspace", "--bins"]))
+    })?;
+    phase("test", || {
+        run(cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(extra)
+            .env("SCAR_SUPERVISOR", &supervisor)
+            .env("SCAR_SUPERVISOR_AARCH64", &arm64))
+    })?;
     // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
     // already; this keeps the harness building and finds what a few seconds find.
-    fuzz::fuzz(&["--seconds".into(), "5".into()])
+    phase("fuzz", || fuzz::fuzz(&["--seconds".into(), "5".into()]))?;
+    eprintln!(
+        "xtask: test: {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
