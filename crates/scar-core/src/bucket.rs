@@ -47,12 +47,32 @@ impl BucketPath {
 
     /// The key of `name` inside this folder.
     pub fn key(&self, name: &str) -> String {
-        if self.folder.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", self.folder)
-        }
+        folder_key(&self.folder, name)
     }
+
+    /// The key prefix of this folder: `<folder>/`, or nothing for the bucket's top.
+    pub fn prefix(&self) -> String {
+        folder_prefix(&self.folder)
+    }
+}
+
+/// The key of `name` inside `folder` (empty: the bucket's top).
+///
+/// ```
+/// assert_eq!(scar_core::bucket::folder_key("in/x", "a.txt"), "in/x/a.txt");
+/// assert_eq!(scar_core::bucket::folder_key("", "a.txt"), "a.txt");
+/// ```
+pub fn folder_key(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
+/// The key prefix of `folder`: `<folder>/`, or nothing for the bucket's top (empty).
+pub fn folder_prefix(folder: &str) -> String {
+    folder_key(folder, "")
 }
 
 impl std::fmt::Display for BucketPath {
@@ -157,15 +177,54 @@ pub struct ObjectCreated {
 impl ObjectCreated {
     /// The S3 event notification JSON that AWS sends for this object (`ObjectCreated:Put`).
     pub fn to_event(&self) -> serde_json::Value {
-        let mut event = json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
+        let record = self.record(
+            "2.1",
+            "aws:s3",
+            "ObjectCreated:Put",
+            json!({"x-amz-request-id": "scar", "x-amz-id-2": "scar"}),
+        );
+        let mut event = json!({ "Records": [record] });
+        if self.chain > 1 {
+            event["Records"][0][CHAIN_FIELD] = self.chain.into();
+        }
+        event
+    }
+
+    /// The event a MinIO server's webhook sends for this object (`s3:ObjectCreated:Put`,
+    /// `eventSource` [`MINIO_EVENT_SOURCE`], the top-level `Key` and `EventName` MinIO adds),
+    /// as SCAR's supervisor reads it. MinIO cannot notify Lambda: scar's launcher sends it.
+    pub fn to_minio_event(&self) -> serde_json::Value {
+        let record = self.record(
+            "2.0",
+            MINIO_EVENT_SOURCE,
+            "s3:ObjectCreated:Put",
+            json!({"x-amz-request-id": format!("{:016X}", self.sequence)}),
+        );
+        json!({
+            "EventName": "s3:ObjectCreated:Put",
+            "Key": format!("{}/{}", self.bucket, self.key),
+            "Records": [record],
+        })
+    }
+
+    /// The record of this object's event, in the layout S3 and MinIO share; they differ
+    /// in its version, source, name and response elements.
+    fn record(
+        &self,
+        version: &str,
+        source: &str,
+        name: &str,
+        response_elements: serde_json::Value,
+    ) -> serde_json::Value {
+        json!({
+            "eventVersion": version,
+            "eventSource": source,
             "awsRegion": self.region,
             "eventTime": self.event_time,
-            "eventName": "ObjectCreated:Put",
+            "eventName": name,
             "userIdentity": {"principalId": "scar"},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "scar", "x-amz-id-2": "scar"},
+            "responseElements": response_elements,
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "configurationId": "scar",
@@ -181,45 +240,6 @@ impl ObjectCreated {
                     "sequencer": format!("{:016X}", self.sequence),
                 },
             },
-        }]});
-        if self.chain > 1 {
-            event["Records"][0][CHAIN_FIELD] = self.chain.into();
-        }
-        event
-    }
-
-    /// The event a MinIO server's webhook sends for this object (`s3:ObjectCreated:Put`,
-    /// `eventSource` [`MINIO_EVENT_SOURCE`], the top-level `Key` and `EventName` MinIO adds),
-    /// as SCAR's supervisor reads it. MinIO cannot notify Lambda: scar's launcher sends it.
-    pub fn to_minio_event(&self) -> serde_json::Value {
-        json!({
-            "EventName": "s3:ObjectCreated:Put",
-            "Key": format!("{}/{}", self.bucket, self.key),
-            "Records": [{
-                "eventVersion": "2.0",
-                "eventSource": MINIO_EVENT_SOURCE,
-                "awsRegion": self.region,
-                "eventTime": self.event_time,
-                "eventName": "s3:ObjectCreated:Put",
-                "userIdentity": {"principalId": "scar"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": format!("{:016X}", self.sequence)},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "scar",
-                    "bucket": {
-                        "name": self.bucket,
-                        "ownerIdentity": {"principalId": "scar"},
-                        "arn": format!("arn:aws:s3:::{}", self.bucket),
-                    },
-                    "object": {
-                        "key": encode_s3_key(&self.key),
-                        "size": self.size,
-                        "eTag": self.etag,
-                        "sequencer": format!("{:016X}", self.sequence),
-                    },
-                },
-            }],
         })
     }
 }

@@ -99,6 +99,25 @@ pub const ENV_MIN_FREE_MB: &str = "SCAR_MIN_FREE_MB";
 
 const MB: u64 = 1 << 20;
 
+/// Environment variable `name`, read through `env`, as a number: `None` when it is unset
+/// or empty, [`ConfigError::EnvValue`] when it is not a number.
+fn env_number<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, ConfigError> {
+    match env(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::EnvValue {
+                name: name.into(),
+                value,
+            }),
+    }
+}
+
 /// How far an image may expand when its layers are extracted. Images are untrusted: a
 /// 6 MB gzip layer can expand to 6 GB, so extraction stops at these bounds with an error
 /// that names the bound (`0` turns a check off).
@@ -134,19 +153,7 @@ impl ExtractLimits {
         env: &dyn Fn(&str) -> Option<String>,
         file: Option<&ExtractSection>,
     ) -> Result<ExtractLimits, ConfigError> {
-        let num = |name: &str| -> Result<Option<u64>, ConfigError> {
-            match env(name).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(value) => value
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| ConfigError::EnvValue {
-                        name: name.into(),
-                        value,
-                    }),
-            }
-        };
+        let num = |name: &str| env_number::<u64>(env, name);
         let d = ExtractLimits::default();
         let file = file.cloned().unwrap_or_default();
         let mb = |v: u64| v.saturating_mul(MB);
@@ -408,19 +415,7 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
         file: &ConfigFile,
     ) -> Result<Settings, ConfigError> {
-        let num = |name: &str| -> Result<Option<u32>, ConfigError> {
-            match env(name).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(value) => value
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| ConfigError::EnvValue {
-                        name: name.into(),
-                        value,
-                    }),
-            }
-        };
+        let num = |name: &str| env_number::<u32>(env, name);
         let text = |name: &str| env(name).filter(|v| !v.is_empty());
         let provider = match flags.provider {
             Some(p) => p,

@@ -296,14 +296,7 @@ impl Batch {
             ));
         }
         let d = BatchSpec::default();
-        let mut environment = BTreeMap::new();
-        if let Some(env) = self.environment {
-            env_values(
-                env.variables,
-                &format!("{at}.environment"),
-                &mut environment,
-            )?;
-        }
+        let environment = env_values(self.environment.map(|e| e.variables), at)?;
         let compute = match self.compute_resources {
             None => ComputeResources::default(),
             Some(c) => {
@@ -374,13 +367,14 @@ struct LegacyS3 {
     output_bucket: Option<String>,
 }
 
-/// YAML scalars as the string a shell would see (`1` → "1", `true` → "true").
+/// The variables of the `environment` at `at` as the strings a shell would see (`1` →
+/// "1", `true` → "true"); none when it is absent.
 fn env_values(
-    vars: BTreeMap<String, Value>,
+    vars: Option<BTreeMap<String, Value>>,
     at: &str,
-    out: &mut BTreeMap<String, String>,
-) -> Result<(), FdlError> {
-    for (k, v) in vars {
+) -> Result<BTreeMap<String, String>, FdlError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in vars.unwrap_or_default() {
         let text = match v {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
@@ -388,14 +382,14 @@ fn env_values(
             Value::Null => String::new(),
             _ => {
                 return Err(invalid(
-                    &format!("{at}.{k}"),
+                    &format!("{at}.environment.{k}"),
                     "environment values must be strings, numbers or booleans",
                 ))
             }
         };
         out.insert(k, text);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `./x` and `../x` are relative to the file; references and absolute paths stay.
@@ -524,46 +518,42 @@ fn storage_of(
     }
 }
 
-fn inputs(
-    entries: &[Storage],
+/// The `input` or `output` (`list`) folders at `at`, each made by `make` from its entry,
+/// its storage and its path.
+fn folders<T>(
+    entries: Vec<Storage>,
     at: &str,
+    list: &str,
     providers: &BTreeMap<String, StorageProvider>,
-) -> Result<Vec<InputSpec>, FdlError> {
+    make: impl Fn(Storage, Option<String>, BucketPath) -> T,
+) -> Result<Vec<T>, FdlError> {
     let mut out = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let at = format!("{at}.input[{i}]");
-        let storage = storage_of(entry, &at, providers)?;
+    for (i, entry) in entries.into_iter().enumerate() {
+        let at = format!("{at}.{list}[{i}]");
+        let storage = storage_of(&entry, &at, providers)?;
         let path = BucketPath::parse(&entry.path)
             .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
-        out.push(InputSpec {
-            storage,
-            bucket: path.bucket,
-            folder: path.folder,
-        });
+        out.push(make(entry, storage, path));
     }
     Ok(out)
 }
 
-fn outputs(
-    entries: Vec<Storage>,
-    at: &str,
-    providers: &BTreeMap<String, StorageProvider>,
-) -> Result<Vec<OutputSpec>, FdlError> {
-    let mut out = Vec::new();
-    for (i, entry) in entries.into_iter().enumerate() {
-        let at = format!("{at}.output[{i}]");
-        let storage = storage_of(&entry, &at, providers)?;
-        let path = BucketPath::parse(&entry.path)
-            .map_err(|e| invalid(&format!("{at}.path"), &e.to_string()))?;
-        out.push(OutputSpec {
-            storage,
-            bucket: path.bucket,
-            folder: path.folder,
-            prefix: entry.prefix,
-            suffix: entry.suffix,
-        });
+/// An input folder on `storage` at `path`.
+fn input_folder(_: Storage, storage: Option<String>, path: BucketPath) -> InputSpec {
+    InputSpec {
+        storage,
+        ..InputSpec::at(&path)
     }
-    Ok(out)
+}
+
+/// An output folder on `storage` at `path`, with the filters of its `entry`.
+fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> OutputSpec {
+    OutputSpec {
+        storage,
+        prefix: entry.prefix,
+        suffix: entry.suffix,
+        ..OutputSpec::at(&path)
+    }
 }
 
 impl AwsEntry {
@@ -610,22 +600,8 @@ impl AwsEntry {
                 return Err(invalid(&cat, "it has no `image` (or `image_file`)"));
             }
         };
-        let mut lambda_environment = BTreeMap::new();
-        if let Some(env) = lambda.environment {
-            env_values(
-                env.variables,
-                &format!("{lat}.environment"),
-                &mut lambda_environment,
-            )?;
-        }
-        let mut environment = BTreeMap::new();
-        if let Some(env) = container.environment {
-            env_values(
-                env.variables,
-                &format!("{cat}.environment"),
-                &mut environment,
-            )?;
-        }
+        let lambda_environment = env_values(lambda.environment.map(|e| e.variables), &lat)?;
+        let environment = env_values(container.environment.map(|e| e.variables), &cat)?;
         let (iam_role, log_retention_days) = (
             self.iam.map(|i| {
                 note_ignored(&i.other, &format!("{at}.iam"), warnings);
@@ -636,8 +612,8 @@ impl AwsEntry {
                 c.log_retention_policy_in_days
             }),
         );
-        let inputs = inputs(&lambda.input, &lat, providers)?;
-        let outputs = outputs(lambda.output, &lat, providers)?;
+        let inputs = folders(lambda.input, &lat, "input", providers, input_folder)?;
+        let outputs = folders(lambda.output, &lat, "output", providers, output_folder)?;
         if !inputs.is_empty() && outputs.is_empty() {
             warnings.push(format!(
                 "{lat}: an input and no `output:`: output files are not uploaded (SCAR 4's rule); add an `output:` entry to keep them"
@@ -685,10 +661,7 @@ impl Legacy {
     ) -> Result<FdlFunction, FdlError> {
         note_ignored(&self.other, at, warnings);
         let image = self.image.ok_or_else(|| invalid(at, "it has no `image`"))?;
-        let mut environment = BTreeMap::new();
-        if let Some(env) = self.environment {
-            env_values(env, &format!("{at}.environment"), &mut environment)?;
-        }
+        let environment = env_values(self.environment, at)?;
         // SCAR 3's convention: `<input_bucket>/input/` triggers, outputs go to `output/` of
         // the output bucket, else of the input bucket.
         let (inputs, outputs) = match self.s3 {
@@ -741,6 +714,16 @@ impl Legacy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asserts that a warning of `fdl` contains `text`.
+    #[track_caller]
+    fn assert_warns(fdl: &Fdl, text: &str) {
+        assert!(
+            fdl.warnings.iter().any(|w| w.contains(text)),
+            "{:?}",
+            fdl.warnings
+        );
+    }
 
     const V4: &str = r#"
 functions:
@@ -832,16 +815,8 @@ functions:
             local.functions[1].image_file.as_deref(),
             Some(Path::new("/w/minicow.tar.gz"))
         );
-        assert!(
-            fdl.warnings.iter().any(|w| w.contains("lambda.log_level")),
-            "{:?}",
-            fdl.warnings
-        );
-        assert!(
-            fdl.warnings.iter().any(|w| w.contains("oscar")),
-            "{:?}",
-            fdl.warnings
-        );
+        assert_warns(&fdl, "lambda.log_level");
+        assert_warns(&fdl, "oscar");
     }
 
     #[test]
@@ -891,20 +866,8 @@ storage_providers:
         assert_eq!(whole.inputs[0].folder, "");
         assert_eq!(whole.inputs[0].storage, None);
         assert!(whole.storage_providers.is_empty());
-        assert!(
-            fdl.warnings
-                .iter()
-                .any(|w| w.contains("functions.aws[1].lambda: an input and no `output:`")),
-            "{:?}",
-            fdl.warnings
-        );
-        assert!(
-            fdl.warnings
-                .iter()
-                .any(|w| w.contains("storage_providers.onedata")),
-            "{:?}",
-            fdl.warnings
-        );
+        assert_warns(&fdl, "functions.aws[1].lambda: an input and no `output:`");
+        assert_warns(&fdl, "storage_providers.onedata");
     }
 
     #[test]
@@ -943,13 +906,7 @@ functions:
         assert_eq!((b.compute.min_vcpus, b.compute.max_vcpus), (0, 12));
         assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
         assert_eq!(b.compute.instance_role, None);
-        assert!(
-            fdl.warnings
-                .iter()
-                .any(|w| w.contains("batch.boto_profile")),
-            "{:?}",
-            fdl.warnings
-        );
+        assert_warns(&fdl, "batch.boto_profile");
         // A Batch mode without a `batch:` block gets SCAR's defaults.
         let handover = &fdl.functions[1];
         assert_eq!(handover.execution_mode, ExecutionMode::LambdaBatch);

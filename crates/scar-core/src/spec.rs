@@ -427,11 +427,7 @@ impl InputSpec {
 
     /// The key prefix S3's notification filters on: `<folder>/`, or nothing.
     pub fn prefix(&self) -> String {
-        if self.folder.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.folder)
-        }
+        crate::bucket::folder_prefix(&self.folder)
     }
 
     /// Whether the two folders share objects (one holds the other): S3 refuses two
@@ -552,11 +548,7 @@ impl OutputSpec {
 
     /// The object key of the output file at `relative`.
     pub fn key(&self, relative: &str) -> String {
-        if self.folder.is_empty() {
-            relative.to_string()
-        } else {
-            format!("{}/{relative}", self.folder)
-        }
+        crate::bucket::folder_key(&self.folder, relative)
     }
 }
 
@@ -1071,23 +1063,7 @@ mod tests {
     use super::*;
 
     fn spec() -> FunctionSpec {
-        FunctionSpec {
-            name: "fn-1_a".into(),
-            image: "busybox".into(),
-            memory_mb: 512,
-            timeout_s: 300,
-            timeout_threshold_s: 10,
-            description: String::new(),
-            environment: BTreeMap::new(),
-            init_script: None,
-            lambda_environment: BTreeMap::new(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            storage_providers: BTreeMap::new(),
-            execution_mode: ExecutionMode::Lambda,
-            batch: None,
-            runtime: Runtime::Scar,
-        }
+        FunctionSpec::new("fn-1_a", "busybox")
     }
 
     #[test]
