@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_batch::types::{
-    AssignPublicIp, CeState, CeType, ComputeEnvironmentOrder, ComputeResource, ContainerOverrides,
-    ContainerProperties, CrAllocationStrategy, CrType, JobDefinitionType, JobStatus, JobTimeout,
-    JqState, KeyValuePair, LaunchTemplateSpecification, LogConfiguration, LogDriver,
-    NetworkConfiguration, PlatformCapability, ResourceRequirement, ResourceType,
+    AssignPublicIp, CeState, CeType, ComputeEnvironmentDetail, ComputeEnvironmentOrder,
+    ComputeResource, ContainerOverrides, ContainerProperties, CrAllocationStrategy, CrType,
+    JobDefinitionType, JobStatus, JobTimeout, JqState, KeyValuePair, LaunchTemplateSpecification,
+    LogConfiguration, LogDriver, NetworkConfiguration, PlatformCapability, ResourceRequirement,
+    ResourceType,
 };
 use futures_util::StreamExt as _;
 use scar_core::contract::{self, batch_resource_name};
@@ -26,6 +27,7 @@ use scar_core::provider::{
 use scar_core::{BatchSpec, FunctionSpec};
 
 use crate::deploy::Created;
+use crate::error::{NotFoundExt as _, ResourceKind, SdkResultExt as _};
 use crate::spec_codec::{lambda_variables, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider};
 
@@ -88,6 +90,38 @@ fn with_account(arn: &str, role: &str) -> String {
 
 fn scar_tags() -> HashMap<String, String> {
     HashMap::from([(CREATED_BY_TAG.0.to_string(), CREATED_BY_TAG.1.to_string())])
+}
+
+/// A Batch resource with a state (`ENABLED`, `DISABLED`) that AWS Batch deletes only once
+/// it is disabled: what [`AwsProvider::tear_down`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Switchable {
+    JobQueue,
+    ComputeEnvironment,
+}
+
+impl Switchable {
+    /// What it is, in messages.
+    fn kind(self) -> ResourceKind {
+        match self {
+            Switchable::JobQueue => ResourceKind::JobQueue,
+            Switchable::ComputeEnvironment => ResourceKind::ComputeEnvironment,
+        }
+    }
+}
+
+/// A Batch resource's status and state, when its tags say scar made it.
+fn scar_status_of(
+    tags: Option<&HashMap<String, String>>,
+    status: Option<&str>,
+    state: Option<&str>,
+) -> Option<(String, String)> {
+    crate::spec_codec::is_scar(tags).then(|| {
+        (
+            status.unwrap_or_default().to_string(),
+            state.unwrap_or_default().to_string(),
+        )
+    })
 }
 
 /// How a job ended, or where it stands.
@@ -160,7 +194,7 @@ impl AwsProvider {
             .set_tags(Some(scar_tags()))
             .send()
             .await
-            .map_err(AwsError::sdk("batch:CreateComputeEnvironment", &name))?;
+            .map_sdk_err("batch:CreateComputeEnvironment", &name)?;
         created.push(Created::ComputeEnvironment);
         let ce_arn = ce.compute_environment_arn().unwrap_or(&name).to_string();
         self.settle_compute_environment(&name).await?;
@@ -179,7 +213,7 @@ impl AwsProvider {
             .set_tags(Some(scar_tags()))
             .send()
             .await
-            .map_err(AwsError::sdk("batch:CreateJobQueue", &name))?;
+            .map_sdk_err("batch:CreateJobQueue", &name)?;
         created.push(Created::JobQueue);
 
         let requirement = |kind: ResourceType, value: String| {
@@ -239,7 +273,7 @@ impl AwsProvider {
             .set_tags(Some(scar_tags()))
             .send()
             .await
-            .map_err(AwsError::sdk("batch:RegisterJobDefinition", &name))?;
+            .map_sdk_err("batch:RegisterJobDefinition", &name)?;
         created.push(Created::JobDefinition(
             definition.job_definition_arn().unwrap_or(&name).to_string(),
         ));
@@ -250,14 +284,7 @@ impl AwsProvider {
     async fn settle_compute_environment(&self, name: &str) -> Result<(), AwsError> {
         let start = Instant::now();
         loop {
-            let out = self
-                .batch
-                .describe_compute_environments()
-                .compute_environments(name)
-                .send()
-                .await
-                .map_err(AwsError::sdk("batch:DescribeComputeEnvironments", name))?;
-            let Some(ce) = out.compute_environments().first() else {
+            let Some(ce) = self.compute_environment(name).await? else {
                 return Ok(());
             };
             match ce.status().map(|s| s.as_str()) {
@@ -280,57 +307,58 @@ impl AwsProvider {
         }
     }
 
+    /// The compute environment `name`, when AWS Batch has one.
+    async fn compute_environment(
+        &self,
+        name: &str,
+    ) -> Result<Option<ComputeEnvironmentDetail>, AwsError> {
+        self.batch
+            .describe_compute_environments()
+            .compute_environments(name)
+            .send()
+            .await
+            .map(|out| {
+                out.compute_environments
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+            })
+            .map_sdk_err("batch:DescribeComputeEnvironments", name)
+    }
+
     /// Removes the job queue, compute environment and job definitions of `function` that
     /// scar made (tagged `createdby=scar`); what is missing, or not scar's, is left alone.
     pub(crate) async fn remove_batch(&self, function: &str) -> Result<(), AwsError> {
-        self.delete_job_queue(function).await?;
-        self.delete_compute_environment(function).await?;
+        self.tear_down(Switchable::JobQueue, function).await?;
+        self.tear_down(Switchable::ComputeEnvironment, function)
+            .await?;
         self.deregister_job_definitions(function).await
     }
 
-    pub(crate) async fn delete_job_queue(&self, function: &str) -> Result<(), AwsError> {
+    /// Disables the job queue or compute environment of `function` (`scar-<function>`),
+    /// then deletes it, waiting for each step to settle, until it is gone; one that is
+    /// missing, or not scar's, is left alone.
+    pub(crate) async fn tear_down(
+        &self,
+        resource: Switchable,
+        function: &str,
+    ) -> Result<(), AwsError> {
         let name = batch_resource_name(function);
         let start = Instant::now();
         loop {
-            let out = self
-                .batch
-                .describe_job_queues()
-                .job_queues(&name)
-                .send()
-                .await
-                .map_err(AwsError::sdk("batch:DescribeJobQueues", &name))?;
-            let Some(queue) = out.job_queues().first() else {
+            let Some((status, state)) = self.scar_status(resource, &name).await? else {
                 return Ok(());
             };
-            if !crate::spec_codec::is_scar(queue.tags()) {
-                return Ok(());
-            }
-            let status = queue.status().map(|s| s.as_str()).unwrap_or_default();
-            let state = queue.state().map(|s| s.as_str()).unwrap_or_default();
-            match (status, state) {
+            match (status.as_str(), state.as_str()) {
                 ("DELETED", _) => return Ok(()),
                 ("CREATING" | "UPDATING" | "DELETING", _) => {}
-                (_, "ENABLED") => {
-                    self.batch
-                        .update_job_queue()
-                        .job_queue(&name)
-                        .state(JqState::Disabled)
-                        .send()
-                        .await
-                        .map_err(AwsError::sdk("batch:UpdateJobQueue", &name))?;
-                }
-                _ => {
-                    self.batch
-                        .delete_job_queue()
-                        .job_queue(&name)
-                        .send()
-                        .await
-                        .map_err(AwsError::sdk("batch:DeleteJobQueue", &name))?;
-                }
+                (_, "ENABLED") => self.disable(resource, &name).await?,
+                _ => self.delete(resource, &name).await?,
             }
             if start.elapsed() > SETTLE_TIMEOUT {
                 return Err(AwsError::Input(format!(
-                    "the job queue {name} was not deleted within {} s",
+                    "the {} {name} was not deleted within {} s",
+                    resource.kind(),
                     SETTLE_TIMEOUT.as_secs()
                 )));
             }
@@ -338,60 +366,91 @@ impl AwsProvider {
         }
     }
 
-    pub(crate) async fn delete_compute_environment(&self, function: &str) -> Result<(), AwsError> {
-        let name = batch_resource_name(function);
-        let start = Instant::now();
-        loop {
-            let out = self
+    /// The status and state of `resource` `name` when it exists and scar made it.
+    async fn scar_status(
+        &self,
+        resource: Switchable,
+        name: &str,
+    ) -> Result<Option<(String, String)>, AwsError> {
+        Ok(match resource {
+            Switchable::JobQueue => self
                 .batch
-                .describe_compute_environments()
-                .compute_environments(&name)
+                .describe_job_queues()
+                .job_queues(name)
                 .send()
                 .await
-                .map_err(AwsError::sdk("batch:DescribeComputeEnvironments", &name))?;
-            let Some(ce) = out.compute_environments().first() else {
-                return Ok(());
-            };
-            if !crate::spec_codec::is_scar(ce.tags()) {
-                return Ok(());
+                .map_sdk_err("batch:DescribeJobQueues", name)?
+                .job_queues()
+                .first()
+                .and_then(|q| {
+                    scar_status_of(
+                        q.tags(),
+                        q.status().map(|s| s.as_str()),
+                        q.state().map(|s| s.as_str()),
+                    )
+                }),
+            Switchable::ComputeEnvironment => {
+                self.compute_environment(name).await?.and_then(|ce| {
+                    scar_status_of(
+                        ce.tags(),
+                        ce.status().map(|s| s.as_str()),
+                        ce.state().map(|s| s.as_str()),
+                    )
+                })
             }
-            let status = ce.status().map(|s| s.as_str()).unwrap_or_default();
-            let state = ce.state().map(|s| s.as_str()).unwrap_or_default();
-            match (status, state) {
-                ("DELETED", _) => return Ok(()),
-                ("CREATING" | "UPDATING" | "DELETING", _) => {}
-                (_, "ENABLED") => {
-                    self.batch
-                        .update_compute_environment()
-                        .compute_environment(&name)
-                        .state(CeState::Disabled)
-                        .send()
-                        .await
-                        .map_err(AwsError::sdk("batch:UpdateComputeEnvironment", &name))?;
-                }
-                _ => {
-                    let deleted = self
-                        .batch
-                        .delete_compute_environment()
-                        .compute_environment(&name)
-                        .send()
-                        .await
-                        .map_err(AwsError::sdk("batch:DeleteComputeEnvironment", &name));
+        })
+    }
+
+    /// Sets `resource` `name` to `DISABLED`, as AWS Batch asks before deleting it.
+    async fn disable(&self, resource: Switchable, name: &str) -> Result<(), AwsError> {
+        match resource {
+            Switchable::JobQueue => self
+                .batch
+                .update_job_queue()
+                .job_queue(name)
+                .state(JqState::Disabled)
+                .send()
+                .await
+                .map(drop)
+                .map_sdk_err("batch:UpdateJobQueue", name),
+            Switchable::ComputeEnvironment => self
+                .batch
+                .update_compute_environment()
+                .compute_environment(name)
+                .state(CeState::Disabled)
+                .send()
+                .await
+                .map(drop)
+                .map_sdk_err("batch:UpdateComputeEnvironment", name),
+        }
+    }
+
+    /// Deletes the disabled `resource` `name`.
+    async fn delete(&self, resource: Switchable, name: &str) -> Result<(), AwsError> {
+        match resource {
+            Switchable::JobQueue => self
+                .batch
+                .delete_job_queue()
+                .job_queue(name)
+                .send()
+                .await
+                .map(drop)
+                .map_sdk_err("batch:DeleteJobQueue", name),
+            Switchable::ComputeEnvironment => {
+                let deleted = self
+                    .batch
+                    .delete_compute_environment()
+                    .compute_environment(name)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_sdk_err("batch:DeleteComputeEnvironment", name);
+                match deleted {
                     // Still bound to its queue while the queue is deleted: try again.
-                    if let Err(e) = deleted {
-                        if !e.has_code(&["ClientException"]) {
-                            return Err(e);
-                        }
-                    }
+                    Err(e) if e.has_code(&["ClientException"]) => Ok(()),
+                    other => other,
                 }
             }
-            if start.elapsed() > SETTLE_TIMEOUT {
-                return Err(AwsError::Input(format!(
-                    "the compute environment {name} was not deleted within {} s",
-                    SETTLE_TIMEOUT.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -405,7 +464,7 @@ impl AwsProvider {
             .status("ACTIVE")
             .send()
             .await
-            .map_err(AwsError::sdk("batch:DescribeJobDefinitions", &name))?;
+            .map_sdk_err("batch:DescribeJobDefinitions", &name)?;
         for definition in out.job_definitions() {
             if !crate::spec_codec::is_scar(definition.tags()) {
                 continue;
@@ -424,7 +483,7 @@ impl AwsProvider {
             .send()
             .await
             .map(drop)
-            .map_err(AwsError::sdk("batch:DeregisterJobDefinition", arn))
+            .map_sdk_err("batch:DeregisterJobDefinition", arn)
     }
 
     /// Submits `event` as a job of `function` (its queue and definition); returns the job id.
@@ -454,8 +513,8 @@ impl AwsProvider {
             )
             .send()
             .await
+            .map_sdk_err("batch:SubmitJob", &name)
             .map_err(|e| {
-                let e = AwsError::sdk("batch:SubmitJob", &name)(e);
                 if e.has_code(&["ClientException"]) && e.to_string().contains("not found") {
                     AwsError::Input(format!(
                         "function {function:?} has no AWS Batch job queue {name}: it was not created by this version of scar"
@@ -531,7 +590,7 @@ impl AwsProvider {
                 .jobs(id)
                 .send()
                 .await
-                .map_err(AwsError::sdk("batch:DescribeJobs", id))?;
+                .map_sdk_err("batch:DescribeJobs", id)?;
             let Some(job) = out.jobs().first().cloned() else {
                 progress.finish();
                 return Err(AwsError::Input(format!(
@@ -620,17 +679,12 @@ impl AwsProvider {
                 .start_from_head(true)
                 .set_next_token(token.clone())
                 .send()
-                .await;
-            let out = match out {
-                Ok(out) => out,
-                Err(e) => {
-                    let e = AwsError::sdk("logs:GetLogEvents", format!("{group} {stream}"))(e);
-                    // A job that never started has no stream.
-                    if e.has_code(&["ResourceNotFoundException"]) {
-                        return Ok(lines);
-                    }
-                    return Err(e);
-                }
+                .await
+                .map_sdk_err("logs:GetLogEvents", format!("{group} {stream}"))
+                .optional()?;
+            // A job that never started has no stream.
+            let Some(out) = out else {
+                return Ok(lines);
             };
             let before = lines.len();
             lines.extend(

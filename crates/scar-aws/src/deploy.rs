@@ -15,8 +15,9 @@ use scar_core::provider::SurfaceError;
 use scar_core::provider::{FunctionInfo, PackageKind};
 use scar_core::FunctionSpec;
 
+use crate::batch::Switchable;
 use crate::config::retention_days;
-use crate::error::{Leftover, ResourceKind};
+use crate::error::{Leftover, NotFoundExt as _, ResourceKind, SdkResultExt as _};
 use crate::spec_codec::{self, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider, InitRequest, Package};
 
@@ -98,16 +99,9 @@ impl AwsProvider {
 
     /// [`AwsError::Exists`] when Lambda has a function of that name (scar's or not).
     pub(crate) async fn ensure_absent(&self, name: &str) -> Result<(), AwsError> {
-        match self.lambda.get_function().function_name(name).send().await {
-            Ok(_) => Err(SurfaceError::Exists(name.to_string()).into()),
-            Err(e) => {
-                let e = AwsError::sdk("lambda:GetFunction", name)(e);
-                if e.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
+        match self.get_function(name).await? {
+            Some(_) => Err(SurfaceError::Exists(name.to_string()).into()),
+            None => Ok(()),
         }
     }
 
@@ -136,7 +130,7 @@ impl AwsProvider {
         request: &InitRequest,
         created: &mut Vec<Created>,
     ) -> Result<String, AwsError> {
-        let spec = &request.spec;
+        let InitRequest { spec, package, .. } = request;
         let name = &spec.name;
         let encoded = spec_codec::encode(spec)?;
         let mut create = self
@@ -156,7 +150,7 @@ impl AwsProvider {
                     .build(),
             );
         }
-        create = match &request.package {
+        create = match package {
             Package::Zip { path } => {
                 let code = self.zip_code(request, path, created).await?;
                 create
@@ -172,7 +166,7 @@ impl AwsProvider {
         let out = create
             .send()
             .await
-            .map_err(AwsError::sdk("lambda:CreateFunction", name))?;
+            .map_sdk_err("lambda:CreateFunction", name)?;
         created.push(Created::Function);
         Ok(out.function_arn().unwrap_or_default().to_string())
     }
@@ -185,21 +179,18 @@ impl AwsProvider {
         created: &mut Vec<Created>,
     ) -> Result<(), AwsError> {
         let group = log_group(name);
-        match self
+        let made = self
             .logs
             .create_log_group()
             .log_group_name(&group)
             .tags(CREATED_BY_TAG.0, CREATED_BY_TAG.1)
             .send()
             .await
-        {
+            .map_sdk_err("logs:CreateLogGroup", &group);
+        match made {
             Ok(_) => created.push(Created::LogGroup),
-            Err(e) => {
-                let e = AwsError::sdk("logs:CreateLogGroup", &group)(e);
-                if !e.has_code(&["ResourceAlreadyExistsException"]) {
-                    return Err(e);
-                }
-            }
+            Err(e) if e.has_code(&["ResourceAlreadyExistsException"]) => {}
+            Err(e) => return Err(e),
         }
         if let Some(days) = retention_days(self.config.deployment.log_retention_days) {
             self.logs
@@ -208,7 +199,7 @@ impl AwsProvider {
                 .retention_in_days(days)
                 .send()
                 .await
-                .map_err(AwsError::sdk("logs:PutRetentionPolicy", &group))?;
+                .map_sdk_err("logs:PutRetentionPolicy", &group)?;
         }
         Ok(())
     }
@@ -292,14 +283,13 @@ impl AwsProvider {
 
     /// Creates `bucket` when it does not exist; says whether it did.
     pub(crate) async fn ensure_bucket(&self, bucket: &str) -> Result<bool, AwsError> {
-        match self.s3.head_bucket().bucket(bucket).send().await {
-            Ok(_) => return Ok(false),
-            Err(e) => {
-                let e = AwsError::sdk("s3:HeadBucket", bucket)(e);
-                if !e.is_not_found() {
-                    return Err(e);
-                }
-            }
+        let head = self.s3.head_bucket().bucket(bucket).send().await;
+        if head
+            .map_sdk_err("s3:HeadBucket", bucket)
+            .optional()?
+            .is_some()
+        {
+            return Ok(false);
         }
         let mut create = self.s3.create_bucket().bucket(bucket);
         if self.region != "us-east-1" {
@@ -309,10 +299,7 @@ impl AwsProvider {
                     .build(),
             );
         }
-        create
-            .send()
-            .await
-            .map_err(AwsError::sdk("s3:CreateBucket", bucket))?;
+        create.send().await.map_sdk_err("s3:CreateBucket", bucket)?;
         Ok(true)
     }
 
@@ -329,7 +316,7 @@ impl AwsProvider {
             .body(Vec::new().into())
             .send()
             .await
-            .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{key}")))?;
+            .map_sdk_err("s3:PutObject", format!("{bucket}/{key}"))?;
         Ok(())
     }
 
@@ -345,7 +332,7 @@ impl AwsProvider {
                 .function_name(name)
                 .send()
                 .await
-                .map_err(AwsError::sdk("lambda:GetFunctionConfiguration", name))?;
+                .map_sdk_err("lambda:GetFunctionConfiguration", name)?;
             let state = config.state();
             let update = config.last_update_status();
             if matches!(state, Some(State::Failed))
@@ -384,12 +371,9 @@ impl AwsProvider {
     async fn roll_back(&self, name: &str, created: Vec<Created>) -> Vec<Leftover> {
         let mut leftovers = Vec::new();
         for item in created.into_iter().rev() {
-            match self.undo(name, &item).await {
-                Err(error) if !error.is_not_found() => {
-                    let (kind, name) = item.resource(name);
-                    leftovers.push(Leftover { kind, name, error });
-                }
-                _ => {}
+            if let Err(error) = self.undo(name, &item).await.optional() {
+                let (kind, name) = item.resource(name);
+                leftovers.push(Leftover { kind, name, error });
             }
         }
         leftovers
@@ -407,22 +391,16 @@ impl AwsProvider {
                 .send()
                 .await
                 .map(drop)
-                .map_err(AwsError::sdk("lambda:RemovePermission", name)),
+                .map_sdk_err("lambda:RemovePermission", name),
             Created::Bucket(bucket) | Created::DeploymentBucket(bucket) => {
                 self.delete_bucket(bucket).await
             }
-            Created::DeploymentObject { bucket, key } => self
-                .s3
-                .delete_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map(drop)
-                .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}"))),
+            Created::DeploymentObject { bucket, key } => self.delete_object(bucket, key).await,
             Created::LogGroup => self.delete_log_group(name).await,
-            Created::ComputeEnvironment => self.delete_compute_environment(name).await,
-            Created::JobQueue => self.delete_job_queue(name).await,
+            Created::ComputeEnvironment => {
+                self.tear_down(Switchable::ComputeEnvironment, name).await
+            }
+            Created::JobQueue => self.tear_down(Switchable::JobQueue, name).await,
             Created::JobDefinition(arn) => self.deregister_job_definition(arn).await,
             Created::Function => self.delete_lambda_function(name).await,
         }

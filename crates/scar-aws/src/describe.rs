@@ -1,9 +1,10 @@
 //! Reading functions back: one ([`AwsProvider::describe_function`]) or all of scar's in
 //! the region, each decoded by the [spec codec](crate::spec_codec).
 
-use scar_core::provider::FunctionInfo;
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+use scar_core::provider::{FunctionInfo, SurfaceError};
 
-use crate::invoke::not_found_as;
+use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::spec_codec::{self, is_scar};
 use crate::{AwsError, AwsProvider};
 
@@ -11,16 +12,36 @@ use crate::{AwsError, AwsProvider};
 const LIST_CONCURRENCY: usize = 8;
 
 impl AwsProvider {
-    /// A scar function's description: [`AwsError::NotFound`] when there is no such
-    /// function, [`AwsError::NotScarFunction`] when scar did not create it.
-    pub(crate) async fn describe_function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
-        let out = self
-            .lambda
+    /// Lambda's GetFunction of `name`, whoever created it; `None` when there is no such
+    /// function.
+    pub(crate) async fn get_function(
+        &self,
+        name: &str,
+    ) -> Result<Option<GetFunctionOutput>, AwsError> {
+        self.lambda
             .get_function()
             .function_name(name)
             .send()
             .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(e)))?;
+            .map_sdk_err("lambda:GetFunction", name)
+            .optional()
+    }
+
+    /// Lambda's GetFunction of `name`: [`SurfaceError::NotFound`] when there is no such
+    /// function.
+    pub(crate) async fn existing_function(
+        &self,
+        name: &str,
+    ) -> Result<GetFunctionOutput, AwsError> {
+        self.get_function(name)
+            .await?
+            .ok_or_else(|| SurfaceError::NotFound(name.into()).into())
+    }
+
+    /// A scar function's description: [`SurfaceError::NotFound`] when there is no such
+    /// function, [`AwsError::NotScarFunction`] when scar did not create it.
+    pub(crate) async fn describe_function(&self, name: &str) -> Result<FunctionInfo, AwsError> {
+        let out = self.existing_function(name).await?;
         if !is_scar(out.tags()) {
             return Err(AwsError::NotScarFunction(name.into()));
         }
@@ -29,14 +50,7 @@ impl AwsProvider {
 
     /// A function's description, whoever created it (for `init`, which just did).
     pub(crate) async fn function_info(&self, name: &str) -> Result<FunctionInfo, AwsError> {
-        let out = self
-            .lambda
-            .get_function()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(AwsError::sdk("lambda:GetFunction", name))?;
-        Ok(spec_codec::decode(&out))
+        Ok(spec_codec::decode(&self.existing_function(name).await?))
     }
 
     /// The functions tagged `createdby=scar`, by name.
@@ -59,16 +73,10 @@ impl AwsProvider {
                 break;
             };
             let Ok((name, out)) = joined else { continue };
-            match out {
-                Ok(out) if is_scar(out.tags()) => infos.push(spec_codec::decode(&out)),
-                Ok(_) => {}
-                Err(e) => {
-                    let e = AwsError::sdk("lambda:GetFunction", name)(e);
-                    // Removed between the listing and now.
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
+            // None: removed between the listing and now.
+            let out = out.map_sdk_err("lambda:GetFunction", name).optional()?;
+            if let Some(out) = out.filter(|out| is_scar(out.tags())) {
+                infos.push(spec_codec::decode(&out));
             }
         }
         infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
@@ -80,7 +88,7 @@ impl AwsProvider {
         let mut names = Vec::new();
         let mut pages = self.lambda.list_functions().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(AwsError::sdk("lambda:ListFunctions", "functions"))?;
+            let page = page.map_sdk_err("lambda:ListFunctions", "functions")?;
             names.extend(
                 page.functions()
                     .iter()

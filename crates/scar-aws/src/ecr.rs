@@ -1,8 +1,9 @@
 //! ECR: the repository an image package is pushed to, and the registry login to push it.
 
-use aws_sdk_ecr::types::Tag;
+use aws_sdk_ecr::types::{Repository, Tag};
 use base64::Engine as _;
 
+use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::spec_codec::CREATED_BY_TAG;
 use crate::{AwsError, AwsProvider};
 
@@ -49,7 +50,7 @@ impl AwsProvider {
     ///
     /// `repository` is usually [`ecr_repository_name`] of the function.
     pub async fn ecr_login(&self, repository: &str) -> Result<EcrLogin, AwsError> {
-        let repository_uri = match self
+        let made = self
             .ecr
             .create_repository()
             .repository_name(repository)
@@ -62,35 +63,21 @@ impl AwsProvider {
             )
             .send()
             .await
-        {
-            Ok(out) => out
-                .repository()
-                .and_then(|r| r.repository_uri())
-                .map(str::to_string),
-            Err(e) => {
-                let e = AwsError::sdk("ecr:CreateRepository", repository)(e);
-                if !e.has_code(&["RepositoryAlreadyExistsException"]) {
-                    return Err(e);
-                }
-                let out = self
-                    .ecr
-                    .describe_repositories()
-                    .repository_names(repository)
-                    .send()
-                    .await
-                    .map_err(AwsError::sdk("ecr:DescribeRepositories", repository))?;
-                out.repositories()
-                    .first()
-                    .and_then(|r| r.repository_uri())
-                    .map(str::to_string)
+            .map_sdk_err("ecr:CreateRepository", repository);
+        let existing = match made {
+            Ok(out) => out.repository,
+            Err(e) if e.has_code(&["RepositoryAlreadyExistsException"]) => {
+                self.describe_repository(repository).await?
             }
+            Err(e) => return Err(e),
         };
+        let repository_uri = existing.and_then(|r| r.repository_uri);
         let token = self
             .ecr
             .get_authorization_token()
             .send()
             .await
-            .map_err(AwsError::sdk("ecr:GetAuthorizationToken", repository))?;
+            .map_sdk_err("ecr:GetAuthorizationToken", repository)?;
         let data = token.authorization_data().first();
         let registry = data
             .and_then(|d| d.proxy_endpoint())
@@ -128,21 +115,12 @@ impl AwsProvider {
     /// Deletes an ECR repository and its images when it exists and scar created it
     /// (tagged `createdby=scar`).
     pub(crate) async fn delete_ecr_repository(&self, repository: &str) -> Result<(), AwsError> {
-        let described = self
-            .ecr
-            .describe_repositories()
-            .repository_names(repository)
-            .send()
-            .await;
-        let arn = match described {
-            Ok(out) => match out.repositories().first().and_then(|r| r.repository_arn()) {
-                Some(arn) => arn.to_string(),
-                None => return Ok(()),
-            },
-            Err(e) => {
-                let e = AwsError::sdk("ecr:DescribeRepositories", repository)(e);
-                return if e.is_not_found() { Ok(()) } else { Err(e) };
-            }
+        let Some(arn) = self
+            .describe_repository(repository)
+            .await?
+            .and_then(|r| r.repository_arn)
+        else {
+            return Ok(());
         };
         let tags = self
             .ecr
@@ -150,7 +128,7 @@ impl AwsProvider {
             .resource_arn(&arn)
             .send()
             .await
-            .map_err(AwsError::sdk("ecr:ListTagsForResource", repository))?;
+            .map_sdk_err("ecr:ListTagsForResource", repository)?;
         let ours = tags
             .tags()
             .iter()
@@ -158,23 +136,27 @@ impl AwsProvider {
         if !ours {
             return Ok(());
         }
-        match self
-            .ecr
+        self.ecr
             .delete_repository()
             .repository_name(repository)
             .force(true)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = AwsError::sdk("ecr:DeleteRepository", repository)(e);
-                if e.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+            .map_sdk_err("ecr:DeleteRepository", repository)
+            .optional()?;
+        Ok(())
+    }
+
+    /// The ECR repository `repository`; `None` when it does not exist.
+    async fn describe_repository(&self, repository: &str) -> Result<Option<Repository>, AwsError> {
+        let out = self
+            .ecr
+            .describe_repositories()
+            .repository_names(repository)
+            .send()
+            .await
+            .map_sdk_err("ecr:DescribeRepositories", repository)
+            .optional()?;
+        Ok(out.and_then(|out| out.repositories.unwrap_or_default().into_iter().next()))
     }
 }

@@ -253,25 +253,6 @@ impl AwsError {
         }
     }
 
-    /// A closure turning an SDK error of `operation` on `resource` into an [`AwsError`].
-    pub(crate) fn sdk<E>(
-        operation: &'static str,
-        resource: impl Into<String>,
-    ) -> impl FnOnce(E) -> AwsError
-    where
-        E: ProvideErrorMetadata + SdkStatus + std::error::Error + Send + Sync + 'static,
-    {
-        let resource = resource.into();
-        move |err| AwsError::Service {
-            operation,
-            resource,
-            detail: readable(&err),
-            code: err.code().map(str::to_string),
-            status: err.http_status(),
-            source: Box::new(err),
-        }
-    }
-
     /// The service's error code, if this is a service error that has one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -347,6 +328,64 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
     "SlowDown",
     "EC2ThrottledException",
 ];
+
+/// The result of an AWS SDK call, its error made an [`AwsError`] that names the call: the
+/// one way this crate turns SDK errors into its own.
+pub(crate) trait SdkResultExt<T> {
+    /// The error as [`AwsError::Service`]: `operation` (such as `lambda:GetFunction`) on
+    /// `resource` failed, with the service's code, HTTP status and readable message.
+    fn map_sdk_err(
+        self,
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> Result<T, AwsError>;
+}
+
+impl<T, E> SdkResultExt<T> for Result<T, E>
+where
+    E: ProvideErrorMetadata + SdkStatus + std::error::Error + Send + Sync + 'static,
+{
+    fn map_sdk_err(
+        self,
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> Result<T, AwsError> {
+        self.map_err(|err| AwsError::Service {
+            operation,
+            resource: resource.into(),
+            detail: readable(&err),
+            code: err.code().map(str::to_string),
+            status: err.http_status(),
+            source: Box::new(err),
+        })
+    }
+}
+
+/// A result in which a resource that does not exist is an answer, not a failure.
+pub(crate) trait NotFoundExt<T> {
+    /// `Ok(None)` when the error says the resource does not exist
+    /// ([`AwsError::is_not_found`]).
+    fn optional(self) -> Result<Option<T>, AwsError>;
+
+    /// A resource that does not exist as [`SurfaceError::NotFound`] of function `name`:
+    /// what every provider says of a missing function.
+    fn or_function_not_found(self, name: &str) -> Result<T, AwsError>;
+}
+
+impl<T> NotFoundExt<T> for Result<T, AwsError> {
+    fn optional(self) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn or_function_not_found(self, name: &str) -> Result<T, AwsError> {
+        self.optional()?
+            .ok_or_else(|| SurfaceError::NotFound(name.into()).into())
+    }
+}
 
 /// The HTTP status of an SDK error, when there was a response.
 pub(crate) trait SdkStatus {

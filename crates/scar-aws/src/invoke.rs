@@ -1,6 +1,8 @@
 //! Invoking a function: synchronously with its log tail, asynchronously, or as an AWS
 //! Batch job for the Batch modes; and what its answer means ([`parse_invoke_result`]).
 
+use aws_sdk_lambda::operation::invoke::builders::InvokeFluentBuilder;
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
@@ -12,6 +14,7 @@ use scar_core::provider::Invocation;
 use scar_core::provider::SurfaceError;
 use scar_core::ExecutionMode;
 
+use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::{AwsError, AwsProvider};
 
 impl AwsProvider {
@@ -51,16 +54,7 @@ impl AwsProvider {
                 .submit_job(name, &crate::batch::new_request_id(), &event)
                 .await;
         }
-        let body = serde_json::to_vec(payload).unwrap_or_default();
-        let out = self
-            .lambda
-            .invoke()
-            .function_name(name)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(body))
-            .send()
-            .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
+        let out = self.invoke_lambda(name, payload, false).await?;
         Ok(out.request_id().unwrap_or_default().to_string())
     }
 
@@ -81,60 +75,82 @@ impl AwsProvider {
         runtime: scar_core::Runtime,
         payload: &Payload,
     ) -> Result<Invocation, AwsError> {
+        let out = self.invoke_lambda(name, payload, true).await?;
+        match invocation_of(name, runtime, &out) {
+            Err(e @ AwsError::NotScarResponse { .. }) => Err(self.not_found_or(name, e).await),
+            other => other,
+        }
+    }
+
+    /// Lambda's Invoke of function `name` with `payload` ([`invoke_request`]);
+    /// [`SurfaceError::NotFound`] when there is no such function.
+    async fn invoke_lambda(
+        &self,
+        name: &str,
+        payload: &Payload,
+        sync: bool,
+    ) -> Result<InvokeOutput, AwsError> {
         let body = serde_json::to_vec(payload).unwrap_or_default();
-        let out = self
-            .lambda
-            .invoke()
-            .function_name(name)
-            .invocation_type(InvocationType::RequestResponse)
-            .log_type(LogType::Tail)
-            .payload(Blob::new(body))
+        invoke_request(&self.lambda, name, body, sync)
             .send()
             .await
-            .map_err(|e| not_found_as(name, AwsError::sdk("lambda:Invoke", name)(e)))?;
-        let request_id = out.request_id().map(str::to_string);
-        let log_tail = out.log_result().and_then(|tail| {
-            base64::engine::general_purpose::STANDARD
-                .decode(tail)
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-        });
-        let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-        let mut response = match parse_invoke_result(name, runtime, out.function_error(), raw) {
-            Err(e @ AwsError::NotScarResponse { .. }) => {
-                return Err(self.not_found_or(name, e).await)
-            }
-            other => other?,
-        };
-        if response.request_id.is_empty() {
-            response.request_id = request_id.clone().unwrap_or_default();
-        }
-        if response.log_group.is_empty() {
-            response.log_group = log_group(name);
-        }
-        Ok(Invocation { response, log_tail })
+            .map_sdk_err("lambda:Invoke", name)
+            .or_function_not_found(name)
     }
 
     /// Not a scar answer: "not found" when there is no such function (some emulators
     /// answer invocations of missing functions), else `err`, what came back.
     async fn not_found_or(&self, name: &str, err: AwsError) -> AwsError {
-        match self.lambda.get_function().function_name(name).send().await {
-            Err(g) => match not_found_as(name, AwsError::sdk("lambda:GetFunction", name)(g)) {
-                nf @ AwsError::Surface(SurfaceError::NotFound(_)) => nf,
-                _ => err,
-            },
-            Ok(_) => err,
+        match self.get_function(name).await {
+            Ok(None) => SurfaceError::NotFound(name.into()).into(),
+            _ => err,
         }
     }
 }
 
-/// Maps Lambda's not-found errors to [`AwsError::NotFound`].
-pub(crate) fn not_found_as(name: &str, err: AwsError) -> AwsError {
-    if err.has_code(&["ResourceNotFoundException"]) {
-        AwsError::Surface(SurfaceError::NotFound(name.into()))
+/// Lambda's Invoke of `function` with `payload`: synchronous (`RequestResponse`, with the
+/// log tail) or queued (`Event`).
+pub(crate) fn invoke_request(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: Vec<u8>,
+    sync: bool,
+) -> InvokeFluentBuilder {
+    let call = lambda
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(payload));
+    if sync {
+        call.invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::Tail)
     } else {
-        err
+        call.invocation_type(InvocationType::Event)
     }
+}
+
+/// What a synchronous invocation of `function` answered, as an [`Invocation`]: its
+/// payload read by [`parse_invoke_result`], with the invocation's request id and the
+/// function's log group where the response has none, and its log tail decoded.
+pub(crate) fn invocation_of(
+    function: &str,
+    runtime: scar_core::Runtime,
+    out: &InvokeOutput,
+) -> Result<Invocation, AwsError> {
+    let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+    let mut response = parse_invoke_result(function, runtime, out.function_error(), raw)?;
+    if response.request_id.is_empty() {
+        response.request_id = out.request_id().unwrap_or_default().to_string();
+    }
+    if response.log_group.is_empty() {
+        response.log_group = log_group(function);
+    }
+    let log_tail = out.log_result().and_then(|tail| {
+        base64::engine::general_purpose::STANDARD
+            .decode(tail)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    });
+    Ok(Invocation { response, log_tail })
 }
 
 /// Turns an invoke result into scar's response.

@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::operation::RequestId as _;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{InvocationType, LogType};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use scar_core::lambda::log_group;
 use scar_core::provider::ObjectInfo;
 use scar_core::provider::SurfaceError;
 use scar_core::provider::{
@@ -20,7 +17,8 @@ use scar_core::provider::{
 };
 use scar_core::ExecutionMode;
 
-use crate::invoke::parse_invoke_result;
+use crate::error::SdkResultExt as _;
+use crate::invoke::{invocation_of, invoke_request};
 use crate::{AwsError, AwsProvider};
 
 /// How throttled invocations are retried: exponential backoff with jitter, bounded.
@@ -299,19 +297,7 @@ impl AwsProvider {
         request: &DispatchOptions,
         progress: &(dyn Fn(DispatchEvent) + Send + Sync),
     ) -> Result<Vec<DispatchResult>, AwsError> {
-        self.lambda
-            .get_function()
-            .function_name(&request.function)
-            .send()
-            .await
-            .map_err(|e| {
-                let e = AwsError::sdk("lambda:GetFunction", &request.function)(e);
-                if e.has_code(&["ResourceNotFoundException"]) {
-                    AwsError::Surface(SurfaceError::NotFound(request.function.clone()))
-                } else {
-                    e
-                }
-            })?;
+        self.existing_function(&request.function).await?;
         let objects = self.list_inputs(&request.bucket, &request.prefix).await?;
         progress(DispatchEvent::Listed {
             objects: objects.len(),
@@ -421,69 +407,32 @@ async fn invoke_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut call = lambda
-            .invoke()
-            .function_name(&function)
-            .payload(Blob::new(body.clone()));
-        call = if sync {
-            call.invocation_type(InvocationType::RequestResponse)
-                .log_type(LogType::Tail)
-        } else {
-            call.invocation_type(InvocationType::Event)
-        };
-        let sent = call
+        let sent = invoke_request(&lambda, &function, body.clone(), sync)
             .customize()
             .config_override(
                 aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled()),
             )
             .send()
             .await;
-        let outcome = match sent {
-            Ok(out) if sync => {
-                let request_id = out.request_id().map(str::to_string);
-                let log_tail = out.log_result().and_then(|t| {
-                    use base64::Engine as _;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(t)
-                        .ok()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                });
-                let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-                match parse_invoke_result(
-                    &function,
-                    scar_core::Runtime::Scar,
-                    out.function_error(),
-                    raw,
-                ) {
-                    Ok(mut response) => {
-                        if response.request_id.is_empty() {
-                            response.request_id = request_id.clone().unwrap_or_default();
-                        }
-                        if response.log_group.is_empty() {
-                            response.log_group = log_group(&function);
-                        }
-                        DispatchOutcome::Completed(Box::new(Invocation { response, log_tail }))
-                    }
-                    Err(e) => DispatchOutcome::Failed(e),
-                }
-            }
+        let outcome = match sent.map_sdk_err("lambda:Invoke", &function) {
+            Ok(out) if sync => match invocation_of(&function, scar_core::Runtime::Scar, &out) {
+                Ok(invocation) => DispatchOutcome::Completed(Box::new(invocation)),
+                Err(e) => DispatchOutcome::Failed(e),
+            },
             Ok(out) => DispatchOutcome::Queued {
                 request_id: out.request_id().unwrap_or_default().to_string(),
             },
-            Err(e) => {
-                let err = AwsError::sdk("lambda:Invoke", &function)(e);
-                if err.is_throttling() && attempt < policy.max_attempts {
-                    let delay = policy.delay(attempt);
-                    let _ = events.send(DispatchEvent::Throttled {
-                        key: key.clone(),
-                        attempt,
-                        delay,
-                    });
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-                DispatchOutcome::Failed(err)
+            Err(err) if err.is_throttling() && attempt < policy.max_attempts => {
+                let delay = policy.delay(attempt);
+                let _ = events.send(DispatchEvent::Throttled {
+                    key: key.clone(),
+                    attempt,
+                    delay,
+                });
+                tokio::time::sleep(delay).await;
+                continue;
             }
+            Err(err) => DispatchOutcome::Failed(err),
         };
         return DispatchResult {
             key,
@@ -544,15 +493,10 @@ pub async fn dispatch_bench(
         .collect();
     let started = Instant::now();
     for (_, body) in &payloads {
-        provider
-            .lambda
-            .invoke()
-            .function_name(function)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(body.clone()))
+        invoke_request(&provider.lambda, function, body.clone(), false)
             .send()
             .await
-            .map_err(AwsError::sdk("lambda:Invoke", function))?;
+            .map_sdk_err("lambda:Invoke", function)?;
     }
     let sequential = started.elapsed();
     let mut options = DispatchOptions::new(function, "bench");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use scar_core::provider::{LogLine, LogQuery};
 
+use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::{AwsError, AwsProvider};
 use scar_core::lambda::log_group;
 
@@ -24,16 +25,10 @@ impl AwsProvider {
     /// Why `name` has no log group: the function does not exist (as on every provider), or
     /// it has not logged yet.
     async fn no_log_group(&self, name: &str, group: &str) -> AwsError {
-        match self.lambda.get_function().function_name(name).send().await {
-            Err(e) => {
-                let e = AwsError::sdk("lambda:GetFunction", name)(e);
-                if e.is_not_found() {
-                    scar_core::provider::SurfaceError::NotFound(name.into()).into()
-                } else {
-                    e
-                }
-            }
-            Ok(_) => AwsError::Input(format!(
+        match self.get_function(name).await {
+            Err(e) => e,
+            Ok(None) => scar_core::provider::SurfaceError::NotFound(name.into()).into(),
+            Ok(Some(_)) => AwsError::Input(format!(
                 "no logs for function {name:?}: its log group {group} does not exist (or the stream does not)"
             )),
         }
@@ -85,15 +80,11 @@ impl AwsProvider {
             .send();
         let mut events = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    let e = AwsError::sdk("logs:FilterLogEvents", &group)(e);
-                    if !e.has_code(&["ResourceNotFoundException"]) {
-                        return Err(e);
-                    }
-                    return Err(self.no_log_group(name, &group).await);
-                }
+            let page = page
+                .map_sdk_err("logs:FilterLogEvents", &group)
+                .optional()?;
+            let Some(page) = page else {
+                return Err(self.no_log_group(name, &group).await);
             };
             let mut done = false;
             for event in page.events() {

@@ -2,6 +2,7 @@
 //! (one per input folder, filtered on its prefix) merged into the bucket's others; and
 //! their removal, which leaves every other entry of the bucket alone.
 
+use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
 use aws_sdk_s3::types::{
     FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
     NotificationConfigurationFilter, S3KeyFilter,
@@ -10,6 +11,7 @@ use scar_core::provider::SurfaceError;
 use scar_core::InputSpec;
 
 use crate::deploy::Created;
+use crate::error::SdkResultExt as _;
 use crate::{AwsError, AwsProvider};
 
 impl AwsProvider {
@@ -80,7 +82,7 @@ impl AwsProvider {
         permission
             .send()
             .await
-            .map_err(AwsError::sdk("lambda:AddPermission", name))?;
+            .map_sdk_err("lambda:AddPermission", name)?;
         Ok(statement_id)
     }
 
@@ -99,12 +101,12 @@ impl AwsProvider {
             .send()
             .await
         {
-            Ok(current) => current,
             Err(e) if is_empty_notification_quirk(&e) => {
-                aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput::builder().build()
+                Ok(GetBucketNotificationConfigurationOutput::builder().build())
             }
-            Err(e) => return Err(AwsError::sdk("s3:GetBucketNotificationConfiguration", bucket)(e)),
-        };
+            answer => answer,
+        }
+        .map_sdk_err("s3:GetBucketNotificationConfiguration", bucket)?;
         let before = current.lambda_function_configurations().to_vec();
         let mut lambdas = before.clone();
         change(&mut lambdas)?;
@@ -123,10 +125,7 @@ impl AwsProvider {
             .notification_configuration(config)
             .send()
             .await
-            .map_err(AwsError::sdk(
-                "s3:PutBucketNotificationConfiguration",
-                bucket,
-            ))?;
+            .map_sdk_err("s3:PutBucketNotificationConfiguration", bucket)?;
         Ok(())
     }
 
@@ -153,7 +152,7 @@ impl AwsProvider {
             .send()
             .await
             .map(drop)
-            .map_err(AwsError::sdk("lambda:RemovePermission", name))
+            .map_sdk_err("lambda:RemovePermission", name)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use scar_core::lambda::log_group;
 
+use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::{AwsError, AwsProvider};
 
 impl AwsProvider {
@@ -55,12 +56,9 @@ impl AwsProvider {
     /// The notification and the permission that let `bucket` invoke function `name`; gone
     /// already is fine.
     async fn remove_trigger(&self, name: &str, bucket: &str) -> Result<(), AwsError> {
-        let gone_is_fine = |result: Result<(), AwsError>| match result {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        };
-        gone_is_fine(self.remove_notification(name, bucket).await)?;
-        gone_is_fine(self.remove_permission(name, bucket).await)
+        self.remove_notification(name, bucket).await.optional()?;
+        self.remove_permission(name, bucket).await.optional()?;
+        Ok(())
     }
 
     pub(crate) async fn delete_lambda_function(&self, name: &str) -> Result<(), AwsError> {
@@ -70,7 +68,7 @@ impl AwsProvider {
             .send()
             .await
             .map(drop)
-            .map_err(AwsError::sdk("lambda:DeleteFunction", name))
+            .map_sdk_err("lambda:DeleteFunction", name)
     }
 
     /// Deletes a bucket this crate created: its objects first.
@@ -82,15 +80,9 @@ impl AwsProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(AwsError::sdk("s3:ListObjectsV2", bucket))?;
+            let page = page.map_sdk_err("s3:ListObjectsV2", bucket)?;
             for key in page.contents().iter().filter_map(|o| o.key()) {
-                self.s3
-                    .delete_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(AwsError::sdk("s3:DeleteObject", format!("{bucket}/{key}")))?;
+                self.delete_object(bucket, key).await?;
             }
         }
         self.s3
@@ -98,29 +90,32 @@ impl AwsProvider {
             .bucket(bucket)
             .send()
             .await
-            .map_err(AwsError::sdk("s3:DeleteBucket", bucket))?;
+            .map_sdk_err("s3:DeleteBucket", bucket)?;
         Ok(())
+    }
+
+    /// Deletes object `key` of `bucket`.
+    pub(crate) async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), AwsError> {
+        self.s3
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(drop)
+            .map_sdk_err("s3:DeleteObject", format!("{bucket}/{key}"))
     }
 
     /// Deletes the function's log group; a missing one is fine.
     pub(crate) async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
         let group = log_group(name);
-        match self
-            .logs
+        self.logs
             .delete_log_group()
             .log_group_name(&group)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = AwsError::sdk("logs:DeleteLogGroup", group)(e);
-                if e.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+            .map_sdk_err("logs:DeleteLogGroup", group)
+            .optional()?;
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use scar_core::bucket::BucketPath;
 use scar_core::provider::{ObjectInfo, OnTransfer, PutReport};
 
+use crate::error::SdkResultExt as _;
 use crate::{AwsError, AwsProvider};
 
 /// Files larger than this are uploaded in parts (multipart upload).
@@ -58,7 +59,7 @@ impl AwsProvider {
                 .body(body)
                 .send()
                 .await
-                .map_err(AwsError::sdk("s3:PutObject", format!("{bucket}/{key}")))?;
+                .map_sdk_err("s3:PutObject", format!("{bucket}/{key}"))?;
         } else {
             let created = self
                 .s3
@@ -67,10 +68,7 @@ impl AwsProvider {
                 .key(key)
                 .send()
                 .await
-                .map_err(AwsError::sdk(
-                    "s3:CreateMultipartUpload",
-                    format!("{bucket}/{key}"),
-                ))?;
+                .map_sdk_err("s3:CreateMultipartUpload", format!("{bucket}/{key}"))?;
             let upload_id = created.upload_id().unwrap_or_default().to_string();
             let result = self
                 .put_parts(bucket, key, path, size, &upload_id, progress)
@@ -136,10 +134,7 @@ impl AwsProvider {
                 .body(ByteStream::from(buf))
                 .send()
                 .await
-                .map_err(AwsError::sdk(
-                    "s3:UploadPart",
-                    format!("{bucket}/{key} (part {number})"),
-                ))?;
+                .map_sdk_err("s3:UploadPart", format!("{bucket}/{key} (part {number})"))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -171,17 +166,15 @@ impl AwsProvider {
             .send()
             .await;
         match completed {
-            Ok(_) => Ok(()),
             // moto's answer has the wrong XML root, but the upload is complete.
             Err(e)
                 if crate::notifications::is_wrapped_root(&e, "CompleteMultipartUploadResponse") =>
             {
                 Ok(())
             }
-            Err(e) => Err(AwsError::sdk(
-                "s3:CompleteMultipartUpload",
-                format!("{bucket}/{key}"),
-            )(e)),
+            answer => answer
+                .map(drop)
+                .map_sdk_err("s3:CompleteMultipartUpload", format!("{bucket}/{key}")),
         }
     }
 
@@ -223,7 +216,7 @@ impl AwsProvider {
             .key(key)
             .send()
             .await
-            .map_err(AwsError::sdk("s3:GetObject", format!("{bucket}/{key}")))?;
+            .map_sdk_err("s3:GetObject", format!("{bucket}/{key}"))?;
         let size = out.content_length().unwrap_or_default().max(0) as u64;
         progress(TransferEvent::Started {
             key: key.into(),
@@ -285,15 +278,6 @@ fn relative_path(prefix: &str, key: &str) -> Result<PathBuf, AwsError> {
     Ok(path)
 }
 
-/// The S3 prefix of a bucket path: `folder/`, or empty for the whole bucket.
-fn prefix(at: &BucketPath) -> String {
-    if at.folder.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", at.folder)
-    }
-}
-
 impl AwsProvider {
     /// Uploads a file, or a folder's files, under `at`; the report says which functions
     /// they trigger.
@@ -336,7 +320,7 @@ impl AwsProvider {
         on_transfer: OnTransfer<'_>,
     ) -> Result<Vec<PathBuf>, AwsError> {
         let files = self
-            .get_prefix(&at.bucket, &prefix(at), dest, &|e| on_transfer(&e))
+            .get_prefix(&at.bucket, &at.prefix(), dest, &|e| on_transfer(&e))
             .await?;
         // `-b bucket/folder/file.txt`: one object, not a folder.
         if files.is_empty() && !at.folder.is_empty() {
@@ -349,7 +333,7 @@ impl AwsProvider {
 
     /// The objects under `at`.
     pub(crate) async fn list_path(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, AwsError> {
-        self.list_inputs(&at.bucket, &prefix(at)).await
+        self.list_inputs(&at.bucket, &at.prefix()).await
     }
 }
 
