@@ -101,23 +101,18 @@ impl BlobCache {
     /// Returns the blob's digest. `what` names the blob in errors.
     pub fn ingest(
         &self,
-        mut reader: impl Read,
+        reader: impl Read,
         expected: Option<&str>,
         what: &str,
         progress: &dyn Progress,
     ) -> Result<String, PackagerError> {
         let mut writer = self.writer()?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PackagerError::input(what, e)),
-            };
-            writer.write(&buf[..n])?;
-            progress.advance(n as u64);
-        }
+        let read_error = |e| PackagerError::input(what, e);
+        crate::for_each_chunk(reader, read_error, |chunk| {
+            writer.write(chunk)?;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        })?;
         writer.commit(expected, what)
     }
 }
@@ -203,18 +198,16 @@ impl BlobWriter {
 }
 
 /// sha256 of everything `reader` yields, as `sha256:<hex>`.
-pub(crate) fn sha256_reader(mut reader: impl Read) -> io::Result<String> {
+pub(crate) fn sha256_reader(reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-    }
+    crate::for_each_chunk(
+        reader,
+        |e| e,
+        |chunk| {
+            hasher.update(chunk);
+            Ok(())
+        },
+    )?;
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 

@@ -215,6 +215,28 @@ fn temp_file_beside(
     Ok((tmp, file))
 }
 
+/// Feeds everything `reader` yields to `f`, one chunk of at most 128 KiB at a time, and
+/// returns how many bytes that was. A read interrupted by a signal is retried; another
+/// read error becomes an `E` through `read_error`.
+pub(crate) fn for_each_chunk<E>(
+    mut reader: impl std::io::Read,
+    read_error: impl FnOnce(std::io::Error) -> E,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        f(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     progress: &dyn Progress,
     f: impl FnOnce(&dyn Progress) -> Result<T, PackagerError> + Send + 'static,

@@ -117,7 +117,34 @@ pub(crate) struct Ctx<'a> {
     pub(crate) registry: String,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The reference `shown` names (`[docker://]host[:port]/repo[:tag]`) and a context for
+    /// its registry: basic auth with `credentials` when given, else from the Docker config
+    /// file, else anonymous; `monolithic` as [`client_for`] says.
+    pub(crate) fn connect(
+        shown: &'a str,
+        credentials: Option<(String, String)>,
+        monolithic: bool,
+    ) -> Result<(Reference, Ctx<'a>), PackagerError> {
+        let text = shown.strip_prefix("docker://").unwrap_or(shown);
+        let reference: Reference = text.parse().map_err(|source| PackagerError::BadReference {
+            reference: shown.to_string(),
+            source,
+        })?;
+        let registry = reference.resolve_registry().to_string();
+        let auth = match credentials {
+            Some((user, password)) => RegistryAuth::Basic(user, password),
+            None => docker_auth(reference.registry()),
+        };
+        let ctx = Ctx {
+            client: client_for(&registry, monolithic),
+            auth,
+            shown,
+            registry,
+        };
+        Ok((reference, ctx))
+    }
+
     pub(crate) fn err(&self, action: &str, wanted: &str, e: OciDistributionError) -> PackagerError {
         let not_found = match &e {
             OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
@@ -197,18 +224,7 @@ pub(crate) async fn pull(
     cache: &BlobCache,
     progress: &dyn Progress,
 ) -> Result<PulledImage, PackagerError> {
-    let text = shown.strip_prefix("docker://").unwrap_or(shown);
-    let reference: Reference = text.parse().map_err(|source| PackagerError::BadReference {
-        reference: shown.to_string(),
-        source,
-    })?;
-    let registry = reference.resolve_registry().to_string();
-    let ctx = Ctx {
-        client: client_for(&registry, false),
-        auth: docker_auth(reference.registry()),
-        shown,
-        registry,
-    };
+    let (reference, ctx) = Ctx::connect(shown, None, false)?;
     let source_name = format!("`{shown}`");
     progress.start(Phase::Pull, None);
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -13,7 +13,7 @@ use scar_core::event::FunctionFile;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{function_file, function_json, read_config};
+use super::{function_file, function_json, read_config, PackageInputs};
 use crate::cache::{BlobCache, BlobWriter};
 use crate::error::PackagerError;
 use crate::extract::is_gzip;
@@ -275,14 +275,12 @@ fn build_layer(
 }
 
 fn build_sync(
-    image: &PulledImage,
-    cache: &BlobCache,
-    function: &FunctionFile,
-    supervisor: &Path,
+    inputs: &PackageInputs,
     progress: &dyn Progress,
 ) -> Result<ImagePackage, PackagerError> {
+    let (image, cache) = (&inputs.image, &inputs.cache);
     progress.start(Phase::Package, None);
-    let function = function_file(image, function);
+    let function = function_file(image, &inputs.function);
     let fjson = function_json(&function)?;
     let (_, base_config) = read_config(image, cache)?;
     let mut config: Value = parse(&base_config, &image.source, "image config")?;
@@ -311,7 +309,7 @@ fn build_sync(
         });
     }
 
-    let (layer_digest, layer_size, diff_id) = build_layer(cache, supervisor, &fjson)?;
+    let (layer_digest, layer_size, diff_id) = build_layer(cache, &inputs.supervisor, &fjson)?;
     progress.blob(&layer_digest, false);
 
     let c = obj.entry("config").or_insert_with(|| json!({}));
@@ -404,25 +402,29 @@ pub async fn build_image_package(
     supervisor: &Path,
     progress: &dyn Progress,
 ) -> Result<ImagePackage, PackagerError> {
-    let (image, cache, function, supervisor) = (
-        image.clone(),
-        cache.clone(),
-        function.clone(),
-        supervisor.to_path_buf(),
-    );
-    blocking(progress, move |p| {
-        build_sync(&image, &cache, &function, &supervisor, p)
-    })
-    .await
+    let inputs = PackageInputs::new(image, cache, function, supervisor);
+    blocking(progress, move |p| build_sync(&inputs, p)).await
 }
 
+/// An OCI archive to write, owned so that a blocking task can take it.
+struct OciArchive {
+    package: ImagePackage,
+    cache: BlobCache,
+    dest: PathBuf,
+    ref_name: String,
+}
+
+/// Writes `archive`, as [`write_oci_archive`] says; returns the manifest's digest.
 fn write_archive_sync(
-    package: &ImagePackage,
-    cache: &BlobCache,
-    dest: &Path,
-    ref_name: &str,
+    archive: &OciArchive,
     progress: &dyn Progress,
 ) -> Result<String, PackagerError> {
+    let OciArchive {
+        package,
+        cache,
+        dest,
+        ref_name,
+    } = archive;
     let (manifest, manifest_digest) = package.manifest(cache, ManifestFormat::Oci)?;
     let blobs = package.blobs();
     let total: u64 = blobs.iter().map(|(_, s)| s).sum();
@@ -493,16 +495,13 @@ pub async fn write_oci_archive(
     ref_name: &str,
     progress: &dyn Progress,
 ) -> Result<String, PackagerError> {
-    let (package, cache, dest, ref_name) = (
-        package.clone(),
-        cache.clone(),
-        dest.to_path_buf(),
-        ref_name.to_string(),
-    );
-    blocking(progress, move |p| {
-        write_archive_sync(&package, &cache, &dest, &ref_name, p)
-    })
-    .await
+    let archive = OciArchive {
+        package: package.clone(),
+        cache: cache.clone(),
+        dest: dest.to_path_buf(),
+        ref_name: ref_name.to_string(),
+    };
+    blocking(progress, move |p| write_archive_sync(&archive, p)).await
 }
 
 #[cfg(test)]

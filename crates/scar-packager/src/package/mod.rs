@@ -24,12 +24,39 @@ pub use udocker::{
     build_zip_package, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };
 
+use std::path::{Path, PathBuf};
+
 use scar_core::event::FunctionFile;
 
 use crate::cache::BlobCache;
 use crate::error::PackagerError;
 use crate::manifest::parse;
 use crate::PulledImage;
+
+/// What a package is built from, owned so that a blocking task can take it: the pulled
+/// image, the cache that holds its blobs, the function file and the supervisor.
+pub(crate) struct PackageInputs {
+    pub(crate) image: PulledImage,
+    pub(crate) cache: BlobCache,
+    pub(crate) function: FunctionFile,
+    pub(crate) supervisor: PathBuf,
+}
+
+impl PackageInputs {
+    pub(crate) fn new(
+        image: &PulledImage,
+        cache: &BlobCache,
+        function: &FunctionFile,
+        supervisor: &Path,
+    ) -> PackageInputs {
+        PackageInputs {
+            image: image.clone(),
+            cache: cache.clone(),
+            function: function.clone(),
+            supervisor: supervisor.to_path_buf(),
+        }
+    }
+}
 
 /// The function file a package carries: the caller's, with the image's command recorded.
 pub(crate) fn function_file(image: &PulledImage, function: &FunctionFile) -> FunctionFile {

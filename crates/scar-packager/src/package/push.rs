@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Reference, RegistryOperation};
+use oci_client::RegistryOperation;
 use tokio::io::AsyncReadExt;
 
 use super::image::{ImagePackage, ManifestFormat, PushReport};
@@ -14,7 +13,7 @@ use crate::cache::BlobCache;
 use crate::error::PackagerError;
 use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
-use crate::registry::{client_for, docker_auth, Ctx};
+use crate::registry::Ctx;
 
 /// A file as a stream of chunks, counting what was read (the upload's progress).
 fn file_stream(
@@ -54,21 +53,7 @@ pub async fn push_image(
     progress: &dyn Progress,
 ) -> Result<PushReport, PackagerError> {
     let text = reference.strip_prefix("docker://").unwrap_or(reference);
-    let parsed: Reference = text.parse().map_err(|source| PackagerError::BadReference {
-        reference: reference.to_string(),
-        source,
-    })?;
-    let registry = parsed.resolve_registry().to_string();
-    let auth = match credentials {
-        Some((user, password)) => RegistryAuth::Basic(user, password),
-        None => docker_auth(parsed.registry()),
-    };
-    let ctx = Ctx {
-        client: client_for(&registry, true),
-        auth,
-        shown: reference,
-        registry,
-    };
+    let (parsed, ctx) = Ctx::connect(reference, credentials, true)?;
     // What goes over the network is compressed: uncompressed layers (from `docker save`
     // archives) are pushed gzipped, under their gzip digests (the config's diff_ids stay).
     let package = &{

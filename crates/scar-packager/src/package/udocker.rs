@@ -31,7 +31,7 @@ use scar_core::event::{FunctionFile, PackagedRoot};
 use sha2::{Digest, Sha256};
 
 use super::zipwriter::{write_zip, Entry};
-use super::{function_file, function_json, read_config};
+use super::{function_file, function_json, read_config, PackageInputs};
 use crate::cache::{digest_hex, BlobCache};
 use crate::error::PackagerError;
 use crate::extract::Extractor;
@@ -416,14 +416,12 @@ fn gzipped_image(
 }
 
 fn build_sync(
-    image: &PulledImage,
-    cache: &BlobCache,
-    function: &FunctionFile,
-    supervisor: &Path,
+    inputs: &PackageInputs,
     dest: &Path,
     options: &ZipOptions,
     progress: &dyn Progress,
 ) -> Result<ZipReport, PackagerError> {
+    let (image, cache, function) = (&inputs.image, &inputs.cache, &inputs.function);
     if !valid_repo(&options.repo) || !valid_tag(&options.tag) {
         return Err(PackagerError::Unsupported {
             what: format!(
@@ -446,7 +444,7 @@ fn build_sync(
         sized_base(
             image,
             cache,
-            supervisor,
+            &inputs.supervisor,
             &config_digest,
             options,
             function,
@@ -617,18 +615,9 @@ pub async fn build_zip_package(
     options: &ZipOptions,
     progress: &dyn Progress,
 ) -> Result<ZipReport, PackagerError> {
-    let (image, cache, function, supervisor, dest, options) = (
-        image.clone(),
-        cache.clone(),
-        function.clone(),
-        supervisor.to_path_buf(),
-        dest.to_path_buf(),
-        options.clone(),
-    );
-    blocking(progress, move |p| {
-        build_sync(&image, &cache, &function, &supervisor, &dest, &options, p)
-    })
-    .await
+    let inputs = PackageInputs::new(image, cache, function, supervisor);
+    let (dest, options) = (dest.to_path_buf(), options.clone());
+    blocking(progress, move |p| build_sync(&inputs, &dest, &options, p)).await
 }
 
 #[cfg(test)]

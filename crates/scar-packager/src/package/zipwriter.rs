@@ -24,7 +24,6 @@ use crate::progress::Progress;
 
 /// Compressed output kept in memory up to this size per entry, then spilled to disk.
 const SPOOL_BYTES: usize = 1024 * 1024;
-const BUF: usize = 128 * 1024;
 
 const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
@@ -140,21 +139,8 @@ fn input_err(path: &Path) -> impl Fn(io::Error) -> PackagerError + '_ {
 }
 
 /// Reads `path` whole through `f`, returning its length.
-fn read_through(path: &Path, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; BUF];
-    let mut n_total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        f(&buf[..n])?;
-        n_total += n as u64;
-    }
-    Ok(n_total)
+fn read_through(path: &Path, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
+    crate::for_each_chunk(File::open(path)?, |e| e, f)
 }
 
 fn starts_with_gzip(path: &Path) -> io::Result<bool> {
