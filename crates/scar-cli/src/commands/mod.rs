@@ -12,8 +12,9 @@ mod rm;
 mod run;
 mod serve;
 
+use scar_core::bucket::BucketPath;
 use scar_core::config::Overrides;
-use scar_core::provider::Provider;
+use scar_core::provider::{OnTransfer, Provider};
 use scar_core::Categorized;
 use scar_core::ExitStatus;
 
@@ -87,6 +88,20 @@ impl Failure {
 
 /// What a handler returns.
 pub type Status = Result<ExitStatus, Failure>;
+
+/// Runs `transfer` (a `put` or a `get` of the objects at `bucket`) with a transfer bar
+/// that it reports to, drawn until it ends; the bucket path is parsed first.
+async fn with_transfer_bar<T, E: Categorized>(
+    printer: &Printer,
+    bucket: &str,
+    transfer: impl AsyncFnOnce(&BucketPath, OnTransfer<'_>) -> Result<T, E>,
+) -> Result<(BucketPath, T), Failure> {
+    let at = BucketPath::parse(bucket)?;
+    let bar = printer.transfer_bar(None);
+    let out = transfer(&at, &|e| bar.event(e)).await;
+    bar.finish();
+    Ok((at, out?))
+}
 
 /// The settings for one command line: its flags over the environment and the config.
 pub(crate) fn context(cli: &Cli) -> Result<Context, Failure> {

@@ -5,11 +5,10 @@
 //! function they trigger, if any), `inputs` (the keys it runs for), `async`, and `results`
 //! (one per input; empty with `--async`).
 
-use scar_core::bucket::BucketPath;
 use scar_core::provider::{FileResult, Provider, PutReport};
 use scar_core::ExitStatus;
 
-use super::Status;
+use super::{with_transfer_bar, Status};
 use crate::args::PutArgs;
 use crate::printer::Printer;
 
@@ -23,11 +22,10 @@ struct PutOutput<'a> {
 }
 
 pub async fn run<P: Provider>(p: &P, args: &PutArgs, printer: &Printer) -> Status {
-    let at = BucketPath::parse(&args.bucket)?;
-    let bar = printer.transfer_bar(None);
-    let report = p.put(&at, &args.path, &|e| bar.event(e)).await;
-    bar.finish();
-    let report = report?;
+    let (at, report) = with_transfer_bar(printer, &args.bucket, async |at, on_transfer| {
+        p.put(at, &args.path, on_transfer).await
+    })
+    .await?;
     let json = |results: &[FileResult]| {
         printer.json(&PutOutput {
             report: &report,
