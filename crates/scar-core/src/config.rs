@@ -203,18 +203,14 @@ pub struct IamSection {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-/// `aws.lambda`.
+/// `aws.lambda`; a key left out takes its [`Default`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LambdaSection {
-    #[serde(default = "default_region")]
     pub region: String,
-    #[serde(default = "default_timeout")]
     pub time: u32,
-    #[serde(default = "default_memory")]
     pub memory: u32,
-    #[serde(default = "default_description")]
     pub description: String,
-    #[serde(default = "default_threshold")]
     pub timeout_threshold: u32,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -223,20 +219,20 @@ pub struct LambdaSection {
 impl Default for LambdaSection {
     fn default() -> Self {
         LambdaSection {
-            region: default_region(),
+            region: DEFAULT_REGION.into(),
             time: DEFAULT_TIMEOUT_S,
             memory: DEFAULT_MEMORY_MB,
-            description: default_description(),
+            description: DEFAULT_DESCRIPTION.into(),
             timeout_threshold: DEFAULT_THRESHOLD_S,
             other: BTreeMap::new(),
         }
     }
 }
 
-/// `aws.cloudwatch`.
+/// `aws.cloudwatch`: logs kept 30 days when the key is left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CloudWatchSection {
-    #[serde(default = "default_retention")]
     pub log_retention_policy_in_days: u32,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -245,7 +241,7 @@ pub struct CloudWatchSection {
 impl Default for CloudWatchSection {
     fn default() -> Self {
         CloudWatchSection {
-            log_retention_policy_in_days: default_retention(),
+            log_retention_policy_in_days: 30,
             other: BTreeMap::new(),
         }
     }
@@ -259,25 +255,6 @@ pub struct LocalSection {
     pub concurrency: u32,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
-}
-
-fn default_region() -> String {
-    DEFAULT_REGION.into()
-}
-fn default_timeout() -> u32 {
-    DEFAULT_TIMEOUT_S
-}
-fn default_memory() -> u32 {
-    DEFAULT_MEMORY_MB
-}
-fn default_threshold() -> u32 {
-    DEFAULT_THRESHOLD_S
-}
-fn default_description() -> String {
-    DEFAULT_DESCRIPTION.into()
-}
-fn default_retention() -> u32 {
-    30
 }
 
 impl ConfigFile {

@@ -715,14 +715,16 @@ impl Legacy {
 mod tests {
     use super::*;
 
-    /// Asserts that a warning of `fdl` contains `text`.
+    /// Asserts that each of `texts` is in a warning of `fdl`.
     #[track_caller]
-    fn assert_warns(fdl: &Fdl, text: &str) {
-        assert!(
-            fdl.warnings.iter().any(|w| w.contains(text)),
-            "{:?}",
-            fdl.warnings
-        );
+    fn assert_warns(fdl: &Fdl, texts: &[&str]) {
+        for text in texts {
+            assert!(
+                fdl.warnings.iter().any(|w| w.contains(text)),
+                "{text:?} not in {:?}",
+                fdl.warnings
+            );
+        }
     }
 
     const V4: &str = r#"
@@ -815,8 +817,7 @@ functions:
             local.functions[1].image_file.as_deref(),
             Some(Path::new("/w/minicow.tar.gz"))
         );
-        assert_warns(&fdl, "lambda.log_level");
-        assert_warns(&fdl, "oscar");
+        assert_warns(&fdl, &["lambda.log_level", "oscar"]);
     }
 
     #[test]
@@ -866,8 +867,13 @@ storage_providers:
         assert_eq!(whole.inputs[0].folder, "");
         assert_eq!(whole.inputs[0].storage, None);
         assert!(whole.storage_providers.is_empty());
-        assert_warns(&fdl, "functions.aws[1].lambda: an input and no `output:`");
-        assert_warns(&fdl, "storage_providers.onedata");
+        assert_warns(
+            &fdl,
+            &[
+                "functions.aws[1].lambda: an input and no `output:`",
+                "storage_providers.onedata",
+            ],
+        );
     }
 
     #[test]
@@ -906,7 +912,7 @@ functions:
         assert_eq!((b.compute.min_vcpus, b.compute.max_vcpus), (0, 12));
         assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
         assert_eq!(b.compute.instance_role, None);
-        assert_warns(&fdl, "batch.boto_profile");
+        assert_warns(&fdl, &["batch.boto_profile"]);
         // A Batch mode without a `batch:` block gets SCAR's defaults.
         let handover = &fdl.functions[1];
         assert_eq!(handover.execution_mode, ExecutionMode::LambdaBatch);

@@ -255,45 +255,35 @@ impl Default for BatchSpec {
     }
 }
 
-/// The compute environment a Batch job runs in (SCAR's `compute_resources`).
+/// The compute environment a Batch job runs in (SCAR's `compute_resources`); a key left
+/// out takes its [`Default`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ComputeResources {
     /// `EC2`, `SPOT`, `FARGATE` or `FARGATE_SPOT`.
-    #[serde(default = "ec2")]
     pub kind: String,
-    #[serde(default)]
     pub desired_vcpus: u32,
-    #[serde(default)]
     pub min_vcpus: u32,
-    #[serde(default = "two_vcpus")]
     pub max_vcpus: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instance_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_role: Option<String>,
-}
-
-fn ec2() -> String {
-    "EC2".into()
-}
-
-fn two_vcpus() -> u32 {
-    2
 }
 
 impl Default for ComputeResources {
     fn default() -> Self {
         ComputeResources {
-            kind: ec2(),
+            kind: "EC2".into(),
             desired_vcpus: 0,
             min_vcpus: 0,
-            max_vcpus: two_vcpus(),
+            max_vcpus: 2,
             subnets: Vec::new(),
             security_group_ids: Vec::new(),
             instance_types: Vec::new(),
