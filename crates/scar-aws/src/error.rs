@@ -454,3 +454,37 @@ where
 {
     scar_s3::readable(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str) -> AwsError {
+        AwsError::Service {
+            operation: "s3:GetObject",
+            resource: "b/k".into(),
+            detail: code.into(),
+            code: Some(code.into()),
+            status: None,
+            source: Box::new(std::io::Error::other(code.to_string())),
+        }
+    }
+
+    /// A missing resource is an answer (`None`, or the function's not-found); any other
+    /// failure stays what it was.
+    #[test]
+    fn missing_resources_are_answers() {
+        assert!(matches!(
+            Err::<(), _>(service("NoSuchKey")).optional(),
+            Ok(None)
+        ));
+        assert!(matches!(Ok::<_, AwsError>(1).optional(), Ok(Some(1))));
+        let denied = Err::<(), _>(service("AccessDenied")).optional();
+        assert_eq!(denied.unwrap_err().code(), Some("AccessDenied"));
+        let missing = Err::<(), _>(service("ResourceNotFoundException"));
+        assert!(matches!(
+            missing.or_function_not_found("f"),
+            Err(AwsError::Surface(SurfaceError::NotFound(name))) if name == "f"
+        ));
+    }
+}
