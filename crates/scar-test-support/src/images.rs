@@ -245,6 +245,14 @@ pub fn build_busybox_image(work: &Path) -> OciImage {
     img
 }
 
+/// [`build_busybox_image`] in `work`, saved as a docker archive (`docker save`'s format)
+/// at `<work>/image.tar`, which it returns.
+pub fn busybox_archive(work: &Path) -> PathBuf {
+    let archive = work.join("image.tar");
+    build_busybox_image(work).docker_archive(&archive);
+    archive
+}
+
 /// This machine's architecture as OCI names it: the same mapping as
 /// `scar_packager::host_architecture`, which this crate may not depend on (scar-packager's
 /// tests check that the two agree).

@@ -9,12 +9,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{build_busybox_image, require_tools, TestRegistry};
+use images::{build_busybox_image, require_tools, TestRegistry};
 use moto::{scar_response, Moto};
-use scar_test_support::images as common;
+use scar_test_support::images;
 use scar_test_support::moto;
 use scar_test_support::scar as support;
-use support::{Run, Scar};
+use support::{init_args, Run, Scar};
+
+use crate::common::folder_with;
 
 /// Tools for the image fixtures, and the proot zip packages carry.
 const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot"];
@@ -73,18 +75,8 @@ impl Env {
     fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
         let archive = self.image_archive();
         let role = self.moto.role_arn();
-        let mut args = vec![
-            "init",
-            "-n",
-            name,
-            "-if",
-            archive.to_str().unwrap(),
-            "-r",
-            &role,
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args).ok().json()
+        let extra = [&["-r", &role, "--json"], extra].concat();
+        self.run(&init_args(name, &archive, &extra)).ok().json()
     }
 }
 
@@ -134,7 +126,7 @@ fn zip_function_init_ls_run_and_rm() {
     );
 
     // Debian's proot is dynamic: accepted, with a warning (a static one is for Lambda).
-    let proot = common::which("proot").unwrap();
+    let proot = images::which("proot").unwrap();
     let info = env.init(
         "zipfn",
         &[
@@ -174,8 +166,7 @@ fn zip_function_init_ls_run_and_rm() {
         "-r",
         &env.moto.role_arn(),
     ]);
-    assert_eq!(again.status, 2, "{again:#?}");
-    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    again.assert_refused("already exists");
 
     // moto echoes the payload: not a scar response, said clearly, exit 3.
     let echoed = env.run(&["run", "-n", "zipfn", "echo", "hi"]);
@@ -409,11 +400,10 @@ fn logs_buckets_and_the_launcher() {
 
     // The launcher over a directory put into input/: the first synchronous (answered with
     // a canned scar response), the others queued.
-    let inputs = env.work.path().join("inputs");
-    std::fs::create_dir_all(inputs.join("sub")).unwrap();
-    for (name, text) in [("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")] {
-        std::fs::write(inputs.join(name), text).unwrap();
-    }
+    let inputs = folder_with(
+        env.work.path().join("inputs"),
+        &[("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")],
+    );
     let stored = env
         .run(&[
             "put",
@@ -494,15 +484,9 @@ fn usage_errors_say_what_to_do() {
 
     // serve and package are not AWS commands.
     let serve = env.run(&["serve"]);
-    assert_eq!(serve.status, 2, "{serve:#?}");
-    assert!(serve.stderr.contains("local provider"), "{}", serve.stderr);
+    serve.assert_refused("local provider");
     let package = env.run(&["package", "-n", "f", "-o", "/tmp/x.tar"]);
-    assert_eq!(package.status, 2, "{package:#?}");
-    assert!(
-        package.stderr.contains("without --provider aws"),
-        "{}",
-        package.stderr
-    );
+    package.assert_refused("without --provider aws");
 
     // The provider also comes from the environment.
     let mut cmd = env.command(&["ls", "--json"]);
@@ -659,10 +643,10 @@ fn the_launcher_never_runs_a_function_on_its_own_outputs() {
     .unwrap();
     env.run(&["init", "-f", fdl.to_str().unwrap(), "--package", "zip"])
         .ok();
-    let files = env.work.path().join("loop-files");
-    std::fs::create_dir_all(files.join("results")).unwrap();
-    std::fs::write(files.join("a.txt"), "a").unwrap();
-    std::fs::write(files.join("results/a.txt.out"), "out").unwrap();
+    let files = folder_with(
+        env.work.path().join("loop-files"),
+        &[("a.txt", "a"), ("results/a.txt.out", "out")],
+    );
     let put = env
         .run(&[
             "put",
@@ -858,8 +842,7 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         "--package",
         "zip",
     ]);
-    assert_eq!(zip.status, 2, "{zip:#?}");
-    assert!(zip.stderr.contains("pushed as it is"), "{}", zip.stderr);
+    zip.assert_refused("pushed as it is");
     let info = env.init("own", &["--runtime", "image", "-e", "GREETING=hi"]);
     assert_eq!(info["spec"]["runtime"], "image", "{info}");
 

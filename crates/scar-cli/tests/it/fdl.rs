@@ -3,10 +3,10 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-use common::build_busybox_image;
-use scar_test_support::images as common;
+use images::build_busybox_image;
+use scar_test_support::images;
 
-use crate::scar_home::scar_with;
+use crate::common::{folder_with, scar_with};
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
 functions:
@@ -63,12 +63,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 
     // Bad uses fail before anything is created.
     let r = scar.run(&["init", "-f", fdl, "-n", "nope"]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr.contains("no function named `nope`"),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("no function named `nope`");
     let bad = work.path().join("bad.yaml");
     std::fs::write(
         &bad,
@@ -76,13 +71,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     )
     .unwrap();
     let r = scar.run(&["init", "-f", bad.to_str().unwrap()]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr
-            .contains("`onedata.od`: onedata storage is not supported"),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("`onedata.od`: onedata storage is not supported");
     let r = scar.run(&["rm"]);
     assert_eq!(r.status, 2, "a bare `rm` removes nothing: {r:#?}");
     assert_eq!(
@@ -120,9 +109,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 
     // A file put into the input bucket runs `shout`; only the .txt output is uploaded, to
     // the FDL output location; nothing goes to the input bucket's output/.
-    let inputs = work.path().join("inputs");
-    std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("a b.txt"), "hello\n").unwrap();
+    let inputs = folder_with(work.path().join("inputs"), &[("a b.txt", "hello\n")]);
     let r = scar.run(&[
         "put",
         "-b",
@@ -185,9 +172,10 @@ fn the_word_count_example_runs_as_documented() {
 
     let fdl = dir.join("scar.yaml");
     scar.run(&["init", "-f", fdl.to_str().unwrap()]).ok();
-    let texts = work.path().join("texts");
-    std::fs::create_dir_all(&texts).unwrap();
-    std::fs::write(texts.join("hamlet.txt"), "to be or not to be\n").unwrap();
+    let texts = folder_with(
+        work.path().join("texts"),
+        &[("hamlet.txt", "to be or not to be\n")],
+    );
     let put = scar
         .run(&[
             "put",
