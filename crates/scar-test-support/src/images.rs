@@ -3,13 +3,16 @@
 //!
 //! - [`require_tools`]: skip (or fail under `CI`) when a tool is missing;
 //! - [`build_busybox_image`]: an OCI layout with a busybox root, `/etc/passwd`, markers and
-//!   a config (entrypoint, cmd, env, workdir);
+//!   a config (entrypoint, cmd, env, workdir); [`busybox_archive`] the same as a docker
+//!   archive;
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
 //! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
 //! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
 //!   Debian root made by debootstrap, built once and cached;
 //! - [`snapshot`]: a comparable view of a directory tree;
-//! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes.
+//! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes, and
+//!   the malformed layers made of them that more than one crate's tests try
+//!   ([`layer_with_header`], [`layer_with_bad_checksum`], [`pax_layer`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -732,6 +735,35 @@ pub fn tar_of(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out: Vec<u8> = parts.concat();
     out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// A layer of one regular file, `f` holding `data`, whose header `edit` changes after it is
+/// built (the checksum recomputed).
+pub fn layer_with_header(edit: impl FnOnce(&mut tar::Header)) -> Vec<u8> {
+    tar_of(&[raw_entry(
+        "f",
+        tar::EntryType::Regular,
+        b"data",
+        edit,
+        false,
+    )])
+}
+
+/// A layer whose one header has a checksum that does not add up.
+pub fn layer_with_bad_checksum() -> Vec<u8> {
+    let cksum = |h: &mut tar::Header| h.as_old_mut().cksum = *b"0000001\0";
+    tar_of(&[raw_entry("f", tar::EntryType::Regular, b"x", cksum, true)])
+}
+
+/// A layer of one entry, `name` of `kind` holding `data`, after a PAX header holding
+/// `records`.
+pub fn pax_layer(
+    records: &[(&str, &[u8])],
+    name: &str,
+    kind: tar::EntryType,
+    data: &[u8],
+) -> Vec<u8> {
+    tar_of(&[pax(records), raw_entry(name, kind, data, |_| {}, false)])
 }
 
 /// A Lambda container image on AWS's Python runtime client, as a docker-archive: a Debian

@@ -16,7 +16,7 @@ use scar_test_support::moto;
 use scar_test_support::scar as support;
 use support::{init_args, Run, Scar};
 
-use crate::common::folder_with;
+use crate::common::{folder_with, write_file};
 
 /// Tools for the image fixtures, and the proot zip packages carry.
 const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot"];
@@ -69,6 +69,15 @@ impl Env {
             build_busybox_image(self.work.path()).docker_archive(&archive);
         }
         archive
+    }
+
+    /// Writes the definition file `name` of `yaml` with `{archive}` and `{role}` set to the
+    /// test image's archive and moto's role; returns its path.
+    fn fdl(&self, name: &str, yaml: &str) -> String {
+        let yaml = yaml
+            .replace("{archive}", &self.image_archive().display().to_string())
+            .replace("{role}", &self.moto.role_arn());
+        write_file(self.work.path(), name, &yaml)
     }
 
     /// `scar init -n NAME -if ARCHIVE -r ROLE EXTRA... --json`, which must succeed.
@@ -517,19 +526,12 @@ fn fdl_files_deploy_and_remove_on_aws() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {
         return;
     };
-    let archive = env.image_archive();
     // The role comes from the file (no -r); the package kind from the flag beside -f.
-    let fdl = env.work.path().join("scar.yaml");
-    std::fs::write(
-        &fdl,
-        format!(
-            "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {{storage_provider: s3, path: fdl-in/input}}\n      output:\n      - {{storage_provider: s3, path: fdl-out/results, suffix: [png]}}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {{image: {archive}}}\n    iam:\n      role: {role}\n",
-            archive = archive.display(),
-            role = env.moto.role_arn()
-        ),
-    )
-    .unwrap();
-    let fdl = fdl.to_str().unwrap();
+    let fdl = env.fdl(
+        "scar.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {storage_provider: s3, path: fdl-in/input}\n      output:\n      - {storage_provider: s3, path: fdl-out/results, suffix: [png]}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {image: {archive}}\n    iam:\n      role: {role}\n",
+    );
+    let fdl = fdl.as_str();
     let created = env
         .run(&["init", "-f", fdl, "--package", "zip", "--json"])
         .ok()
@@ -630,19 +632,11 @@ fn the_launcher_never_runs_a_function_on_its_own_outputs() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {
         return;
     };
-    let archive = env.image_archive();
-    let fdl = env.work.path().join("loop.yaml");
-    std::fs::write(
-        &fdl,
-        format!(
-            "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {}\n      input:\n      - {{storage_provider: s3, path: loop-b/input}}\n      output:\n      - {{storage_provider: s3, path: loop-b/input/results}}\n    iam:\n      role: {}\n",
-            archive.display(),
-            env.moto.role_arn()
-        ),
-    )
-    .unwrap();
-    env.run(&["init", "-f", fdl.to_str().unwrap(), "--package", "zip"])
-        .ok();
+    let fdl = env.fdl(
+        "loop.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {archive}\n      input:\n      - {storage_provider: s3, path: loop-b/input}\n      output:\n      - {storage_provider: s3, path: loop-b/input/results}\n    iam:\n      role: {role}\n",
+    );
+    env.run(&["init", "-f", &fdl, "--package", "zip"]).ok();
     let files = folder_with(
         env.work.path().join("loop-files"),
         &[("a.txt", "a"), ("results/a.txt.out", "out")],

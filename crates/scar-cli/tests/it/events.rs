@@ -275,22 +275,18 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     };
     let mut server = serve(&scar);
     wait_outputs(1);
-    let src = work.path().join("src.txt");
-    std::fs::write(&src, "copied").unwrap();
-    assert!(std::process::Command::new("cp")
-        .arg(&src)
-        .arg(input.join("by cp.txt"))
-        .status()
-        .unwrap()
-        .success());
-    let staged = work.path().join("staged.txt");
-    std::fs::write(&staged, "moved").unwrap();
-    assert!(std::process::Command::new("mv")
-        .arg(&staged)
-        .arg(input.join("by-mv.txt"))
-        .status()
-        .unwrap()
-        .success());
+    // Another program (`cp`, `mv`) puts a file written elsewhere into the input folder.
+    let put_in_by = |program: &str, text: &str, name: &str| {
+        let src = work.path().join(format!("{program}-source.txt"));
+        std::fs::write(&src, text).unwrap();
+        let done = std::process::Command::new(program)
+            .arg(&src)
+            .arg(input.join(name))
+            .status();
+        assert!(done.unwrap().success(), "{program}");
+    };
+    put_in_by("cp", "copied", "by cp.txt");
+    put_in_by("mv", "moved", "by-mv.txt");
     std::fs::create_dir_all(input.join("new dir")).unwrap();
     std::fs::write(input.join("new dir/inner.txt"), "inner").unwrap();
     wait_outputs(4);

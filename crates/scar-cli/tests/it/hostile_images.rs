@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use images::{build_busybox_image, pax, raw_entry, require_tools, tar_of, OciImage, RawTar};
+use images::{
+    build_busybox_image, layer_with_bad_checksum, layer_with_header, pax_layer, raw_entry,
+    require_tools, tar_of, OciImage, RawTar,
+};
 use scar_test_support::images;
 use scar_test_support::scar as support;
 use support::Scar;
@@ -56,52 +59,37 @@ fn malformed_layers_exit_2_and_leave_nothing() {
     let Some((scar, work, base)) = setup() else {
         return;
     };
-    let file = |edit: fn(&mut tar::Header)| {
-        tar_of(&[raw_entry(
-            "f",
-            tar::EntryType::Regular,
-            b"data",
-            edit,
-            false,
-        )])
-    };
     let long = "n".repeat(300);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "bad-checksum",
-            tar_of(&[raw_entry(
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-                |h| h.as_old_mut().cksum = *b"0000001\0",
-                true,
-            )]),
-            "checksum",
-        ),
+        ("bad-checksum", layer_with_bad_checksum(), "checksum"),
         (
             "garbage-size",
-            file(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0"),
+            layer_with_header(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0"),
             "not a valid layer",
         ),
         (
             "negative-size",
-            file(|h| h.as_old_mut().size = [0xff; 12]),
+            layer_with_header(|h| h.as_old_mut().size = [0xff; 12]),
             "layer",
         ),
         (
             "long-name",
-            tar_of(&[
-                pax(&[("path", long.as_bytes())]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            pax_layer(
+                &[("path", long.as_bytes())],
+                "f",
+                tar::EntryType::Regular,
+                b"x",
+            ),
             "at most 255 bytes",
         ),
         (
             "unknown-sparse",
-            tar_of(&[
-                pax(&[("GNU.sparse.major", b"7"), ("GNU.sparse.minor", b"0")]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            pax_layer(
+                &[("GNU.sparse.major", b"7"), ("GNU.sparse.minor", b"0")],
+                "f",
+                tar::EntryType::Regular,
+                b"x",
+            ),
             "unknown format",
         ),
     ];

@@ -63,6 +63,23 @@ impl Setup {
         (out, ctx)
     }
 
+    /// `scar run NAME --payload PAYLOAD` (an event, or `@FILE`), which must succeed.
+    fn run_payload(&self, name: &str, payload: &str) -> Run {
+        self.scar
+            .run(&["run", "-n", name, "--payload", payload])
+            .ok()
+    }
+
+    /// `scar run NAME --json ARGS...`, which must fail (exit status 1): its response.
+    #[track_caller]
+    fn failed_run(&self, name: &str, args: &[&str]) -> serde_json::Value {
+        let run = self
+            .scar
+            .run(&[&["run", "-n", name, "--json"], args].concat());
+        assert_eq!(run.status, 1, "{run:#?}");
+        run.json()
+    }
+
     /// `scar run NAME --json ARGS...`, and how long it took.
     fn timed_run(&self, name: &str, args: &[&str]) -> (Run, Duration) {
         let begun = Instant::now();
@@ -146,9 +163,7 @@ fn a_normal_invocation_sees_lambdas_context_and_environment() {
 fn a_raised_error_reaches_the_caller_with_its_type() {
     let Some(s) = setup() else { return };
     s.init("fails", &[]);
-    let out = s.scar.run(&["run", "-n", "fails", "--json", "fail"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("fails", &["fail"]);
     assert_eq!(json["function_error"]["errorType"], "TestFunctionError");
     assert_eq!(json["function_error"]["errorMessage"], "failed on purpose");
     assert_eq!(json["timed_out"], false);
@@ -223,9 +238,7 @@ fn a_response_over_six_megabytes_is_refused() {
 fn a_runtime_that_exits_is_a_runtime_exit_error() {
     let Some(s) = setup() else { return };
     s.init("dies", &[]);
-    let out = s.scar.run(&["run", "-n", "dies", "--json", "exit", "7"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("dies", &["exit", "7"]);
     let rid = json["request_id"].as_str().unwrap().to_string();
     assert_eq!(json["function_error"]["errorType"], "Runtime.ExitError");
     assert_eq!(
@@ -263,9 +276,7 @@ fn an_init_error_is_returned_to_the_first_invocation() {
         "nohandler",
         &["--lambda-environment", "TEST_HANDLER=missing"],
     );
-    let out = s.scar.run(&["run", "-n", "nohandler", "--json", "context"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("nohandler", &["context"]);
     assert_eq!(
         json["function_error"]["errorType"],
         "Runtime.HandlerNotFound"
@@ -351,16 +362,7 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
         .ok()
         .json();
     assert_eq!(info["spec"]["runtime"], "image");
-    let out = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "byo",
-            "--payload",
-            r#"{"cmd_args":["context"]}"#,
-        ])
-        .ok();
+    let out = s.run_payload("byo", r#"{"cmd_args":["context"]}"#);
     let ctx: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(ctx["env"]["_HANDLER"], "function.handler");
     assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
@@ -370,20 +372,11 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
 
     // Any JSON event goes as it is, and the response comes back as it is.
     let event = r#"{"echo":{"env":"prod","items":[1,2,{"k":null}]}}"#;
-    let out = s.scar.run(&["run", "-n", "byo", "--payload", event]).ok();
+    let out = s.run_payload("byo", event);
     assert_eq!(out.stdout, r#"{"env":"prod","items":[1,2,{"k":null}]}"#);
     let file = s._work.path().join("event.json");
     std::fs::write(&file, r#"{"echo":"from a file"}"#).unwrap();
-    let from_file = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "byo",
-            "--payload",
-            &format!("@{}", file.display()),
-        ])
-        .ok();
+    let from_file = s.run_payload("byo", &format!("@{}", file.display()));
     assert_eq!(from_file.stdout, r#""from a file""#);
     let bad = s.scar.run(&["run", "-n", "byo", "--payload", "{not json"]);
     assert_eq!(bad.status, 2, "{bad:#?}");
@@ -437,16 +430,12 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
     assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
     assert_eq!(ctx["env"]["FROM_INIT"], "init-env");
     assert_eq!(ctx["cwd"], "/var/task");
-    let echo = s
-        .scar
-        .run(&["run", "-n", "py", "--payload", r#"{"echo":{"a":[1,"b"]}}"#])
-        .ok();
+    let echo = s.run_payload("py", r#"{"echo":{"a":[1,"b"]}}"#);
     assert_eq!(echo.stdout, r#"{"a": [1, "b"]}"#, "Python's JSON, as it is");
 
     // A raised exception: its type, message and trace reach `--json`.
-    let failed = s.scar.run(&["run", "-n", "py", "--json", "fail"]);
-    assert_eq!(failed.status, 1, "{failed:#?}");
-    let error = &failed.json()["function_error"];
+    let failed = s.failed_run("py", &["fail"]);
+    let error = &failed["function_error"];
     assert_eq!(error["errorType"], "ValueError");
     assert_eq!(error["errorMessage"], "failed on purpose");
     let trace = error["stackTrace"].as_array().unwrap();
@@ -479,9 +468,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
 
     // A handler that does not exist: awslambdaric's init error, on the first invocation.
     init("pymissing", &["-e", "TEST_HANDLER=app.missing"]);
-    let missing = s.scar.run(&["run", "-n", "pymissing", "--json", "context"]);
-    assert_eq!(missing.status, 1, "{missing:#?}");
-    let missing = missing.json();
+    let missing = s.failed_run("pymissing", &["context"]);
     assert_eq!(
         missing["function_error"]["errorType"],
         "Runtime.HandlerNotFound"
@@ -569,9 +556,6 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
         queued.stderr
     );
     // Under the synchronous limit the same payload runs.
-    let ok = s
-        .scar
-        .run(&["run", "-n", "limits", "--payload", &medium])
-        .ok();
+    let ok = s.run_payload("limits", &medium);
     assert_eq!(ok.stdout.len(), (1100 << 10) + 2);
 }

@@ -69,6 +69,33 @@ fn skopeo_config(transport: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// The manifest of `docker://reference`, raw, as skopeo reads it.
+fn skopeo_manifest(reference: &str) -> serde_json::Value {
+    let transport = format!("docker://{reference}");
+    let out =
+        run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &transport]));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The image at `docker://reference`, copied by skopeo into the layout `<work>/<name>` and
+/// unpacked there by umoci: its root.
+fn unpacked_from_registry(reference: &str, work: &Path, name: &str) -> PathBuf {
+    let layout = work.join(name);
+    run(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("oci:{}:{name}", layout.display()),
+    ]));
+    let image = OciImage {
+        layout,
+        tag: name.into(),
+    };
+    image.unpack(&work.join(format!("{name}-bundle")))
+}
+
 fn check_config(config: &serde_json::Value) {
     let c = &config["config"];
     assert_eq!(c["Entrypoint"], serde_json::json!(["/opt/scar/bootstrap"]));
@@ -129,20 +156,7 @@ async fn image_package_pushed_to_a_registry_reads_back_with_skopeo_and_umoci() {
     check_config(&config);
 
     // Unpacked by umoci: the supervisor, the function file and the base files are there.
-    let layout = work.path().join("pushed");
-    run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        &format!("docker://{reference}"),
-        &format!("oci:{}:pushed", layout.display()),
-    ]));
-    let pushed = OciImage {
-        layout,
-        tag: "pushed".into(),
-    };
-    let rootfs = pushed.unpack(&work.path().join("bundle"));
+    let rootfs = unpacked_from_registry(&reference, work.path(), "pushed");
     let bin = rootfs.join("opt/scar/bootstrap");
     assert_eq!(
         std::fs::read(&bin).unwrap(),
@@ -188,13 +202,7 @@ async fn image_package_pushed_to_a_registry_reads_back_with_skopeo_and_umoci() {
     )
     .await
     .unwrap();
-    let raw = run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{v2}"),
-    ]));
-    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let raw = skopeo_manifest(&v2);
     assert_eq!(
         raw["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -236,13 +244,7 @@ async fn raw_layers_are_pushed_gzipped() {
         .unwrap();
     assert!(record.phases.lock().unwrap().contains(&Phase::Compress));
     assert!(!report.pushed.contains(&raw.digest), "{report:?}");
-    let manifest: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{reference}"),
-    ])))
-    .unwrap();
+    let manifest = skopeo_manifest(&reference);
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 2);
     for l in layers {
@@ -265,20 +267,7 @@ async fn raw_layers_are_pushed_gzipped() {
     check_config(&config);
     assert_eq!(config["rootfs"]["diff_ids"][0], raw.digest.as_str());
 
-    let layout = work.path().join("pulled");
-    run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        &format!("docker://{reference}"),
-        &format!("oci:{}:pulled", layout.display()),
-    ]));
-    let rootfs = OciImage {
-        layout,
-        tag: "pulled".into(),
-    }
-    .unpack(&work.path().join("bundle"));
+    let rootfs = unpacked_from_registry(&reference, work.path(), "pulled");
     assert_eq!(
         std::fs::read_to_string(rootfs.join("etc/scar-marker")).unwrap(),
         "scar test image\n"
