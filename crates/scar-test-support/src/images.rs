@@ -650,6 +650,20 @@ pub fn unzip(zip: &Path, dest: &Path) {
     run(Command::new("unzip").arg("-q").arg(zip).arg("-d").arg(dest));
 }
 
+/// `len` bytes that do not compress at all: xorshift64 from `seed` (not 0), the low byte of
+/// each step.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// `len` bytes that gzip about as well as real binaries do (2.5x to 3x at `gzip -1`):
 /// random literals between words of a small vocabulary, most of them within deflate's
 /// window. Deterministic for a seed; never zeros, which compress a thousandfold.

@@ -133,15 +133,7 @@ async fn put_and_get_a_20_mb_file_in_parts() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("big input.bin");
     // Not all zeros, so that a misplaced part would show.
-    let mut x: u32 = 12345;
-    let bytes: Vec<u8> = (0..20 * 1024 * 1024 + 123)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let bytes = scar_test_support::images::noise(12345, 20 * 1024 * 1024 + 123);
     std::fs::write(&src, &bytes).unwrap();
     let small = dir.path().join("small.txt");
     std::fs::write(&small, b"small file\n").unwrap();

@@ -864,15 +864,13 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         "no supervisor layer"
     );
 
+    let signed = moto::authorization("lambda");
     let (status, body) = env
         .moto
         .http(
             "GET",
             "/2015-03-31/functions/own",
-            &[(
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-            )],
+            &[("Authorization", &signed)],
             b"",
         )
         .unwrap();
