@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use scar_test_support::images::{build_busybox_image, require_tools};
+use scar_test_support::images::{build_busybox_image, busybox_archive, require_tools};
 use scar_test_support::scar::Scar;
 
 /// The `scar` binary under test in a fresh home, once `tools` are found; `None` (skipped
@@ -23,6 +23,16 @@ pub fn with_busybox_image() -> Option<(Scar, tempfile::TempDir, String)> {
     let work = tempfile::tempdir().unwrap();
     let image = build_busybox_image(&work.path().join("image")).image_arg();
     Some((scar, work, image))
+}
+
+/// [`scar_with`] `tools` (which must let umoci and skopeo build the image), a work
+/// directory, and the test busybox image saved in it as a docker archive: `(scar, work,
+/// archive)`, the archive as `-if` takes it.
+pub fn with_busybox_archive(tools: &[&str]) -> Option<(Scar, tempfile::TempDir, PathBuf)> {
+    let scar = scar_with(tools)?;
+    let work = tempfile::tempdir().unwrap();
+    let archive = busybox_archive(work.path());
+    Some((scar, work, archive))
 }
 
 /// Writes `text` to `dir/name`; returns its path as a flag takes it.

@@ -5,13 +5,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use images::{build_busybox_image, busybox_archive, require_tools};
-use scar_test_support::images;
 use scar_test_support::scar as support;
 use sha2::{Digest, Sha256};
 use support::Scar;
 
-use crate::common::scar_with;
+use crate::common::{with_busybox_archive, with_busybox_image};
 
 /// For each input: its checksum, and the event it saw, as outputs named after it.
 const CHECKSUM_SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
@@ -26,12 +24,7 @@ fn setup(
     script: &str,
     extra: &[&str],
 ) -> Option<(Scar, tempfile::TempDir)> {
-    if !require_tools(&["umoci", "skopeo", "busybox"]) {
-        return None;
-    }
-    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
-    let work = tempfile::tempdir().unwrap();
-    let archive = busybox_archive(work.path());
+    let (scar, work, archive) = with_busybox_archive(&["umoci", "skopeo", "busybox"])?;
     let script_path = work.path().join("init.sh");
     std::fs::write(&script_path, script).unwrap();
     let mut args = vec!["-es", bucket, "-s", script_path.to_str().unwrap()];
@@ -670,11 +663,9 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
 /// launcher; an output location that holds all of `input/` is refused at `init`.
 #[test]
 fn a_functions_own_outputs_never_trigger_it() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, _)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    build_busybox_image(&work.path().join("image"));
     std::fs::write(work.path().join("sum.sh"), CHECKSUM_SCRIPT).unwrap();
     let fdl = |output: &str| {
         format!(

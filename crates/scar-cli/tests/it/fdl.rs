@@ -3,10 +3,7 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-use images::build_busybox_image;
-use scar_test_support::images;
-
-use crate::common::{folder_with, scar_with};
+use crate::common::{folder_with, with_busybox_image};
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
 functions:
@@ -50,11 +47,9 @@ echo "shouted $name"
 
 #[test]
 fn an_fdl_file_creates_runs_and_removes_its_functions() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, _)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    build_busybox_image(&work.path().join("image"));
     std::fs::create_dir_all(work.path().join("scripts")).unwrap();
     std::fs::write(work.path().join("scripts/shout.sh"), SCRIPT).unwrap();
     let fdl = work.path().join("scar.yaml");
@@ -110,14 +105,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     // A file put into the input bucket runs `shout`; only the .txt output is uploaded, to
     // the FDL output location; nothing goes to the input bucket's output/.
     let inputs = folder_with(work.path().join("inputs"), &[("a b.txt", "hello\n")]);
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "fdl-photos/input",
-        "-p",
-        inputs.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("fdl-photos/input", &inputs);
     assert_eq!(r.status, 0, "{r:#?}");
     let buckets = scar.home.path().join("buckets");
     let out = buckets.join("fdl-results/shouted/run1");
@@ -147,10 +135,9 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 /// busybox (CI cannot reach Docker Hub).
 #[test]
 fn the_word_count_example_runs_as_documented() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count");
     let dir = work.path().join("word-count");
@@ -158,14 +145,13 @@ fn the_word_count_example_runs_as_documented() {
     for f in ["scar.yaml", "count.sh"] {
         std::fs::copy(example.join(f), dir.join(f)).unwrap();
     }
-    let image = build_busybox_image(&work.path().join("image"));
     let yaml = std::fs::read_to_string(dir.join("scar.yaml")).unwrap();
     assert!(yaml.contains("image: docker.io/library/busybox:1.36"));
     std::fs::write(
         dir.join("scar.yaml"),
         yaml.replace(
             "image: docker.io/library/busybox:1.36",
-            &format!("image: {}", image.image_arg()),
+            &format!("image: {image}"),
         ),
     )
     .unwrap();

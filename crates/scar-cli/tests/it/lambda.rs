@@ -13,12 +13,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use images::{busybox_archive, require_tools};
+use images::require_tools;
 use scar_test_support::images;
 use scar_test_support::scar as support;
 use support::Scar;
 
-use crate::common::scar_with;
+use crate::common::with_busybox_archive;
 
 /// What the runtime posted back: `response` or `error`, the request id, the body.
 #[derive(Debug, Clone)]
@@ -242,6 +242,9 @@ fn unpacked_zip(scar: &Scar, work: &Path, name: &str) -> PathBuf {
     task
 }
 
+/// What building and unpacking a zip package of the busybox image takes.
+const ZIP_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot", "unzip"];
+
 /// Kills the process on drop, so that a failed assertion leaves nothing running.
 struct Running(std::process::Child);
 
@@ -262,11 +265,9 @@ impl Drop for Running {
 
 #[test]
 fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(ZIP_TOOLS) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let archive = busybox_archive(work.path());
     scar.init_from("lam", &archive, &[]).ok();
     let task = unpacked_zip(&scar, work.path(), "lam");
 
@@ -338,14 +339,12 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
 /// notification for step 2 fires.
 #[test]
 fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(ZIP_TOOLS) else {
         return;
     };
     let Some(moto) = scar_test_support::moto::Moto::start() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let archive = busybox_archive(work.path());
     let script = work.path().join("step.sh");
     std::fs::write(
         &script,

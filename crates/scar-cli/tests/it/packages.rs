@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use images::{build_busybox_image, busybox_archive, OciImage};
+use images::{build_busybox_image, OciImage};
 use scar_test_support::images;
 use scar_test_support::scar as support;
 use support::{Run, Scar};
 
-use crate::common::{number_after, scar_with};
+use crate::common::{number_after, scar_with, with_busybox_archive};
 
 /// A glibc image: the host's dash, coreutils and their shared libraries.
 fn build_glibc_image(work: &Path) -> OciImage {
@@ -148,11 +148,9 @@ fn image_and_zip_packages_run_like_a_plain_function() {
 
 #[test]
 fn a_zip_without_its_root_builds_one_from_its_layers() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(&["umoci", "skopeo", "busybox"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let archive = busybox_archive(work.path());
     // `scar ARGS` with the unzipped size a zip package may have at most.
     let under = |limit: &str, args: &[&str]| {
         Run::of(
@@ -206,11 +204,10 @@ fn a_zip_without_its_root_builds_one_from_its_layers() {
 
 #[test]
 fn scar_package_writes_what_aws_would_get() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let tools = ["umoci", "skopeo", "busybox", "proot", "unzip"];
+    let Some((scar, work, archive)) = with_busybox_archive(&tools) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let archive = busybox_archive(work.path());
     scar.init_from("pkg", &archive, &[]).ok();
     let oci = work.path().join("pkg.tar");
     let r = scar.package("pkg", "image", &oci, &["--json"]).ok().json();

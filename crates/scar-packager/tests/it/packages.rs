@@ -339,21 +339,13 @@ async fn zip_package_runs_in_real_udocker() {
     }
     let work = tempfile::tempdir().unwrap();
     let (img, cache, image) = pulled(work.path()).await;
-    let bootstrap = supervisor(work.path());
     let wrapper = proot_wrapper(work.path());
+    let zips = Zips::of(&image, &cache, work.path());
     let zip = work.path().join("fn.zip");
-    let options = ZipOptions::new("scar-fn");
-    let report = build_zip_package(
-        &image,
-        &cache,
-        &function(),
-        &bootstrap,
-        &zip,
-        &options,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = zips
+        .build("fn.zip", &ZipOptions::new("scar-fn"))
+        .await
+        .unwrap();
     assert!(report.includes_root, "{report:?}");
     assert!(!report.needs_deployment_bucket);
     assert_eq!(report.zip_size, std::fs::metadata(&zip).unwrap().len());
@@ -447,24 +439,14 @@ async fn layers_only_zip_is_created_and_run_by_udocker() {
     }
     let work = tempfile::tempdir().unwrap();
     let (_img, cache, image) = pulled(work.path()).await;
-    let bootstrap = supervisor(work.path());
     let wrapper = proot_wrapper(work.path());
+    let zips = Zips::of(&image, &cache, work.path());
     let zip = work.path().join("fn.zip");
     let options = ZipOptions {
         include_root: false,
         ..ZipOptions::new("scar-fn")
     };
-    let report = build_zip_package(
-        &image,
-        &cache,
-        &function(),
-        &bootstrap,
-        &zip,
-        &options,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = zips.build("fn.zip", &options).await.unwrap();
     assert!(!report.includes_root);
     assert!(report.container_id.is_none());
     let out = work.path().join("unzipped");
@@ -512,7 +494,17 @@ struct Zips<'a> {
     work: &'a Path,
 }
 
-impl Zips<'_> {
+impl<'a> Zips<'a> {
+    /// Zip packages of `image` in `cache`, with a stand-in supervisor, built into `work`.
+    fn of(image: &'a PulledImage, cache: &'a BlobCache, work: &'a Path) -> Zips<'a> {
+        Zips {
+            image,
+            cache,
+            bootstrap: supervisor(work),
+            work,
+        }
+    }
+
     async fn build(
         &self,
         name: &str,
@@ -544,12 +536,7 @@ async fn size_limits_decide_root_bucket_or_error() {
 
     let work = tempfile::tempdir().unwrap();
     let (cache, image) = big_image(work.path(), 3).await;
-    let zips = Zips {
-        image: &image,
-        cache: &cache,
-        bootstrap: supervisor(work.path()),
-        work: work.path(),
-    };
+    let zips = Zips::of(&image, &cache, work.path());
     let base = ZipOptions::new("scar-fn");
 
     // Layers only: its unzipped size is the floor.
@@ -623,12 +610,7 @@ async fn zip_packages_are_deterministic() {
     }
     let work = tempfile::tempdir().unwrap();
     let (_img, cache, image) = pulled(work.path()).await;
-    let zips = Zips {
-        image: &image,
-        cache: &cache,
-        bootstrap: supervisor(work.path()),
-        work: work.path(),
-    };
+    let zips = Zips::of(&image, &cache, work.path());
     let (a, b) = (work.path().join("a.zip"), work.path().join("b.zip"));
     let options = ZipOptions::new("scar-fn");
     let ra = zips.build("a.zip", &options).await.unwrap();
