@@ -12,7 +12,9 @@
 //! - [`snapshot`]: a comparable view of a directory tree;
 //! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes, and
 //!   the malformed layers made of them that more than one crate's tests try
-//!   ([`layer_with_header`], [`layer_with_bad_checksum`], [`pax_layer`]).
+//!   ([`layer_with_header`], [`pax_layer`], [`layer_with_bad_checksum`],
+//!   [`layer_with_garbage_size`], [`layer_with_negative_size`], [`layer_with_long_name`],
+//!   [`layer_with_unknown_sparse`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -767,6 +769,38 @@ pub fn layer_with_header(edit: impl FnOnce(&mut tar::Header)) -> Vec<u8> {
 pub fn layer_with_bad_checksum() -> Vec<u8> {
     let cksum = |h: &mut tar::Header| h.as_old_mut().cksum = *b"0000001\0";
     tar_of(&[raw_entry("f", tar::EntryType::Regular, b"x", cksum, true)])
+}
+
+/// A layer whose one header's size is not a number.
+pub fn layer_with_garbage_size() -> Vec<u8> {
+    layer_with_header(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0")
+}
+
+/// A layer whose one header's size is negative (base-256 -1).
+pub fn layer_with_negative_size() -> Vec<u8> {
+    layer_with_header(|h| h.as_old_mut().size = [0xff; 12])
+}
+
+/// A layer of one file whose name (from a PAX header) has a component of 300 bytes, over
+/// the 255 a file system holds.
+pub fn layer_with_long_name() -> Vec<u8> {
+    let long = "n".repeat(300);
+    pax_layer(
+        &[("path", long.as_bytes())],
+        "f",
+        tar::EntryType::Regular,
+        b"x",
+    )
+}
+
+/// A layer of one PAX sparse file of a format version GNU tar never wrote (2.0).
+pub fn layer_with_unknown_sparse() -> Vec<u8> {
+    let records: [(&str, &[u8]); 3] = [
+        ("GNU.sparse.major", b"2"),
+        ("GNU.sparse.minor", b"0"),
+        ("GNU.sparse.realsize", b"10"),
+    ];
+    pax_layer(&records, "f", tar::EntryType::Regular, b"x")
 }
 
 /// A layer of one entry, `name` of `kind` holding `data`, after a PAX header holding

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Mutex;
 
+use aws_sdk_batch::types::{ComputeEnvironmentDetail, JobDefinition, JobQueueDetail};
 use base64::Engine as _;
 use common::{spec_with_bucket, Moto};
 use scar_aws::{AwsError, AwsProvider, InitRequest, Package};
@@ -89,29 +90,42 @@ impl Progress for Statuses {
     }
 }
 
+/// What AWS Batch on moto holds (only what is named `name`, when given): the compute
+/// environments, the job queues and the active job definitions.
+async fn batch_state(
+    aws: &AwsProvider,
+    name: Option<&str>,
+) -> (
+    Vec<ComputeEnvironmentDetail>,
+    Vec<JobQueueDetail>,
+    Vec<JobDefinition>,
+) {
+    let b = aws.batch_client();
+    let named = name.map(|n| vec![n.to_string()]);
+    let ces = b.describe_compute_environments();
+    let ces = ces.set_compute_environments(named.clone()).send();
+    let queues = b.describe_job_queues().set_job_queues(named).send();
+    let defs = b.describe_job_definitions().status("ACTIVE");
+    let defs = defs.set_job_definition_name(name.map(String::from)).send();
+    (
+        ces.await.unwrap().compute_environments().to_vec(),
+        queues.await.unwrap().job_queues().to_vec(),
+        defs.await.unwrap().job_definitions().to_vec(),
+    )
+}
+
 /// The names of the compute environments, job queues and active job definitions.
 async fn batch_resources(aws: &AwsProvider) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let b = aws.batch_client();
-    let ces = b.describe_compute_environments().send().await.unwrap();
-    let queues = b.describe_job_queues().send().await.unwrap();
-    let defs = b
-        .describe_job_definitions()
-        .status("ACTIVE")
-        .send()
-        .await
-        .unwrap();
+    let (ces, queues, defs) = batch_state(aws, None).await;
     (
-        ces.compute_environments()
-            .iter()
+        ces.iter()
             .filter_map(|c| c.compute_environment_name().map(str::to_string))
             .collect(),
         queues
-            .job_queues()
             .iter()
             .filter_map(|q| q.job_queue_name().map(str::to_string))
             .collect(),
-        defs.job_definitions()
-            .iter()
+        defs.iter()
             .filter(|d| d.status() == Some("ACTIVE"))
             .filter_map(|d| d.job_definition_arn().map(str::to_string))
             .collect(),
@@ -187,13 +201,8 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
     assert_eq!(info.spec.execution_mode, ExecutionMode::Batch);
 
     // The compute environment, on the function's network, tagged as scar's.
-    let ces = b
-        .describe_compute_environments()
-        .compute_environments("scar-bf")
-        .send()
-        .await
-        .unwrap();
-    let ce = &ces.compute_environments()[0];
+    let (ces, queues, defs) = batch_state(&aws, Some("scar-bf")).await;
+    let ce = &ces[0];
     assert_eq!(ce.r#type().map(|t| t.as_str()), Some("MANAGED"));
     assert_eq!(ce.tags().unwrap()["createdby"], "scar");
     let resources = ce.compute_resources().unwrap();
@@ -208,13 +217,7 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
         Some("arn:aws:iam::123456789012:instance-profile/ecsInstanceRole")
     );
     // The queue, on that environment.
-    let queues = b
-        .describe_job_queues()
-        .job_queues("scar-bf")
-        .send()
-        .await
-        .unwrap();
-    let queue = &queues.job_queues()[0];
+    let queue = &queues[0];
     assert_eq!(queue.tags().unwrap()["createdby"], "scar");
     assert!(queue.compute_environment_order()[0]
         .compute_environment()
@@ -222,15 +225,7 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
         .ends_with("compute-environment/scar-bf"));
     // The job definition: the pinned image package, the job's resources and variables,
     // logs into the function's log group.
-    let defs = b
-        .describe_job_definitions()
-        .job_definition_name("scar-bf")
-        .status("ACTIVE")
-        .send()
-        .await
-        .unwrap();
     let ours: Vec<_> = defs
-        .job_definitions()
         .iter()
         .filter(|d| d.tags().is_some_and(|t| t.get("createdby").is_some()))
         .collect();

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use images::{
-    build_busybox_image, layer_with_bad_checksum, layer_with_header, pax_layer, raw_entry,
-    require_tools, tar_of, OciImage, RawTar,
+    build_busybox_image, layer_with_bad_checksum, layer_with_garbage_size, layer_with_long_name,
+    layer_with_negative_size, layer_with_unknown_sparse, raw_entry, require_tools, tar_of,
+    OciImage, RawTar,
 };
 use scar_test_support::images;
 use scar_test_support::scar as support;
@@ -59,37 +60,18 @@ fn malformed_layers_exit_2_and_leave_nothing() {
     let Some((scar, work, base)) = setup() else {
         return;
     };
-    let long = "n".repeat(300);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("bad-checksum", layer_with_bad_checksum(), "checksum"),
         (
             "garbage-size",
-            layer_with_header(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0"),
+            layer_with_garbage_size(),
             "not a valid layer",
         ),
-        (
-            "negative-size",
-            layer_with_header(|h| h.as_old_mut().size = [0xff; 12]),
-            "layer",
-        ),
-        (
-            "long-name",
-            pax_layer(
-                &[("path", long.as_bytes())],
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-            ),
-            "at most 255 bytes",
-        ),
+        ("negative-size", layer_with_negative_size(), "layer"),
+        ("long-name", layer_with_long_name(), "at most 255 bytes"),
         (
             "unknown-sparse",
-            pax_layer(
-                &[("GNU.sparse.major", b"7"), ("GNU.sparse.minor", b"0")],
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-            ),
+            layer_with_unknown_sparse(),
             "unknown format",
         ),
     ];

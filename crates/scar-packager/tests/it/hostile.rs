@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use common::{
-    layer_with_bad_checksum, layer_with_header, pax, pax_layer, raw_entry, snapshot, tar_of, RawTar,
+    layer_with_bad_checksum, layer_with_garbage_size, layer_with_header, layer_with_long_name,
+    layer_with_negative_size, layer_with_unknown_sparse, pax, pax_layer, raw_entry, snapshot,
+    tar_of, RawTar,
 };
 use scar_packager::{ExtractReport, Extractor};
 use scar_test_support::images as common;
@@ -315,20 +317,11 @@ fn mtimes_no_clock_can_hold_are_ignored_not_a_panic() {
 /// machine failure, and leaves nothing.
 #[test]
 fn malformed_header_fields_are_bad_input() {
-    let long = "n".repeat(300);
     let deep = vec!["d".repeat(200); 25].join("/");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("bad checksum", layer_with_bad_checksum(), "checksum"),
-        (
-            "garbage size",
-            layer_with_header(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0"),
-            "size",
-        ),
-        (
-            "negative size",
-            layer_with_header(|h| h.as_old_mut().size = [0xff; 12]),
-            "layer",
-        ),
+        ("garbage size", layer_with_garbage_size(), "size"),
+        ("negative size", layer_with_negative_size(), "layer"),
         (
             "size past 2^63",
             layer_with_header(|h| h.set_size(1 << 63)),
@@ -341,12 +334,7 @@ fn malformed_header_fields_are_bad_input() {
         ),
         (
             "name component over 255 bytes",
-            pax_layer(
-                &[("path", long.as_bytes())],
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-            ),
+            layer_with_long_name(),
             "at most 255 bytes",
         ),
         (
@@ -385,16 +373,7 @@ fn malformed_header_fields_are_bad_input() {
         ),
         (
             "PAX sparse of an unknown version",
-            pax_layer(
-                &[
-                    ("GNU.sparse.major", b"2"),
-                    ("GNU.sparse.minor", b"0"),
-                    ("GNU.sparse.realsize", b"10"),
-                ],
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-            ),
+            layer_with_unknown_sparse(),
             "unknown format",
         ),
         (
