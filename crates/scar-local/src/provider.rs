@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use scar_core::config::ProviderKind;
-use scar_core::event::{timed_out_message, ErrorPayload, FunctionError, Response};
+use scar_core::event::{timed_out_message, Ending, ErrorPayload, FunctionError, Response};
 use scar_core::lambda::{log_group, Report, ReportStatus};
 use scar_core::provider::SurfaceError;
 use scar_core::provider::{FunctionInfo, ImageInput, PackageKind};
@@ -545,7 +545,7 @@ impl LocalProvider {
                 let first = self
                     .invoke_as(stored, event.clone(), request_id, &lambda)
                     .await?;
-                if !first.handed_over {
+                if !first.handed_over() {
                     return Ok(first);
                 }
                 let mut job = self.invoke_as(stored, event, None, &batch).await?;
@@ -728,11 +728,7 @@ impl LocalProvider {
             Answer::Response(body) => match serde_json::from_slice::<Response>(&body) {
                 Ok(response) => response,
                 Err(_) => {
-                    let mut raw = Response {
-                        request_id: request_id.clone(),
-                        exit_code: Some(0),
-                        ..Response::default()
-                    };
+                    let mut raw = Response::new(request_id.clone(), Ending::Exited(0));
                     raw.set_output(body.to_vec());
                     raw
                 }
@@ -864,13 +860,16 @@ fn failed(
     error: FunctionError,
     timed_out: bool,
 ) -> Response {
+    let error = Some(error);
+    let ending = if timed_out {
+        Ending::TimedOut { error }
+    } else {
+        Ending::Unfinished { error }
+    };
     Response {
-        request_id: request_id.to_string(),
-        timed_out,
         log_group: log_group(&spec.name),
         log_stream: sandbox.log.name.clone(),
-        function_error: Some(error),
-        ..Response::default()
+        ..Response::new(request_id, ending)
     }
 }
 
