@@ -22,6 +22,34 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// `skopeo copy docker-archive:ARCHIVE DEST` (`DEST` such as `oci:<layout>:bench`).
+fn skopeo_copy(archive: &Path, dest: String) -> Command {
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("copy")
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(dest);
+    cmd
+}
+
+/// `umoci unpack` of `<layout>:bench` into `bundle`.
+fn umoci_unpack(layout: &Path, bundle: &Path) -> Command {
+    let mut cmd = Command::new("umoci");
+    cmd.args(["unpack", "--image"])
+        .arg(format!("{}:bench", layout.display()))
+        .arg(bundle);
+    cmd
+}
+
+/// `zip -q -r -y ZIP .` in `dir`: a tree zipped as SCAR's own tooling zips it.
+fn zip_tree(dir: &Path, zip: &Path) -> Command {
+    let mut cmd = Command::new("zip");
+    cmd.args(["-q", "-r", "-y"])
+        .arg(zip)
+        .arg(".")
+        .current_dir(dir);
+    cmd
+}
+
 fn time(cmd: &mut Command) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let out = cmd
@@ -138,18 +166,11 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             if have_umoci {
                 let layout = work.join(format!("layout-{i}"));
                 let bundle = work.join(format!("bundle-{i}"));
-                copies.push(time(
-                    Command::new("skopeo")
-                        .arg("copy")
-                        .arg(format!("docker-archive:{}", big.display()))
-                        .arg(format!("oci:{}:bench", layout.display())),
-                )?);
-                unpacks.push(time(
-                    Command::new("umoci")
-                        .args(["unpack", "--image"])
-                        .arg(format!("{}:bench", layout.display()))
-                        .arg(&bundle),
-                )?);
+                copies.push(time(&mut skopeo_copy(
+                    &big,
+                    format!("oci:{}:bench", layout.display()),
+                ))?);
+                unpacks.push(time(&mut umoci_unpack(&layout, &bundle))?);
                 let _ = std::fs::remove_dir_all(&layout);
                 let _ = std::fs::remove_dir_all(&bundle);
             }
@@ -285,12 +306,10 @@ fn zip_packages(
     let udocker_ok = have("udocker")
         && have("zip")
         && have("skopeo")
-        && time(
-            Command::new("skopeo")
-                .arg("copy")
-                .arg(format!("docker-archive:{}", archive.display()))
-                .arg(format!("oci-archive:{}:latest", oci_archive.display())),
-        )
+        && time(&mut skopeo_copy(
+            archive,
+            format!("oci-archive:{}:latest", oci_archive.display()),
+        ))
         .is_ok();
     for i in 0..rounds {
         let home = work.join(format!("home-zip-{i}"));
@@ -321,13 +340,7 @@ fn zip_packages(
                 "scar-bench",
             ]))?;
             time(&mut udocker(&["create", "--name=z", "scar-bench:latest"]))?;
-            time(
-                Command::new("zip")
-                    .args(["-q", "-r", "-y"])
-                    .arg(&zip)
-                    .arg(".")
-                    .current_dir(&dir),
-            )?;
+            time(&mut zip_tree(&dir, &zip))?;
             udocker_t.push(started.elapsed());
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -336,25 +349,12 @@ fn zip_packages(
             let bundle = work.join(format!("zbundle-{i}"));
             let zip = work.join(format!("umoci-{i}.zip"));
             let started = Instant::now();
-            time(
-                Command::new("skopeo")
-                    .arg("copy")
-                    .arg(format!("docker-archive:{}", archive.display()))
-                    .arg(format!("oci:{}:bench", layout.display())),
-            )?;
-            time(
-                Command::new("umoci")
-                    .args(["unpack", "--image"])
-                    .arg(format!("{}:bench", layout.display()))
-                    .arg(&bundle),
-            )?;
-            time(
-                Command::new("zip")
-                    .args(["-q", "-r", "-y"])
-                    .arg(&zip)
-                    .arg(".")
-                    .current_dir(&bundle),
-            )?;
+            time(&mut skopeo_copy(
+                archive,
+                format!("oci:{}:bench", layout.display()),
+            ))?;
+            time(&mut umoci_unpack(&layout, &bundle))?;
+            time(&mut zip_tree(&bundle, &zip))?;
             umoci_t.push(started.elapsed());
             let _ = std::fs::remove_dir_all(&layout);
             let _ = std::fs::remove_dir_all(&bundle);

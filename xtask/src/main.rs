@@ -3,8 +3,10 @@
 //! - `demo`: builds scar and a static supervisor, assembles a small busybox image on this
 //!   machine (nothing is pulled from the internet), creates a function, runs a script in
 //!   it and shows its output and logs.
-//! - `test`: installs the test prerequisites (apt, pip) when missing, builds, runs
-//!   `cargo fmt --check`, clippy and the whole test suite. `.ci/run` calls it.
+//! - `test`: installs the test prerequisites (apt, pip) when missing, runs `cargo fmt
+//!   --check`, builds both supervisors, builds the workspace with clippy's lints (`-D
+//!   warnings`) and runs the whole test suite and each fuzz target briefly, saying how long
+//!   each step took. `.ci/run` calls it.
 //! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
 //! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`, and for
 //!   arm64 Lambda at `target/supervisor/aarch64/bootstrap` when the aarch64 musl target and
@@ -38,8 +40,9 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
         Some("build-supervisor") => {
             let debug = rest.iter().any(|a| a == "--debug");
             ensure_tools(&SUPERVISOR_TOOLS, "the supervisor")?;
-            println!("{}", build_supervisor(debug)?.display());
-            if let Some(arm) = build_supervisor_aarch64(debug)? {
+            let built = build_supervisors(debug)?;
+            println!("{}", built.x86_64.display());
+            if let Some(arm) = built.aarch64 {
                 println!("{}", arm.display());
             }
             Ok(())
@@ -104,54 +107,13 @@ fn rustup_has_target(target: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Builds the static supervisor for arm64 Lambda (`target/supervisor/aarch64/bootstrap`)
-/// when the `aarch64-unknown-linux-musl` target and a cross C compiler (for aws-lc, the S3
-/// client's TLS) are installed; says why not and returns `None` otherwise.
-pub fn build_supervisor_aarch64(debug: bool) -> anyhow::Result<Option<PathBuf>> {
-    if !rustup_has_target(AARCH64_MUSL) {
-        eprintln!("xtask: no arm64 supervisor: `rustup target add {AARCH64_MUSL}` to build one");
-        return Ok(None);
-    }
-    let Some(cc) = ["aarch64-linux-musl-gcc", "aarch64-linux-gnu-gcc"]
-        .into_iter()
-        .find(|c| have(c))
-    else {
-        eprintln!(
-            "xtask: no arm64 supervisor: it needs a C compiler for aarch64 (apt-get install gcc-aarch64-linux-gnu)"
-        );
-        return Ok(None);
-    };
-    let ar = cc.replace("-gcc", "-ar");
-    let mut cmd = cargo();
-    cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"])
-        .args(["--target", AARCH64_MUSL])
-        .env("CC_aarch64_unknown_linux_musl", cc)
-        .env("AR_aarch64_unknown_linux_musl", &ar)
-        // The gcc driver links; Rust's self-contained musl provides the C library.
-        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", cc);
-    if !debug {
-        cmd.arg("--release")
-            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
-    }
-    run(&mut cmd)?;
-    let profile = if debug { "debug" } else { "release" };
-    let built = target_dir()
-        .join(AARCH64_MUSL)
-        .join(profile)
-        .join("bootstrap");
-    install_binary(&built, &target_dir().join("supervisor").join("aarch64")).map(Some)
-}
-
-/// Copies a built binary to `<dir>/<its name>` (atomically: tests may be reading it).
-fn install_binary(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let name = built.file_name().context("a binary has a name")?;
-    let dest = dir.join(name);
-    let tmp = dir.join(format!("{}.tmp", name.to_string_lossy()));
-    std::fs::copy(built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
-    std::fs::rename(&tmp, &dest)?;
-    Ok(dest)
+/// The supervisors a build made: this machine's, and arm64 Lambda's when it could be built.
+pub struct Supervisors {
+    /// `target/supervisor/bootstrap` (or `debug/bootstrap`), with `test-function` beside it.
+    pub x86_64: PathBuf,
+    /// `target/supervisor/aarch64/bootstrap`, when the aarch64 musl target and a cross C
+    /// compiler are installed.
+    pub aarch64: Option<PathBuf>,
 }
 
 /// Builds the static supervisor for this machine and returns its path:
@@ -160,6 +122,19 @@ fn install_binary(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
 /// Beside it goes `test-function`, a function on AWS's Rust runtime client that the tests
 /// run as a function's own runtime.
 pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
+    Ok(build(debug, false)?.x86_64)
+}
+
+/// Builds both supervisors in one cargo run (the two targets' crates compile side by side,
+/// and their build scripts and macros once): this machine's, and arm64 Lambda's
+/// (`target/supervisor/aarch64/bootstrap`) when the `aarch64-unknown-linux-musl` target
+/// and a cross C compiler (for aws-lc, the S3 client's TLS) are installed; it says why not
+/// otherwise.
+pub fn build_supervisors(debug: bool) -> anyhow::Result<Supervisors> {
+    build(debug, true)
+}
+
+fn build(debug: bool, with_arm64: bool) -> anyhow::Result<Supervisors> {
     let mut cmd = cargo();
     cmd.args(["build", "--package", "scar-runtime", "--bin", "bootstrap"])
         .args(["--package", "scar-test-function", "--bin", "test-function"]);
@@ -176,7 +151,7 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
     } else {
         ("release", target_dir().join("supervisor"))
     };
-    let built = if rustup_has_target(MUSL) {
+    let host = if rustup_has_target(MUSL) {
         // aws-lc-sys (TLS for S3) compiles C for musl: it needs musl's compiler wrapper.
         if std::env::var_os("CC_x86_64_unknown_linux_musl").is_none()
             && !have("x86_64-linux-musl-gcc")
@@ -184,21 +159,69 @@ pub fn build_supervisor(debug: bool) -> anyhow::Result<PathBuf> {
         {
             bail!("building the supervisor for {MUSL} needs a C compiler for musl: `cargo xtask install-test-tools`, or apt-get install musl-tools");
         }
-        run(cmd.args(["--target", MUSL]))?;
-        target_dir().join(MUSL).join(profile)
+        MUSL
     } else {
         // No musl target to be had: glibc, linked statically.
         eprintln!("xtask: the {MUSL} target is unavailable; building a static glibc supervisor");
-        let gnu = "x86_64-unknown-linux-gnu";
-        cmd.args(["--target", gnu]).env(
+        cmd.env(
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
             "-C target-feature=+crt-static",
         );
-        run(&mut cmd)?;
-        target_dir().join(gnu).join(profile)
+        "x86_64-unknown-linux-gnu"
     };
+    cmd.args(["--target", host]);
+    let arm64 = if with_arm64 { aarch64_compiler() } else { None };
+    if let Some(cc) = arm64 {
+        let ar = cc.replace("-gcc", "-ar");
+        cmd.args(["--target", AARCH64_MUSL])
+            .env("CC_aarch64_unknown_linux_musl", cc)
+            .env("AR_aarch64_unknown_linux_musl", &ar)
+            // The gcc driver links; Rust's self-contained musl provides the C library.
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", cc);
+    }
+    run(&mut cmd)?;
+    let built = target_dir().join(host).join(profile);
     install_binary(&built.join("test-function"), &dest)?;
-    install_binary(&built.join("bootstrap"), &dest)
+    let x86_64 = install_binary(&built.join("bootstrap"), &dest)?;
+    let aarch64 = match arm64 {
+        Some(_) => Some(install_binary(
+            &target_dir()
+                .join(AARCH64_MUSL)
+                .join(profile)
+                .join("bootstrap"),
+            &dest.join("aarch64"),
+        )?),
+        None => None,
+    };
+    Ok(Supervisors { x86_64, aarch64 })
+}
+
+/// The C compiler for the arm64 supervisor's aws-lc, when its target can be built here.
+fn aarch64_compiler() -> Option<&'static str> {
+    if !rustup_has_target(AARCH64_MUSL) {
+        eprintln!("xtask: no arm64 supervisor: `rustup target add {AARCH64_MUSL}` to build one");
+        return None;
+    }
+    let cc = ["aarch64-linux-musl-gcc", "aarch64-linux-gnu-gcc"]
+        .into_iter()
+        .find(|c| have(c));
+    if cc.is_none() {
+        eprintln!(
+            "xtask: no arm64 supervisor: it needs a C compiler for aarch64 (apt-get install gcc-aarch64-linux-gnu)"
+        );
+    }
+    cc
+}
+
+/// Copies a built binary to `<dir>/<its name>` (atomically: tests may be reading it).
+fn install_binary(built: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let name = built.file_name().context("a binary has a name")?;
+    let dest = dir.join(name);
+    let tmp = dir.join(format!("{}.tmp", name.to_string_lossy()));
+    std::fs::copy(built, &tmp).with_context(|| format!("cannot copy {}", built.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
 }
 
 /// Something a task needs from outside cargo.
@@ -418,28 +441,33 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     })?;
     phase("tools", install_test_tools)?;
     // Release: what ships, and what the size test must judge.
-    let supervisor = phase("supervisor x86_64", || build_supervisor(false))?;
-    let arm64 = phase("supervisor aarch64", || build_supervisor_aarch64(false))?
+    let supervisors = phase("supervisors", || build_supervisors(false))?;
+    let arm64 = supervisors
+        .aarch64
         .context("the tests need the arm64 supervisor, and it could not be built")?;
-    phase("clippy", || {
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-    phase("build", || {
-        run(cargo().args(["build", "--workspace", "--bins"]))
+    // Clippy's lints run inside the build the tests need (clippy-driver as the workspace's
+    // compiler, as `cargo clippy` runs it over `cargo check`): every target `cargo test`
+    // builds is linted, `-D warnings`, and the dependencies compile once instead of twice.
+    let linted = |cmd: &mut Command| {
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver").env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
+    };
+    phase("build, with clippy's lints", || {
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", "--no-run"]);
+        linted(&mut cmd);
+        run(&mut cmd)
     })?;
     phase("test", || {
-        run(cargo()
-            .args(["test", "--workspace", "--no-fail-fast"])
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", "--no-fail-fast"])
             .args(extra)
-            .env("SCAR_SUPERVISOR", &supervisor)
-            .env("SCAR_SUPERVISOR_AARCH64", &arm64))
+            .env("SCAR_SUPERVISOR", &supervisors.x86_64)
+            .env("SCAR_SUPERVISOR_AARCH64", &arm64);
+        linted(&mut cmd);
+        run(&mut cmd)
     })?;
     // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
     // already; this keeps the harness building and finds what a few seconds find.

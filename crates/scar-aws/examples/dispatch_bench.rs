@@ -11,7 +11,6 @@
 //! It creates an image-package function (moto accepts any image URI), measures, and
 //! removes it. Prints one JSON line: the figures `cargo xtask bench` collects.
 
-use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -153,47 +152,6 @@ async fn delay_proxy(endpoint: &str, latency: Duration) -> std::io::Result<u16> 
 
 /// moto: Lambda without Docker, and the role functions need.
 fn prepare_moto(endpoint: &str) -> std::io::Result<()> {
-    let host = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    post(
-        &host,
-        "/moto-api/config",
-        "application/json",
-        &[],
-        r#"{"lambda":{"use_docker":false}}"#,
-    )?;
-    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-    post(
-        &host,
-        "/",
-        "application/x-www-form-urlencoded",
-        &[("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")],
-        &format!("Action=CreateRole&Version=2010-05-08&RoleName=scar-bench&AssumeRolePolicyDocument={policy}"),
-    )?;
-    Ok(())
-}
-
-fn post(
-    host: &str,
-    path: &str,
-    content_type: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<()> {
-    let mut stream = std::net::TcpStream::connect(host)?;
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(())
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    scar_test_support::moto::prepare(addr, "scar-bench")
 }

@@ -259,16 +259,6 @@ fn trace_id() -> String {
 mod tests {
     #[test]
     fn trace_ids_have_lambdas_form() {
-        let id = super::trace_id();
-        let parts: Vec<&str> = id.split(';').collect();
-        assert_eq!(parts.len(), 3, "{id}");
-        let root: Vec<&str> = parts[0].strip_prefix("Root=").unwrap().split('-').collect();
-        assert_eq!(
-            (root[0], root[1].len(), root[2].len()),
-            ("1", 8, 24),
-            "{id}"
-        );
-        assert_eq!(parts[1].strip_prefix("Parent=").unwrap().len(), 16, "{id}");
-        assert_eq!(parts[2], "Sampled=0");
+        scar_test_support::lambda::assert_trace_id(&super::trace_id());
     }
 }

@@ -19,6 +19,20 @@ pub fn replay(target: &str, min_seeds: usize, f: fn(&[u8])) {
     }
 }
 
+/// One test per fuzz target, each a [`replay`] of its inputs:
+/// `replay_tests! { test_name: "target", min_seeds, entry_point; ... }`.
+#[macro_export]
+macro_rules! replay_tests {
+    ($($test:ident: $target:literal, $min_seeds:literal, $f:path;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::fuzz::replay($target, $min_seeds, $f);
+            }
+        )*
+    };
+}
+
 fn inputs(target: &str) -> Vec<PathBuf> {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut out = Vec::new();

@@ -3,13 +3,18 @@
 //!
 //! - [`require_tools`]: skip (or fail under `CI`) when a tool is missing;
 //! - [`build_busybox_image`]: an OCI layout with a busybox root, `/etc/passwd`, markers and
-//!   a config (entrypoint, cmd, env, workdir);
+//!   a config (entrypoint, cmd, env, workdir); [`busybox_archive`] the same as a docker
+//!   archive;
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
 //! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
 //! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
 //!   Debian root made by debootstrap, built once and cached;
 //! - [`snapshot`]: a comparable view of a directory tree;
-//! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes.
+//! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes, and
+//!   the malformed layers made of them that more than one crate's tests try
+//!   ([`layer_with_header`], [`pax_layer`], [`layer_with_bad_checksum`],
+//!   [`layer_with_garbage_size`], [`layer_with_negative_size`], [`layer_with_long_name`],
+//!   [`layer_with_unknown_sparse`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -243,6 +248,14 @@ pub fn build_busybox_image(work: &Path) -> OciImage {
         &format!("--architecture={}", host_architecture()),
     ]);
     img
+}
+
+/// [`build_busybox_image`] in `work`, saved as a docker archive (`docker save`'s format)
+/// at `<work>/image.tar`, which it returns.
+pub fn busybox_archive(work: &Path) -> PathBuf {
+    let archive = work.join("image.tar");
+    build_busybox_image(work).docker_archive(&archive);
+    archive
 }
 
 /// This machine's architecture as OCI names it: the same mapping as
@@ -639,6 +652,20 @@ pub fn unzip(zip: &Path, dest: &Path) {
     run(Command::new("unzip").arg("-q").arg(zip).arg("-d").arg(dest));
 }
 
+/// `len` bytes that do not compress at all: xorshift64 from `seed` (not 0), the low byte of
+/// each step.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// `len` bytes that gzip about as well as real binaries do (2.5x to 3x at `gzip -1`):
 /// random literals between words of a small vocabulary, most of them within deflate's
 /// window. Deterministic for a seed; never zeros, which compress a thousandfold.
@@ -724,6 +751,67 @@ pub fn tar_of(parts: &[Vec<u8>]) -> Vec<u8> {
     let mut out: Vec<u8> = parts.concat();
     out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// A layer of one regular file, `f` holding `data`, whose header `edit` changes after it is
+/// built (the checksum recomputed).
+pub fn layer_with_header(edit: impl FnOnce(&mut tar::Header)) -> Vec<u8> {
+    tar_of(&[raw_entry(
+        "f",
+        tar::EntryType::Regular,
+        b"data",
+        edit,
+        false,
+    )])
+}
+
+/// A layer whose one header has a checksum that does not add up.
+pub fn layer_with_bad_checksum() -> Vec<u8> {
+    let cksum = |h: &mut tar::Header| h.as_old_mut().cksum = *b"0000001\0";
+    tar_of(&[raw_entry("f", tar::EntryType::Regular, b"x", cksum, true)])
+}
+
+/// A layer whose one header's size is not a number.
+pub fn layer_with_garbage_size() -> Vec<u8> {
+    layer_with_header(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0")
+}
+
+/// A layer whose one header's size is negative (base-256 -1).
+pub fn layer_with_negative_size() -> Vec<u8> {
+    layer_with_header(|h| h.as_old_mut().size = [0xff; 12])
+}
+
+/// A layer of one file whose name (from a PAX header) has a component of 300 bytes, over
+/// the 255 a file system holds.
+pub fn layer_with_long_name() -> Vec<u8> {
+    let long = "n".repeat(300);
+    pax_layer(
+        &[("path", long.as_bytes())],
+        "f",
+        tar::EntryType::Regular,
+        b"x",
+    )
+}
+
+/// A layer of one PAX sparse file of a format version GNU tar never wrote (2.0).
+pub fn layer_with_unknown_sparse() -> Vec<u8> {
+    let records: [(&str, &[u8]); 3] = [
+        ("GNU.sparse.major", b"2"),
+        ("GNU.sparse.minor", b"0"),
+        ("GNU.sparse.realsize", b"10"),
+    ];
+    pax_layer(&records, "f", tar::EntryType::Regular, b"x")
+}
+
+/// A layer of one entry, `name` of `kind` holding `data`, after a PAX header holding
+/// `records`.
+pub fn pax_layer(
+    records: &[(&str, &[u8])],
+    name: &str,
+    kind: tar::EntryType,
+    data: &[u8],
+) -> Vec<u8> {
+    tar_of(&[pax(records), raw_entry(name, kind, data, |_| {}, false)])
 }
 
 /// A Lambda container image on AWS's Python runtime client, as a docker-archive: a Debian

@@ -5,6 +5,7 @@
 //! - [`images`]: images built with `umoci` and moved with `skopeo`, a `docker-registry` on
 //!   a free loopback port, hand-made (hostile) tars, directory-tree snapshots, udocker run
 //!   offline;
+//! - [`lambda`]: what Lambda's own values (trace ids) look like;
 //! - [`moto`]: a `moto_server` on a free loopback port with its control API, a throttling
 //!   proxy in front of it, small zip packages, function specs and scar responses;
 //! - [`scar`]: the `scar` binary run in a temporary scar home, and the static supervisors it
@@ -20,5 +21,6 @@
 
 pub mod fuzz;
 pub mod images;
+pub mod lambda;
 pub mod moto;
 pub mod scar;

@@ -75,16 +75,7 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let (status, _) = moto
-            .http(
-                "POST",
-                "/moto-api/config",
-                &[("Content-Type", "application/json")],
-                br#"{"lambda":{"use_docker":false}}"#,
-            )
-            .unwrap();
-        assert!(status == 200 || status == 201, "moto config: {status}");
-        moto.create_role(ROLE_NAME);
+        prepare(&moto.addr(), ROLE_NAME).expect("moto takes the tests' setup");
         Some(moto)
     }
 
@@ -114,20 +105,28 @@ impl Moto {
     /// One request to CloudWatch Logs' JSON API on moto, which must answer 200; its answer.
     pub fn logs_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
         let target = format!("Logs_20140328.{action}");
+        let headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", &target),
+        ];
+        self.json_api("logs", "/", &headers, action, body)
+    }
+
+    /// One request of `action` to `path` of moto's JSON API of `service`, signed for it, with
+    /// `headers`; it must answer 200; its answer.
+    fn json_api(
+        &self,
+        service: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        action: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let authorization = authorization(service);
+        let mut headers = headers.to_vec();
+        headers.push(("Authorization", &authorization));
         let (status, text) = self
-            .http(
-                "POST",
-                "/",
-                &[
-                    ("Content-Type", "application/x-amz-json-1.1"),
-                    ("X-Amz-Target", &target),
-                    (
-                        "Authorization",
-                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
-                    ),
-                ],
-                body.to_string().as_bytes(),
-            )
+            .http("POST", path, &headers, body.to_string().as_bytes())
             .unwrap();
         assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
         serde_json::from_slice(&text).unwrap_or_default()
@@ -149,26 +148,18 @@ impl Moto {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<(u16, Vec<u8>)> {
-        http(self.port, method, path, headers, body)
+        http(&self.addr(), method, path, headers, body)
     }
 
-    /// Creates an IAM role through moto's IAM query API (no IAM SDK needed).
-    pub fn create_role(&self, name: &str) {
-        let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-        self.query_api(
-            "iam",
-            &format!(
-                "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={policy}"
-            ),
-        );
+    /// `127.0.0.1:PORT`.
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
     /// One request to a query API of moto's (IAM, EC2: `Action=...&Version=...`), which
     /// must answer 200; its XML answer.
     pub fn query_api(&self, service: &str, body: &str) -> String {
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-        );
+        let authorization = authorization(service);
         let (status, text) = self
             .http(
                 "POST",
@@ -188,40 +179,20 @@ impl Moto {
     /// Turns on moto's AWS Batch without Docker: jobs then succeed without running (or
     /// fail, with `MOTO_SIMPLE_BATCH_FAIL_AFTER` in moto's environment).
     pub fn enable_batch(&self) {
-        let (status, text) = self
-            .http(
-                "POST",
-                "/moto-api/config",
-                &[("Content-Type", "application/json")],
-                br#"{"batch":{"use_docker":false}}"#,
-            )
-            .unwrap();
-        assert!(
-            status == 200 || status == 201,
-            "moto config: {status} {}",
-            String::from_utf8_lossy(&text)
-        );
+        self.configure(r#"{"batch":{"use_docker":false}}"#);
+    }
+
+    /// Changes moto's own configuration (`POST /moto-api/config`).
+    fn configure(&self, config: &str) {
+        configure(&self.addr(), config).unwrap_or_else(|e| panic!("moto config {config}: {e}"));
     }
 
     /// One request to AWS Batch's REST API on moto (`/v1/<action>`), which must answer
     /// 200; its answer.
     pub fn batch_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
-        let (status, text) = self
-            .http(
-                "POST",
-                &format!("/v1/{action}"),
-                &[
-                    ("Content-Type", "application/json"),
-                    (
-                        "Authorization",
-                        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/batch/aws4_request, SignedHeaders=host, Signature=0",
-                    ),
-                ],
-                body.to_string().as_bytes(),
-            )
-            .unwrap();
-        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
-        serde_json::from_slice(&text).unwrap_or_default()
+        let path = format!("/v1/{action}");
+        let headers = [("Content-Type", "application/json")];
+        self.json_api("batch", &path, &headers, action, body)
     }
 
     /// One request to EC2's query API on moto (`Action=...&...`); its XML answer.
@@ -286,6 +257,53 @@ impl Moto {
     }
 }
 
+/// The `Authorization` header of a request to moto's API of `service` (moto checks the
+/// credential's form, not the signature).
+pub fn authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20240101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+/// Sets up the moto server at `addr` (`host:port`) as scar's tests and benchmarks use it:
+/// Lambda in its no-Docker mode (invocations answer canned results or echo their payload),
+/// and the IAM role `role` that functions are created with.
+pub fn prepare(addr: &str, role: &str) -> std::io::Result<()> {
+    configure(addr, r#"{"lambda":{"use_docker":false}}"#)?;
+    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+    let query = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={policy}"
+    );
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Authorization", &authorization("iam")),
+    ];
+    answered(http(addr, "POST", "/", &headers, query.as_bytes())?)
+}
+
+/// Changes the configuration of the moto server at `addr` (`POST /moto-api/config`).
+fn configure(addr: &str, config: &str) -> std::io::Result<()> {
+    let json = [("Content-Type", "application/json")];
+    answered(http(
+        addr,
+        "POST",
+        "/moto-api/config",
+        &json,
+        config.as_bytes(),
+    )?)
+}
+
+/// A 2xx answer, or an error that shows the answer.
+fn answered((status, body): (u16, Vec<u8>)) -> std::io::Result<()> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&body);
+    Err(std::io::Error::other(format!(
+        "moto answered {status}: {body}"
+    )))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -293,18 +311,18 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// A minimal blocking HTTP/1.1 client (Connection: close).
+/// A minimal blocking HTTP/1.1 client (Connection: close) to `addr` (`host:port`).
 pub fn http(
-    port: u16,
+    addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -344,50 +362,45 @@ pub fn stored_zip(name: &str, data: &[u8], mode: u32) -> Vec<u8> {
     let n = name.len() as u16;
     let size = data.len() as u32;
     let mut out = Vec::new();
+    let u16s = |out: &mut Vec<u8>, fields: &[u16]| {
+        fields
+            .iter()
+            .for_each(|f| out.extend_from_slice(&f.to_le_bytes()))
+    };
+    let u32s = |out: &mut Vec<u8>, fields: &[u32]| {
+        fields
+            .iter()
+            .for_each(|f| out.extend_from_slice(&f.to_le_bytes()))
+    };
+    // What the local header and the central directory both say of the entry: version
+    // needed, flags, method (stored), time, date (1980-01-01); CRC, sizes; name length,
+    // extra length.
+    let entry = |out: &mut Vec<u8>| {
+        u16s(out, &[20, 0, 0, 0, 0x21]);
+        u32s(out, &[crc, size, size]);
+        u16s(out, &[n, 0]);
+    };
     // Local file header.
-    out.extend_from_slice(&0x04034b50u32.to_le_bytes());
-    out.extend_from_slice(&20u16.to_le_bytes()); // version needed
-    out.extend_from_slice(&0u16.to_le_bytes()); // flags
-    out.extend_from_slice(&0u16.to_le_bytes()); // stored
-    out.extend_from_slice(&0u16.to_le_bytes()); // time
-    out.extend_from_slice(&0x21u16.to_le_bytes()); // date 1980-01-01
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    u32s(&mut out, &[0x04034b50]);
+    entry(&mut out);
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(data);
     let central = out.len() as u32;
-    // Central directory header.
-    out.extend_from_slice(&0x02014b50u32.to_le_bytes());
-    out.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix
-    out.extend_from_slice(&20u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&0x21u16.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes()); // extra
-    out.extend_from_slice(&0u16.to_le_bytes()); // comment
-    out.extend_from_slice(&0u16.to_le_bytes()); // disk
-    out.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
-    out.extend_from_slice(&(mode << 16).to_le_bytes()); // external attrs
-    out.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+    // Central directory header: made by Unix, the entry, no comment, disk 0, no internal
+    // attributes; the Unix mode; the local header at offset 0.
+    u32s(&mut out, &[0x02014b50]);
+    u16s(&mut out, &[(3 << 8) | 20]);
+    entry(&mut out);
+    u16s(&mut out, &[0, 0, 0]);
+    u32s(&mut out, &[mode << 16, 0]);
     out.extend_from_slice(name.as_bytes());
     let central_size = out.len() as u32 - central;
-    // End of central directory.
-    out.extend_from_slice(&0x06054b50u32.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&central_size.to_le_bytes());
-    out.extend_from_slice(&central.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    // End of central directory: disk 0, one entry, the directory's size and offset, no
+    // comment.
+    u32s(&mut out, &[0x06054b50]);
+    u16s(&mut out, &[0, 0, 1, 1]);
+    u32s(&mut out, &[central_size, central]);
+    u16s(&mut out, &[0]);
     out
 }
 

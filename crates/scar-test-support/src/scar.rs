@@ -3,7 +3,7 @@
 //! [`Scar::new`].
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The static supervisor the tests run: `SCAR_SUPERVISOR`, else the one
 /// `cargo xtask build-supervisor` leaves under `target/supervisor`. Missing: fail under CI,
@@ -63,6 +63,14 @@ fn built(var: &str, rel: &str, how: &str) -> Option<PathBuf> {
     None
 }
 
+/// `init -n NAME -if ARCHIVE EXTRA...`: the arguments that make function `name` from an
+/// image archive (`docker save`'s or OCI's), whichever provider they go to.
+pub fn init_args<'a>(name: &'a str, archive: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["init", "-n", name, "-if", archive.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A scar home for one test, and the `scar` binary run in it.
 pub struct Scar {
     pub home: tempfile::TempDir,
@@ -100,6 +108,14 @@ impl Run {
         assert_eq!(self.status, 0, "scar failed: {self:#?}");
         self
     }
+
+    /// Asserts that scar refused the command as the user's mistake (exit status 2) with an
+    /// error that says `says`.
+    #[track_caller]
+    pub fn assert_refused(&self, says: &str) {
+        assert_eq!(self.status, 2, "not refused: {self:#?}");
+        assert!(self.stderr.contains(says), "should say {says:?}: {self:#?}");
+    }
 }
 
 impl Scar {
@@ -127,6 +143,42 @@ impl Scar {
 
     pub fn run(&self, args: &[&str]) -> Run {
         Run::of(self.command().args(args))
+    }
+
+    /// Starts `scar ARGS` (`serve`, a long launcher run) without waiting for it: its
+    /// standard output to `stdout`, its standard error discarded.
+    pub fn spawn(&self, args: &[&str], stdout: Stdio) -> Child {
+        self.command()
+            .args(args)
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scar starts")
+    }
+
+    /// `scar init -n NAME -if ARCHIVE EXTRA...` (see [`init_args`]).
+    pub fn init_from(&self, name: &str, archive: &Path, extra: &[&str]) -> Run {
+        self.run(&init_args(name, archive, extra))
+    }
+
+    /// `scar put -b BUCKET -p PATH --json`: stores a file or a directory's files in a bucket
+    /// folder, and says what each run that it triggered did.
+    pub fn put_json(&self, bucket: &str, path: &Path) -> Run {
+        self.run(&["put", "-b", bucket, "-p", path.to_str().unwrap(), "--json"])
+    }
+
+    /// `scar package -n NAME --package KIND -o OUT EXTRA...`: writes the package (`image` or
+    /// `zip`) that `init` on AWS would make of the function.
+    pub fn package(&self, name: &str, kind: &str, out: &Path, extra: &[&str]) -> Run {
+        let mut args = vec!["package", "-n", name, "--package", kind, "-o"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// Where the local provider keeps `path` (`BUCKET` or `BUCKET/folder`) in this home.
+    pub fn bucket(&self, path: &str) -> PathBuf {
+        self.home.path().join("buckets").join(path)
     }
 
     /// Every path under the home but the config file: what a failed command must not

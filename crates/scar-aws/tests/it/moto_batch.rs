@@ -8,34 +8,63 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Mutex;
 
+use aws_sdk_batch::types::{ComputeEnvironmentDetail, JobDefinition, JobQueueDetail};
 use base64::Engine as _;
 use common::{spec_with_bucket, Moto};
-use scar_aws::{AwsProvider, InitRequest, Package};
+use scar_aws::{AwsError, AwsProvider, InitRequest, Package};
 use scar_core::event::Payload;
 use scar_core::progress::{NoProgress, Progress};
-use scar_core::provider::{LaunchRequest, LogQuery, Outcome, Provider};
+use scar_core::provider::{FunctionInfo, LaunchRequest, LogQuery, Outcome, Provider};
 use scar_core::{BatchSpec, ExecutionMode, FunctionSpec};
 use scar_test_support::moto as common;
 
-use crate::on_moto::provider;
+use crate::on_moto::{provider, put_object, write_log_stream};
 
 const IMAGE: &str =
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/scar-f@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-/// moto with Batch on and a network for compute environments: `(moto, provider, subnet,
-/// security group)`.
-async fn batch_moto(vars: &[(&str, &str)]) -> Option<(Moto, AwsProvider, String, String)> {
+/// A network on moto for compute environments.
+struct Network {
+    subnet: String,
+    group: String,
+}
+
+/// moto (with `vars` in its environment) with Batch on, a provider on it, and a network.
+async fn batch_moto(vars: &[(&str, &str)]) -> Option<(Moto, AwsProvider, Network)> {
     let moto = Moto::start_with(vars)?;
     moto.enable_batch();
     let (subnet, group) = moto.batch_network();
     let aws = provider(&moto).await;
-    Some((moto, aws, subnet, group))
+    Some((moto, aws, Network { subnet, group }))
+}
+
+/// [`batch_moto`] with `vars`, and on it a function `name` of execution `mode` on `bucket`
+/// ([`batch_spec`], from the image package).
+async fn with_batch_function(
+    vars: &[(&str, &str)],
+    name: &str,
+    bucket: &str,
+    mode: ExecutionMode,
+) -> Option<(Moto, AwsProvider)> {
+    let (moto, aws, net) = batch_moto(vars).await?;
+    init_image(&aws, batch_spec(name, bucket, mode, &net))
+        .await
+        .unwrap();
+    Some((moto, aws))
+}
+
+/// `init` of `spec` from the image package [`IMAGE`] (moto takes any image URI).
+async fn init_image(aws: &AwsProvider, spec: FunctionSpec) -> Result<FunctionInfo, AwsError> {
+    let package = Package::Image { uri: IMAGE.into() };
+    aws.init(InitRequest::new(spec, package)).await
 }
 
 /// moto requires a service role (AWS falls back to its service-linked role without one).
 const SERVICE_ROLE: &str = "arn:aws:iam::{account_id}:role/scar-test-role";
 
-fn batch_spec(name: &str, bucket: &str, mode: ExecutionMode, net: (&str, &str)) -> FunctionSpec {
+/// `spec_with_bucket(name, bucket)` in execution `mode`, its Batch block's jobs 2 vCPUs and
+/// 2048 MB with `THREADS=4`, their compute environment on `net`.
+fn batch_spec(name: &str, bucket: &str, mode: ExecutionMode, net: &Network) -> FunctionSpec {
     let mut spec = spec_with_bucket(name, bucket);
     spec.execution_mode = mode;
     let mut batch = BatchSpec {
@@ -45,8 +74,8 @@ fn batch_spec(name: &str, bucket: &str, mode: ExecutionMode, net: (&str, &str)) 
         ..BatchSpec::default()
     };
     batch.environment.insert("THREADS".into(), "4".into());
-    batch.compute.subnets = vec![net.0.into()];
-    batch.compute.security_group_ids = vec![net.1.into()];
+    batch.compute.subnets = vec![net.subnet.clone()];
+    batch.compute.security_group_ids = vec![net.group.clone()];
     spec.batch = Some(batch);
     spec
 }
@@ -61,29 +90,42 @@ impl Progress for Statuses {
     }
 }
 
+/// What AWS Batch on moto holds (only what is named `name`, when given): the compute
+/// environments, the job queues and the active job definitions.
+async fn batch_state(
+    aws: &AwsProvider,
+    name: Option<&str>,
+) -> (
+    Vec<ComputeEnvironmentDetail>,
+    Vec<JobQueueDetail>,
+    Vec<JobDefinition>,
+) {
+    let b = aws.batch_client();
+    let named = name.map(|n| vec![n.to_string()]);
+    let ces = b.describe_compute_environments();
+    let ces = ces.set_compute_environments(named.clone()).send();
+    let queues = b.describe_job_queues().set_job_queues(named).send();
+    let defs = b.describe_job_definitions().status("ACTIVE");
+    let defs = defs.set_job_definition_name(name.map(String::from)).send();
+    (
+        ces.await.unwrap().compute_environments().to_vec(),
+        queues.await.unwrap().job_queues().to_vec(),
+        defs.await.unwrap().job_definitions().to_vec(),
+    )
+}
+
 /// The names of the compute environments, job queues and active job definitions.
 async fn batch_resources(aws: &AwsProvider) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let b = aws.batch_client();
-    let ces = b.describe_compute_environments().send().await.unwrap();
-    let queues = b.describe_job_queues().send().await.unwrap();
-    let defs = b
-        .describe_job_definitions()
-        .status("ACTIVE")
-        .send()
-        .await
-        .unwrap();
+    let (ces, queues, defs) = batch_state(aws, None).await;
     (
-        ces.compute_environments()
-            .iter()
+        ces.iter()
             .filter_map(|c| c.compute_environment_name().map(str::to_string))
             .collect(),
         queues
-            .job_queues()
             .iter()
             .filter_map(|q| q.job_queue_name().map(str::to_string))
             .collect(),
-        defs.job_definitions()
-            .iter()
+        defs.iter()
             .filter(|d| d.status() == Some("ACTIVE"))
             .filter_map(|d| d.job_definition_arn().map(str::to_string))
             .collect(),
@@ -123,7 +165,7 @@ fn job_event(vars: &HashMap<String, String>) -> serde_json::Value {
 
 #[tokio::test]
 async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
-    let Some((_moto, aws, subnet, group)) = batch_moto(&[]).await else {
+    let Some((_moto, aws, net)) = batch_moto(&[]).await else {
         return;
     };
     let b = aws.batch_client();
@@ -154,39 +196,28 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
     let (_, _, before) = batch_resources(&aws).await;
     assert_eq!(before.len(), 1, "{before:?}");
 
-    let spec = batch_spec("bf", "bbucket", ExecutionMode::Batch, (&subnet, &group));
-    let info = aws
-        .init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap();
+    let spec = batch_spec("bf", "bbucket", ExecutionMode::Batch, &net);
+    let info = init_image(&aws, spec).await.unwrap();
     assert_eq!(info.spec.execution_mode, ExecutionMode::Batch);
 
     // The compute environment, on the function's network, tagged as scar's.
-    let ces = b
-        .describe_compute_environments()
-        .compute_environments("scar-bf")
-        .send()
-        .await
-        .unwrap();
-    let ce = &ces.compute_environments()[0];
+    let (ces, queues, defs) = batch_state(&aws, Some("scar-bf")).await;
+    let ce = &ces[0];
     assert_eq!(ce.r#type().map(|t| t.as_str()), Some("MANAGED"));
     assert_eq!(ce.tags().unwrap()["createdby"], "scar");
     let resources = ce.compute_resources().unwrap();
-    assert_eq!(resources.subnets(), std::slice::from_ref(&subnet));
-    assert_eq!(resources.security_group_ids(), std::slice::from_ref(&group));
+    assert_eq!(resources.subnets(), std::slice::from_ref(&net.subnet));
+    assert_eq!(
+        resources.security_group_ids(),
+        std::slice::from_ref(&net.group)
+    );
     assert_eq!(resources.r#type().map(|t| t.as_str()), Some("EC2"));
     assert_eq!(
         resources.instance_role(),
         Some("arn:aws:iam::123456789012:instance-profile/ecsInstanceRole")
     );
     // The queue, on that environment.
-    let queues = b
-        .describe_job_queues()
-        .job_queues("scar-bf")
-        .send()
-        .await
-        .unwrap();
-    let queue = &queues.job_queues()[0];
+    let queue = &queues[0];
     assert_eq!(queue.tags().unwrap()["createdby"], "scar");
     assert!(queue.compute_environment_order()[0]
         .compute_environment()
@@ -194,15 +225,7 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
         .ends_with("compute-environment/scar-bf"));
     // The job definition: the pinned image package, the job's resources and variables,
     // logs into the function's log group.
-    let defs = b
-        .describe_job_definitions()
-        .job_definition_name("scar-bf")
-        .status("ACTIVE")
-        .send()
-        .await
-        .unwrap();
     let ours: Vec<_> = defs
-        .job_definitions()
         .iter()
         .filter(|d| d.tags().is_some_and(|t| t.get("createdby").is_some()))
         .collect();
@@ -257,13 +280,10 @@ async fn init_makes_the_batch_resources_and_rm_removes_exactly_them() {
 
 #[tokio::test]
 async fn run_async_and_the_launcher_submit_one_job_per_event() {
-    let Some((moto, aws, subnet, group)) = batch_moto(&[]).await else {
+    let Some((moto, aws)) = with_batch_function(&[], "jobs", "jbucket", ExecutionMode::Batch).await
+    else {
         return;
     };
-    let spec = batch_spec("jobs", "jbucket", ExecutionMode::Batch, (&subnet, &group));
-    aws.init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap();
     let payload = Payload {
         script: Some("echo from a job".into()),
         ..Payload::default()
@@ -290,14 +310,7 @@ async fn run_async_and_the_launcher_submit_one_job_per_event() {
 
     // The launcher: a job per object of the input folder, with S3's event for it.
     for key in ["input/a.txt", "input/b.txt"] {
-        aws.s3_client()
-            .put_object()
-            .bucket("jbucket")
-            .key(key)
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
+        put_object(&aws, "jbucket", key, b"x").await;
     }
     let results = aws
         .launch(&LaunchRequest::new("jobs", "jbucket"), &|_| {})
@@ -322,21 +335,12 @@ async fn a_jobs_response_and_log_come_from_the_supervisor_it_ran() {
     let Some(supervisor) = scar_test_support::scar::supervisor() else {
         return;
     };
-    let Some((moto, aws, subnet, group)) = batch_moto(&[]).await else {
+    let Some((moto, aws)) =
+        with_batch_function(&[], "upper", "ubucket", ExecutionMode::Batch).await
+    else {
         return;
     };
-    let spec = batch_spec("upper", "ubucket", ExecutionMode::Batch, (&subnet, &group));
-    aws.init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap();
-    aws.s3_client()
-        .put_object()
-        .bucket("ubucket")
-        .key("input/word.txt")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"batch\n"))
-        .send()
-        .await
-        .unwrap();
+    put_object(&aws, "ubucket", "input/word.txt", b"batch\n").await;
     let results = aws
         .launch(&LaunchRequest::new("upper", "ubucket"), &|_| {})
         .await
@@ -390,31 +394,9 @@ async fn a_jobs_response_and_log_come_from_the_supervisor_it_ran() {
         .and_then(|c| c.log_stream_name())
         .unwrap()
         .to_string();
-    let logs = aws.logs_client();
-    logs.create_log_stream()
-        .log_group_name("/aws/lambda/upper")
-        .log_stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
     let now = now_ms();
-    let events: Vec<_> = stdout
-        .lines()
-        .map(|l| {
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(now)
-                .message(l)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    logs.put_log_events()
-        .log_group_name("/aws/lambda/upper")
-        .log_stream_name(&stream)
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .unwrap();
+    let lines: Vec<(i64, &str)> = stdout.lines().map(|l| (now, l)).collect();
+    write_log_stream(&aws, "/aws/lambda/upper", &stream, &lines).await;
 
     let inv = aws.wait_job("upper", &job, &NoProgress).await.unwrap();
     let r = inv.response;
@@ -462,20 +444,16 @@ fn now_ms() -> i64 {
 
 #[tokio::test]
 async fn a_failed_job_is_a_failed_run_with_batchs_reason() {
-    let Some((_moto, aws, subnet, group)) =
-        batch_moto(&[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")]).await
-    else {
-        return;
-    };
-    let spec = batch_spec(
+    let Some((_moto, aws)) = with_batch_function(
+        &[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")],
         "failing",
         "fbucket",
         ExecutionMode::Batch,
-        (&subnet, &group),
-    );
-    aws.init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap();
+    )
+    .await
+    else {
+        return;
+    };
     let statuses = Statuses::default();
     let inv = aws
         .invoke("failing", &Payload::default(), &statuses)
@@ -490,30 +468,19 @@ async fn a_failed_job_is_a_failed_run_with_batchs_reason() {
 
 #[tokio::test]
 async fn a_failure_midway_rolls_the_batch_resources_back() {
-    let Some((_moto, aws, subnet, group)) = batch_moto(&[]).await else {
+    let Some((_moto, aws, net)) = batch_moto(&[]).await else {
         return;
     };
     // Another function's input folder holds this one's: refused after the function and
     // its Batch resources were made.
-    aws.init(InitRequest::new(
-        spec_with_bucket("first", "taken"),
-        Package::Image { uri: IMAGE.into() },
-    ))
-    .await
-    .unwrap();
-    let mut spec = batch_spec(
-        "second",
-        "taken",
-        ExecutionMode::LambdaBatch,
-        (&subnet, &group),
-    );
+    init_image(&aws, spec_with_bucket("first", "taken"))
+        .await
+        .unwrap();
+    let mut spec = batch_spec("second", "taken", ExecutionMode::LambdaBatch, &net);
     spec.inputs = vec![scar_core::InputSpec::at(
         &scar_core::bucket::BucketPath::parse("taken/input/sub").unwrap(),
     )];
-    let err = aws
-        .init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap_err();
+    let err = init_image(&aws, spec).await.unwrap_err();
     assert!(err.to_string().contains("already taken"), "{err}");
     let (ces, queues, defs) = batch_resources(&aws).await;
     assert!(ces.is_empty(), "{ces:?}");
@@ -522,12 +489,9 @@ async fn a_failure_midway_rolls_the_batch_resources_back() {
     assert!(aws.function("second").await.is_err());
 
     // Without subnets: refused before anything is made.
-    let mut bare = batch_spec("third", "other", ExecutionMode::Batch, ("", ""));
+    let mut bare = batch_spec("third", "other", ExecutionMode::Batch, &net);
     bare.batch.as_mut().unwrap().compute.subnets.clear();
-    let err = aws
-        .init(InitRequest::new(bare, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap_err();
+    let err = init_image(&aws, bare).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("needs subnets and security groups"),
@@ -541,18 +505,11 @@ async fn a_failure_midway_rolls_the_batch_resources_back() {
 /// is followed into the job, and its result says which request handed it over.
 #[tokio::test]
 async fn a_handed_over_run_is_followed_into_its_job() {
-    let Some((moto, aws, subnet, group)) = batch_moto(&[]).await else {
+    let Some((moto, aws)) =
+        with_batch_function(&[], "lb", "lbucket", ExecutionMode::LambdaBatch).await
+    else {
         return;
     };
-    let spec = batch_spec(
-        "lb",
-        "lbucket",
-        ExecutionMode::LambdaBatch,
-        (&subnet, &group),
-    );
-    aws.init(InitRequest::new(spec, Package::Image { uri: IMAGE.into() }))
-        .await
-        .unwrap();
     let job = aws
         .batch_client()
         .submit_job()

@@ -1,7 +1,9 @@
 //! init, invoke, list and rm against moto: what init creates, what rm removes, rollback.
 
-use common::{make_zip, scar_response, spec, Moto};
-use scar_aws::{AwsError, InitRequest, Package};
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
+use common::{scar_response, spec, Moto};
+use scar_aws::{AwsError, AwsProvider, InitRequest, Package};
 use scar_core::event::Payload;
 use scar_core::progress::NoProgress;
 use scar_core::provider::SurfaceError;
@@ -10,18 +12,38 @@ use scar_core::Categorized;
 use scar_core::ErrorCategory;
 use scar_test_support::moto as common;
 
-use crate::on_moto::provider;
+use crate::on_moto::{init_zip, provider};
 
-async fn function_exists(aws: &scar_aws::AwsProvider, name: &str) -> bool {
-    aws.lambda_client()
-        .get_function()
-        .function_name(name)
-        .send()
-        .await
-        .is_ok()
+/// Lambda's `GetFunction` of `name`, or `None` when it fails (no such function).
+async fn get_function(aws: &AwsProvider, name: &str) -> Option<GetFunctionOutput> {
+    let got = aws.lambda_client().get_function().function_name(name);
+    got.send().await.ok()
 }
 
-async fn log_groups(aws: &scar_aws::AwsProvider) -> Vec<(String, Option<i32>)> {
+async fn function_exists(aws: &AwsProvider, name: &str) -> bool {
+    get_function(aws, name).await.is_some()
+}
+
+/// The notification configuration of `bucket`.
+async fn notifications(
+    aws: &AwsProvider,
+    bucket: &str,
+) -> GetBucketNotificationConfigurationOutput {
+    let asked = aws.s3_client().get_bucket_notification_configuration();
+    asked.bucket(bucket).send().await.unwrap()
+}
+
+/// Asserts that each of `objects` (bucket, key) exists.
+async fn assert_objects_exist(aws: &AwsProvider, objects: &[(&str, &str)]) {
+    for (bucket, key) in objects {
+        let head = aws.s3_client().head_object().bucket(*bucket).key(*key);
+        head.send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket}/{key}: {e:?}"));
+    }
+}
+
+async fn log_groups(aws: &AwsProvider) -> Vec<(String, Option<i32>)> {
     let out = aws
         .logs_client()
         .describe_log_groups()
@@ -43,33 +65,18 @@ async fn log_groups(aws: &scar_aws::AwsProvider) -> Vec<(String, Option<i32>)> {
 async fn zip_init_invoke_list_and_rm() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
-    let dir = tempfile::tempdir().unwrap();
     let mut s = spec("zipfn");
     s.environment.insert("GREETING".into(), "hi".into());
     s.memory_mb = 1024;
     s.timeout_s = 60;
-    let info = aws
-        .init(InitRequest::new(
-            s.clone(),
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap();
+    let info = init_zip(&aws, s.clone()).await.unwrap();
     assert_eq!(info.package, Some(PackageKind::Zip));
     assert_eq!(info.spec.memory_mb, 1024);
     assert_eq!(info.spec.timeout_s, 60);
     assert_eq!(info.spec.environment["GREETING"], "hi");
     assert_eq!(info.spec.image, s.image);
 
-    let config = aws
-        .lambda_client()
-        .get_function()
-        .function_name("zipfn")
-        .send()
-        .await
-        .unwrap();
+    let config = get_function(&aws, "zipfn").await.unwrap();
     let c = config.configuration().unwrap();
     assert_eq!(c.runtime().map(|r| r.as_str()), Some("provided.al2023"));
     assert_eq!(c.handler(), Some("bootstrap"));
@@ -79,15 +86,7 @@ async fn zip_init_invoke_list_and_rm() {
         .contains(&("/aws/lambda/zipfn".to_string(), Some(30))));
 
     // A second init of the same name is refused, and leaves the first alone.
-    let again = aws
-        .init(InitRequest::new(
-            s.clone(),
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let again = init_zip(&aws, s.clone()).await.unwrap_err();
     assert!(
         matches!(again, AwsError::Surface(SurfaceError::Exists(_))),
         "{again}"
@@ -178,13 +177,7 @@ async fn image_init_with_ecr_and_rm_removes_the_repository() {
         .await
         .unwrap();
     assert_eq!(info.package, Some(PackageKind::Image));
-    let got = aws
-        .lambda_client()
-        .get_function()
-        .function_name("ImgFn")
-        .send()
-        .await
-        .unwrap();
+    let got = get_function(&aws, "ImgFn").await.unwrap();
     assert_eq!(
         got.configuration()
             .unwrap()
@@ -201,7 +194,7 @@ async fn image_init_with_ecr_and_rm_removes_the_repository() {
     assert!(repos.contains(&"scar-other".to_string()), "{repos:?}");
 }
 
-async fn aws_sdk_ecr_repos(aws: &scar_aws::AwsProvider) -> Vec<String> {
+async fn aws_sdk_ecr_repos(aws: &AwsProvider) -> Vec<String> {
     let out = aws
         .ecr_client()
         .describe_repositories()
@@ -252,26 +245,12 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
         .await
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
     let s = scar_test_support::moto::spec_with_bucket("bucketfn", "shared");
-    let info = aws
-        .init(InitRequest::new(
-            s,
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap();
+    let info = init_zip(&aws, s).await.unwrap();
     assert_eq!(info.spec.inputs[0].to_string(), "shared/input");
     assert_eq!(info.spec.outputs[0].to_string(), "shared/output");
 
-    let n = s3
-        .get_bucket_notification_configuration()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
+    let n = notifications(&aws, "shared").await;
     assert_eq!(n.queue_configurations().len(), 1, "{n:?}");
     assert_eq!(n.queue_configurations()[0].id(), Some("someone-else"));
     assert_eq!(n.lambda_function_configurations().len(), 1, "{n:?}");
@@ -283,14 +262,7 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
     assert_eq!(rule.value(), Some("input/"));
 
     // The folder markers and S3's permission to invoke.
-    for folder in ["input/", "output/"] {
-        s3.head_object()
-            .bucket("shared")
-            .key(folder)
-            .send()
-            .await
-            .unwrap();
-    }
+    assert_objects_exist(&aws, &[("shared", "input/"), ("shared", "output/")]).await;
     let policy = aws
         .lambda_client()
         .get_policy()
@@ -305,12 +277,7 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
 
     aws.remove("bucketfn").await.unwrap();
     assert!(!function_exists(&aws, "bucketfn").await);
-    let n = s3
-        .get_bucket_notification_configuration()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
+    let n = notifications(&aws, "shared").await;
     assert_eq!(n.queue_configurations().len(), 1, "{n:?}");
     assert!(n.lambda_function_configurations().is_empty(), "{n:?}");
     // The bucket and its objects stay.
@@ -321,16 +288,8 @@ async fn input_bucket_notifications_are_merged_and_rm_keeps_the_others() {
 async fn init_creates_a_missing_input_bucket() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
-    let dir = tempfile::tempdir().unwrap();
     let s = scar_test_support::moto::spec_with_bucket("newbucketfn", "fresh-bucket");
-    aws.init(InitRequest::new(
-        s,
-        Package::Zip {
-            path: make_zip(dir.path()),
-        },
-    ))
-    .await
-    .unwrap();
+    init_zip(&aws, s).await.unwrap();
     let keys = aws
         .s3_client()
         .list_objects_v2()
@@ -346,30 +305,19 @@ async fn init_creates_a_missing_input_bucket() {
 async fn a_failed_bucket_step_rolls_everything_back() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
-    let dir = tempfile::tempdir().unwrap();
     // Another function's input folder holds this one's: the notification step is refused
     // (as S3 refuses overlapping notifications) after the function was created.
-    aws.init(InitRequest::new(
+    init_zip(
+        &aws,
         scar_test_support::moto::spec_with_bucket("firstfn", "taken"),
-        Package::Zip {
-            path: make_zip(dir.path()),
-        },
-    ))
+    )
     .await
     .unwrap();
     let mut s = spec("rollbackfn");
     s.inputs = vec![scar_core::InputSpec::at(
         &scar_core::bucket::BucketPath::parse("taken/input/sub").unwrap(),
     )];
-    let err = aws
-        .init(InitRequest::new(
-            s,
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = init_zip(&aws, s).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains(
@@ -401,15 +349,7 @@ async fn usage_errors_say_what_to_do() {
     });
     let aws = scar_aws::AwsProvider::connect(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let err = aws
-        .init(InitRequest::new(
-            spec("noroles"),
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = init_zip(&aws, spec("noroles")).await.unwrap_err();
     assert!(
         matches!(&err, AwsError::MissingRole { function } if function == "noroles"),
         "{err}"
@@ -462,7 +402,6 @@ async fn usage_errors_say_what_to_do() {
 async fn a_chain_through_folders_gets_a_notification_per_prefix() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
-    let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| scar_core::bucket::BucketPath::parse(p).unwrap();
     let step = |name: &str, input: &str, outputs: &[&str]| {
         let mut s = spec(name);
@@ -497,22 +436,9 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
         step("three", "flow/three", &["done-b/results"]),
     ];
     for s in &steps {
-        aws.init(InitRequest::new(
-            s.clone(),
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
-        .await
-        .unwrap();
+        init_zip(&aws, s.clone()).await.unwrap();
     }
-    let s3 = aws.s3_client();
-    let n = s3
-        .get_bucket_notification_configuration()
-        .bucket("flow")
-        .send()
-        .await
-        .unwrap();
+    let n = notifications(&aws, "flow").await;
     let mut prefixes: Vec<(String, String, String)> = n
         .lambda_function_configurations()
         .iter()
@@ -539,14 +465,8 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
         ]
     );
     // The output buckets and folders exist.
-    for (bucket, key) in [("flow", "audio/"), ("flow", "two/"), ("done-b", "results/")] {
-        s3.head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-    }
+    let outputs = [("flow", "audio/"), ("flow", "two/"), ("done-b", "results/")];
+    assert_objects_exist(&aws, &outputs).await;
     // What Lambda holds, and what scar reads back from it.
     let config = aws
         .lambda_client()
@@ -573,13 +493,7 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
     assert!(!shown.contains("store-secret"), "{shown}");
 
     // Another function on a folder inside one of theirs is refused.
-    let err = aws
-        .init(InitRequest::new(
-            step("intruder", "flow/two/sub", &["elsewhere"]),
-            Package::Zip {
-                path: make_zip(dir.path()),
-            },
-        ))
+    let err = init_zip(&aws, step("intruder", "flow/two/sub", &["elsewhere"]))
         .await
         .unwrap_err();
     assert!(
@@ -589,12 +503,7 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
     assert!(!function_exists(&aws, "intruder").await);
 
     aws.remove("two").await.unwrap();
-    let n = s3
-        .get_bucket_notification_configuration()
-        .bucket("flow")
-        .send()
-        .await
-        .unwrap();
+    let n = notifications(&aws, "flow").await;
     let mut ids: Vec<&str> = n
         .lambda_function_configurations()
         .iter()

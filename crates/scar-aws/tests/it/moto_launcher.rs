@@ -6,45 +6,24 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::proxy::Proxy;
-use common::{make_zip, scar_response, spec, Moto};
+use common::{scar_response, spec, Moto};
 use scar_aws::{
-    AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary, InitRequest,
-    Package, RetryPolicy,
+    AwsProvider, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchSummary, RetryPolicy,
 };
 use scar_test_support::moto as common;
 
-use crate::on_moto::{provider, provider_at};
+use crate::on_moto::{init_zip, provider, provider_at, put_object};
 
 async fn function_and_inputs(moto: &Moto, aws: &AwsProvider, name: &str, keys: &[String]) {
-    let dir = tempfile::tempdir().unwrap();
-    aws.init(InitRequest::new(
-        spec(name),
-        Package::Zip {
-            path: make_zip(dir.path()),
-        },
-    ))
-    .await
-    .unwrap();
+    init_zip(aws, spec(name)).await.unwrap();
     let s3 = aws.s3_client();
     s3.create_bucket().bucket("launch").send().await.unwrap();
     // A folder marker, which is not an input, and one object outside input/.
     for key in ["input/", "output/elsewhere.txt"] {
-        s3.put_object()
-            .bucket("launch")
-            .key(key)
-            .body(Vec::new().into())
-            .send()
-            .await
-            .unwrap();
+        put_object(aws, "launch", key, b"").await;
     }
     for key in keys {
-        s3.put_object()
-            .bucket("launch")
-            .key(key)
-            .body(key.clone().into_bytes().into())
-            .send()
-            .await
-            .unwrap();
+        put_object(aws, "launch", key, key.as_bytes()).await;
     }
     // The first (synchronous) invocation gets a scar response; the rest are echoed.
     moto.queue_invoke_results(&[scar_response("warm-1", "warmed\n")]);
@@ -205,15 +184,7 @@ async fn throttled_invocations_are_retried() {
 async fn dispatch_bench_measures_both_ways() {
     let Some(moto) = Moto::start() else { return };
     let aws = provider(&moto).await;
-    let dir = tempfile::tempdir().unwrap();
-    aws.init(InitRequest::new(
-        spec("benchfn"),
-        Package::Zip {
-            path: make_zip(dir.path()),
-        },
-    ))
-    .await
-    .unwrap();
+    init_zip(&aws, spec("benchfn")).await.unwrap();
     let bench = scar_aws::dispatch_bench(&aws, "benchfn", 20, 8)
         .await
         .unwrap();

@@ -2,13 +2,12 @@
 
 use std::sync::Mutex;
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use common::Moto;
 use scar_aws::TransferEvent;
 use scar_core::provider::{LogQuery, Provider};
 use scar_test_support::moto as common;
 
-use crate::on_moto::provider;
+use crate::on_moto::{provider, write_log_stream};
 
 #[tokio::test]
 async fn logs_slice_one_request_out_of_interleaved_streams() {
@@ -56,46 +55,28 @@ async fn logs_slice_one_request_out_of_interleaved_streams() {
         ),
     ];
     for stream in ["2024/01/01/[$LATEST]aaa", "2024/01/01/[$LATEST]bbb"] {
-        logs.create_log_stream()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .send()
-            .await
-            .unwrap();
-        let events: Vec<_> = lines
+        let messages: Vec<(i64, String)> = lines
             .iter()
             .filter(|(s, _, _)| *s == stream)
-            .map(|(_, t, m)| {
-                InputLogEvent::builder()
-                    .timestamp(base + t)
-                    .message(format!("{m}\n"))
-                    .build()
-                    .unwrap()
-            })
+            .map(|(_, t, m)| (base + t, format!("{m}\n")))
             .collect();
-        logs.put_log_events()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .set_log_events(Some(events))
-            .send()
-            .await
-            .unwrap();
+        write_log_stream(&aws, group, stream, &messages).await;
     }
 
     let all = aws.logs("logfn", &LogQuery::default()).await.unwrap();
     assert_eq!(all.len(), lines.len());
     assert_eq!(all[0].message, "START RequestId: req-a Version: $LATEST");
 
-    let a = aws
-        .logs(
-            "logfn",
-            &LogQuery {
-                request_id: Some("req-a".into()),
-                ..LogQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    // The lines `scar log` shows for a request id, a stream, or both.
+    let logs_of = |request_id: Option<&str>, stream: Option<&str>| {
+        let query = LogQuery {
+            request_id: request_id.map(String::from),
+            stream: stream.map(String::from),
+        };
+        let aws = &aws;
+        async move { aws.logs("logfn", &query).await.unwrap() }
+    };
+    let a = logs_of(Some("req-a"), None).await;
     let a: Vec<_> = a.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(
         a,
@@ -107,28 +88,10 @@ async fn logs_slice_one_request_out_of_interleaved_streams() {
             "REPORT RequestId: req-a\tDuration: 8.00 ms"
         ]
     );
-    let b = aws
-        .logs(
-            "logfn",
-            &LogQuery {
-                request_id: Some("req-b".into()),
-                stream: Some("2024/01/01/[$LATEST]bbb".into()),
-            },
-        )
-        .await
-        .unwrap();
+    let b = logs_of(Some("req-b"), Some("2024/01/01/[$LATEST]bbb")).await;
     assert_eq!(b.len(), 4);
     assert!(b.iter().all(|l| l.stream.ends_with("bbb")));
-    let one_stream = aws
-        .logs(
-            "logfn",
-            &LogQuery {
-                stream: Some("2024/01/01/[$LATEST]bbb".into()),
-                ..LogQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let one_stream = logs_of(None, Some("2024/01/01/[$LATEST]bbb")).await;
     assert_eq!(one_stream.len(), 4);
 
     // Following: the lines already there, then the callback stops it.
@@ -170,15 +133,7 @@ async fn put_and_get_a_20_mb_file_in_parts() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("big input.bin");
     // Not all zeros, so that a misplaced part would show.
-    let mut x: u32 = 12345;
-    let bytes: Vec<u8> = (0..20 * 1024 * 1024 + 123)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let bytes = scar_test_support::images::noise(12345, 20 * 1024 * 1024 + 123);
     std::fs::write(&src, &bytes).unwrap();
     let small = dir.path().join("small.txt");
     std::fs::write(&small, b"small file\n").unwrap();

@@ -9,12 +9,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{build_busybox_image, require_tools, TestRegistry};
+use images::{build_busybox_image, require_tools, TestRegistry};
 use moto::{scar_response, Moto};
-use scar_test_support::images as common;
+use scar_test_support::images;
 use scar_test_support::moto;
 use scar_test_support::scar as support;
-use support::{Run, Scar};
+use support::{init_args, Run, Scar};
+
+use crate::common::{folder_with, write_file};
 
 /// Tools for the image fixtures, and the proot zip packages carry.
 const IMAGE_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot"];
@@ -69,22 +71,21 @@ impl Env {
         archive
     }
 
+    /// Writes the definition file `name` of `yaml` with `{archive}` and `{role}` set to the
+    /// test image's archive and moto's role; returns its path.
+    fn fdl(&self, name: &str, yaml: &str) -> String {
+        let yaml = yaml
+            .replace("{archive}", &self.image_archive().display().to_string())
+            .replace("{role}", &self.moto.role_arn());
+        write_file(self.work.path(), name, &yaml)
+    }
+
     /// `scar init -n NAME -if ARCHIVE -r ROLE EXTRA... --json`, which must succeed.
     fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
         let archive = self.image_archive();
         let role = self.moto.role_arn();
-        let mut args = vec![
-            "init",
-            "-n",
-            name,
-            "-if",
-            archive.to_str().unwrap(),
-            "-r",
-            &role,
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args).ok().json()
+        let extra = [&["-r", &role, "--json"], extra].concat();
+        self.run(&init_args(name, &archive, &extra)).ok().json()
     }
 }
 
@@ -132,7 +133,7 @@ fn zip_function_init_ls_run_and_rm() {
     );
 
     // Debian's proot is dynamic: accepted, with a warning (a static one is for Lambda).
-    let proot = common::which("proot").unwrap();
+    let proot = images::which("proot").unwrap();
     let info = env.init(
         "zipfn",
         &[
@@ -172,8 +173,7 @@ fn zip_function_init_ls_run_and_rm() {
         "-r",
         &env.moto.role_arn(),
     ]);
-    assert_eq!(again.status, 2, "{again:#?}");
-    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    again.assert_refused("already exists");
 
     // moto echoes the payload: not a scar response, said clearly, exit 3.
     let echoed = env.run(&["run", "-n", "zipfn", "echo", "hi"]);
@@ -407,11 +407,10 @@ fn logs_buckets_and_the_launcher() {
 
     // The launcher over a directory put into input/: the first synchronous (answered with
     // a canned scar response), the others queued.
-    let inputs = env.work.path().join("inputs");
-    std::fs::create_dir_all(inputs.join("sub")).unwrap();
-    for (name, text) in [("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")] {
-        std::fs::write(inputs.join(name), text).unwrap();
-    }
+    let inputs = folder_with(
+        env.work.path().join("inputs"),
+        &[("a.txt", "a"), ("b.txt", "b"), ("sub/c d.txt", "c")],
+    );
     let stored = env
         .run(&[
             "put",
@@ -492,15 +491,9 @@ fn usage_errors_say_what_to_do() {
 
     // serve and package are not AWS commands.
     let serve = env.run(&["serve"]);
-    assert_eq!(serve.status, 2, "{serve:#?}");
-    assert!(serve.stderr.contains("local provider"), "{}", serve.stderr);
+    serve.assert_refused("local provider");
     let package = env.run(&["package", "-n", "f", "-o", "/tmp/x.tar"]);
-    assert_eq!(package.status, 2, "{package:#?}");
-    assert!(
-        package.stderr.contains("without --provider aws"),
-        "{}",
-        package.stderr
-    );
+    package.assert_refused("without --provider aws");
 
     // The provider also comes from the environment.
     let mut cmd = env.command(&["ls", "--json"]);
@@ -531,19 +524,12 @@ fn fdl_files_deploy_and_remove_on_aws() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {
         return;
     };
-    let archive = env.image_archive();
     // The role comes from the file (no -r); the package kind from the flag beside -f.
-    let fdl = env.work.path().join("scar.yaml");
-    std::fs::write(
-        &fdl,
-        format!(
-            "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {{storage_provider: s3, path: fdl-in/input}}\n      output:\n      - {{storage_provider: s3, path: fdl-out/results, suffix: [png]}}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {{image: {archive}}}\n    iam:\n      role: {role}\n",
-            archive = archive.display(),
-            role = env.moto.role_arn()
-        ),
-    )
-    .unwrap();
-    let fdl = fdl.to_str().unwrap();
+    let fdl = env.fdl(
+        "scar.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: fdl-one\n      memory: 256\n      container:\n        image: {archive}\n      input:\n      - {storage_provider: s3, path: fdl-in/input}\n      output:\n      - {storage_provider: s3, path: fdl-out/results, suffix: [png]}\n    iam:\n      role: {role}\n    cloudwatch:\n      log_retention_policy_in_days: 7\n  - lambda:\n      name: fdl-two\n      container: {image: {archive}}\n    iam:\n      role: {role}\n",
+    );
+    let fdl = fdl.as_str();
     let created = env
         .run(&["init", "-f", fdl, "--package", "zip", "--json"])
         .ok()
@@ -644,23 +630,15 @@ fn the_launcher_never_runs_a_function_on_its_own_outputs() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {
         return;
     };
-    let archive = env.image_archive();
-    let fdl = env.work.path().join("loop.yaml");
-    std::fs::write(
-        &fdl,
-        format!(
-            "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {}\n      input:\n      - {{storage_provider: s3, path: loop-b/input}}\n      output:\n      - {{storage_provider: s3, path: loop-b/input/results}}\n    iam:\n      role: {}\n",
-            archive.display(),
-            env.moto.role_arn()
-        ),
-    )
-    .unwrap();
-    env.run(&["init", "-f", fdl.to_str().unwrap(), "--package", "zip"])
-        .ok();
-    let files = env.work.path().join("loop-files");
-    std::fs::create_dir_all(files.join("results")).unwrap();
-    std::fs::write(files.join("a.txt"), "a").unwrap();
-    std::fs::write(files.join("results/a.txt.out"), "out").unwrap();
+    let fdl = env.fdl(
+        "loop.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: loopfn\n      container:\n        image: {archive}\n      input:\n      - {storage_provider: s3, path: loop-b/input}\n      output:\n      - {storage_provider: s3, path: loop-b/input/results}\n    iam:\n      role: {role}\n",
+    );
+    env.run(&["init", "-f", &fdl, "--package", "zip"]).ok();
+    let files = folder_with(
+        env.work.path().join("loop-files"),
+        &[("a.txt", "a"), ("results/a.txt.out", "out")],
+    );
     let put = env
         .run(&[
             "put",
@@ -856,8 +834,7 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         "--package",
         "zip",
     ]);
-    assert_eq!(zip.status, 2, "{zip:#?}");
-    assert!(zip.stderr.contains("pushed as it is"), "{}", zip.stderr);
+    zip.assert_refused("pushed as it is");
     let info = env.init("own", &["--runtime", "image", "-e", "GREETING=hi"]);
     assert_eq!(info["spec"]["runtime"], "image", "{info}");
 
@@ -885,15 +862,13 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         "no supervisor layer"
     );
 
+    let signed = moto::authorization("lambda");
     let (status, body) = env
         .moto
         .http(
             "GET",
             "/2015-03-31/functions/own",
-            &[(
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-            )],
+            &[("Authorization", &signed)],
             b"",
         )
         .unwrap();

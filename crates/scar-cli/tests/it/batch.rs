@@ -6,47 +6,26 @@
 
 use std::path::Path;
 
-use scar_test_support::images::{build_busybox_image, require_tools};
 use scar_test_support::moto::Moto;
-use scar_test_support::scar::Scar;
 
-fn workdir() -> Option<(Scar, tempfile::TempDir, String)> {
-    if !require_tools(&["umoci", "busybox"]) {
-        return None;
-    }
-    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(&work.path().join("image")).image_arg();
-    Some((scar, work, image))
-}
-
-fn write(work: &Path, name: &str, text: &str) -> String {
-    let file = work.join(name);
-    std::fs::write(&file, text).unwrap();
-    file.to_str().unwrap().to_string()
-}
+use crate::common::{with_busybox_image, write_file};
 
 /// A `batch` function: Lambda's timeout cap does not apply (1000 s is refused on Lambda's
 /// terms, accepted as a job's), and its sandbox gets the job's memory, not the function's.
 #[test]
 fn a_batch_function_runs_on_its_jobs_terms() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
     let r = scar.run(&["init", "-n", "capped", "-i", &image, "-t", "1000"]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr.contains("between 1 and 900 seconds"),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("between 1 and 900 seconds");
 
-    write(
+    write_file(
         work.path(),
         "alloc.sh",
         "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo \"allocated as a job: memory $AWS_LAMBDA_FUNCTION_MEMORY_SIZE MB, $JOB_NOTE\"\n",
     );
-    let fdl = write(
+    let fdl = write_file(
         work.path(),
         "job.yaml",
         &format!(
@@ -133,10 +112,10 @@ fn a_batch_function_runs_on_its_jobs_terms() {
 /// uploaded once (nothing from the Lambda run).
 #[test]
 fn a_lambda_batch_function_continues_as_a_batch_job_past_its_threshold() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
-    let script = write(
+    let script = write_file(
         work.path(),
         "slow.sh",
         r#"name=$(basename "$INPUT_FILE_PATH")
@@ -166,14 +145,7 @@ echo "finished $name"
     assert_eq!(r.status, 0, "{r:#?}");
     let src = work.path().join("clip.txt");
     std::fs::write(&src, "frames").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "slow-b/input",
-        "-p",
-        src.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("slow-b/input", &src);
     assert_eq!(r.status, 0, "{r:#?}");
     let result = &r.json()["results"][0];
     assert_eq!(result["outcome"], "succeeded", "{result}");
@@ -192,7 +164,7 @@ echo "finished $name"
         ],
         "only the job's outputs: {result}"
     );
-    let out = scar.home.path().join("buckets/slow-b/output");
+    let out = scar.bucket("slow-b/output");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
     assert_eq!(
         std::fs::read_to_string(out.join("clip.txt")).unwrap(),
@@ -236,7 +208,7 @@ echo "finished $name"
 /// `aws.batch.compute_resources` in scar.cfg as SCAR keeps them).
 #[test]
 fn the_aws_provider_says_what_a_batch_function_needs_before_pulling() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
     let Some(moto) = Moto::start() else {

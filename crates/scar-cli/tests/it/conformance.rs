@@ -10,15 +10,18 @@
 //! no other), each failure naming its scenario and provider.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{build_busybox_image, require_tools};
+use images::{build_busybox_image, require_tools};
 use moto::Moto;
-use scar_test_support::images as common;
+use scar_test_support::images;
 use scar_test_support::moto;
 use scar_test_support::scar as support;
 use support::{Run, Scar};
+
+use crate::common::folder_with;
 
 /// A provider under test: how to run `scar` against it.
 struct Side {
@@ -356,17 +359,9 @@ fn buckets_put_ls_and_get_alike() {
     let Some(s) = with_function("buckets_put_ls_and_get_alike") else {
         return;
     };
-    let data = s.work.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("a.txt"), "hello bucket\n").unwrap();
-    let put = [
-        "put",
-        "-b",
-        "conformance/data",
-        "-p",
-        data.to_str().unwrap(),
-    ];
-    let (l, a) = s.same_schema(&[&put[..], &["--json"]].concat());
+    let data = folder_with(s.work.path().join("data"), &[("a.txt", "hello bucket\n")]);
+    let put_data = put("conformance/data", &data);
+    let (l, a) = s.same_schema(&[&put_data[..], &["--json"]].concat());
     let at = "[buckets_put_ls_and_get_alike] put --json";
     assert_eq!(keys(&l["stored"]), keys(&a["stored"]), "{at}: {l} vs {a}");
     assert_eq!(l["stored"][0]["key"], "data/a.txt", "{at} on local: {l}");
@@ -405,20 +400,9 @@ fn the_launcher_reports_each_file_alike() {
         return;
     };
     // The same per-file schema; a bucket that is not the function's is refused alike.
-    let inputs = s.work.path().join("inputs");
-    std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("one.txt"), "1").unwrap();
+    let inputs = folder_with(s.work.path().join("inputs"), &[("one.txt", "1")]);
     for side in [&s.local, &s.aws] {
-        s.ok(
-            side,
-            &[
-                "put",
-                "-b",
-                "conformance/input",
-                "-p",
-                inputs.to_str().unwrap(),
-            ],
-        );
+        s.ok(side, &put("conformance/input", &inputs));
     }
     s.aws.answers(&[response("r-3", 0, "ran\n")]);
     let (l, a) = s.same_schema(&["run", "-n", "f", "-es", "conformance", "--json"]);
@@ -465,6 +449,11 @@ fn rm_removes_alike_and_a_second_rm_is_not_found() {
         (serde_json::json!([]), serde_json::json!([])),
         "{at} ls --json"
     );
+}
+
+/// `scar put -b BUCKET -p PATH`.
+fn put<'a>(bucket: &'a str, path: &'a Path) -> [&'a str; 5] {
+    ["put", "-b", bucket, "-p", path.to_str().unwrap()]
 }
 
 fn to_str(v: &[String]) -> Vec<&str> {
@@ -555,15 +544,13 @@ fn a_failed_file_has_the_same_result_in_json() {
         "echo \"failing on $INPUT_FILE_PATH\" >&2\necho last words\nexit 3\n",
     )
     .unwrap();
-    let inputs = s.work.path().join("inputs");
-    std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("bad.txt"), "x").unwrap();
+    let inputs = folder_with(s.work.path().join("inputs"), &[("bad.txt", "x")]);
     for side in [&s.local, &s.aws] {
         let mut args = side.init_args("g", &s.archive, "failing");
         args.extend(["-s".into(), script.to_str().unwrap().into()]);
         s.ok(side, &to_str(&args));
         // Locally a put into the input folder runs the function already (and fails).
-        side.run(&["put", "-b", "failing/input", "-p", inputs.to_str().unwrap()]);
+        side.run(&put("failing/input", &inputs));
     }
     let launch = ["run", "-n", "g", "-es", "failing", "--json"];
     let local = s.local.run(&launch);
@@ -616,18 +603,9 @@ fn an_unreadable_entry_fails_put_alike() {
     };
     // A directory holding an entry that cannot be read (a dangling link): refused with the
     // same words on both providers, nothing stored (the local provider once skipped it).
-    let data = s.work.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("a.txt"), "a").unwrap();
+    let data = folder_with(s.work.path().join("data"), &[("a.txt", "a")]);
     std::os::unix::fs::symlink(data.join("gone"), data.join("broken")).unwrap();
-    let put = [
-        "put",
-        "-b",
-        "conformance/data",
-        "-p",
-        data.to_str().unwrap(),
-    ];
-    let message = s.same_error(&put, 2);
+    let message = s.same_error(&put("conformance/data", &data), 2);
     assert!(message.contains("broken"), "[{}]: {message}", s.scenario);
     let (l, a) = s.both(&["ls", "-b", "conformance/data", "--json"]);
     assert_eq!(

@@ -1,17 +1,15 @@
 //! Event-driven processing on the local provider: buckets, put, the launcher, serve.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{build_busybox_image, require_tools};
-use scar_test_support::images as common;
 use scar_test_support::scar as support;
 use sha2::{Digest, Sha256};
 use support::Scar;
 
-use crate::scar_home::scar_with;
+use crate::common::{with_busybox_archive, with_busybox_image};
 
 /// For each input: its checksum, and the event it saw, as outputs named after it.
 const CHECKSUM_SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
@@ -26,38 +24,17 @@ fn setup(
     script: &str,
     extra: &[&str],
 ) -> Option<(Scar, tempfile::TempDir)> {
-    if !require_tools(&["umoci", "skopeo", "busybox"]) {
-        return None;
-    }
-    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(work.path());
-    let archive = work.path().join("image.tar");
-    image.docker_archive(&archive);
+    let (scar, work, archive) = with_busybox_archive(&["umoci", "skopeo", "busybox"])?;
     let script_path = work.path().join("init.sh");
     std::fs::write(&script_path, script).unwrap();
-    let mut args = vec![
-        "init",
-        "-n",
-        name,
-        "-if",
-        archive.to_str().unwrap(),
-        "-es",
-        bucket,
-        "-s",
-        script_path.to_str().unwrap(),
-    ];
+    let mut args = vec!["-es", bucket, "-s", script_path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    scar.run(&args).ok();
+    scar.init_from(name, &archive, &args).ok();
     Some((scar, work))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn bucket_dir(scar: &Scar, bucket: &str) -> PathBuf {
-    scar.home.path().join("buckets").join(bucket)
 }
 
 /// How many invocations each key got, from the function's logs.
@@ -92,14 +69,7 @@ fn two_hundred_files_give_two_hundred_output_sets() {
         std::fs::write(&path, &content).unwrap();
         originals.insert(format!("input/{rel}"), content);
     }
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "many-files/input",
-        "-p",
-        inputs.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("many-files/input", &inputs);
     assert_eq!(r.status, 0, "{r:#?}");
     let results = r.json()["results"].clone();
     let results = results.as_array().unwrap();
@@ -109,7 +79,7 @@ fn two_hundred_files_give_two_hundred_output_sets() {
         "{results:?}"
     );
 
-    let out = bucket_dir(&scar, "many-files").join("output");
+    let out = scar.bucket("many-files").join("output");
     for (key, content) in &originals {
         let name = key.rsplit('/').next().unwrap();
         let sum = std::fs::read_to_string(out.join(format!("{name}.sha256"))).unwrap_or_else(|e| {
@@ -188,7 +158,7 @@ esac
     let Some((scar, work)) = setup("launch", "launch-b", script, &["-t", "3", "-tt", "1"]) else {
         return;
     };
-    let input = bucket_dir(&scar, "launch-b").join("input");
+    let input = scar.bucket("launch-b").join("input");
     for i in 0..10 {
         std::fs::write(input.join(format!("ok-{i}.txt")), "x").unwrap();
     }
@@ -198,22 +168,17 @@ esac
     std::fs::create_dir_all(input.join("empty-folder")).unwrap();
 
     // Count the scripts' `sleep` processes from the host while the launcher runs.
-    let mut child = scar
-        .command()
-        .args([
-            "run",
-            "-n",
-            "launch",
-            "-es",
-            "launch-b",
-            "--concurrency",
-            "2",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let launch = [
+        "run",
+        "-n",
+        "launch",
+        "-es",
+        "launch-b",
+        "--concurrency",
+        "2",
+        "--json",
+    ];
+    let mut child = scar.spawn(&launch, Stdio::piped());
     let mut max_running = 0;
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
@@ -240,7 +205,7 @@ esac
     assert_eq!(by_key["input/slow-1.txt"]["outcome"], "timed_out");
     assert_eq!(by_key["input/ok-3.txt"]["outcome"], "succeeded");
     // A timed-out run still uploads what it wrote.
-    let output = bucket_dir(&scar, "launch-b").join("output");
+    let output = scar.bucket("launch-b").join("output");
     assert_eq!(
         std::fs::read_to_string(output.join("slow-1.txt.out")).unwrap(),
         "partial\n"
@@ -286,18 +251,12 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     let Some((scar, work)) = setup("served", "served-b", CHECKSUM_SCRIPT, &[]) else {
         return;
     };
-    let input = bucket_dir(&scar, "served-b").join("input");
+    let input = scar.bucket("served-b").join("input");
     std::fs::write(input.join("before-start.txt"), "early").unwrap();
-    let serve = |scar: &Scar| {
-        scar.command()
-            .args(["serve", "--concurrency", "2", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let serve =
+        |scar: &Scar| scar.spawn(&["serve", "--concurrency", "2", "--json"], Stdio::piped());
     let wait_outputs = |n: usize| {
-        let out = bucket_dir(&scar, "served-b").join("output");
+        let out = scar.bucket("served-b").join("output");
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
             if std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) >= n * 2 {
@@ -309,22 +268,18 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     };
     let mut server = serve(&scar);
     wait_outputs(1);
-    let src = work.path().join("src.txt");
-    std::fs::write(&src, "copied").unwrap();
-    assert!(std::process::Command::new("cp")
-        .arg(&src)
-        .arg(input.join("by cp.txt"))
-        .status()
-        .unwrap()
-        .success());
-    let staged = work.path().join("staged.txt");
-    std::fs::write(&staged, "moved").unwrap();
-    assert!(std::process::Command::new("mv")
-        .arg(&staged)
-        .arg(input.join("by-mv.txt"))
-        .status()
-        .unwrap()
-        .success());
+    // Another program (`cp`, `mv`) puts a file written elsewhere into the input folder.
+    let put_in_by = |program: &str, text: &str, name: &str| {
+        let src = work.path().join(format!("{program}-source.txt"));
+        std::fs::write(&src, text).unwrap();
+        let done = std::process::Command::new(program)
+            .arg(&src)
+            .arg(input.join(name))
+            .status();
+        assert!(done.unwrap().success(), "{program}");
+    };
+    put_in_by("cp", "copied", "by cp.txt");
+    put_in_by("mv", "moved", "by-mv.txt");
     std::fs::create_dir_all(input.join("new dir")).unwrap();
     std::fs::write(input.join("new dir/inner.txt"), "inner").unwrap();
     wait_outputs(4);
@@ -332,14 +287,7 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
     // that run uploaded, read from the function's record.
     let put_file = work.path().join("put-while-serving.txt");
     std::fs::write(&put_file, "put").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "served-b/input",
-        "-p",
-        put_file.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("served-b/input", &put_file);
     assert_eq!(r.status, 0, "{r:#?}");
     let put = r.json()["results"].clone();
     assert_eq!(put[0]["key"], "input/put-while-serving.txt", "{put}");
@@ -374,7 +322,7 @@ fn serve_picks_up_cp_mv_and_files_written_while_stopped() {
         "{runs:?}"
     );
     assert!(runs.values().all(|n| *n == 1), "{runs:?}");
-    let out = bucket_dir(&scar, "served-b").join("output");
+    let out = scar.bucket("served-b").join("output");
     assert_eq!(
         std::fs::read_to_string(out.join("by cp.txt.sha256"))
             .unwrap()
@@ -401,19 +349,17 @@ fn serve_under_a_renaming_writer_and_two_kills_runs_each_file_once() {
     let Some((scar, _work)) = setup("renamed", "renamed-b", RUN_MARK_SCRIPT, &[]) else {
         return;
     };
-    let input = bucket_dir(&scar, "renamed-b").join("input");
-    let out = bucket_dir(&scar, "renamed-b").join("output");
+    let input = scar.bucket("renamed-b").join("input");
+    let out = scar.bucket("renamed-b").join("output");
     let started = Instant::now();
     // serve's `--json` lines, read as they come (a full pipe would stall serve).
     let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
     let serve = || {
-        let mut child = scar
-            .command()
-            .args(["serve", "--concurrency", &CONCURRENCY.to_string(), "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let concurrency = CONCURRENCY.to_string();
+        let mut child = scar.spawn(
+            &["serve", "--concurrency", &concurrency, "--json"],
+            Stdio::piped(),
+        );
         let stdout = child.stdout.take().unwrap();
         let reported = reported.clone();
         std::thread::spawn(move || {
@@ -588,7 +534,7 @@ fn put_async_returns_at_once_and_the_files_still_run() {
         ])
         .ok();
     assert!(r.stdout.contains("in the background"), "{r:#?}");
-    let out = bucket_dir(&scar, "later-b").join("output");
+    let out = scar.bucket("later-b").join("output");
     let started = Instant::now();
     while std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) < 10 {
         assert!(
@@ -633,29 +579,24 @@ fn a_killed_launcher_loses_nothing() {
     let Some((scar, _work)) = setup("killed", "killed-b", script, &[]) else {
         return;
     };
-    let input = bucket_dir(&scar, "killed-b").join("input");
+    let input = scar.bucket("killed-b").join("input");
     for i in 0..40 {
         std::fs::write(input.join(format!("f{i:02}.txt")), format!("{i}")).unwrap();
     }
-    let mut child = scar
-        .command()
-        .args([
-            "run",
-            "-n",
-            "killed",
-            "-es",
-            "killed-b",
-            "--concurrency",
-            "2",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let launch = [
+        "run",
+        "-n",
+        "killed",
+        "-es",
+        "killed-b",
+        "--concurrency",
+        "2",
+    ];
+    let mut child = scar.spawn(&launch, Stdio::null());
     std::thread::sleep(Duration::from_millis(800));
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = bucket_dir(&scar, "killed-b").join("output");
+    let out = scar.bucket("killed-b").join("output");
     let before = std::fs::read_dir(&out).unwrap().count();
     assert!(
         before < 40,
@@ -689,30 +630,9 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
         return;
     };
     let archive = work.path().join("image.tar");
-    let r = scar.run(&[
-        "init",
-        "-n",
-        "other",
-        "-if",
-        archive.to_str().unwrap(),
-        "-es",
-        "bound-b",
-    ]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr
-            .contains("bound-b/input is already taken: bound-b/input triggers function \"small\""),
-        "{r:#?}"
-    );
-    let r = scar.run(&[
-        "init",
-        "-n",
-        "other",
-        "-if",
-        archive.to_str().unwrap(),
-        "-es",
-        "Bad_Bucket",
-    ]);
+    let r = scar.init_from("other", &archive, &["-es", "bound-b"]);
+    r.assert_refused("bound-b/input is already taken: bound-b/input triggers function \"small\"");
+    let r = scar.init_from("other", &archive, &["-es", "Bad_Bucket"]);
     assert_eq!(r.status, 2, "{r:#?}");
     let r = scar.run(&["run", "-n", "small", "--json"]);
     if r.stderr.contains("memory limits are not enforced") {
@@ -735,16 +655,7 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
     );
     // Removing the function unbinds the bucket.
     scar.run(&["rm", "-n", "small"]).ok();
-    scar.run(&[
-        "init",
-        "-n",
-        "other",
-        "-if",
-        archive.to_str().unwrap(),
-        "-es",
-        "bound-b",
-    ])
-    .ok();
+    scar.init_from("other", &archive, &["-es", "bound-b"]).ok();
 }
 
 /// An FDL output location inside the function's own `input/` (`loop-b/input/results`):
@@ -752,11 +663,9 @@ fn buckets_are_bound_to_one_function_and_memory_is_limited() {
 /// launcher; an output location that holds all of `input/` is refused at `init`.
 #[test]
 fn a_functions_own_outputs_never_trigger_it() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, _)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    build_busybox_image(&work.path().join("image"));
     std::fs::write(work.path().join("sum.sh"), CHECKSUM_SCRIPT).unwrap();
     let fdl = |output: &str| {
         format!(
@@ -777,20 +686,13 @@ fn a_functions_own_outputs_never_trigger_it() {
     let file = work.path().join("scar.yaml");
     std::fs::write(&file, fdl("loop-b/input/results")).unwrap();
     scar.run(&["init", "-f", file.to_str().unwrap()]).ok();
-    let input = bucket_dir(&scar, "loop-b").join("input");
+    let input = scar.bucket("loop-b").join("input");
     let results = input.join("results");
 
     // put: one invocation, for the input only.
     let src = work.path().join("first.txt");
     std::fs::write(&src, "first").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "loop-b/input",
-        "-p",
-        src.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("loop-b/input", &src);
     assert_eq!(r.status, 0, "{r:#?}");
     let put = r.json()["results"].clone();
     assert_eq!(put.as_array().unwrap().len(), 1, "{put}");
@@ -804,13 +706,7 @@ fn a_functions_own_outputs_never_trigger_it() {
 
     // serve: files written by another program run once each; their outputs, written into
     // the watched folder, do not.
-    let mut server = scar
-        .command()
-        .args(["serve", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = scar.spawn(&["serve", "--json"], Stdio::null());
     for name in ["second.txt", "third.txt"] {
         std::fs::write(input.join(name), name).unwrap();
     }

@@ -3,10 +3,7 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-use common::build_busybox_image;
-use scar_test_support::images as common;
-
-use crate::scar_home::scar_with;
+use crate::common::{folder_with, with_busybox_image};
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
 functions:
@@ -50,11 +47,9 @@ echo "shouted $name"
 
 #[test]
 fn an_fdl_file_creates_runs_and_removes_its_functions() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, _)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    build_busybox_image(&work.path().join("image"));
     std::fs::create_dir_all(work.path().join("scripts")).unwrap();
     std::fs::write(work.path().join("scripts/shout.sh"), SCRIPT).unwrap();
     let fdl = work.path().join("scar.yaml");
@@ -63,12 +58,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 
     // Bad uses fail before anything is created.
     let r = scar.run(&["init", "-f", fdl, "-n", "nope"]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr.contains("no function named `nope`"),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("no function named `nope`");
     let bad = work.path().join("bad.yaml");
     std::fs::write(
         &bad,
@@ -76,13 +66,7 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     )
     .unwrap();
     let r = scar.run(&["init", "-f", bad.to_str().unwrap()]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr
-            .contains("`onedata.od`: onedata storage is not supported"),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("`onedata.od`: onedata storage is not supported");
     let r = scar.run(&["rm"]);
     assert_eq!(r.status, 2, "a bare `rm` removes nothing: {r:#?}");
     assert_eq!(
@@ -120,17 +104,8 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 
     // A file put into the input bucket runs `shout`; only the .txt output is uploaded, to
     // the FDL output location; nothing goes to the input bucket's output/.
-    let inputs = work.path().join("inputs");
-    std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("a b.txt"), "hello\n").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "fdl-photos/input",
-        "-p",
-        inputs.to_str().unwrap(),
-        "--json",
-    ]);
+    let inputs = folder_with(work.path().join("inputs"), &[("a b.txt", "hello\n")]);
+    let r = scar.put_json("fdl-photos/input", &inputs);
     assert_eq!(r.status, 0, "{r:#?}");
     let buckets = scar.home.path().join("buckets");
     let out = buckets.join("fdl-results/shouted/run1");
@@ -160,10 +135,9 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
 /// busybox (CI cannot reach Docker Hub).
 #[test]
 fn the_word_count_example_runs_as_documented() {
-    let Some(scar) = scar_with(&["umoci", "busybox"]) else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count");
     let dir = work.path().join("word-count");
@@ -171,23 +145,23 @@ fn the_word_count_example_runs_as_documented() {
     for f in ["scar.yaml", "count.sh"] {
         std::fs::copy(example.join(f), dir.join(f)).unwrap();
     }
-    let image = build_busybox_image(&work.path().join("image"));
     let yaml = std::fs::read_to_string(dir.join("scar.yaml")).unwrap();
     assert!(yaml.contains("image: docker.io/library/busybox:1.36"));
     std::fs::write(
         dir.join("scar.yaml"),
         yaml.replace(
             "image: docker.io/library/busybox:1.36",
-            &format!("image: {}", image.image_arg()),
+            &format!("image: {image}"),
         ),
     )
     .unwrap();
 
     let fdl = dir.join("scar.yaml");
     scar.run(&["init", "-f", fdl.to_str().unwrap()]).ok();
-    let texts = work.path().join("texts");
-    std::fs::create_dir_all(&texts).unwrap();
-    std::fs::write(texts.join("hamlet.txt"), "to be or not to be\n").unwrap();
+    let texts = folder_with(
+        work.path().join("texts"),
+        &[("hamlet.txt", "to be or not to be\n")],
+    );
     let put = scar
         .run(&[
             "put",

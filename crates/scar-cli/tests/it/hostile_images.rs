@@ -3,10 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use common::{build_busybox_image, pax, raw_entry, require_tools, tar_of, OciImage, RawTar};
-use scar_test_support::images as common;
+use images::{
+    build_busybox_image, layer_with_bad_checksum, layer_with_garbage_size, layer_with_long_name,
+    layer_with_negative_size, layer_with_unknown_sparse, raw_entry, require_tools, tar_of,
+    OciImage, RawTar,
+};
+use scar_test_support::images;
 use scar_test_support::scar as support;
-use support::{Run, Scar};
+use support::Scar;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
@@ -14,7 +18,7 @@ const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 /// docker-archive.
 fn archive_with(base: &OciImage, work: &Path, name: &str, layer: &[u8]) -> PathBuf {
     let layout = work.join(format!("layout-{name}"));
-    common::run(
+    images::run(
         std::process::Command::new("cp")
             .arg("-a")
             .arg(&base.layout)
@@ -40,12 +44,6 @@ fn setup() -> Option<(Scar, tempfile::TempDir, OciImage)> {
     Some((scar, work, base))
 }
 
-fn init(scar: &Scar, name: &str, archive: &Path, extra: &[&str]) -> Run {
-    let mut args = vec!["init", "-n", name, "-if", archive.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    scar.run(&args)
-}
-
 /// No root, no staging, no function: what a failed init must leave.
 #[track_caller]
 fn nothing_left(scar: &Scar) {
@@ -62,58 +60,24 @@ fn malformed_layers_exit_2_and_leave_nothing() {
     let Some((scar, work, base)) = setup() else {
         return;
     };
-    let file = |edit: fn(&mut tar::Header)| {
-        tar_of(&[raw_entry(
-            "f",
-            tar::EntryType::Regular,
-            b"data",
-            edit,
-            false,
-        )])
-    };
-    let long = "n".repeat(300);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "bad-checksum",
-            tar_of(&[raw_entry(
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-                |h| h.as_old_mut().cksum = *b"0000001\0",
-                true,
-            )]),
-            "checksum",
-        ),
+        ("bad-checksum", layer_with_bad_checksum(), "checksum"),
         (
             "garbage-size",
-            file(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0"),
+            layer_with_garbage_size(),
             "not a valid layer",
         ),
-        (
-            "negative-size",
-            file(|h| h.as_old_mut().size = [0xff; 12]),
-            "layer",
-        ),
-        (
-            "long-name",
-            tar_of(&[
-                pax(&[("path", long.as_bytes())]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
-            "at most 255 bytes",
-        ),
+        ("negative-size", layer_with_negative_size(), "layer"),
+        ("long-name", layer_with_long_name(), "at most 255 bytes"),
         (
             "unknown-sparse",
-            tar_of(&[
-                pax(&[("GNU.sparse.major", b"7"), ("GNU.sparse.minor", b"0")]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            layer_with_unknown_sparse(),
             "unknown format",
         ),
     ];
     for (name, layer, needle) in cases {
         let archive = archive_with(&base, work.path(), name, &layer);
-        let run = init(&scar, "f", &archive, &[]);
+        let run = scar.init_from("f", &archive, &[]);
         assert_eq!(run.status, 2, "{name}: {run:#?}");
         assert!(run.stderr.contains(needle), "{name}: {}", run.stderr);
         nothing_left(&scar);
@@ -135,7 +99,7 @@ fn an_mtime_past_any_clock_is_not_a_panic() {
         false,
     )]);
     let archive = archive_with(&base, work.path(), "mtime", &layer);
-    init(&scar, "f", &archive, &[]).ok();
+    scar.init_from("f", &archive, &[]).ok();
 }
 
 #[test]
@@ -150,12 +114,12 @@ fn hostile_entries_are_summed_up_listed_on_request_and_refused_when_strict() {
         .finish();
     let archive = archive_with(&base, work.path(), "hostile", &layer);
 
-    let strict = init(&scar, "s", &archive, &["--strict"]);
+    let strict = scar.init_from("s", &archive, &["--strict"]);
     assert_eq!(strict.status, 2, "{strict:#?}");
     assert!(strict.stderr.contains("../escape") && strict.stderr.contains("--strict"));
     nothing_left(&scar);
 
-    let run = init(&scar, "f", &archive, &[]).ok();
+    let run = scar.init_from("f", &archive, &[]).ok();
     assert!(
         run.stderr
             .contains("warning: extraction dropped or changed 3 entries of the image: 2 hostile")
@@ -173,7 +137,7 @@ fn hostile_entries_are_summed_up_listed_on_request_and_refused_when_strict() {
         .file("distinct", 0o644, b"another image")
         .finish();
     let archive = archive_with(&base, work.path(), "hostile-v", &layer);
-    let run = init(&scar, "g", &archive, &["-v"]).ok();
+    let run = scar.init_from("g", &archive, &["-v"]).ok();
     for needle in ["`../escape`", "`hl-out`", "`null`", "3 entries"] {
         assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
     }

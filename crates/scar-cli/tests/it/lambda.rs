@@ -8,15 +8,17 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{build_busybox_image, require_tools};
-use scar_test_support::images as common;
+use images::require_tools;
+use scar_test_support::images;
 use scar_test_support::scar as support;
+use support::Scar;
 
-use crate::scar_home::scar_with;
+use crate::common::with_busybox_archive;
 
 /// What the runtime posted back: `response` or `error`, the request id, the body.
 #[derive(Debug, Clone)]
@@ -57,7 +59,22 @@ impl RuntimeApi {
         RuntimeApi { addr, state }
     }
 
-    fn queue(&self, request_id: &str, event: serde_json::Value) {
+    /// [`RuntimeApi::start`], with `events` to hand out in order as the requests
+    /// `<prefix>-<this process>-1`, `-2`...; returns it with those request ids, by number.
+    fn serving(
+        prefix: &str,
+        events: &[serde_json::Value],
+    ) -> (RuntimeApi, impl Fn(usize) -> String) {
+        let prefix = format!("{prefix}-{}", std::process::id());
+        let id = move |n: usize| format!("{prefix}-{n}");
+        let api = RuntimeApi::start();
+        for (n, event) in events.iter().enumerate() {
+            api.queue(&id(n + 1), event);
+        }
+        (api, id)
+    }
+
+    fn queue(&self, request_id: &str, event: &serde_json::Value) {
         let mut state = self.state.lock().unwrap();
         state
             .events
@@ -181,28 +198,63 @@ fn serve(conn: TcpStream, state: &Mutex<ApiState>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Kills the process on drop, so that a failed assertion leaves nothing running.
-/// The zip package's `bootstrap`, unpacked at `task`, as Lambda starts a `provided.al2023`
-/// function named `name`: only Lambda's variables, talking to `api`.
-fn lambda_bootstrap(task: &std::path::Path, api: &RuntimeApi, name: &str) -> Command {
-    let mut cmd = Command::new(task.join("bootstrap"));
-    cmd.current_dir(task)
-        .env_clear()
+/// `cmd` (a runtime) with the environment Lambda starts a runtime of function `name` in,
+/// and nothing else: the Runtime API at `api`, 128 MB, its log group, the log stream
+/// `stream`.
+fn as_lambda_starts<'c>(
+    cmd: &'c mut Command,
+    api: &RuntimeApi,
+    name: &str,
+    stream: &str,
+) -> &'c mut Command {
+    cmd.env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]test")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
         .env("AWS_REGION", "us-east-1")
+        .env("TZ", ":UTC")
+}
+
+/// The zip package's `bootstrap`, unpacked at `task`, as Lambda starts a `provided.al2023`
+/// function named `name`: only Lambda's variables, talking to `api`.
+fn lambda_bootstrap(task: &Path, api: &RuntimeApi, name: &str) -> Command {
+    let mut cmd = Command::new(task.join("bootstrap"));
+    as_lambda_starts(&mut cmd, api, name, "2026/11/25/[$LATEST]test")
+        .current_dir(task)
         .env("LAMBDA_TASK_ROOT", task)
         .env("_HANDLER", "scar")
-        .env("TZ", ":UTC")
         .env("PATH", "/usr/local/bin:/usr/bin:/bin");
     cmd
 }
 
+/// Function `name`'s zip package (carrying this machine's proot), unpacked into
+/// `<work>/task` as Lambda unpacks it into /var/task.
+fn unpacked_zip(scar: &Scar, work: &Path, name: &str) -> PathBuf {
+    let proot = images::which("proot").unwrap();
+    let zip = work.join(format!("{name}.zip"));
+    scar.package(name, "zip", &zip, &["--proot", proot.to_str().unwrap()])
+        .ok();
+    let task = work.join("task");
+    images::unzip(&zip, &task);
+    task
+}
+
+/// What building and unpacking a zip package of the busybox image takes.
+const ZIP_TOOLS: &[&str] = &["umoci", "skopeo", "busybox", "proot", "unzip"];
+
+/// Kills the process on drop, so that a failed assertion leaves nothing running.
 struct Running(std::process::Child);
+
+impl Running {
+    /// Starts `cmd`, its output discarded.
+    fn quietly(cmd: &mut Command) -> Running {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        Running(child.unwrap())
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -213,47 +265,20 @@ impl Drop for Running {
 
 #[test]
 fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(ZIP_TOOLS) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(work.path());
-    let archive = work.path().join("image.tar");
-    image.docker_archive(&archive);
-    scar.run(&["init", "-n", "lam", "-if", archive.to_str().unwrap()])
-        .ok();
-    let proot = common::which("proot").unwrap();
-    let zip = work.path().join("lam.zip");
-    scar.run(&[
-        "--proot",
-        proot.to_str().unwrap(),
-        "package",
-        "-n",
-        "lam",
-        "--package",
-        "zip",
-        "-o",
-        zip.to_str().unwrap(),
-    ])
-    .ok();
-    // Lambda unpacks the zip into /var/task; here a directory stands in for it.
-    let task = work.path().join("task");
-    common::run(
-        Command::new("unzip")
-            .arg("-q")
-            .arg(&zip)
-            .arg("-d")
-            .arg(&task),
-    );
+    scar.init_from("lam", &archive, &[]).ok();
+    let task = unpacked_zip(&scar, work.path(), "lam");
 
-    let api = RuntimeApi::start();
-    let id = |n: u32| format!("lam-{}-{n}", std::process::id());
-    api.queue(
-        &id(1),
-        serde_json::json!({"script": "if test -e /etc/scar-marker; then echo root=image; else echo root=host; fi\necho \"pwd=$(pwd) greeting=$GREETING\"\ncat /srv/hello.txt\n"}),
+    let (api, id) = RuntimeApi::serving(
+        "lam",
+        &[
+            serde_json::json!({"script": "if test -e /etc/scar-marker; then echo root=image; else echo root=host; fi\necho \"pwd=$(pwd) greeting=$GREETING\"\ncat /srv/hello.txt\n"}),
+            serde_json::json!({}),
+            serde_json::json!({"script": "echo bad; exit 4"}),
+        ],
     );
-    api.queue(&id(2), serde_json::json!({}));
-    api.queue(&id(3), serde_json::json!({"script": "echo bad; exit 4"}));
 
     let child = lambda_bootstrap(&task, &api, "lam")
         .stdout(Stdio::piped())
@@ -303,7 +328,7 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
     assert!(log.contains("hello from the image"), "{log}");
     // Each request directory under /tmp is gone after its invocation.
     for n in 1..=3 {
-        assert!(!std::path::Path::new("/tmp").join(id(n)).exists());
+        assert!(!Path::new("/tmp").join(id(n)).exists());
     }
 }
 
@@ -314,58 +339,22 @@ fn the_zip_packages_bootstrap_runs_as_lambda_runs_it() {
 /// notification for step 2 fires.
 #[test]
 fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(ZIP_TOOLS) else {
         return;
     };
     let Some(moto) = scar_test_support::moto::Moto::start() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(work.path());
-    let archive = work.path().join("image.tar");
-    image.docker_archive(&archive);
     let script = work.path().join("step.sh");
     std::fs::write(
         &script,
         "name=$(basename \"$INPUT_FILE_PATH\")\nprintf '%s|1' \"$(cat \"$INPUT_FILE_PATH\")\" > \"$TMP_OUTPUT_DIR/$name\"\necho \"key=$AWS_ACCESS_KEY_ID\"\n",
     )
     .unwrap();
-    scar.run(&[
-        "init",
-        "-n",
-        "one",
-        "-if",
-        archive.to_str().unwrap(),
-        "-ib",
-        "flow/start",
-        "-ob",
-        "flow/two",
-        "-s",
-        script.to_str().unwrap(),
-    ])
-    .ok();
-    let proot = common::which("proot").unwrap();
-    let zip = work.path().join("one.zip");
-    scar.run(&[
-        "--proot",
-        proot.to_str().unwrap(),
-        "package",
-        "-n",
-        "one",
-        "--package",
-        "zip",
-        "-o",
-        zip.to_str().unwrap(),
-    ])
-    .ok();
-    let task = work.path().join("task");
-    common::run(
-        Command::new("unzip")
-            .arg("-q")
-            .arg(&zip)
-            .arg("-d")
-            .arg(&task),
-    );
+    let script = script.to_str().unwrap();
+    let flags = ["-ib", "flow/start", "-ob", "flow/two", "-s", script];
+    scar.init_from("one", &archive, &flags).ok();
+    let task = unpacked_zip(&scar, work.path(), "one");
     // The object, put into the first folder through S3's API.
     let input = work.path().join("x.txt");
     std::fs::write(&input, "x").unwrap();
@@ -380,26 +369,21 @@ fn step_one_of_a_chain_writes_into_step_twos_folder_on_s3() {
     assert_eq!(status, 200);
     aws(&["put", "-b", "flow/start", "-p", input.to_str().unwrap()]);
 
-    let api = RuntimeApi::start();
-    let id = format!("chain-{}", std::process::id());
-    api.queue(
-        &id,
-        serde_json::json!({"Records": [{
+    let (api, _) = RuntimeApi::serving(
+        "chain",
+        &[serde_json::json!({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
             "eventTime": "2026-12-02T00:00:00.000Z", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "flow", "arn": "arn:aws:s3:::flow"},
-                   "object": {"key": "start/x.txt", "size": 1}}}]}),
+                   "object": {"key": "start/x.txt", "size": 1}}}]})],
     );
-    let child = lambda_bootstrap(&task, &api, "one")
-        .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
-        .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
-        .env("CONT_VAR_AWS_ACCESS_KEY_ID", "AKIACONTAINER")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running(child);
+    let running = Running::quietly(
+        lambda_bootstrap(&task, &api, "one")
+            .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
+            .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
+            .env("CONT_VAR_AWS_ACCESS_KEY_ID", "AKIACONTAINER"),
+    );
     let answers = api.wait_for_answers(1);
     drop(running);
     let r = &answers[0].body;
@@ -446,31 +430,19 @@ fn the_arm64_supervisor_answers_under_qemu() {
         .to_string(),
     )
     .unwrap();
-    let api = RuntimeApi::start();
-    let id = |n: u32| format!("arm-{}-{n}", std::process::id());
-    api.queue(
-        &id(1),
-        serde_json::json!({"script": "echo hello from arm64; exit 3"}),
+    let (api, id) = RuntimeApi::serving(
+        "arm",
+        &[
+            serde_json::json!({"script": "echo hello from arm64; exit 3"}),
+            serde_json::json!({}),
+        ],
     );
-    api.queue(&id(2), serde_json::json!({}));
-    let child = Command::new("qemu-aarch64-static")
-        .arg(&bootstrap)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "arm")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/arm")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]arm")
-        .env("AWS_REGION", "us-east-1")
-        .env("TZ", ":UTC")
-        .env("PATH", "/usr/bin:/bin")
-        .env("SCAR_FUNCTION_FILE", &function)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _running = Running(child);
+    let mut qemu = Command::new("qemu-aarch64-static");
+    let _running = Running::quietly(
+        as_lambda_starts(qemu.arg(&bootstrap), &api, "arm", "2026/11/25/[$LATEST]arm")
+            .env("PATH", "/usr/bin:/bin")
+            .env("SCAR_FUNCTION_FILE", &function),
+    );
     let answers = api.wait_for_answers(2);
     assert_eq!(answers[0].kind, "error", "{answers:?}");
     let failed: serde_json::Value =
@@ -534,28 +506,17 @@ fn the_supervisor_on_lambda_submits_batch_jobs() {
             .to_string(),
         )
         .unwrap();
-        let child = Command::new(&bootstrap)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/02/[$LATEST]batch")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
-            .env("SCAR_BATCH_JOB_QUEUE", queue)
-            .env("SCAR_BATCH_JOB_DEFINITION", "scar-d")
-            .env("TZ", ":UTC")
-            .env("PATH", "/usr/bin:/bin")
-            .env("SCAR_FUNCTION_FILE", &function)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Running(child)
+        let mut supervisor = Command::new(&bootstrap);
+        Running::quietly(
+            as_lambda_starts(&mut supervisor, api, name, "2026/12/02/[$LATEST]batch")
+                .env("AWS_ACCESS_KEY_ID", scar_test_support::moto::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", scar_test_support::moto::ACCESS_KEY)
+                .env("AWS_ENDPOINT_URL", moto.endpoint())
+                .env("SCAR_BATCH_JOB_QUEUE", queue)
+                .env("SCAR_BATCH_JOB_DEFINITION", "scar-d")
+                .env("PATH", "/usr/bin:/bin")
+                .env("SCAR_FUNCTION_FILE", &function),
+        )
     };
     let job_of = |answer: &Answer| -> (serde_json::Value, String) {
         let id = answer.body["batch_job"]
@@ -584,11 +545,9 @@ fn the_supervisor_on_lambda_submits_batch_jobs() {
     };
 
     // lambda-batch: 3 s of Lambda's share (30 s less the 27 s threshold), then Batch's.
-    let api = RuntimeApi::start();
-    let id = |n: u32| format!("lb-{}-{n}", std::process::id());
     let slow = serde_json::json!({"script": "echo started; sleep 20; echo late > $TMP_OUTPUT_DIR/late.txt"});
-    api.queue(&id(1), slow.clone());
-    api.queue(&id(2), serde_json::json!({"script": "echo quick"}));
+    let quick = serde_json::json!({"script": "echo quick"});
+    let (api, id) = RuntimeApi::serving("lb", &[slow.clone(), quick]);
     let started = Instant::now();
     let running = lambda("lb", "lambda-batch", "scar-q", &api);
     let answers = api.wait_for_answers(2);
@@ -616,9 +575,8 @@ fn the_supervisor_on_lambda_submits_batch_jobs() {
     );
 
     // batch: every event is a job, the script never runs on Lambda.
-    let api = RuntimeApi::start();
     let event = serde_json::json!({"script": "echo on lambda"});
-    api.queue(&id(3), event.clone());
+    let (api, id) = RuntimeApi::serving("bb", std::slice::from_ref(&event));
     let running = lambda("bb", "batch", "scar-q", &api);
     let answers = api.wait_for_answers(1);
     drop(running);
@@ -626,11 +584,10 @@ fn the_supervisor_on_lambda_submits_batch_jobs() {
     let output = answers[0].body["output"].as_str().unwrap();
     assert!(!output.contains("on lambda"), "{output}");
     assert!(output.contains("submitted to AWS Batch: job"), "{output}");
-    assert_eq!(job_of(&answers[0]), (event, id(3)));
+    assert_eq!(job_of(&answers[0]), (event, id(1)));
 
     // A queue that does not exist: the invocation fails (Lambda retries it), never lost.
-    let api = RuntimeApi::start();
-    api.queue(&id(4), serde_json::json!({}));
+    let (api, _) = RuntimeApi::serving("lost", &[serde_json::json!({})]);
     let _running = lambda("lost", "batch", "no-such-queue", &api);
     let answers = api.wait_for_answers(1);
     assert_eq!(answers[0].kind, "error", "{:?}", answers[0].body);

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{build_busybox_image, require_tools, OciImage, TestRegistry};
-use scar_test_support::images as common;
+use images::{build_busybox_image, require_tools, OciImage, TestRegistry};
+use scar_test_support::images;
 use scar_test_support::scar as support;
 use support::Scar;
 
-use crate::scar_home::scar_with;
+use crate::common::scar_with;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
@@ -37,16 +37,7 @@ fn a_function_runs_scripts_inside_its_image() {
         return;
     };
     let info = scar
-        .run(&[
-            "init",
-            "-n",
-            "fn1",
-            "-if",
-            archive.to_str().unwrap(),
-            "-e",
-            "FROM_INIT=i",
-            "--json",
-        ])
+        .init_from("fn1", &archive, &["-e", "FROM_INIT=i", "--json"])
         .ok()
         .json();
     assert_eq!(info["spec"]["name"], "fn1");
@@ -139,19 +130,11 @@ fn exit_codes_timeouts_and_init_scripts() {
     };
     let init = work.path().join("init.sh");
     std::fs::write(&init, "echo from-init-script; exit ${CODE:-0}\n").unwrap();
-    scar.run(&[
-        "init",
-        "-n",
+    scar.init_from(
         "fn2",
-        "-if",
-        archive.to_str().unwrap(),
-        "-t",
-        "4",
-        "-tt",
-        "2",
-        "-s",
-        init.to_str().unwrap(),
-    ])
+        &archive,
+        &["-t", "4", "-tt", "2", "-s", init.to_str().unwrap()],
+    )
     .ok();
     let r = scar.run(&["run", "-n", "fn2"]).ok();
     assert_eq!(r.stdout, "from-init-script\n");
@@ -190,8 +173,7 @@ fn log_by_request_id_returns_exactly_that_invocation() {
     let Some((scar, _work, _image, archive)) = setup() else {
         return;
     };
-    scar.run(&["init", "-n", "fn3", "-if", archive.to_str().unwrap()])
-        .ok();
+    scar.init_from("fn3", &archive, &[]).ok();
     let first = scar.run(&["run", "-n", "fn3", "echo first-run"]).ok();
     assert_eq!(first.stdout, "first-run\n");
     let a = scar
@@ -301,149 +283,46 @@ fn bad_input_is_refused_with_status_2_and_leaves_nothing() {
     };
     let unreachable = format!("127.0.0.1:{closed_port}/test/busybox:latest");
     let missing_script = work.path().join("no-such-script.sh");
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let (not_image, truncated, tampered, missing_script) = (
+        not_image.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        tampered.to_str().unwrap(),
+        missing_script.to_str().unwrap(),
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (&["init", "-n", "taken", "-if", archive], "already exists"),
         (
-            vec!["init", "-n", "taken", "-if", archive]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            "already exists",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "bad name".into(),
-                "-if".into(),
-                archive.into(),
-            ],
+            &["init", "-n", "bad name", "-if", archive],
             "invalid function name",
         ),
+        (&["init", "-n", "m", "-m", "64", "-if", archive], "memory"),
+        (&["init", "-n", "t", "-t", "901", "-if", archive], "timeout"),
         (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "m".into(),
-                "-m".into(),
-                "64".into(),
-                "-if".into(),
-                archive.into(),
-            ],
-            "memory",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "t".into(),
-                "-t".into(),
-                "901".into(),
-                "-if".into(),
-                archive.into(),
-            ],
-            "timeout",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "t".into(),
-                "-t".into(),
-                "5".into(),
-                "-tt".into(),
-                "5".into(),
-                "-if".into(),
-                archive.into(),
-            ],
+            &["init", "-n", "t", "-t", "5", "-tt", "5", "-if", archive],
             "threshold",
         ),
+        (&["init", "-n", "r", "-if", not_image], "not"),
+        (&["init", "-n", "r", "-if", truncated], ""),
+        (&["init", "-n", "r", "-if", tampered], "digest"),
+        (&["init", "-n", "r", "-i", &unreachable], ""),
         (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-if".into(),
-                not_image.display().to_string(),
-            ],
-            "not",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-if".into(),
-                truncated.display().to_string(),
-            ],
-            "",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-if".into(),
-                tampered.display().to_string(),
-            ],
-            "digest",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-i".into(),
-                unreachable,
-            ],
-            "",
-        ),
-        (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-if".into(),
-                archive.into(),
-                "-s".into(),
-                missing_script.display().to_string(),
-            ],
+            &["init", "-n", "r", "-if", archive, "-s", missing_script],
             "no-such-script",
         ),
         (
-            vec![
-                "init".into(),
-                "-n".into(),
-                "r".into(),
-                "-if".into(),
-                archive.into(),
-                "-e".into(),
-                "1BAD=x".into(),
-            ],
+            &["init", "-n", "r", "-if", archive, "-e", "1BAD=x"],
             "environment",
         ),
+        (&["run", "-n", "nobody"], "not found"),
         (
-            vec!["run".into(), "-n".into(), "nobody".into()],
-            "not found",
-        ),
-        (
-            vec![
-                "run".into(),
-                "-n".into(),
-                "taken".into(),
-                "-s".into(),
-                missing_script.display().to_string(),
-            ],
+            &["run", "-n", "taken", "-s", missing_script],
             "no-such-script",
         ),
-        (vec!["rm".into(), "-n".into(), "nobody".into()], "not found"),
-        (
-            vec!["log".into(), "-n".into(), "nobody".into()],
-            "not found",
-        ),
+        (&["rm", "-n", "nobody"], "not found"),
+        (&["log", "-n", "nobody"], "not found"),
     ];
-    for (args, says) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let r = scar.run(&args);
+    for &(args, says) in cases {
+        let r = scar.run(args);
         assert_eq!(r.status, 2, "{args:?}: {r:#?}");
         assert!(r.stderr.starts_with("error: "), "{args:?}: {r:#?}");
         assert!(

@@ -6,6 +6,7 @@
 
 mod aws;
 mod batch;
+mod common;
 mod conformance;
 mod events;
 mod fdl;
@@ -15,7 +16,6 @@ mod local;
 mod minio_input;
 mod packages;
 mod runtime_api;
-mod scar_home;
 mod snapshots;
 mod upstream_fdl;
 mod workflows;

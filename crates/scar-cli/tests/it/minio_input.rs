@@ -10,7 +10,7 @@ use scar_test_support::images::build_busybox_image;
 use scar_test_support::moto::Moto;
 use scar_test_support::scar::Run;
 
-use crate::scar_home::scar_with;
+use crate::common::scar_with;
 
 const SECRET: &str = "minio-secret-never-shown";
 
@@ -110,7 +110,7 @@ fn local_launcher_runs_over_a_minio_folder() {
     for r in results.as_array().unwrap() {
         assert_eq!(r["outcome"], "succeeded", "{results:#}");
     }
-    let out = scar.home.path().join("buckets/results/out");
+    let out = scar.bucket("results/out");
     assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "alpha");
     assert_eq!(std::fs::read_to_string(out.join("b.txt")).unwrap(), "beta");
     assert_eq!(

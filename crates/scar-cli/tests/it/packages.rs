@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use common::{build_busybox_image, OciImage};
-use scar_test_support::images as common;
+use images::{build_busybox_image, OciImage};
+use scar_test_support::images;
 use scar_test_support::scar as support;
-use support::Scar;
+use support::{Run, Scar};
 
-use crate::scar_home::scar_with;
+use crate::common::{number_after, scar_with, with_busybox_archive};
 
 /// A glibc image: the host's dash, coreutils and their shared libraries.
 fn build_glibc_image(work: &Path) -> OciImage {
@@ -80,26 +80,8 @@ fn observe(scar: &Scar, name: &str, script: &Path, input: &Path) -> Vec<String> 
         .json();
     let image_cmd = scar.run(&["run", "-n", name]).ok().stdout;
     let bucket = format!("{}-b", name.to_ascii_lowercase());
-    let events = scar
-        .run(&[
-            "put",
-            "-b",
-            &format!("{bucket}/input"),
-            "-p",
-            input.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json()["results"]
-        .clone();
-    let out = std::fs::read_to_string(
-        scar.home
-            .path()
-            .join("buckets")
-            .join(&bucket)
-            .join("output/out.txt"),
-    )
-    .unwrap();
+    let events = scar.put_json(&format!("{bucket}/input"), input).ok().json()["results"].clone();
+    let out = std::fs::read_to_string(scar.bucket(&bucket).join("output/out.txt")).unwrap();
     vec![
         direct["output"].as_str().unwrap().to_string(),
         direct["exit_code"].to_string(),
@@ -132,19 +114,11 @@ fn image_and_zip_packages_run_like_a_plain_function() {
         for package in ["none", "image", "zip"] {
             let name = format!("{label}-{package}");
             let bucket = format!("{name}-b");
-            let mut args = vec![
-                "init",
-                "-n",
-                &name,
-                "-if",
-                archive.to_str().unwrap(),
-                "-es",
-                &bucket,
-            ];
+            let mut args = vec!["-es", &bucket];
             if package != "none" {
                 args.extend(["--package", package]);
             }
-            scar.run(&args).ok();
+            scar.init_from(&name, &archive, &args).ok();
             seen.push((package, observe(&scar, &name, &script, &input)));
         }
         let (_, plain) = &seen[0];
@@ -174,58 +148,40 @@ fn image_and_zip_packages_run_like_a_plain_function() {
 
 #[test]
 fn a_zip_without_its_root_builds_one_from_its_layers() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox"]) else {
+    let Some((scar, work, archive)) = with_busybox_archive(&["umoci", "skopeo", "busybox"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(work.path());
-    let archive = work.path().join("image.tar");
-    image.docker_archive(&archive);
+    // `scar ARGS` with the unzipped size a zip package may have at most.
+    let under = |limit: &str, args: &[&str]| {
+        Run::of(
+            scar.command()
+                .env("SCAR_ZIP_UNZIPPED_LIMIT", limit)
+                .args(args),
+        )
+    };
+    let init = [
+        "init",
+        "-n",
+        "cold",
+        "-if",
+        archive.to_str().unwrap(),
+        "--package",
+        "zip",
+    ];
     // Small enough that the layers fit and the extracted root does not: a limit of 1 byte
     // fails and says what the layers alone take.
-    let out = scar
-        .command()
-        .env("SCAR_ZIP_UNZIPPED_LIMIT", "1")
-        .args([
-            "init",
-            "-n",
-            "cold",
-            "-if",
-            archive.to_str().unwrap(),
-            "--package",
-            "zip",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = under("1", &init);
+    assert_eq!(out.status, 2, "{out:?}");
+    let stderr = &out.stderr;
     assert!(stderr.contains("help: use `--package image`"), "{stderr}");
-    let layers_only: u64 = stderr
-        .split("would take ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no size in {stderr}"));
+    let layers_only: u64 = number_after(stderr, "would take ", " ");
     let limit = (layers_only + 1000).to_string();
     assert_eq!(
         scar.run(&["ls", "--json"]).ok().json(),
         serde_json::json!([])
     );
-    let out = scar
-        .command()
-        .env("SCAR_ZIP_UNZIPPED_LIMIT", &limit)
-        .args([
-            "init",
-            "-n",
-            "cold",
-            "-if",
-            archive.to_str().unwrap(),
-            "--package",
-            "zip",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let out = under(&limit, &init);
+    assert_eq!(out.status, 0, "{out:?}");
     let fdir = scar.home.path().join("functions/cold");
     assert!(!fdir.join("coldroot").exists());
     let r = scar
@@ -236,45 +192,27 @@ fn a_zip_without_its_root_builds_one_from_its_layers() {
         fdir.join("coldroot/etc/scar-marker").exists(),
         "the root was built at cold start"
     );
-    let report = scar
-        .command()
-        .env("SCAR_ZIP_UNZIPPED_LIMIT", &limit)
-        .args(["package", "-n", "cold", "--package", "zip", "-o"])
-        .arg(work.path().join("cold.zip"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let zip = work.path().join("cold.zip");
+    let package = ["package", "-n", "cold", "--package", "zip", "-o"];
+    let report = under(
+        &limit,
+        &[&package[..], &[zip.to_str().unwrap(), "--json"]].concat(),
+    )
+    .json();
     assert_eq!(report["includes_root"], false);
 }
 
 #[test]
 fn scar_package_writes_what_aws_would_get() {
-    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "proot", "unzip"]) else {
+    let tools = ["umoci", "skopeo", "busybox", "proot", "unzip"];
+    let Some((scar, work, archive)) = with_busybox_archive(&tools) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(work.path());
-    let archive = work.path().join("image.tar");
-    image.docker_archive(&archive);
-    scar.run(&["init", "-n", "pkg", "-if", archive.to_str().unwrap()])
-        .ok();
+    scar.init_from("pkg", &archive, &[]).ok();
     let oci = work.path().join("pkg.tar");
-    let r = scar
-        .run(&[
-            "package",
-            "-n",
-            "pkg",
-            "--package",
-            "image",
-            "-o",
-            oci.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
+    let r = scar.package("pkg", "image", &oci, &["--json"]).ok().json();
     assert_eq!(r["package"], "image");
-    let inspect = common::run(
+    let inspect = images::run(
         std::process::Command::new("skopeo")
             .args(["inspect", "--config"])
             .arg(format!("oci-archive:{}", oci.display())),
@@ -287,16 +225,7 @@ fn scar_package_writes_what_aws_would_get() {
     assert_eq!(config["config"]["WorkingDir"], "/srv");
     let zip_path = work.path().join("pkg.zip");
     let r = scar
-        .run(&[
-            "package",
-            "-n",
-            "pkg",
-            "--package",
-            "zip",
-            "-o",
-            zip_path.to_str().unwrap(),
-            "--json",
-        ])
+        .package("pkg", "zip", &zip_path, &["--json"])
         .ok()
         .json();
     assert_eq!(r["includes_root"], true);
@@ -307,20 +236,10 @@ fn scar_package_writes_what_aws_would_get() {
     );
     // With a proot, the package carries it and its function file says where things are.
     {
-        let proot = common::which("proot").unwrap();
+        let proot = images::which("proot").unwrap();
         let with = work.path().join("with-proot.zip");
-        scar.run(&[
-            "--proot",
-            proot.to_str().unwrap(),
-            "package",
-            "-n",
-            "pkg",
-            "--package",
-            "zip",
-            "-o",
-            with.to_str().unwrap(),
-        ])
-        .ok();
+        scar.package("pkg", "zip", &with, &["--proot", proot.to_str().unwrap()])
+            .ok();
         let unzip = |member: &str| {
             std::process::Command::new("unzip")
                 .arg("-p")
@@ -346,26 +265,9 @@ fn scar_package_writes_what_aws_would_get() {
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     // Same function, same bytes: packages are deterministic.
     let again = work.path().join("again.zip");
-    scar.run(&[
-        "package",
-        "-n",
-        "pkg",
-        "--package",
-        "zip",
-        "-o",
-        again.to_str().unwrap(),
-    ])
-    .ok();
+    scar.package("pkg", "zip", &again, &[]).ok();
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
-    let r = scar.run(&[
-        "package",
-        "-n",
-        "nobody",
-        "--package",
-        "zip",
-        "-o",
-        again.to_str().unwrap(),
-    ]);
+    let r = scar.package("nobody", "zip", &again, &[]);
     assert_eq!(r.status, 2);
 }
 
@@ -403,7 +305,7 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     image.add_layer(work.path(), |rootfs| {
         std::fs::create_dir_all(rootfs.join("data")).unwrap();
         for i in 0..FILES {
-            let bytes = common::binary_like(i, 4 << 20);
+            let bytes = images::binary_like(i, 4 << 20);
             std::fs::write(rootfs.join(format!("data/blob-{i:02}.bin")), bytes).unwrap();
         }
     });
@@ -413,20 +315,10 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     assert!(std::fs::metadata(&archive).unwrap().len() > limit);
     let expected = {
         use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(common::binary_like(7, 4 << 20)))
+        hex::encode(sha2::Sha256::digest(images::binary_like(7, 4 << 20)))
     };
 
-    let init = scar
-        .run(&[
-            "init",
-            "-n",
-            "big",
-            "-if",
-            archive.to_str().unwrap(),
-            "--package",
-            "zip",
-        ])
-        .ok();
+    let init = scar.init_from("big", &archive, &["--package", "zip"]).ok();
     assert!(init.stderr.contains("gzipped"), "{init:#?}");
     let r = scar
         .run(&[
@@ -442,19 +334,7 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     );
 
     let zip = work.path().join("big.zip");
-    let report = scar
-        .run(&[
-            "package",
-            "-n",
-            "big",
-            "--package",
-            "zip",
-            "-o",
-            zip.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
+    let report = scar.package("big", "zip", &zip, &["--json"]).ok().json();
     assert!(
         report["unzipped_size"].as_u64().unwrap() <= limit,
         "{report}"
@@ -462,23 +342,14 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     assert_eq!(report["includes_root"], false, "{report}");
     assert_eq!(report["needs_deployment_bucket"], true, "{report}");
     let again = work.path().join("again.zip");
-    scar.run(&[
-        "package",
-        "-n",
-        "big",
-        "--package",
-        "zip",
-        "-o",
-        again.to_str().unwrap(),
-    ])
-    .ok();
+    scar.package("big", "zip", &again, &[]).ok();
     assert!(
         std::fs::read(&zip).unwrap() == std::fs::read(&again).unwrap(),
         "the same function gives the same zip"
     );
 
     let out = work.path().join("unzipped");
-    common::unzip(&zip, &out);
+    images::unzip(&zip, &out);
     let ud = out.join("udocker");
     let mut gzip_layers = 0;
     for e in std::fs::read_dir(ud.join("layers")).unwrap() {
@@ -491,9 +362,9 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
         gzip_layers += usize::from(head == [0x1f, 0x8b]);
     }
     assert_eq!(gzip_layers, 2, "both layers are gzipped in the package");
-    let wrapper = common::proot_wrapper(work.path());
-    common::udocker(&ud, &wrapper, &["create", "--name=big", "big:latest"]);
-    let sum = common::udocker(
+    let wrapper = images::proot_wrapper(work.path());
+    images::udocker(&ud, &wrapper, &["create", "--name=big", "big:latest"]);
+    let sum = images::udocker(
         &ud,
         &wrapper,
         &[

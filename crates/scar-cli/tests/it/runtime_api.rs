@@ -8,8 +8,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use scar_test_support::images::{build_busybox_image, require_tools};
-use scar_test_support::scar::{test_function, Scar};
+use scar_test_support::images::{build_busybox_image, busybox_archive, require_tools};
+use scar_test_support::lambda;
+use scar_test_support::scar::{test_function, Run, Scar};
+
+use crate::common::number_after;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
@@ -27,8 +30,7 @@ fn setup() -> Option<Setup> {
     let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
     let function = test_function()?;
     let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("image.tar");
-    build_busybox_image(work.path()).docker_archive(&archive);
+    let archive = busybox_archive(work.path());
     Some(Setup {
         scar,
         function,
@@ -40,23 +42,97 @@ fn setup() -> Option<Setup> {
 impl Setup {
     /// A function whose runtime is the test function; `extra`: more `init` flags.
     fn init(&self, name: &str, extra: &[&str]) -> serde_json::Value {
-        let mut args = vec![
-            "--supervisor",
-            self.function.to_str().unwrap(),
-            "init",
-            "-n",
-            name,
-            "-if",
-            self.archive.to_str().unwrap(),
-            "--json",
-        ];
+        let mut args = vec!["--supervisor", self.function.to_str().unwrap(), "--json"];
         args.extend_from_slice(extra);
-        self.scar.run(&args).ok().json()
+        self.scar.init_from(name, &self.archive, &args).ok().json()
     }
 
     fn log(&self, name: &str) -> String {
         self.scar.run(&["log", "-n", name]).ok().stdout
     }
+
+    /// `scar run NAME --json context`: the response, and the Lambda context the runtime
+    /// saw, which it answered.
+    fn context(&self, name: &str) -> (serde_json::Value, serde_json::Value) {
+        let out = self
+            .scar
+            .run(&["run", "-n", name, "--json", "context"])
+            .ok()
+            .json();
+        let ctx = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+        (out, ctx)
+    }
+
+    /// `scar run NAME --payload PAYLOAD` (an event, or `@FILE`), which must succeed.
+    fn run_payload(&self, name: &str, payload: &str) -> Run {
+        self.scar
+            .run(&["run", "-n", name, "--payload", payload])
+            .ok()
+    }
+
+    /// `scar run NAME --json ARGS...`, which must fail (exit status 1): its response.
+    #[track_caller]
+    fn failed_run(&self, name: &str, args: &[&str]) -> serde_json::Value {
+        let run = self
+            .scar
+            .run(&[&["run", "-n", name, "--json"], args].concat());
+        assert_eq!(run.status, 1, "{run:#?}");
+        run.json()
+    }
+
+    /// `scar run NAME --json ARGS...`, and how long it took.
+    fn timed_run(&self, name: &str, args: &[&str]) -> (Run, Duration) {
+        let begun = Instant::now();
+        let run = self
+            .scar
+            .run(&[&["run", "-n", name, "--json"], args].concat());
+        (run, begun.elapsed())
+    }
+
+    /// Three files in `bucket/input`, run by the launcher one at a time: the log of
+    /// function `name` afterwards.
+    fn launch_three_files(&self, name: &str, bucket: &str) -> String {
+        let input = self.scar.bucket(&format!("{bucket}/input"));
+        std::fs::create_dir_all(&input).unwrap();
+        for i in 0..3 {
+            std::fs::write(input.join(format!("f{i}.txt")), "x").unwrap();
+        }
+        let launch = [
+            "run",
+            "-n",
+            name,
+            "-es",
+            bucket,
+            "--concurrency",
+            "1",
+            "--json",
+        ];
+        let out = self.scar.run(&launch).ok().json();
+        assert_eq!(out.as_array().unwrap().len(), 3, "{out}");
+        self.log(name)
+    }
+}
+
+/// Asserts that `ctx` is the context Lambda gives the invocation `out` of function `name`,
+/// whose timeout is 5 s: its ARN, name, memory, version, log group and stream, the
+/// invocation's request id and deadline, and Lambda's variables.
+#[track_caller]
+fn assert_lambda_context(ctx: &serde_json::Value, out: &serde_json::Value, name: &str) {
+    assert_eq!(ctx["request_id"], out["request_id"]);
+    assert_eq!(
+        ctx["function_arn"],
+        format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    );
+    assert_eq!(ctx["function_name"], name);
+    assert_eq!(ctx["memory"], 512);
+    assert_eq!(ctx["version"], "$LATEST");
+    assert_eq!(ctx["log_group"], format!("/aws/lambda/{name}"));
+    assert_eq!(ctx["log_stream"], out["log_stream"]);
+    // The real deadline: the invocation's 5 s, from when it was handed out.
+    let remaining = ctx["remaining_ms"].as_u64().unwrap();
+    assert!(remaining > 4_000 && remaining <= 5_000, "{remaining}");
+    assert_eq!(ctx["env"]["LAMBDA_RUNTIME_DIR"], "/var/runtime");
+    assert_eq!(ctx["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
 }
 
 #[test]
@@ -66,42 +142,12 @@ fn a_normal_invocation_sees_lambdas_context_and_environment() {
     let info = s.init("ctx", &["-t", "5"]);
     assert_eq!(info["spec"]["timeout_threshold_s"], 1, "{info}");
 
-    let out = s
-        .scar
-        .run(&["run", "-n", "ctx", "--json", "context"])
-        .ok()
-        .json();
+    let (out, ctx) = s.context("ctx");
     assert!(out.get("function_error").is_none(), "{out}");
     // Any other runtime's answer is the function's result as it is.
-    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
-    assert_eq!(ctx["request_id"], out["request_id"]);
-    assert_eq!(
-        ctx["function_arn"],
-        "arn:aws:lambda:us-east-1:000000000000:function:ctx"
-    );
-    assert_eq!(ctx["function_name"], "ctx");
-    assert_eq!(ctx["memory"], 512);
-    assert_eq!(ctx["version"], "$LATEST");
-    assert_eq!(ctx["log_group"], "/aws/lambda/ctx");
-    assert_eq!(ctx["log_stream"], out["log_stream"]);
-    // The real deadline: the invocation's 5 s, from when it was handed out.
-    let remaining = ctx["remaining_ms"].as_u64().unwrap();
-    assert!(remaining > 4_000 && remaining <= 5_000, "{remaining}");
-    // Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0
-    let trace = ctx["trace_id"].as_str().unwrap();
-    let parts: Vec<&str> = trace.split(';').collect();
-    assert_eq!(parts.len(), 3, "{trace}");
-    let root: Vec<&str> = parts[0].strip_prefix("Root=").unwrap().split('-').collect();
-    assert_eq!(
-        (root[0], root[1].len(), root[2].len()),
-        ("1", 8, 24),
-        "{trace}"
-    );
-    assert_eq!(parts[1].strip_prefix("Parent=").map(str::len), Some(16));
-    assert_eq!(parts[2], "Sampled=0");
-    assert_eq!(ctx["env"]["LAMBDA_RUNTIME_DIR"], "/var/runtime");
+    assert_lambda_context(&ctx, &out, "ctx");
+    lambda::assert_trace_id(ctx["trace_id"].as_str().unwrap());
     assert_eq!(ctx["env"]["LAMBDA_TASK_ROOT"], "/var/task");
-    assert_eq!(ctx["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
 
     // Without --json the response is printed as it is.
     let plain = s.scar.run(&["run", "-n", "ctx", "context"]).ok();
@@ -117,9 +163,7 @@ fn a_normal_invocation_sees_lambdas_context_and_environment() {
 fn a_raised_error_reaches_the_caller_with_its_type() {
     let Some(s) = setup() else { return };
     s.init("fails", &[]);
-    let out = s.scar.run(&["run", "-n", "fails", "--json", "fail"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("fails", &["fail"]);
     assert_eq!(json["function_error"]["errorType"], "TestFunctionError");
     assert_eq!(json["function_error"]["errorMessage"], "failed on purpose");
     assert_eq!(json["timed_out"], false);
@@ -138,11 +182,7 @@ fn a_raised_error_reaches_the_caller_with_its_type() {
 fn a_timeout_is_stopped_at_the_deadline_with_lambdas_log_line() {
     let Some(s) = setup() else { return };
     s.init("slow", &["-t", "2"]);
-    let begun = Instant::now();
-    let out = s
-        .scar
-        .run(&["run", "-n", "slow", "--json", "sleep", "20000"]);
-    let took = begun.elapsed();
+    let (out, took) = s.timed_run("slow", &["sleep", "20000"]);
     assert_eq!(out.status, 1, "{out:#?}");
     // Cold start plus the 2 s timeout, not the 20 s sleep nor a grace period.
     assert!(took < Duration::from_millis(4_500), "took {took:?}");
@@ -198,9 +238,7 @@ fn a_response_over_six_megabytes_is_refused() {
 fn a_runtime_that_exits_is_a_runtime_exit_error() {
     let Some(s) = setup() else { return };
     s.init("dies", &[]);
-    let out = s.scar.run(&["run", "-n", "dies", "--json", "exit", "7"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("dies", &["exit", "7"]);
     let rid = json["request_id"].as_str().unwrap().to_string();
     assert_eq!(json["function_error"]["errorType"], "Runtime.ExitError");
     assert_eq!(
@@ -238,9 +276,7 @@ fn an_init_error_is_returned_to_the_first_invocation() {
         "nohandler",
         &["--lambda-environment", "TEST_HANDLER=missing"],
     );
-    let out = s.scar.run(&["run", "-n", "nohandler", "--json", "context"]);
-    assert_eq!(out.status, 1, "{out:#?}");
-    let json = out.json();
+    let json = s.failed_run("nohandler", &["context"]);
     assert_eq!(
         json["function_error"]["errorType"],
         "Runtime.HandlerNotFound"
@@ -265,24 +301,14 @@ fn the_init_phase_is_not_charged_to_the_invocation() {
         "slowinit",
         &["-t", "3", "--lambda-environment", "TEST_INIT_SLEEP_MS=2000"],
     );
-    let out = s
-        .scar
-        .run(&["run", "-n", "slowinit", "--json", "context"])
-        .ok()
-        .json();
-    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    let (_, ctx) = s.context("slowinit");
     let remaining = ctx["remaining_ms"].as_u64().unwrap();
     assert!(
         remaining > 2_500,
         "the full timeout is left: {remaining} ms"
     );
     let log = s.log("slowinit");
-    let init_ms: f64 = log
-        .split("Init Duration: ")
-        .nth(1)
-        .and_then(|r| r.split(" ms").next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no Init Duration: {log}"));
+    let init_ms: f64 = number_after(&log, "Init Duration: ", " ms");
     assert!(init_ms >= 2_000.0, "Init Duration {init_ms} ms");
     eprintln!("init of 2 s: Init Duration {init_ms} ms, {remaining} ms of 3 s left");
 }
@@ -291,27 +317,7 @@ fn the_init_phase_is_not_charged_to_the_invocation() {
 fn the_launcher_reuses_a_warm_runtime() {
     let Some(s) = setup() else { return };
     s.init("warm", &["-es", "warm-b"]);
-    let input = s.scar.home.path().join("buckets/warm-b/input");
-    std::fs::create_dir_all(&input).unwrap();
-    for i in 0..3 {
-        std::fs::write(input.join(format!("f{i}.txt")), "x").unwrap();
-    }
-    let out = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "warm",
-            "-es",
-            "warm-b",
-            "--concurrency",
-            "1",
-            "--json",
-        ])
-        .ok()
-        .json();
-    assert_eq!(out.as_array().unwrap().len(), 3, "{out}");
-    let log = s.log("warm");
+    let log = s.launch_three_files("warm", "warm-b");
     // One runtime process served all three, after one init.
     assert!(log.contains("invocation 3 of runtime"), "{log}");
     assert_eq!(log.matches("Init Duration").count(), 1, "{log}");
@@ -348,31 +354,15 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
     // No --supervisor: the image's ENTRYPOINT + CMD is the runtime.
     let info = s
         .scar
-        .run(&[
-            "init",
-            "-n",
+        .init_from(
             "byo",
-            "-if",
-            archive.to_str().unwrap(),
-            "--runtime",
-            "image",
-            "-e",
-            "FROM_INIT=init-env",
-            "--json",
-        ])
+            &archive,
+            &["--runtime", "image", "-e", "FROM_INIT=init-env", "--json"],
+        )
         .ok()
         .json();
     assert_eq!(info["spec"]["runtime"], "image");
-    let out = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "byo",
-            "--payload",
-            r#"{"cmd_args":["context"]}"#,
-        ])
-        .ok();
+    let out = s.run_payload("byo", r#"{"cmd_args":["context"]}"#);
     let ctx: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(ctx["env"]["_HANDLER"], "function.handler");
     assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
@@ -382,20 +372,11 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
 
     // Any JSON event goes as it is, and the response comes back as it is.
     let event = r#"{"echo":{"env":"prod","items":[1,2,{"k":null}]}}"#;
-    let out = s.scar.run(&["run", "-n", "byo", "--payload", event]).ok();
+    let out = s.run_payload("byo", event);
     assert_eq!(out.stdout, r#"{"env":"prod","items":[1,2,{"k":null}]}"#);
     let file = s._work.path().join("event.json");
     std::fs::write(&file, r#"{"echo":"from a file"}"#).unwrap();
-    let from_file = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "byo",
-            "--payload",
-            &format!("@{}", file.display()),
-        ])
-        .ok();
+    let from_file = s.run_payload("byo", &format!("@{}", file.display()));
     assert_eq!(from_file.stdout, r#""from a file""#);
     let bad = s.scar.run(&["run", "-n", "byo", "--payload", "{not json"]);
     assert_eq!(bad.status, 2, "{bad:#?}");
@@ -414,20 +395,8 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
     ]);
     let bare = plain.join("bare.tar");
     image.docker_archive(&bare);
-    let refused = s.scar.run(&[
-        "init",
-        "-n",
-        "bare",
-        "-if",
-        bare.to_str().unwrap(),
-        "--runtime",
-        "image",
-    ]);
-    assert_eq!(refused.status, 2, "{refused:#?}");
-    assert!(
-        refused.stderr.contains("no ENTRYPOINT or CMD"),
-        "{refused:#?}"
-    );
+    let refused = s.scar.init_from("bare", &bare, &["--runtime", "image"]);
+    refused.assert_refused("no ENTRYPOINT or CMD");
 }
 
 /// The second client: AWS's Python runtime client, `awslambdaric` from PyPI, in a Debian
@@ -444,39 +413,14 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
         return;
     };
     let init = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "init",
-            "-n",
-            name,
-            "-if",
-            archive.to_str().unwrap(),
-            "--runtime",
-            "image",
-        ];
-        args.extend_from_slice(extra);
-        s.scar.run(&args).ok();
+        let extra = [&["--runtime", "image"], extra].concat();
+        s.scar.init_from(name, &archive, &extra).ok();
     };
 
     // A normal invocation: Lambda's context, environment and trace header.
     init("py", &["-t", "5", "-e", "FROM_INIT=init-env"]);
-    let out = s
-        .scar
-        .run(&["run", "-n", "py", "--json", "context"])
-        .ok()
-        .json();
-    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
-    assert_eq!(ctx["request_id"], out["request_id"]);
-    assert_eq!(
-        ctx["function_arn"],
-        "arn:aws:lambda:us-east-1:000000000000:function:py"
-    );
-    assert_eq!(ctx["function_name"], "py");
-    assert_eq!(ctx["memory"], 512);
-    assert_eq!(ctx["version"], "$LATEST");
-    assert_eq!(ctx["log_group"], "/aws/lambda/py");
-    assert_eq!(ctx["log_stream"], out["log_stream"]);
-    let remaining = ctx["remaining_ms"].as_u64().unwrap();
-    assert!(remaining > 4_000 && remaining <= 5_000, "{remaining}");
+    let (out, ctx) = s.context("py");
+    assert_lambda_context(&ctx, &out, "py");
     let trace = ctx["trace_id"].as_str().unwrap();
     assert!(
         trace.starts_with("Root=1-") && trace.contains(";Parent=") && trace.ends_with(";Sampled=0"),
@@ -485,19 +429,13 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
     assert_eq!(ctx["env"]["_HANDLER"], "app.handler");
     assert_eq!(ctx["env"]["FROM_IMAGE"], "image-env");
     assert_eq!(ctx["env"]["FROM_INIT"], "init-env");
-    assert_eq!(ctx["env"]["LAMBDA_RUNTIME_DIR"], "/var/runtime");
-    assert_eq!(ctx["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
     assert_eq!(ctx["cwd"], "/var/task");
-    let echo = s
-        .scar
-        .run(&["run", "-n", "py", "--payload", r#"{"echo":{"a":[1,"b"]}}"#])
-        .ok();
+    let echo = s.run_payload("py", r#"{"echo":{"a":[1,"b"]}}"#);
     assert_eq!(echo.stdout, r#"{"a": [1, "b"]}"#, "Python's JSON, as it is");
 
     // A raised exception: its type, message and trace reach `--json`.
-    let failed = s.scar.run(&["run", "-n", "py", "--json", "fail"]);
-    assert_eq!(failed.status, 1, "{failed:#?}");
-    let error = &failed.json()["function_error"];
+    let failed = s.failed_run("py", &["fail"]);
+    let error = &failed["function_error"];
     assert_eq!(error["errorType"], "ValueError");
     assert_eq!(error["errorMessage"], "failed on purpose");
     let trace = error["stackTrace"].as_array().unwrap();
@@ -518,11 +456,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
 
     // A timeout, stopped at the deadline.
     init("pyslow", &["-t", "2"]);
-    let begun = Instant::now();
-    let slow = s
-        .scar
-        .run(&["run", "-n", "pyslow", "--json", "sleep", "20000"]);
-    let took = begun.elapsed();
+    let (slow, took) = s.timed_run("pyslow", &["sleep", "20000"]);
     assert_eq!(slow.status, 1, "{slow:#?}");
     let slow = slow.json();
     assert_eq!(slow["timed_out"], true);
@@ -534,9 +468,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
 
     // A handler that does not exist: awslambdaric's init error, on the first invocation.
     init("pymissing", &["-e", "TEST_HANDLER=app.missing"]);
-    let missing = s.scar.run(&["run", "-n", "pymissing", "--json", "context"]);
-    assert_eq!(missing.status, 1, "{missing:#?}");
-    let missing = missing.json();
+    let missing = s.failed_run("pymissing", &["context"]);
     assert_eq!(
         missing["function_error"]["errorType"],
         "Runtime.HandlerNotFound"
@@ -547,12 +479,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
 
     // A 2 s init leaves the invocation its whole timeout.
     init("pyinit", &["-t", "3", "-e", "TEST_INIT_SLEEP_MS=2000"]);
-    let out = s
-        .scar
-        .run(&["run", "-n", "pyinit", "--json", "context"])
-        .ok()
-        .json();
-    let ctx: serde_json::Value = serde_json::from_str(out["output"].as_str().unwrap()).unwrap();
+    let (_, ctx) = s.context("pyinit");
     let remaining = ctx["remaining_ms"].as_u64().unwrap();
     assert!(
         remaining > 2_500,
@@ -561,23 +488,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
 
     // Warm reuse through the launcher: one Python process serves every file.
     init("pywarm", &["-es", "pywarm-b"]);
-    let input = s.scar.home.path().join("buckets/pywarm-b/input");
-    std::fs::create_dir_all(&input).unwrap();
-    for i in 0..3 {
-        std::fs::write(input.join(format!("f{i}.txt")), "x").unwrap();
-    }
-    s.scar
-        .run(&[
-            "run",
-            "-n",
-            "pywarm",
-            "-es",
-            "pywarm-b",
-            "--concurrency",
-            "1",
-        ])
-        .ok();
-    let log = s.log("pywarm");
+    let log = s.launch_three_files("pywarm", "pywarm-b");
     assert!(log.contains("invocation 3 of runtime"), "{log}");
     assert_eq!(log.matches("Init Duration").count(), 1, "{log}");
     eprintln!(
@@ -597,9 +508,7 @@ fn an_init_over_ten_seconds_is_tried_again_on_the_invocations_clock() {
             "TEST_INIT_SLEEP_MS=11000",
         ],
     );
-    let begun = Instant::now();
-    let out = s.scar.run(&["run", "-n", "longinit", "--json", "context"]);
-    let took = begun.elapsed();
+    let (out, took) = s.timed_run("longinit", &["context"]);
     assert_eq!(out.status, 1, "{out:#?}");
     let json = out.json();
     assert_eq!(json["function_error"]["errorType"], "Sandbox.Timedout");
@@ -618,16 +527,14 @@ fn an_init_over_ten_seconds_is_tried_again_on_the_invocations_clock() {
 fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
     let Some(s) = setup() else { return };
     s.init("limits", &[]);
-    let work = s._work.path();
-    let big = work.join("big.json");
-    std::fs::write(&big, format!(r#"{{"echo":"{}"}}"#, "y".repeat(7 << 20))).unwrap();
-    let sync = s.scar.run(&[
-        "run",
-        "-n",
-        "limits",
-        "--payload",
-        &format!("@{}", big.display()),
-    ]);
+    // An event whose `echo` is `len` bytes, in a file, as `--payload` names it.
+    let payload = |name: &str, len: usize| {
+        let file = s._work.path().join(name);
+        std::fs::write(&file, format!(r#"{{"echo":"{}"}}"#, "y".repeat(len))).unwrap();
+        format!("@{}", file.display())
+    };
+    let big = payload("big.json", 7 << 20);
+    let sync = s.scar.run(&["run", "-n", "limits", "--payload", &big]);
     assert_eq!(sync.status, 2, "{:?}", sync.stderr);
     assert!(
         sync.stderr.contains(
@@ -636,20 +543,10 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
         "{:?}",
         sync.stderr
     );
-    let medium = work.join("medium.json");
-    std::fs::write(
-        &medium,
-        format!(r#"{{"echo":"{}"}}"#, "y".repeat(1100 << 10)),
-    )
-    .unwrap();
-    let queued = s.scar.run(&[
-        "run",
-        "-n",
-        "limits",
-        "--async",
-        "--payload",
-        &format!("@{}", medium.display()),
-    ]);
+    let medium = payload("medium.json", 1100 << 10);
+    let queued = s
+        .scar
+        .run(&["run", "-n", "limits", "--async", "--payload", &medium]);
     assert_eq!(queued.status, 2, "{:?}", queued.stderr);
     assert!(
         queued
@@ -659,15 +556,6 @@ fn payloads_over_lambdas_limits_are_refused_before_anything_runs() {
         queued.stderr
     );
     // Under the synchronous limit the same payload runs.
-    let ok = s
-        .scar
-        .run(&[
-            "run",
-            "-n",
-            "limits",
-            "--payload",
-            &format!("@{}", medium.display()),
-        ])
-        .ok();
+    let ok = s.run_payload("limits", &medium);
     assert_eq!(ok.stdout.len(), (1100 << 10) + 2);
 }

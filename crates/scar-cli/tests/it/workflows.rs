@@ -4,13 +4,12 @@
 //! MinIO-style store (moto's server standing for MinIO), and a container variable named
 //! `AWS_ACCESS_KEY_ID`.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use scar_test_support::images::{build_busybox_image, require_tools};
 use scar_test_support::moto::Moto;
-use scar_test_support::scar::Scar;
+
+use crate::common::{folder_with, with_busybox_image, write_file};
 
 /// Appends this step's number to the input and writes it under the input's name; with
 /// `EXTRA` set, also a `.wav` beside it (one function, outputs for two folders).
@@ -25,36 +24,16 @@ const COPY_SCRIPT: &str = r#"cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"
 echo "copied $STORAGE_OBJECT_KEY"
 "#;
 
-fn workdir() -> Option<(Scar, tempfile::TempDir, String)> {
-    if !require_tools(&["umoci", "busybox"]) {
-        return None;
-    }
-    let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
-    let work = tempfile::tempdir().unwrap();
-    let image = build_busybox_image(&work.path().join("image")).image_arg();
-    Some((scar, work, image))
-}
-
-fn bucket(scar: &Scar, path: &str) -> PathBuf {
-    scar.home.path().join("buckets").join(path)
-}
-
-fn write_fdl(work: &Path, name: &str, text: &str) -> String {
-    let file = work.join(name);
-    std::fs::write(&file, text).unwrap();
-    file.to_str().unwrap().to_string()
-}
-
 /// A three-step chain, SCAR's av-workflow's shape: `one` sends `.txt` to `two`'s folder
 /// and `.wav` to another; `two` feeds `three`. A put into `flow/start` runs all three and
 /// reports each file along the chain; the launcher and serve follow it the same way.
 #[test]
 fn a_put_runs_the_whole_chain() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
     std::fs::write(work.path().join("step.sh"), STEP_SCRIPT).unwrap();
-    let fdl = write_fdl(
+    let fdl = write_file(
         work.path(),
         "chain.yaml",
         &format!(
@@ -102,27 +81,13 @@ fn a_put_runs_the_whole_chain() {
         "-ob",
         "elsewhere",
     ]);
-    assert_eq!(r.status, 2, "{r:#?}");
-    assert!(
-        r.stderr
-            .contains("flow/two/sub is already taken: flow/two triggers function \"two\""),
-        "{}",
-        r.stderr
-    );
+    r.assert_refused("flow/two/sub is already taken: flow/two triggers function \"two\"");
 
-    let inputs = work.path().join("inputs");
-    std::fs::create_dir_all(&inputs).unwrap();
-    for name in ["x.txt", "y.txt"] {
-        std::fs::write(inputs.join(name), name.trim_end_matches(".txt")).unwrap();
-    }
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "flow/start",
-        "-p",
-        inputs.to_str().unwrap(),
-        "--json",
-    ]);
+    let inputs = folder_with(
+        work.path().join("inputs"),
+        &[("x.txt", "x"), ("y.txt", "y")],
+    );
+    let r = scar.put_json("flow/start", &inputs);
     assert_eq!(r.status, 0, "{r:#?}");
     let put = r.json();
     assert_eq!(put["function"], "one");
@@ -153,17 +118,15 @@ fn a_put_runs_the_whole_chain() {
     );
     for name in ["x", "y"] {
         assert_eq!(
-            std::fs::read_to_string(bucket(&scar, &format!("done-b/results/{name}.txt"))).unwrap(),
+            std::fs::read_to_string(scar.bucket(&format!("done-b/results/{name}.txt"))).unwrap(),
             format!("{name}|1|2|3")
         );
         // The .wav went to its own folder, and only there.
-        assert!(bucket(&scar, &format!("flow/audio/{name}.txt.wav")).is_file());
-        assert!(!bucket(&scar, &format!("flow/two/{name}.txt.wav")).exists());
+        assert!(scar.bucket(&format!("flow/audio/{name}.txt.wav")).is_file());
+        assert!(!scar.bucket(&format!("flow/two/{name}.txt.wav")).exists());
     }
     // The human form names each step.
-    let again = work.path().join("again");
-    std::fs::create_dir_all(&again).unwrap();
-    std::fs::write(again.join("z.txt"), "z").unwrap();
+    let again = folder_with(work.path().join("again"), &[("z.txt", "z")]);
     let r = scar.run(&["put", "-b", "flow/start", "-p", again.to_str().unwrap()]);
     assert_eq!(r.status, 0, "{r:#?}");
     assert!(r.stdout.contains("three: flow/three/z.txt"), "{}", r.stdout);
@@ -179,34 +142,19 @@ fn a_put_runs_the_whole_chain() {
     assert_eq!(r.json().as_array().unwrap().len(), 9, "{}", r.stdout);
 
     // So does serve, for a file another program drops into the first folder.
-    let mut serve = scar
-        .command()
-        .args(["serve", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = bucket(&scar, "flow/start");
+    let mut serve = scar.spawn(&["serve", "--json"], Stdio::null());
+    let start = scar.bucket("flow/start");
     std::fs::write(start.join(".w.txt.tmp"), "w").unwrap();
     std::fs::rename(start.join(".w.txt.tmp"), start.join("w.txt")).unwrap();
-    let done = bucket(&scar, "done-b/results/w.txt");
+    let done = scar.bucket("done-b/results/w.txt");
     let started = Instant::now();
     while !done.exists() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(std::fs::read_to_string(&done).unwrap(), "w|1|2|3");
     // A put while serve runs the chain waits for serve's results along it.
-    let late = work.path().join("late");
-    std::fs::create_dir_all(&late).unwrap();
-    std::fs::write(late.join("v.txt"), "v").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "flow/start",
-        "-p",
-        late.to_str().unwrap(),
-        "--json",
-    ]);
+    let late = folder_with(work.path().join("late"), &[("v.txt", "v")]);
+    let r = scar.put_json("flow/start", &late);
     let _ = serve.kill();
     let _ = serve.wait();
     assert_eq!(r.status, 0, "{r:#?}");
@@ -234,11 +182,11 @@ fn a_put_runs_the_whole_chain() {
 /// saying so in the result and the log.
 #[test]
 fn a_loop_is_stopped_after_lambdas_number_of_invocations() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
     std::fs::write(work.path().join("copy.sh"), COPY_SCRIPT).unwrap();
-    let fdl = write_fdl(
+    let fdl = write_file(
         work.path(),
         "loop.yaml",
         &format!(
@@ -269,14 +217,7 @@ fn a_loop_is_stopped_after_lambdas_number_of_invocations() {
     );
     let src = work.path().join("ball.txt");
     std::fs::write(&src, "ball").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "pingpong/a",
-        "-p",
-        src.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("pingpong/a", &src);
     assert_eq!(r.status, 1, "a stopped loop is a failure: {r:#?}");
     let results = r.json()["results"].as_array().unwrap().clone();
     let ran = results
@@ -306,7 +247,7 @@ const SECRET: &str = "minio-secret-never-printed";
 /// store's keys never reach the log, `--json` or the listing.
 #[test]
 fn minio_outputs_and_a_container_aws_access_key() {
-    let Some((scar, work, image)) = workdir() else {
+    let Some((scar, work, image)) = with_busybox_image() else {
         return;
     };
     let Some(store) = Moto::start() else {
@@ -323,7 +264,7 @@ echo "ran with $AWS_ACCESS_KEY_ID"
 "#,
     )
     .unwrap();
-    let fdl = write_fdl(
+    let fdl = write_file(
         work.path(),
         "minio.yaml",
         &format!(
@@ -357,14 +298,7 @@ storage_providers:
     assert!(!r.stdout.contains(SECRET), "{}", r.stdout);
     let src = work.path().join("doc.txt");
     std::fs::write(&src, "doc").unwrap();
-    let r = scar.run(&[
-        "put",
-        "-b",
-        "cred-b/input",
-        "-p",
-        src.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = scar.put_json("cred-b/input", &src);
     assert_eq!(r.status, 0, "{r:#?}");
     let put = r.json();
     assert_eq!(
@@ -393,7 +327,7 @@ storage_providers:
         "key=AKIACONTAINER\n"
     );
     assert_eq!(
-        std::fs::read_to_string(bucket(&scar, "cred-b/output/doc.txt.env")).unwrap(),
+        std::fs::read_to_string(scar.bucket("cred-b/output/doc.txt.env")).unwrap(),
         "0\n",
         "the providers' secrets are the supervisor's, not the script's"
     );

@@ -568,15 +568,7 @@ mod tests {
     fn big_incompressible_files_are_stored_and_others_compressed() {
         let dir = tempfile::tempdir().unwrap();
         let random = dir.path().join("random.bin");
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let bytes: Vec<u8> = (0..(2 << 20))
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let bytes = scar_test_support::images::noise(0x2545_F491_4F6C_DD1D, 2 << 20);
         std::fs::write(&random, &bytes).unwrap();
         let text = dir.path().join("text.txt");
         std::fs::write(&text, "a line of text that repeats\n".repeat(100_000)).unwrap();

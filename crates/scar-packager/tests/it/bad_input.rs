@@ -22,11 +22,13 @@ fn assert_usage(err: &PackagerError, needles: &[&str]) {
     }
 }
 
-/// The error of a pull that must fail.
-async fn pull_error(source: &ImageSource, cache: &BlobCache) -> PackagerError {
-    pull(source, cache, &NoProgress)
+/// The error of a pull that must fail as a usage error mentioning `needles`.
+async fn refused_pull(source: &ImageSource, cache: &BlobCache, needles: &[&str]) -> PackagerError {
+    let err = pull(source, cache, &NoProgress)
         .await
-        .expect_err("a bad source was pulled")
+        .expect_err("a bad source was pulled");
+    assert_usage(&err, needles);
+    err
 }
 
 /// No temporary files in the cache and no partial directories next to `dest`.
@@ -117,8 +119,7 @@ async fn truncated_and_tampered_archives() {
         } else {
             ImageSource::OciArchive(cut.clone())
         };
-        let err = pull_error(&kind, &cache).await;
-        assert_usage(&err, &[&format!("{name}-truncated.tar")]);
+        refused_pull(&kind, &cache, &[&format!("{name}-truncated.tar")]).await;
         no_leftovers(&cache_dir, work);
         // Nothing of the failed pull stays in the cache.
         let blobs = std::fs::read_dir(cache_dir.join("blobs/sha256"))
@@ -129,14 +130,11 @@ async fn truncated_and_tampered_archives() {
 
     let bad = work.join("tampered.tar");
     tamper(&docker, &bad);
-    let err = pull_error(&ImageSource::from_archive(&bad).unwrap(), &cache).await;
+    let says = ["tampered.tar", "expected digest sha256:", "got sha256:"];
+    let err = refused_pull(&ImageSource::from_archive(&bad).unwrap(), &cache, &says).await;
     assert!(
         matches!(err, PackagerError::DigestMismatch { .. }),
         "{err:?}"
-    );
-    assert_usage(
-        &err,
-        &["tampered.tar", "expected digest sha256:", "got sha256:"],
     );
     no_leftovers(&cache_dir, work);
 
@@ -182,14 +180,11 @@ async fn unreachable_registry_and_unknown_tag() {
         .map(|a| a.port())
         .unwrap();
     let reference = format!("127.0.0.1:{port}/test/img:latest");
-    let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
+    let says = [&format!("127.0.0.1:{port}"), "cannot reach registry"];
+    let err = refused_pull(&ImageSource::detect(&reference).unwrap(), &cache, &says).await;
     assert!(
         matches!(err, PackagerError::RegistryUnreachable { .. }),
         "{err:?}"
-    );
-    assert_usage(
-        &err,
-        &[&format!("127.0.0.1:{port}"), "cannot reach registry"],
     );
     no_leftovers(&cache_dir, tmp.path());
 
@@ -201,12 +196,16 @@ async fn unreachable_registry_and_unknown_tag() {
     img.push(&registry, "test/img:latest", false);
     for missing in ["test/img:nosuch", "test/nothere:latest"] {
         let reference = format!("{}/{missing}", registry.addr);
-        let err = pull_error(&ImageSource::detect(&reference).unwrap(), &cache).await;
+        let err = refused_pull(
+            &ImageSource::detect(&reference).unwrap(),
+            &cache,
+            &[missing],
+        )
+        .await;
         assert!(
             matches!(err, PackagerError::ImageNotFound { .. }),
             "{err:?}"
         );
-        assert_usage(&err, &[missing]);
     }
     no_leftovers(&cache_dir, tmp.path());
 }

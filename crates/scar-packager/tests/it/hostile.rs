@@ -2,7 +2,11 @@
 
 use std::path::Path;
 
-use common::{pax, raw_entry, snapshot, tar_of, RawTar};
+use common::{
+    layer_with_bad_checksum, layer_with_garbage_size, layer_with_header, layer_with_long_name,
+    layer_with_negative_size, layer_with_unknown_sparse, pax, pax_layer, raw_entry, snapshot,
+    tar_of, RawTar,
+};
 use scar_packager::{ExtractReport, Extractor};
 use scar_test_support::images as common;
 
@@ -313,71 +317,44 @@ fn mtimes_no_clock_can_hold_are_ignored_not_a_panic() {
 /// machine failure, and leaves nothing.
 #[test]
 fn malformed_header_fields_are_bad_input() {
-    let file = |edit: Box<dyn FnOnce(&mut tar::Header)>| {
-        tar_of(&[raw_entry(
-            "f",
-            tar::EntryType::Regular,
-            b"data",
-            edit,
-            false,
-        )])
-    };
-    let long = "n".repeat(300);
     let deep = vec!["d".repeat(200); 25].join("/");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "bad checksum",
-            tar_of(&[raw_entry(
-                "f",
-                tar::EntryType::Regular,
-                b"x",
-                |h| h.as_old_mut().cksum = *b"0000001\0",
-                true,
-            )]),
-            "checksum",
-        ),
-        (
-            "garbage size",
-            file(Box::new(|h| h.as_old_mut().size = *b"zzzzzzzzzzz\0")),
-            "size",
-        ),
-        (
-            "negative size",
-            file(Box::new(|h| h.as_old_mut().size = [0xff; 12])),
-            "layer",
-        ),
+        ("bad checksum", layer_with_bad_checksum(), "checksum"),
+        ("garbage size", layer_with_garbage_size(), "size"),
+        ("negative size", layer_with_negative_size(), "layer"),
         (
             "size past 2^63",
-            file(Box::new(|h| h.set_size(1 << 63))),
+            layer_with_header(|h| h.set_size(1 << 63)),
             "layer",
         ),
         (
             "size over the data",
-            file(Box::new(|h| h.set_size(1 << 20))),
+            layer_with_header(|h| h.set_size(1 << 20)),
             "truncated",
         ),
         (
             "name component over 255 bytes",
-            tar_of(&[
-                pax(&[("path", long.as_bytes())]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            layer_with_long_name(),
             "at most 255 bytes",
         ),
         (
             "path over 4095 bytes",
-            tar_of(&[
-                pax(&[("path", deep.as_bytes())]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            pax_layer(
+                &[("path", deep.as_bytes())],
+                "f",
+                tar::EntryType::Regular,
+                b"x",
+            ),
             "at most 4095 bytes",
         ),
         (
             "symlink target over 4095 bytes",
-            tar_of(&[
-                pax(&[("linkpath", "t".repeat(5000).as_bytes())]),
-                raw_entry("l", tar::EntryType::Symlink, b"", |_| {}, false),
-            ]),
+            pax_layer(
+                &[("linkpath", "t".repeat(5000).as_bytes())],
+                "l",
+                tar::EntryType::Symlink,
+                b"",
+            ),
             "symlink",
         ),
         (
@@ -396,44 +373,43 @@ fn malformed_header_fields_are_bad_input() {
         ),
         (
             "PAX sparse of an unknown version",
-            tar_of(&[
-                pax(&[
-                    ("GNU.sparse.major", b"2"),
-                    ("GNU.sparse.minor", b"0"),
-                    ("GNU.sparse.realsize", b"10"),
-                ]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+            layer_with_unknown_sparse(),
             "unknown format",
         ),
         (
             "PAX sparse chunk past 2^64",
-            tar_of(&[
-                pax(&[
+            pax_layer(
+                &[
                     ("GNU.sparse.size", b"10"),
                     ("GNU.sparse.map", b"18446744073709551615,1"),
-                ]),
-                raw_entry("f", tar::EntryType::Regular, b"x", |_| {}, false),
-            ]),
+                ],
+                "f",
+                tar::EntryType::Regular,
+                b"x",
+            ),
             "2^64",
         ),
         (
             "PAX sparse chunks out of order",
-            tar_of(&[
-                pax(&[
+            pax_layer(
+                &[
                     ("GNU.sparse.size", b"100"),
                     ("GNU.sparse.map", b"50,1,10,1"),
-                ]),
-                raw_entry("f", tar::EntryType::Regular, b"xy", |_| {}, false),
-            ]),
+                ],
+                "f",
+                tar::EntryType::Regular,
+                b"xy",
+            ),
             "out of order",
         ),
         (
             "PAX sparse map over its data",
-            tar_of(&[
-                pax(&[("GNU.sparse.size", b"100"), ("GNU.sparse.map", b"0,50")]),
-                raw_entry("f", tar::EntryType::Regular, b"xy", |_| {}, false),
-            ]),
+            pax_layer(
+                &[("GNU.sparse.size", b"100"), ("GNU.sparse.map", b"0,50")],
+                "f",
+                tar::EntryType::Regular,
+                b"xy",
+            ),
             "stored",
         ),
         (

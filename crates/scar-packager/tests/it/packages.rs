@@ -69,6 +69,33 @@ fn skopeo_config(transport: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// The manifest of `docker://reference`, raw, as skopeo reads it.
+fn skopeo_manifest(reference: &str) -> serde_json::Value {
+    let transport = format!("docker://{reference}");
+    let out =
+        run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &transport]));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The image at `docker://reference`, copied by skopeo into the layout `<work>/<name>` and
+/// unpacked there by umoci: its root.
+fn unpacked_from_registry(reference: &str, work: &Path, name: &str) -> PathBuf {
+    let layout = work.join(name);
+    run(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("oci:{}:{name}", layout.display()),
+    ]));
+    let image = OciImage {
+        layout,
+        tag: name.into(),
+    };
+    image.unpack(&work.join(format!("{name}-bundle")))
+}
+
 fn check_config(config: &serde_json::Value) {
     let c = &config["config"];
     assert_eq!(c["Entrypoint"], serde_json::json!(["/opt/scar/bootstrap"]));
@@ -129,20 +156,7 @@ async fn image_package_pushed_to_a_registry_reads_back_with_skopeo_and_umoci() {
     check_config(&config);
 
     // Unpacked by umoci: the supervisor, the function file and the base files are there.
-    let layout = work.path().join("pushed");
-    run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        &format!("docker://{reference}"),
-        &format!("oci:{}:pushed", layout.display()),
-    ]));
-    let pushed = OciImage {
-        layout,
-        tag: "pushed".into(),
-    };
-    let rootfs = pushed.unpack(&work.path().join("bundle"));
+    let rootfs = unpacked_from_registry(&reference, work.path(), "pushed");
     let bin = rootfs.join("opt/scar/bootstrap");
     assert_eq!(
         std::fs::read(&bin).unwrap(),
@@ -188,13 +202,7 @@ async fn image_package_pushed_to_a_registry_reads_back_with_skopeo_and_umoci() {
     )
     .await
     .unwrap();
-    let raw = run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{v2}"),
-    ]));
-    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let raw = skopeo_manifest(&v2);
     assert_eq!(
         raw["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -236,13 +244,7 @@ async fn raw_layers_are_pushed_gzipped() {
         .unwrap();
     assert!(record.phases.lock().unwrap().contains(&Phase::Compress));
     assert!(!report.pushed.contains(&raw.digest), "{report:?}");
-    let manifest: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{reference}"),
-    ])))
-    .unwrap();
+    let manifest = skopeo_manifest(&reference);
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 2);
     for l in layers {
@@ -265,20 +267,7 @@ async fn raw_layers_are_pushed_gzipped() {
     check_config(&config);
     assert_eq!(config["rootfs"]["diff_ids"][0], raw.digest.as_str());
 
-    let layout = work.path().join("pulled");
-    run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--src-tls-verify=false",
-        &format!("docker://{reference}"),
-        &format!("oci:{}:pulled", layout.display()),
-    ]));
-    let rootfs = OciImage {
-        layout,
-        tag: "pulled".into(),
-    }
-    .unpack(&work.path().join("bundle"));
+    let rootfs = unpacked_from_registry(&reference, work.path(), "pulled");
     assert_eq!(
         std::fs::read_to_string(rootfs.join("etc/scar-marker")).unwrap(),
         "scar test image\n"
@@ -350,21 +339,13 @@ async fn zip_package_runs_in_real_udocker() {
     }
     let work = tempfile::tempdir().unwrap();
     let (img, cache, image) = pulled(work.path()).await;
-    let bootstrap = supervisor(work.path());
     let wrapper = proot_wrapper(work.path());
+    let zips = Zips::of(&image, &cache, work.path());
     let zip = work.path().join("fn.zip");
-    let options = ZipOptions::new("scar-fn");
-    let report = build_zip_package(
-        &image,
-        &cache,
-        &function(),
-        &bootstrap,
-        &zip,
-        &options,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = zips
+        .build("fn.zip", &ZipOptions::new("scar-fn"))
+        .await
+        .unwrap();
     assert!(report.includes_root, "{report:?}");
     assert!(!report.needs_deployment_bucket);
     assert_eq!(report.zip_size, std::fs::metadata(&zip).unwrap().len());
@@ -458,24 +439,14 @@ async fn layers_only_zip_is_created_and_run_by_udocker() {
     }
     let work = tempfile::tempdir().unwrap();
     let (_img, cache, image) = pulled(work.path()).await;
-    let bootstrap = supervisor(work.path());
     let wrapper = proot_wrapper(work.path());
+    let zips = Zips::of(&image, &cache, work.path());
     let zip = work.path().join("fn.zip");
     let options = ZipOptions {
         include_root: false,
         ..ZipOptions::new("scar-fn")
     };
-    let report = build_zip_package(
-        &image,
-        &cache,
-        &function(),
-        &bootstrap,
-        &zip,
-        &options,
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = zips.build("fn.zip", &options).await.unwrap();
     assert!(!report.includes_root);
     assert!(report.container_id.is_none());
     let out = work.path().join("unzipped");
@@ -523,7 +494,17 @@ struct Zips<'a> {
     work: &'a Path,
 }
 
-impl Zips<'_> {
+impl<'a> Zips<'a> {
+    /// Zip packages of `image` in `cache`, with a stand-in supervisor, built into `work`.
+    fn of(image: &'a PulledImage, cache: &'a BlobCache, work: &'a Path) -> Zips<'a> {
+        Zips {
+            image,
+            cache,
+            bootstrap: supervisor(work),
+            work,
+        }
+    }
+
     async fn build(
         &self,
         name: &str,
@@ -555,12 +536,7 @@ async fn size_limits_decide_root_bucket_or_error() {
 
     let work = tempfile::tempdir().unwrap();
     let (cache, image) = big_image(work.path(), 3).await;
-    let zips = Zips {
-        image: &image,
-        cache: &cache,
-        bootstrap: supervisor(work.path()),
-        work: work.path(),
-    };
+    let zips = Zips::of(&image, &cache, work.path());
     let base = ZipOptions::new("scar-fn");
 
     // Layers only: its unzipped size is the floor.
@@ -634,12 +610,7 @@ async fn zip_packages_are_deterministic() {
     }
     let work = tempfile::tempdir().unwrap();
     let (_img, cache, image) = pulled(work.path()).await;
-    let zips = Zips {
-        image: &image,
-        cache: &cache,
-        bootstrap: supervisor(work.path()),
-        work: work.path(),
-    };
+    let zips = Zips::of(&image, &cache, work.path());
     let (a, b) = (work.path().join("a.zip"), work.path().join("b.zip"));
     let options = ZipOptions::new("scar-fn");
     let ra = zips.build("a.zip", &options).await.unwrap();

@@ -11,6 +11,12 @@ use scar_test_support::images as common;
 
 const TOOLS: &[&str] = &["umoci", "skopeo", "busybox"];
 
+/// A work directory, once the tools are found; `None` (skipped loudly, a failure under
+/// `CI`) without them.
+fn workdir() -> Option<tempfile::TempDir> {
+    require_tools(TOOLS).then(|| tempfile::tempdir().unwrap())
+}
+
 /// Three layers: a busybox root with a symlink, a hard link and a 0555 directory; then
 /// deletions (whiteouts) and a replaced directory; then a hand-made layer with an opaque
 /// directory whose marker comes *after* the layer's own entries in it.
@@ -101,10 +107,9 @@ async fn pull_and_compare(source: &ImageSource, expected: &Path, work: &Path, na
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_source_extracts_like_umoci() {
-    if !require_tools(TOOLS) {
+    let Some(tmp) = workdir() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    };
     let work = tmp.path();
     let img = build_layered_image(work);
     let expected = img.unpack(&work.join("expected"));
@@ -153,10 +158,9 @@ async fn every_source_extracts_like_umoci() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_index_resolves_to_host_architecture() {
-    if !require_tools(TOOLS) {
+    let Some(tmp) = workdir() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
+    };
     let work = tmp.path();
     let host = scar_packager::host_architecture();
     let other = if host == "arm64" { "amd64" } else { "arm64" };

@@ -160,26 +160,27 @@ fn a_failing_script_exits_1_with_its_response() {
 #[test]
 fn an_invocation_that_cannot_start_exits_3() {
     let job = Job::with_script(UPPER, json!({}));
-    let out = job.run("{\"Records\": [", &unique("job-bad"));
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Runs the job, which must exit 3; its stdout and stderr.
+    let exits_3 = |event: &str, id: &str| {
+        let out = job.run(event, &unique(id));
+        assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.stdout, stderr)
+    };
+    let (stdout, stderr) = exits_3("{\"Records\": [", "job-bad");
     assert!(
         stderr.starts_with("scar: SCAR_EVENT is not valid JSON"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "{}", describe(&out));
+    assert!(stdout.is_empty(), "{}", String::from_utf8_lossy(&stdout));
 
-    let out = job.run("base64:%%%", &unique("job-bad64"));
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = exits_3("base64:%%%", "job-bad64");
     assert!(
         stderr.starts_with("scar: SCAR_EVENT is not valid base64"),
         "{stderr}"
     );
 
-    let out = job.run(&s3_event("input/missing.txt"), &unique("job-missing"));
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = exits_3(&s3_event("input/missing.txt"), "job-missing");
     assert!(
         stderr.contains("cannot download the input object bkt/input/missing.txt"),
         "{stderr}"

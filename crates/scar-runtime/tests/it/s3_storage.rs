@@ -22,6 +22,20 @@ const PAYLOAD_SHA256: &str = "d4e4877bac978b7952f0d544fc52ebff5411d351d129f1f056
 /// Set in the child process of the environment tests.
 const CHILD_VAR: &str = "SCAR_S3_TEST_CHILD";
 
+/// The storage options of an S3 API at `url`, with the tests' keys.
+fn options_at(url: &str) -> S3Options {
+    S3Options {
+        endpoint_url: Some(url.into()),
+        region: Some(REGION.into()),
+        credentials: Some(StaticCredentials {
+            access_key_id: KEY_ID.into(),
+            secret_access_key: SECRET.into(),
+            session_token: None,
+        }),
+        force_path_style: None,
+    }
+}
+
 /// A moto server on a free loopback port, killed on drop.
 struct Moto {
     child: Child,
@@ -72,16 +86,7 @@ impl Moto {
     }
 
     fn options(&self) -> S3Options {
-        S3Options {
-            endpoint_url: Some(self.url.clone()),
-            region: Some(REGION.into()),
-            credentials: Some(StaticCredentials {
-                access_key_id: KEY_ID.into(),
-                secret_access_key: SECRET.into(),
-                session_token: None,
-            }),
-            force_path_style: None,
-        }
+        options_at(&self.url)
     }
 
     /// A client of the test's own, to set up and check objects.
@@ -422,16 +427,7 @@ fn https_endpoint_builds_its_trust_store_and_fails_cleanly() {
         .local_addr()
         .unwrap()
         .port();
-    let storage = S3Storage::new(S3Options {
-        endpoint_url: Some(format!("https://127.0.0.1:{port}")),
-        region: Some(REGION.into()),
-        credentials: Some(StaticCredentials {
-            access_key_id: KEY_ID.into(),
-            secret_access_key: SECRET.into(),
-            session_token: None,
-        }),
-        force_path_style: None,
-    });
+    let storage = S3Storage::new(options_at(&format!("https://127.0.0.1:{port}")));
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("x");
     let err = scar_runtime::Storage::download(&storage, "bkt", "input/x", &dest).unwrap_err();

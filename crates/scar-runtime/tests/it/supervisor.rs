@@ -288,27 +288,23 @@ fn own_outputs_inside_input_never_run_the_function() {
 cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")""#
             .into(),
     );
-    let record = |key: &str| json!({"s3": {"bucket": {"name": "bkt"}, "object": {"key": key}}});
+    // The run for an S3 event with a record for each of `keys`.
+    let run_for = |id: &str, keys: &[&str]| {
+        let records: Vec<_> = keys
+            .iter()
+            .map(|key| json!({"s3": {"bucket": {"name": "bkt"}, "object": {"key": key}}}))
+            .collect();
+        sup.invoke(&invocation(id, json!({ "Records": records }), 30))
+            .unwrap()
+    };
 
     // An input runs, and its output lands inside input/results.
-    let r = sup
-        .invoke(&invocation(
-            "in",
-            json!({"Records": [record("input/photo.txt")]}),
-            30,
-        ))
-        .unwrap();
+    let r = run_for("in", &["input/photo.txt"]);
     assert_eq!(r.output, "ran for input/photo.txt\n");
     assert_eq!(r.uploaded, ["bkt/input/results/photo.txt"]);
 
     // The event that output raises runs nothing, succeeds, and says why.
-    let r = sup
-        .invoke(&invocation(
-            "own",
-            json!({"Records": [record("input/results/photo.txt")]}),
-            30,
-        ))
-        .unwrap();
+    let r = run_for("own", &["input/results/photo.txt"]);
     assert!(r.succeeded(), "{r:?}");
     assert!(r.uploaded.is_empty(), "{r:?}");
     assert!(
@@ -320,13 +316,7 @@ cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")""#
     assert!(!r.output.contains("ran for"), "{}", r.output);
 
     // Mixed records: only the real input runs.
-    let r = sup
-        .invoke(&invocation(
-            "mixed",
-            json!({"Records": [record("input/results/earlier.txt"), record("input/photo.txt")]}),
-            30,
-        ))
-        .unwrap();
+    let r = run_for("mixed", &["input/results/earlier.txt", "input/photo.txt"]);
     assert_eq!(r.output, "ran for input/photo.txt\n");
     assert_eq!(
         std::fs::read_dir(input.join("results")).unwrap().count(),

@@ -5,7 +5,6 @@
 //! with the packaged proot (here Debian's; on Lambda a static one).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use scar_core::event::FunctionFile;
@@ -50,14 +49,37 @@ fn unpacked_package(work: &Path, include_root: bool, proot: Option<PathBuf>) -> 
     });
     assert_eq!(report.includes_root, include_root);
     let task = work.join("task");
-    common::run(
-        Command::new("unzip")
-            .arg("-q")
-            .arg(&zip)
-            .arg("-d")
-            .arg(&task),
-    );
+    common::unzip(&zip, &task);
     task
+}
+
+/// A zip package unpacked in a task root (`task`, in `_work`), and the `/tmp` the supervisor
+/// is given.
+struct Unpacked {
+    task: PathBuf,
+    tmp: tempfile::TempDir,
+    _work: tempfile::TempDir,
+}
+
+/// [`unpacked_package`] of the busybox image (with its root or not, carrying this
+/// machine's proot or none); `None` (skipped loudly, a failure under `CI`) without the
+/// tools.
+fn unpacked(include_root: bool, with_proot: bool) -> Option<Unpacked> {
+    let tools: &[&str] = if with_proot {
+        &["umoci", "busybox", "proot", "unzip"]
+    } else {
+        &["umoci", "busybox", "unzip"]
+    };
+    if !common::require_tools(tools) {
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let proot = with_proot.then(|| common::which("proot")).flatten();
+    Some(Unpacked {
+        task: unpacked_package(work.path(), include_root, proot),
+        tmp: tempfile::tempdir().unwrap(),
+        _work: work,
+    })
 }
 
 fn start(task: &Path, tmp: &Path) -> Result<Supervisor, SupervisorError> {
@@ -138,12 +160,9 @@ fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
 
 #[test]
 fn a_zip_package_runs_inside_its_image_root_without_namespaces() {
-    if !common::require_tools(&["umoci", "busybox", "proot", "unzip"]) {
+    let Some(Unpacked { task, tmp, _work }) = unpacked(true, true) else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let task = unpacked_package(work.path(), true, common::which("proot"));
+    };
     let sup = start(&task, tmp.path()).unwrap();
     let container = sup
         .container
@@ -167,12 +186,9 @@ fn a_zip_package_runs_inside_its_image_root_without_namespaces() {
 
 #[test]
 fn a_layers_only_zip_package_builds_its_root_under_tmp_once() {
-    if !common::require_tools(&["umoci", "busybox", "proot", "unzip"]) {
+    let Some(Unpacked { task, tmp, _work }) = unpacked(false, true) else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let task = unpacked_package(work.path(), false, common::which("proot"));
+    };
     let sup = start(&task, tmp.path()).unwrap();
     let cold = tmp.path().join("scar-root");
     assert_eq!(sup.container.as_ref().unwrap().root, cold);
@@ -193,12 +209,9 @@ fn a_layers_only_zip_package_builds_its_root_under_tmp_once() {
 
 #[test]
 fn a_zip_package_without_proot_says_how_to_fix_it() {
-    if !common::require_tools(&["umoci", "busybox", "unzip"]) {
+    let Some(Unpacked { task, tmp, _work }) = unpacked(true, false) else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let task = unpacked_package(work.path(), true, None);
+    };
     let err = start(&task, tmp.path()).unwrap_err();
     assert!(matches!(err, SupervisorError::NoProot { .. }), "{err:?}");
     assert!(err.to_string().contains("--proot"), "{err}");
