@@ -94,6 +94,15 @@ impl LogStream {
     }
 }
 
+/// Appends `line` to the function's stream of scar's own (`<date>/[$LATEST]scar`, under
+/// the function's log directory `dir`): what the provider, not an invocation, has to say.
+/// A line that cannot be written is dropped.
+pub(crate) fn scar_line(dir: &Path, line: &str) {
+    if let Ok(stream) = LogStream::open(dir, "scar") {
+        stream.line(&format!("scar: {line}"));
+    }
+}
+
 /// The streams under a function's log directory `dir`: (name, file).
 pub(crate) fn streams(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out: Vec<(String, PathBuf)> = crate::walk::files_under(dir)
