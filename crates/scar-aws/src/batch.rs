@@ -17,7 +17,7 @@ use aws_sdk_batch::types::{
 };
 use futures_util::StreamExt as _;
 use scar_core::contract::{self, batch_resource_name};
-use scar_core::event::{Payload, Response};
+use scar_core::event::{Ending, Payload, Response};
 use scar_core::lambda::log_group;
 use scar_core::progress::{Phase, Progress};
 use scar_core::provider::{
@@ -582,12 +582,12 @@ impl AwsProvider {
                         job.status_reason().unwrap_or("no reason given")
                     ));
                 }
-                let mut r = Response {
-                    exit_code: container
-                        .and_then(|c| c.exit_code())
-                        .or(succeeded.then_some(0)),
-                    ..Response::default()
+                let ending = match container.and_then(|c| c.exit_code()) {
+                    Some(code) => Ending::Exited(code),
+                    None if succeeded => Ending::Exited(0),
+                    None => Ending::default(),
                 };
+                let mut r = Response::new(id, ending);
                 r.set_output(output.into_bytes());
                 r
             }
@@ -598,8 +598,8 @@ impl AwsProvider {
         response.log_stream = stream;
         // A job that FAILED (killed at its timeout, out of memory) never succeeded,
         // whatever its last line said.
-        if !succeeded && response.exit_code == Some(0) {
-            response.exit_code = None;
+        if !succeeded && response.succeeded() {
+            response.ending = Ending::default();
         }
         Ok(Invocation {
             response,

@@ -5,7 +5,7 @@ use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use base64::Engine as _;
-use scar_core::event::{ErrorPayload, Payload, Response};
+use scar_core::event::{Ending, ErrorPayload, Payload, Response};
 use scar_core::lambda::log_group;
 use scar_core::progress::Progress;
 use scar_core::provider::Invocation;
@@ -29,7 +29,7 @@ impl AwsProvider {
         }
         let invocation = self.invoke_detailed(name, spec.runtime, payload).await?;
         match invocation.response.batch_job.clone() {
-            Some(job) if invocation.response.handed_over => {
+            Some(job) if invocation.response.handed_over() => {
                 let mut from_job = self.wait_job(name, &job, progress).await?;
                 from_job.response.handed_over_from = Some(invocation.response.request_id);
                 Ok(from_job)
@@ -157,10 +157,7 @@ pub(crate) fn parse_invoke_result(
 ) -> Result<Response, AwsError> {
     match function_error {
         None if runtime == scar_core::Runtime::Image => {
-            let mut raw = Response {
-                exit_code: Some(0),
-                ..Response::default()
-            };
+            let mut raw = Response::new(String::new(), Ending::Exited(0));
             raw.set_output(payload.to_vec());
             Ok(raw)
         }
@@ -178,11 +175,12 @@ pub(crate) fn parse_invoke_result(
                 return Ok(r);
             }
             let error = scar_core::event::FunctionError::from_runtime(payload, Some(kind));
-            Ok(Response {
-                timed_out: error.error_type == "Sandbox.Timedout",
-                function_error: Some(error),
-                ..Response::default()
-            })
+            let ending = if error.error_type == "Sandbox.Timedout" {
+                Ending::TimedOut { error: Some(error) }
+            } else {
+                Ending::Unfinished { error: Some(error) }
+            };
+            Ok(Response::new(String::new(), ending))
         }
     }
 }
@@ -195,17 +193,15 @@ mod tests {
     #[test]
     fn invoke_results_are_parsed() {
         let ok = Response {
-            request_id: "r1".into(),
-            exit_code: Some(0),
             output: "hi\n".into(),
-            ..Response::default()
+            ..Response::new("r1", Ending::Exited(0))
         };
         let body = serde_json::to_vec(&ok).unwrap();
         let scar = scar_core::Runtime::Scar;
         assert_eq!(parse_invoke_result("f", scar, None, &body).unwrap(), ok);
 
         let failed = Response {
-            exit_code: Some(3),
+            ending: Ending::Exited(3),
             ..ok.clone()
         };
         let error = ErrorPayload {
@@ -222,7 +218,7 @@ mod tests {
         let crash = br#"{"errorType":"Runtime.ExitError","errorMessage":"exit status 1"}"#;
         let got = parse_invoke_result("f", scar, Some("Unhandled"), crash).unwrap();
         assert!(!got.succeeded());
-        let e = got.function_error.unwrap();
+        let e = got.function_error().unwrap();
         assert_eq!(
             (e.error_type.as_str(), e.error_message.as_str()),
             ("Runtime.ExitError", "exit status 1")
@@ -230,19 +226,20 @@ mod tests {
         let raised = br#"{"errorType":"ValueError","errorMessage":"bad input","stackTrace":["  File \"/var/task/app.py\", line 3, in handler\n"],"requestId":"r"}"#;
         let got =
             parse_invoke_result("f", scar_core::Runtime::Image, Some("Unhandled"), raised).unwrap();
-        let e = got.function_error.clone().unwrap();
+        let e = got.function_error().unwrap();
         assert_eq!(e.error_type, "ValueError");
         assert_eq!(e.stack_trace.len(), 1);
         assert!(e.stack_trace[0].contains("app.py"), "{e:?}");
-        assert!(!got.timed_out);
+        assert!(!got.timed_out());
         let timeout = br#"{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: r Error: Task timed out after 3.00 seconds"}"#;
         let got = parse_invoke_result("f", scar, Some("Unhandled"), timeout).unwrap();
-        assert!(got.timed_out && !got.succeeded());
+        assert!(got.timed_out() && !got.succeeded());
         // A body that is not JSON keeps its text, the header its type.
         let got = parse_invoke_result("f", scar, Some("Unhandled"), b"not json").unwrap();
         assert_eq!(
-            got.function_error.map(|e| (e.error_type, e.error_message)),
-            Some(("Unhandled".into(), "not json".into()))
+            got.function_error()
+                .map(|e| (e.error_type.as_str(), e.error_message.as_str())),
+            Some(("Unhandled", "not json"))
         );
 
         // Scar's runtime answers scar's response; a runtime of the image's own answers the

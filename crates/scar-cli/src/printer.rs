@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use scar_core::event::Ending;
 use scar_core::progress::{Phase, Progress};
 use scar_core::provider::{
     FileResult, FunctionInfo, Invocation, LaunchEvent, LogLine, ObjectInfo, Outcome, PackageReport,
@@ -309,7 +310,7 @@ impl Printer {
             )),
             _ => {}
         }
-        if let Some(e) = &r.function_error {
+        if let Some(e) = r.function_error() {
             // As Lambda's invoke reports an Unhandled function error.
             let mut text = format!(
                 "error: the function failed (Unhandled, request id {id}): {}: {}",
@@ -319,22 +320,23 @@ impl Printer {
                 text.push_str("\n  ");
                 text.push_str(line.trim_end());
             }
-            if r.timed_out {
+            if r.timed_out() {
                 text.push_str("\nhelp: raise -t or lower the work");
             }
             self.note(text);
-        } else if r.timed_out {
-            self.note(format!(
+            return Ok(());
+        }
+        match r.ending {
+            Ending::TimedOut { .. } => self.note(format!(
                 "error: the function timed out (request id {id}): raise -t or lower the work"
-            ));
-        } else if let Some(code) = r.exit_code.filter(|c| *c != 0) {
-            self.note(format!(
+            )),
+            Ending::Exited(code) if code != 0 => self.note(format!(
                 "error: the function exited with status {code} (request id {id})"
-            ));
-        } else if r.exit_code.is_none() {
-            self.note(format!(
+            )),
+            Ending::Unfinished { .. } => self.note(format!(
                 "error: the function's script did not run to an exit status (request id {id}): `scar log -n {function} -ri {id}` shows why"
-            ));
+            )),
+            _ => {}
         }
         Ok(())
     }

@@ -214,46 +214,191 @@ pub fn encode_s3_key(key: &str) -> String {
     out
 }
 
+/// How an invocation ended: exactly one of these, so that a response cannot say "timed
+/// out" and "handed over" and "failed" at once.
+///
+/// In the response's JSON (`docs/contract.md`, section 3) it is spread over the fields
+/// users read: `exit_code`, `timed_out`, `handed_over` and `function_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ending {
+    /// The script ran to its end with this exit status (0: it succeeded).
+    Exited(i32),
+    /// The script was stopped at the function's timeout; `error` is Lambda's
+    /// `Sandbox.Timedout` when the platform stopped it (the supervisor reports its own
+    /// timeouts without one).
+    TimedOut {
+        /// Lambda's error for the timeout, as its invoke returns it.
+        error: Option<FunctionError>,
+    },
+    /// The script did not reach an exit status: it was killed by a signal, it could not
+    /// start, its runtime failed or the event could not be handed over; `error` is the
+    /// function error Lambda reports for it (`Runtime.ExitError`, a runtime's own), if any.
+    Unfinished {
+        /// The function error, as Lambda's invoke returns it.
+        error: Option<FunctionError>,
+    },
+    /// The event went whole to an AWS Batch job (a `batch` function's, or a `lambda-batch`
+    /// one's at its timeout threshold); the response's `batch_job` names it once submitted.
+    HandedOver,
+}
+
+impl Default for Ending {
+    /// Nothing ran yet.
+    fn default() -> Ending {
+        Ending::Unfinished { error: None }
+    }
+}
+
 /// The answer of one invocation (`docs/contract.md`, section 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ResponseJson", into = "ResponseJson")]
 pub struct Response {
+    /// The invocation's request id.
     pub request_id: String,
-    /// The script's exit code; `None` when it was killed (timeout) or could not start.
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
+    /// How it ended.
+    pub ending: Ending,
     /// stdout and stderr, interleaved as written; base64 when not UTF-8.
     pub output: String,
     /// `"base64"` when `output` is base64-encoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_encoding: Option<String>,
-    #[serde(default)]
+    /// The objects the invocation uploaded (`bucket/key`).
     pub uploaded: Vec<String>,
-    #[serde(default)]
+    /// The log group of the invocation's log lines.
     pub log_group: String,
-    #[serde(default)]
+    /// The log stream of the invocation's log lines.
     pub log_stream: String,
-    /// Set by the supervisor of a `lambda-batch` function that reached the timeout
-    /// threshold: nothing was uploaded, and the event goes to a Batch job whole.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub handed_over: bool,
     /// On a Batch job's response: the request that handed the event over to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_over_from: Option<String>,
+    /// The AWS Batch job the event went to: submitted by a `batch` function's supervisor
+    /// on Lambda, or by a `lambda-batch` one at its threshold; or the job this response
+    /// is of.
+    pub batch_job: Option<String>,
+}
+
+/// [`Response`] as its JSON has it: [`Ending`] spread over the fields users read.
+#[derive(Serialize, Deserialize)]
+struct ResponseJson {
+    request_id: String,
+    /// The script's exit code; `None` when it did not reach one (timeout, signal, could
+    /// not start); 0 for an event handed over to Batch.
+    exit_code: Option<i32>,
+    timed_out: bool,
+    output: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output_encoding: Option<String>,
+    #[serde(default)]
+    uploaded: Vec<String>,
+    #[serde(default)]
+    log_group: String,
+    #[serde(default)]
+    log_stream: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    handed_over: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handed_over_from: Option<String>,
     /// The invocation failed as Lambda reports a function error (`X-Amz-Function-Error:
     /// Unhandled`): the runtime's `/error` body, or Lambda's own error for a timeout, a
     /// response over the size limit or a failed init.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_error: Option<FunctionError>,
-    /// The AWS Batch job the event went to: submitted by a `batch` function's supervisor
-    /// on Lambda, or by a `lambda-batch` one at its threshold (with `handed_over`).
+    function_error: Option<FunctionError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_job: Option<String>,
+    batch_job: Option<String>,
+}
+
+impl From<Response> for ResponseJson {
+    fn from(r: Response) -> ResponseJson {
+        let exit_code = r.exit_code();
+        let (timed_out, handed_over, function_error) = match r.ending {
+            Ending::Exited(_) => (false, false, None),
+            Ending::TimedOut { error } => (true, false, error),
+            Ending::Unfinished { error } => (false, false, error),
+            Ending::HandedOver => (false, true, None),
+        };
+        ResponseJson {
+            request_id: r.request_id,
+            exit_code,
+            timed_out,
+            output: r.output,
+            output_encoding: r.output_encoding,
+            uploaded: r.uploaded,
+            log_group: r.log_group,
+            log_stream: r.log_stream,
+            handed_over,
+            handed_over_from: r.handed_over_from,
+            function_error,
+            batch_job: r.batch_job,
+        }
+    }
+}
+
+impl From<ResponseJson> for Response {
+    /// Read leniently, as an older supervisor may have written it: a hand-over wins over a
+    /// timeout, a timeout over an exit code, and a function error means no exit status.
+    fn from(j: ResponseJson) -> Response {
+        let ending = match (j.handed_over, j.timed_out, j.exit_code, j.function_error) {
+            (true, ..) => Ending::HandedOver,
+            (false, true, _, error) => Ending::TimedOut { error },
+            (false, false, _, Some(error)) => Ending::Unfinished { error: Some(error) },
+            (false, false, Some(code), None) => Ending::Exited(code),
+            (false, false, None, None) => Ending::Unfinished { error: None },
+        };
+        Response {
+            request_id: j.request_id,
+            ending,
+            output: j.output,
+            output_encoding: j.output_encoding,
+            uploaded: j.uploaded,
+            log_group: j.log_group,
+            log_stream: j.log_stream,
+            handed_over_from: j.handed_over_from,
+            batch_job: j.batch_job,
+        }
+    }
 }
 
 impl Response {
-    /// Whether the invocation succeeded: exit code 0, no timeout, no function error.
+    /// A response of request `request_id` that ended as `ending`, with no output yet.
+    pub fn new(request_id: impl Into<String>, ending: Ending) -> Response {
+        Response {
+            request_id: request_id.into(),
+            ending,
+            ..Response::default()
+        }
+    }
+
+    /// Whether the invocation did its part: the script exited with status 0, or the event
+    /// went to a Batch job (which answers for itself).
     pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out && self.function_error.is_none()
+        matches!(self.ending, Ending::Exited(0) | Ending::HandedOver)
+    }
+
+    /// The exit status users read (`exit_code` in the JSON): the script's, when it ran to
+    /// its end; 0 for an event handed over to Batch; none otherwise.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.ending {
+            Ending::Exited(code) => Some(code),
+            Ending::HandedOver => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Whether the script was stopped at the timeout.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.ending, Ending::TimedOut { .. })
+    }
+
+    /// Whether the event went whole to an AWS Batch job.
+    pub fn handed_over(&self) -> bool {
+        self.ending == Ending::HandedOver
+    }
+
+    /// The function error Lambda reports for the invocation, if any.
+    pub fn function_error(&self) -> Option<&FunctionError> {
+        match &self.ending {
+            Ending::TimedOut { error } | Ending::Unfinished { error } => error.as_ref(),
+            _ => None,
+        }
     }
 
     /// Sets `output` from raw bytes, base64-encoding them when they are not UTF-8.
@@ -575,17 +720,83 @@ mod tests {
             (e.error_type.as_str(), e.error_message.as_str()),
             ("Unhandled", "not json")
         );
-        let r = Response {
-            exit_code: Some(0),
-            function_error: Some(FunctionError::timed_out("r", 5)),
-            ..Response::default()
-        };
+        let r = Response::new(
+            "r",
+            Ending::TimedOut {
+                error: Some(FunctionError::timed_out("r", 5)),
+            },
+        );
         assert!(!r.succeeded());
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(
             json["function_error"]["errorMessage"],
             "RequestId: r Error: Task timed out after 5.00 seconds"
         );
+    }
+
+    #[test]
+    fn each_ending_is_the_json_users_read_and_reads_back() {
+        let error = FunctionError::runtime_exited("r", "signal: killed");
+        let cases = [
+            (Ending::Exited(0), r#"{"exit_code":0,"timed_out":false}"#),
+            (Ending::Exited(3), r#"{"exit_code":3,"timed_out":false}"#),
+            (
+                Ending::TimedOut { error: None },
+                r#"{"exit_code":null,"timed_out":true}"#,
+            ),
+            (
+                Ending::Unfinished { error: None },
+                r#"{"exit_code":null,"timed_out":false}"#,
+            ),
+            (
+                Ending::HandedOver,
+                r#"{"exit_code":0,"timed_out":false,"handed_over":true}"#,
+            ),
+        ];
+        for (ending, fields) in cases {
+            let json = serde_json::to_value(Response::new("r", ending.clone())).unwrap();
+            let want: serde_json::Value = serde_json::from_str(fields).unwrap();
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(&json[k], v, "{ending:?}: {k}");
+            }
+            for absent in ["handed_over", "function_error"] {
+                if want.get(absent).is_none() {
+                    assert!(json.get(absent).is_none(), "{ending:?}: {absent} in {json}");
+                }
+            }
+            let back: Response = serde_json::from_value(json).unwrap();
+            assert_eq!(back.ending, ending);
+        }
+        let failed = Response::new(
+            "r",
+            Ending::Unfinished {
+                error: Some(error.clone()),
+            },
+        );
+        let back: Response =
+            serde_json::from_str(&serde_json::to_string(&failed).unwrap()).unwrap();
+        assert_eq!(back, failed);
+        assert_eq!(back.function_error(), Some(&error));
+    }
+
+    #[test]
+    fn contradictory_json_reads_as_one_ending() {
+        let read = |json: &str| serde_json::from_str::<Response>(json).unwrap().ending;
+        // What a supervisor wrote when a hand-over at the threshold followed a timeout.
+        assert_eq!(
+            read(
+                r#"{"request_id":"r","exit_code":0,"timed_out":true,"handed_over":true,"output":""}"#
+            ),
+            Ending::HandedOver
+        );
+        assert_eq!(
+            read(r#"{"request_id":"r","exit_code":0,"timed_out":true,"output":""}"#),
+            Ending::TimedOut { error: None }
+        );
+        let e = read(
+            r#"{"request_id":"r","exit_code":0,"timed_out":false,"output":"","function_error":{"errorType":"T","errorMessage":"m"}}"#,
+        );
+        assert!(matches!(e, Ending::Unfinished { error: Some(ref f) } if f.error_type == "T"));
     }
 
     #[test]

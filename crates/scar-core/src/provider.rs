@@ -263,7 +263,7 @@ impl FileResult {
     /// provider (its outcome, the end of a failed run's output, a function error's type
     /// and message as `error`).
     pub fn from_response(key: impl Into<String>, response: Response) -> FileResult {
-        let outcome = if response.timed_out {
+        let outcome = if response.timed_out() {
             Outcome::TimedOut
         } else if response.succeeded() {
             Outcome::Succeeded
@@ -276,13 +276,13 @@ impl FileResult {
             output_tail(&String::from_utf8_lossy(&response.output_bytes()))
         };
         FileResult {
-            exit_code: response.exit_code,
+            exit_code: response.exit_code(),
+            error: response
+                .function_error()
+                .map(|e| format!("{}: {}", e.error_type, e.error_message)),
             request_id: response.request_id,
             uploaded: response.uploaded,
             output_tail,
-            error: response
-                .function_error
-                .map(|e| format!("{}: {}", e.error_type, e.error_message)),
             ..FileResult::new(key, outcome)
         }
     }
@@ -652,40 +652,40 @@ pub trait Provider: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::FunctionError;
+    use crate::event::{Ending, FunctionError};
 
-    fn response(exit_code: Option<i32>, output: &str) -> Response {
+    fn response(ending: Ending, output: &str) -> Response {
         Response {
-            request_id: "r1".into(),
-            exit_code,
             output: output.into(),
-            ..Response::default()
+            ..Response::new("r1", ending)
         }
     }
 
     #[test]
     fn a_failed_run_keeps_the_end_of_its_output() {
         let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        let r = FileResult::from_response("k", response(Some(1), &text));
+        let r = FileResult::from_response("k", response(Ending::Exited(1), &text));
         assert_eq!(r.outcome, Outcome::Failed);
         assert_eq!(r.exit_code, Some(1));
         assert!(r.output_tail.starts_with("line 11\n"), "{}", r.output_tail);
         assert!(r.output_tail.ends_with("line 30"), "{}", r.output_tail);
         let long = "é".repeat(3000);
         assert!(output_tail(&long).len() <= OUTPUT_TAIL_BYTES);
-        assert!(FileResult::from_response("k", response(Some(0), &text))
-            .output_tail
-            .is_empty());
+        assert!(
+            FileResult::from_response("k", response(Ending::Exited(0), &text))
+                .output_tail
+                .is_empty()
+        );
     }
 
     #[test]
     fn a_function_error_is_the_results_error_on_every_provider() {
-        let mut resp = response(None, "");
-        resp.function_error = Some(FunctionError {
+        let error = FunctionError {
             error_type: "Runtime.ExitError".into(),
             error_message: "exit status 3".into(),
             stack_trace: Vec::new(),
-        });
+        };
+        let resp = response(Ending::Unfinished { error: Some(error) }, "");
         let r = FileResult::from_response("k", resp);
         assert_eq!(r.outcome, Outcome::Failed);
         assert_eq!(r.error.as_deref(), Some("Runtime.ExitError: exit status 3"));

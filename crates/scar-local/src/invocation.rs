@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use scar_core::event::{ErrorPayload, FunctionError, Response};
+use scar_core::event::{Ending, ErrorPayload, FunctionError, Response};
 use scar_core::lambda::{log_group, Report, ReportStatus};
 use scar_core::FunctionSpec;
 use tokio::sync::oneshot;
@@ -161,11 +161,7 @@ impl Invocation<'_> {
             Answer::Response(body) => match serde_json::from_slice::<Response>(&body) {
                 Ok(response) => response,
                 Err(_) => {
-                    let mut raw = Response {
-                        request_id: request_id.clone(),
-                        exit_code: Some(0),
-                        ..Response::default()
-                    };
+                    let mut raw = Response::new(request_id.clone(), Ending::Exited(0));
                     raw.set_output(body.to_vec());
                     raw
                 }
@@ -269,12 +265,15 @@ pub(crate) fn failed(
     error: FunctionError,
     timed_out: bool,
 ) -> Response {
+    let error = Some(error);
+    let ending = if timed_out {
+        Ending::TimedOut { error }
+    } else {
+        Ending::Unfinished { error }
+    };
     Response {
-        request_id: request_id.to_string(),
-        timed_out,
         log_group: log_group(&spec.name),
         log_stream: sandbox.log.name.clone(),
-        function_error: Some(error),
-        ..Response::default()
+        ..Response::new(request_id, ending)
     }
 }

@@ -196,7 +196,7 @@ impl LocalProvider {
                 let first = self
                     .invoke_as(stored, event.clone(), request_id, &lambda)
                     .await?;
-                if !first.handed_over {
+                if !first.handed_over() {
                     return Ok(first);
                 }
                 let mut job = self.invoke_as(stored, event, None, &batch).await?;

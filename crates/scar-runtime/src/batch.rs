@@ -8,7 +8,7 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_batch::types::{ContainerOverrides, KeyValuePair};
 use scar_core::contract;
-use scar_core::event::Response;
+use scar_core::event::{Ending, Response};
 
 /// Where a function's jobs go: the job queue and job definition `scar init` made, named
 /// in the Lambda function's variables.
@@ -84,14 +84,13 @@ impl BatchQueue {
                 print!("{line}");
                 output.extend_from_slice(line.as_bytes());
                 response.batch_job = Some(job);
-                response.handed_over = true;
-                response.exit_code = Some(0);
+                response.ending = Ending::HandedOver;
             }
             Err(e) => {
                 let line = format!("scar: the event could not be submitted to AWS Batch: {e}\n");
                 eprint!("{line}");
                 output.extend_from_slice(line.as_bytes());
-                response.exit_code = None;
+                response.ending = Ending::Unfinished { error: None };
             }
         }
         response.set_output(output);

@@ -63,7 +63,7 @@ async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
                     error_message: e.to_string(),
                 })?;
             if let (Ok(response), Some(queue), Some(event)) = (&mut result, &batch, &event) {
-                if response.handed_over {
+                if response.handed_over() {
                     queue.hand_over(&name, event, response).await;
                 }
             }

@@ -95,7 +95,7 @@ pub fn invocation(event: serde_json::Value, job_id: Option<&str>, timeout_s: u32
 /// The exit status for an invocation's result.
 pub fn exit_code(result: &Result<Response, SupervisorError>) -> i32 {
     match result {
-        Ok(r) if r.succeeded() && !r.handed_over => EXIT_SUCCEEDED,
+        Ok(r) if r.succeeded() && !r.handed_over() => EXIT_SUCCEEDED,
         Ok(_) => EXIT_FAILED,
         Err(_) => EXIT_NOT_STARTED,
     }
@@ -183,6 +183,7 @@ fn ends_line(response: &Response) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scar_core::event::Ending;
     use serde_json::json;
 
     #[test]
@@ -230,26 +231,18 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let ok = Response {
-            exit_code: Some(0),
-            ..Response::default()
-        };
-        assert_eq!(exit_code(&Ok(ok.clone())), EXIT_SUCCEEDED);
-        let failed = Response {
-            exit_code: Some(2),
-            ..Response::default()
-        };
-        assert_eq!(exit_code(&Ok(failed)), EXIT_FAILED);
-        let timed_out = Response {
-            timed_out: true,
-            ..ok.clone()
-        };
-        assert_eq!(exit_code(&Ok(timed_out)), EXIT_FAILED);
-        let handed = Response {
-            handed_over: true,
-            ..ok
-        };
-        assert_eq!(exit_code(&Ok(handed)), EXIT_FAILED);
+        let ended = |ending| Ok(Response::new("r", ending));
+        assert_eq!(exit_code(&ended(Ending::Exited(0))), EXIT_SUCCEEDED);
+        assert_eq!(exit_code(&ended(Ending::Exited(2))), EXIT_FAILED);
+        assert_eq!(
+            exit_code(&ended(Ending::TimedOut { error: None })),
+            EXIT_FAILED
+        );
+        assert_eq!(exit_code(&ended(Ending::HandedOver)), EXIT_FAILED);
+        assert_eq!(
+            exit_code(&ended(Ending::Unfinished { error: None })),
+            EXIT_FAILED
+        );
         assert_eq!(
             exit_code(&Err(SupervisorError::NothingToRun)),
             EXIT_NOT_STARTED

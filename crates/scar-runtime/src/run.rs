@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use scar_core::contract;
-use scar_core::event::{Event, FunctionFile, Response, StorageRecord};
+use scar_core::event::{Ending, Event, FunctionFile, Response, StorageRecord};
 use scar_core::OutputSpec;
 
 use crate::container::ContainerRoot;
@@ -233,7 +233,7 @@ impl Supervisor {
                 }
                 let mut response = response_to(inv);
                 // Nothing to do is done: no function error, so no retries.
-                response.exit_code = Some(0);
+                response.ending = Ending::Exited(0);
                 response.set_output(note.into_bytes());
                 return Ok(response);
             }
@@ -307,7 +307,7 @@ impl Supervisor {
             ));
         let mut response = response_to(inv);
         let mut outcome = self.run(&argv, &vars, budget);
-        if outcome.timed_out && self.hands_over() {
+        if matches!(outcome.ending, Ending::TimedOut { .. }) && self.hands_over() {
             // Lambda's share is over: the event goes to Batch whole, rather than failing;
             // nothing the script wrote is uploaded, so no output comes twice.
             let note = "scar: the timeout threshold was reached: the event is handed over to a Batch job (execution mode lambda-batch); nothing was uploaded\n";
@@ -315,8 +315,7 @@ impl Supervisor {
                 print!("{note}");
             }
             outcome.output.extend_from_slice(note.as_bytes());
-            response.handed_over = true;
-            response.exit_code = Some(0);
+            response.ending = Ending::HandedOver;
             response.set_output(outcome.output);
             return Ok(response);
         }
@@ -348,8 +347,7 @@ impl Supervisor {
             eprint!("{note}");
             outcome.output.extend_from_slice(note.as_bytes());
         }
-        response.exit_code = outcome.exit_code;
-        response.timed_out = outcome.timed_out;
+        response.ending = outcome.ending;
         response.set_output(outcome.output);
         Ok(response)
     }
@@ -532,25 +530,22 @@ impl Supervisor {
             }
             output.extend_from_slice(note.as_bytes());
         }
-        let exit_code = if timed_out {
-            None
-        } else {
-            status.and_then(|s| {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().or_else(|| s.signal().map(|sig| 128 + sig))
-            })
+        let exit_code = status.and_then(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().or_else(|| s.signal().map(|sig| 128 + sig))
+        });
+        let ending = match exit_code {
+            _ if timed_out => Ending::TimedOut { error: None },
+            Some(code) => Ending::Exited(code),
+            None => Ending::Unfinished { error: None },
         };
-        Outcome {
-            exit_code,
-            timed_out,
-            output,
-        }
+        Outcome { ending, output }
     }
 }
 
+/// How the script ended, and what it wrote.
 struct Outcome {
-    exit_code: Option<i32>,
-    timed_out: bool,
+    ending: Ending,
     output: Vec<u8>,
 }
 
@@ -558,8 +553,7 @@ impl Outcome {
     fn failed(message: String) -> Outcome {
         eprint!("{message}");
         Outcome {
-            exit_code: Some(127),
-            timed_out: false,
+            ending: Ending::Exited(127),
             output: message.into_bytes(),
         }
     }

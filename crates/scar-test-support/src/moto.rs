@@ -410,11 +410,8 @@ pub fn spec_with_bucket(name: &str, bucket: &str) -> scar_core::FunctionSpec {
 
 /// A scar response as the supervisor would answer it.
 pub fn scar_response(request_id: &str, output: &str) -> String {
-    serde_json::to_string(&scar_core::event::Response {
-        request_id: request_id.into(),
-        exit_code: Some(0),
-        output: output.into(),
-        ..Default::default()
-    })
-    .unwrap()
+    let mut response =
+        scar_core::event::Response::new(request_id, scar_core::event::Ending::Exited(0));
+    response.output = output.into();
+    serde_json::to_string(&response).unwrap()
 }

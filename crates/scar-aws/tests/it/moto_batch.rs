@@ -566,12 +566,9 @@ async fn a_handed_over_run_is_followed_into_its_job() {
         .unwrap()
         .to_string();
     let handed_over = scar_core::event::Response {
-        request_id: "req-1".into(),
-        exit_code: Some(0),
-        handed_over: true,
         batch_job: Some(job.clone()),
         output: "started\n".into(),
-        ..Default::default()
+        ..scar_core::event::Response::new("req-1", scar_core::event::Ending::HandedOver)
     };
     moto.queue_invoke_results(&[serde_json::to_string(&handed_over).unwrap()]);
     let statuses = Statuses::default();

@@ -91,12 +91,10 @@ impl Env {
 /// A scar response JSON for a script that exited with `code`.
 fn response_with_exit(request_id: &str, output: &str, code: i32) -> String {
     serde_json::to_string(&scar_core::event::Response {
-        request_id: request_id.into(),
-        exit_code: Some(code),
         output: output.into(),
         log_group: "/aws/lambda/fn".into(),
         log_stream: "2024/01/01/[$LATEST]abc".into(),
-        ..Default::default()
+        ..scar_core::event::Response::new(request_id, scar_core::event::Ending::Exited(code))
     })
     .unwrap()
 }

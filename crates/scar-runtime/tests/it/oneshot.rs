@@ -110,8 +110,8 @@ fn runs_the_event_once_and_uploads_its_outputs() {
         "the script's output comes first, as it goes: {stdout}"
     );
     assert_eq!(r.request_id, id);
-    assert_eq!(r.exit_code, Some(0));
-    assert!(!r.timed_out && !r.handed_over);
+    assert_eq!(r.exit_code(), Some(0));
+    assert!(!r.timed_out() && !r.handed_over());
     assert_eq!(r.uploaded, vec!["bkt/output/photo.txt".to_string()]);
     assert_eq!(
         std::fs::read_to_string(job.bucket_file("output/photo.txt")).unwrap(),
@@ -148,7 +148,7 @@ fn a_failing_script_exits_1_with_its_response() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (r, stdout) = response(&out);
     assert!(stdout.starts_with("no-newline\n"), "{stdout}");
-    assert_eq!(r.exit_code, Some(7));
+    assert_eq!(r.exit_code(), Some(7));
     assert!(!r.succeeded());
     assert_eq!(
         r.uploaded,
@@ -202,8 +202,8 @@ fn a_lambda_batch_function_times_out_rather_than_handing_over_again() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (r, stdout) = response(&out);
-    assert!(r.timed_out, "{stdout}");
-    assert!(!r.handed_over, "{stdout}");
+    assert!(r.timed_out(), "{stdout}");
+    assert!(!r.handed_over(), "{stdout}");
     assert!(!stdout.contains("handed over"), "{stdout}");
     assert!(stdout.contains("killed after"), "{stdout}");
 }

@@ -63,8 +63,8 @@ exit 3"#;
     assert!(out.contains("img=i fn=f inv=v"), "{out}");
     assert!(out.contains("dirs-ok") && out.contains("event-ok"), "{out}");
     assert!(out.contains("to-stderr"), "{out}");
-    assert_eq!(r.exit_code, Some(3));
-    assert!(!r.timed_out);
+    assert_eq!(r.exit_code(), Some(3));
+    assert!(!r.timed_out());
     assert!(!r.succeeded());
     assert!(!dir.exists(), "the request directory is removed afterwards");
 }
@@ -127,8 +127,8 @@ fn threshold_kills_the_whole_process_group() {
         .invoke(&invocation("slow", json!({ "script": script }), 3))
         .unwrap();
     let took = started.elapsed();
-    assert!(r.timed_out, "{r:?}");
-    assert_eq!(r.exit_code, None);
+    assert!(r.timed_out(), "{r:?}");
+    assert_eq!(r.exit_code(), None);
     assert!(r.output.starts_with("started\n"), "{}", r.output);
     assert!(r.output.contains("killed"), "{}", r.output);
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -193,7 +193,7 @@ echo done > "$TMP_OUTPUT_DIR/result.txt""#
         Some("echo partial > \"$TMP_OUTPUT_DIR/partial.txt\"\nsleep 30".into());
     let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"}, "object": {"key": "input/my+file%2B1.txt"}}}]});
     let r = sup.invoke(&invocation("t", event, 2)).unwrap();
-    assert!(r.timed_out);
+    assert!(r.timed_out());
     assert_eq!(r.uploaded, ["bkt/output/partial.txt"]);
     assert!(out.join("partial.txt").exists());
 
@@ -264,7 +264,7 @@ fn missing_program_is_a_failed_invocation_not_a_crash() {
             30,
         ))
         .unwrap();
-    assert_eq!(r.exit_code, Some(127));
+    assert_eq!(r.exit_code(), Some(127));
     assert!(r.output.contains("/no/such/program"), "{}", r.output);
 }
 

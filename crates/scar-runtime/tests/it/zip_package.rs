@@ -88,7 +88,7 @@ cat /srv/hello.txt
 fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
     // The image's own command (ENTRYPOINT + CMD) with its WorkingDir and Env.
     let r = sup.invoke(&invocation("cmd", json!({}))).unwrap();
-    assert_eq!((r.exit_code, r.output.as_str()), (Some(0), "hello\n"));
+    assert_eq!((r.exit_code(), r.output.as_str()), (Some(0), "hello\n"));
 
     let r = sup
         .invoke(&invocation("probe", json!({ "script": PROBE })))
@@ -116,7 +116,7 @@ fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
     let event = json!({"Records": [{"s3": {"bucket": {"name": "bkt"},
         "object": {"key": "input/a+photo.txt"}}}]});
     let r = sup.invoke(&invocation("event", event)).unwrap();
-    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert_eq!(r.exit_code(), Some(0), "{r:?}");
     assert_eq!(r.output, "scar test image\n");
     assert_eq!(r.uploaded, ["bkt/output/a photo.txt"]);
     assert_eq!(
@@ -132,7 +132,7 @@ fn check_runs_inside(sup: &Supervisor, tmp: &Path) {
         event: json!({"script": "echo started\nsleep 30 &\nsleep 30\necho never"}),
     };
     let r = sup.invoke(&slow).unwrap();
-    assert!(r.timed_out, "{r:?}");
+    assert!(r.timed_out(), "{r:?}");
     assert!(r.output.starts_with("started\n") && !r.output.contains("never"));
 }
 
