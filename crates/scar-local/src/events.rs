@@ -36,7 +36,8 @@ pub enum ServeEvent {
 }
 
 impl LocalProvider {
-    fn bound(&self, name: &str) -> Result<StoredFunction, LocalError> {
+    /// The function `name`, if it has an input folder to run over.
+    pub(crate) fn bound(&self, name: &str) -> Result<StoredFunction, LocalError> {
         let stored = self.layout().load(name)?;
         // A MinIO input folder counts: the launcher runs the function over it.
         if !stored
@@ -51,69 +52,22 @@ impl LocalProvider {
         Ok(stored)
     }
 
-    /// Runs the function once for every object in its input folders in `request.bucket`,
-    /// the first synchronously (it warms a sandbox), the rest concurrently under the bound;
-    /// outputs that land in another function's input folder run that one in turn.
-    pub(crate) async fn launch_inputs(
+    /// The objects of `input` (on MinIO server `minio`, or in this machine's buckets) that
+    /// `stored` runs for.
+    pub(crate) async fn input_objects(
         &self,
-        request: &LaunchRequest,
-        on_event: OnLaunch<'_>,
-    ) -> Result<Vec<FileResult>, LocalError> {
-        let name = request.function.as_str();
-        let stored = self.bound(name)?;
-        let spec = &stored.info.spec;
-        let (input, minio) = match (
-            spec.input_in(&request.bucket),
-            spec.minio_input_in(&request.bucket),
-        ) {
-            (Some(input), _) => (input.clone(), None),
-            (None, Some(input)) => (input.clone(), input.storage.clone()),
-            (None, None) => {
-                return Err(SurfaceError::WrongBucket {
-                    function: name.into(),
-                    bucket: request.bucket.clone(),
-                }
-                .into())
-            }
-        };
-        let function_dir = self.layout().function_dir(name);
-        let lock = WorkerLock::try_take(&function_dir, name)?;
-        let done = Record::new(&function_dir).load();
-        let listed = match &minio {
-            Some(id) => self.minio_objects(&stored, id, &input).await?,
-            None => {
-                let mut infos = Vec::new();
-                for key in self.input_keys(&stored, &input)? {
-                    infos.push(self.buckets().info(&input.bucket, &key)?);
-                }
-                infos
-            }
-        };
-        let mut objects = Vec::new();
-        for info in listed {
-            let key = &info.key;
-            let last = done.get(key);
-            let keep = if request.only_failed {
-                last.is_some_and(|p| p.outcome != Outcome::Succeeded)
-            } else if request.pending_only {
-                last.is_none_or(|p| p.etag != info.etag)
-            } else {
-                true
-            };
-            if keep {
-                objects.push(info);
-            }
+        stored: &StoredFunction,
+        input: &InputSpec,
+        minio: Option<&str>,
+    ) -> Result<Vec<ObjectInfo>, LocalError> {
+        if let Some(id) = minio {
+            return self.minio_objects(stored, id, input).await;
         }
-        self.run_chain(
-            stored,
-            lock,
-            objects,
-            self.concurrency(request.concurrency),
-            true,
-            minio,
-            on_event,
-        )
-        .await
+        let mut infos = Vec::new();
+        for key in self.input_keys(stored, input)? {
+            infos.push(self.buckets().info(&input.bucket, &key)?);
+        }
+        Ok(infos)
     }
 
     /// The objects of `input`, a folder on MinIO server `id`, that the function runs for:
@@ -182,7 +136,7 @@ impl LocalProvider {
     /// than `first` name their function. `minio`: `objects` are on that MinIO server
     /// (`minio.<id>`), not in this machine's buckets; the chain that follows is local.
     #[allow(clippy::too_many_arguments)]
-    async fn run_chain(
+    pub(crate) async fn run_chain(
         &self,
         first: StoredFunction,
         lock: WorkerLock,
@@ -322,14 +276,7 @@ impl LocalProvider {
                 let r = FileResult {
                     function: (function != name).then(|| function.clone()),
                     bucket: (function != name).then(|| info.bucket.clone()),
-                    key: p.key.clone(),
-                    outcome: p.outcome,
-                    exit_code: p.exit_code,
-                    request_id: p.request_id.clone(),
-                    uploaded: p.uploaded.clone(),
-                    output_tail: String::new(),
-                    error: None,
-                    attempts: 1,
+                    ..p.result()
                 };
                 for uploaded in &r.uploaded {
                     let Some((next, bucket, key)) = next_step(&all, uploaded) else {
@@ -372,14 +319,7 @@ impl LocalProvider {
                 error: Some(why),
                 ..FileResult::new(info.key.clone(), Outcome::LoopStopped)
             };
-            record.append(&Processed {
-                key: info.key,
-                etag: info.etag,
-                outcome: result.outcome,
-                request_id: String::new(),
-                exit_code: None,
-                uploaded: Vec::new(),
-            })?;
+            record.append(&Processed::of(&result, info.etag))?;
             return Ok(result);
         }
         let event = object_created(&info, self.region(), chain).to_event();
@@ -420,33 +360,14 @@ impl LocalProvider {
             Ok(response) => FileResult::from_response(info.key.clone(), response),
             Err(e) => FileResult::from_error(info.key.clone(), &e),
         };
-        record.append(&Processed {
-            key: info.key,
-            etag: info.etag,
-            outcome: result.outcome,
-            request_id: result.request_id.clone(),
-            exit_code: result.exit_code,
-            uploaded: result.uploaded.clone(),
-        })?;
+        record.append(&Processed::of(&result, info.etag))?;
         Ok(result)
     }
 
-    /// Appends `line` to the function's log, in a stream of scar's own
-    /// (`<date>/[$LATEST]scar`): what the provider, not an invocation, has to say.
+    /// Appends `line` to the function's log, in a stream of scar's own: what the provider,
+    /// not an invocation, has to say.
     fn log_line(&self, function: &str, line: &str) {
-        let name = format!("{}/[$LATEST]scar", chrono::Utc::now().format("%Y/%m/%d"));
-        let path = self.layout().logs(function).join(name);
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-        {
-            use std::io::Write as _;
-            let _ = writeln!(file, "scar: {line}");
-        }
+        crate::logs::scar_line(&self.layout().logs(function), line);
     }
 
     /// Watches the input folder of every function with a bucket and runs each object that
@@ -692,6 +613,46 @@ impl LocalProvider {
 /// the temporary one. Short, because it delays every object by as much.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// The input folder of `spec` in `bucket` that the launcher runs it over, and the MinIO
+/// server it is on (none: this machine's buckets).
+pub(crate) fn launch_folder(
+    spec: &FunctionSpec,
+    bucket: &str,
+) -> Result<(InputSpec, Option<String>), LocalError> {
+    match (spec.input_in(bucket), spec.minio_input_in(bucket)) {
+        (Some(input), _) => Ok((input.clone(), None)),
+        (None, Some(input)) => Ok((input.clone(), input.storage.clone())),
+        (None, None) => Err(SurfaceError::WrongBucket {
+            function: spec.name.clone(),
+            bucket: bucket.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Of the `listed` objects, those `request` runs: all of them, those not done in their
+/// current version (`pending_only`), or those that did not succeed (`only_failed`), as
+/// the function's record (`done`) says.
+pub(crate) fn to_launch(
+    listed: Vec<ObjectInfo>,
+    done: &HashMap<String, Processed>,
+    request: &LaunchRequest,
+) -> Vec<ObjectInfo> {
+    listed
+        .into_iter()
+        .filter(|info| {
+            let last = done.get(&info.key);
+            if request.only_failed {
+                last.is_some_and(|p| p.outcome != Outcome::Succeeded)
+            } else if request.pending_only {
+                last.is_none_or(|p| p.etag != info.etag)
+            } else {
+                true
+            }
+        })
+        .collect()
+}
+
 /// The folders a function's inputs land in: its input folders in local buckets (a
 /// storage provider's cannot be watched).
 fn input_folders(spec: &FunctionSpec) -> Vec<InputSpec> {
@@ -807,7 +768,7 @@ fn keys_of_event(event: &notify_debouncer_full::DebouncedEvent, watched: &[Watch
             continue;
         }
         let files = if path.is_dir() {
-            files_under(path)
+            crate::walk::files_under(path)
         } else {
             vec![path.clone()]
         };
@@ -816,22 +777,6 @@ fn keys_of_event(event: &notify_debouncer_full::DebouncedEvent, watched: &[Watch
                 continue;
             }
             out.extend(watched_key(&file, watched));
-        }
-    }
-    out
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
         }
     }
     out

@@ -21,8 +21,12 @@
 mod api;
 mod buckets;
 mod cgroup;
+mod create;
+mod environment;
 mod error;
 mod events;
+mod init;
+mod invocation;
 mod logs;
 mod packages;
 mod provider;
@@ -31,6 +35,8 @@ mod sandbox;
 mod state;
 mod supervisor;
 mod surface;
+mod walk;
+mod warm;
 
 pub use buckets::Buckets;
 pub use error::LocalError;

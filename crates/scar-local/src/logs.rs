@@ -10,7 +10,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use scar_core::event::{timed_out_message, FunctionError};
+use scar_core::lambda::Report;
 use scar_core::provider::{LogLine, LogQuery};
 
 use crate::LocalError;
@@ -24,7 +27,11 @@ pub(crate) struct LogStream {
 impl LogStream {
     /// Creates a new stream under `dir` named as Lambda names them.
     pub fn create(dir: &Path) -> Result<LogStream, LocalError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        LogStream::open(dir, &uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Opens today's stream `<date>/[$LATEST]<id>` under `dir`, created if need be.
+    fn open(dir: &Path, id: &str) -> Result<LogStream, LocalError> {
         let name = format!("{}/[$LATEST]{id}", chrono::Utc::now().format("%Y/%m/%d"));
         let path = dir.join(&name);
         if let Some(parent) = path.parent() {
@@ -51,24 +58,60 @@ impl LogStream {
         // One write per line: appends from the supervisor never split it.
         let _ = (&self.file).write_all(text.as_bytes());
     }
+
+    /// `START`: an invocation begins.
+    pub fn start(&self, request_id: &str) {
+        self.line(&format!("START RequestId: {request_id} Version: $LATEST"));
+    }
+
+    /// `END` and `REPORT`: an invocation's last lines.
+    pub fn end(&self, report: &Report<'_>) {
+        self.line(&format!("END RequestId: {}", report.request_id));
+        self.line(&report.to_string());
+    }
+
+    /// The line of an invocation stopped at its deadline (before its `END`).
+    pub fn timed_out(&self, request_id: &str, timeout_s: u32) {
+        self.line(&format!(
+            "{} {request_id} {}",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            timed_out_message(timeout_s)
+        ));
+    }
+
+    /// A runtime's error as Lambda logs it: its message, then its type.
+    pub fn error(&self, error: &FunctionError) {
+        self.line(&error.error_message);
+        self.line(&error.error_type);
+    }
+
+    /// `INIT_REPORT`: the init phase ran past its limit, `elapsed` after it started.
+    pub fn init_timed_out(&self, elapsed: Duration) {
+        self.line(&format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+            elapsed.as_secs_f64() * 1000.0
+        ));
+    }
 }
 
-pub(crate) fn streams(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir) {
-                out.push((rel.to_string_lossy().into_owned(), path.clone()));
-            }
-        }
+/// Appends `line` to the function's stream of scar's own (`<date>/[$LATEST]scar`, under
+/// the function's log directory `dir`): what the provider, not an invocation, has to say.
+/// A line that cannot be written is dropped.
+pub(crate) fn scar_line(dir: &Path, line: &str) {
+    if let Ok(stream) = LogStream::open(dir, "scar") {
+        stream.line(&format!("scar: {line}"));
     }
+}
+
+/// The streams under a function's log directory `dir`: (name, file).
+pub(crate) fn streams(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = crate::walk::files_under(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.strip_prefix(dir).ok()?.to_string_lossy().into_owned();
+            Some((name, path))
+        })
+        .collect();
     // Oldest stream first, as `aws logs` and SCAR print them.
     out.sort_by_key(|(name, path)| {
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();

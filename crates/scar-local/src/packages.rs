@@ -33,27 +33,32 @@ impl LocalProvider {
         progress: &dyn Progress,
     ) -> Result<PathBuf, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
-        let package = scar_packager::build_image_package(
-            image,
-            &cache,
-            function,
-            self.supervisor(),
-            progress,
-        )
-        .await?;
+        let package = self
+            .image_package(image, &cache, function, progress)
+            .await?;
         let pulled = as_pulled(&package, image);
         let root = self.layout().root_for(&pulled.manifest_digest);
         if !root.exists() {
             scar_packager::Extractor::new(*self.extract_options())
                 .extract_image(&pulled, &cache, &root, progress)?;
         }
-        for rel in ["tmp", "proc", "dev", "var/task"] {
-            ensure_mount_point(&root, rel)?;
-        }
-        for bucket in buckets {
-            ensure_mount_point(&root, &format!("opt/scar/buckets/{bucket}"))?;
-        }
+        prepare_mount_points(&root, buckets)?;
         Ok(root)
+    }
+
+    /// The image package of `function` on `image` (whose blobs are in `cache`), with this
+    /// provider's supervisor.
+    async fn image_package(
+        &self,
+        image: &PulledImage,
+        cache: &BlobCache,
+        function: &FunctionFile,
+        progress: &dyn Progress,
+    ) -> Result<ImagePackage, LocalError> {
+        let package =
+            scar_packager::build_image_package(image, cache, function, self.supervisor(), progress)
+                .await?;
+        Ok(package)
     }
 
     /// Builds a zip package and unzips it into `dir/task` (a function's partial directory),
@@ -138,76 +143,82 @@ impl LocalProvider {
         prepare_mount_points(&stored.root, &stored.info.spec.buckets())
     }
 
-    /// Writes the package of an existing function to `dest`.
-    pub(crate) async fn write_package(
+    /// The image `stored` was made from, to build its packages from (its blobs are in the
+    /// cache).
+    pub(crate) fn pulled_image(&self, stored: &StoredFunction) -> Result<PulledImage, LocalError> {
+        stored.pulled.clone().ok_or_else(|| LocalError::State {
+            path: self.layout().function_dir(&stored.info.spec.name),
+            why: "it was made by an older scar without its image record: recreate it".into(),
+        })
+    }
+
+    /// Writes `stored`'s image package, built from `image`, to `dest` as an OCI archive.
+    pub(crate) async fn write_image_package(
         &self,
-        name: &str,
-        kind: PackageKind,
+        stored: &StoredFunction,
+        image: &PulledImage,
         dest: &Path,
         progress: &dyn Progress,
     ) -> Result<PackageReport, LocalError> {
-        let stored = self.layout().load(name)?;
-        let Some(image) = stored.pulled.clone() else {
-            return Err(LocalError::State {
-                path: self.layout().function_dir(name),
-                why: "it was made by an older scar without its image record: recreate it".into(),
-            });
-        };
-        let function = stored.function_file();
         let cache = BlobCache::new(self.layout().cache());
-        match kind {
-            PackageKind::Image => {
-                let package = scar_packager::build_image_package(
-                    &image,
-                    &cache,
-                    &function,
-                    self.supervisor(),
-                    progress,
-                )
-                .await?;
-                let reference = format!("scar-{}:latest", name.to_ascii_lowercase());
-                let digest =
-                    scar_packager::write_oci_archive(&package, &cache, dest, &reference, progress)
-                        .await?;
-                Ok(PackageReport {
-                    path: dest.to_path_buf(),
-                    package: kind,
-                    size: file_size(dest),
-                    digest: Some(digest),
-                    unzipped_size: None,
-                    includes_root: None,
-                    needs_deployment_bucket: None,
-                    warnings: Vec::new(),
-                })
-            }
-            PackageKind::Zip => {
-                let mut options = self.zip_options(name);
-                if stored.launch == Launch::Root && stored.root.is_dir() {
-                    // The image's root is in the cache already: no second extraction.
-                    options.extracted_root = Some(stored.root.clone());
-                }
-                let report = scar_packager::build_zip_package(
-                    &image,
-                    &cache,
-                    &function,
-                    self.supervisor(),
-                    dest,
-                    &options,
-                    progress,
-                )
-                .await?;
-                Ok(PackageReport {
-                    path: dest.to_path_buf(),
-                    package: kind,
-                    size: report.zip_size,
-                    digest: None,
-                    unzipped_size: Some(report.unzipped_size),
-                    includes_root: Some(report.includes_root),
-                    needs_deployment_bucket: Some(report.needs_deployment_bucket),
-                    warnings: report.warnings,
-                })
-            }
+        let package = self
+            .image_package(image, &cache, &stored.function_file(), progress)
+            .await?;
+        let name = &stored.info.spec.name;
+        let reference = format!("scar-{}:latest", name.to_ascii_lowercase());
+        let digest =
+            scar_packager::write_oci_archive(&package, &cache, dest, &reference, progress).await?;
+        Ok(PackageReport {
+            path: dest.to_path_buf(),
+            package: PackageKind::Image,
+            size: file_size(dest),
+            digest: Some(digest),
+            unzipped_size: None,
+            includes_root: None,
+            needs_deployment_bucket: None,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The options `stored`'s zip package is written with: this provider's, and the
+    /// image's root when the cache holds it already (no second extraction).
+    pub(crate) fn package_zip_options(&self, stored: &StoredFunction) -> ZipOptions {
+        let mut options = self.zip_options(&stored.info.spec.name);
+        if stored.launch == Launch::Root && stored.root.is_dir() {
+            options.extracted_root = Some(stored.root.clone());
         }
+        options
+    }
+
+    /// Writes `stored`'s zip package, built from `image` with `options`, to `dest`.
+    pub(crate) async fn write_zip_package(
+        &self,
+        stored: &StoredFunction,
+        image: &PulledImage,
+        options: ZipOptions,
+        dest: &Path,
+        progress: &dyn Progress,
+    ) -> Result<PackageReport, LocalError> {
+        let report = scar_packager::build_zip_package(
+            image,
+            &BlobCache::new(self.layout().cache()),
+            &stored.function_file(),
+            self.supervisor(),
+            dest,
+            &options,
+            progress,
+        )
+        .await?;
+        Ok(PackageReport {
+            path: dest.to_path_buf(),
+            package: PackageKind::Zip,
+            size: report.zip_size,
+            digest: None,
+            unzipped_size: Some(report.unzipped_size),
+            includes_root: Some(report.includes_root),
+            needs_deployment_bucket: Some(report.needs_deployment_bucket),
+            warnings: report.warnings,
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use scar_core::provider::FileResult;
 use serde::{Deserialize, Serialize};
 
 use crate::LocalError;
@@ -26,12 +27,37 @@ pub struct Processed {
     pub etag: String,
     pub outcome: Outcome,
     pub request_id: String,
-    /// The script's exit code (absent in records of older scar versions, and on timeouts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The script's exit code (absent in records of older scar versions, and on timeouts:
+    /// an `Option` field reads as `None` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// The output keys uploaded, so that another process waiting on the record can say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uploaded: Vec<String>,
+}
+
+impl Processed {
+    /// The record of `result`, run for the object's version `etag`.
+    pub(crate) fn of(result: &FileResult, etag: String) -> Processed {
+        Processed {
+            key: result.key.clone(),
+            etag,
+            outcome: result.outcome,
+            request_id: result.request_id.clone(),
+            exit_code: result.exit_code,
+            uploaded: result.uploaded.clone(),
+        }
+    }
+
+    /// The result it records, as far as the record keeps it.
+    pub(crate) fn result(&self) -> FileResult {
+        FileResult {
+            exit_code: self.exit_code,
+            request_id: self.request_id.clone(),
+            uploaded: self.uploaded.clone(),
+            ..FileResult::new(self.key.clone(), self.outcome)
+        }
+    }
 }
 
 /// How every line starts: `key` is the first field of [`Processed`].
@@ -139,6 +165,19 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["input/a", "input/c", "input/d"]);
         assert_eq!(done["input/c"], entry("input/c"));
+    }
+
+    /// Lines of scar versions that recorded neither exit codes nor uploads still load.
+    #[test]
+    fn an_older_scars_line_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Record::new(dir.path());
+        let old = r#"{"key":"input/a","etag":"e","outcome":"succeeded","request_id":"r"}"#;
+        std::fs::write(&record.path, format!("{old}\n")).unwrap();
+        let loaded = &record.load()["input/a"];
+        assert_eq!((loaded.exit_code, loaded.uploaded.len()), (None, 0));
+        // Written back, it has the same form.
+        assert_eq!(serde_json::to_string(loaded).unwrap(), old);
     }
 
     /// The lock is the kernel's (flock): it goes with the process, however it ends.

@@ -8,7 +8,7 @@
 //! namespace dies with PID 1. Only async-signal-safe calls run between `fork` and `exec`:
 //! every string is prepared beforehand.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -207,6 +207,7 @@ fn write_proc(path: &[u8], data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Runs in the child of `fork`, before `exec`: enters new namespaces and the image's root.
 fn enter(p: &Prepared) -> std::io::Result<()> {
     // SAFETY (whole function): only system calls on prepared, NUL-terminated buffers.
     unsafe {
@@ -232,7 +233,18 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
         }
         // PID 1 of the new namespace from here on.
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
-        let none = std::ptr::null::<libc::c_char>();
+        mount_root(p)?;
+        populate_dev(p)?;
+        mount_binds(p)?;
+        pivot_into_root(p)
+    }
+}
+
+/// The image root, read-only, with a private `/tmp`, `/proc` and `/dev` over it.
+unsafe fn mount_root(p: &Prepared) -> std::io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: prepared NUL-terminated paths.
+    unsafe {
         check(
             libc::mount(
                 none,
@@ -244,36 +256,26 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             "make / private",
         )?;
         bind_read_only(&p.root, &p.root, p.root_flags, "bind the image root")?;
-        check(
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                p.tmp.as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV,
-                p.tmp_opts.as_ptr().cast(),
-            ),
-            "mount /tmp",
-        )?;
-        check(
-            libc::mount(
-                c"proc".as_ptr(),
-                p.proc_.as_ptr(),
-                c"proc".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            ),
-            "mount /proc",
-        )?;
-        check(
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                p.dev.as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NOEXEC,
-                c"mode=755,size=64k".as_ptr().cast(),
-            ),
+        let tmp_flags = libc::MS_NOSUID | libc::MS_NODEV;
+        mount_new(c"tmpfs", &p.tmp, tmp_flags, Some(&p.tmp_opts), "mount /tmp")?;
+        let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        mount_new(c"proc", &p.proc_, proc_flags, None, "mount /proc")?;
+        let dev_flags = libc::MS_NOSUID | libc::MS_NOEXEC;
+        mount_new(
+            c"tmpfs",
+            &p.dev,
+            dev_flags,
+            Some(c"mode=755,size=64k"),
             "mount /dev",
-        )?;
+        )
+    }
+}
+
+/// The host's devices in the private `/dev`, and its `fd`, `stdin`, `stdout` and `stderr`
+/// links.
+unsafe fn populate_dev(p: &Prepared) -> std::io::Result<()> {
+    // SAFETY: prepared NUL-terminated paths.
+    unsafe {
         for (host, inside) in &p.devices {
             let fd = libc::open(
                 inside.as_ptr(),
@@ -288,7 +290,7 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             libc::mount(
                 host.as_ptr(),
                 inside.as_ptr(),
-                none,
+                std::ptr::null(),
                 libc::MS_BIND,
                 std::ptr::null(),
             );
@@ -296,24 +298,31 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
         for (target, link) in &p.dev_links {
             libc::symlink(target.as_ptr(), link.as_ptr());
         }
+    }
+    Ok(())
+}
+
+/// `/opt/scar` (read-only), then the other bind mounts.
+unsafe fn mount_binds(p: &Prepared) -> std::io::Result<()> {
+    // SAFETY: prepared NUL-terminated paths.
+    unsafe {
         if let Some((src, dst, flags)) = &p.opt {
             bind_read_only(src, dst, *flags, "mount /opt/scar")?;
         }
         for (src, dst, read_only) in &p.binds {
             match read_only {
                 Some(flags) => bind_read_only(src, dst, *flags, "mount a read-only directory")?,
-                None => check(
-                    libc::mount(
-                        src.as_ptr(),
-                        dst.as_ptr(),
-                        none,
-                        libc::MS_BIND | libc::MS_REC,
-                        std::ptr::null(),
-                    ),
-                    "mount a bucket",
-                )?,
+                None => bind(src, dst, "mount a bucket")?,
             }
         }
+    }
+    Ok(())
+}
+
+/// Makes the image root `/` (the old one detached) and goes to the working directory.
+unsafe fn pivot_into_root(p: &Prepared) -> std::io::Result<()> {
+    // SAFETY: prepared NUL-terminated paths.
+    unsafe {
         check(libc::chdir(p.root.as_ptr()), "chdir to the root")?;
         check(
             libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
@@ -331,14 +340,28 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
     Ok(())
 }
 
-unsafe fn bind_read_only(
-    src: &CString,
-    dst: &CString,
-    locked: libc::c_ulong,
+/// Mounts a new file system of type `fs` (`tmpfs`, `proc`) at `target`, with `options`.
+unsafe fn mount_new(
+    fs: &CStr,
+    target: &CStr,
+    flags: libc::c_ulong,
+    options: Option<&CStr>,
     what: &str,
 ) -> std::io::Result<()> {
+    let data = options.map_or(std::ptr::null(), |o| o.as_ptr().cast());
+    // SAFETY: NUL-terminated strings.
+    unsafe {
+        check(
+            libc::mount(fs.as_ptr(), target.as_ptr(), fs.as_ptr(), flags, data),
+            what,
+        )
+    }
+}
+
+/// Bind-mounts `src` at `dst`, with whatever is mounted below `src`.
+unsafe fn bind(src: &CStr, dst: &CStr, what: &str) -> std::io::Result<()> {
     let none = std::ptr::null::<libc::c_char>();
-    // SAFETY: prepared NUL-terminated paths.
+    // SAFETY: NUL-terminated paths.
     unsafe {
         check(
             libc::mount(
@@ -349,7 +372,21 @@ unsafe fn bind_read_only(
                 std::ptr::null(),
             ),
             what,
-        )?;
+        )
+    }
+}
+
+/// Bind-mounts `src` at `dst` read-only, keeping the `locked` flags of its mount.
+unsafe fn bind_read_only(
+    src: &CStr,
+    dst: &CStr,
+    locked: libc::c_ulong,
+    what: &str,
+) -> std::io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: NUL-terminated paths.
+    unsafe {
+        bind(src, dst, what)?;
         check(
             libc::mount(
                 none,

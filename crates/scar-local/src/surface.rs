@@ -18,6 +18,8 @@ use scar_core::provider::{
 };
 
 use crate::buckets::ObjectInfo;
+use crate::events::{launch_folder, to_launch};
+use crate::records::{Record, WorkerLock};
 use crate::{LocalError, LocalProvider};
 
 /// How often `follow_logs` looks for new lines.
@@ -146,7 +148,7 @@ impl LocalProvider {
             BackgroundJob::Launch { function, bucket } => {
                 let mut request = LaunchRequest::new(function, bucket);
                 request.pending_only = true;
-                match self.launch_inputs(&request, &|_| {}).await {
+                match self.launch(&request, &|_| {}).await {
                     // `scar serve` (or another launcher) runs them already.
                     Err(LocalError::Busy(_)) => Ok(()),
                     other => other.map(|_| ()),
@@ -191,7 +193,7 @@ impl Provider for LocalProvider {
         &self,
         request: CreateRequest,
         progress: &dyn Progress,
-    ) -> Result<FunctionInfo, LocalError> {
+    ) -> Result<FunctionInfo, Self::Error> {
         if let Some(bucket) = &request.deployment_bucket {
             return Err(scar_core::provider::SurfaceError::from(Unsupported {
                 provider: crate::PROVIDER_NAME,
@@ -204,22 +206,22 @@ impl Provider for LocalProvider {
             .await
     }
 
-    async fn list(&self) -> Result<Vec<FunctionInfo>, LocalError> {
+    async fn list(&self) -> Result<Vec<FunctionInfo>, Self::Error> {
         Ok(self.layout().list()?.into_iter().map(|s| s.info).collect())
     }
 
-    async fn function(&self, name: &str) -> Result<FunctionInfo, LocalError> {
+    async fn function(&self, name: &str) -> Result<FunctionInfo, Self::Error> {
         scar_core::spec::validate_name(name)?;
         Ok(self.layout().load(name)?.info)
     }
 
-    async fn remove(&self, name: &str) -> Result<(), LocalError> {
+    async fn remove(&self, name: &str) -> Result<(), Self::Error> {
         scar_core::spec::validate_name(name)?;
         self.drop_warm(name);
         self.layout().remove(name)
     }
 
-    async fn remove_all(&self) -> Result<Vec<String>, LocalError> {
+    async fn remove_all(&self) -> Result<Vec<String>, Self::Error> {
         let mut names = Vec::new();
         for f in self.layout().list()? {
             let name = f.info.spec.name;
@@ -235,7 +237,7 @@ impl Provider for LocalProvider {
         name: &str,
         payload: &Payload,
         _progress: &dyn Progress,
-    ) -> Result<Invocation, LocalError> {
+    ) -> Result<Invocation, Self::Error> {
         let stored = self.layout().load(name)?;
         let event = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
         payload_fits(
@@ -250,7 +252,7 @@ impl Provider for LocalProvider {
         Ok(Invocation { response, log_tail })
     }
 
-    async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, LocalError> {
+    async fn invoke_async(&self, name: &str, payload: &Payload) -> Result<String, Self::Error> {
         self.layout().load(name)?;
         let bytes = serde_json::to_vec(payload).unwrap_or_default();
         payload_fits(
@@ -276,12 +278,27 @@ impl Provider for LocalProvider {
         Ok(request_id)
     }
 
+    /// Runs the function once for every object in its input folder in `request.bucket`,
+    /// the first synchronously (it warms a sandbox), the rest concurrently under the bound;
+    /// outputs that land in another function's input folder run that one in turn.
     async fn launch(
         &self,
         request: &LaunchRequest,
         on_event: OnLaunch<'_>,
-    ) -> Result<Vec<FileResult>, LocalError> {
-        self.launch_inputs(request, on_event).await
+    ) -> Result<Vec<FileResult>, Self::Error> {
+        let name = request.function.as_str();
+        let stored = self.bound(name)?;
+        let (input, minio) = launch_folder(&stored.info.spec, &request.bucket)?;
+        let function_dir = self.layout().function_dir(name);
+        let lock = WorkerLock::try_take(&function_dir, name)?;
+        let done = Record::new(&function_dir).load();
+        let listed = self
+            .input_objects(&stored, &input, minio.as_deref())
+            .await?;
+        let objects = to_launch(listed, &done, request);
+        let concurrency = self.concurrency(request.concurrency);
+        self.run_chain(stored, lock, objects, concurrency, true, minio, on_event)
+            .await
     }
 
     async fn await_inputs(
@@ -289,7 +306,7 @@ impl Provider for LocalProvider {
         report: &PutReport,
         concurrency: Option<usize>,
         on_event: OnLaunch<'_>,
-    ) -> Result<Vec<FileResult>, LocalError> {
+    ) -> Result<Vec<FileResult>, Self::Error> {
         let Some(function) = &report.function else {
             return Ok(Vec::new());
         };
@@ -317,7 +334,7 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn start_inputs(&self, report: &PutReport) -> Result<(), LocalError> {
+    async fn start_inputs(&self, report: &PutReport) -> Result<(), Self::Error> {
         let (Some(function), Some(first)) = (&report.function, report.stored.first()) else {
             return Ok(());
         };
@@ -328,7 +345,7 @@ impl Provider for LocalProvider {
         self.spawn_background(&job, "`put --async`")
     }
 
-    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, LocalError> {
+    async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, Self::Error> {
         self.layout().load(name)?;
         crate::logs::read(&self.layout().logs(name), query)
     }
@@ -338,7 +355,7 @@ impl Provider for LocalProvider {
         name: &str,
         stream: Option<&str>,
         on_line: &mut (dyn FnMut(LogLine) -> bool + Send),
-    ) -> Result<(), LocalError> {
+    ) -> Result<(), Self::Error> {
         self.layout().load(name)?;
         let dir = self.layout().logs(name);
         // As on AWS: the last minute's lines first, then what comes.
@@ -378,7 +395,7 @@ impl Provider for LocalProvider {
         at: &BucketPath,
         path: &Path,
         on_transfer: OnTransfer<'_>,
-    ) -> Result<PutReport, LocalError> {
+    ) -> Result<PutReport, Self::Error> {
         let stored = self.buckets().put(at, path)?;
         for o in &stored {
             on_transfer(&TransferEvent::Finished {
@@ -400,7 +417,7 @@ impl Provider for LocalProvider {
         at: &BucketPath,
         dest: &Path,
         on_transfer: OnTransfer<'_>,
-    ) -> Result<Vec<PathBuf>, LocalError> {
+    ) -> Result<Vec<PathBuf>, Self::Error> {
         let files = self.buckets().get(at, dest)?;
         for f in &files {
             let size = std::fs::metadata(f).map_or(0, |m| m.len());
@@ -412,7 +429,7 @@ impl Provider for LocalProvider {
         Ok(files)
     }
 
-    async fn list_objects(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, LocalError> {
+    async fn list_objects(&self, at: &BucketPath) -> Result<Vec<ObjectInfo>, Self::Error> {
         self.buckets().list(at)
     }
 
@@ -422,8 +439,20 @@ impl Provider for LocalProvider {
         kind: PackageKind,
         dest: &Path,
         progress: &dyn Progress,
-    ) -> Result<PackageReport, LocalError> {
-        self.write_package(name, kind, dest, progress).await
+    ) -> Result<PackageReport, Self::Error> {
+        let stored = self.layout().load(name)?;
+        let image = self.pulled_image(&stored)?;
+        match kind {
+            PackageKind::Image => {
+                self.write_image_package(&stored, &image, dest, progress)
+                    .await
+            }
+            PackageKind::Zip => {
+                let options = self.package_zip_options(&stored);
+                self.write_zip_package(&stored, &image, options, dest, progress)
+                    .await
+            }
+        }
     }
 
     async fn shutdown(&self) {

@@ -1,0 +1,183 @@
+//! Warm sandboxes: a function's runtime started in a sandbox ([`crate::sandbox`]) and
+//! waiting on its Runtime API, and the pools they go back to between invocations (one per
+//! function and terms, see [`RunAs::pool`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::api::RuntimeApi;
+use crate::cgroup::MemoryCgroup;
+use crate::logs::LogStream;
+use crate::provider::RunAs;
+use crate::state::StoredFunction;
+use crate::{sandbox, LocalError, LocalProvider};
+
+/// A warm sandbox: the runtime running, waiting on its Runtime API.
+pub(crate) struct Sandbox {
+    pub child: tokio::process::Child,
+    pub api: RuntimeApi,
+    pub log: LogStream,
+    /// When it started, until its first invocation: the init phase is waited for then.
+    pub started: Option<Instant>,
+    /// Declared after `child`, so that it is removed after the sandbox is killed.
+    pub cgroup: Option<MemoryCgroup>,
+}
+
+impl Sandbox {
+    /// Whether its runtime still runs (one that died while idle is not used again).
+    fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills it and waits for it to go.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Peak memory of its runtime (VmHWM of PID 1), in MB.
+    pub fn max_memory_mb(&self) -> u64 {
+        let Some(pid) = self.child.id() else { return 0 };
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let Some(init) = children.split_whitespace().next() else {
+            return 0;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kb| kb.div_ceil(1024))
+            .unwrap_or(0)
+    }
+
+    /// Peak memory of the whole sandbox (its memory cgroup's), else of its runtime, in MB.
+    pub fn peak_memory_mb(&self) -> u64 {
+        self.cgroup
+            .as_ref()
+            .and_then(MemoryCgroup::peak_mb)
+            .unwrap_or_else(|| self.max_memory_mb())
+    }
+
+    /// How many times the kernel's OOM killer has killed in it (0 without a cgroup).
+    pub fn oom_kills(&self) -> u64 {
+        self.cgroup.as_ref().map_or(0, MemoryCgroup::oom_kills)
+    }
+}
+
+/// The warm sandboxes, by pool.
+#[derive(Default)]
+pub(crate) struct WarmPool {
+    pools: Mutex<HashMap<String, Vec<Sandbox>>>,
+}
+
+impl WarmPool {
+    fn pools(&self) -> MutexGuard<'_, HashMap<String, Vec<Sandbox>>> {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A sandbox of `pool` whose runtime still runs; those that died while idle are dropped.
+    pub fn take(&self, pool: &str) -> Option<Sandbox> {
+        loop {
+            let mut sandbox = self.pools().get_mut(pool).and_then(Vec::pop)?;
+            if sandbox.is_alive() {
+                return Some(sandbox);
+            }
+        }
+    }
+
+    /// Puts `sandbox` back into `pool`, for the next invocation.
+    pub fn put(&self, pool: &str, sandbox: Sandbox) {
+        self.pools()
+            .entry(pool.to_string())
+            .or_default()
+            .push(sandbox);
+    }
+
+    /// Takes the sandboxes of `pools` out (they are killed when dropped).
+    pub fn remove(&self, pools: &[String]) -> Vec<Sandbox> {
+        pools
+            .iter()
+            .filter_map(|pool| self.pools().remove(pool))
+            .flatten()
+            .collect()
+    }
+
+    /// Takes every sandbox out.
+    pub fn drain(&self) -> Vec<Sandbox> {
+        self.pools().drain().flat_map(|(_, v)| v).collect()
+    }
+}
+
+impl LocalProvider {
+    /// Starts a sandbox for `stored`, run as `run` says: its Runtime API, its log stream,
+    /// its memory cgroup, and its runtime in the environment
+    /// [`LocalProvider::environment`] gives it.
+    pub(crate) async fn start_sandbox(
+        &self,
+        stored: &StoredFunction,
+        run: &RunAs,
+    ) -> Result<Sandbox, LocalError> {
+        let spec = &stored.info.spec;
+        let api = RuntimeApi::start()
+            .await
+            .map_err(LocalError::io("cannot listen on", "127.0.0.1"))?;
+        let logs_dir = self.layout().logs(&spec.name);
+        let log = LogStream::create(&logs_dir)?;
+        let environment = self.environment(stored, run, &api.address, &log.name)?;
+        let cgroup = self.memory_cgroup(run);
+        let handle = log
+            .handle()
+            .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
+        let started = Instant::now();
+        let child = sandbox::spawn(sandbox::SandboxSpec {
+            root: &stored.root,
+            opt_dir: environment.opt.as_deref(),
+            program: &environment.program,
+            args: environment.args,
+            workdir: environment.workdir.as_deref(),
+            env: environment.env,
+            log: handle,
+            tmp_mb: 512,
+            binds: environment.binds,
+            cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
+        })
+        .map_err(|source| LocalError::Sandbox {
+            function: spec.name.clone(),
+            hint: sandbox_hint(&source),
+            source,
+        })?;
+        Ok(Sandbox {
+            child,
+            api,
+            log,
+            started: Some(started),
+            cgroup,
+        })
+    }
+
+    /// A memory cgroup limiting the sandbox to `run`'s memory; none where the machine does
+    /// not allow one (the user is told once).
+    fn memory_cgroup(&self, run: &RunAs) -> Option<MemoryCgroup> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match MemoryCgroup::create(&id, run.memory_mb) {
+            Ok(cgroup) => Some(cgroup),
+            Err(why) => {
+                self.warn_memory_not_enforced(&why);
+                None
+            }
+        }
+    }
+}
+
+/// What the user can do about a sandbox that would not start.
+fn sandbox_hint(err: &std::io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) | Some(libc::ENOSPC) => {
+            " (this machine does not allow unprivileged user namespaces: enable them with `sysctl kernel.unprivileged_userns_clone=1` or `kernel.apparmor_restrict_unprivileged_userns=0`, or run scar where they are allowed)"
+        }
+        Some(libc::ENOENT) => " (the supervisor is missing from the function: recreate it with `scar rm` and `scar init`)",
+        _ => "",
+    }
+}
