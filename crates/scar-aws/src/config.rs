@@ -148,6 +148,7 @@ impl AwsConfig {
     /// file > defaults).
     pub fn from_settings(settings: &scar_core::config::Settings) -> AwsConfig {
         let mut config = AwsConfig::new(settings.region.clone());
+        config.connection.profile = settings.profile.clone();
         config.deployment.iam_role = settings.iam_role.clone();
         config.deployment.log_retention_days = settings.log_retention_days;
         config

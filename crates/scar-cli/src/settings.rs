@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use scar_aws::{AwsConfig, AwsProvider};
-use scar_core::config::{scar_home, ConfigFile, Overrides, ProviderKind, Settings};
+use scar_core::config::{
+    config_folder, scar_home, ConfigFile, Overrides, ProviderKind, Settings, CONFIG_FILE_NAME,
+};
 use scar_core::provider::ImageInput;
 use scar_core::UsageError;
 use scar_local::LocalProvider;
@@ -23,6 +25,9 @@ pub struct Context {
     /// `SCAR_ECR_REGISTRY`: the registry host that replaces ECR's (a testing and emulator
     /// knob).
     pub ecr_registry: Option<String>,
+    /// What the config file's keys call for (keys scar has no use for, unknown keys), each
+    /// naming the file: for the printer.
+    pub config_warnings: Vec<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -30,8 +35,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl Context {
-    /// Reads the environment and the config file (creating it on first use) and applies
-    /// the flags on top.
+    /// Reads the environment and the config file (`$SCAR_CONFIG_FOLDER/scar.cfg`, else in
+    /// the scar home; created on first use) and applies the flags on top.
     pub fn load(
         flags: Overrides,
         provider_flag: Option<&str>,
@@ -39,7 +44,12 @@ impl Context {
         proot: Option<PathBuf>,
     ) -> Result<Context, Failure> {
         let home = scar_home(&env)?;
-        let file = ConfigFile::load_or_create(&home)?;
+        let folder = config_folder(&env, &home);
+        let file = ConfigFile::load_or_create(&folder)?;
+        let path = folder.join(CONFIG_FILE_NAME);
+        let config_warnings = (file.warnings.iter())
+            .map(|w| format!("{}: {w}", path.display()))
+            .collect();
         let mut flags = flags;
         if let Some(p) = provider_flag {
             flags.provider = Some(p.parse()?);
@@ -51,6 +61,7 @@ impl Context {
             supervisor,
             proot,
             ecr_registry: env(ECR_REGISTRY_VAR).filter(|r| !r.trim().is_empty()),
+            config_warnings,
         })
     }
 
@@ -60,7 +71,6 @@ impl Context {
             ProviderKind::Local => AnyProvider::Local(self.local_provider()?),
             ProviderKind::Aws => {
                 let mut config = AwsConfig::from_settings(&self.settings);
-                config.connection.profile = cli.profile.clone().filter(|p| !p.is_empty());
                 config.connection.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
                 config.packaging.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
@@ -247,25 +257,29 @@ pub fn function_spec(
     }
     let execution_mode = args
         .execution_mode
-        .unwrap_or(fdl.map(|f| f.execution_mode).unwrap_or_default());
-    let mut batch = fdl.and_then(|f| f.batch.clone()).or_else(|| {
-        execution_mode
-            .uses_batch()
-            .then(scar_core::BatchSpec::default)
-    });
-    // SCAR keeps the network, roles and launch template of compute environments in
-    // scar.cfg's `aws.batch`: they fill what the definition leaves out.
-    if let Some(b) = &mut batch {
-        fill_batch(b, &settings.batch);
-    }
-    // The file's variables first: the flags given beside `-f` win.
-    let mut environment = fdl.map(|f| f.environment.clone()).unwrap_or_default();
+        .or(fdl.and_then(|f| f.execution_mode))
+        .unwrap_or(settings.execution_mode);
+    // A Batch mode without a `batch:` block takes scar.cfg's `aws.batch` whole; a block
+    // takes from it the network, roles and launch template it leaves out (SCAR keeps them
+    // there).
+    let batch = match fdl.and_then(|f| f.batch.clone()) {
+        Some(mut b) => {
+            fill_batch(&mut b, &settings.batch);
+            Some(b)
+        }
+        None => execution_mode.uses_batch().then(|| settings.batch.clone()),
+    };
+    // The config file's variables, then the definition's; the flags given beside win.
+    let mut environment = settings.environment.clone();
+    environment.extend(fdl.map(|f| f.environment.clone()).unwrap_or_default());
     environment.extend(scar_core::spec::parse_container_env_assignments(
         &args.environment,
     )?);
-    let mut lambda_environment = fdl
-        .map(|f| f.lambda_environment.clone())
-        .unwrap_or_default();
+    let mut lambda_environment = settings.lambda_environment.clone();
+    lambda_environment.extend(
+        fdl.map(|f| f.lambda_environment.clone())
+            .unwrap_or_default(),
+    );
     lambda_environment.extend(scar_core::spec::parse_env_assignments(
         &args.lambda_environment,
     )?);

@@ -1,5 +1,12 @@
-//! Configuration: `~/.scar/scar.cfg` (SCAR's JSON format, with scar's additions beside it)
-//! and the precedence rule flags > environment (`SCAR_*`, `AWS_*`) > file > defaults.
+//! Configuration: `~/.scar/scar.cfg` (SCAR's JSON format, as SCAR 4 writes it, with scar's
+//! additions beside it) and the precedence rule flags > environment (`SCAR_*`, `AWS_*`) >
+//! file > defaults.
+//!
+//! Every key of the file is either read into a setting or reported in
+//! [`ConfigFile::warnings`] with the reason scar has no use for it ([`keys`] lists them);
+//! where scar's earlier spelling and SCAR 4's are both given, SCAR 4's wins.
+
+mod keys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,8 +52,9 @@ pub enum ConfigError {
     NoHome,
     #[error("unknown provider {0:?}: use `local` or `aws`")]
     Provider(String),
+    /// A key whose value scar cannot use (`aws.lambda.execution_mode`, variables).
     #[error("the config file: {0}")]
-    Batch(#[from] crate::fdl::FdlError),
+    Value(#[from] crate::fdl::FdlError),
 }
 
 impl ConfigError {
@@ -59,8 +67,10 @@ impl ConfigError {
     }
 }
 
-/// The config file, as SCAR wrote it plus scar's `provider` and `local` sections. Unknown
-/// keys are kept when the file is written back.
+/// The config file: SCAR 4's keys and scar's (`provider`, `local`, `extract`, and the
+/// earlier spellings `aws.lambda.time` and `aws.lambda.timeout_threshold`). Keys scar has
+/// no use for are kept when the file is written back, and reported in
+/// [`ConfigFile::warnings`] when it is read with [`ConfigFile::parse`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +84,10 @@ pub struct ConfigFile {
     pub extract: Option<ExtractSection>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
+    /// What scar has to say about the file's keys: those it has no use for and why,
+    /// unknown ones, two spellings of one setting (not part of the file).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `extract`: the limits of [`ExtractLimits`], in MB (2^20 bytes) as `memory` is; a key
@@ -203,31 +217,74 @@ pub struct IamSection {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-/// `aws.lambda`; a key left out takes its [`Default`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `aws.lambda`, SCAR 4's keys and scar's earlier spellings of two of them; a key left out
+/// takes its default when the settings are resolved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LambdaSection {
-    pub region: String,
-    pub time: u32,
-    pub memory: u32,
-    pub description: String,
-    pub timeout_threshold: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The AWS profile (`~/.aws/config`); `default` is the SDK's own choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boto_profile: Option<String>,
+    /// `lambda`, `lambda-batch` or `batch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// scar's earlier spelling of `timeout`, read when `timeout` is not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<u32>,
+    /// MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// scar's earlier spelling of `container.timeout_threshold`, read when that is not
+    /// given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_threshold: Option<u32>,
+    /// The function's own (Lambda's) variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Variables>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSection>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-impl Default for LambdaSection {
-    fn default() -> Self {
-        LambdaSection {
-            region: DEFAULT_REGION.into(),
-            time: DEFAULT_TIMEOUT_S,
-            memory: DEFAULT_MEMORY_MB,
-            description: DEFAULT_DESCRIPTION.into(),
-            timeout_threshold: DEFAULT_THRESHOLD_S,
-            other: BTreeMap::new(),
-        }
-    }
+/// `aws.lambda.container`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerSection {
+    /// Seconds before the timeout at which the script is stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_threshold: Option<u32>,
+    /// The container's (the script's) variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Variables>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
+
+/// SCAR's `{"Variables": {NAME: value}}`; values may be strings, numbers or booleans.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Variables {
+    #[serde(rename = "Variables", default)]
+    pub variables: BTreeMap<String, yaml_serde::Value>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The launch template SCAR creates to install its supervisor on Batch instances (SCAR 4's
+/// default `aws.batch.compute_resources.launch_template_name`): scar's jobs carry the
+/// supervisor in their image, so scar names no template of that name.
+pub const SCAR_LAUNCH_TEMPLATE: &str = "faas-supervisor";
+
+/// The prefix of the udocker variables SCAR 4 keeps in `aws.lambda.environment`: scar runs
+/// no udocker, and leaves them out of its functions.
+pub const UDOCKER_PREFIX: &str = "UDOCKER_";
 
 /// `aws.cloudwatch`: logs kept 30 days when the key is left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,19 +315,42 @@ pub struct LocalSection {
 }
 
 impl ConfigFile {
-    /// The defaults, as written on first use.
+    /// The defaults, as written on first use (with SCAR 4's spellings).
     pub fn defaults() -> ConfigFile {
-        ConfigFile {
+        let mut config = ConfigFile {
             provider: Some("local".into()),
             ..ConfigFile::default()
-        }
+        };
+        config.aws.lambda = LambdaSection {
+            region: Some(DEFAULT_REGION.into()),
+            execution_mode: Some(crate::ExecutionMode::Lambda.as_str().into()),
+            timeout: Some(DEFAULT_TIMEOUT_S),
+            memory: Some(DEFAULT_MEMORY_MB),
+            description: Some(DEFAULT_DESCRIPTION.into()),
+            container: Some(ContainerSection {
+                timeout_threshold: Some(DEFAULT_THRESHOLD_S),
+                ..ContainerSection::default()
+            }),
+            ..LambdaSection::default()
+        };
+        config
     }
 
-    /// Reads `<home>/scar.cfg`, creating it with the defaults when it does not exist.
-    pub fn load_or_create(home: &Path) -> Result<ConfigFile, ConfigError> {
-        let path = home.join(CONFIG_FILE_NAME);
+    /// A config file's text: its values, and in [`ConfigFile::warnings`] what scar has to
+    /// say about its keys.
+    pub fn parse(text: &[u8]) -> Result<ConfigFile, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_slice(text)?;
+        let warnings = keys::review(&value);
+        let mut config: ConfigFile = serde_json::from_value(value)?;
+        config.warnings = warnings;
+        Ok(config)
+    }
+
+    /// Reads `<folder>/scar.cfg`, creating it with the defaults when it does not exist.
+    pub fn load_or_create(folder: &Path) -> Result<ConfigFile, ConfigError> {
+        let path = folder.join(CONFIG_FILE_NAME);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
+            Ok(bytes) => ConfigFile::parse(&bytes).map_err(|source| ConfigError::Parse {
                 path: path.clone(),
                 source,
             }),
@@ -280,7 +360,7 @@ impl ConfigFile {
                     path: path.clone(),
                     source,
                 };
-                std::fs::create_dir_all(home).map_err(io)?;
+                std::fs::create_dir_all(folder).map_err(io)?;
                 let text =
                     serde_json::to_string_pretty(&config).map_err(|source| ConfigError::Parse {
                         path: path.clone(),
@@ -294,7 +374,7 @@ impl ConfigFile {
     }
 }
 
-/// The scar home: `$SCAR_HOME`, else `$HOME/.scar`.
+/// The scar home, where scar keeps its state: `$SCAR_HOME`, else `$HOME/.scar`.
 pub fn scar_home(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
     if let Some(home) = env("SCAR_HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(home));
@@ -303,6 +383,18 @@ pub fn scar_home(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, Config
         .filter(|h| !h.is_empty())
         .map(|h| PathBuf::from(h).join(".scar"))
         .ok_or(ConfigError::NoHome)
+}
+
+/// The variable that names the folder holding `scar.cfg`, as in SCAR.
+pub const CONFIG_FOLDER_VAR: &str = "SCAR_CONFIG_FOLDER";
+
+/// The folder holding `scar.cfg`: `$SCAR_CONFIG_FOLDER` (SCAR's variable), else the scar
+/// home `home` ([`scar_home`]). `SCAR_CONFIG_FOLDER` moves only the config file; the state
+/// stays in the home.
+pub fn config_folder(env: &dyn Fn(&str) -> Option<String>, home: &Path) -> PathBuf {
+    env(CONFIG_FOLDER_VAR)
+        .filter(|f| !f.is_empty())
+        .map_or_else(|| home.to_path_buf(), PathBuf::from)
 }
 
 /// Which provider runs the functions.
@@ -334,6 +426,18 @@ impl std::str::FromStr for ProviderKind {
     }
 }
 
+/// The profile the AWS SDK takes when none is named: SCAR 4's `boto_profile` default,
+/// which scar leaves to the SDK (so that `AWS_PROFILE` still chooses).
+const DEFAULT_PROFILE: &str = "default";
+
+/// SCAR's `environment` of the section `at`, as the strings a shell sees.
+fn variables(vars: Option<&Variables>, at: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    Ok(crate::fdl::env_values(
+        vars.map(|v| v.variables.clone()),
+        at,
+    )?)
+}
+
 /// Settings given as flags; `None` where the flag was not given.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -345,6 +449,8 @@ pub struct Overrides {
     pub region: Option<String>,
     pub iam_role: Option<String>,
     pub concurrency: Option<u32>,
+    /// `--profile`.
+    pub profile: Option<String>,
 }
 
 /// Settings after precedence: flags > environment > config file > defaults.
@@ -359,7 +465,17 @@ pub struct Settings {
     pub threshold_given: bool,
     pub description: String,
     pub region: String,
+    /// The AWS profile; `None`: the SDK's own choice (`AWS_PROFILE`, else `default`).
+    pub profile: Option<String>,
     pub iam_role: String,
+    /// How new functions run where neither a flag nor their definition says.
+    pub execution_mode: crate::ExecutionMode,
+    /// Variables of new functions' containers (`aws.lambda.container.environment`), under
+    /// their definition's and the flags'.
+    pub environment: BTreeMap<String, String>,
+    /// Variables of new functions themselves (Lambda's: `aws.lambda.environment`, SCAR's
+    /// udocker variables left out), under their definition's and the flags'.
+    pub lambda_environment: BTreeMap<String, String>,
     /// 0 means the number of cores.
     pub concurrency: u32,
     pub log_retention_days: u32,
@@ -402,40 +518,71 @@ impl Settings {
             },
         };
         let lambda = &file.aws.lambda;
+        let container = lambda.container.clone().unwrap_or_default();
         let given_threshold = flags.timeout_threshold_s.or(num("SCAR_TIMEOUT_THRESHOLD")?);
-        let batch = match file.aws.other.get("batch") {
+        let mut batch = match file.aws.other.get("batch") {
             Some(b) => crate::fdl::batch_defaults(b.clone(), "aws.batch")?,
             None => crate::BatchSpec::default(),
         };
+        let template = &mut batch.compute.launch_template_name;
+        if template.as_deref() == Some(SCAR_LAUNCH_TEMPLATE) {
+            *template = None;
+        }
+        let execution_mode = match lambda.execution_mode.as_deref() {
+            None => crate::ExecutionMode::default(),
+            Some(mode) => crate::fdl::execution_mode(mode, "aws.lambda.execution_mode")?,
+        };
+        let mut lambda_environment = variables(lambda.environment.as_ref(), "aws.lambda")?;
+        lambda_environment.retain(|name, _| !name.starts_with(UDOCKER_PREFIX));
         Ok(Settings {
             batch,
             provider,
             memory_mb: flags
                 .memory_mb
                 .or(num("SCAR_MEMORY")?)
-                .unwrap_or(lambda.memory),
+                .or(lambda.memory)
+                .unwrap_or(DEFAULT_MEMORY_MB),
             timeout_s: flags
                 .timeout_s
                 .or(num("SCAR_TIMEOUT")?)
-                .unwrap_or(lambda.time),
-            timeout_threshold_s: given_threshold.unwrap_or(lambda.timeout_threshold),
+                .or(lambda.timeout)
+                .or(lambda.time)
+                .unwrap_or(DEFAULT_TIMEOUT_S),
+            timeout_threshold_s: given_threshold
+                .or(container.timeout_threshold)
+                .or(lambda.timeout_threshold)
+                .unwrap_or(DEFAULT_THRESHOLD_S),
             threshold_given: given_threshold.is_some(),
             description: flags
                 .description
                 .clone()
                 .or_else(|| text("SCAR_DESCRIPTION"))
-                .unwrap_or_else(|| lambda.description.clone()),
+                .or_else(|| lambda.description.clone())
+                .unwrap_or_else(|| DEFAULT_DESCRIPTION.into()),
             region: flags
                 .region
                 .clone()
                 .or_else(|| text("AWS_REGION"))
                 .or_else(|| text("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| lambda.region.clone()),
+                .or_else(|| lambda.region.clone().filter(|r| !r.is_empty()))
+                .unwrap_or_else(|| DEFAULT_REGION.into()),
+            profile: flags
+                .profile
+                .clone()
+                .or_else(|| text("AWS_PROFILE"))
+                .or_else(|| {
+                    let named = lambda.boto_profile.clone();
+                    named.filter(|p| p != DEFAULT_PROFILE)
+                })
+                .filter(|p| !p.is_empty()),
             iam_role: flags
                 .iam_role
                 .clone()
                 .or_else(|| text("SCAR_IAM_ROLE"))
                 .unwrap_or_else(|| file.aws.iam.role.clone()),
+            execution_mode,
+            environment: variables(container.environment.as_ref(), "aws.lambda.container")?,
+            lambda_environment,
             concurrency: flags
                 .concurrency
                 .or(num("SCAR_CONCURRENCY")?)
@@ -467,26 +614,50 @@ mod tests {
         assert_eq!(cfg, ConfigFile::defaults());
         let text = std::fs::read_to_string(home.join(CONFIG_FILE_NAME)).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // SCAR 4's spellings.
         assert_eq!(v["aws"]["lambda"]["memory"], 512);
-        assert_eq!(v["aws"]["lambda"]["timeout_threshold"], 10);
-        assert_eq!(ConfigFile::load_or_create(&home).unwrap(), cfg);
+        assert_eq!(v["aws"]["lambda"]["timeout"], 300);
+        assert_eq!(v["aws"]["lambda"]["container"]["timeout_threshold"], 10);
+        assert_eq!(v["aws"]["lambda"]["execution_mode"], "lambda");
+        assert!(v["aws"]["lambda"].get("time").is_none(), "{text}");
+        let again = ConfigFile::load_or_create(&home).unwrap();
+        assert_eq!(again, cfg);
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &cfg).unwrap();
+        assert_eq!(s, resolved(ConfigFile::default(), &[]));
+    }
+
+    /// The settings of `file` (SCAR's JSON) under the environment `env`, no flags.
+    fn settings(file: &str, env: &'static [(&'static str, &'static str)]) -> Settings {
+        resolved(ConfigFile::parse(file.as_bytes()).unwrap(), env)
+    }
+
+    fn resolved(file: ConfigFile, env: &'static [(&'static str, &'static str)]) -> Settings {
+        Settings::resolve(&Overrides::default(), &env_of(env), &file).unwrap()
     }
 
     #[test]
-    fn scar_files_load_and_keep_unknown_keys() {
+    fn scars_earlier_files_load_and_keep_unknown_keys() {
         let text = r#"{"aws":{"iam":{"role":"arn:x"},"lambda":{"region":"eu-west-1","time":60,"memory":1024,"description":"d","timeout_threshold":5,"log_level":"INFO"},"cloudwatch":{"log_retention_policy_in_days":7}}}"#;
-        let cfg: ConfigFile = serde_json::from_str(text).unwrap();
-        assert_eq!(cfg.aws.lambda.memory, 1024);
+        let cfg = ConfigFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(cfg.aws.lambda.memory, Some(1024));
         assert_eq!(cfg.aws.lambda.other["log_level"], "INFO");
+        assert_eq!(
+            cfg.warnings,
+            ["aws.lambda.log_level: not used by scar: the log level of SCAR's supervisor; scar's supervisor has no levels"]
+        );
         let back = serde_json::to_value(&cfg).unwrap();
         assert_eq!(back["aws"]["lambda"]["log_level"], "INFO");
+        let s = settings(text, &[]);
+        assert_eq!((s.timeout_s, s.timeout_threshold_s), (60, 5));
+        assert_eq!((s.region.as_str(), s.log_retention_days), ("eu-west-1", 7));
     }
 
     #[test]
     fn precedence_flags_env_file_defaults() {
         let mut file = ConfigFile::defaults();
-        file.aws.lambda.memory = 1024;
-        file.aws.lambda.time = 100;
+        file.aws.lambda.memory = Some(1024);
+        file.aws.lambda.timeout = Some(100);
         let env = env_of(&[("SCAR_MEMORY", "2048"), ("SCAR_TIMEOUT", "50")]);
         let flags = Overrides {
             timeout_s: Some(20),
@@ -513,6 +684,181 @@ mod tests {
         let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
         assert_eq!(s.memory_mb, 1024); // file
         assert!(Settings::resolve(&flags, &env_of(&[("SCAR_MEMORY", "lots")]), &file).is_err());
+    }
+
+    /// SCAR 4's spellings take the same place in the precedence as scar's: under the flags
+    /// and the environment, over the defaults.
+    #[test]
+    fn precedence_holds_with_scar4_spellings() {
+        let file = r#"{"aws":{"lambda":{"timeout":100,"memory":1024,"region":"eu-west-1",
+            "boto_profile":"dev","container":{"timeout_threshold":7}}}}"#;
+        let file = ConfigFile::parse(file.as_bytes()).unwrap();
+        assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+        let env = env_of(&[
+            ("SCAR_TIMEOUT", "50"),
+            ("SCAR_TIMEOUT_THRESHOLD", "3"),
+            ("AWS_REGION", "eu-south-2"),
+            ("AWS_PROFILE", "ops"),
+        ]);
+        let flags = Overrides {
+            timeout_s: Some(20),
+            timeout_threshold_s: Some(2),
+            region: Some("ap-south-1".into()),
+            profile: Some("cli".into()),
+            ..Overrides::default()
+        };
+        let pick = |s: Settings| {
+            let profile = s.profile.clone().unwrap_or_default();
+            (s.timeout_s, s.timeout_threshold_s, s.region, profile)
+        };
+        let of_flags = Settings::resolve(&flags, &env, &file).unwrap();
+        assert_eq!(pick(of_flags), (20, 2, "ap-south-1".into(), "cli".into()));
+        let of_env = Settings::resolve(&Overrides::default(), &env, &file).unwrap();
+        assert_eq!(pick(of_env), (50, 3, "eu-south-2".into(), "ops".into()));
+        let of_file = resolved(file, &[]);
+        assert_eq!(of_file.memory_mb, 1024);
+        assert!(
+            !of_file.threshold_given,
+            "the file's threshold is a default"
+        );
+        assert_eq!(pick(of_file), (100, 7, "eu-west-1".into(), "dev".into()));
+        let defaults = settings("{}", &[]);
+        assert_eq!(pick(defaults), (300, 10, "us-east-1".into(), String::new()));
+        // `default`, SCAR's profile, is left to the SDK, so that AWS_PROFILE still chooses.
+        let named = r#"{"aws":{"lambda":{"boto_profile":"default"}}}"#;
+        assert_eq!(settings(named, &[]).profile, None);
+    }
+
+    #[test]
+    fn where_both_spellings_are_given_scar4s_wins_and_a_difference_is_said() {
+        let text = r#"{"aws":{"lambda":{"time":60,"timeout":90,"timeout_threshold":5,
+            "container":{"timeout_threshold":5}}}}"#;
+        let file = ConfigFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            file.warnings,
+            ["aws.lambda.time: scar's earlier spelling of aws.lambda.timeout, which is given too and wins (90)"]
+        );
+        let s = resolved(file, &[]);
+        assert_eq!((s.timeout_s, s.timeout_threshold_s), (90, 5));
+    }
+
+    #[test]
+    fn an_unknown_key_is_a_warning_naming_it() {
+        let text = r#"{"aws":{"lambda":{"timout":60,"memory":256}},"colour":"blue"}"#;
+        let file = ConfigFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            file.warnings,
+            ["aws.lambda.timout, colour: unknown to scar, ignored"]
+        );
+        let s = resolved(file, &[]);
+        assert_eq!((s.memory_mb, s.timeout_s), (256, DEFAULT_TIMEOUT_S));
+    }
+
+    /// SCAR 4's keys that scar follows only at SCAR's values: another value is named.
+    #[test]
+    fn values_scar_does_not_follow_are_warned() {
+        let text = r#"{"aws":{"lambda":{"region":"eu-west-1","asynchronous":true,"layers":[]},
+            "s3":{"region":"eu-west-1","boto_profile":"other"},
+            "batch":{"state":"DISABLED","type":"MANAGED"}}}"#;
+        let file = ConfigFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            file.warnings,
+            [
+                "aws.batch.state: \"DISABLED\" is not followed: scar's compute environments are managed (`MANAGED`) and enabled (`ENABLED`)",
+                "aws.lambda.asynchronous: true is not followed: `scar run` waits for the result and shows the output unless given `--async`",
+                "aws.s3.boto_profile: \"other\" is not followed: scar uses aws.lambda.boto_profile (\"default\") for every AWS service",
+            ]
+        );
+    }
+
+    /// SCAR 4's default file: every key is read into a setting (with SCAR's value) or
+    /// named in a warning with the reason.
+    #[test]
+    fn scar4s_default_file_is_read_with_no_silent_key() {
+        let cfg = scar_test_support::scar::SCAR4_DEFAULT_CFG;
+        let file = ConfigFile::parse(cfg.as_bytes()).unwrap();
+        assert_eq!(
+            file.warnings,
+            [
+                "aws.api_gateway: not used by scar: scar makes no API Gateway",
+                "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed: SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image",
+                "aws.lambda.environment.Variables.UDOCKER_BIN, aws.lambda.environment.Variables.UDOCKER_DIR, aws.lambda.environment.Variables.UDOCKER_EXEC, aws.lambda.environment.Variables.UDOCKER_LIB: not used by scar: udocker's variables; scar runs no udocker and leaves them out of its functions",
+                "aws.lambda.log_level: not used by scar: the log level of SCAR's supervisor; scar's supervisor has no levels",
+                "aws.lambda.runtime, aws.lambda.supervisor: not used by scar: SCAR's supervisor (its version, layer and Python runtime); scar builds its own supervisor into each function",
+                "aws.s3.event: not used by scar: SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would",
+                "oscar: not used by scar: OSCAR clusters; scar's providers are `local` and `aws`",
+                "scar.config_version: not used by scar: SCAR's version of the file's layout; scar reads every layout and never rewrites the file",
+            ]
+        );
+        let s = resolved(file, &[]);
+        let defaults = resolved(ConfigFile::defaults(), &[]);
+        let batch = s.batch.clone();
+        assert_eq!(
+            Settings {
+                batch: defaults.batch.clone(),
+                ..s
+            },
+            defaults,
+            "SCAR's values are scar's defaults"
+        );
+        // Batch mode functions get SCAR's instance type and roles, not its launch template.
+        assert_eq!(batch.compute.instance_types, ["m3.medium"]);
+        assert_eq!(batch.compute.launch_template_name, None);
+        let role = batch.compute.instance_role.as_deref();
+        assert_eq!(
+            role,
+            Some("arn:aws:iam::{account_id}:instance-profile/ecsInstanceRole")
+        );
+        // What the keys scar reads say, checked on values SCAR's defaults do not share.
+        let mut v: serde_json::Value = serde_json::from_str(cfg).unwrap();
+        let l = &mut v["aws"]["lambda"];
+        l["timeout"] = 42.into();
+        l["memory"] = 256.into();
+        l["description"] = "d".into();
+        l["region"] = "eu-west-1".into();
+        l["boto_profile"] = "dev".into();
+        l["execution_mode"] = "lambda-batch".into();
+        l["container"]["timeout_threshold"] = 7.into();
+        l["container"]["environment"]["Variables"]["LEVEL"] = 3.into();
+        l["environment"]["Variables"]["MODE"] = "fast".into();
+        v["aws"]["iam"]["role"] = "arn:aws:iam::1:role/r".into();
+        v["aws"]["cloudwatch"]["log_retention_policy_in_days"] = 7.into();
+        v["aws"]["batch"]["vcpus"] = 4.into();
+        v["aws"]["batch"]["compute_resources"]["subnets"] = serde_json::json!(["subnet-1"]);
+        let s = settings(&v.to_string(), &[]);
+        assert_eq!(
+            (s.timeout_s, s.memory_mb, s.timeout_threshold_s),
+            (42, 256, 7)
+        );
+        assert_eq!(
+            (s.description.as_str(), s.region.as_str()),
+            ("d", "eu-west-1")
+        );
+        assert_eq!(s.profile.as_deref(), Some("dev"));
+        assert_eq!(s.execution_mode, crate::ExecutionMode::LambdaBatch);
+        assert_eq!(s.environment["LEVEL"], "3");
+        assert_eq!(s.lambda_environment.keys().collect::<Vec<_>>(), ["MODE"]);
+        assert_eq!(
+            (s.iam_role.as_str(), s.log_retention_days),
+            ("arn:aws:iam::1:role/r", 7)
+        );
+        assert_eq!(s.batch.vcpus, 4);
+        assert_eq!(s.batch.compute.subnets, ["subnet-1"]);
+        assert_eq!(s.batch.compute.instance_types, ["m3.medium"]);
+    }
+
+    #[test]
+    fn a_bad_execution_mode_or_variable_is_refused() {
+        let bad = |text: &str| {
+            let file = ConfigFile::parse(text.as_bytes()).unwrap();
+            Settings::resolve(&Overrides::default(), &env_of(&[]), &file)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(r#"{"aws":{"lambda":{"execution_mode":"fargate"}}}"#);
+        assert!(e.contains("aws.lambda.execution_mode: `fargate`"), "{e}");
+        let e = bad(r#"{"aws":{"lambda":{"environment":{"Variables":{"A":[1]}}}}}"#);
+        assert!(e.contains("aws.lambda.environment.A"), "{e}");
     }
 
     #[test]
@@ -547,5 +893,17 @@ mod tests {
             PathBuf::from("/h/.scar")
         );
         assert!(scar_home(&env_of(&[])).is_err());
+    }
+
+    /// `SCAR_CONFIG_FOLDER` moves the config file only, over `SCAR_HOME`.
+    #[test]
+    fn config_folder_resolution() {
+        let home = Path::new("/x");
+        let env = env_of(&[("SCAR_CONFIG_FOLDER", "/etc/scar"), ("SCAR_HOME", "/x")]);
+        assert_eq!(config_folder(&env, home), PathBuf::from("/etc/scar"));
+        assert_eq!(scar_home(&env).unwrap(), PathBuf::from("/x"));
+        let empty = env_of(&[("SCAR_CONFIG_FOLDER", "")]);
+        assert_eq!(config_folder(&empty, home), home);
+        assert_eq!(config_folder(&env_of(&[]), home), home);
     }
 }

@@ -86,8 +86,8 @@ pub struct FdlFunction {
     /// `cloudwatch.log_retention_policy_in_days`.
     pub log_retention_days: Option<u32>,
     /// `lambda.execution_mode`.
-    pub execution_mode: ExecutionMode,
-    /// The `batch:` block (its defaults for a Batch mode without one).
+    pub execution_mode: Option<ExecutionMode>,
+    /// The `batch:` block (a Batch mode without one takes `aws.batch` of the config file).
     pub batch: Option<BatchSpec>,
 }
 
@@ -333,6 +333,16 @@ pub fn batch_defaults(value: serde_json::Value, at: &str) -> Result<BatchSpec, F
     batch.into_spec(at, &mut Vec::new())
 }
 
+/// SCAR's `execution_mode` named `mode`, at `at`.
+pub(crate) fn execution_mode(mode: &str, at: &str) -> Result<ExecutionMode, FdlError> {
+    ExecutionMode::parse(mode).ok_or_else(|| {
+        invalid(
+            at,
+            &format!("`{mode}`: use `lambda`, `lambda-batch` or `batch`"),
+        )
+    })
+}
+
 #[derive(Deserialize)]
 struct Iam {
     role: Option<String>,
@@ -369,7 +379,7 @@ struct LegacyS3 {
 
 /// The variables of the `environment` at `at` as the strings a shell would see (`1` →
 /// "1", `true` → "true"); none when it is absent.
-fn env_values(
+pub(crate) fn env_values(
     vars: Option<BTreeMap<String, Value>>,
     at: &str,
 ) -> Result<BTreeMap<String, String>, FdlError> {
@@ -571,17 +581,11 @@ impl AwsEntry {
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
         let execution_mode = match lambda.execution_mode.as_deref() {
-            None => ExecutionMode::Lambda,
-            Some(mode) => ExecutionMode::parse(mode).ok_or_else(|| {
-                invalid(
-                    &format!("{lat}.execution_mode"),
-                    &format!("`{mode}`: use `lambda`, `lambda-batch` or `batch`"),
-                )
-            })?,
+            None => None,
+            Some(mode) => Some(execution_mode(mode, &format!("{lat}.execution_mode"))?),
         };
         let batch = match self.batch {
             Some(b) => Some(b.into_spec(&format!("{at}.batch"), warnings)?),
-            None if execution_mode.uses_batch() => Some(BatchSpec::default()),
             None => None,
         };
         let name = lambda
@@ -705,7 +709,7 @@ impl Legacy {
             storage_providers: BTreeMap::new(),
             iam_role: None,
             log_retention_days: None,
-            execution_mode: ExecutionMode::Lambda,
+            execution_mode: None,
             batch: None,
         })
     }
@@ -904,7 +908,7 @@ functions:
 "#;
         let fdl = Fdl::parse(text, Path::new(".")).unwrap();
         let yolo = &fdl.functions[0];
-        assert_eq!(yolo.execution_mode, ExecutionMode::Batch);
+        assert_eq!(yolo.execution_mode, Some(ExecutionMode::Batch));
         let b = yolo.batch.as_ref().unwrap();
         assert_eq!((b.vcpus, b.memory_mb, b.enable_gpu), (4, 12288, true));
         assert_eq!(b.environment["MODEL"], "v3");
@@ -913,10 +917,10 @@ functions:
         assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
         assert_eq!(b.compute.instance_role, None);
         assert_warns(&fdl, &["batch.boto_profile"]);
-        // A Batch mode without a `batch:` block gets SCAR's defaults.
+        // A Batch mode without a `batch:` block leaves it to the config file's `aws.batch`.
         let handover = &fdl.functions[1];
-        assert_eq!(handover.execution_mode, ExecutionMode::LambdaBatch);
-        assert_eq!(handover.batch.as_ref().unwrap().memory_mb, 1024);
+        assert_eq!(handover.execution_mode, Some(ExecutionMode::LambdaBatch));
+        assert_eq!(handover.batch, None);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn fdl(data: &[u8]) {
 
 /// The config file (`scar.cfg`), then settings resolved from it.
 pub fn config_file(data: &[u8]) {
-    let Ok(file) = serde_json::from_slice::<crate::config::ConfigFile>(data) else {
+    let Ok(file) = crate::config::ConfigFile::parse(data) else {
         return;
     };
     let _ = crate::config::Settings::resolve(&Default::default(), &|_| None, &file);

@@ -63,6 +63,15 @@ fn built(var: &str, rel: &str, how: &str) -> Option<PathBuf> {
     None
 }
 
+/// SCAR 4's `~/.scar/scar.cfg` as SCAR 4.3.1 writes it on first use: `_DEFAULT_CFG` of
+/// `scar/parser/cfgfile.py` in grycap/scar (commit `e6c8b06a`), dumped as SCAR dumps it
+/// (`json.dumps(_DEFAULT_CFG, indent=2)`). SCAR is licensed under the Apache License 2.0
+/// (Copyright GRyCAP - I3M - UPV). The file printed in SCAR's
+/// `docs/source/configuration.rst` has the same keys but `oscar` and
+/// `aws.batch.multi_node_parallel`, and other values of `scar.config_version` and
+/// `aws.lambda.supervisor.version`.
+pub const SCAR4_DEFAULT_CFG: &str = include_str!("scar4/scar.cfg");
+
 /// `init -n NAME -if ARCHIVE EXTRA...`: the arguments that make function `name` from an
 /// image archive (`docker save`'s or OCI's), whichever provider they go to.
 pub fn init_args<'a>(name: &'a str, archive: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {

@@ -12,7 +12,7 @@ use crate::with_provider;
 pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
     // The settings, resolved once for the command; each function of a definition file
     // takes the file's values under the flags, over them.
-    let ctx = context(cli)?;
+    let ctx = context(cli, printer)?;
     let functions = crate::settings::new_functions(&ctx.settings, args, printer)?;
     // Bad input costs nothing: every function is checked before any pull.
     for f in &functions {

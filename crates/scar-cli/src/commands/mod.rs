@@ -103,10 +103,12 @@ async fn with_transfer_bar<T, E: Categorized>(
     Ok((at, out?))
 }
 
-/// The settings for one command line: its flags over the environment and the config.
-pub(crate) fn context(cli: &Cli) -> Result<Context, Failure> {
+/// The settings for one command line: its flags over the environment and the config
+/// file, whose warnings go to the printer.
+pub(crate) fn context(cli: &Cli, printer: &Printer) -> Result<Context, Failure> {
     let mut overrides = Overrides {
         region: cli.region.clone(),
+        profile: cli.profile.clone().filter(|p| !p.is_empty()),
         ..Overrides::default()
     };
     if let Command::Init(a) = &cli.command {
@@ -116,12 +118,16 @@ pub(crate) fn context(cli: &Cli) -> Result<Context, Failure> {
         overrides.description = a.description.clone();
         overrides.iam_role = a.iam_role.clone();
     }
-    Context::load(
+    let ctx = Context::load(
         overrides,
         cli.provider.as_deref(),
         cli.supervisor.clone(),
         cli.proot.clone(),
-    )
+    )?;
+    for w in &ctx.config_warnings {
+        printer.warn(w);
+    }
+    Ok(ctx)
 }
 
 fn printer_for(command: &Command) -> Printer {
@@ -152,7 +158,7 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
         Command::Rm(args) if args.file.is_some() => return rm::run_file(cli, args, printer).await,
         _ => {}
     }
-    let ctx = context(cli)?;
+    let ctx = context(cli, printer)?;
     let provider = ctx.provider(cli).await?;
     if let Command::Serve(args) = &cli.command {
         return serve::run(&provider, args, printer).await;

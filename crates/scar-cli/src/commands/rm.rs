@@ -38,7 +38,9 @@ fn report(names: &[String], printer: &Printer) -> Result<(), crate::printer::Out
 pub async fn run_file(cli: &Cli, args: &RmArgs, printer: &Printer) -> Status {
     let file = args.file.as_deref().unwrap_or(std::path::Path::new(""));
     let mut removed = Vec::new();
-    for name in crate::settings::fdl_names(file)? {
+    let names = crate::settings::fdl_names(file)?;
+    let ctx = context(cli, printer)?;
+    for name in names {
         let single = Cli {
             command: Command::Rm(RmArgs {
                 name: Some(name.clone()),
@@ -48,7 +50,6 @@ pub async fn run_file(cli: &Cli, args: &RmArgs, printer: &Printer) -> Status {
             }),
             ..cli.clone()
         };
-        let ctx = context(&single)?;
         let provider = ctx.provider(&single).await?;
         let gone = with_provider!(&provider, |p| match p.remove(&name).await {
             Ok(()) => Ok(true),

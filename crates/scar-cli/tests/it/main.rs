@@ -7,6 +7,7 @@
 mod aws;
 mod batch;
 mod common;
+mod config;
 mod conformance;
 mod events;
 mod fdl;

@@ -1,0 +1,67 @@
+//! `scar.cfg` as SCAR 4 writes it, through the `scar` binary: found where
+//! `SCAR_CONFIG_FOLDER` says, its keys read with the meaning SCAR gives them, under the
+//! flags and the environment, and every key scar has no use for named in a warning.
+
+use scar_test_support::scar::{Run, SCAR4_DEFAULT_CFG};
+
+use crate::common::with_busybox_image;
+
+#[test]
+fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    // SCAR 4's default file, edited as its documentation says, and a typo.
+    let mut cfg: serde_json::Value = serde_json::from_str(SCAR4_DEFAULT_CFG).unwrap();
+    let lambda = &mut cfg["aws"]["lambda"];
+    lambda["timeout"] = 42.into();
+    lambda["memory"] = 256.into();
+    lambda["container"]["timeout_threshold"] = 7.into();
+    lambda["container"]["environment"]["Variables"]["LEVEL"] = 3.into();
+    lambda["timout"] = 60.into();
+    let folder = work.path().join("scar-config");
+    std::fs::create_dir(&folder).unwrap();
+    let file = folder.join("scar.cfg");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let init = |name: &str, env: &[(&str, &str)], flags: &[&str]| {
+        let mut cmd = scar.command();
+        cmd.env("SCAR_CONFIG_FOLDER", &folder)
+            .envs(env.iter().copied())
+            .args(["init", "-n", name, "-i", &image, "--json"])
+            .args(flags);
+        Run::of(&mut cmd).ok()
+    };
+
+    let r = init("from-file", &[], &[]);
+    let spec = &r.json()["spec"];
+    assert_eq!(spec["timeout_s"], 42, "{r:#?}");
+    assert_eq!(spec["memory_mb"], 256);
+    assert_eq!(spec["timeout_threshold_s"], 7);
+    assert_eq!(spec["environment"]["LEVEL"], "3");
+    // SCAR's udocker variables stay out of the function.
+    let lambda_env = spec["lambda_environment"].as_object();
+    assert!(lambda_env.is_none_or(|e| e.is_empty()), "{spec}");
+    // What scar does not use is named, with the file, through the printer.
+    let file = file.display().to_string();
+    for key in [
+        "oscar: not used by scar",
+        "aws.api_gateway: not used by scar",
+        "scar.config_version: not used by scar",
+        "aws.lambda.runtime, aws.lambda.supervisor: not used by scar",
+        "aws.lambda.timout: unknown to scar",
+    ] {
+        let line = format!("warning: {file}: {key}");
+        assert!(r.stderr.contains(&line), "{line:?} in {}", r.stderr);
+    }
+    // SCAR_CONFIG_FOLDER moves the config file only: none is made in the home, whose
+    // state holds the function.
+    assert!(!scar.home.path().join("scar.cfg").exists());
+    assert!(scar.home.path().join("functions/from-file").is_dir());
+
+    // flags > environment > file, with SCAR 4's spellings.
+    let timeout = [("SCAR_TIMEOUT", "30")];
+    let r = init("from-env", &timeout, &[]);
+    assert_eq!(r.json()["spec"]["timeout_s"], 30, "{r:#?}");
+    let r = init("from-flag", &timeout, &["-t", "20"]);
+    assert_eq!(r.json()["spec"]["timeout_s"], 20, "{r:#?}");
+}
