@@ -195,6 +195,17 @@ mod tests {
         assert_eq!(retention_days(99999), Some(3653));
     }
 
+    /// The profile of the settings (`--profile`, `AWS_PROFILE`, scar.cfg's
+    /// `aws.lambda.boto_profile`) is the connection's.
+    #[test]
+    fn the_settings_profile_is_the_connections() {
+        use scar_core::config::{ConfigFile, Overrides, Settings};
+        let file = ConfigFile::parse(br#"{"aws":{"lambda":{"boto_profile":"dev"}}}"#).unwrap();
+        let settings = Settings::resolve(&Overrides::default(), &|_| None, &file).unwrap();
+        let config = AwsConfig::from_settings(&settings);
+        assert_eq!(config.connection.profile.as_deref(), Some("dev"));
+    }
+
     #[test]
     fn secrets_stay_out_of_debug() {
         let mut config = AwsConfig::new("us-east-1");

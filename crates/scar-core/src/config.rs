@@ -339,10 +339,9 @@ impl ConfigFile {
     /// A config file's text: its values, and in [`ConfigFile::warnings`] what scar has to
     /// say about its keys.
     pub fn parse(text: &[u8]) -> Result<ConfigFile, serde_json::Error> {
-        let value: serde_json::Value = serde_json::from_slice(text)?;
-        let warnings = keys::review(&value);
-        let mut config: ConfigFile = serde_json::from_value(value)?;
-        config.warnings = warnings;
+        // Read from the text, not from the value, so that an error says where it is.
+        let mut config: ConfigFile = serde_json::from_slice(text)?;
+        config.warnings = keys::review(&serde_json::from_slice(text)?);
         Ok(config)
     }
 

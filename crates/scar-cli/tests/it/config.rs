@@ -18,7 +18,9 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     lambda["memory"] = 256.into();
     lambda["container"]["timeout_threshold"] = 7.into();
     lambda["container"]["environment"]["Variables"]["LEVEL"] = 3.into();
+    lambda["execution_mode"] = "lambda-batch".into();
     lambda["timout"] = 60.into();
+    cfg["aws"]["batch"]["vcpus"] = 2.into();
     let folder = work.path().join("scar-config");
     std::fs::create_dir(&folder).unwrap();
     let file = folder.join("scar.cfg");
@@ -38,6 +40,13 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     assert_eq!(spec["memory_mb"], 256);
     assert_eq!(spec["timeout_threshold_s"], 7);
     assert_eq!(spec["environment"]["LEVEL"], "3");
+    // A Batch mode with no definition takes SCAR's `aws.batch`, but its launch template.
+    assert_eq!(spec["execution_mode"], "lambda-batch");
+    assert_eq!(spec["batch"]["vcpus"], 2);
+    assert_eq!(spec["batch"]["compute"]["instance_types"][0], "m3.medium");
+    assert!(spec["batch"]["compute"]
+        .get("launch_template_name")
+        .is_none());
     // SCAR's udocker variables stay out of the function.
     let lambda_env = spec["lambda_environment"].as_object();
     assert!(lambda_env.is_none_or(|e| e.is_empty()), "{spec}");
@@ -49,6 +58,7 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
         "scar.config_version: not used by scar",
         "aws.lambda.runtime, aws.lambda.supervisor: not used by scar",
         "aws.lambda.timout: unknown to scar",
+        "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed",
     ] {
         let line = format!("warning: {file}: {key}");
         assert!(r.stderr.contains(&line), "{line:?} in {}", r.stderr);
