@@ -194,9 +194,18 @@ fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The function to invoke.
-    #[arg(short = 'n', long)]
-    pub name: String,
+    /// The function to invoke; with `-f`, this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// A SCAR function definition file (YAML): its function (with several, the one `-n`
+    /// names); its `run_script` is the script when neither `-s` nor a command is given.
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
+    pub file: Option<PathBuf>,
     /// A script file to run in the function with /bin/sh.
     #[arg(short = 's', long = "script", value_name = "FILE")]
     pub script: Option<PathBuf>,
@@ -312,9 +321,18 @@ pub struct RmArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// The function whose logs to show.
-    #[arg(short = 'n', long)]
-    pub name: String,
+    /// The function whose logs to show; with `-f`, this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// A SCAR function definition file (YAML): its function (with several, the one `-n`
+    /// names).
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
+    pub file: Option<PathBuf>,
     /// Only this log stream (`-ls`).
     #[arg(long = "log-stream-name", value_name = "STREAM")]
     pub log_stream_name: Option<String>,
