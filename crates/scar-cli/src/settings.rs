@@ -292,6 +292,21 @@ pub fn function_spec(
     if let Some(b) = &mut batch {
         fill_batch(b, &settings.batch);
     }
+    // SCAR's -bm, -bc and -g, over the file's `batch:` block.
+    let batch_flags = args.batch_memory.is_some() || args.batch_vcpus.is_some() || args.enable_gpu;
+    match &mut batch {
+        Some(b) if execution_mode.uses_batch() => {
+            b.memory_mb = args.batch_memory.unwrap_or(b.memory_mb);
+            b.vcpus = args.batch_vcpus.unwrap_or(b.vcpus);
+            b.enable_gpu |= args.enable_gpu;
+        }
+        _ if batch_flags => {
+            return Err(Failure::usage(
+                "--batch-memory (-bm), --batch-vcpus (-bc) and --enable-gpu (-g) shape the AWS Batch job: they need --execution-mode batch or lambda-batch (-em)",
+            ));
+        }
+        _ => {}
+    }
     // The file's variables first: the flags given beside `-f` win.
     let mut environment = fdl.map(|f| f.environment.clone()).unwrap_or_default();
     environment.extend(scar_core::spec::parse_container_env_assignments(

@@ -43,7 +43,24 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
     let bars = printer.bars();
     let invocation = p.invoke(&name, &payload, &bars).await;
     bars.finish();
-    let invocation = invocation?;
+    let mut invocation = invocation?;
+    if let Some(file) = &args.output_file {
+        let output = invocation.response.output_bytes();
+        std::fs::write(file, &output).map_err(|e| {
+            Failure::usage(format!(
+                "cannot write the output to {}: {e}",
+                file.display()
+            ))
+        })?;
+        if !printer.json {
+            invocation.response.set_output(Vec::new());
+            printer.note(format!(
+                "the output ({} bytes) is in {}",
+                output.len(),
+                file.display()
+            ));
+        }
+    }
     printer.invocation(&name, &invocation)?;
     Ok(ExitStatus::function(invocation.response.succeeded()))
 }

@@ -197,6 +197,74 @@ fn run_and_log_take_the_definition_file() {
     scar.run(&["rm", "-f", &cow]).ok();
 }
 
+/// SCAR's spellings of the flags, as its documentation types them: `-j`, `-a`, `-o`,
+/// `--timeout`, `--run-script`, `-em`/`-bm`/`-bc`/`-g`; a Batch flag without a Batch mode
+/// is refused with the reason, not ignored.
+#[test]
+fn scars_spellings_of_the_flags_work() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let created = scar
+        .run(&["init", "-n", "cow", "-i", &image, "--timeout", "30", "-j"])
+        .ok()
+        .json();
+    assert_eq!(created["spec"]["timeout_s"], 30, "{created}");
+    // -j is --json, not the image's command.
+    let r = scar
+        .run(&["run", "-n", "cow", "-j", "echo moo"])
+        .ok()
+        .json();
+    assert_eq!(r["output"], "moo\n", "{r}");
+    // -o: the output goes to the file, not the terminal.
+    let out = work.path().join("out.txt");
+    let r = scar
+        .run(&[
+            "run",
+            "-n",
+            "cow",
+            "-o",
+            out.to_str().unwrap(),
+            "echo to a file",
+        ])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "to a file\n");
+    assert!(!r.stdout.contains("to a file"), "{r:#?}");
+    // -a is asynchronous: a request id at once.
+    let r = scar.run(&["run", "-n", "cow", "-a", "-j"]).ok().json();
+    assert!(
+        r["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{r}"
+    );
+    let script = write_file(work.path(), "moo.sh", "echo from --run-script\n");
+    let r = scar
+        .run(&["run", "-n", "cow", "--run-script", &script, "-j"])
+        .ok()
+        .json();
+    assert_eq!(r["output"], "from --run-script\n");
+    assert_eq!(
+        scar.run(&["ls", "-j"]).ok().json()[0]["spec"]["name"],
+        "cow"
+    );
+
+    scar.run(&["init", "-n", "calf", "-i", &image, "-bm", "2048"])
+        .assert_refused("need --execution-mode batch or lambda-batch");
+    let batch = scar
+        .run(&[
+            "init", "-n", "job", "-i", &image, "-em", "batch", "-bm", "2048", "-bc", "2", "-j",
+        ])
+        .ok()
+        .json();
+    let b = &batch["spec"]["batch"];
+    assert_eq!(
+        (b["memory_mb"].as_u64(), b["vcpus"].as_u64()),
+        (Some(2048), Some(2)),
+        "{batch}"
+    );
+    let r = scar.run(&["rm", "-a", "-j"]).ok().json();
+    assert_eq!(r["removed"].as_array().map(Vec::len), Some(2), "{r}");
+}
+
 /// `examples/word-count` as its README runs it, with the image swapped for a locally built
 /// busybox (CI cannot reach Docker Hub).
 #[test]
