@@ -9,6 +9,12 @@ pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
 /// Lambda's limit on a zip uploaded directly; larger ones go through an S3 bucket.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 
+/// Where a zip package over [`DIRECT_UPLOAD_LIMIT`] goes in the deployment bucket (`-db`),
+/// on AWS and, rehearsing it, on the local provider.
+pub fn deployment_package_key(function: &str) -> String {
+    format!("scar/{function}.zip")
+}
+
 /// Lambda's largest synchronous response, bytes: its `Function.ResponseSizeTooLarge`
 /// message names this number (6 MiB and 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;

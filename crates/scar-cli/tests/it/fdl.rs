@@ -249,6 +249,16 @@ fn scars_spellings_of_the_flags_work() {
 
     scar.run(&["init", "-n", "calf", "-i", &image, "-bm", "2048"])
         .assert_refused("need --execution-mode batch or lambda-batch");
+    // -db is taken as on AWS: an image (or small zip) package has no use for it.
+    let r = scar
+        .run(&["init", "-n", "kid", "-i", &image, "-db", "deploy-bucket"])
+        .ok();
+    assert!(
+        r.stderr.contains("-db deploy-bucket: not used, as on AWS"),
+        "{r:#?}"
+    );
+    scar.run(&["init", "-n", "kid2", "-i", &image, "-db", "Bad_Bucket"])
+        .assert_refused("Bad_Bucket");
     let batch = scar
         .run(&[
             "init", "-n", "job", "-i", &image, "-em", "batch", "-bm", "2048", "-bc", "2", "-j",
@@ -262,7 +272,7 @@ fn scars_spellings_of_the_flags_work() {
         "{batch}"
     );
     let r = scar.run(&["rm", "-a", "-j"]).ok().json();
-    assert_eq!(r["removed"].as_array().map(Vec::len), Some(2), "{r}");
+    assert_eq!(r["removed"].as_array().map(Vec::len), Some(3), "{r}");
 }
 
 /// `examples/word-count` as its README runs it, with the image swapped for a locally built
