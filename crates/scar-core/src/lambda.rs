@@ -15,6 +15,15 @@ pub fn deployment_package_key(function: &str) -> String {
     format!("scar/{function}.zip")
 }
 
+/// What both providers say of `-db BUCKET` given for a package that does not go through it
+/// (an image package, or a zip up to [`DIRECT_UPLOAD_LIMIT`]).
+pub fn unused_deployment_bucket(bucket: &str) -> String {
+    format!(
+        "-db {bucket}: not used, as on AWS: only a zip package over {} MB goes through a deployment bucket",
+        DIRECT_UPLOAD_LIMIT >> 20
+    )
+}
+
 /// Lambda's largest synchronous response, bytes: its `Function.ResponseSizeTooLarge`
 /// message names this number (6 MiB and 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;

@@ -82,10 +82,7 @@ impl LocalProvider {
             _ => 0,
         };
         if size <= DIRECT_UPLOAD_LIMIT {
-            progress.warn(&format!(
-                "-db {bucket}: not used, as on AWS: only a zip package over {} MB goes through a deployment bucket",
-                DIRECT_UPLOAD_LIMIT >> 20
-            ));
+            progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
             return Ok(());
         }
         let key = scar_core::lambda::deployment_package_key(name);
