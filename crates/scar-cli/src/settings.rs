@@ -135,6 +135,9 @@ pub struct NewFunction {
     pub iam_role: String,
     /// AWS: days its logs are kept (file > settings).
     pub log_retention_days: u32,
+    /// Where a zip package over Lambda's direct upload limit goes (`-db` > the file's
+    /// `deployment.bucket`).
+    pub deployment_bucket: Option<String>,
 }
 
 /// The functions `init` creates: the one the flags describe, or every function of the
@@ -157,6 +160,7 @@ pub fn new_functions(
             image,
             iam_role: settings.iam_role.clone(),
             log_retention_days: settings.log_retention_days,
+            deployment_bucket: args.deployment_bucket.clone(),
         }]);
     };
     let fdl = read_fdl(file)?;
@@ -189,6 +193,10 @@ pub fn new_functions(
                     .or(f.iam_role.clone())
                     .unwrap_or_else(|| settings.iam_role.clone()),
                 log_retention_days: f.log_retention_days.unwrap_or(settings.log_retention_days),
+                deployment_bucket: args
+                    .deployment_bucket
+                    .clone()
+                    .or(f.deployment_bucket.clone()),
             })
         })
         .collect()

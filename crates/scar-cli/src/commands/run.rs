@@ -17,6 +17,9 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
     if let Some(bucket) = &args.event_source {
         return launch(p, &name, args, bucket, printer).await;
     }
+    // The file's `asynchronous`, unless the output is wanted in a file.
+    let run_async = args.run_async
+        || (fdl.as_ref().is_some_and(|f| f.asynchronous) && args.output_file.is_none());
     // The file's `run_script`, unless the command line says what to run.
     let script = match (&args.script, fdl.and_then(|f| f.run_script)) {
         (Some(given), _) => Some(given.clone()),
@@ -29,7 +32,7 @@ pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Statu
         env: parse_env_assignments(&args.environment)?,
         event: args.payload.as_deref().map(read_event).transpose()?,
     };
-    if args.run_async {
+    if run_async {
         let request_id = p.invoke_async(&name, &payload).await?;
         if printer.json {
             printer.json(&serde_json::json!({"function": name, "request_id": request_id}))?;

@@ -195,6 +195,31 @@ fn run_and_log_take_the_definition_file() {
     let r = scar.run(&["run"]);
     assert_eq!(r.status, 2, "neither -n nor -f: {r:#?}");
     scar.run(&["rm", "-f", &cow]).ok();
+
+    // `asynchronous` is run -f's default; `deployment.bucket` is init -f's -db (SCAR's
+    // payload limits beside it are Lambda's, known, not warned about).
+    let later = write_file(
+        dir,
+        "later.yaml",
+        &format!(
+            "functions:\n  aws:\n{}      asynchronous: true\n      deployment:\n        bucket: later-deploy\n        max_payload_size: 52428800\n",
+            lambda("scar-later", "")
+        ),
+    );
+    let init = scar.run(&["init", "-f", &later]).ok();
+    assert!(
+        init.stderr
+            .contains("-db later-deploy: not used, as on AWS")
+            && !init.stderr.contains("max_payload_size"),
+        "{init:#?}"
+    );
+    let queued = scar.run(&["run", "-f", &later, "-j"]).ok().json();
+    assert!(queued["request_id"].is_string(), "{queued}");
+    let out = dir.join("later.txt");
+    scar.run(&["run", "-f", &later, "-o", out.to_str().unwrap(), "echo now"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "now\n");
+    scar.run(&["rm", "-f", &later]).ok();
 }
 
 /// SCAR's spellings of the flags, as its documentation types them: `-j`, `-a`, `-o`,
