@@ -347,6 +347,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::registry::Ctx;
     use crate::{BlobCache, NoProgress, PackagerError};
 
     /// A Docker config directory holding `config` (JSON), and a directory for helpers.
@@ -628,14 +629,13 @@ mod tests {
         let push = |docker: DockerConfig| {
             let (package, cache, target) = (package.clone(), cache.clone(), target.clone());
             async move {
-                crate::package::push_with(
+                let target = Ctx::connect(&target, None, true, &docker).await?;
+                crate::package::push_to(
+                    target,
                     &package,
                     &cache,
-                    &target,
-                    None,
                     crate::ManifestFormat::Oci,
                     &NoProgress,
-                    &docker,
                 )
                 .await
             }

@@ -55,30 +55,26 @@ pub async fn push_image(
     progress: &dyn Progress,
 ) -> Result<PushReport, PackagerError> {
     let docker = DockerConfig::from_env();
-    push_with(
+    push_to(
+        Ctx::connect(reference, credentials, true, &docker).await?,
         package,
         cache,
-        reference,
-        credentials,
         format,
         progress,
-        &docker,
     )
     .await
 }
 
-/// [`push_image`] with the Docker config file given.
-pub(crate) async fn push_with(
+/// [`push_image`] through a connected context (see [`Ctx::connect`]).
+pub(crate) async fn push_to(
+    (parsed, ctx): (oci_client::Reference, Ctx<'_>),
     package: &ImagePackage,
     cache: &BlobCache,
-    reference: &str,
-    credentials: Option<(String, String)>,
     format: ManifestFormat,
     progress: &dyn Progress,
-    docker: &DockerConfig,
 ) -> Result<PushReport, PackagerError> {
+    let reference = ctx.shown;
     let text = reference.strip_prefix("docker://").unwrap_or(reference);
-    let (parsed, ctx) = Ctx::connect(reference, credentials, true, docker).await?;
     // What goes over the network is compressed: uncompressed layers (from `docker save`
     // archives) are pushed gzipped, under their gzip digests (the config's diff_ids stay).
     let package = &{
