@@ -1,5 +1,5 @@
-//! SCAR's function definition language (FDL): the YAML files that `scar init -f` and
-//! `scar rm -f` read, in both of SCAR's layouts, so that existing files keep working.
+//! SCAR's function definition language (FDL): the YAML files that `scar init -f`,
+//! `run -f`, `log -f` and `rm -f` read, in both of SCAR's layouts, so that existing files keep working.
 //!
 //! SCAR 4 and later:
 //! ```yaml
@@ -10,6 +10,7 @@
 //!       memory: 1024
 //!       timeout: 300
 //!       init_script: grayify.sh          # relative to the YAML file
+//!       run_script: run.sh               # what `scar run -f` runs by default
 //!       environment: {Variables: {KEY: value}}
 //!       container:
 //!         image: grycap/imagemagick
@@ -77,6 +78,9 @@ pub struct FdlFunction {
     pub lambda_environment: BTreeMap<String, String>,
     /// The init script's path, resolved against the file's directory.
     pub init_script: Option<PathBuf>,
+    /// `lambda.run_script`: the script `scar run -f` runs when the command line names none,
+    /// resolved against the file's directory.
+    pub run_script: Option<PathBuf>,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<OutputSpec>,
     /// The storage providers its inputs and outputs name.
@@ -211,6 +215,7 @@ struct Lambda {
     timeout: Option<u32>,
     description: Option<String>,
     init_script: Option<String>,
+    run_script: Option<String>,
     environment: Option<Environment>,
     container: Option<Container>,
     #[serde(default)]
@@ -640,6 +645,7 @@ impl AwsEntry {
             environment,
             lambda_environment,
             init_script: lambda.init_script.map(|p| base_dir.join(p)),
+            run_script: lambda.run_script.map(|p| base_dir.join(p)),
             inputs,
             outputs,
             storage_providers,
@@ -700,6 +706,7 @@ impl Legacy {
             environment,
             lambda_environment: BTreeMap::new(),
             init_script: self.init_script.map(|p| base_dir.join(p)),
+            run_script: None,
             inputs,
             outputs,
             storage_providers: BTreeMap::new(),
