@@ -230,6 +230,9 @@ pub struct LambdaSection {
     /// `lambda`, `lambda-batch` or `batch`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_mode: Option<String>,
+    /// Whether `scar run` invokes asynchronously unless told otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asynchronous: Option<bool>,
     /// Seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
@@ -469,6 +472,9 @@ pub struct Settings {
     pub iam_role: String,
     /// How new functions run where neither a flag nor their definition says.
     pub execution_mode: crate::ExecutionMode,
+    /// Whether `scar run` invokes asynchronously where neither a flag nor the function's
+    /// definition says (`aws.lambda.asynchronous`).
+    pub asynchronous: bool,
     /// Variables of new functions' containers (`aws.lambda.container.environment`), under
     /// their definition's and the flags'.
     pub environment: BTreeMap<String, String>,
@@ -580,6 +586,7 @@ impl Settings {
                 .or_else(|| text("SCAR_IAM_ROLE"))
                 .unwrap_or_else(|| file.aws.iam.role.clone()),
             execution_mode,
+            asynchronous: lambda.asynchronous.unwrap_or(false),
             environment: variables(container.environment.as_ref(), "aws.lambda.container")?,
             lambda_environment,
             concurrency: flags
@@ -756,7 +763,7 @@ mod tests {
     /// SCAR 4's keys that scar follows only at SCAR's values: another value is named.
     #[test]
     fn values_scar_does_not_follow_are_warned() {
-        let text = r#"{"aws":{"lambda":{"region":"eu-west-1","asynchronous":true,"layers":[]},
+        let text = r#"{"aws":{"lambda":{"region":"eu-west-1","invocation_type":"Event","layers":[]},
             "s3":{"region":"eu-west-1","boto_profile":"other"},
             "batch":{"state":"DISABLED","type":"MANAGED"}}}"#;
         let file = ConfigFile::parse(text.as_bytes()).unwrap();
@@ -764,7 +771,7 @@ mod tests {
             file.warnings,
             [
                 "aws.batch.state: \"DISABLED\" is not followed: scar's compute environments are managed (`MANAGED`) and enabled (`ENABLED`)",
-                "aws.lambda.asynchronous: true is not followed: `scar run` waits for the result and shows the output unless given `--async`",
+                "aws.lambda.invocation_type: \"Event\" is not followed: `scar run` invokes asynchronously with `-a` or `aws.lambda.asynchronous: true`, else waits for the result and shows the output",
                 "aws.s3.boto_profile: \"other\" is not followed: scar uses aws.lambda.boto_profile (\"default\") for every AWS service",
             ]
         );
@@ -817,6 +824,7 @@ mod tests {
         l["region"] = "eu-west-1".into();
         l["boto_profile"] = "dev".into();
         l["execution_mode"] = "lambda-batch".into();
+        l["asynchronous"] = true.into();
         l["container"]["timeout_threshold"] = 7.into();
         l["container"]["environment"]["Variables"]["LEVEL"] = 3.into();
         l["environment"]["Variables"]["MODE"] = "fast".into();
@@ -835,6 +843,7 @@ mod tests {
         );
         assert_eq!(s.profile.as_deref(), Some("dev"));
         assert_eq!(s.execution_mode, crate::ExecutionMode::LambdaBatch);
+        assert!(s.asynchronous);
         assert_eq!(s.environment["LEVEL"], "3");
         assert_eq!(s.lambda_environment.keys().collect::<Vec<_>>(), ["MODE"]);
         assert_eq!(

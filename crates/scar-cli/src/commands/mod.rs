@@ -163,14 +163,14 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
     if let Command::Serve(args) = &cli.command {
         return serve::run(&provider, args, printer).await;
     }
-    let status = with_provider!(&provider, |p| on(p, cli, printer).await);
+    let status = with_provider!(&provider, |p| on(p, cli, &ctx, printer).await);
     with_provider!(&provider, |p| p.shutdown().await);
     status
 }
 
-async fn on<P: Provider>(p: &P, cli: &Cli, printer: &Printer) -> Status {
+async fn on<P: Provider>(p: &P, cli: &Cli, ctx: &Context, printer: &Printer) -> Status {
     match &cli.command {
-        Command::Run(a) => run::run(p, a, printer).await,
+        Command::Run(a) => run::run(p, a, &ctx.settings, printer).await,
         Command::Ls(a) => ls::run(p, a, printer).await,
         Command::Rm(a) => rm::run(p, a, printer).await,
         Command::Log(a) => log::run(p, a, printer).await,

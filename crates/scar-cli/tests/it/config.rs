@@ -74,4 +74,16 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     assert_eq!(r.json()["spec"]["timeout_s"], 30, "{r:#?}");
     let r = init("from-flag", &timeout, &["-t", "20"]);
     assert_eq!(r.json()["spec"]["timeout_s"], 20, "{r:#?}");
+
+    // `aws.lambda.asynchronous: true`: `run` answers with the request id at once.
+    cfg["aws"]["lambda"]["asynchronous"] = true.into();
+    std::fs::write(folder.join("scar.cfg"), cfg.to_string()).unwrap();
+    let mut run = scar.command();
+    run.env("SCAR_CONFIG_FOLDER", &folder)
+        .args(["run", "-n", "from-file", "--json"]);
+    let r = Run::of(&mut run).ok().json();
+    assert!(
+        r["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{r}"
+    );
 }

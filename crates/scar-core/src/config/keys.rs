@@ -40,7 +40,7 @@ const LOG_LEVEL: &str = "the log level of SCAR's supervisor; scar's supervisor h
 const EVENT: &str =
     "SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would";
 const API_GATEWAY: &str = "scar makes no API Gateway";
-const RUN: &str = "`scar run` waits for the result and shows the output unless given `--async`";
+const RUN: &str = "`scar run` invokes asynchronously with `-a` or `aws.lambda.asynchronous: true`, else waits for the result and shows the output";
 const LAYERS: &str = "scar adds no Lambda layers: its supervisor is built into each function";
 const LIMITS: &str = "scar applies Lambda's own limits (a zip over 50 MB goes through a deployment bucket, 250 MB unzipped)";
 const TEMPLATE: &str = "SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image";
@@ -80,7 +80,7 @@ const KEYS: &[(&str, Fate)] = &[
         "aws.lambda.invocation_type",
         Only("\"RequestResponse\"", RUN),
     ),
-    ("aws.lambda.asynchronous", Only("false", RUN)),
+    ("aws.lambda.asynchronous", Read),
     ("aws.lambda.log_type", Only("\"Tail\"", RUN)),
     ("aws.lambda.log_level", Unused(LOG_LEVEL)),
     ("aws.lambda.environment", Section),
