@@ -1,6 +1,7 @@
 //! Removing a function ([`Provider::remove`](scar_core::provider::Provider::remove)): its
 //! triggers, its Batch resources, the function, its log group and its ECR repository;
-//! never a bucket or an object.
+//! never a bucket or an object. Only the caller's functions, unless the provider takes
+//! every owner's (`owner.rs`).
 
 use scar_core::lambda::log_group;
 

@@ -26,21 +26,21 @@ pub async fn run<P: Provider>(p: &P, args: &LsArgs, printer: &Printer) -> Status
     Ok(ExitStatus::Success)
 }
 
-/// What a listing left out, in words: `2 functions of other owners and 1 with no owner`.
+/// What a listing left out, in words: `2 functions of other owners and 1 function with no
+/// owner recorded (...)`.
 pub(super) fn left_out(left_out: &LeftOut) -> String {
-    let count = |n: usize, what: &str| match n {
-        1 => format!("1 function {what}"),
-        n => format!("{n} functions {what}"),
+    let count = |n: usize, one: &str, many: &str| match n {
+        1 => format!("1 function {one}"),
+        n => format!("{n} functions {many}"),
     };
     let mut parts = Vec::new();
     if left_out.other_owners > 0 {
-        parts.push(count(left_out.other_owners, "of other owners"));
+        let n = left_out.other_owners;
+        parts.push(count(n, "of another owner", "of other owners"));
     }
     if left_out.no_owner > 0 {
-        parts.push(count(
-            left_out.no_owner,
-            "with no owner recorded (made before scar recorded owners)",
-        ));
+        let what = "with no owner recorded (made before scar recorded owners)";
+        parts.push(count(left_out.no_owner, what, what));
     }
     parts.join(" and ")
 }
