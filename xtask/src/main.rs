@@ -343,10 +343,15 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 16] = [
+const TEST_TOOLS: [Tool; 17] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
+    },
+    // The bcrypt htpasswd entry of a registry that wants a login (`htpasswd -B`).
+    Tool::Apt {
+        probe: "htpasswd",
+        package: "apache2-utils",
     },
     Tool::Apt {
         probe: "skopeo",

@@ -48,6 +48,8 @@ impl AwsProvider {
         let spec = request.spec;
         // Bad input costs nothing: checked before any pull or push.
         self.check_deployable(&spec, request.package.unwrap_or(PackageKind::Image))?;
+        // `-db` as given, for the warning when the package has no use for it.
+        let given_bucket = request.deployment_bucket.clone();
         let deployment_bucket = request
             .deployment_bucket
             .or_else(|| self.config.deployment.deployment_bucket.clone());
@@ -108,6 +110,9 @@ impl AwsProvider {
                         size: report.zip_size,
                     });
                 }
+                if let (false, Some(bucket)) = (report.needs_deployment_bucket, &given_bucket) {
+                    progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
+                }
                 (Package::Zip { path }, Some(zip))
             }
             PackageKind::Image if self.config.packaging.extract.strict => {
@@ -118,6 +123,9 @@ impl AwsProvider {
                 })));
             }
             PackageKind::Image => {
+                if let Some(bucket) = &given_bucket {
+                    progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
+                }
                 let pkg = scar_packager::build_image_package(
                     &image, &cache, &function, supervisor, progress,
                 )

@@ -273,7 +273,7 @@ impl AwsProvider {
         if self.ensure_bucket(bucket).await? {
             created.push(Created::DeploymentBucket(bucket.clone()));
         }
-        let key = format!("scar/{name}.zip");
+        let key = scar_core::lambda::deployment_package_key(name);
         self.put_file(bucket, &key, path, &|_| {}).await?;
         created.push(Created::DeploymentObject {
             bucket: bucket.clone(),

@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use scar_core::provider::PackageKind;
 use scar_core::Runtime;
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// Run container images as serverless functions, on this machine or on AWS Lambda.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "scar", version, about, long_about = None)]
@@ -13,23 +16,23 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Where functions run: `local` (default) or `aws`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub provider: Option<String>,
     /// The static supervisor (`bootstrap`) to run functions with.
-    #[arg(long, global = true, env = "SCAR_SUPERVISOR", hide_env_values = true)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SCAR_SUPERVISOR", hide_env_values = true)]
     pub supervisor: Option<PathBuf>,
     /// The static proot that zip packages carry, so that they enter the image's root on
     /// Lambda (default: `$SCAR_HOME/bin/proot`, else udocker's `~/.udocker/bin/proot-<arch>`).
-    #[arg(long, global = true, env = "SCAR_PROOT", hide_env_values = true)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SCAR_PROOT", hide_env_values = true)]
     pub proot: Option<PathBuf>,
-    /// AWS: the credentials profile (else `AWS_PROFILE`, else the default chain).
-    #[arg(long, global = true)]
+    /// AWS: the credentials profile (`-pf`; else `AWS_PROFILE`, else the default chain).
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub profile: Option<String>,
     /// AWS: the region (else `AWS_REGION`, else `aws.lambda.region` in the config).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub region: Option<String>,
     /// AWS: one endpoint for every service, for S3-compatible stores and emulators.
-    #[arg(long, global = true, env = "SCAR_ENDPOINT_URL", hide_env_values = true)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SCAR_ENDPOINT_URL", hide_env_values = true)]
     pub endpoint_url: Option<String>,
 }
 
@@ -93,7 +96,7 @@ pub struct PackageArgs {
     #[arg(short = 'o', long)]
     pub output: PathBuf,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -114,7 +117,7 @@ pub struct InitArgs {
     pub image: Option<String>,
     /// A SCAR function definition file (YAML): creates every function it defines; flags
     /// given beside it win over its values.
-    #[arg(short = 'f', long = "file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
+    #[arg(short = 'f', long = "file", visible_alias = "conf-file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
     pub file: Option<PathBuf>,
     /// An image archive: `docker save` or OCI archive (`-if`).
     #[arg(long = "image-file", value_name = "ARCHIVE")]
@@ -123,7 +126,7 @@ pub struct InitArgs {
     #[arg(short = 'm', long)]
     pub memory: Option<u32>,
     /// Timeout in seconds (1..=900).
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "time", visible_alias = "timeout")]
     pub time: Option<u32>,
     /// Seconds kept back from the timeout to stop the script and upload outputs (`-tt`).
     #[arg(long = "timeout-threshold")]
@@ -161,6 +164,15 @@ pub struct InitArgs {
     /// Batch at the timeout threshold) or `batch` (every event a Batch job).
     #[arg(long = "execution-mode", value_name = "MODE", value_parser = parse_execution_mode)]
     pub execution_mode: Option<scar_core::ExecutionMode>,
+    /// With a Batch mode: the job container's memory in MiB (`-bm`; default 1024).
+    #[arg(long = "batch-memory", value_name = "MIB")]
+    pub batch_memory: Option<u32>,
+    /// With a Batch mode: vCPUs reserved for the job's container (`-bc`; default 1).
+    #[arg(long = "batch-vcpus", value_name = "N")]
+    pub batch_vcpus: Option<u32>,
+    /// With a Batch mode: reserve a GPU for the job's container.
+    #[arg(short = 'g', long = "enable-gpu")]
+    pub enable_gpu: bool,
     /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
     /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
     #[arg(long, value_parser = package_kinds())]
@@ -183,7 +195,7 @@ pub struct InitArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Print the result as JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -194,17 +206,31 @@ fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The function to invoke.
-    #[arg(short = 'n', long)]
-    pub name: String,
+    /// The function to invoke; with `-f`, this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// A SCAR function definition file (YAML): its function (with several, the one `-n`
+    /// names); its `run_script` is the script when neither `-s` nor a command is given.
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
+    pub file: Option<PathBuf>,
     /// A script file to run in the function with /bin/sh.
-    #[arg(short = 's', long = "script", value_name = "FILE")]
+    #[arg(
+        short = 's',
+        long = "script",
+        visible_alias = "run-script",
+        value_name = "FILE"
+    )]
     pub script: Option<PathBuf>,
     /// An environment variable for this invocation: KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
     pub environment: Vec<String>,
     /// Print the whole response as JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
     /// Also print the request id and log stream.
     #[arg(short = 'v', long)]
@@ -225,8 +251,17 @@ pub struct RunArgs {
     pub pending: bool,
     /// Invoke asynchronously: return at once with the request id; the invocation completes
     /// and is logged on its own (Lambda's `Event` invocation).
-    #[arg(long = "async", conflicts_with = "event_source")]
+    #[arg(
+        short = 'a',
+        long = "async",
+        visible_alias = "asynchronous",
+        conflicts_with = "event_source"
+    )]
     pub run_async: bool,
+    /// Write the function's output to this file instead of the terminal (with `-j`, the
+    /// JSON still holds it).
+    #[arg(short = 'o', long = "output-file", value_name = "FILE", conflicts_with_all = ["event_source", "run_async"])]
+    pub output_file: Option<PathBuf>,
     /// The whole event, as JSON, sent as it is (for a function whose runtime is its
     /// image's own: `--runtime image`); `@FILE` reads it from a file.
     #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["script", "environment", "args", "event_source"])]
@@ -250,7 +285,7 @@ pub struct LsArgs {
     #[arg(long, conflicts_with = "bucket")]
     pub all_owners: bool,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -270,7 +305,7 @@ pub struct PutArgs {
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -283,7 +318,7 @@ pub struct GetArgs {
     #[arg(short = 'p', long, default_value = ".")]
     pub path: PathBuf,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -293,7 +328,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Print a JSON line per finished file.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -307,22 +342,36 @@ pub struct RmArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Remove the functions a SCAR function definition file (YAML) defines.
-    #[arg(short = 'f', long = "file", value_name = "FDL")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
     pub file: Option<PathBuf>,
     /// On AWS, remove other owners' functions too (and those with no owner recorded), not
     /// only yours; the local provider has one owner: the same removal.
     #[arg(long)]
     pub all_owners: bool,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// The function whose logs to show.
-    #[arg(short = 'n', long)]
-    pub name: String,
+    /// The function whose logs to show; with `-f`, this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// A SCAR function definition file (YAML): its function (with several, the one `-n`
+    /// names).
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
+    pub file: Option<PathBuf>,
     /// Only this log stream (`-ls`).
     #[arg(long = "log-stream-name", value_name = "STREAM")]
     pub log_stream_name: Option<String>,
@@ -333,7 +382,7 @@ pub struct LogArgs {
     #[arg(long, conflicts_with = "request_id")]
     pub follow: bool,
     /// Print JSON lines (`{"stream", "message"}`).
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub json: bool,
 }
 
@@ -349,6 +398,9 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-ob", "--output-bucket"),
     ("-le", "--lambda-environment"),
     ("-em", "--execution-mode"),
+    ("-pf", "--profile"),
+    ("-bm", "--batch-memory"),
+    ("-bc", "--batch-vcpus"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -398,6 +450,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--payload",
     "-o",
     "--output",
+    "--output-file",
+    "--batch-memory",
+    "--batch-vcpus",
 ];
 
 /// Rewrites SCAR's multi-letter short flags (`-if`, `-tt`, `-ls`, `-ri`, ...) into their
@@ -466,6 +521,12 @@ mod tests {
         assert_eq!(rw("scar run -n f ls -ls"), "scar run -n f ls -ls");
         assert_eq!(rw("scar run -n -if ls"), "scar run -n -if ls");
         assert_eq!(rw("scar run -n f -- -tt"), "scar run -n f -- -tt");
+        // SCAR's profile and Batch flags; a Batch flag's value is not `run`'s command.
+        assert_eq!(rw("scar ls -pf dev -j"), "scar ls --profile dev -j");
+        assert_eq!(
+            rw("scar init -n f -em batch -bm 2048 -bc 2 -g"),
+            "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"
+        );
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct NewFunction {
     pub iam_role: String,
     /// AWS: days its logs are kept (file > settings).
     pub log_retention_days: u32,
+    /// Where a zip package over Lambda's direct upload limit goes (`-db` > the file's
+    /// `deployment.bucket`).
+    pub deployment_bucket: Option<String>,
 }
 
 /// The functions `init` creates: the one the flags describe, or every function of the
@@ -157,6 +160,7 @@ pub fn new_functions(
             image,
             iam_role: settings.iam_role.clone(),
             log_retention_days: settings.log_retention_days,
+            deployment_bucket: args.deployment_bucket.clone(),
         }]);
     };
     let fdl = read_fdl(file)?;
@@ -189,9 +193,47 @@ pub fn new_functions(
                     .or(f.iam_role.clone())
                     .unwrap_or_else(|| settings.iam_role.clone()),
                 log_retention_days: f.log_retention_days.unwrap_or(settings.log_retention_days),
+                deployment_bucket: args
+                    .deployment_bucket
+                    .clone()
+                    .or(f.deployment_bucket.clone()),
             })
         })
         .collect()
+}
+
+/// The function a command names (`run`, `log`): `-n NAME`, or the function of the
+/// definition file `-f` (with several, the one `-n` names), with the file's entry for it.
+pub fn named_function(
+    name: Option<&str>,
+    file: Option<&Path>,
+) -> Result<(String, Option<scar_core::fdl::FdlFunction>), Failure> {
+    let Some(file) = file else {
+        let name = name.ok_or_else(|| Failure::usage("name the function with -n or -f"))?;
+        return Ok((name.to_string(), None));
+    };
+    let mut functions = read_fdl(file)?.functions;
+    let index = match name {
+        Some(name) => functions
+            .iter()
+            .position(|f| f.name == name)
+            .ok_or_else(|| UsageError::NoSuchFunction {
+                file: file.to_path_buf(),
+                name: name.to_string(),
+            })?,
+        None if functions.len() == 1 => 0,
+        None => {
+            let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+            return Err(Failure::usage(format!(
+                "{} defines {} functions ({}): name one with -n",
+                file.display(),
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    let function = functions.swap_remove(index);
+    Ok((function.name.clone(), Some(function)))
 }
 
 /// The names of the functions an FDL file defines (`rm -f`).
@@ -257,6 +299,21 @@ pub fn function_spec(
     // scar.cfg's `aws.batch`: they fill what the definition leaves out.
     if let Some(b) = &mut batch {
         fill_batch(b, &settings.batch);
+    }
+    // SCAR's -bm, -bc and -g, over the file's `batch:` block.
+    let batch_flags = args.batch_memory.is_some() || args.batch_vcpus.is_some() || args.enable_gpu;
+    match &mut batch {
+        Some(b) if execution_mode.uses_batch() => {
+            b.memory_mb = args.batch_memory.unwrap_or(b.memory_mb);
+            b.vcpus = args.batch_vcpus.unwrap_or(b.vcpus);
+            b.enable_gpu |= args.enable_gpu;
+        }
+        _ if batch_flags => {
+            return Err(Failure::usage(
+                "--batch-memory (-bm), --batch-vcpus (-bc) and --enable-gpu (-g) shape the AWS Batch job: they need --execution-mode batch or lambda-batch (-em)",
+            ));
+        }
+        _ => {}
     }
     // The file's variables first: the flags given beside `-f` win.
     let mut environment = fdl.map(|f| f.environment.clone()).unwrap_or_default();

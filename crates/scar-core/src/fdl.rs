@@ -1,5 +1,5 @@
-//! SCAR's function definition language (FDL): the YAML files that `scar init -f` and
-//! `scar rm -f` read, in both of SCAR's layouts, so that existing files keep working.
+//! SCAR's function definition language (FDL): the YAML files that `scar init -f`,
+//! `run -f`, `log -f` and `rm -f` read, in both of SCAR's layouts, so that existing files keep working.
 //!
 //! SCAR 4 and later:
 //! ```yaml
@@ -10,6 +10,7 @@
 //!       memory: 1024
 //!       timeout: 300
 //!       init_script: grayify.sh          # relative to the YAML file
+//!       run_script: run.sh               # what `scar run -f` runs by default
 //!       environment: {Variables: {KEY: value}}
 //!       container:
 //!         image: grycap/imagemagick
@@ -77,6 +78,13 @@ pub struct FdlFunction {
     pub lambda_environment: BTreeMap<String, String>,
     /// The init script's path, resolved against the file's directory.
     pub init_script: Option<PathBuf>,
+    /// `lambda.run_script`: the script `scar run -f` runs when the command line names none,
+    /// resolved against the file's directory.
+    pub run_script: Option<PathBuf>,
+    /// `lambda.asynchronous`: `scar run -f` invokes asynchronously unless told otherwise.
+    pub asynchronous: bool,
+    /// `lambda.deployment.bucket`: the deployment bucket (`-db`) of its zip package.
+    pub deployment_bucket: Option<String>,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<OutputSpec>,
     /// The storage providers its inputs and outputs name.
@@ -211,6 +219,9 @@ struct Lambda {
     timeout: Option<u32>,
     description: Option<String>,
     init_script: Option<String>,
+    run_script: Option<String>,
+    asynchronous: Option<bool>,
+    deployment: Option<Deployment>,
     environment: Option<Environment>,
     container: Option<Container>,
     #[serde(default)]
@@ -218,6 +229,15 @@ struct Lambda {
     #[serde(default)]
     output: Vec<Storage>,
     execution_mode: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// `lambda.deployment`: SCAR keeps its payload limits here too, which are Lambda's and not
+/// the user's to set (scar knows them): only the bucket is read.
+#[derive(Deserialize)]
+struct Deployment {
+    bucket: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -570,6 +590,24 @@ impl AwsEntry {
         };
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
+        let deployment_bucket = match lambda.deployment {
+            Some(d) => {
+                let known = ["max_payload_size", "max_s3_payload_size"];
+                let other: BTreeMap<String, Value> = d
+                    .other
+                    .into_iter()
+                    .filter(|(k, _)| !known.contains(&k.as_str()))
+                    .collect();
+                note_ignored(&other, &format!("{lat}.deployment"), warnings);
+                if let Some(b) = &d.bucket {
+                    validate_bucket(b).map_err(|e| {
+                        invalid(&format!("{lat}.deployment.bucket"), &e.to_string())
+                    })?;
+                }
+                d.bucket
+            }
+            None => None,
+        };
         let execution_mode = match lambda.execution_mode.as_deref() {
             None => ExecutionMode::Lambda,
             Some(mode) => ExecutionMode::parse(mode).ok_or_else(|| {
@@ -640,6 +678,9 @@ impl AwsEntry {
             environment,
             lambda_environment,
             init_script: lambda.init_script.map(|p| base_dir.join(p)),
+            run_script: lambda.run_script.map(|p| base_dir.join(p)),
+            asynchronous: lambda.asynchronous.unwrap_or(false),
+            deployment_bucket,
             inputs,
             outputs,
             storage_providers,
@@ -700,6 +741,9 @@ impl Legacy {
             environment,
             lambda_environment: BTreeMap::new(),
             init_script: self.init_script.map(|p| base_dir.join(p)),
+            run_script: None,
+            asynchronous: false,
+            deployment_bucket: None,
             inputs,
             outputs,
             storage_providers: BTreeMap::new(),

@@ -9,6 +9,21 @@ pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
 /// Lambda's limit on a zip uploaded directly; larger ones go through an S3 bucket.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 
+/// Where a zip package over [`DIRECT_UPLOAD_LIMIT`] goes in the deployment bucket (`-db`),
+/// on AWS and, rehearsing it, on the local provider.
+pub fn deployment_package_key(function: &str) -> String {
+    format!("scar/{function}.zip")
+}
+
+/// What both providers say of `-db BUCKET` given for a package that does not go through it
+/// (an image package, or a zip up to [`DIRECT_UPLOAD_LIMIT`]).
+pub fn unused_deployment_bucket(bucket: &str) -> String {
+    format!(
+        "-db {bucket}: not used, as on AWS: only a zip package over {} MB goes through a deployment bucket",
+        DIRECT_UPLOAD_LIMIT >> 20
+    )
+}
+
 /// Lambda's largest synchronous response, bytes: its `Function.ResponseSizeTooLarge`
 /// message names this number (6 MiB and 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;

@@ -131,28 +131,38 @@ impl Buckets {
     pub fn put(&self, at: &BucketPath, path: &Path) -> Result<Vec<ObjectInfo>, LocalError> {
         let files = scar_core::local_files::files_to_put(path)
             .map_err(scar_core::provider::SurfaceError::from)?;
-        let bucket_dir = self.existing(&at.bucket)?;
-        let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
+        self.existing(&at.bucket)?;
         let mut written = Vec::new();
-        for (n, file) in files.into_iter().enumerate() {
-            let (src, key) = (file.path, at.key(&file.relative));
-            if !valid_key(&key) {
-                return Err(LocalError::Key(key));
-            }
-            let dest = bucket_dir.join(&key);
-            let tmp = tmp_dir.join(format!("put-{}-{n}", std::process::id()));
-            std::fs::copy(&src, &tmp).map_err(|source| LocalError::Input {
-                path: src.clone(),
-                source,
-            })?;
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
-            }
-            std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))?;
-            written.push(self.info(&at.bucket, &key)?);
+        for file in files {
+            let key = at.key(&file.relative);
+            written.push(self.store(&at.bucket, &key, &file.path)?);
         }
         Ok(written)
+    }
+
+    /// Stores the file `src` as `bucket/key` (atomically: a reader never sees half of it),
+    /// creating the bucket when it does not exist, as a deployment bucket is on S3.
+    pub fn store(&self, bucket: &str, key: &str, src: &Path) -> Result<ObjectInfo, LocalError> {
+        scar_core::bucket::validate_bucket(bucket)?;
+        if !valid_key(key) {
+            return Err(LocalError::Key(key.to_string()));
+        }
+        let bucket_dir = self.dir(bucket);
+        let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
+        let dest = bucket_dir.join(key);
+        static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("put-{}-{n}", std::process::id()));
+        std::fs::copy(src, &tmp).map_err(|source| LocalError::Input {
+            path: src.to_path_buf(),
+            source,
+        })?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+        }
+        std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))?;
+        self.info(bucket, key)
     }
 
     /// Copies the objects under a folder into `dest`, keeping their paths relative to the

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use scar_core::event::FunctionFile;
-use scar_core::provider::{PackageKind, PackageReport};
+use scar_core::lambda::DIRECT_UPLOAD_LIMIT;
+use scar_core::provider::{FunctionInfo, PackageKind, PackageReport};
 use scar_packager::{BlobCache, ImagePackage, Progress, PulledImage, ZipOptions};
 
 use crate::state::{ensure_mount_point, Launch, StoredFunction};
@@ -59,6 +60,38 @@ impl LocalProvider {
             scar_packager::build_image_package(image, cache, function, self.supervisor(), progress)
                 .await?;
         Ok(package)
+    }
+
+    /// `-db BUCKET`: what AWS does with a deployment bucket, done to the local bucket so
+    /// that the same command line rehearses it: a zip package over Lambda's direct upload
+    /// limit is stored as `BUCKET/scar/<function>.zip`, the key the aws provider uploads it
+    /// to (the bucket is created when missing); any other package has no use for the
+    /// bucket there either, which a warning says.
+    pub(crate) fn deploy_through(
+        &self,
+        bucket: &str,
+        info: &FunctionInfo,
+        progress: &dyn scar_core::progress::Progress,
+    ) -> Result<(), LocalError> {
+        let name = &info.spec.name;
+        let zip = self.layout().function_dir(name).join("package.zip");
+        let size = match info.package {
+            Some(PackageKind::Zip) => std::fs::metadata(&zip)
+                .map_err(LocalError::io("cannot read", &zip))?
+                .len(),
+            _ => 0,
+        };
+        if size <= DIRECT_UPLOAD_LIMIT {
+            progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
+            return Ok(());
+        }
+        let key = scar_core::lambda::deployment_package_key(name);
+        self.buckets().store(bucket, &key, &zip)?;
+        progress.note(&format!(
+            "the zip package ({} MB) is in {bucket}/{key}, as it would be on S3",
+            size >> 20
+        ));
+        Ok(())
     }
 
     /// Builds a zip package and unzips it into `dir/task` (a function's partial directory),

@@ -195,15 +195,15 @@ impl Provider for LocalProvider {
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, Self::Error> {
         if let Some(bucket) = &request.deployment_bucket {
-            return Err(scar_core::provider::SurfaceError::from(Unsupported {
-                provider: crate::PROVIDER_NAME,
-                what: format!("a deployment bucket (-db {bucket})"),
-                instead: "zip packages of any size run locally: leave -db out".into(),
-            })
-            .into());
+            scar_core::bucket::validate_bucket(bucket)?;
         }
-        self.create_function(request.spec, &request.image, request.package, progress)
-            .await
+        let info = self
+            .create_function(request.spec, &request.image, request.package, progress)
+            .await?;
+        if let Some(bucket) = &request.deployment_bucket {
+            self.deploy_through(bucket, &info, progress)?;
+        }
+        Ok(info)
     }
 
     async fn list(&self) -> Result<Vec<FunctionInfo>, Self::Error> {

@@ -93,6 +93,21 @@ pub enum PackagerError {
         source: oci_client::errors::OciDistributionError,
     },
 
+    /// The registry refused the credentials offered, or wants some and none were found.
+    #[cfg(feature = "registry")]
+    #[error("registry {registry} refused access to `{reference}` while {action} ({status}): scar offered {credentials}\nhelp: scar finds registry credentials as Docker does, in $DOCKER_CONFIG/config.json (default ~/.docker/config.json): the credential helper `credHelpers` names for the registry, else the one `credsStore` names, else `auths` (what `docker login` writes)")]
+    RegistryAuth {
+        registry: String,
+        reference: String,
+        action: String,
+        /// What the registry answered (`401 Unauthorized`, `403 Forbidden`, ...).
+        status: &'static str,
+        /// What was offered and from where, never the secret.
+        credentials: String,
+        #[source]
+        source: Box<oci_client::errors::OciDistributionError>,
+    },
+
     /// Something this crate deliberately does not support.
     #[error("unsupported: {what}")]
     Unsupported { what: String },

@@ -31,6 +31,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cache;
+#[cfg(feature = "registry")]
+mod credentials;
 mod error;
 mod extract;
 #[doc(hidden)]

@@ -1,18 +1,16 @@
 //! Pulling from registries that speak the OCI distribution API, through `oci-client`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::Engine;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::cache::BlobCache;
+use crate::credentials::{Credentials, DockerConfig};
 use crate::error::PackagerError;
 use crate::manifest::{
     as_image_manifest, finish, parse, select_platform, Descriptor, ManifestOrIndex, DOCKER_LIST,
@@ -36,61 +34,6 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
-}
-
-/// Basic credentials for `registry` from the Docker config file, else anonymous (the
-/// client then asks the registry's token service for an anonymous bearer token).
-pub(crate) fn docker_auth(registry: &str) -> RegistryAuth {
-    let Some(path) = docker_config_path() else {
-        return RegistryAuth::Anonymous;
-    };
-    let Ok(text) = std::fs::read(&path) else {
-        return RegistryAuth::Anonymous;
-    };
-    auth_from_config(&text, registry).unwrap_or(RegistryAuth::Anonymous)
-}
-
-fn auth_from_config(text: &[u8], registry: &str) -> Option<RegistryAuth> {
-    let json: serde_json::Value = serde_json::from_slice(text).ok()?;
-    let auths = json.get("auths")?.as_object()?;
-    let hub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
-    let wanted: Vec<&str> = if hub.contains(&registry) {
-        hub.to_vec()
-    } else {
-        vec![registry]
-    };
-    for (key, entry) in auths {
-        let host = key
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        if !wanted.contains(&host) {
-            continue;
-        }
-        if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .ok()?;
-            let decoded = String::from_utf8(decoded).ok()?;
-            let (user, pass) = decoded.split_once(':')?;
-            return Some(RegistryAuth::Basic(user.to_string(), pass.to_string()));
-        }
-        let user = entry.get("username").and_then(|u| u.as_str());
-        let pass = entry.get("password").and_then(|p| p.as_str());
-        if let (Some(u), Some(p)) = (user, pass) {
-            return Some(RegistryAuth::Basic(u.to_string(), p.to_string()));
-        }
-    }
-    None
-}
-
 /// A client for `registry` (`host[:port]`): plain HTTP on loopback, HTTPS elsewhere.
 /// `monolithic` uploads each blob in one streamed `PUT` (registries such as ECR mishandle
 /// chunked `PATCH` uploads).
@@ -112,19 +55,21 @@ pub(crate) fn client_for(registry: &str, monolithic: bool) -> Client {
 /// A client with its credentials, and the names errors are reported with.
 pub(crate) struct Ctx<'a> {
     pub(crate) client: Client,
-    pub(crate) auth: RegistryAuth,
+    pub(crate) credentials: Credentials,
     pub(crate) shown: &'a str,
     pub(crate) registry: String,
 }
 
 impl<'a> Ctx<'a> {
     /// The reference `shown` names (`[docker://]host[:port]/repo[:tag]`) and a context for
-    /// its registry: basic auth with `credentials` when given, else from the Docker config
-    /// file, else anonymous; `monolithic` as [`client_for`] says.
-    pub(crate) fn connect(
+    /// its registry: basic auth with `credentials` when given, else what `docker` finds in
+    /// its config file (see [`crate::credentials`]), else anonymous; `monolithic` as
+    /// [`client_for`] says.
+    pub(crate) async fn connect(
         shown: &'a str,
         credentials: Option<(String, String)>,
         monolithic: bool,
+        docker: &DockerConfig,
     ) -> Result<(Reference, Ctx<'a>), PackagerError> {
         let text = shown.strip_prefix("docker://").unwrap_or(shown);
         let reference: Reference = text.parse().map_err(|source| PackagerError::BadReference {
@@ -132,13 +77,13 @@ impl<'a> Ctx<'a> {
             source,
         })?;
         let registry = reference.resolve_registry().to_string();
-        let auth = match credentials {
-            Some((user, password)) => RegistryAuth::Basic(user, password),
-            None => docker_auth(reference.registry()),
+        let credentials = match credentials {
+            Some((user, password)) => Credentials::given(user, password),
+            None => docker.credentials(reference.registry()).await,
         };
         let ctx = Ctx {
             client: client_for(&registry, monolithic),
-            auth,
+            credentials,
             shown,
             registry,
         };
@@ -146,6 +91,16 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn err(&self, action: &str, wanted: &str, e: OciDistributionError) -> PackagerError {
+        if let Some(status) = refusal(&e) {
+            return PackagerError::RegistryAuth {
+                registry: self.registry.clone(),
+                reference: self.shown.to_string(),
+                action: action.to_string(),
+                status,
+                credentials: self.credentials.origin.clone(),
+                source: Box::new(e),
+            };
+        }
         let not_found = match &e {
             OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
                 return PackagerError::RegistryUnreachable {
@@ -219,12 +174,49 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Whether `e` is the registry refusing who scar is (or is not): what it answered, said
+/// for a person (the registry's own words stay in `e`).
+fn refusal(e: &OciDistributionError) -> Option<&'static str> {
+    let status = |code: u16| match code {
+        401 => Some("401 Unauthorized"),
+        403 => Some("403 Forbidden"),
+        _ => None,
+    };
+    match e {
+        OciDistributionError::UnauthorizedError { .. } => Some("401 Unauthorized"),
+        OciDistributionError::AuthenticationFailure(_) => {
+            Some("its token service refused the credentials")
+        }
+        OciDistributionError::ServerError { code, .. } => status(*code),
+        // What `blob_exists` gives.
+        OciDistributionError::RequestError(re) => status(re.status()?.as_u16()),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().find_map(|x| match x.code {
+                OciErrorCode::Unauthorized => Some("UNAUTHORIZED"),
+                OciErrorCode::Denied => Some("DENIED"),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Pulls `shown` with the credentials the Docker config file gives.
 pub(crate) async fn pull(
     shown: &str,
     cache: &BlobCache,
     progress: &dyn Progress,
 ) -> Result<PulledImage, PackagerError> {
-    let (reference, ctx) = Ctx::connect(shown, None, false)?;
+    pull_with(shown, cache, progress, &DockerConfig::from_env()).await
+}
+
+pub(crate) async fn pull_with(
+    shown: &str,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+    docker: &DockerConfig,
+) -> Result<PulledImage, PackagerError> {
+    let (reference, ctx) = Ctx::connect(shown, None, false, docker).await?;
     let source_name = format!("`{shown}`");
     progress.start(Phase::Pull, None);
 
@@ -236,7 +228,7 @@ pub(crate) async fn pull(
     let mut current = reference.clone();
     let (mut bytes, mut digest) = ctx
         .client
-        .pull_manifest_raw(&current, &ctx.auth, ACCEPT)
+        .pull_manifest_raw(&current, &ctx.credentials.auth, ACCEPT)
         .await
         .map_err(|e| ctx.err("fetching the manifest", &wanted, e))?;
     for _ in 0..4 {
@@ -249,7 +241,7 @@ pub(crate) async fn pull(
             current = reference.clone_with_digest(chosen.digest.clone());
             (bytes, digest) = ctx
                 .client
-                .pull_manifest_raw(&current, &ctx.auth, ACCEPT)
+                .pull_manifest_raw(&current, &ctx.credentials.auth, ACCEPT)
                 .await
                 .map_err(|e| ctx.err("fetching the platform manifest", &chosen.digest, e))?;
             continue;
@@ -291,22 +283,5 @@ mod tests {
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("index.docker.io"));
         assert!(!is_loopback("10.0.0.1:5000"));
-    }
-
-    #[test]
-    fn docker_config_auth() {
-        let cfg = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},
-                     "reg:5000":{"auth":"YWxpY2U6czNjcjN0"}}}"#;
-        match auth_from_config(cfg, "reg:5000") {
-            Some(RegistryAuth::Basic(u, p)) => {
-                assert_eq!((u.as_str(), p.as_str()), ("alice", "s3cr3t"))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            auth_from_config(cfg, "docker.io"),
-            Some(RegistryAuth::Basic(..))
-        ));
-        assert!(auth_from_config(cfg, "other").is_none());
     }
 }

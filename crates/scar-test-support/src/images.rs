@@ -6,9 +6,11 @@
 //!   a config (entrypoint, cmd, env, workdir); [`busybox_archive`] the same as a docker
 //!   archive;
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
-//! - [`TestRegistry`]: a registry on a free loopback port, killed on drop;
+//! - [`TestRegistry`]: a registry on a free loopback port, killed on drop, open to all or
+//!   behind a login ([`TestRegistry::with_login`]);
 //! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
 //!   Debian root made by debootstrap, built once and cached;
+//! - [`credential_helper`]: a Docker credential helper (a shell script) for such a login;
 //! - [`snapshot`]: a comparable view of a directory tree;
 //! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes, and
 //!   the malformed layers made of them that more than one crate's tests try
@@ -36,7 +38,7 @@ pub fn require_tools(tools: &[&str]) -> bool {
     }
     if std::env::var_os("CI").is_some() {
         panic!(
-            "CI: required tools not installed: {} (apt-get install -y docker-registry skopeo umoci busybox-static)",
+            "CI: required tools not installed: {} (apt-get install -y docker-registry skopeo umoci busybox-static apache2-utils)",
             missing.join(", ")
         );
     }
@@ -185,13 +187,18 @@ impl OciImage {
         self.copy_to(&format!("oci-archive:{}:latest", path.display()), &[]);
     }
 
-    /// Pushes to `registry` as `repo:tag`; `v2s2` converts to Docker schema 2.
+    /// Pushes to `registry` as `repo:tag` (logged in when it wants a login); `v2s2` converts
+    /// to Docker schema 2.
     pub fn push(&self, registry: &TestRegistry, repo_tag: &str, v2s2: bool) -> String {
         let reference = format!("{}/{}", registry.addr, repo_tag);
-        let mut extra = vec!["--dest-tls-verify=false"];
+        let mut extra = vec!["--dest-tls-verify=false".to_string()];
         if v2s2 {
-            extra.extend(["--format", "v2s2"]);
+            extra.extend(["--format".into(), "v2s2".into()]);
         }
+        if let Some((user, password)) = &registry.login {
+            extra.push(format!("--dest-creds={user}:{password}"));
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         self.copy_to(&format!("docker://{reference}"), &extra);
         reference
     }
@@ -276,22 +283,49 @@ pub struct TestRegistry {
     child: Child,
     /// `127.0.0.1:PORT`
     pub addr: String,
+    /// The one user it lets in, when it was started with [`TestRegistry::with_login`]:
+    /// `(user, password)`.
+    pub login: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
+    /// A registry anyone may pull from and push to.
     pub fn start() -> TestRegistry {
+        TestRegistry::serve(None)
+    }
+
+    /// A registry that lets only `user` with `password` in (HTTP basic auth against an
+    /// htpasswd file of bcrypt entries, made by apache2-utils' `htpasswd -B`); anyone else
+    /// gets 401. [`OciImage::push`] logs in.
+    pub fn with_login(user: &str, password: &str) -> TestRegistry {
+        TestRegistry::serve(Some((user.to_string(), password.to_string())))
+    }
+
+    fn serve(login: Option<(String, String)>) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap();
         let addr = format!("127.0.0.1:{port}");
+        let auth = match &login {
+            Some((user, password)) => {
+                let htpasswd = dir.path().join("htpasswd");
+                let entry = run(Command::new("htpasswd").args(["-Bbn", user, password]));
+                std::fs::write(&htpasswd, entry).unwrap();
+                format!(
+                    "auth: {{htpasswd: {{realm: scar-test, path: {}}}}}\n",
+                    htpasswd.display()
+                )
+            }
+            None => String::new(),
+        };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n",
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{auth}",
                 dir.path().join("data").display()
             ),
         )
@@ -304,14 +338,16 @@ impl TestRegistry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
+        let ready = if login.is_some() { 401 } else { 200 };
         let reg = TestRegistry {
             child,
             addr,
+            login,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if http_status(&reg.addr, "/v2/") == Some(200) {
+            if http_status(&reg.addr, "/v2/") == Some(ready) {
                 return reg;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -325,6 +361,40 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Docker credential helper for tests: `dir/docker-credential-<name>`, a shell script
+/// that, asked `get`, reads the server address from its standard input as `$server`,
+/// appends it to `dir/<name>.asked` (see [`helper_asked`]), then runs `body`.
+pub fn credential_helper_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(format!("docker-credential-{name}"));
+    let asked = dir.join(format!("{name}.asked"));
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nserver=$(cat)\nprintf '%s\\n' \"$server\" >> '{}'\n{body}\n",
+        asked.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// [`credential_helper_script`] answering as the credential-helper protocol says: for
+/// each `(server, user, secret)` of `answers`, `{"ServerURL", "Username", "Secret"}`; for
+/// any other server, `credentials not found in native keychain` and exit status 1.
+pub fn credential_helper(dir: &Path, name: &str, answers: &[(&str, &str, &str)]) -> PathBuf {
+    let mut body = String::from("case \"$server\" in\n");
+    for (server, user, secret) in answers {
+        body.push_str(&format!(
+            "  '{server}') printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\" ;;\n"
+        ));
+    }
+    body.push_str("  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac");
+    credential_helper_script(dir, name, &body)
+}
+
+/// The server addresses helper `name` in `dir` was asked for, one a line.
+pub fn helper_asked(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.asked"))).unwrap_or_default()
 }
 
 /// The status code of a plain `GET`, or `None` if nothing answers.

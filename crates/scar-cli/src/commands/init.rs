@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         let image = f.image.ok_or_else(|| Failure::usage("no image"))?;
         let request = CreateRequest::new(f.spec, image)
             .with_package(args.package)
-            .with_deployment_bucket(args.deployment_bucket.clone());
+            .with_deployment_bucket(f.deployment_bucket);
         let bars = printer.bars();
         let info = with_provider!(&provider, |p| p
             .create(request, &bars)

@@ -9,17 +9,18 @@ use crate::args::LogArgs;
 use crate::printer::Printer;
 
 pub async fn run<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status {
+    let (name, _) = crate::settings::named_function(args.name.as_deref(), args.file.as_deref())?;
     if args.follow {
-        return follow(p, args, printer).await;
+        return follow(p, &name, args, printer).await;
     }
     let query = LogQuery {
         stream: args.log_stream_name.clone(),
         request_id: args.request_id.clone(),
     };
-    let lines = p.logs(&args.name, &query).await?;
+    let lines = p.logs(&name, &query).await?;
     if let (Some(id), true) = (&args.request_id, lines.is_empty()) {
         return Err(NoLogLines {
-            function: args.name.clone(),
+            function: name,
             request_id: id.clone(),
         }
         .into());
@@ -31,7 +32,7 @@ pub async fn run<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Statu
 }
 
 /// Prints the last minute's lines, then new ones, until Ctrl-C or a closed stdout.
-async fn follow<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status {
+async fn follow<P: Provider>(p: &P, name: &str, args: &LogArgs, printer: &Printer) -> Status {
     let mut broken: Option<crate::printer::OutputError> = None;
     let mut on_line = |line| match printer.log_line(&line) {
         Ok(()) => true,
@@ -40,7 +41,7 @@ async fn follow<P: Provider>(p: &P, args: &LogArgs, printer: &Printer) -> Status
             false
         }
     };
-    let following = p.follow_logs(&args.name, args.log_stream_name.as_deref(), &mut on_line);
+    let following = p.follow_logs(name, args.log_stream_name.as_deref(), &mut on_line);
     tokio::select! {
         r = following => r?,
         _ = tokio::signal::ctrl_c() => {}

@@ -13,40 +13,72 @@ use crate::printer::Printer;
 use crate::settings::read_script;
 
 pub async fn run<P: Provider>(p: &P, args: &RunArgs, printer: &Printer) -> Status {
+    let (name, fdl) = crate::settings::named_function(args.name.as_deref(), args.file.as_deref())?;
     if let Some(bucket) = &args.event_source {
-        return launch(p, args, bucket, printer).await;
+        return launch(p, &name, args, bucket, printer).await;
     }
+    // The file's `asynchronous`, unless the output is wanted in a file.
+    let run_async = args.run_async
+        || (fdl.as_ref().is_some_and(|f| f.asynchronous) && args.output_file.is_none());
+    // The file's `run_script`, unless the command line says what to run.
+    let script = match (&args.script, fdl.and_then(|f| f.run_script)) {
+        (Some(given), _) => Some(given.clone()),
+        (None, Some(file_s)) if args.args.is_empty() && args.payload.is_none() => Some(file_s),
+        _ => None,
+    };
     let payload = Payload {
-        script: args.script.as_deref().map(read_script).transpose()?,
+        script: script.as_deref().map(read_script).transpose()?,
         cmd_args: (!args.args.is_empty()).then(|| args.args.clone()),
         env: parse_env_assignments(&args.environment)?,
         event: args.payload.as_deref().map(read_event).transpose()?,
     };
-    if args.run_async {
-        let request_id = p.invoke_async(&args.name, &payload).await?;
+    if run_async {
+        let request_id = p.invoke_async(&name, &payload).await?;
         if printer.json {
-            printer.json(&serde_json::json!({"function": args.name, "request_id": request_id}))?;
+            printer.json(&serde_json::json!({"function": name, "request_id": request_id}))?;
         } else {
             printer.line(format!(
-                "Invocation {request_id} queued: `scar log -n {} -ri {request_id}` shows it once it ran.",
-                args.name
+                "Invocation {request_id} queued: `scar log -n {name} -ri {request_id}` shows it once it ran."
             ));
         }
         return Ok(ExitStatus::Success);
     }
     let bars = printer.bars();
-    let invocation = p.invoke(&args.name, &payload, &bars).await;
+    let invocation = p.invoke(&name, &payload, &bars).await;
     bars.finish();
-    let invocation = invocation?;
-    printer.invocation(&args.name, &invocation)?;
+    let mut invocation = invocation?;
+    if let Some(file) = &args.output_file {
+        let output = invocation.response.output_bytes();
+        std::fs::write(file, &output).map_err(|e| {
+            Failure::usage(format!(
+                "cannot write the output to {}: {e}",
+                file.display()
+            ))
+        })?;
+        if !printer.json {
+            invocation.response.set_output(Vec::new());
+            printer.note(format!(
+                "the output ({} bytes) is in {}",
+                output.len(),
+                file.display()
+            ));
+        }
+    }
+    printer.invocation(&name, &invocation)?;
     Ok(ExitStatus::function(invocation.response.succeeded()))
 }
 
 /// The launcher: the function once per object already in its bucket's input folder.
-async fn launch<P: Provider>(p: &P, args: &RunArgs, bucket: &str, printer: &Printer) -> Status {
+async fn launch<P: Provider>(
+    p: &P,
+    name: &str,
+    args: &RunArgs,
+    bucket: &str,
+    printer: &Printer,
+) -> Status {
     let at = BucketPath::parse(bucket)?;
     let request = LaunchRequest {
-        function: args.name.clone(),
+        function: name.to_string(),
         bucket: at.bucket,
         concurrency: args.concurrency,
         only_failed: args.only_failed,
@@ -56,7 +88,7 @@ async fn launch<P: Provider>(p: &P, args: &RunArgs, bucket: &str, printer: &Prin
     let results = p.launch(&request, &|e| bar.event(e)).await;
     bar.finish();
     let results = results?;
-    printer.results(&results, Some(&args.name))?;
+    printer.results(&results, Some(name))?;
     Ok(ExitStatus::function(results.iter().all(|r| r.outcome.ok())))
 }
 

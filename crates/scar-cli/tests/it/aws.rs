@@ -133,20 +133,35 @@ fn zip_function_init_ls_run_and_rm() {
     );
 
     // Debian's proot is dynamic: accepted, with a warning (a static one is for Lambda).
+    // A small zip is uploaded directly: `-db` has no use, which is said, as locally.
     let proot = images::which("proot").unwrap();
-    let info = env.init(
-        "zipfn",
-        &[
-            "--package",
-            "zip",
-            "--proot",
-            proot.to_str().unwrap(),
-            "-e",
-            "GREETING=hi",
-            "-m",
-            "256",
-        ],
+    let init = env
+        .run(&init_args(
+            "zipfn",
+            &archive,
+            &[
+                "-r",
+                &role,
+                "--json",
+                "--package",
+                "zip",
+                "--proot",
+                proot.to_str().unwrap(),
+                "-e",
+                "GREETING=hi",
+                "-m",
+                "256",
+                "-db",
+                "unused-deploy",
+            ],
+        ))
+        .ok();
+    assert!(
+        init.stderr
+            .contains("-db unused-deploy: not used, as on AWS"),
+        "{init:#?}"
     );
+    let info = init.json();
     assert_eq!(info["spec"]["name"], "zipfn");
     assert_eq!(info["provider"], "aws");
     assert_eq!(info["package"], "zip");

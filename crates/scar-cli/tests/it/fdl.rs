@@ -3,7 +3,7 @@
 //! file, its input bucket bound, its outputs sent to the FDL output location through its
 //! filters; then removed by the same file.
 
-use crate::common::{folder_with, with_busybox_image};
+use crate::common::{folder_with, with_busybox_image, write_file};
 
 const FDL: &str = r#"# A SCAR 4 file, as users have them, plus a local image path.
 functions:
@@ -129,6 +129,175 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     );
     let r = scar.run(&["rm", "-f", fdl]).ok();
     assert!(r.stdout.contains("does not exist"), "{r:#?}");
+}
+
+/// SCAR's basic usage: `scar run -f` and `scar log -f` name the file's function; its
+/// `run_script` runs unless the command line names a script or a command; a file of
+/// several functions needs `-n`.
+#[test]
+fn run_and_log_take_the_definition_file() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let dir = work.path();
+    write_file(dir, "runcow.sh", "echo moo from the run script\n");
+    let other = write_file(dir, "other.sh", "echo the script given\n");
+    let lambda = |name: &str, run_script: &str| {
+        format!("  - lambda:\n      name: {name}\n{run_script}      container:\n        image: {image}\n")
+    };
+    let cow = write_file(
+        dir,
+        "cow.yaml",
+        &format!(
+            "functions:\n  aws:\n{}",
+            lambda("scar-cow", "      run_script: runcow.sh\n")
+        ),
+    );
+    let two = write_file(
+        dir,
+        "two.yaml",
+        &format!(
+            "functions:\n  aws:\n{}{}",
+            lambda("scar-cow", "      run_script: runcow.sh\n"),
+            lambda("scar-calf", "")
+        ),
+    );
+    scar.run(&["init", "-f", &cow]).ok();
+    let output = |args: &[&str]| {
+        let r = scar.run(args).ok().json();
+        r["output"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        output(&["run", "-f", &cow, "--json"]),
+        "moo from the run script\n"
+    );
+    // What the command line says wins over the file's run_script.
+    assert_eq!(
+        output(&["run", "--conf-file", &cow, "-s", &other, "--json"]),
+        "the script given\n"
+    );
+    assert_eq!(
+        output(&["run", "-f", &cow, "--json", "echo a command"]),
+        "a command\n"
+    );
+    let log = scar.run(&["log", "-f", &cow]).ok();
+    assert!(log.stdout.contains("moo from the run script"), "{log:#?}");
+
+    // Several functions: -n picks one of them; without it, both are named.
+    scar.run(&["run", "-f", &two])
+        .assert_refused("defines 2 functions (scar-cow, scar-calf): name one with -n");
+    scar.run(&["log", "-f", &two, "-n", "nope"])
+        .assert_refused("no function named `nope`");
+    assert_eq!(
+        output(&["run", "-f", &two, "-n", "scar-cow", "--json"]),
+        "moo from the run script\n"
+    );
+    let r = scar.run(&["run"]);
+    assert_eq!(r.status, 2, "neither -n nor -f: {r:#?}");
+    scar.run(&["rm", "-f", &cow]).ok();
+
+    // `asynchronous` is run -f's default; `deployment.bucket` is init -f's -db (SCAR's
+    // payload limits beside it are Lambda's, known, not warned about).
+    let later = write_file(
+        dir,
+        "later.yaml",
+        &format!(
+            "functions:\n  aws:\n{}      asynchronous: true\n      deployment:\n        bucket: later-deploy\n        max_payload_size: 52428800\n",
+            lambda("scar-later", "")
+        ),
+    );
+    let init = scar.run(&["init", "-f", &later]).ok();
+    assert!(
+        init.stderr
+            .contains("-db later-deploy: not used, as on AWS")
+            && !init.stderr.contains("max_payload_size"),
+        "{init:#?}"
+    );
+    let queued = scar.run(&["run", "-f", &later, "-j"]).ok().json();
+    assert!(queued["request_id"].is_string(), "{queued}");
+    let out = dir.join("later.txt");
+    scar.run(&["run", "-f", &later, "-o", out.to_str().unwrap(), "echo now"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "now\n");
+    scar.run(&["rm", "-f", &later]).ok();
+}
+
+/// SCAR's spellings of the flags, as its documentation types them: `-j`, `-a`, `-o`,
+/// `--timeout`, `--run-script`, `-em`/`-bm`/`-bc`/`-g`; a Batch flag without a Batch mode
+/// is refused with the reason, not ignored.
+#[test]
+fn scars_spellings_of_the_flags_work() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let created = scar
+        .run(&["init", "-n", "cow", "-i", &image, "--timeout", "30", "-j"])
+        .ok()
+        .json();
+    assert_eq!(created["spec"]["timeout_s"], 30, "{created}");
+    // -j is --json, not the image's command.
+    let r = scar
+        .run(&["run", "-n", "cow", "-j", "echo moo"])
+        .ok()
+        .json();
+    assert_eq!(r["output"], "moo\n", "{r}");
+    // -o: the output goes to the file, not the terminal.
+    let out = work.path().join("out.txt");
+    let r = scar
+        .run(&[
+            "run",
+            "-n",
+            "cow",
+            "-o",
+            out.to_str().unwrap(),
+            "echo to a file",
+        ])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "to a file\n");
+    assert!(!r.stdout.contains("to a file"), "{r:#?}");
+    // -a is asynchronous: a request id at once.
+    let r = scar.run(&["run", "-n", "cow", "-a", "-j"]).ok().json();
+    assert!(
+        r["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{r}"
+    );
+    let script = write_file(work.path(), "moo.sh", "echo from --run-script\n");
+    let r = scar
+        .run(&["run", "-n", "cow", "--run-script", &script, "-j"])
+        .ok()
+        .json();
+    assert_eq!(r["output"], "from --run-script\n");
+    assert_eq!(
+        scar.run(&["ls", "-j"]).ok().json()[0]["spec"]["name"],
+        "cow"
+    );
+
+    scar.run(&["init", "-n", "calf", "-i", &image, "-bm", "2048"])
+        .assert_refused("need --execution-mode batch or lambda-batch");
+    // -db is taken as on AWS: an image (or small zip) package has no use for it.
+    let r = scar
+        .run(&["init", "-n", "kid", "-i", &image, "-db", "deploy-bucket"])
+        .ok();
+    assert!(
+        r.stderr.contains("-db deploy-bucket: not used, as on AWS"),
+        "{r:#?}"
+    );
+    scar.run(&["init", "-n", "kid2", "-i", &image, "-db", "Bad_Bucket"])
+        .assert_refused("Bad_Bucket");
+    let batch = scar
+        .run(&[
+            "init", "-n", "job", "-i", &image, "-em", "batch", "-bm", "2048", "-bc", "2", "-j",
+        ])
+        .ok()
+        .json();
+    let b = &batch["spec"]["batch"];
+    assert_eq!(
+        (b["memory_mb"].as_u64(), b["vcpus"].as_u64()),
+        (Some(2048), Some(2)),
+        "{batch}"
+    );
+    let r = scar.run(&["rm", "-a", "-j"]).ok().json();
+    assert_eq!(r["removed"].as_array().map(Vec::len), Some(3), "{r}");
 }
 
 /// `examples/word-count` as its README runs it, with the image swapped for a locally built

@@ -260,6 +260,65 @@ fn every_image_source_makes_a_function() {
     assert_eq!(roots, 1);
 }
 
+/// A registry behind a login (`docker-registry` with htpasswd), its credentials from a
+/// credential helper the Docker config file in `DOCKER_CONFIG` names: `init` pulls through
+/// it; without it, or with a password the registry refuses, `init` is refused (exit 2) with
+/// an error that says so, names the registry and the helper, and shows no secret.
+#[test]
+fn init_pulls_from_a_registry_behind_a_login_through_a_credential_helper() {
+    let Some(scar) = scar_with(&["umoci", "skopeo", "busybox", "docker-registry", "htpasswd"])
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::with_login("alice", "s3cr3t-pw");
+    let reference = build_busybox_image(work.path()).push(&registry, "test/private:v1", false);
+    let addr = registry.addr.as_str();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    images::credential_helper(&bin, "scartest", &[(addr, "alice", "s3cr3t-pw")]);
+    images::credential_helper(&bin, "wrong", &[(addr, "alice", "wrong-s3cr3t")]);
+    let path = std::env::join_paths(
+        std::iter::once(bin.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let init = |name: &str, config: &str| {
+        let docker = work.path().join(format!("docker-{name}"));
+        std::fs::create_dir(&docker).unwrap();
+        std::fs::write(docker.join("config.json"), config).unwrap();
+        support::Run::of(
+            scar.command()
+                .env("DOCKER_CONFIG", &docker)
+                .env("PATH", &path)
+                .args(["init", "-n", name, "-i", &reference]),
+        )
+    };
+
+    let none = init("none", "{}");
+    none.assert_refused(&format!("registry {addr} refused access"));
+    assert!(
+        none.stderr.contains("401 Unauthorized") && none.stderr.contains("no credentials"),
+        "{none:#?}"
+    );
+    let wrong = init("wrong", r#"{"credsStore":"wrong"}"#);
+    wrong.assert_refused("scar offered the credentials from `docker-credential-wrong`");
+    assert!(!format!("{wrong:?}").contains("s3cr3t"), "{wrong:#?}");
+    let missing = init("missing", r#"{"credsStore":"not-installed"}"#);
+    missing.assert_refused("`docker-credential-not-installed` (credsStore in ");
+
+    init(
+        "private",
+        &format!(r#"{{"credHelpers":{{"{addr}":"scartest"}}}}"#),
+    )
+    .ok();
+    assert_eq!(images::helper_asked(&bin, "scartest"), format!("{addr}\n"));
+    let r = scar
+        .run(&["run", "-n", "private", "cat /etc/scar-marker"])
+        .ok();
+    assert_eq!(r.stdout, "scar test image\n");
+}
+
 #[test]
 fn bad_input_is_refused_with_status_2_and_leaves_nothing() {
     let Some((scar, work, image, archive)) = setup() else {

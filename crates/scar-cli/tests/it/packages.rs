@@ -318,8 +318,12 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
         hex::encode(sha2::Sha256::digest(images::binary_like(7, 4 << 20)))
     };
 
-    let init = scar.init_from("big", &archive, &["--package", "zip"]).ok();
+    // `-db`, as on AWS: the zip (over 50 MB) goes through the deployment bucket.
+    let init = scar
+        .init_from("big", &archive, &["--package", "zip", "-db", "big-deploy"])
+        .ok();
     assert!(init.stderr.contains("gzipped"), "{init:#?}");
+    let deployed = scar.home.path().join("buckets/big-deploy/scar/big.zip");
     let r = scar
         .run(&[
             "run",
@@ -346,6 +350,10 @@ fn a_docker_save_archive_over_250_mb_becomes_a_zip_that_fits() {
     assert!(
         std::fs::read(&zip).unwrap() == std::fs::read(&again).unwrap(),
         "the same function gives the same zip"
+    );
+    assert!(
+        std::fs::read(&deployed).unwrap() == std::fs::read(&zip).unwrap(),
+        "the deployment bucket holds the function's zip"
     );
 
     let out = work.path().join("unzipped");

@@ -20,6 +20,8 @@ pub use image::{
 };
 #[cfg(feature = "registry")]
 pub use push::push_image;
+#[cfg(all(test, feature = "registry"))]
+pub(crate) use push::push_to;
 pub use udocker::{
     build_zip_package, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };

@@ -10,6 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use super::image::{ImagePackage, ManifestFormat, PushReport};
 use crate::cache::BlobCache;
+use crate::credentials::DockerConfig;
 use crate::error::PackagerError;
 use crate::gzip::gzip_raw_layers;
 use crate::progress::{Phase, Progress};
@@ -40,8 +41,9 @@ fn file_stream(
 
 /// Pushes `package` to `reference` (`host[:port]/repo[:tag]`; plain HTTP on loopback).
 /// Uncompressed layers (as `docker save` writes them) are pushed gzipped (see
-/// [`crate::gzip_raw_layers`]). `credentials` are used as basic auth (ECR gives them from its authorization token);
-/// without them, `~/.docker/config.json` or anonymous. Blobs the registry already has are
+/// [`crate::gzip_raw_layers`]). `credentials` are used as basic auth (ECR gives them from its
+/// authorization token); without them, what Docker's config file gives for the registry
+/// (its credential helpers included), else anonymous. Blobs the registry already has are
 /// not uploaded (checked with `HEAD`); others are streamed from the cache in one `PUT`
 /// each. Progress: `Phase::Push`, `blob(digest, skipped)`, bytes uploaded.
 pub async fn push_image(
@@ -52,8 +54,27 @@ pub async fn push_image(
     format: ManifestFormat,
     progress: &dyn Progress,
 ) -> Result<PushReport, PackagerError> {
+    let docker = DockerConfig::from_env();
+    push_to(
+        Ctx::connect(reference, credentials, true, &docker).await?,
+        package,
+        cache,
+        format,
+        progress,
+    )
+    .await
+}
+
+/// [`push_image`] through a connected context (see [`Ctx::connect`]).
+pub(crate) async fn push_to(
+    (parsed, ctx): (oci_client::Reference, Ctx<'_>),
+    package: &ImagePackage,
+    cache: &BlobCache,
+    format: ManifestFormat,
+    progress: &dyn Progress,
+) -> Result<PushReport, PackagerError> {
+    let reference = ctx.shown;
     let text = reference.strip_prefix("docker://").unwrap_or(reference);
-    let (parsed, ctx) = Ctx::connect(reference, credentials, true)?;
     // What goes over the network is compressed: uncompressed layers (from `docker save`
     // archives) are pushed gzipped, under their gzip digests (the config's diff_ids stay).
     let package = &{
@@ -70,7 +91,7 @@ pub async fn push_image(
     progress.start(Phase::Push, Some(total));
 
     ctx.client
-        .auth(&parsed, &ctx.auth, RegistryOperation::Push)
+        .auth(&parsed, &ctx.credentials.auth, RegistryOperation::Push)
         .await
         .map_err(|e| ctx.err("authenticating for push", text, e))?;
 
