@@ -132,9 +132,10 @@ pub struct FunctionInfo {
     /// When the function was created (RFC 3339).
     pub created: String,
     /// Who created it, where several identities share a provider (AWS: the caller's ARN,
-    /// its `owner` tag); `None` where the provider has one owner (local) or the function
-    /// records none (made before owners were recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// its `owner` tag); `None` (`null`, the same keys on every provider) where the provider
+    /// has one owner (local) or the function records none (made before owners were
+    /// recorded).
+    #[serde(default)]
     pub owner: Option<String>,
 }
 
