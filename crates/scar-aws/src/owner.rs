@@ -88,7 +88,7 @@ impl AwsProvider {
                     .get_caller_identity()
                     .send()
                     .await
-                    .map_sdk_err("sts:GetCallerIdentity", "the caller")?;
+                    .map_sdk_err("sts:GetCallerIdentity", "for the credentials in use")?;
                 Ok(Caller {
                     arn: out.arn().unwrap_or_default().to_string(),
                     user_id: out.user_id().unwrap_or_default().to_string(),
@@ -146,11 +146,10 @@ impl AwsProvider {
 mod tests {
     use super::*;
 
+    /// GetCallerIdentity's answer for `arn` and `user_id`.
     fn caller(arn: &str, user_id: &str) -> Caller {
-        Caller {
-            arn: arn.into(),
-            user_id: user_id.into(),
-        }
+        let (arn, user_id) = (arn.to_string(), user_id.to_string());
+        Caller { arn, user_id }
     }
 
     /// The forms SCAR wrote (the unique id; an IAM user's name) are the caller's too;
