@@ -48,7 +48,8 @@ pub(crate) enum Created {
 }
 
 impl AwsProvider {
-    /// Creates a function from a package: the Lambda function (tagged `createdby=scar`),
+    /// Creates a function from a package: the Lambda function (tagged `createdby=scar`, and
+    /// with the caller's identity as its [owner](crate::OWNER_TAG)),
     /// its log group `/aws/lambda/<name>` with the configured retention, and for each
     /// input folder of its own storage the bucket (when missing) and folder, S3's
     /// permission to invoke the function and an `s3:ObjectCreated:*` notification on the
@@ -61,9 +62,10 @@ impl AwsProvider {
     pub async fn init(&self, request: InitRequest) -> Result<FunctionInfo, AwsError> {
         let spec = &request.spec;
         self.check_deployable(spec, package_kind(&request.package))?;
+        let owner = self.caller().await?.tag_value().to_string();
         self.ensure_absent(&spec.name).await?;
         let mut created = Vec::new();
-        match self.init_steps(&request, &mut created).await {
+        match self.init_steps(&request, &owner, &mut created).await {
             Ok(info) => Ok(info),
             Err(err) => {
                 let leftovers = self.roll_back(&spec.name, created).await;
@@ -88,7 +90,7 @@ impl AwsProvider {
     ) -> Result<(), AwsError> {
         spec.validate()?;
         crate::batch::check_batch_function(spec, kind)?;
-        spec_codec::encode(spec)?;
+        spec_codec::encode(spec, None)?;
         if self.config.deployment.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
@@ -108,10 +110,11 @@ impl AwsProvider {
     async fn init_steps(
         &self,
         request: &InitRequest,
+        owner: &str,
         created: &mut Vec<Created>,
     ) -> Result<FunctionInfo, AwsError> {
         let spec = &request.spec;
-        let function_arn = self.create_lambda_function(request, created).await?;
+        let function_arn = self.create_lambda_function(request, owner, created).await?;
         self.create_log_group(&spec.name, created).await?;
         if spec.execution_mode.uses_batch() {
             if let Package::Image { uri } = &request.package {
@@ -124,15 +127,16 @@ impl AwsProvider {
         self.function_info(&spec.name).await
     }
 
-    /// The Lambda function itself, with the spec's tags and variables; its ARN.
+    /// The Lambda function itself, with the spec's tags and variables and `owner`; its ARN.
     async fn create_lambda_function(
         &self,
         request: &InitRequest,
+        owner: &str,
         created: &mut Vec<Created>,
     ) -> Result<String, AwsError> {
         let InitRequest { spec, package, .. } = request;
         let name = &spec.name;
-        let encoded = spec_codec::encode(spec)?;
+        let encoded = spec_codec::encode(spec, Some(owner))?;
         let mut create = self
             .lambda
             .create_function()

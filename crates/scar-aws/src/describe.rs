@@ -1,8 +1,9 @@
 //! Reading functions back: one ([`AwsProvider::describe_function`]) or all of scar's in
-//! the region, each decoded by the [spec codec](crate::spec_codec).
+//! the region (the caller's, or every owner's), each decoded by the
+//! [spec codec](crate::spec_codec).
 
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
-use scar_core::provider::{FunctionInfo, SurfaceError};
+use scar_core::provider::{FunctionInfo, Listing, SurfaceError};
 
 use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::spec_codec::{self, is_scar};
@@ -53,7 +54,17 @@ impl AwsProvider {
         Ok(spec_codec::decode(&self.existing_function(name).await?))
     }
 
-    /// The functions tagged `createdby=scar`, by name.
+    /// The functions this provider takes ([`AwsProvider::with_all_owners`]): the caller's
+    /// of those tagged `createdby=scar`, by name, and how many it left out.
+    pub(crate) async fn list_owned(&self) -> Result<Listing, AwsError> {
+        let (functions, left_out) = self.owned(self.list_functions().await?).await?;
+        Ok(Listing {
+            functions,
+            left_out,
+        })
+    }
+
+    /// The functions tagged `createdby=scar`, whoever created them, by name.
     pub(crate) async fn list_functions(&self) -> Result<Vec<FunctionInfo>, AwsError> {
         let names = self.function_names().await?;
         // ListFunctions has no tags: read each function, a few at a time.

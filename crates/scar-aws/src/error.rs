@@ -75,6 +75,17 @@ pub enum AwsError {
     /// The function exists but scar did not create it, so scar leaves it alone.
     #[error("function {0:?} was not created by scar (it has no createdby=scar tag): scar leaves it alone")]
     NotScarFunction(String),
+    /// `remove` of a function that is not the caller's: another identity's, or one with no
+    /// owner recorded (see [`AwsProvider::with_all_owners`](crate::AwsProvider::with_all_owners)).
+    #[error("{}", not_owner(function, owner.as_deref(), caller))]
+    NotOwner {
+        /// The function.
+        function: String,
+        /// Its `owner` tag; `None`: it has none.
+        owner: Option<String>,
+        /// The caller's identity (its ARN).
+        caller: String,
+    },
     /// The input given to a method is not usable (a bucket, a key, a path).
     #[error("{0}")]
     Input(String),
@@ -387,6 +398,18 @@ impl<T> NotFoundExt<T> for Result<T, AwsError> {
     }
 }
 
+/// [`AwsError::NotOwner`]'s message.
+fn not_owner(function: &str, owner: Option<&str>, caller: &str) -> String {
+    match owner {
+        Some(owner) => format!(
+            "function {function:?} belongs to {owner}, not to you ({caller}): scar leaves other owners' functions alone"
+        ),
+        None => format!(
+            "function {function:?} has no owner tag (it was created before scar recorded owners): scar cannot tell it is yours ({caller})"
+        ),
+    }
+}
+
 /// The HTTP status of an SDK error, when there was a response.
 pub(crate) trait SdkStatus {
     fn http_status(&self) -> Option<u16>;
@@ -422,6 +445,7 @@ impl Categorized for AwsError {
             | AwsError::NeedsDeploymentBucket { .. }
             | AwsError::Surface(_)
             | AwsError::NotScarFunction(_)
+            | AwsError::NotOwner { .. }
             | AwsError::Input(_)
             | AwsError::Bucket(_) => ErrorCategory::Usage,
             AwsError::Image(e) => e.category(),

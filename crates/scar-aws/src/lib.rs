@@ -41,7 +41,10 @@
 //! crates and `aws-config` (one TLS stack: the SDK's default rustls client), tokio.
 //! **Invariants:** credentials never reach errors, logs or `Debug` output; every resource
 //! scar creates is tagged `createdby=scar` (or named after the function) and `remove`
-//! deletes only those; the library reports progress through callbacks and draws nothing.
+//! deletes only those; every function is tagged with its creator's identity
+//! ([`OWNER_TAG`]), and `list`, `remove_all` and `remove` take only the caller's unless
+//! told otherwise ([`AwsProvider::with_all_owners`]); the library reports progress through
+//! callbacks and draws nothing.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
 
@@ -56,6 +59,7 @@ mod invoke;
 mod launcher;
 mod logs;
 mod notifications;
+mod owner;
 mod provider;
 mod remove;
 mod spec_codec;
@@ -71,6 +75,7 @@ pub use launcher::{
     dispatch_bench, DispatchBench, DispatchEvent, DispatchOptions, DispatchOutcome, DispatchResult,
     DispatchSummary, RetryPolicy,
 };
+pub use owner::OWNER_TAG;
 pub use provider::{AwsProvider, InitRequest, Package};
 pub use spec_codec::{CREATED_BY_TAG, SPEC_DOCUMENT_LIMIT, SPEC_MAX_CHUNKS, TAG_VALUE_LIMIT};
 pub use storage::TransferEvent;

@@ -2,6 +2,7 @@
 //! [`AwsProvider::init`] takes ([`InitRequest`], [`Package`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use scar_core::FunctionSpec;
@@ -61,6 +62,12 @@ pub struct AwsProvider {
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
     pub(crate) batch: aws_sdk_batch::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
+    /// `list`, `remove_all` and `remove` take every owner's functions, not only the
+    /// caller's ([`AwsProvider::with_all_owners`]).
+    pub(crate) all_owners: bool,
+    /// The caller's identity, asked of STS once.
+    pub(crate) caller: Arc<tokio::sync::OnceCell<crate::owner::Caller>>,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -69,6 +76,7 @@ impl std::fmt::Debug for AwsProvider {
             .field("region", &self.region)
             .field("endpoint_url", &self.config.connection.endpoint_url)
             .field("profile", &self.config.connection.profile)
+            .field("all_owners", &self.all_owners)
             .finish_non_exhaustive()
     }
 }
@@ -97,8 +105,21 @@ impl AwsProvider {
             logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
             ecr: aws_sdk_ecr::Client::new(sdk),
             batch: aws_sdk_batch::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+            all_owners: false,
+            caller: Arc::default(),
             config,
         }
+    }
+
+    /// With `all`, [`list`](scar_core::provider::Provider::list),
+    /// [`remove_all`](scar_core::provider::Provider::remove_all) and
+    /// [`remove`](scar_core::provider::Provider::remove) take every scar function of the
+    /// account and region; without (the default), only the caller's: those whose `owner`
+    /// tag is the caller's identity (see [`OWNER_TAG`](crate::OWNER_TAG)).
+    pub fn with_all_owners(mut self, all: bool) -> Self {
+        self.all_owners = all;
+        self
     }
 
     /// With `strict`, a zip package's image with a hostile entry (a path out of the root,

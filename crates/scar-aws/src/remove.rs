@@ -1,6 +1,7 @@
 //! Removing a function ([`Provider::remove`](scar_core::provider::Provider::remove)): its
 //! triggers, its Batch resources, the function, its log group and its ECR repository;
-//! never a bucket or an object.
+//! never a bucket or an object. Only the caller's functions, unless the provider takes
+//! every owner's (`owner.rs`).
 
 use scar_core::lambda::log_group;
 
@@ -11,10 +12,37 @@ impl AwsProvider {
     /// Removes the function, the notifications and permissions `init` added to its input
     /// buckets (other notifications stay), its Batch resources, its log group and its ECR
     /// repository (`scar-<name>`, when scar created it). The buckets and their objects
-    /// stay.
+    /// stay. [`AwsError::NotOwner`] when it is not the caller's and this provider does not
+    /// take every owner's.
     pub(crate) async fn remove_function(&self, name: &str) -> Result<(), AwsError> {
         scar_core::spec::validate_name(name)?;
-        let spec = self.describe_function(name).await?.spec;
+        let info = self.describe_function(name).await?;
+        self.check_owner(&info).await?;
+        self.remove_described(&info.spec).await
+    }
+
+    /// Removes every function [`AwsProvider::list_owned`] lists (the caller's, or every
+    /// owner's); returns the names removed, or the first error after trying them all.
+    pub(crate) async fn remove_all_functions(&self) -> Result<Vec<String>, AwsError> {
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for info in self.list_owned().await?.functions {
+            match self.remove_described(&info.spec).await {
+                Ok(()) => removed.push(info.spec.name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// Removes the function `spec` describes, and what `init` made for it.
+    async fn remove_described(&self, spec: &scar_core::FunctionSpec) -> Result<(), AwsError> {
+        let name = spec.name.as_str();
         let mut buckets: Vec<&str> = Vec::new();
         // A storage provider's folder has no notification.
         for input in spec.inputs.iter().filter(|i| i.storage.is_none()) {
@@ -32,25 +60,6 @@ impl AwsProvider {
         self.delete_log_group(name).await?;
         self.delete_ecr_repository(&crate::ecr_repository_name(name))
             .await
-    }
-
-    /// Removes every function scar created in this region; returns the names removed, or
-    /// the first error after trying them all.
-    pub(crate) async fn remove_all_functions(&self) -> Result<Vec<String>, AwsError> {
-        let mut removed = Vec::new();
-        let mut first_error = None;
-        for info in self.list_functions().await? {
-            match self.remove_function(&info.spec.name).await {
-                Ok(()) => removed.push(info.spec.name),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(removed),
-        }
     }
 
     /// The notification and the permission that let `bucket` invoke function `name`; gone

@@ -12,9 +12,9 @@
 //! **Limits.** Lambda allows 50 tags per function and 256 characters per value; base64's
 //! alphabet is among the characters a tag value allows. The document gets
 //! [`SPEC_MAX_CHUNKS`] tags, so at most [`SPEC_DOCUMENT_LIMIT`] characters once deflated
-//! and encoded; the other tags (`createdby` and the legacy tags below, 7 at most) and the
-//! header leave two tags free. A larger spec is an error at `init`
-//! ([`AwsError::SpecTooLarge`]), never cut.
+//! and encoded; the other tags (`createdby` and the legacy tags below, 7 at most), the
+//! [owner](crate::OWNER_TAG) and the header leave one tag free. A larger spec is an error
+//! at `init` ([`AwsError::SpecTooLarge`]), never cut.
 //!
 //! **Secrets stay out of tags.** Tags are shown by `ListTags` and the console to anyone
 //! who may read the function. Values of the container's, the function's and the Batch
@@ -48,7 +48,7 @@ use scar_core::contract::{
 use scar_core::provider::{FunctionInfo, PackageKind};
 use scar_core::{FunctionSpec, Runtime, StorageProvider};
 
-use crate::AwsError;
+use crate::{AwsError, OWNER_TAG};
 
 /// The tag every function (and ECR repository) scar creates carries: `createdby=scar`.
 pub const CREATED_BY_TAG: (&str, &str) = ("createdby", "scar");
@@ -93,9 +93,10 @@ pub(crate) struct Encoded {
     pub(crate) variables: BTreeMap<String, String>,
 }
 
-/// The tags and variables that hold `spec`; [`AwsError::SpecTooLarge`] when its document
-/// takes more than [`SPEC_DOCUMENT_LIMIT`] characters.
-pub(crate) fn encode(spec: &FunctionSpec) -> Result<Encoded, AwsError> {
+/// The tags and variables that hold `spec`, and `owner` (the creator's identity, a valid
+/// tag value) as its [owner tag](crate::OWNER_TAG); [`AwsError::SpecTooLarge`] when its
+/// document takes more than [`SPEC_DOCUMENT_LIMIT`] characters.
+pub(crate) fn encode(spec: &FunctionSpec, owner: Option<&str>) -> Result<Encoded, AwsError> {
     let mut variables = lambda_variables(spec);
     for (name, value) in spec.batch.iter().flat_map(|b| &b.environment) {
         if !is_variable_name(name) {
@@ -115,6 +116,9 @@ pub(crate) fn encode(spec: &FunctionSpec) -> Result<Encoded, AwsError> {
         });
     }
     let mut tags = legacy_tags(spec);
+    if let Some(owner) = owner.filter(|o| is_tag_value(o)) {
+        tags.insert(OWNER_TAG.into(), owner.into());
+    }
     let chunks: Vec<&str> = document
         .as_bytes()
         .chunks(TAG_VALUE_LIMIT)
@@ -150,6 +154,11 @@ pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
             .as_deref()
             .map(rfc3339)
             .unwrap_or_default(),
+        owner: stored
+            .tags
+            .get(OWNER_TAG)
+            .filter(|o| !o.is_empty())
+            .cloned(),
     }
 }
 
@@ -400,7 +409,7 @@ pub(crate) fn is_scar(tags: Option<&HashMap<String, String>>) -> bool {
 }
 
 /// Lambda tag values: up to 256 of letters, digits, spaces and `_ . : / = + - @`.
-fn is_tag_value(value: &str) -> bool {
+pub(crate) fn is_tag_value(value: &str) -> bool {
     value.len() <= TAG_VALUE_LIMIT
         && value
             .chars()
@@ -499,8 +508,11 @@ mod tests {
         /// the function reads back as the spec.
         #[test]
         fn specs_read_back_whole(spec in crate::spec_strategy::specs(true)) {
-            let encoded = encode(&spec).unwrap();
+            // The longest owner a tag holds.
+            let owner = format!("arn:aws:iam::123456789012:user/{}", "a".repeat(224));
+            let encoded = encode(&spec, Some(&owner)).unwrap();
             prop_assert!(encoded.tags.len() <= 50);
+            prop_assert_eq!(&encoded.tags[OWNER_TAG], &owner);
             for (key, value) in &encoded.tags {
                 prop_assert!(key.len() <= 128 && is_tag_value(key), "{key}");
                 prop_assert!(value.is_empty() || is_tag_value(value), "{key}={value}");
@@ -515,6 +527,7 @@ mod tests {
                 .all(|p| p.access_key.is_none() && p.secret_key.is_none()));
             let info = decode(&stored_as(&spec, encoded));
             prop_assert_eq!(info.spec, spec);
+            prop_assert_eq!(info.owner, Some(owner));
         }
     }
 
@@ -597,7 +610,7 @@ mod tests {
             })
             .collect();
         spec.batch = Some(scar_core::BatchSpec::default());
-        let encoded = encode(&spec).unwrap();
+        let encoded = encode(&spec, None).unwrap();
         assert!(
             !encoded.tags.contains_key(OUTPUT_TAG),
             "over 256 characters"
@@ -611,7 +624,7 @@ mod tests {
     fn an_unreadable_document_falls_back_to_the_legacy_tags() {
         let mut spec = scar_test_support::moto::spec("edited");
         spec.init_script = Some("echo hi".into());
-        let mut encoded = encode(&spec).unwrap();
+        let mut encoded = encode(&spec, None).unwrap();
         encoded
             .tags
             .insert("scar:spec:0".into(), "bm90IGRlZmxhdGU=".into());
@@ -637,7 +650,7 @@ mod tests {
             })
             .collect();
         spec.init_script = Some(script);
-        let err = encode(&spec).unwrap_err();
+        let err = encode(&spec, None).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -9,9 +9,9 @@ use scar_core::config::ProviderKind;
 use scar_core::event::Payload;
 use scar_core::progress::Progress;
 use scar_core::provider::{
-    CreateRequest, FileResult, FunctionInfo, Invocation, LaunchEvent, LaunchRequest, LogLine,
-    LogQuery, ObjectInfo, OnLaunch, OnTransfer, Outcome, PackageKind, PackageReport, Provider,
-    PutReport, Unsupported,
+    CreateRequest, FileResult, FunctionInfo, Invocation, LaunchEvent, LaunchRequest, Listing,
+    LogLine, LogQuery, ObjectInfo, OnLaunch, OnTransfer, Outcome, PackageKind, PackageReport,
+    Provider, PutReport, Unsupported,
 };
 
 use crate::{AwsError, AwsProvider};
@@ -143,14 +143,22 @@ impl Provider for AwsProvider {
         .into())
     }
 
-    /// The functions tagged `createdby=scar`.
+    /// The functions tagged `createdby=scar` whose owner is the caller (every owner's with
+    /// [`AwsProvider::with_all_owners`]).
     async fn list(&self) -> Result<Vec<FunctionInfo>, AwsError> {
-        self.list_functions().await
+        Ok(self.list_owned().await?.functions)
+    }
+
+    /// [`Provider::list`], with how many functions of other owners, or of none, it left out.
+    async fn listing(&self) -> Result<Listing, AwsError> {
+        self.list_owned().await
     }
 
     /// Removes the function, the notification and permission `init` added to its input
     /// bucket (other notifications stay), its log group and its ECR repository
     /// (`scar-<name>`, when scar created it). The bucket and its objects stay.
+    /// [`AwsError::NotOwner`] when the function is not the caller's (unless
+    /// [`AwsProvider::with_all_owners`]).
     async fn remove(&self, name: &str) -> Result<(), AwsError> {
         self.remove_function(name).await
     }
@@ -166,8 +174,9 @@ impl Provider for AwsProvider {
         self.describe_function(name).await
     }
 
-    /// Removes every function scar created in this region; returns the names removed, or
-    /// the first error after trying them all.
+    /// Removes every function [`Provider::list`] lists (the caller's, or with
+    /// [`AwsProvider::with_all_owners`] every owner's); returns the names removed, or the
+    /// first error after trying them all.
     async fn remove_all(&self) -> Result<Vec<String>, AwsError> {
         self.remove_all_functions().await
     }

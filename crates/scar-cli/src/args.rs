@@ -280,6 +280,10 @@ pub struct LsArgs {
     /// List the files of this bucket (and folder) instead of functions.
     #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
     pub bucket: Option<String>,
+    /// On AWS, every scar function of the account and region, not only yours (those
+    /// tagged with your identity); the local provider has one owner: the same list.
+    #[arg(long, conflicts_with = "bucket")]
+    pub all_owners: bool,
     /// Print JSON.
     #[arg(short = 'j', long)]
     pub json: bool,
@@ -334,7 +338,7 @@ pub struct RmArgs {
     /// The function to remove.
     #[arg(short = 'n', long)]
     pub name: Option<String>,
-    /// Remove every function.
+    /// Remove every function (on AWS, every one of yours: see --all-owners).
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Remove the functions a SCAR function definition file (YAML) defines.
@@ -345,6 +349,10 @@ pub struct RmArgs {
         value_name = "FDL"
     )]
     pub file: Option<PathBuf>,
+    /// On AWS, remove other owners' functions too (and those with no owner recorded), not
+    /// only yours; the local provider has one owner: the same removal.
+    #[arg(long)]
+    pub all_owners: bool,
     /// Print JSON.
     #[arg(short = 'j', long)]
     pub json: bool,

@@ -66,6 +66,9 @@ fn aws_advice(error: &scar_aws::AwsError) -> Vec<String> {
         AwsError::BatchNetwork { .. } => vec![
             "set batch.compute_resources.subnets and security_group_ids in the definition file, or in aws.batch.compute_resources of ~/.scar/scar.cfg as SCAR keeps them (`aws ec2 describe-subnets` and `aws ec2 describe-security-groups` list yours)".into(),
         ],
+        AwsError::NotOwner { function, .. } => vec![format!(
+            "`scar rm -n {function} --all-owners` removes it anyway (`scar ls --all-owners --json` shows each function's owner)"
+        )],
         AwsError::RollbackIncomplete { source, .. } => aws_advice(source),
         _ => Vec::new(),
     }

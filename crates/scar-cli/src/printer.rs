@@ -166,10 +166,13 @@ impl Printer {
             let shown: Vec<FunctionInfo> = functions.iter().map(shown).collect();
             return self.json(&shown);
         }
+        // Owners are worth a column where they differ (`ls --all-owners` on AWS).
+        let first = functions.first().map(|f| &f.owner);
+        let with_owner = functions.iter().any(|f| Some(&f.owner) != first);
         let rows: Vec<Vec<String>> = functions
             .iter()
             .map(|f| {
-                vec![
+                let mut row = vec![
                     f.spec.name.clone(),
                     format!("{} MB", f.spec.memory_mb),
                     format!("{} s", f.spec.timeout_s),
@@ -177,15 +180,20 @@ impl Printer {
                     scar_core::provider::PackageKind::name_or_root(f.package).to_string(),
                     f.spec.image.clone(),
                     f.created.clone(),
-                ]
+                ];
+                if with_owner {
+                    row.push(f.owner.clone().unwrap_or_else(|| "-".into()));
+                }
+                row
             })
             .collect();
-        self.table(
-            &[
-                "NAME", "MEMORY", "TIMEOUT", "MODE", "PACKAGE", "IMAGE", "CREATED",
-            ],
-            &rows,
-        )
+        let mut header = vec![
+            "NAME", "MEMORY", "TIMEOUT", "MODE", "PACKAGE", "IMAGE", "CREATED",
+        ];
+        if with_owner {
+            header.push("OWNER");
+        }
+        self.table(&header, &rows)
     }
 
     /// Objects as a table, or as JSON.

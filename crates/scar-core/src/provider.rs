@@ -131,6 +131,35 @@ pub struct FunctionInfo {
     pub image_digest: String,
     /// When the function was created (RFC 3339).
     pub created: String,
+    /// Who created it, where several identities share a provider (AWS: the caller's ARN,
+    /// its `owner` tag); `None` (`null`, the same keys on every provider) where the provider
+    /// has one owner (local) or the function records none (made before owners were
+    /// recorded).
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// The functions a [`Listing`] left out because they are not known to be the caller's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Another identity's.
+    pub other_owners: usize,
+    /// With no owner recorded (made before owners were recorded).
+    pub no_owner: usize,
+}
+
+impl LeftOut {
+    /// How many in all.
+    pub fn total(&self) -> usize {
+        self.other_owners + self.no_owner
+    }
+}
+
+/// The caller's functions ([`Provider::list`]), and how many others it left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub functions: Vec<FunctionInfo>,
+    pub left_out: LeftOut,
 }
 
 /// A synchronous invocation's result.
@@ -542,8 +571,21 @@ pub trait Provider: Send + Sync {
         progress: &dyn Progress,
     ) -> impl Future<Output = Result<FunctionInfo, Self::Error>> + Send;
 
-    /// The functions this provider holds.
+    /// The functions this provider holds: on a provider several identities share (an AWS
+    /// account and region), the caller's own, unless the provider was told to list every
+    /// owner's.
     fn list(&self) -> impl Future<Output = Result<Vec<FunctionInfo>, Self::Error>> + Send;
+
+    /// [`Provider::list`], with how many functions it left out as not the caller's. By
+    /// default none: every function is the caller's.
+    fn listing(&self) -> impl Future<Output = Result<Listing, Self::Error>> + Send {
+        async {
+            Ok(Listing {
+                functions: self.list().await?,
+                left_out: LeftOut::default(),
+            })
+        }
+    }
 
     /// One function.
     fn function(
@@ -551,10 +593,11 @@ pub trait Provider: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<FunctionInfo, Self::Error>> + Send;
 
-    /// Removes a function and everything it made.
+    /// Removes a function and everything it made; where several identities share the
+    /// provider, only the caller's own, unless the provider was told otherwise.
     fn remove(&self, name: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Removes every function this provider made; returns their names.
+    /// Removes every function [`Provider::list`] lists; returns their names.
     fn remove_all(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
 
     /// Invokes a function synchronously; `progress` hears of a long wait (a Batch job's

@@ -97,6 +97,7 @@ impl LocalProvider {
                 package,
                 image_digest: image.manifest_digest.clone(),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                owner: None,
             },
             root: PathBuf::new(),
             image_config: image.config.clone(),

@@ -205,31 +205,40 @@ impl Moto {
     /// group id)`.
     pub fn batch_network(&self) -> (String, String) {
         self.create_instance_profile("ecsInstanceRole");
-        let tag = |xml: &str, name: &str| -> String {
-            let open = format!("<{name}>");
-            let start = xml.find(&open).map(|i| i + open.len()).unwrap_or_else(|| {
-                panic!("no <{name}> in {xml}");
-            });
-            let end = xml[start..].find('<').unwrap() + start;
-            xml[start..end].to_string()
-        };
-        let vpc = tag(
+        let vpc = xml_text(
             &self.ec2_api("Action=CreateVpc&CidrBlock=10.0.0.0%2F16"),
             "vpcId",
         );
-        let subnet = tag(
+        let subnet = xml_text(
             &self.ec2_api(&format!(
                 "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.0.0%2F24"
             )),
             "subnetId",
         );
-        let group = tag(
+        let group = xml_text(
             &self.ec2_api(&format!(
                 "Action=CreateSecurityGroup&VpcId={vpc}&GroupName=scar-test&GroupDescription=scar"
             )),
             "groupId",
         );
         (subnet, group)
+    }
+
+    /// A new IAM user `name` with an access key, through moto's IAM query API: its access
+    /// key id and secret. Requests signed with them are the user's (STS GetCallerIdentity
+    /// answers `arn:aws:iam::123456789012:user/<name>`), where [`ACCESS_KEY`]'s are moto's
+    /// default identity.
+    pub fn create_user(&self, name: &str) -> (String, String) {
+        let iam = |action: &str| {
+            let query = format!("Action={action}&Version=2010-05-08&UserName={name}");
+            self.query_api("iam", &query)
+        };
+        iam("CreateUser");
+        let key = iam("CreateAccessKey");
+        (
+            xml_text(&key, "AccessKeyId"),
+            xml_text(&key, "SecretAccessKey"),
+        )
     }
 
     /// Creates an IAM instance profile through moto's IAM query API (EC2 compute
@@ -255,6 +264,16 @@ impl Moto {
             .unwrap();
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&text));
     }
+}
+
+/// The text of the first `<name>` element of `xml` (moto's query APIs answer XML).
+fn xml_text(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).map(|i| i + open.len()).unwrap_or_else(|| {
+        panic!("no <{name}> in {xml}");
+    });
+    let end = xml[start..].find('<').unwrap() + start;
+    xml[start..end].to_string()
 }
 
 /// The `Authorization` header of a request to moto's API of `service` (moto checks the

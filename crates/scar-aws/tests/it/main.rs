@@ -6,4 +6,5 @@ mod moto_batch;
 mod moto_functions;
 mod moto_launcher;
 mod moto_logs_storage;
+mod moto_owners;
 mod on_moto;

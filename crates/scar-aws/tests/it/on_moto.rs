@@ -17,12 +17,22 @@ pub async fn provider(moto: &Moto) -> AwsProvider {
 /// A provider on moto's role and credentials that sends its requests to `endpoint`, such as
 /// a proxy in front of moto.
 pub async fn provider_at(moto: &Moto, endpoint: &str) -> AwsProvider {
+    connect(moto, endpoint, (ACCESS_KEY, ACCESS_KEY)).await
+}
+
+/// A provider on `moto` signing with `key` (an access key id and its secret, such as
+/// [`Moto::create_user`]'s): that identity's.
+pub async fn provider_as(moto: &Moto, key: &(String, String)) -> AwsProvider {
+    connect(moto, &moto.endpoint(), (&key.0, &key.1)).await
+}
+
+async fn connect(moto: &Moto, endpoint: &str, (key, secret): (&str, &str)) -> AwsProvider {
     let mut config = AwsConfig::new(REGION);
     config.connection.endpoint_url = Some(endpoint.into());
     config.deployment.iam_role = moto.role_arn();
     config.connection.credentials = Some(StaticCredentials {
-        access_key_id: ACCESS_KEY.into(),
-        secret_access_key: ACCESS_KEY.into(),
+        access_key_id: key.into(),
+        secret_access_key: secret.into(),
         session_token: None,
     });
     AwsProvider::connect(config).await

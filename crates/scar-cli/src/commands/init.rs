@@ -91,7 +91,8 @@ async fn warn_of_cycles(
     if functions.iter().all(|f| f.spec.outputs.is_empty()) {
         return Ok(());
     }
-    let provider = ctx.provider(cli).await?;
+    // A chain runs through every owner's functions.
+    let provider = super::scoped(ctx.provider(cli).await?, true);
     let existing = with_provider!(&provider, |p| p.list().await.map_err(Failure::from))?;
     let mut specs: Vec<scar_core::FunctionSpec> = existing
         .into_iter()

@@ -20,7 +20,7 @@ use scar_core::ExitStatus;
 
 use crate::args::{Cli, Command};
 use crate::printer::Printer;
-use crate::settings::Context;
+use crate::settings::{AnyProvider, Context};
 use crate::with_provider;
 
 /// A command that failed: the error, and the exit status it maps to (through
@@ -159,13 +159,27 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
         _ => {}
     }
     let ctx = context(cli, printer)?;
-    let provider = ctx.provider(cli).await?;
+    let all_owners = match &cli.command {
+        Command::Ls(a) => a.all_owners,
+        Command::Rm(a) => a.all_owners,
+        _ => false,
+    };
+    let provider = scoped(ctx.provider(cli).await?, all_owners);
     if let Command::Serve(args) = &cli.command {
         return serve::run(&provider, args, printer).await;
     }
     let status = with_provider!(&provider, |p| on(p, cli, &ctx, printer).await);
     with_provider!(&provider, |p| p.shutdown().await);
     status
+}
+
+/// `provider`, taking every owner's functions with `all_owners` (`--all-owners`): on AWS,
+/// where several identities share an account; the local provider has one owner.
+pub(crate) fn scoped(provider: AnyProvider, all_owners: bool) -> AnyProvider {
+    match provider {
+        AnyProvider::Aws(p) => AnyProvider::Aws(p.with_all_owners(all_owners)),
+        local @ AnyProvider::Local(_) => local,
+    }
 }
 
 async fn on<P: Provider>(p: &P, cli: &Cli, ctx: &Context, printer: &Printer) -> Status {

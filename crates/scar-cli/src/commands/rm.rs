@@ -1,6 +1,7 @@
-//! `scar rm`: one function (`-n`), all (`-a`), or those an FDL file defines (`-f`).
+//! `scar rm`: one function (`-n`), all (`-a`), or those an FDL file defines (`-f`); on
+//! AWS only the caller's, unless `--all-owners`.
 
-use scar_core::provider::Provider;
+use scar_core::provider::{LeftOut, Provider};
 use scar_core::Categorized;
 use scar_core::ExitStatus;
 
@@ -10,28 +11,41 @@ use crate::printer::Printer;
 use crate::with_provider;
 
 pub async fn run<P: Provider>(p: &P, args: &RmArgs, printer: &Printer) -> Status {
-    let names = match &args.name {
-        Some(name) => {
-            p.remove(name).await?;
-            vec![name.clone()]
-        }
-        None => p.remove_all().await?,
+    let Some(name) = &args.name else {
+        return run_all(p, args, printer).await;
     };
-    report(&names, printer)?;
-    if names.is_empty() && args.name.is_none() {
-        printer.line("No scar functions to remove.");
+    p.remove(name).await?;
+    if printer.json {
+        printer.json(&serde_json::json!({ "removed": [name] }))?;
     }
+    printer.line(format!("Function '{name}' removed."));
     Ok(ExitStatus::Success)
 }
 
-fn report(names: &[String], printer: &Printer) -> Result<(), crate::printer::OutputError> {
+/// `rm -a`: every function `ls` lists; what it left (other owners' functions) is counted.
+async fn run_all<P: Provider>(p: &P, args: &RmArgs, printer: &Printer) -> Status {
+    let names = p.remove_all().await?;
+    // What remains is what `rm -a` left out (nothing with --all-owners).
+    let left_out = match args.all_owners {
+        true => LeftOut::default(),
+        false => p.listing().await?.left_out,
+    };
     if printer.json {
-        return printer.json(&serde_json::json!({ "removed": names }));
+        printer.json(&serde_json::json!({ "removed": names, "left_out": left_out }))?;
     }
-    for name in names {
+    for name in &names {
         printer.line(format!("Function '{name}' removed."));
     }
-    Ok(())
+    if names.is_empty() {
+        printer.line("No scar functions to remove.");
+    }
+    if left_out.total() > 0 {
+        printer.note(format!(
+            "{} left alone: `scar rm -a --all-owners` removes them too",
+            super::ls::left_out(&left_out)
+        ));
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// `rm -f FILE`: removes the functions the file defines (those that exist).
@@ -46,11 +60,12 @@ pub async fn run_file(cli: &Cli, args: &RmArgs, printer: &Printer) -> Status {
                 name: Some(name.clone()),
                 all: false,
                 file: None,
+                all_owners: args.all_owners,
                 json: true,
             }),
             ..cli.clone()
         };
-        let provider = ctx.provider(&single).await?;
+        let provider = super::scoped(ctx.provider(&single).await?, args.all_owners);
         let gone = with_provider!(&provider, |p| match p.remove(&name).await {
             Ok(()) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),

@@ -534,6 +534,86 @@ fn usage_errors_say_what_to_do() {
     assert!(stderr.contains("not found"), "{stderr}");
 }
 
+/// Two users on one account: `ls` and `rm -a` take the caller's functions and count the
+/// others; `rm -n` of another's is refused; `--all-owners` takes every owner's.
+#[test]
+fn ls_and_rm_take_only_the_callers_functions() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let alice = env.moto.create_user("alice");
+    let bob = env.moto.create_user("bob");
+    let as_user = |key: &(String, String), args: &[&str]| {
+        let mut cmd = env.command(args);
+        cmd.env("AWS_ACCESS_KEY_ID", &key.0)
+            .env("AWS_SECRET_ACCESS_KEY", &key.1);
+        Run::of(&mut cmd)
+    };
+    let archive = env.image_archive();
+    let role = env.moto.role_arn();
+    let init = |key: &(String, String), name: &str| {
+        let extra = ["-r", &role, "--package", "zip", "--json"];
+        as_user(key, &init_args(name, &archive, &extra)).ok().json()
+    };
+    let alice_arn = "arn:aws:iam::123456789012:user/alice";
+    assert_eq!(init(&alice, "alice-fn")["owner"], alice_arn);
+    init(&bob, "bob-fn");
+
+    let ls = as_user(&alice, &["ls"]).ok();
+    assert!(ls.stdout.contains("alice-fn"), "{ls:#?}");
+    assert!(
+        !ls.stdout.contains("bob-fn") && !ls.stdout.contains("OWNER"),
+        "{ls:#?}"
+    );
+    assert!(
+        ls.stderr
+            .contains("1 function of another owner not shown: `scar ls --all-owners` lists them"),
+        "{ls:#?}"
+    );
+    let all = as_user(&alice, &["ls", "--all-owners", "--json"])
+        .ok()
+        .json();
+    let owners: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["owner"])
+        .collect();
+    assert_eq!(owners, [alice_arn, "arn:aws:iam::123456789012:user/bob"]);
+    let table = as_user(&alice, &["ls", "--all-owners"]).ok().stdout;
+    assert!(
+        table.contains("OWNER") && table.contains("user/bob"),
+        "{table}"
+    );
+
+    let refused = as_user(&alice, &["rm", "-n", "bob-fn"]);
+    refused.assert_refused("belongs to arn:aws:iam::123456789012:user/bob");
+    assert!(
+        refused.stderr.contains("scar rm -n bob-fn --all-owners"),
+        "{refused:#?}"
+    );
+
+    let rm = as_user(&alice, &["rm", "-a", "--json"]).ok();
+    assert_eq!(
+        rm.json(),
+        serde_json::json!({"removed": ["alice-fn"], "left_out": {"other_owners": 1, "no_owner": 0}})
+    );
+    assert!(
+        rm.stderr
+            .contains("`scar rm -a --all-owners` removes them too"),
+        "{rm:#?}"
+    );
+    let bobs = as_user(&bob, &["ls", "--json"]).ok().json();
+    assert_eq!(bobs[0]["spec"]["name"], "bob-fn");
+
+    let everyone = as_user(&alice, &["rm", "-a", "--all-owners", "--json"]).ok();
+    assert_eq!(everyone.json()["removed"], serde_json::json!(["bob-fn"]));
+    assert_eq!(
+        as_user(&bob, &["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
 #[test]
 fn fdl_files_deploy_and_remove_on_aws() {
     let Some(env) = Env::start(IMAGE_TOOLS) else {

@@ -46,6 +46,12 @@ fn a_function_runs_scripts_inside_its_image() {
     let listed = scar.run(&["ls", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["spec"]["name"], "fn1");
+    // One owner locally: --all-owners is accepted and lists the same, owner null.
+    assert_eq!(
+        scar.run(&["ls", "--all-owners", "--json"]).ok().json(),
+        listed
+    );
+    assert!(listed[0]["owner"].is_null(), "{listed}");
     let table = scar.run(&["ls"]).ok().stdout;
     assert!(
         table.starts_with("NAME") && table.contains("fn1"),
