@@ -141,7 +141,10 @@ impl RegistryMirrors {
                 at: ENV_REGISTRY_MIRRORS.into(),
                 reason,
             };
-            for pair in value.split([',', ' ', '\n', '\t']).filter(|p| !p.is_empty()) {
+            for pair in value
+                .split([',', ' ', '\n', '\t'])
+                .filter(|p| !p.is_empty())
+            {
                 let (registry, location) = pair.split_once('=').ok_or_else(|| {
                     bad(format!(
                         "`{pair}`: write REGISTRY=MIRROR (`docker.io=http://127.0.0.1:5000`)"
@@ -188,7 +191,12 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     fn section(json: &str) -> RegistrySection {
@@ -208,7 +216,14 @@ mod tests {
             ("mirror.example.com", Some("dockerhub"), Some(false))
         );
         assert_eq!(Mirror::parse("mirror:5000").unwrap().plain_http, None);
-        for bad in ["", "ftp://x", "http://", "http://a b", "http://u@host", "host?x=1"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "http://",
+            "http://a b",
+            "http://u@host",
+            "host?x=1",
+        ] {
             assert!(Mirror::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -243,7 +258,10 @@ mod tests {
         assert_eq!(hub, ["127.0.0.1:6000", "m.example"]);
         let empty = env_of(&[("SCAR_REGISTRY_MIRRORS", " ")]);
         assert_eq!(
-            RegistryMirrors::resolve(&empty, Some(&file)).unwrap().of("docker.io")[0].host,
+            RegistryMirrors::resolve(&empty, Some(&file))
+                .unwrap()
+                .of("docker.io")[0]
+                .host,
             "127.0.0.1:5000"
         );
     }
@@ -258,7 +276,10 @@ mod tests {
         let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &file).unwrap();
         assert_eq!(s.mirrors.of("docker.io")[0].host, "127.0.0.1:5000");
         let back = serde_json::to_value(&file).unwrap();
-        assert_eq!(back["registry"]["mirrors"]["docker.io"], "http://127.0.0.1:5000");
+        assert_eq!(
+            back["registry"]["mirrors"]["docker.io"],
+            "http://127.0.0.1:5000"
+        );
     }
 
     #[test]
@@ -266,12 +287,18 @@ mod tests {
         let e = RegistryMirrors::resolve(&env_of(&[("SCAR_REGISTRY_MIRRORS", "docker.io")]), None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("SCAR_REGISTRY_MIRRORS") && e.contains("REGISTRY=MIRROR"), "{e}");
+        assert!(
+            e.contains("SCAR_REGISTRY_MIRRORS") && e.contains("REGISTRY=MIRROR"),
+            "{e}"
+        );
         let file = section(r#"{"mirrors": {"docker.io": "ftp://x"}}"#);
         let e = RegistryMirrors::resolve(&env_of(&[]), Some(&file))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("registry.mirrors.docker.io") && e.contains("ftp://x"), "{e}");
+        assert!(
+            e.contains("registry.mirrors.docker.io") && e.contains("ftp://x"),
+            "{e}"
+        );
         let file = section(r#"{"mirrors": {"a/b": "http://x"}}"#);
         assert!(RegistryMirrors::resolve(&env_of(&[]), Some(&file)).is_err());
     }
