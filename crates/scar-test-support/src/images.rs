@@ -290,8 +290,7 @@ fn add_cow_games(rootfs: &Path) {
         ("fortune", include_str!("cowsay/fortune")),
     ] {
         std::fs::write(games.join(name), text).unwrap();
-        std::fs::set_permissions(games.join(name), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(games.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::write(sayings.join("fortunes"), include_str!("cowsay/fortunes")).unwrap();
 }

@@ -14,9 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use scar_test_support::images::{
-    cowsay_image, minicow_image, TestRegistry, COWSAY, MINICOW,
-};
+use scar_test_support::images::{cowsay_image, minicow_image, TestRegistry, COWSAY, MINICOW};
 use scar_test_support::scar::{Run, Scar};
 
 use crate::common::scar_with;
@@ -265,7 +263,10 @@ fn functions(walk: &Walk) -> BTreeSet<String> {
     let r = walk.extra("scar ls -j");
     assert_eq!(r.status, 0, "{r:#?}");
     let list = r.json();
-    let items = list.as_array().cloned().or_else(|| list["functions"].as_array().cloned());
+    let items = list
+        .as_array()
+        .cloned()
+        .or_else(|| list["functions"].as_array().cloned());
     items
         .unwrap_or_default()
         .iter()
@@ -301,10 +302,16 @@ fn scars_documented_command_lines_run_unchanged() {
     let cowsay = cowsay_image(&images.path().join("cowsay"));
     cowsay.push(&registry, &format!("{COWSAY}:latest"), true);
     cowsay.push(&registry, "image/name:latest", false);
-    cowsay.docker_save(&dir.path().join("cowsay.tar.gz"), &format!("{COWSAY}:latest"));
+    cowsay.docker_save(
+        &dir.path().join("cowsay.tar.gz"),
+        &format!("{COWSAY}:latest"),
+    );
     let minicow = minicow_image(&images.path().join("minicow"));
     minicow.push(&registry, &format!("{MINICOW}:latest"), false);
-    minicow.docker_save(&dir.path().join("minicow.tar.gz"), &format!("{MINICOW}:latest"));
+    minicow.docker_save(
+        &dir.path().join("minicow.tar.gz"),
+        &format!("{MINICOW}:latest"),
+    );
     std::fs::write(
         scar.home.path().join("scar.cfg"),
         format!(
@@ -326,7 +333,10 @@ fn scars_documented_command_lines_run_unchanged() {
 
     assert_eq!(walk.ran, DOC_LINES, "the walk and the docs' list differ");
     for (line, _) in PENDING_OTHER_BRANCHES {
-        assert!(DOC_LINES.contains(line), "pending but not the docs': {line}");
+        assert!(
+            DOC_LINES.contains(line),
+            "pending but not the docs': {line}"
+        );
     }
     assert!(functions(&walk).is_empty(), "the walk leaves no function");
 }
@@ -369,7 +379,10 @@ fn basic_usage_on_the_command_line(walk: &mut Walk) {
         .expect("a START line")
         .to_string();
     let stream = stream_of(walk, &id);
-    let names = [("log-stream-name", stream.as_str()), ("request-id", id.as_str())];
+    let names = [
+        ("log-stream-name", stream.as_str()),
+        ("request-id", id.as_str()),
+    ];
     let by_stream = walk
         .doc("scar log -n scar-cowsay -ls 'log-stream-name'", &names)
         .unwrap();
@@ -380,11 +393,17 @@ fn basic_usage_on_the_command_line(walk: &mut Walk) {
     let lines: Vec<&str> = by_id.stdout.lines().collect();
     assert!(
         lines[0].starts_with(&format!("START RequestId: {id}"))
-            && lines.last().unwrap().starts_with(&format!("REPORT RequestId: {id}")),
+            && lines
+                .last()
+                .unwrap()
+                .starts_with(&format!("REPORT RequestId: {id}")),
         "the invocation's lines: {by_id:#?}"
     );
     let both = walk
-        .doc("scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id", &names)
+        .doc(
+            "scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id",
+            &names,
+        )
         .unwrap();
     assert_eq!(both.stdout, by_id.stdout);
     walk.doc("scar rm -n scar-cowsay", &[]).unwrap();
@@ -399,7 +418,10 @@ fn advanced_usage(walk: &mut Walk) {
     walk.append("cow.sh", COW_SH_INIT);
     walk.append("cow.yaml", COW_YAML_INIT_SCRIPT);
     walk.doc("scar init -f cow.yaml", &[]).unwrap();
-    assert_eq!(cow_says(&walk.says("-n scar-cowsay")), "Executing init script !!");
+    assert_eq!(
+        cow_says(&walk.says("-n scar-cowsay")),
+        "Executing init script !!"
+    );
     walk.extra("scar rm -n scar-cowsay").ok();
     walk.doc("scar init -s cow.sh -n scar-cowsay -i grycap/cowsay", &[])
         .unwrap();
@@ -461,11 +483,17 @@ fn advanced_usage(walk: &mut Walk) {
     assert_eq!(cow_says(output), "Executing run script !!", "{json}");
     assert_eq!(json["exit_code"], 0, "{json}");
     for key in ["request_id", "log_group", "log_stream"] {
-        assert!(json[key].as_str().is_some_and(|v| !v.is_empty()), "{key}: {json}");
+        assert!(
+            json[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {json}"
+        );
     }
     let id = json["request_id"].as_str().unwrap();
     let log = walk.extra(&format!("scar log -n scar-cowsay -ri {id}"));
-    assert!(log.stdout.contains(output), "the invocation is logged: {log:#?}");
+    assert!(
+        log.stdout.contains(output),
+        "the invocation is logged: {log:#?}"
+    );
 
     // Image files (`docker save`) and a deployment bucket: scar's packages go through a
     // deployment bucket only as Lambda's do (a zip over 50 MB), and the local provider
@@ -475,14 +503,26 @@ fn advanced_usage(walk: &mut Walk) {
     walk.extra("scar rm -n scar-cowsay").ok();
     let r = walk.doc("scar init -f cow.yaml", &[]).unwrap();
     assert!(r.stdout.contains("from cowsay.tar.gz"), "{r:#?}");
-    assert!(r.stderr.contains("-db scar-test: not used, as on AWS"), "{r:#?}");
+    assert!(
+        r.stderr.contains("-db scar-test: not used, as on AWS"),
+        "{r:#?}"
+    );
     says_a_fortune(&walk.says("-n scar-cowsay"));
     walk.extra("scar rm -n scar-cowsay").ok();
     let r = walk
-        .doc("scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz", &[])
+        .doc(
+            "scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz",
+            &[],
+        )
         .unwrap();
-    assert!(r.stderr.contains("-db scar-cowsay: not used, as on AWS"), "{r:#?}");
-    assert!(!walk.scar.bucket("scar-cowsay").exists(), "no bucket for nothing");
+    assert!(
+        r.stderr.contains("-db scar-cowsay: not used, as on AWS"),
+        "{r:#?}"
+    );
+    assert!(
+        !walk.scar.bucket("scar-cowsay").exists(),
+        "no bucket for nothing"
+    );
     says_a_fortune(&walk.says("-n scar-cowsay"));
 
     // A slim image in the payload.
