@@ -75,6 +75,8 @@ pub struct Packaging {
     pub proot: Option<std::path::PathBuf>,
     /// How a zip package's root is extracted (limits, `strict`).
     pub extract: scar_packager::ExtractOptions,
+    /// Where the images functions are made from are pulled from first.
+    pub mirrors: scar_packager::RegistryMirrors,
 }
 
 impl Connection {
@@ -151,6 +153,7 @@ impl AwsConfig {
         config.connection.profile = settings.profile.clone();
         config.deployment.iam_role = settings.iam_role.clone();
         config.deployment.log_retention_days = settings.log_retention_days;
+        config.packaging.mirrors = settings.mirrors.clone();
         config
     }
 

@@ -62,7 +62,8 @@ impl AwsProvider {
             ImageInput::Archive(file) => ImageSource::from_archive(file)?,
             ImageInput::Reference(reference) => ImageSource::detect(reference)?,
         };
-        let image = scar_packager::pull(&source, &cache, progress).await?;
+        let mirrors = &self.config.packaging.mirrors;
+        let image = scar_packager::pull_through(&source, &cache, progress, mirrors).await?;
         let function = FunctionFile::new(&spec, image.config.clone());
         let own_runtime = spec.runtime == scar_core::Runtime::Image;
         let (package, _zip) = match request.package.unwrap_or(PackageKind::Image) {

@@ -92,6 +92,7 @@ impl Context {
             LocalProvider::new(&self.home, self.supervisor()?, self.settings.region.clone())
                 .with_proot(self.proot())
                 .with_extract_limits(self.settings.extract)
+                .with_registry_mirrors(self.settings.mirrors.clone())
                 .with_concurrency(self.settings.concurrency as usize)
                 .with_background(background)
                 .with_notices(|n| Printer::default().warn(n)),

@@ -7,6 +7,9 @@
 //! where scar's earlier spelling and SCAR 4's are both given, SCAR 4's wins.
 
 mod keys;
+mod mirrors;
+
+pub use mirrors::{Mirror, OneOrMany, RegistryMirrors, RegistrySection, ENV_REGISTRY_MIRRORS};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +58,9 @@ pub enum ConfigError {
     /// A key whose value scar cannot use (`aws.lambda.execution_mode`, variables).
     #[error("the config file: {0}")]
     Value(#[from] crate::fdl::FdlError),
+    /// A registry mirror scar cannot use (`registry.mirrors`, `SCAR_REGISTRY_MIRRORS`).
+    #[error("{at}: {reason}")]
+    Mirror { at: String, reason: String },
 }
 
 impl ConfigError {
@@ -82,6 +88,9 @@ pub struct ConfigFile {
     /// Bounds on image extraction (scar's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<ExtractSection>,
+    /// Registry mirrors (scar's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySection>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
     /// What scar has to say about the file's keys: those it has no use for and why,
@@ -486,6 +495,8 @@ pub struct Settings {
     pub log_retention_days: u32,
     /// Bounds on image extraction.
     pub extract: ExtractLimits,
+    /// Where images are pulled from first (`registry.mirrors`, `SCAR_REGISTRY_MIRRORS`).
+    pub mirrors: RegistryMirrors,
     /// `aws.batch` (SCAR's `scar.cfg` keeps the network, roles and launch template of
     /// compute environments there): what Batch mode functions take where their
     /// definition says nothing.
@@ -595,6 +606,7 @@ impl Settings {
                 .unwrap_or(file.local.concurrency),
             log_retention_days: file.aws.cloudwatch.log_retention_policy_in_days,
             extract: ExtractLimits::resolve(env, file.extract.as_ref())?,
+            mirrors: RegistryMirrors::resolve(env, file.registry.as_ref())?,
         })
     }
 }

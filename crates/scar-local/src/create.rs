@@ -83,7 +83,7 @@ impl LocalProvider {
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
-        let image = scar_packager::pull(source, &cache, progress).await?;
+        let image = scar_packager::pull_through(source, &cache, progress, &self.mirrors).await?;
         if spec.runtime == Runtime::Image
             && image.config.entrypoint.is_empty()
             && image.config.cmd.is_empty()

@@ -30,6 +30,8 @@ pub struct LocalProvider {
     memory_warned: AtomicBool,
     /// Limits and strictness of image extraction.
     extract: scar_packager::ExtractOptions,
+    /// Where images are pulled from first.
+    pub(crate) mirrors: scar_packager::RegistryMirrors,
     /// Invocations at once when a launch does not say.
     concurrency: usize,
     /// The program that runs work outliving the caller (see [`crate::BackgroundJob`]).
@@ -67,6 +69,7 @@ impl LocalProvider {
             buckets: Buckets::new(home_dir.join("buckets")),
             memory_warned: AtomicBool::new(false),
             extract: scar_packager::ExtractOptions::default(),
+            mirrors: scar_packager::RegistryMirrors::default(),
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             background: None,
             notices: Box::new(|_| {}),
@@ -108,6 +111,12 @@ impl LocalProvider {
     /// Extracts images within `limits` (default: [`scar_packager::ExtractLimits::default`]).
     pub fn with_extract_limits(mut self, limits: scar_packager::ExtractLimits) -> Self {
         self.extract.limits = limits;
+        self
+    }
+
+    /// Pulls a registry's images from its `mirrors` first (default: none).
+    pub fn with_registry_mirrors(mut self, mirrors: scar_packager::RegistryMirrors) -> Self {
+        self.mirrors = mirrors;
         self
     }
 

@@ -565,8 +565,14 @@ mod tests {
             let cache = BlobCache::new(work.path().join(format!("cache{}", caches.get())));
             let reference = reference.clone();
             async move {
-                let pulled =
-                    crate::registry::pull_with(&reference, &cache, &NoProgress, &docker).await;
+                let pulled = crate::registry::pull_with(
+                    &reference,
+                    &cache,
+                    &NoProgress,
+                    &docker,
+                    &Default::default(),
+                )
+                .await;
                 (pulled, cache)
             }
         };
@@ -645,9 +651,15 @@ mod tests {
         let report = push(per_registry.config()).await.unwrap();
         assert_eq!(report.pushed.len(), 2, "{report:?}");
         let cache = BlobCache::new(work.path().join("cache-back"));
-        let back = crate::registry::pull_with(&target, &cache, &NoProgress, &store.config())
-            .await
-            .unwrap();
+        let back = crate::registry::pull_with(
+            &target,
+            &cache,
+            &NoProgress,
+            &store.config(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(back.manifest_digest, report.manifest_digest);
         assert_eq!((back.layers, back.config), (image.layers, image.config));
     }

@@ -64,6 +64,7 @@ pub use package::{
     LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };
 pub use progress::{NoProgress, Phase, Progress};
+pub use scar_core::config::RegistryMirrors;
 pub use source::ImageSource;
 
 /// One layer of a pulled image, by digest of its (possibly compressed) blob.
@@ -107,17 +108,42 @@ pub async fn pull(
     cache: &BlobCache,
     progress: &dyn Progress,
 ) -> Result<PulledImage, PackagerError> {
+    pull_through(source, cache, progress, &RegistryMirrors::default()).await
+}
+
+/// [`pull`], a registry's images from the first of its `mirrors` that has them (in their
+/// order), else from the registry itself, as Docker's `registry-mirrors` do; each mirror
+/// passed over is said in a [`Progress::warn`], the one that served the image in a
+/// [`Progress::note`]. What a mirror serves is verified as what
+/// any registry serves.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use scar_packager::{pull_through, BlobCache, ImageSource, NoProgress, RegistryMirrors};
+/// let mut mirrors = RegistryMirrors::default();
+/// mirrors.add("docker.io", "http://127.0.0.1:5000")?;
+/// let cache = BlobCache::new("/tmp/scar-cache");
+/// let image = pull_through(&ImageSource::detect("grycap/cowsay")?, &cache, &NoProgress, &mirrors).await?;
+/// # Ok(()) }
+/// ```
+pub async fn pull_through(
+    source: &ImageSource,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+    mirrors: &RegistryMirrors,
+) -> Result<PulledImage, PackagerError> {
     let cache_owned = cache.clone();
     let mut image = match source {
         #[cfg(feature = "registry")]
-        ImageSource::Registry(r) => return registry::pull(r, cache, progress).await,
+        ImageSource::Registry(r) => return registry::pull(r, cache, progress, mirrors).await,
         #[cfg(not(feature = "registry"))]
         ImageSource::Registry(r) => {
+            let _ = mirrors; // A build without registries has nothing to mirror.
             return Err(PackagerError::Unsupported {
                 what: format!(
                     "pulling `{r}`: this build has no registry support (feature `registry`)"
                 ),
-            })
+            });
         }
         ImageSource::DockerArchive(p) => {
             let p = p.clone();

@@ -18,6 +18,7 @@ use crate::manifest::{
 };
 use crate::progress::{Phase, Progress};
 use crate::{LayerRef, PulledImage};
+use scar_core::config::{Mirror, RegistryMirrors};
 
 const ACCEPT: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
 
@@ -38,8 +39,14 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
 /// `monolithic` uploads each blob in one streamed `PUT` (registries such as ECR mishandle
 /// chunked `PATCH` uploads).
 pub(crate) fn client_for(registry: &str, monolithic: bool) -> Client {
+    client_with(registry, is_loopback(registry), monolithic)
+}
+
+/// A client for `registry`, over plain HTTP when `plain_http` (a mirror named with
+/// `http://`), else HTTPS.
+fn client_with(registry: &str, plain_http: bool, monolithic: bool) -> Client {
     let mut insecure = Vec::new();
-    if is_loopback(registry) {
+    if plain_http {
         insecure.push(registry.to_string());
     }
     Client::new(ClientConfig {
@@ -49,6 +56,15 @@ pub(crate) fn client_for(registry: &str, monolithic: bool) -> Client {
         read_timeout: Some(Duration::from_secs(120)),
         use_monolithic_push: monolithic,
         ..Default::default()
+    })
+}
+
+/// The reference `shown` names (`[docker://]host[:port]/repo[:tag]`).
+fn parse_reference(shown: &str) -> Result<Reference, PackagerError> {
+    let text = shown.strip_prefix("docker://").unwrap_or(shown);
+    text.parse().map_err(|source| PackagerError::BadReference {
+        reference: shown.to_string(),
+        source,
     })
 }
 
@@ -71,11 +87,7 @@ impl<'a> Ctx<'a> {
         monolithic: bool,
         docker: &DockerConfig,
     ) -> Result<(Reference, Ctx<'a>), PackagerError> {
-        let text = shown.strip_prefix("docker://").unwrap_or(shown);
-        let reference: Reference = text.parse().map_err(|source| PackagerError::BadReference {
-            reference: shown.to_string(),
-            source,
-        })?;
+        let reference = parse_reference(shown)?;
         let registry = reference.resolve_registry().to_string();
         let credentials = match credentials {
             Some((user, password)) => Credentials::given(user, password),
@@ -88,6 +100,20 @@ impl<'a> Ctx<'a> {
             registry,
         };
         Ok((reference, ctx))
+    }
+
+    /// A context for pulling `shown` from `mirror`, with what the Docker config file has
+    /// for the mirror's host.
+    async fn mirror(shown: &'a str, mirror: &Mirror, docker: &DockerConfig) -> Ctx<'a> {
+        let plain_http = mirror
+            .plain_http
+            .unwrap_or_else(|| is_loopback(&mirror.host));
+        Ctx {
+            client: client_with(&mirror.host, plain_http, false),
+            credentials: docker.credentials(&mirror.host).await,
+            shown,
+            registry: mirror.host.clone(),
+        }
     }
 
     pub(crate) fn err(&self, action: &str, wanted: &str, e: OciDistributionError) -> PackagerError {
@@ -201,25 +227,95 @@ fn refusal(e: &OciDistributionError) -> Option<&'static str> {
     }
 }
 
-/// Pulls `shown` with the credentials the Docker config file gives.
+/// Pulls `shown` with the credentials the Docker config file gives, from the first of its
+/// registry's `mirrors` that has it, else from the registry itself.
 pub(crate) async fn pull(
     shown: &str,
     cache: &BlobCache,
     progress: &dyn Progress,
+    mirrors: &RegistryMirrors,
 ) -> Result<PulledImage, PackagerError> {
-    pull_with(shown, cache, progress, &DockerConfig::from_env()).await
+    pull_with(shown, cache, progress, &DockerConfig::from_env(), mirrors).await
 }
 
+/// [`pull`] with the Docker config file `docker`. As Docker does with its
+/// `registry-mirrors`, a mirror that has not the image (or does not answer, or refuses) is
+/// passed over, said in a warning; one that serves content whose digest is wrong is an
+/// error, not passed over: what comes in is verified as from any registry.
 pub(crate) async fn pull_with(
     shown: &str,
     cache: &BlobCache,
     progress: &dyn Progress,
     docker: &DockerConfig,
+    mirrors: &RegistryMirrors,
 ) -> Result<PulledImage, PackagerError> {
-    let (reference, ctx) = Ctx::connect(shown, None, false, docker).await?;
-    let source_name = format!("`{shown}`");
+    let reference = parse_reference(shown)?;
     progress.start(Phase::Pull, None);
+    for mirror in mirrors.of(reference.registry()) {
+        let at = mirrored(&reference, mirror);
+        let mirror_ctx = Ctx::mirror(shown, mirror, docker).await;
+        match pull_from(&at, &mirror_ctx, cache, progress).await {
+            Ok(image) => {
+                progress.note(&format!(
+                    "`{shown}` came from its mirror {}",
+                    mirror.location
+                ));
+                progress.finish();
+                return Ok(image);
+            }
+            Err(e) if !passes_over(&e) => return Err(e),
+            Err(e) => progress.warn(&format!(
+                "mirror {} passed over for `{shown}`: {e}",
+                mirror.location
+            )),
+        }
+    }
+    let (reference, ctx) = Ctx::connect(shown, None, false, docker).await?;
+    let image = pull_from(&reference, &ctx, cache, progress).await?;
+    progress.finish();
+    Ok(image)
+}
 
+/// `reference` on `mirror`: the same repository (under the mirror's prefix), tag and
+/// digest.
+fn mirrored(reference: &Reference, mirror: &Mirror) -> Reference {
+    let repository = match &mirror.prefix {
+        Some(prefix) => format!("{prefix}/{}", reference.repository()),
+        None => reference.repository().to_string(),
+    };
+    let host = mirror.host.clone();
+    match (reference.tag(), reference.digest()) {
+        (Some(tag), Some(digest)) => {
+            Reference::with_tag_and_digest(host, repository, tag.into(), digest.into())
+        }
+        (None, Some(digest)) => Reference::with_digest(host, repository, digest.into()),
+        (tag, None) => Reference::with_tag(host, repository, tag.unwrap_or("latest").into()),
+    }
+}
+
+/// Whether a mirror that failed with `e` is passed over for the next one (or the registry
+/// itself): not when what it served failed verification.
+fn passes_over(e: &PackagerError) -> bool {
+    match e {
+        PackagerError::Registry { source, .. } => {
+            !matches!(source, OciDistributionError::DigestError(_))
+        }
+        PackagerError::ImageNotFound { .. }
+        | PackagerError::RegistryUnreachable { .. }
+        | PackagerError::RegistryAuth { .. } => true,
+        _ => false,
+    }
+}
+
+/// Pulls `reference` through `ctx` (the registry `ctx.shown` names, or a mirror of it).
+async fn pull_from(
+    reference: &Reference,
+    ctx: &Ctx<'_>,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+) -> Result<PulledImage, PackagerError> {
+    let shown = ctx.shown;
+    let source_name = format!("`{shown}`");
     let wanted = format!(
         "{}:{}",
         reference.repository(),
@@ -262,7 +358,6 @@ pub(crate) async fn pull_with(
             });
         }
         let (image, _) = finish(shown, digest, &manifest.config.digest, layers, cache)?;
-        progress.finish();
         return Ok(image);
     }
     Err(PackagerError::BadManifest {
@@ -283,5 +378,27 @@ mod tests {
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("index.docker.io"));
         assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    /// A mirror that has not the image, or does not answer, is passed over; one whose
+    /// manifest does not match its digest is an error.
+    #[test]
+    fn a_mirror_serving_the_wrong_content_is_not_passed_over() {
+        let bad = PackagerError::Registry {
+            reference: "grycap/cowsay".into(),
+            action: "fetching the manifest".into(),
+            source: OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: "sha256:a".into(),
+                    actual: "sha256:b".into(),
+                },
+            ),
+        };
+        assert!(!passes_over(&bad));
+        let missing = PackagerError::ImageNotFound {
+            source_name: "registry 127.0.0.1:5000".into(),
+            wanted: "grycap/cowsay:latest".into(),
+        };
+        assert!(passes_over(&missing));
     }
 }

@@ -8,6 +8,8 @@
 //! - [`OciImage`]: `unpack`/`repack`/`config` with umoci, `copy_to` with skopeo;
 //! - [`TestRegistry`]: a registry on a free loopback port, killed on drop, open to all or
 //!   behind a login ([`TestRegistry::with_login`]);
+//! - [`cowsay_image`], [`minicow_image`]: stand-ins for SCAR's example images
+//!   `grycap/cowsay` and `grycap/minicow` (a cowsay and a fortune on busybox);
 //! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
 //!   Debian root made by debootstrap, built once and cached;
 //! - [`credential_helper`]: a Docker credential helper (a shell script) for such a login;
@@ -176,10 +178,12 @@ impl OciImage {
 
     /// A `docker save`-format archive (skopeo's docker-archive).
     pub fn docker_archive(&self, path: &Path) {
-        self.copy_to(
-            &format!("docker-archive:{}:test/img:latest", path.display()),
-            &[],
-        );
+        self.docker_save(path, "test/img:latest");
+    }
+
+    /// What `docker save NAME > path` writes (skopeo's docker-archive, tagged `name`).
+    pub fn docker_save(&self, path: &Path, name: &str) {
+        self.copy_to(&format!("docker-archive:{}:{name}", path.display()), &[]);
     }
 
     /// An OCI archive.
@@ -263,6 +267,90 @@ pub fn busybox_archive(work: &Path) -> PathBuf {
     let archive = work.join("image.tar");
     build_busybox_image(work).docker_archive(&archive);
     archive
+}
+
+/// SCAR's example image (`examples/cowsay/Dockerfile` in grycap/scar: Ubuntu with the
+/// `cowsay` and `fortunes` packages) and the name it has on Docker Hub.
+pub const COWSAY: &str = "grycap/cowsay";
+/// SCAR's slim cowsay (made with minicon) and its name on Docker Hub.
+pub const MINICOW: &str = "grycap/minicow";
+
+/// The applets of the cow images: what their commands and SCAR's documented scripts use
+/// (`env | cowsay`, `df -h`).
+const COW_APPLETS: &[&str] = &["sh", "cat", "awk", "env", "df", "echo", "ls"];
+
+/// Puts the stand-ins for cowsay and fortune (`/usr/games`) and their sayings into `rootfs`.
+fn add_cow_games(rootfs: &Path) {
+    let games = rootfs.join("usr/games");
+    let sayings = rootfs.join("usr/share/games/fortunes");
+    std::fs::create_dir_all(&games).unwrap();
+    std::fs::create_dir_all(&sayings).unwrap();
+    for (name, text) in [
+        ("cowsay", include_str!("cowsay/cowsay")),
+        ("fortune", include_str!("cowsay/fortune")),
+    ] {
+        std::fs::write(games.join(name), text).unwrap();
+        std::fs::set_permissions(games.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(sayings.join("fortunes"), include_str!("cowsay/fortunes")).unwrap();
+}
+
+/// A busybox root of `applets` only, with /etc/passwd and /etc/group, /tmp and /root.
+fn small_busybox_root(rootfs: &Path, applets: &[&str]) {
+    for d in ["bin", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let busybox = rootfs.join("bin/busybox");
+    std::fs::copy(which("busybox").expect("busybox on PATH"), &busybox).unwrap();
+    std::fs::set_permissions(&busybox, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// SCAR's image's config: no ENTRYPOINT; CMD `fortune -a | cowsay` in a shell (its
+/// Dockerfile's shell-form CMD); `/usr/games` on PATH as Debian's is.
+fn cow_config(img: &OciImage) {
+    img.config(&[
+        "--config.cmd=/bin/sh",
+        "--config.cmd=-c",
+        "--config.cmd=/usr/games/fortune -a | /usr/games/cowsay",
+        "--config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games",
+        "--os=linux",
+        &format!("--architecture={}", host_architecture()),
+    ]);
+}
+
+/// A stand-in for [`COWSAY`] at `<work>/oci:latest`, two layers as a base image and a
+/// package install make: a busybox root (the base image's applets), then `/usr/games/cowsay`
+/// (the words of its arguments, else of its standard input, in a speech bubble over a cow,
+/// as cowsay draws them) and `/usr/games/fortune` (a saying at random). Its CMD prints a
+/// fortune through cowsay, as SCAR's image does.
+pub fn cowsay_image(work: &Path) -> OciImage {
+    let img = OciImage::create(&work.join("oci"), "latest");
+    img.add_layer(work, |rootfs| {
+        let mut applets = APPLETS.to_vec();
+        applets.extend(["awk", "df"]);
+        small_busybox_root(rootfs, &applets);
+    });
+    img.add_layer(work, add_cow_games);
+    cow_config(&img);
+    img
+}
+
+/// A stand-in for [`MINICOW`] at `<work>/oci:latest`: what [`cowsay_image`] does in one
+/// layer of just what its command and SCAR's documented scripts use (as minicon makes it).
+pub fn minicow_image(work: &Path) -> OciImage {
+    let img = OciImage::create(&work.join("oci"), "latest");
+    img.add_layer(work, |rootfs| {
+        small_busybox_root(rootfs, COW_APPLETS);
+        add_cow_games(rootfs);
+    });
+    cow_config(&img);
+    img
 }
 
 /// This machine's architecture as OCI names it: the same mapping as

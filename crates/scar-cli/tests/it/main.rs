@@ -19,4 +19,5 @@ mod packages;
 mod runtime_api;
 mod snapshots;
 mod upstream_fdl;
+mod walkthrough;
 mod workflows;

@@ -57,6 +57,8 @@ const KEYS: &[(&str, Fate)] = &[
     ("extract.max_image_mb", Read),
     ("extract.max_layer_ratio", Read),
     ("extract.min_free_mb", Read),
+    ("registry", Section),
+    ("registry.mirrors", Read),
     // SCAR 4's, with scar's earlier spellings.
     ("scar", Section),
     ("scar.config_version", Unused(VERSION)),

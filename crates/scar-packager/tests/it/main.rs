@@ -4,6 +4,7 @@
 //! - `hostile`: hostile and malformed layers, limits, strict mode and staging;
 //! - `sparse`: sparse files, against GNU tar;
 //! - `bad_input`: bad images give clear usage errors and leave nothing behind;
+//! - `mirrors`: registry mirrors tried first, the registry the fallback;
 //! - `sources`: every image source gives the same root as `umoci unpack`;
 //! - `packages`: the `image` and `zip` packages, read by the tools that consume them;
 //! - `fuzz_corpus`: the fuzz targets' corpora and past crashes, replayed.
@@ -11,6 +12,7 @@
 mod bad_input;
 mod fuzz_corpus;
 mod hostile;
+mod mirrors;
 mod packages;
 mod sources;
 mod sparse;

@@ -1,0 +1,551 @@
+//! SCAR's documentation, followed as a SCAR user would: every `scar` command line printed in
+//! SCAR's `docs/source/basic_usage.rst`, `advanced_usage.rst` and `image_env_usage.rst`
+//! (grycap/scar; Apache License 2.0, Copyright GRyCAP - I3M - UPV), run unchanged on the
+//! local provider, in the docs' order, with the files the docs write (written here from
+//! the docs' text). SCAR's images come from a `docker-registry` on loopback under their
+//! Docker Hub names (`grycap/cowsay`, built by scar-test-support as stand-ins), through the
+//! registry mirror that `scar.cfg` sets for `docker.io`; `cowsay.tar.gz` and
+//! `minicow.tar.gz` are what `docker save` writes.
+//!
+//! Each line is split as a shell splits it (`'...'` kept whole); `log-stream-name` and
+//! `request-id` stand for the names an earlier output printed, as the docs say. Steps that
+//! are not the docs' lines (a `scar rm` where the docs create a function of the same name
+//! again, a check of what a function prints) are marked `extra:` in what the test prints.
+
+use std::collections::BTreeSet;
+
+use scar_test_support::images::{cowsay_image, minicow_image, TestRegistry, COWSAY, MINICOW};
+use scar_test_support::scar::{Run, Scar};
+
+use crate::common::scar_with;
+
+/// Every `scar` line of the three pages, as printed, in order (`scar  init` with its two
+/// spaces, as image_env_usage.rst has it).
+const DOC_LINES: &[&str] = &[
+    // basic_usage.rst: a configuration file.
+    "scar init -f basic-cow.yaml",
+    "scar run -f basic-cow.yaml",
+    "scar log -f basic-cow.yaml",
+    "scar rm -f basic-cow.yaml",
+    // basic_usage.rst: the command line.
+    "scar init -n scar-cowsay -i grycap/cowsay",
+    "scar --help",
+    "scar run -n scar-cowsay",
+    "scar log -n scar-cowsay",
+    "scar log -n scar-cowsay -ls 'log-stream-name'",
+    "scar log -n scar-cowsay -ri request-id",
+    "scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id",
+    "scar rm -n scar-cowsay",
+    // advanced_usage.rst
+    "scar init -f cow.yaml",
+    "scar init -s cow.sh -n scar-cowsay -i grycap/cowsay",
+    "scar run -f cow.yaml",
+    "scar init -f cow.yaml",
+    "scar run -n scar-cowsay",
+    "scar run -f cow.yaml",
+    "scar run -n scar-cowsay -s runcow.sh",
+    "scar run -f cow.yaml -s runcow.sh",
+    "scar init -f cow-env.yaml",
+    "scar init -n scar-cowsay -i grycap/cowsay -e TEST1=45 -e TEST2=69 -s cow.sh",
+    "scar run -f cow.yaml df -h",
+    "scar run -f cow.yaml -j",
+    "scar init -f cow.yaml",
+    "scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz",
+    "scar init -f minicow.yaml",
+    // image_env_usage.rst
+    "scar  init -f function_def.yaml -rt image",
+];
+
+/// Lines that wait for another branch. Each is still run: it must fail today, and the
+/// test says to take it out of this list once it passes; then its checks run.
+const PENDING_OTHER_BRANCHES: &[(&str, &str)] = &[(
+    "scar  init -f function_def.yaml -rt image",
+    "branch `rt-name`: `-rt image` as SCAR's image runtime (SCAR's supervisor added to the image)",
+)];
+
+/// The docs' scripts and files, as they print them (their `cat >> FILE << EOF` bodies).
+const BASIC_COW_YAML: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      container:
+        image: grycap/cowsay
+";
+const COW_SH_INIT: &str = "#!/bin/bash
+/usr/games/cowsay \"Executing init script !!\"
+";
+const COW_YAML_INIT_SCRIPT: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      init_script: cow.sh
+      container:
+        image: grycap/cowsay
+";
+const RUNCOW_SH: &str = "#!/bin/bash
+/usr/games/cowsay \"Executing run script !!\"
+";
+const COW_YAML_RUN_SCRIPT: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      run_script: runcow.sh
+      container:
+        image: grycap/cowsay
+";
+const COW_SH_ENV: &str = "#!/bin/bash
+env | /usr/games/cowsay
+";
+const COW_ENV_YAML: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      run_script: runcow.sh
+      container:
+        image: grycap/cowsay
+        environment:
+          Variables:
+            TESTKEY1: val1
+            TESTKEY2: val2
+";
+const COW_YAML_IMAGE_FILE: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      container:
+        image_file: cowsay.tar.gz
+      deployment:
+        bucket: scar-test
+";
+const MINICOW_YAML: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-cowsay
+      container:
+        image_file: minicow.tar.gz
+";
+/// image_env_usage.rst's function definition (its first), and a `script.sh` for it (the
+/// docs name one and do not print it: this one is ours).
+const FUNCTION_DEF_YAML: &str = "functions:
+  aws:
+  - lambda:
+      runtime: image
+      name: scar-function
+      memory: 2048
+      init_script: script.sh
+      container:
+        image: image/name
+";
+const SCRIPT_SH: &str = "#!/bin/bash
+/usr/games/cowsay \"Executing the image runtime's init script !!\"
+";
+
+/// The cow under every bubble, as cowsay draws it.
+const COW: &str = "        \\   ^__^
+         \\  (oo)\\_______
+            (__)\\       )\\/\\
+                ||----w |
+                ||     ||
+";
+
+/// A SCAR user's directory: the files the docs write, `scar` run in it with a home whose
+/// `scar.cfg` sets the mirror of `docker.io`.
+struct Walk {
+    scar: Scar,
+    dir: tempfile::TempDir,
+    /// The docs' lines run so far (pending ones included).
+    ran: Vec<String>,
+}
+
+impl Walk {
+    /// `cat >> name << EOF ... EOF`.
+    fn append(&self, name: &str, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(name))
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// A section starts from none of the files it writes: the docs' `cat >>` blocks are
+    /// each a section's own file. Appended as they are typed, `cow.yaml` would hold two
+    /// `functions:` keys from the second section on (scar refuses the file; SCAR's
+    /// PyYAML keeps the last one silently), and `cow.sh` the init script and the `env`
+    /// one, one after the other.
+    fn fresh(&self, names: &[&str]) {
+        for name in names {
+            let _ = std::fs::remove_file(self.dir.path().join(name));
+        }
+    }
+
+    /// `line`, split as a shell splits it, after the names it stands for are put in
+    /// (`(placeholder, real)`); `scar` run in the directory. `None` for a line
+    /// [`PENDING_OTHER_BRANCHES`] lists (run and checked to fail still).
+    fn doc(&mut self, line: &str, names: &[(&str, &str)]) -> Option<Run> {
+        self.ran.push(line.to_string());
+        let mut typed = line.to_string();
+        for (placeholder, real) in names {
+            typed = typed.replace(placeholder, real);
+        }
+        let r = self.shell(&typed);
+        eprintln!("$ {typed}\n{}{}", r.stdout, r.stderr);
+        if let Some((_, why)) = PENDING_OTHER_BRANCHES.iter().find(|(l, _)| *l == line) {
+            assert_ne!(
+                r.status, 0,
+                "`{line}` runs now: take it out of PENDING_OTHER_BRANCHES ({why}) so that its checks run"
+            );
+            return None;
+        }
+        assert_eq!(r.status, 0, "the docs' `{typed}` failed: {r:#?}");
+        Some(r)
+    }
+
+    /// A step that is not one of the docs' lines, said as such.
+    fn extra(&self, line: &str) -> Run {
+        let r = self.shell(line);
+        eprintln!("extra: $ {line}\n{}{}", r.stdout, r.stderr);
+        r
+    }
+
+    fn shell(&self, line: &str) -> Run {
+        let words = shlex::split(line).expect("a line a shell can split");
+        assert_eq!(words[0], "scar", "{line}");
+        Run::of(
+            self.scar
+                .command()
+                .current_dir(self.dir.path())
+                .args(&words[1..]),
+        )
+    }
+
+    /// The function's output from `scar run ARGS` (an extra step), which must succeed.
+    fn says(&self, args: &str) -> String {
+        let r = self.extra(&format!("scar run {args}"));
+        assert_eq!(r.status, 0, "{r:#?}");
+        r.stdout
+    }
+}
+
+/// What the cow says, its bubble's lines joined (`< a >`, or `/ a \`, `| b |`, `\ c /`).
+#[track_caller]
+fn cow_says(output: &str) -> String {
+    assert!(output.contains(COW), "no cow in:\n{output}");
+    let bubble: Vec<&str> = output
+        .lines()
+        .skip_while(|l| !l.starts_with(" _"))
+        .skip(1)
+        .take_while(|l| !l.starts_with(" -"))
+        .collect();
+    assert!(!bubble.is_empty(), "no speech bubble in:\n{output}");
+    bubble
+        .iter()
+        .map(|l| l[2..l.len() - 2].trim_end())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A saying of the stand-in's fortune (what the image's CMD prints), not a script's.
+#[track_caller]
+fn says_a_fortune(output: &str) {
+    let said = cow_says(output);
+    let sayings = include_str!("../../../scar-test-support/src/cowsay/fortunes");
+    let sayings: Vec<String> = sayings
+        .split("%\n")
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(sayings.contains(&said), "not a fortune: {said:?}");
+}
+
+/// The functions this home has.
+fn functions(walk: &Walk) -> BTreeSet<String> {
+    let r = walk.extra("scar ls -j");
+    assert_eq!(r.status, 0, "{r:#?}");
+    let list = r.json();
+    let items = list
+        .as_array()
+        .cloned()
+        .or_else(|| list["functions"].as_array().cloned());
+    items
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The log stream of request `id`, from `scar log -j` (scar's `run` prints it with `-v`
+/// only, where SCAR's printed it always).
+fn stream_of(walk: &Walk, id: &str) -> String {
+    let r = walk.extra("scar log -n scar-cowsay -j");
+    let start = format!("START RequestId: {id} ");
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with(&start)))
+        .and_then(|l| l["stream"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no stream for {id} in {r:#?}"))
+}
+
+/// SCAR's three usage pages, every `scar` line, in order.
+#[test]
+fn scars_documented_command_lines_run_unchanged() {
+    let tools = ["docker-registry", "umoci", "skopeo", "busybox"];
+    let Some(scar) = scar_with(&tools) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    let images = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // SCAR's images under their names, in the registry that stands in for Docker Hub;
+    // `docker save NAME > NAME.tar.gz` as the docs make them.
+    let cowsay = cowsay_image(&images.path().join("cowsay"));
+    cowsay.push(&registry, &format!("{COWSAY}:latest"), true);
+    cowsay.push(&registry, "image/name:latest", false);
+    cowsay.docker_save(
+        &dir.path().join("cowsay.tar.gz"),
+        &format!("{COWSAY}:latest"),
+    );
+    let minicow = minicow_image(&images.path().join("minicow"));
+    minicow.push(&registry, &format!("{MINICOW}:latest"), false);
+    minicow.docker_save(
+        &dir.path().join("minicow.tar.gz"),
+        &format!("{MINICOW}:latest"),
+    );
+    std::fs::write(
+        scar.home.path().join("scar.cfg"),
+        format!(
+            r#"{{"registry": {{"mirrors": {{"docker.io": "http://{}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let mut walk = Walk {
+        scar,
+        dir,
+        ran: Vec::new(),
+    };
+
+    basic_usage_with_a_file(&mut walk);
+    basic_usage_on_the_command_line(&mut walk);
+    advanced_usage(&mut walk);
+    image_env_usage(&mut walk);
+
+    assert_eq!(walk.ran, DOC_LINES, "the walk and the docs' list differ");
+    for (line, _) in PENDING_OTHER_BRANCHES {
+        assert!(
+            DOC_LINES.contains(line),
+            "pending but not the docs': {line}"
+        );
+    }
+    assert!(functions(&walk).is_empty(), "the walk leaves no function");
+}
+
+fn basic_usage_with_a_file(walk: &mut Walk) {
+    walk.append("basic-cow.yaml", BASIC_COW_YAML);
+    let r = walk.doc("scar init -f basic-cow.yaml", &[]).unwrap();
+    assert!(r.stdout.contains("'scar-cowsay' created"), "{r:#?}");
+    assert!(r.stdout.contains(COWSAY), "from SCAR's image name: {r:#?}");
+    let r = walk.doc("scar run -f basic-cow.yaml", &[]).unwrap();
+    says_a_fortune(&r.stdout);
+    let log = walk.doc("scar log -f basic-cow.yaml", &[]).unwrap();
+    assert!(
+        log.stdout.contains("START RequestId: ") && log.stdout.contains(&r.stdout),
+        "the invocation and what it printed: {log:#?}"
+    );
+    walk.doc("scar rm -f basic-cow.yaml", &[]).unwrap();
+    assert!(functions(walk).is_empty());
+}
+
+fn basic_usage_on_the_command_line(walk: &mut Walk) {
+    let r = walk
+        .doc("scar init -n scar-cowsay -i grycap/cowsay", &[])
+        .unwrap();
+    assert!(r.stdout.contains("from grycap/cowsay"), "{r:#?}");
+    let help = walk.doc("scar --help", &[]).unwrap();
+    for command in ["Usage: scar", "init", "run", "log", "rm"] {
+        assert!(help.stdout.contains(command), "{help:#?}");
+    }
+    let run = walk.doc("scar run -n scar-cowsay", &[]).unwrap();
+    says_a_fortune(&run.stdout);
+    let log = walk.doc("scar log -n scar-cowsay", &[]).unwrap();
+    assert!(log.stdout.contains(&run.stdout), "{log:#?}");
+    // The request id is in the START line `scar log` printed.
+    let id = log
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("START RequestId: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a START line")
+        .to_string();
+    let stream = stream_of(walk, &id);
+    let names = [
+        ("log-stream-name", stream.as_str()),
+        ("request-id", id.as_str()),
+    ];
+    let by_stream = walk
+        .doc("scar log -n scar-cowsay -ls 'log-stream-name'", &names)
+        .unwrap();
+    assert!(by_stream.stdout.contains(&run.stdout), "{by_stream:#?}");
+    let by_id = walk
+        .doc("scar log -n scar-cowsay -ri request-id", &names)
+        .unwrap();
+    let lines: Vec<&str> = by_id.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("START RequestId: {id}"))
+            && lines
+                .last()
+                .unwrap()
+                .starts_with(&format!("REPORT RequestId: {id}")),
+        "the invocation's lines: {by_id:#?}"
+    );
+    let both = walk
+        .doc(
+            "scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id",
+            &names,
+        )
+        .unwrap();
+    assert_eq!(both.stdout, by_id.stdout);
+    walk.doc("scar rm -n scar-cowsay", &[]).unwrap();
+    assert!(functions(walk).is_empty());
+    let gone = walk.extra("scar run -n scar-cowsay");
+    assert_eq!(gone.status, 2, "removed: {gone:#?}");
+}
+
+fn advanced_usage(walk: &mut Walk) {
+    // A shell-script for each invocation.
+    walk.fresh(&["cow.sh", "cow.yaml"]);
+    walk.append("cow.sh", COW_SH_INIT);
+    walk.append("cow.yaml", COW_YAML_INIT_SCRIPT);
+    walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    assert_eq!(
+        cow_says(&walk.says("-n scar-cowsay")),
+        "Executing init script !!"
+    );
+    walk.extra("scar rm -n scar-cowsay").ok();
+    walk.doc("scar init -s cow.sh -n scar-cowsay -i grycap/cowsay", &[])
+        .unwrap();
+    let r = walk.doc("scar run -f cow.yaml", &[]).unwrap();
+    assert_eq!(cow_says(&r.stdout), "Executing init script !!");
+
+    // A user-defined shell-script.
+    walk.fresh(&["runcow.sh", "cow.yaml"]);
+    walk.append("runcow.sh", RUNCOW_SH);
+    walk.append("cow.yaml", COW_YAML_RUN_SCRIPT);
+    walk.extra("scar rm -n scar-cowsay").ok();
+    walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    // Without a script, the image's own command: a fortune.
+    let r = walk.doc("scar run -n scar-cowsay", &[]).unwrap();
+    says_a_fortune(&r.stdout);
+    for line in [
+        "scar run -f cow.yaml",
+        "scar run -n scar-cowsay -s runcow.sh",
+        "scar run -f cow.yaml -s runcow.sh",
+    ] {
+        let r = walk.doc(line, &[]).unwrap();
+        assert_eq!(cow_says(&r.stdout), "Executing run script !!", "{line}");
+    }
+
+    // Environment variables.
+    walk.fresh(&["cow.sh", "cow-env.yaml"]);
+    walk.append("cow.sh", COW_SH_ENV);
+    walk.append("cow-env.yaml", COW_ENV_YAML);
+    walk.extra("scar rm -n scar-cowsay").ok();
+    walk.doc("scar init -f cow-env.yaml", &[]).unwrap();
+    let env = cow_says(&walk.says("-n scar-cowsay -s cow.sh"));
+    for var in ["TESTKEY1=val1", "TESTKEY2=val2"] {
+        assert!(env.split(' ').any(|w| w == var), "{var} in {env}");
+    }
+    walk.extra("scar rm -n scar-cowsay").ok();
+    walk.doc(
+        "scar init -n scar-cowsay -i grycap/cowsay -e TEST1=45 -e TEST2=69 -s cow.sh",
+        &[],
+    )
+    .unwrap();
+    let env = cow_says(&walk.says("-n scar-cowsay"));
+    for var in ["TEST1=45", "TEST2=69"] {
+        assert!(env.split(' ').any(|w| w == var), "{var} in {env}");
+    }
+
+    // Custom commands: the command replaces any script (cow.yaml's run_script here).
+    let r = walk.doc("scar run -f cow.yaml df -h", &[]).unwrap();
+    let header = r.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("Filesystem") && header.ends_with("Mounted on"),
+        "{r:#?}"
+    );
+    assert!(!r.stdout.contains(COW), "{r:#?}");
+
+    // JSON output.
+    let r = walk.doc("scar run -f cow.yaml -j", &[]).unwrap();
+    let json = r.json();
+    let output = json["output"].as_str().unwrap_or_default();
+    assert_eq!(cow_says(output), "Executing run script !!", "{json}");
+    assert_eq!(json["exit_code"], 0, "{json}");
+    for key in ["request_id", "log_group", "log_stream"] {
+        assert!(
+            json[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {json}"
+        );
+    }
+    let id = json["request_id"].as_str().unwrap();
+    let log = walk.extra(&format!("scar log -n scar-cowsay -ri {id}"));
+    assert!(
+        log.stdout.contains(output),
+        "the invocation is logged: {log:#?}"
+    );
+
+    // Image files (`docker save`) and a deployment bucket: scar's packages go through a
+    // deployment bucket only as Lambda's do (a zip over 50 MB), and the local provider
+    // says so, as the aws one would.
+    walk.fresh(&["cow.yaml"]);
+    walk.append("cow.yaml", COW_YAML_IMAGE_FILE);
+    walk.extra("scar rm -n scar-cowsay").ok();
+    let r = walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    assert!(r.stdout.contains("from cowsay.tar.gz"), "{r:#?}");
+    assert!(
+        r.stderr.contains("-db scar-test: not used, as on AWS"),
+        "{r:#?}"
+    );
+    says_a_fortune(&walk.says("-n scar-cowsay"));
+    walk.extra("scar rm -n scar-cowsay").ok();
+    let r = walk
+        .doc(
+            "scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        r.stderr.contains("-db scar-cowsay: not used, as on AWS"),
+        "{r:#?}"
+    );
+    assert!(
+        !walk.scar.bucket("scar-cowsay").exists(),
+        "no bucket for nothing"
+    );
+    says_a_fortune(&walk.says("-n scar-cowsay"));
+
+    // A slim image in the payload.
+    walk.fresh(&["minicow.yaml"]);
+    walk.append("minicow.yaml", MINICOW_YAML);
+    walk.extra("scar rm -n scar-cowsay").ok();
+    let r = walk.doc("scar init -f minicow.yaml", &[]).unwrap();
+    assert!(r.stdout.contains("from minicow.tar.gz"), "{r:#?}");
+    says_a_fortune(&walk.says("-f minicow.yaml"));
+    walk.extra("scar rm -f minicow.yaml").ok();
+}
+
+fn image_env_usage(walk: &mut Walk) {
+    walk.append("function_def.yaml", FUNCTION_DEF_YAML);
+    walk.append("script.sh", SCRIPT_SH);
+    if walk
+        .doc("scar  init -f function_def.yaml -rt image", &[])
+        .is_some()
+    {
+        assert_eq!(
+            cow_says(&walk.says("-n scar-function")),
+            "Executing the image runtime's init script !!"
+        );
+        walk.extra("scar rm -f function_def.yaml").ok();
+    }
+}
