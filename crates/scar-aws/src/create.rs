@@ -65,7 +65,7 @@ impl AwsProvider {
         let mirrors = &self.config.packaging.mirrors;
         let image = scar_packager::pull_through(&source, &cache, progress, mirrors).await?;
         let function = FunctionFile::new(&spec, image.config.clone());
-        let own_runtime = spec.runtime == scar_core::Runtime::Image;
+        let own_runtime = spec.runtime_client == scar_core::RuntimeClient::Image;
         let (package, _zip) = match request.package.unwrap_or(PackageKind::Image) {
             // A Lambda container image with its own runtime: pushed as it is.
             PackageKind::Image if own_runtime => {
@@ -79,7 +79,7 @@ impl AwsProvider {
             PackageKind::Zip if own_runtime => {
                 return Err(AwsError::Surface(scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
                     provider: crate::PROVIDER_NAME,
-                    what: "--runtime image with a zip package".into(),
+                    what: "--runtime-client image with a zip package".into(),
                     instead: "an image with its own runtime is pushed as it is and created with PackageType=Image: leave out --package zip".into(),
                 })));
             }

@@ -30,7 +30,9 @@ impl AwsProvider {
         if spec.execution_mode == ExecutionMode::Batch {
             return self.run_job(name, payload, progress).await;
         }
-        let invocation = self.invoke_detailed(name, spec.runtime, payload).await?;
+        let invocation = self
+            .invoke_detailed(name, spec.runtime_client, payload)
+            .await?;
         match invocation.response.batch_job.clone() {
             Some(job) if invocation.response.handed_over() => {
                 let mut from_job = self.wait_job(name, &job, progress).await?;
@@ -72,7 +74,7 @@ impl AwsProvider {
     pub async fn invoke_detailed(
         &self,
         name: &str,
-        runtime: scar_core::Runtime,
+        runtime: scar_core::RuntimeClient,
         payload: &Payload,
     ) -> Result<Invocation, AwsError> {
         let out = self.invoke_lambda(name, payload, true).await?;
@@ -133,7 +135,7 @@ pub(crate) fn invoke_request(
 /// function's log group where the response has none, and its log tail decoded.
 pub(crate) fn invocation_of(
     function: &str,
-    runtime: scar_core::Runtime,
+    runtime: scar_core::RuntimeClient,
     out: &InvokeOutput,
 ) -> Result<Invocation, AwsError> {
     let raw = out.payload().map(|b| b.as_ref()).unwrap_or_default();
@@ -156,7 +158,7 @@ pub(crate) fn invocation_of(
 /// Turns an invoke result into scar's response.
 ///
 /// - no function error: the payload is scar's [`Response`], or with a runtime of the
-///   image's own ([`scar_core::Runtime::Image`]) the function's result as it is (the
+///   image's own ([`scar_core::RuntimeClient::Image`]) the function's result as it is (the
 ///   response's output);
 /// - a function error whose `errorType` is [`scar_core::event::FUNCTION_ERROR_TYPE`]: the
 ///   script failed or timed out, and `errorMessage` holds the response;
@@ -167,12 +169,12 @@ pub(crate) fn invocation_of(
 ///   the raw text.
 pub(crate) fn parse_invoke_result(
     function: &str,
-    runtime: scar_core::Runtime,
+    runtime: scar_core::RuntimeClient,
     function_error: Option<&str>,
     payload: &[u8],
 ) -> Result<Response, AwsError> {
     match function_error {
-        None if runtime == scar_core::Runtime::Image => {
+        None if runtime == scar_core::RuntimeClient::Image => {
             let mut raw = Response::new(String::new(), Ending::Exited(0));
             raw.set_output(payload.to_vec());
             Ok(raw)
@@ -213,7 +215,7 @@ mod tests {
             ..Response::new("r1", Ending::Exited(0))
         };
         let body = serde_json::to_vec(&ok).unwrap();
-        let scar = scar_core::Runtime::Scar;
+        let scar = scar_core::RuntimeClient::Scar;
         assert_eq!(parse_invoke_result("f", scar, None, &body).unwrap(), ok);
 
         let failed = Response {
@@ -240,8 +242,13 @@ mod tests {
             ("Runtime.ExitError", "exit status 1")
         );
         let raised = br#"{"errorType":"ValueError","errorMessage":"bad input","stackTrace":["  File \"/var/task/app.py\", line 3, in handler\n"],"requestId":"r"}"#;
-        let got =
-            parse_invoke_result("f", scar_core::Runtime::Image, Some("Unhandled"), raised).unwrap();
+        let got = parse_invoke_result(
+            "f",
+            scar_core::RuntimeClient::Image,
+            Some("Unhandled"),
+            raised,
+        )
+        .unwrap();
         let e = got.function_error().unwrap();
         assert_eq!(e.error_type, "ValueError");
         assert_eq!(e.stack_trace.len(), 1);
@@ -265,7 +272,7 @@ mod tests {
         assert!(
             matches!(err, AwsError::NotScarResponse { ref raw, .. } if raw == r#"{"cmd_args":["ls"]}"#)
         );
-        let own = parse_invoke_result("f", scar_core::Runtime::Image, None, echo).unwrap();
+        let own = parse_invoke_result("f", scar_core::RuntimeClient::Image, None, echo).unwrap();
         assert!(own.succeeded());
         assert_eq!(own.output, r#"{"cmd_args":["ls"]}"#);
     }

@@ -415,7 +415,8 @@ async fn invoke_with_retries(
             .send()
             .await;
         let outcome = match sent.map_sdk_err("lambda:Invoke", &function) {
-            Ok(out) if sync => match invocation_of(&function, scar_core::Runtime::Scar, &out) {
+            Ok(out) if sync => match invocation_of(&function, scar_core::RuntimeClient::Scar, &out)
+            {
                 Ok(invocation) => DispatchOutcome::Completed(Box::new(invocation)),
                 Err(e) => DispatchOutcome::Failed(e),
             },

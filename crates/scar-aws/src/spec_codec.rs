@@ -22,7 +22,7 @@
 //! in Lambda's variables (the container's as `CONT_VAR_<name>`, the Batch job's as
 //! `SCAR_BATCH_VAR_<name>`, the storage providers in `SCAR_STORAGE_PROVIDERS`), where
 //! [`decode`] merges them back. The document keeps only the container variables' names
-//! for a runtime of the image's own, whose variables have no prefix.
+//! for a Runtime API client of the image's own, whose variables have no prefix.
 //!
 //! **Lambda's own values win.** The name, memory, timeout and description come from the
 //! function's configuration (what it runs with, should someone change it on the
@@ -46,7 +46,7 @@ use scar_core::contract::{
     BATCH_JOB_DEFINITION_VAR, BATCH_JOB_QUEUE_VAR, CONTAINER_VAR_PREFIX, STORAGE_PROVIDERS_VAR,
 };
 use scar_core::provider::{FunctionInfo, PackageKind};
-use scar_core::{FunctionSpec, Runtime, StorageProvider};
+use scar_core::{FunctionSpec, RuntimeClient, StorageProvider};
 
 use crate::{AwsError, OWNER_TAG};
 
@@ -81,7 +81,8 @@ const INPUT_BUCKET_TAG: &str = "scar:input_bucket";
 /// Legacy tag: where outputs go (`[<provider>:]bucket[/folder]`, separated by spaces),
 /// without their filters.
 const OUTPUT_TAG: &str = "scar:output";
-/// Legacy tag: a function's runtime when it is not scar's supervisor (`image`).
+/// Legacy tag: a function's Runtime API client when it is not scar's supervisor (`image`);
+/// it keeps the key of its earlier name (`runtime`), which older versions read.
 const RUNTIME_TAG: &str = "scar:runtime";
 /// Legacy tag: a function's execution mode (absent: `lambda`).
 const MODE_TAG: &str = "scar:execution_mode";
@@ -202,9 +203,9 @@ fn decode_document(tags: &HashMap<String, String>) -> Option<FunctionSpec> {
 fn without_secrets(spec: &FunctionSpec) -> FunctionSpec {
     let mut document = spec.clone();
     document.lambda_environment.clear();
-    match spec.runtime {
-        Runtime::Scar => document.environment.clear(),
-        Runtime::Image => document.environment.values_mut().for_each(String::clear),
+    match spec.runtime_client {
+        RuntimeClient::Scar => document.environment.clear(),
+        RuntimeClient::Image => document.environment.values_mut().for_each(String::clear),
     }
     if let Some(batch) = &mut document.batch {
         batch.environment.clear();
@@ -226,9 +227,9 @@ fn with_stored_values(document: FunctionSpec, stored: &Stored) -> FunctionSpec {
     spec.description = stored.description.clone();
     let container_names: Vec<String> = std::mem::take(&mut spec.environment).into_keys().collect();
     for (name, value) in &stored.variables {
-        let container = match spec.runtime {
-            Runtime::Scar => name.strip_prefix(CONTAINER_VAR_PREFIX),
-            Runtime::Image => container_names.contains(name).then_some(name.as_str()),
+        let container = match spec.runtime_client {
+            RuntimeClient::Scar => name.strip_prefix(CONTAINER_VAR_PREFIX),
+            RuntimeClient::Image => container_names.contains(name).then_some(name.as_str()),
         };
         let batch = spec.batch.as_mut().zip(name.strip_prefix(BATCH_VAR_PREFIX));
         if let Some(container) = container {
@@ -308,9 +309,9 @@ fn decode_legacy(stored: &Stored) -> FunctionSpec {
         .get(MODE_TAG)
         .and_then(|m| scar_core::ExecutionMode::parse(m))
         .unwrap_or_default();
-    spec.runtime = match tags.get(RUNTIME_TAG).map(String::as_str) {
-        Some("image") => Runtime::Image,
-        _ => Runtime::Scar,
+    spec.runtime_client = match tags.get(RUNTIME_TAG).map(String::as_str) {
+        Some("image") => RuntimeClient::Image,
+        _ => RuntimeClient::Scar,
     };
     spec
 }
@@ -336,8 +337,8 @@ fn legacy_tags(spec: &FunctionSpec) -> HashMap<String, String> {
     if spec.execution_mode.uses_batch() {
         insert(MODE_TAG, spec.execution_mode.to_string());
     }
-    if spec.runtime == Runtime::Image {
-        insert(RUNTIME_TAG, spec.runtime.as_str().into());
+    if spec.runtime_client == RuntimeClient::Image {
+        insert(RUNTIME_TAG, spec.runtime_client.as_str().into());
     }
     tags
 }
@@ -372,9 +373,9 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
     for (k, v) in &spec.environment {
         // A runtime of the image's own reads its variables as they are: no supervisor
         // strips the prefix.
-        let name = match spec.runtime {
-            Runtime::Image => k.clone(),
-            Runtime::Scar => format!("{CONTAINER_VAR_PREFIX}{k}"),
+        let name = match spec.runtime_client {
+            RuntimeClient::Image => k.clone(),
+            RuntimeClient::Scar => format!("{CONTAINER_VAR_PREFIX}{k}"),
         };
         vars.insert(name, v.clone());
     }

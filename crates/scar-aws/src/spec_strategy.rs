@@ -12,7 +12,7 @@ use proptest::option;
 use proptest::prelude::*;
 use scar_core::spec::{ComputeResources, COMPUTE_KINDS};
 use scar_core::{
-    BatchSpec, ExecutionMode, FunctionSpec, InputSpec, OutputSpec, Runtime, StorageProvider,
+    BatchSpec, ExecutionMode, FunctionSpec, InputSpec, OutputSpec, RuntimeClient, StorageProvider,
 };
 
 /// The storage provider inputs and outputs may name.
@@ -153,7 +153,7 @@ struct Parts {
     storage_providers: BTreeMap<String, StorageProvider>,
     execution_mode: ExecutionMode,
     batch: Option<BatchSpec>,
-    runtime: Runtime,
+    runtime_client: RuntimeClient,
 }
 
 /// Valid specs; with `batch_modes`, their execution mode is any (else `lambda`: a Batch
@@ -222,12 +222,13 @@ pub fn specs(batch_modes: bool) -> impl Strategy<Value = FunctionSpec> {
                         },
                     );
                 }
-                // A runtime of the image's own takes no init script and no Batch mode.
-                let runtime = if own_runtime && script.is_none() && mode == ExecutionMode::Lambda {
-                    Runtime::Image
-                } else {
-                    Runtime::Scar
-                };
+                // A Runtime API client of the image's own takes no init script and no Batch mode.
+                let runtime_client =
+                    if own_runtime && script.is_none() && mode == ExecutionMode::Lambda {
+                        RuntimeClient::Image
+                    } else {
+                        RuntimeClient::Scar
+                    };
                 Parts {
                     name,
                     image,
@@ -242,7 +243,7 @@ pub fn specs(batch_modes: bool) -> impl Strategy<Value = FunctionSpec> {
                     storage_providers,
                     execution_mode: mode,
                     batch,
-                    runtime,
+                    runtime_client,
                 }
             },
         )
@@ -262,7 +263,7 @@ pub fn specs(batch_modes: bool) -> impl Strategy<Value = FunctionSpec> {
             spec.storage_providers = p.storage_providers;
             spec.execution_mode = p.execution_mode;
             spec.batch = p.batch;
-            spec.runtime = p.runtime;
+            spec.runtime_client = p.runtime_client;
             spec
         })
         .prop_filter("a valid spec", |s| s.validate().is_ok())

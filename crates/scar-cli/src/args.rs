@@ -4,10 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use scar_core::provider::PackageKind;
-use scar_core::Runtime;
+use scar_core::{LambdaRuntime, RuntimeClient};
 
 /// The help heading of the options every command takes.
 const GLOBAL: &str = "Global options";
+/// Help headings of `init`'s and `run`'s options.
+const FUNCTION: &str = "The function";
+const IMAGE: &str = "Its image";
+const EVENTS: &str = "Events and storage";
+const AWS: &str = "AWS";
+const INVOCATION: &str = "The invocation";
+const OUTPUT: &str = "Output";
 
 /// Run container images as serverless functions, on this machine or on AWS Lambda.
 #[derive(Debug, Clone, Parser)]
@@ -25,7 +32,7 @@ pub struct Cli {
     /// Lambda (default: `$SCAR_HOME/bin/proot`, else udocker's `~/.udocker/bin/proot-<arch>`).
     #[arg(long, global = true, help_heading = GLOBAL, env = "SCAR_PROOT", hide_env_values = true)]
     pub proot: Option<PathBuf>,
-    /// AWS: the credentials profile (`-pf`; else `AWS_PROFILE`, else `aws.lambda.boto_profile` in the config).
+    /// AWS: the credentials profile (else `AWS_PROFILE`, else `aws.lambda.boto_profile` in the config).
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub profile: Option<String>,
     /// AWS: the region (else `AWS_REGION`, else `aws.lambda.region` in the config).
@@ -47,8 +54,8 @@ fn package_kinds() -> impl clap::builder::TypedValueParser<Value = PackageKind> 
     .try_map(|s| s.parse::<PackageKind>())
 }
 
-/// `--runtime`: scar-core's [`Runtime`], each value with its help.
-fn runtimes() -> impl clap::builder::TypedValueParser<Value = Runtime> {
+/// `--runtime-client`: scar-core's [`RuntimeClient`], each value with its help.
+fn runtime_clients() -> impl clap::builder::TypedValueParser<Value = RuntimeClient> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     PossibleValuesParser::new([
         PossibleValue::new("scar")
@@ -57,7 +64,13 @@ fn runtimes() -> impl clap::builder::TypedValueParser<Value = Runtime> {
             "the image's own ENTRYPOINT + CMD, a Lambda Runtime API client (a Lambda container image), run as Lambda runs it",
         ),
     ])
-    .try_map(|s| s.parse::<Runtime>())
+    .try_map(|s| s.parse::<RuntimeClient>())
+}
+
+/// `--runtime` (`-rt`): SCAR's Lambda runtime, `image` or `python3.x`; scar's earlier
+/// `--runtime scar` is refused with the flag it became.
+fn parse_lambda_runtime(s: &str) -> Result<LambdaRuntime, String> {
+    s.parse()
 }
 
 // Parsed once per process: the size of the largest variant costs nothing.
@@ -104,98 +117,105 @@ pub struct PackageArgs {
 pub struct InitArgs {
     /// The function's name (letters, digits, '-' and '_'; at most 64). With `-f`: only
     /// this function of the file.
-    #[arg(short = 'n', long, required_unless_present = "file")]
+    #[arg(short = 'n', long, required_unless_present = "file", help_heading = FUNCTION)]
     pub name: Option<String>,
+    /// A SCAR function definition file (YAML): creates every function it defines; flags
+    /// given beside it win over its values.
+    #[arg(short = 'f', long = "file", visible_alias = "conf-file", value_name = "FDL", conflicts_with_all = ["image", "image_file"], help_heading = FUNCTION)]
+    pub file: Option<PathBuf>,
+    /// Memory in MB (128..=10240).
+    #[arg(short = 'm', long, help_heading = FUNCTION)]
+    pub memory: Option<u32>,
+    /// Timeout in seconds (1..=900).
+    #[arg(short = 't', long = "time", visible_alias = "timeout", help_heading = FUNCTION)]
+    pub time: Option<u32>,
+    /// Seconds kept back from the timeout to stop the script and upload outputs.
+    #[arg(long = "timeout-threshold", value_name = "SECONDS", help_heading = FUNCTION)]
+    pub timeout_threshold: Option<u32>,
+    /// A description.
+    #[arg(short = 'd', long, help_heading = FUNCTION)]
+    pub description: Option<String>,
+    /// A variable of the container, for the script: KEY=VALUE (repeatable; any name,
+    /// `AWS_ACCESS_KEY_ID` included).
+    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE", help_heading = FUNCTION)]
+    pub environment: Vec<String>,
+    /// A variable of the function itself (Lambda's environment): KEY=VALUE (repeatable;
+    /// Lambda's reserved names are refused).
+    #[arg(long = "lambda-environment", value_name = "KEY=VALUE", help_heading = FUNCTION)]
+    pub lambda_environment: Vec<String>,
+    /// A script file run when an invocation brings no script or arguments.
+    #[arg(short = 's', long = "init-script", value_name = "FILE", help_heading = FUNCTION)]
+    pub init_script: Option<PathBuf>,
+    /// Where invocations run: `lambda`, `lambda-batch` (Lambda, handing over to Batch at
+    /// the timeout threshold) or `batch` (every event a Batch job).
+    #[arg(long = "execution-mode", value_name = "MODE", value_parser = parse_execution_mode, help_heading = FUNCTION)]
+    pub execution_mode: Option<scar_core::ExecutionMode>,
+    /// With a Batch mode: the job container's memory in MiB (default 1024).
+    #[arg(long = "batch-memory", value_name = "MIB", help_heading = FUNCTION)]
+    pub batch_memory: Option<u32>,
+    /// With a Batch mode: vCPUs reserved for the job's container (default 1).
+    #[arg(long = "batch-vcpus", value_name = "N", help_heading = FUNCTION)]
+    pub batch_vcpus: Option<u32>,
+    /// With a Batch mode: reserve a GPU for the job's container.
+    #[arg(short = 'g', long = "enable-gpu", help_heading = FUNCTION)]
+    pub enable_gpu: bool,
     /// The image: a registry reference (`busybox`, `host:port/repo:tag`) or an OCI layout
     /// directory.
     #[arg(
         short = 'i',
         long,
         required_unless_present_any = ["image_file", "file"],
-        conflicts_with = "image_file"
+        conflicts_with = "image_file",
+        help_heading = IMAGE
     )]
     pub image: Option<String>,
-    /// A SCAR function definition file (YAML): creates every function it defines; flags
-    /// given beside it win over its values.
-    #[arg(short = 'f', long = "file", visible_alias = "conf-file", value_name = "FDL", conflicts_with_all = ["image", "image_file"])]
-    pub file: Option<PathBuf>,
-    /// An image archive: `docker save` or OCI archive (`-if`).
-    #[arg(long = "image-file", value_name = "ARCHIVE")]
+    /// An image archive: `docker save` or OCI archive.
+    #[arg(long = "image-file", value_name = "ARCHIVE", help_heading = IMAGE)]
     pub image_file: Option<PathBuf>,
-    /// Memory in MB (128..=10240).
-    #[arg(short = 'm', long)]
-    pub memory: Option<u32>,
-    /// Timeout in seconds (1..=900).
-    #[arg(short = 't', long = "time", visible_alias = "timeout")]
-    pub time: Option<u32>,
-    /// Seconds kept back from the timeout to stop the script and upload outputs (`-tt`).
-    #[arg(long = "timeout-threshold")]
-    pub timeout_threshold: Option<u32>,
-    /// A description.
-    #[arg(short = 'd', long)]
-    pub description: Option<String>,
-    /// A variable of the container, for the script: KEY=VALUE (repeatable; any name,
-    /// `AWS_ACCESS_KEY_ID` included).
-    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
-    pub environment: Vec<String>,
-    /// A variable of the function itself (Lambda's environment, `-le`): KEY=VALUE
-    /// (repeatable; Lambda's reserved names are refused).
-    #[arg(long = "lambda-environment", value_name = "KEY=VALUE")]
-    pub lambda_environment: Vec<String>,
-    /// A script file run when an invocation brings no script or arguments.
-    #[arg(short = 's', long = "init-script", value_name = "FILE")]
-    pub init_script: Option<PathBuf>,
-    /// A bucket whose `input/` folder triggers the function; outputs go to its `output/`
-    /// (`-es`).
+    /// SCAR's Lambda runtime, which picks the package as in SCAR: `image` (the image with
+    /// the supervisor in it, pushed to ECR on AWS: `--package image`) or `python3.x`
+    /// (SCAR's zip: `--package zip`; scar's supervisor is a static binary, so the version
+    /// has no effect). The Runtime API client is `--runtime-client`.
+    #[arg(long, value_name = "RUNTIME", value_parser = parse_lambda_runtime, help_heading = IMAGE)]
+    pub runtime: Option<LambdaRuntime>,
+    /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
+    /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
+    #[arg(long, value_parser = package_kinds(), help_heading = IMAGE)]
+    pub package: Option<PackageKind>,
+    /// What answers Lambda's Runtime API in the function: `scar` (default), or `image`:
+    /// the image's own client (an existing Lambda container image, pushed as it is).
+    #[arg(long = "runtime-client", value_name = "CLIENT", value_parser = runtime_clients(), help_heading = IMAGE)]
+    pub runtime_client: Option<RuntimeClient>,
+    /// Refuse an image with any hostile entry (a path out of the root, an absolute name,
+    /// a hard link out, a symlink loop) instead of skipping the entry.
+    #[arg(long, help_heading = IMAGE)]
+    pub strict: bool,
+    /// List every entry extraction dropped or changed (by default only a summary).
+    #[arg(short = 'v', long, help_heading = IMAGE)]
+    pub verbose: bool,
+    /// A bucket whose `input/` folder triggers the function; outputs go to its `output/`.
     #[arg(
         long = "event-source",
         value_name = "BUCKET",
-        conflicts_with = "input_bucket"
+        conflicts_with = "input_bucket",
+        help_heading = EVENTS
     )]
     pub event_source: Option<String>,
-    /// A folder whose new files trigger the function (`-ib`): `BUCKET` (all of it) or
+    /// A folder whose new files trigger the function: `BUCKET` (all of it) or
     /// `BUCKET/FOLDER`. Without `-ob`, output files are not uploaded (SCAR 4's rule).
-    #[arg(long = "input-bucket", value_name = "BUCKET[/FOLDER]")]
+    #[arg(long = "input-bucket", value_name = "BUCKET[/FOLDER]", help_heading = EVENTS)]
     pub input_bucket: Option<String>,
-    /// Where output files go (`-ob`): `BUCKET` or `BUCKET/FOLDER`.
-    #[arg(long = "output-bucket", value_name = "BUCKET[/FOLDER]")]
+    /// Where output files go: `BUCKET` or `BUCKET/FOLDER`.
+    #[arg(long = "output-bucket", value_name = "BUCKET[/FOLDER]", help_heading = EVENTS)]
     pub output_bucket: Option<String>,
-    /// Where invocations run (`-em`): `lambda`, `lambda-batch` (Lambda, handing over to
-    /// Batch at the timeout threshold) or `batch` (every event a Batch job).
-    #[arg(long = "execution-mode", value_name = "MODE", value_parser = parse_execution_mode)]
-    pub execution_mode: Option<scar_core::ExecutionMode>,
-    /// With a Batch mode: the job container's memory in MiB (`-bm`; default 1024).
-    #[arg(long = "batch-memory", value_name = "MIB")]
-    pub batch_memory: Option<u32>,
-    /// With a Batch mode: vCPUs reserved for the job's container (`-bc`; default 1).
-    #[arg(long = "batch-vcpus", value_name = "N")]
-    pub batch_vcpus: Option<u32>,
-    /// With a Batch mode: reserve a GPU for the job's container.
-    #[arg(short = 'g', long = "enable-gpu")]
-    pub enable_gpu: bool,
-    /// The package: `image` or `zip`. Default: none on `local` (the image root runs as
-    /// it is), `image` on `aws`. On `local` a package is built and run as Lambda would.
-    #[arg(long, value_parser = package_kinds())]
-    pub package: Option<PackageKind>,
-    /// What runs as the function's runtime: `scar` (default), or `image`: the image's own
-    /// Runtime API client (an existing Lambda container image, local provider only).
-    #[arg(long, value_parser = runtimes())]
-    pub runtime: Option<Runtime>,
-    /// AWS: the IAM role the function runs with (else `aws.iam.role` in the config).
-    #[arg(short = 'r', long = "iam-role")]
+    /// The IAM role the function runs with (else `aws.iam.role` in the config).
+    #[arg(short = 'r', long = "iam-role", help_heading = AWS)]
     pub iam_role: Option<String>,
-    /// AWS: a bucket for zips over 50 MB (`-db`).
-    #[arg(long = "deployment-bucket", value_name = "BUCKET")]
+    /// A bucket for zips over 50 MB (on `local`, the local bucket keeps it the same way).
+    #[arg(long = "deployment-bucket", value_name = "BUCKET", help_heading = AWS)]
     pub deployment_bucket: Option<String>,
-    /// Refuse an image with any hostile entry (a path out of the root, an absolute name,
-    /// a hard link out, a symlink loop) instead of skipping the entry.
-    #[arg(long)]
-    pub strict: bool,
-    /// List every entry extraction dropped or changed (by default only a summary).
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
     /// Print the result as JSON.
-    #[arg(short = 'j', long)]
+    #[arg(short = 'j', long, help_heading = OUTPUT)]
     pub json: bool,
 }
 
@@ -207,7 +227,7 @@ fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The function to invoke; with `-f`, this function of the file.
-    #[arg(short = 'n', long, required_unless_present = "file")]
+    #[arg(short = 'n', long, required_unless_present = "file", help_heading = FUNCTION)]
     pub name: Option<String>,
     /// A SCAR function definition file (YAML): its function (with several, the one `-n`
     /// names); its `run_script` is the script when neither `-s` nor a command is given.
@@ -215,7 +235,8 @@ pub struct RunArgs {
         short = 'f',
         long = "file",
         visible_alias = "conf-file",
-        value_name = "FDL"
+        value_name = "FDL",
+        help_heading = FUNCTION
     )]
     pub file: Option<PathBuf>,
     /// A script file to run in the function with /bin/sh.
@@ -223,31 +244,32 @@ pub struct RunArgs {
         short = 's',
         long = "script",
         visible_alias = "run-script",
-        value_name = "FILE"
+        value_name = "FILE",
+        help_heading = INVOCATION
     )]
     pub script: Option<PathBuf>,
     /// An environment variable for this invocation: KEY=VALUE (repeatable).
-    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE")]
+    #[arg(short = 'e', long = "environment", value_name = "KEY=VALUE", help_heading = INVOCATION)]
     pub environment: Vec<String>,
     /// Print the whole response as JSON.
-    #[arg(short = 'j', long)]
+    #[arg(short = 'j', long, help_heading = OUTPUT)]
     pub json: bool,
     /// Also print the request id and log stream.
-    #[arg(short = 'v', long)]
+    #[arg(short = 'v', long, help_heading = OUTPUT)]
     pub verbose: bool,
-    /// Run the function once for every file in this bucket's `input/` folder (`-es`): the
+    /// Run the function once for every file in this bucket's `input/` folder: the
     /// launcher. The bucket must be the function's.
-    #[arg(long = "event-source", value_name = "BUCKET")]
+    #[arg(long = "event-source", value_name = "BUCKET", help_heading = EVENTS)]
     pub event_source: Option<String>,
     /// With `-es`: invocations at once (default: local, the config's `local.concurrency`,
     /// else the number of cores; aws, 32).
-    #[arg(long)]
+    #[arg(long, help_heading = EVENTS)]
     pub concurrency: Option<usize>,
     /// With `-es`: only the files whose last run failed or timed out.
-    #[arg(long, requires = "event_source")]
+    #[arg(long, requires = "event_source", help_heading = EVENTS)]
     pub only_failed: bool,
     /// With `-es`: only the files not yet processed in their current version.
-    #[arg(long, requires = "event_source")]
+    #[arg(long, requires = "event_source", help_heading = EVENTS)]
     pub pending: bool,
     /// Invoke asynchronously: return at once with the request id; the invocation completes
     /// and is logged on its own (Lambda's `Event` invocation).
@@ -255,22 +277,24 @@ pub struct RunArgs {
         short = 'a',
         long = "async",
         visible_alias = "asynchronous",
-        conflicts_with = "event_source"
+        conflicts_with = "event_source",
+        help_heading = INVOCATION
     )]
     pub run_async: bool,
     /// Write the function's output to this file instead of the terminal (with `-j`, the
     /// JSON still holds it).
-    #[arg(short = 'o', long = "output-file", value_name = "FILE", conflicts_with_all = ["event_source", "run_async"])]
+    #[arg(short = 'o', long = "output-file", value_name = "FILE", conflicts_with_all = ["event_source", "run_async"], help_heading = OUTPUT)]
     pub output_file: Option<PathBuf>,
     /// The whole event, as JSON, sent as it is (for a function whose runtime is its
-    /// image's own: `--runtime image`); `@FILE` reads it from a file.
-    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["script", "environment", "args", "event_source"])]
+    /// image's own: `--runtime-client image`); `@FILE` reads it from a file.
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["script", "environment", "args", "event_source"], help_heading = INVOCATION)]
     pub payload: Option<String>,
     /// A command and its arguments, run instead of the image's CMD.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "CMD ARGS"
+        value_name = "CMD ARGS",
+        help_heading = INVOCATION
     )]
     pub args: Vec<String>,
 }
@@ -372,10 +396,10 @@ pub struct LogArgs {
         value_name = "FDL"
     )]
     pub file: Option<PathBuf>,
-    /// Only this log stream (`-ls`).
+    /// Only this log stream.
     #[arg(long = "log-stream-name", value_name = "STREAM")]
     pub log_stream_name: Option<String>,
-    /// Only this invocation: its START..REPORT lines (`-ri`).
+    /// Only this invocation: its START..REPORT lines.
     #[arg(long = "request-id", value_name = "ID")]
     pub request_id: Option<String>,
     /// Keep printing new lines as they come (the last minute's first), until Ctrl-C.
@@ -401,6 +425,7 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-pf", "--profile"),
     ("-bm", "--batch-memory"),
     ("-bc", "--batch-vcpus"),
+    ("-rt", "--runtime"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -447,6 +472,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--iam-role",
     "--package",
     "--runtime",
+    "--runtime-client",
     "--payload",
     "-o",
     "--output",
@@ -454,6 +480,48 @@ const VALUE_FLAGS: &[&str] = &[
     "--batch-memory",
     "--batch-vcpus",
 ];
+
+/// The command line's definition: [`Cli`]'s, each option that has one of SCAR's
+/// multi-letter short forms ([`SCAR_SHORTS`], which clap cannot declare) showing it in its
+/// help as clap shows aliases (`[short alias: -if]`).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    fn show_shorts(cmd: clap::Command) -> clap::Command {
+        // In place (`mut_arg` would move each option to the end, and so its heading).
+        let cmd = cmd.mut_args(|a| {
+            let Some(long) = a.get_long().map(|l| format!("--{l}")) else {
+                return a;
+            };
+            let Some((short, _)) = SCAR_SHORTS.iter().find(|(_, l)| *l == long) else {
+                return a;
+            };
+            let note = format!("[short alias: {short}]");
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let long_help = a.get_long_help().map(|h| h.to_string());
+            let a = a.help(format!("{help} {note}"));
+            match long_help {
+                Some(long) => a.long_help(format!("{long}\n\n{note}")),
+                None => a,
+            }
+        });
+        let names: Vec<String> = (cmd.get_subcommands())
+            .map(|s| s.get_name().to_string())
+            .collect();
+        names
+            .into_iter()
+            .fold(cmd, |cmd, name| cmd.mut_subcommand(name, show_shorts))
+    }
+    show_shorts(Cli::command())
+}
+
+/// Parses the command line: SCAR's multi-letter short flags rewritten
+/// ([`rewrite_scar_flags`]), then [`command`]'s definition; exits with clap's message and
+/// status on a usage error, as `Cli::parse_from` does.
+pub fn parse(args: Vec<String>) -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches_from(rewrite_scar_flags(args));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit())
+}
 
 /// Rewrites SCAR's multi-letter short flags (`-if`, `-tt`, `-ls`, `-ri`, ...) into their
 /// long forms, up to the first positional argument after the subcommand (so that `scar run
@@ -533,5 +601,6 @@ mod tests {
     fn definitions_are_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

@@ -1,7 +1,5 @@
 //! `scar`: parse, run, map the result to an exit status.
 
-use clap::Parser;
-use scar_cli::args::{rewrite_scar_flags, Cli};
 use scar_core::ExitStatus;
 
 fn main() {
@@ -23,7 +21,7 @@ fn main() {
         runtime.shutdown_background();
         std::process::exit(code.code());
     }
-    let cli = Cli::parse_from(rewrite_scar_flags(args));
+    let cli = scar_cli::args::parse(args);
     let (printer, status) = runtime.block_on(scar_cli::commands::run(cli));
     let status = match status {
         Ok(status) => status,

@@ -6,8 +6,8 @@ use scar_aws::{AwsConfig, AwsProvider};
 use scar_core::config::{
     config_folder, scar_home, ConfigFile, Overrides, ProviderKind, Settings, CONFIG_FILE_NAME,
 };
-use scar_core::provider::ImageInput;
-use scar_core::UsageError;
+use scar_core::provider::{ImageInput, PackageKind};
+use scar_core::{LambdaRuntime, UsageError};
 use scar_local::LocalProvider;
 
 use crate::args::Cli;
@@ -149,6 +149,48 @@ pub struct NewFunction {
     /// Where a zip package over Lambda's direct upload limit goes (`-db` > the file's
     /// `deployment.bucket`).
     pub deployment_bucket: Option<String>,
+    /// Its package: `--package`, else the one SCAR's Lambda runtime means (`-rt` > the
+    /// file's `runtime` > `aws.lambda.runtime`), else the provider's default.
+    pub package: Option<PackageKind>,
+}
+
+/// The package of a function: `--package`, else the one its SCAR Lambda runtime means
+/// (`-rt` > the file's `runtime` > the settings'); `-rt` and `--package` that disagree
+/// are refused.
+fn package_of(
+    settings: &Settings,
+    args: &crate::args::InitArgs,
+    fdl: Option<&scar_core::fdl::FdlFunction>,
+) -> Result<Option<PackageKind>, Failure> {
+    if let (Some(package), Some(runtime)) = (args.package, &args.runtime) {
+        if package != runtime.package() {
+            return Err(Failure::usage(format!(
+                "--runtime {runtime} (-rt) means --package {}, and --package {} is given: leave out one of them",
+                runtime.package().as_str(),
+                package.as_str()
+            )));
+        }
+    }
+    let runtime = (args.runtime.as_ref())
+        .or(fdl.and_then(|f| f.runtime.as_ref()))
+        .or(settings.runtime.as_ref());
+    Ok(args.package.or(runtime.map(LambdaRuntime::package)))
+}
+
+/// The one warning of a command whose functions name a Python runtime (`-rt python3.9`,
+/// FDL `runtime: python3.9`): its version has no effect.
+fn warn_of_python(
+    args: &crate::args::InitArgs,
+    fdl: &[scar_core::fdl::FdlFunction],
+    printer: &Printer,
+) {
+    let named = args.runtime.as_ref().or_else(|| {
+        let mut runtimes = fdl.iter().filter_map(|f| f.runtime.as_ref());
+        runtimes.find(|r| r.notice().is_some())
+    });
+    if let Some(notice) = named.and_then(LambdaRuntime::notice) {
+        printer.warn(notice);
+    }
 }
 
 /// The functions `init` creates: the one the flags describe, or every function of the
@@ -166,12 +208,14 @@ pub fn new_functions(
             (Some(reference), None) => Some(ImageInput::Reference(reference.clone())),
             (None, None) => None,
         };
+        warn_of_python(args, &[], printer);
         return Ok(vec![NewFunction {
             spec: function_spec(settings, args, None)?,
             image,
             iam_role: settings.iam_role.clone(),
             log_retention_days: settings.log_retention_days,
             deployment_bucket: args.deployment_bucket.clone(),
+            package: package_of(settings, args, None)?,
         }]);
     };
     let fdl = read_fdl(file)?;
@@ -189,6 +233,7 @@ pub fn new_functions(
             .into());
         }
     }
+    warn_of_python(args, &functions, printer);
     functions
         .iter()
         .map(|f| {
@@ -208,6 +253,7 @@ pub fn new_functions(
                     .deployment_bucket
                     .clone()
                     .or(f.deployment_bucket.clone()),
+                package: package_of(settings, args, Some(f))?,
             })
         })
         .collect()
@@ -387,7 +433,9 @@ pub fn function_spec(
         spec.storage_providers = fdl.map(|f| f.storage_providers.clone()).unwrap_or_default();
         spec.execution_mode = execution_mode;
         spec.batch = batch;
-        spec.runtime = args.runtime.unwrap_or_default();
+        spec.runtime_client = (args.runtime_client)
+            .or(fdl.and_then(|f| f.runtime_client))
+            .unwrap_or_default();
         spec
     })
 }

@@ -248,6 +248,10 @@ pub struct LambdaSection {
     /// scar's earlier spelling of `timeout`, read when `timeout` is not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<u32>,
+    /// SCAR's Lambda runtime: `image` makes the image package the default; a
+    /// `python3.x` (SCAR 4's default) is not followed (see [`Settings::runtime`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// MB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<u32>,
@@ -501,6 +505,11 @@ pub struct Settings {
     /// compute environments there): what Batch mode functions take where their
     /// definition says nothing.
     pub batch: crate::BatchSpec,
+    /// SCAR's Lambda runtime of new functions where neither a flag nor their definition
+    /// names one (`aws.lambda.runtime`): `image` only. A `python3.x` there, the value of
+    /// SCAR 4's default file rather than a choice, leaves the package to scar's default
+    /// (the config review says so).
+    pub runtime: Option<crate::LambdaRuntime>,
 }
 
 impl Settings {
@@ -547,6 +556,13 @@ impl Settings {
         let execution_mode = match lambda.execution_mode.as_deref() {
             None => crate::ExecutionMode::default(),
             Some(mode) => crate::fdl::execution_mode(mode, "aws.lambda.execution_mode")?,
+        };
+        let runtime = match lambda.runtime.as_deref() {
+            None => None,
+            Some(r) => match crate::fdl::lambda_runtime(r, "aws.lambda.runtime")? {
+                crate::LambdaRuntime::Image => Some(crate::LambdaRuntime::Image),
+                crate::LambdaRuntime::Python(_) => None,
+            },
         };
         let mut lambda_environment = variables(lambda.environment.as_ref(), "aws.lambda")?;
         lambda_environment.retain(|name, _| !name.starts_with(UDOCKER_PREFIX));
@@ -597,6 +613,7 @@ impl Settings {
                 .or_else(|| text("SCAR_IAM_ROLE"))
                 .unwrap_or_else(|| file.aws.iam.role.clone()),
             execution_mode,
+            runtime,
             asynchronous: lambda.asynchronous.unwrap_or(false),
             environment: variables(container.environment.as_ref(), "aws.lambda.container")?,
             lambda_environment,
@@ -802,7 +819,8 @@ mod tests {
                 "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed: SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image",
                 "aws.lambda.environment.Variables.UDOCKER_BIN, aws.lambda.environment.Variables.UDOCKER_DIR, aws.lambda.environment.Variables.UDOCKER_EXEC, aws.lambda.environment.Variables.UDOCKER_LIB: not used by scar: udocker's variables; scar runs no udocker and leaves them out of its functions",
                 "aws.lambda.log_level: not used by scar: the log level of SCAR's supervisor; scar's supervisor has no levels",
-                "aws.lambda.runtime, aws.lambda.supervisor: not used by scar: SCAR's supervisor (its version, layer and Python runtime); scar builds its own supervisor into each function",
+                "aws.lambda.runtime: \"python3.7\" is not followed: SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)",
+                "aws.lambda.supervisor: not used by scar: SCAR's supervisor (its version and layer); scar builds its own supervisor into each function",
                 "aws.s3.event: not used by scar: SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would",
                 "oscar: not used by scar: OSCAR clusters; scar's providers are `local` and `aws`",
                 "scar.config_version: not used by scar: SCAR's version of the file's layout; scar reads every layout and never rewrites the file",

@@ -48,8 +48,8 @@ pub enum SpecError {
     OutputHoldsInput(String, String),
     #[error("the input folders {0} and {1} overlap: an object would trigger the function twice (S3 refuses overlapping notifications too)")]
     InputsOverlap(String, String),
-    #[error("a function whose runtime is its image's own (`--runtime image`) cannot have {0}: scar's supervisor is what runs those (leave out `--runtime image`)")]
-    ImageRuntime(&'static str),
+    #[error("a function whose Runtime API client is its image's own (`--runtime-client image`) cannot have {0}: scar's supervisor is what runs those (leave out `--runtime-client image`)")]
+    ImageRuntimeClient(&'static str),
     #[error("storage provider `{0}` is not defined: add it under `storage_providers:` in the definition file")]
     UnknownStorage(String),
 }

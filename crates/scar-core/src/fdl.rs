@@ -44,7 +44,8 @@ use yaml_serde::Value;
 
 use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
 use crate::spec::{
-    BatchSpec, ComputeResources, ExecutionMode, InputSpec, OutputSpec, StorageProvider,
+    BatchSpec, ComputeResources, ExecutionMode, InputSpec, LambdaRuntime, OutputSpec,
+    RuntimeClient, StorageProvider,
 };
 
 /// A file that is not a function definition scar can deploy.
@@ -98,6 +99,12 @@ pub struct FdlFunction {
     pub execution_mode: Option<ExecutionMode>,
     /// The `batch:` block (a Batch mode without one takes `aws.batch` of the config file).
     pub batch: Option<BatchSpec>,
+    /// `lambda.runtime`: SCAR's Lambda runtime (`image`, `python3.x`), which picks the
+    /// package as `-rt` does.
+    pub runtime: Option<LambdaRuntime>,
+    /// `lambda.runtime_client` (scar's addition): the Runtime API client, as
+    /// `--runtime-client`.
+    pub runtime_client: Option<RuntimeClient>,
 }
 
 /// A parsed file: its functions, in order, and what in it was ignored.
@@ -230,6 +237,8 @@ struct Lambda {
     #[serde(default)]
     output: Vec<Storage>,
     execution_mode: Option<String>,
+    runtime: Option<String>,
+    runtime_client: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -362,6 +371,11 @@ pub(crate) fn execution_mode(mode: &str, at: &str) -> Result<ExecutionMode, FdlE
             &format!("`{mode}`: use `lambda`, `lambda-batch` or `batch`"),
         )
     })
+}
+
+/// SCAR's Lambda runtime named `runtime`, at `at`.
+pub(crate) fn lambda_runtime(runtime: &str, at: &str) -> Result<LambdaRuntime, FdlError> {
+    runtime.parse().map_err(|e: String| invalid(at, &e))
 }
 
 #[derive(Deserialize)]
@@ -627,6 +641,17 @@ impl AwsEntry {
             Some(b) => Some(b.into_spec(&format!("{at}.batch"), warnings)?),
             None => None,
         };
+        let runtime = match lambda.runtime.as_deref() {
+            None => None,
+            Some(r) => Some(lambda_runtime(r, &format!("{lat}.runtime"))?),
+        };
+        let runtime_client = match lambda.runtime_client.as_deref() {
+            None => None,
+            Some(c) => Some(
+                c.parse()
+                    .map_err(|e: String| invalid(&format!("{lat}.runtime_client"), &e))?,
+            ),
+        };
         let name = lambda
             .name
             .ok_or_else(|| invalid(&lat, "it has no `name`"))?;
@@ -693,6 +718,8 @@ impl AwsEntry {
             execution_mode,
             batch,
             log_retention_days: log_retention_days.flatten(),
+            runtime,
+            runtime_client,
         })
     }
 }
@@ -756,6 +783,8 @@ impl Legacy {
             log_retention_days: None,
             execution_mode: None,
             batch: None,
+            runtime: None,
+            runtime_client: None,
         })
     }
 }
@@ -982,6 +1011,44 @@ functions:
             Some(Path::new("rel/grayify-image.sh"))
         );
         assert!(fdl.warnings.is_empty());
+    }
+
+    /// SCAR's `runtime` picks the package, as `-rt` does; scar's Runtime API client has a
+    /// key of its own; neither is "not used".
+    #[test]
+    fn runtime_and_runtime_client() {
+        let one = |lambda: &str| {
+            let text = format!(
+                "functions:\n  aws:\n  - lambda: {{name: f, container: {{image: x}}, {lambda}}}\n"
+            );
+            Fdl::parse(&text, Path::new(".")).map(|fdl| {
+                assert!(fdl.warnings.is_empty(), "{:?}", fdl.warnings);
+                fdl.functions.into_iter().next().unwrap()
+            })
+        };
+        let image = one("runtime: image").unwrap();
+        assert_eq!(image.runtime, Some(LambdaRuntime::Image));
+        assert_eq!(
+            image.runtime.unwrap().package(),
+            crate::provider::PackageKind::Image
+        );
+        let python = one("runtime: python3.9").unwrap().runtime.unwrap();
+        assert_eq!(python.package(), crate::provider::PackageKind::Zip);
+        assert!(python.notice().unwrap().contains("static binary"));
+        let client = one("runtime_client: image").unwrap();
+        assert_eq!(
+            (client.runtime, client.runtime_client),
+            (None, Some(RuntimeClient::Image))
+        );
+        let e = one("runtime: scar").unwrap_err().to_string();
+        assert!(
+            e.contains("functions.aws[0].lambda.runtime") && e.contains("--runtime-client scar"),
+            "{e}"
+        );
+        let e = one("runtime: java21").unwrap_err().to_string();
+        assert!(e.contains("unknown Lambda runtime `java21`"), "{e}");
+        let e = one("runtime_client: python").unwrap_err().to_string();
+        assert!(e.contains("lambda.runtime_client"), "{e}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn fdl(data: &[u8]) {
                 storage_providers: f.storage_providers,
                 execution_mode: crate::ExecutionMode::Lambda,
                 batch: None,
-                runtime: Default::default(),
+                runtime_client: Default::default(),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

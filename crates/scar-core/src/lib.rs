@@ -31,6 +31,6 @@ pub mod spec;
 
 pub use error::{Categorized, ErrorCategory, ExitStatus, SpecError, UsageError};
 pub use spec::{
-    BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, Runtime,
-    StorageProvider,
+    BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, LambdaRuntime, OutputSpec,
+    RuntimeClient, StorageProvider,
 };

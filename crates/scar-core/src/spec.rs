@@ -103,16 +103,21 @@ pub struct FunctionSpec {
     /// The AWS Batch job's resources (SCAR's `batch:` block), for the Batch modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSpec>,
-    /// What runs as the function's runtime: scar's supervisor, or the image's own
-    /// Runtime API client (`--runtime image`).
-    #[serde(default, skip_serializing_if = "Runtime::is_scar")]
-    pub runtime: Runtime,
+    /// What runs as the function's Runtime API client: scar's supervisor, or the image's
+    /// own (`--runtime-client image`). Stored specs of earlier versions call it `runtime`.
+    #[serde(
+        default,
+        alias = "runtime",
+        skip_serializing_if = "RuntimeClient::is_scar"
+    )]
+    pub runtime_client: RuntimeClient,
 }
 
-/// What runs as a function's runtime: the Runtime API client in its sandbox.
+/// What runs as a function's Runtime API client in its sandbox (`--runtime-client`, FDL
+/// `runtime_client`): not SCAR's `runtime` ([`LambdaRuntime`]), which picks the package.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Runtime {
+pub enum RuntimeClient {
     /// scar's supervisor: each invocation runs the script, the arguments or the image's
     /// command, and answers scar's response.
     #[default]
@@ -124,17 +129,87 @@ pub enum Runtime {
     Image,
 }
 
-impl Runtime {
-    /// The runtime as users name it (`--runtime`).
+impl RuntimeClient {
+    /// The client as users name it (`--runtime-client`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Runtime::Scar => "scar",
-            Runtime::Image => "image",
+            RuntimeClient::Scar => "scar",
+            RuntimeClient::Image => "image",
         }
     }
 
     pub fn is_scar(&self) -> bool {
-        *self == Runtime::Scar
+        *self == RuntimeClient::Scar
+    }
+}
+
+/// SCAR's Lambda runtime (`-rt`, FDL `lambda.runtime`, scar.cfg `aws.lambda.runtime`):
+/// in SCAR it picks how the function is deployed, and so it does in scar, as the package.
+/// Not scar's Runtime API client ([`RuntimeClient`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LambdaRuntime {
+    /// `image`: the user's image with the supervisor in it, pushed to ECR (SCAR's image
+    /// runtime): scar's image package.
+    Image,
+    /// `python3.x` (as given): SCAR's zip with udocker, run by its Python supervisor:
+    /// scar's zip package. scar's supervisor is a static binary, so the version has no
+    /// effect ([`LambdaRuntime::notice`]).
+    Python(String),
+}
+
+impl LambdaRuntime {
+    /// The package the runtime means.
+    pub fn package(&self) -> crate::provider::PackageKind {
+        match self {
+            LambdaRuntime::Image => crate::provider::PackageKind::Image,
+            LambdaRuntime::Python(_) => crate::provider::PackageKind::Zip,
+        }
+    }
+
+    /// The runtime as SCAR spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LambdaRuntime::Image => "image",
+            LambdaRuntime::Python(version) => version,
+        }
+    }
+
+    /// What to tell a user who asked for it: a Python version has no effect.
+    pub fn notice(&self) -> Option<String> {
+        match self {
+            LambdaRuntime::Image => None,
+            LambdaRuntime::Python(v) => Some(format!(
+                "runtime `{v}`: scar's supervisor is a static binary, so the Python version has no effect; the function is a zip package, as SCAR deploys its Python runtimes"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LambdaRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LambdaRuntime {
+    type Err = String;
+
+    /// `image` or `python3.<minor>`; `scar` (scar's earlier `--runtime scar`) is refused
+    /// with the flag it became.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let python = s
+            .strip_prefix("python3.")
+            .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()));
+        match s {
+            "image" => Ok(LambdaRuntime::Image),
+            _ if python => Ok(LambdaRuntime::Python(s.into())),
+            "scar" => Err(
+                "`scar` is not one of SCAR's Lambda runtimes: scar's supervisor as the function's Runtime API client is `--runtime-client scar` (FDL `runtime_client: scar`), the default; `--runtime` (`-rt`, FDL `runtime`) takes SCAR's runtimes: `image` (the image package) or `python3.x` (the zip package)".into(),
+            ),
+            other => Err(format!(
+                "unknown Lambda runtime `{other}`: SCAR's `image` (the image package) or `python3.x` (the zip package); the image's own Runtime API client is `--runtime-client image`"
+            )),
+        }
     }
 }
 
@@ -145,14 +220,16 @@ pub fn fitting_threshold(timeout_s: u32) -> u32 {
     (timeout_s / 10).max(1).min(timeout_s.saturating_sub(1))
 }
 
-impl std::str::FromStr for Runtime {
+impl std::str::FromStr for RuntimeClient {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "scar" => Ok(Runtime::Scar),
-            "image" => Ok(Runtime::Image),
-            other => Err(format!("unknown runtime `{other}`: `scar` or `image`")),
+            "scar" => Ok(RuntimeClient::Scar),
+            "image" => Ok(RuntimeClient::Image),
+            other => Err(format!(
+                "unknown runtime client `{other}`: `scar` or `image`"
+            )),
         }
     }
 }
@@ -327,8 +404,8 @@ struct StoredSpec {
     execution_mode: ExecutionMode,
     #[serde(default)]
     batch: Option<BatchSpec>,
-    #[serde(default)]
-    runtime: Runtime,
+    #[serde(default, alias = "runtime")]
+    runtime_client: RuntimeClient,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -362,7 +439,7 @@ impl From<StoredSpec> for FunctionSpec {
             outputs,
             storage_providers: s.storage_providers,
             execution_mode: s.execution_mode,
-            runtime: s.runtime,
+            runtime_client: s.runtime_client,
             batch: s.batch,
         }
     }
@@ -576,7 +653,7 @@ impl FunctionSpec {
             storage_providers: BTreeMap::new(),
             execution_mode: ExecutionMode::default(),
             batch: None,
-            runtime: Runtime::default(),
+            runtime_client: RuntimeClient::default(),
         }
     }
 
@@ -663,9 +740,9 @@ impl FunctionSpec {
         self
     }
 
-    /// With `runtime` as its runtime.
-    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
-        self.runtime = runtime;
+    /// With `client` as its Runtime API client.
+    pub fn with_runtime_client(mut self, client: RuntimeClient) -> Self {
+        self.runtime_client = client;
         self
     }
 
@@ -704,14 +781,16 @@ impl FunctionSpec {
                 )));
             }
         }
-        if self.runtime == Runtime::Image
+        if self.runtime_client == RuntimeClient::Image
             && (self.execution_mode.uses_batch() || self.init_script.is_some())
         {
-            return Err(SpecError::ImageRuntime(if self.init_script.is_some() {
-                "an init script"
-            } else {
-                "a Batch execution mode"
-            }));
+            return Err(SpecError::ImageRuntimeClient(
+                if self.init_script.is_some() {
+                    "an init script"
+                } else {
+                    "a Batch execution mode"
+                },
+            ));
         }
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use scar_core::config::ProviderKind;
 use scar_core::provider::{FunctionInfo, ImageInput, PackageKind, SurfaceError, Unsupported};
-use scar_core::{FunctionSpec, Runtime};
+use scar_core::{FunctionSpec, RuntimeClient};
 use scar_packager::{BlobCache, ImageSource, Progress, PulledImage};
 
 use crate::state::{ensure_mount_point, Launch, StoredFunction};
@@ -31,10 +31,10 @@ impl LocalProvider {
             return Err(SurfaceError::Exists(spec.name).into());
         }
         self.check_inputs_free(&spec)?;
-        if spec.runtime == Runtime::Image && package.is_some() {
+        if spec.runtime_client == RuntimeClient::Image && package.is_some() {
             return Err(SurfaceError::Unsupported(Unsupported {
                 provider: PROVIDER_NAME,
-                what: "--package with --runtime image".into(),
+                what: "--package with --runtime-client image".into(),
                 instead: "leave out --package: the image runs as it is".into(),
             })
             .into());
@@ -84,7 +84,7 @@ impl LocalProvider {
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
         let image = scar_packager::pull_through(source, &cache, progress, &self.mirrors).await?;
-        if spec.runtime == Runtime::Image
+        if spec.runtime_client == RuntimeClient::Image
             && image.config.entrypoint.is_empty()
             && image.config.cmd.is_empty()
         {

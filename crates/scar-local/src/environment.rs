@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use scar_core::contract;
 use scar_core::lambda::log_group;
-use scar_core::{FunctionSpec, ImageConfig, Runtime};
+use scar_core::{FunctionSpec, ImageConfig, RuntimeClient};
 
 use crate::provider::RunAs;
 use crate::state::{Launch, StoredFunction};
@@ -101,9 +101,9 @@ impl LocalProvider {
         }
         self.lay_out_package(stored, &mut environment)?;
         self.mount_buckets(spec, &mut environment);
-        match spec.runtime {
-            Runtime::Scar => Ok(environment),
-            Runtime::Image => environment.own_runtime(spec, &stored.image_config),
+        match spec.runtime_client {
+            RuntimeClient::Scar => Ok(environment),
+            RuntimeClient::Image => environment.own_runtime(spec, &stored.image_config),
         }
     }
 

@@ -46,7 +46,7 @@ pub enum LocalError {
         request_id: String,
         message: String,
     },
-    #[error("function {0:?} runs its image's own runtime (`--runtime image`), and its image has no ENTRYPOINT or CMD to run: use a Lambda container image, or leave out `--runtime image`")]
+    #[error("function {0:?} runs its image's own Runtime API client (`--runtime-client image`), and its image has no ENTRYPOINT or CMD to run: use a Lambda container image, or leave out `--runtime-client image`")]
     NoRuntime(String),
     #[error("cannot invoke {function:?}: {message}")]
     PayloadTooLarge { function: String, message: String },

@@ -102,7 +102,7 @@ async fn zip_init_invoke_list_and_rm() {
     // Invoke: a canned scar response, then moto's echo (not a scar response).
     moto.queue_invoke_results(&[scar_response("req-1", "hello\n")]);
     let inv = aws
-        .invoke_detailed("zipfn", scar_core::Runtime::Scar, &Payload::default())
+        .invoke_detailed("zipfn", scar_core::RuntimeClient::Scar, &Payload::default())
         .await
         .unwrap();
     assert_eq!(inv.response.output, "hello\n");

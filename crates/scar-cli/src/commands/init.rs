@@ -30,7 +30,10 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             printer.warn(notice);
         }
     }
-    if let (Some(PackageKind::Zip), Some(proot)) = (args.package, ctx.proot()) {
+    let zip = functions
+        .iter()
+        .any(|f| f.package == Some(PackageKind::Zip));
+    if let (true, Some(proot)) = (zip, ctx.proot()) {
         if !matches!(scar_local::is_static_elf(&proot), Ok(true)) {
             printer.warn(format!(
                 "{} is not a static executable: on Lambda it runs only if Amazon Linux has what it links to",
@@ -43,7 +46,7 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         let provider = provider_for(&ctx, cli, &f, args.strict).await?;
         let image = f.image.ok_or_else(|| Failure::usage("no image"))?;
         let request = CreateRequest::new(f.spec, image)
-            .with_package(args.package)
+            .with_package(f.package)
             .with_deployment_bucket(f.deployment_bucket);
         let bars = printer.bars();
         let info = with_provider!(&provider, |p| p

@@ -904,7 +904,7 @@ fn scars_batch_example_deploys_runs_and_is_removed_on_aws() {
     assert_eq!(left["jobQueues"], serde_json::json!([]), "{left}");
 }
 
-/// A Lambda container image with its own runtime (`--runtime image`) on AWS: pushed as it
+/// A Lambda container image with its own runtime (`--runtime-client image`) on AWS: pushed as it
 /// is (its own entrypoint, no supervisor layer), created with PackageType=Image and its
 /// variables as they are, and run with a payload of its own whose answer is printed as
 /// it is (moto's Lambda, without Docker, answers the payload back).
@@ -924,14 +924,14 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         env.image_archive().to_str().unwrap(),
         "-r",
         &env.moto.role_arn(),
-        "--runtime",
+        "--runtime-client",
         "image",
         "--package",
         "zip",
     ]);
     zip.assert_refused("pushed as it is");
-    let info = env.init("own", &["--runtime", "image", "-e", "GREETING=hi"]);
-    assert_eq!(info["spec"]["runtime"], "image", "{info}");
+    let info = env.init("own", &["--runtime-client", "image", "-e", "GREETING=hi"]);
+    assert_eq!(info["spec"]["runtime_client"], "image", "{info}");
 
     let reference = format!("docker://{}/scar-own:latest", registry.addr);
     let inspect = |args: &[&str]| -> serde_json::Value {
@@ -975,7 +975,7 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
         "the runtime reads its variables as they are: {got}"
     );
     let listed = env.run(&["ls", "--json"]).ok().json();
-    assert_eq!(listed[0]["spec"]["runtime"], "image", "{listed}");
+    assert_eq!(listed[0]["spec"]["runtime_client"], "image", "{listed}");
 
     let run = env
         .run(&["run", "-n", "own", "--payload", r#"{"k":[1,2]}"#])

@@ -357,11 +357,17 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
         .init_from(
             "byo",
             &archive,
-            &["--runtime", "image", "-e", "FROM_INIT=init-env", "--json"],
+            &[
+                "--runtime-client",
+                "image",
+                "-e",
+                "FROM_INIT=init-env",
+                "--json",
+            ],
         )
         .ok()
         .json();
-    assert_eq!(info["spec"]["runtime"], "image");
+    assert_eq!(info["spec"]["runtime_client"], "image");
     let out = s.run_payload("byo", r#"{"cmd_args":["context"]}"#);
     let ctx: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(ctx["env"]["_HANDLER"], "function.handler");
@@ -395,7 +401,9 @@ fn a_lambda_container_image_runs_with_its_own_runtime() {
     ]);
     let bare = plain.join("bare.tar");
     image.docker_archive(&bare);
-    let refused = s.scar.init_from("bare", &bare, &["--runtime", "image"]);
+    let refused = s
+        .scar
+        .init_from("bare", &bare, &["--runtime-client", "image"]);
     refused.assert_refused("no ENTRYPOINT or CMD");
 }
 
@@ -413,7 +421,7 @@ fn awslambdaric_in_a_debian_image_behaves_as_on_lambda() {
         return;
     };
     let init = |name: &str, extra: &[&str]| {
-        let extra = [&["--runtime", "image"], extra].concat();
+        let extra = [&["--runtime-client", "image"], extra].concat();
         s.scar.init_from(name, &archive, &extra).ok();
     };
 

@@ -18,8 +18,9 @@ enum Fate {
     /// A SCAR 4 key whose value (this JSON) is what scar does anyway; another value is
     /// not followed, for the reason given.
     Only(&'static str, &'static str),
-    /// Read, but for this (string) value, which SCAR gives a meaning scar has no use for:
-    /// that value is not followed, for the reason given.
+    /// Read, but for this (string) value (`*` at the end: any value so starting), which
+    /// SCAR gives a meaning scar has no use for: that value is not followed, for the
+    /// reason given.
     Except(&'static str, &'static str),
     /// SCAR 4's `boto_profile` or `region` (the key named) of one AWS service: scar uses
     /// `aws.lambda`'s for every service, so another value is not followed.
@@ -33,7 +34,9 @@ use Fate::{AsLambda, Earlier, Except, Only, Read, Section, Unused};
 const VERSION: &str =
     "SCAR's version of the file's layout; scar reads every layout and never rewrites the file";
 const OSCAR: &str = "OSCAR clusters; scar's providers are `local` and `aws`";
-const SUPERVISOR: &str = "SCAR's supervisor (its version, layer and Python runtime); scar builds its own supervisor into each function";
+const SUPERVISOR: &str =
+    "SCAR's supervisor (its version and layer); scar builds its own supervisor into each function";
+const PYTHON: &str = "SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)";
 const UDOCKER: &str =
     "udocker's variables; scar runs no udocker and leaves them out of its functions";
 const LOG_LEVEL: &str = "the log level of SCAR's supervisor; scar's supervisor has no levels";
@@ -76,7 +79,7 @@ const KEYS: &[(&str, Fate)] = &[
     ("aws.lambda.time", Earlier("aws.lambda.timeout")),
     ("aws.lambda.memory", Read),
     ("aws.lambda.description", Read),
-    ("aws.lambda.runtime", Unused(SUPERVISOR)),
+    ("aws.lambda.runtime", Except("python3.*", PYTHON)),
     ("aws.lambda.layers", Only("[]", LAYERS)),
     (
         "aws.lambda.invocation_type",
@@ -228,7 +231,11 @@ fn walk(file: &Value, map: &Map<String, Value>, at: &mut Vec<String>, notes: &mu
                 }
             }
             Some(Except(not_followed, why)) => {
-                if value.as_str() == Some(not_followed) {
+                let matches = |v: &str| match not_followed.strip_suffix('*') {
+                    Some(prefix) => v.starts_with(prefix),
+                    None => v == not_followed,
+                };
+                if value.as_str().is_some_and(matches) {
                     notes.add(key, format!("{value} is not followed: {why}"));
                 }
             }

@@ -358,7 +358,7 @@ fn build_sync(
 }
 
 /// `image` as it is, to push unchanged (a Lambda container image with a runtime of its
-/// own, `--runtime image`): its config and layers, no supervisor layer
+/// own, `--runtime-client image`): its config and layers, no supervisor layer
 /// (`supervisor_diff_id` is empty) and no function file.
 pub fn unchanged_image_package(
     image: &PulledImage,
