@@ -13,6 +13,7 @@ mod events;
 mod fdl;
 mod hostile_images;
 mod lambda;
+mod lambda_runtime;
 mod local;
 mod minio_input;
 mod packages;

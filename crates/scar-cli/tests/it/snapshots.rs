@@ -80,6 +80,29 @@ fn usage_error_messages() {
             "follow-with-request",
             &["log", "-n", "f", "--follow", "-ri", "x"],
         ),
+        // scar's earlier `--runtime scar` (its own-client switch), now `--runtime-client`.
+        (
+            "runtime-scar",
+            &["init", "-n", "f", "-i", "busybox", "--runtime", "scar"],
+        ),
+        (
+            "runtime-unknown",
+            &["init", "-n", "f", "-i", "busybox", "-rt", "java21"],
+        ),
+        (
+            "runtime-and-package",
+            &[
+                "init",
+                "-n",
+                "f",
+                "-i",
+                "busybox",
+                "-rt",
+                "image",
+                "--package",
+                "zip",
+            ],
+        ),
     ];
     settings(&scar).bind(|| {
         for (name, args) in cases {

@@ -56,13 +56,6 @@ const DOC_LINES: &[&str] = &[
     "scar  init -f function_def.yaml -rt image",
 ];
 
-/// Lines that wait for another branch. Each is still run: it must fail today, and the
-/// test says to take it out of this list once it passes; then its checks run.
-const PENDING_OTHER_BRANCHES: &[(&str, &str)] = &[(
-    "scar  init -f function_def.yaml -rt image",
-    "branch `rt-name`: `-rt image` as SCAR's image runtime (SCAR's supervisor added to the image)",
-)];
-
 /// The docs' scripts and files, as they print them (their `cat >> FILE << EOF` bodies).
 const BASIC_COW_YAML: &str = "functions:
   aws:
@@ -181,9 +174,8 @@ impl Walk {
     }
 
     /// `line`, split as a shell splits it, after the names it stands for are put in
-    /// (`(placeholder, real)`); `scar` run in the directory. `None` for a line
-    /// [`PENDING_OTHER_BRANCHES`] lists (run and checked to fail still).
-    fn doc(&mut self, line: &str, names: &[(&str, &str)]) -> Option<Run> {
+    /// (`(placeholder, real)`); `scar` run in the directory; it must succeed.
+    fn doc(&mut self, line: &str, names: &[(&str, &str)]) -> Run {
         self.ran.push(line.to_string());
         let mut typed = line.to_string();
         for (placeholder, real) in names {
@@ -191,15 +183,8 @@ impl Walk {
         }
         let r = self.shell(&typed);
         eprintln!("$ {typed}\n{}{}", r.stdout, r.stderr);
-        if let Some((_, why)) = PENDING_OTHER_BRANCHES.iter().find(|(l, _)| *l == line) {
-            assert_ne!(
-                r.status, 0,
-                "`{line}` runs now: take it out of PENDING_OTHER_BRANCHES ({why}) so that its checks run"
-            );
-            return None;
-        }
         assert_eq!(r.status, 0, "the docs' `{typed}` failed: {r:#?}");
-        Some(r)
+        r
     }
 
     /// A step that is not one of the docs' lines, said as such.
@@ -332,43 +317,35 @@ fn scars_documented_command_lines_run_unchanged() {
     image_env_usage(&mut walk);
 
     assert_eq!(walk.ran, DOC_LINES, "the walk and the docs' list differ");
-    for (line, _) in PENDING_OTHER_BRANCHES {
-        assert!(
-            DOC_LINES.contains(line),
-            "pending but not the docs': {line}"
-        );
-    }
     assert!(functions(&walk).is_empty(), "the walk leaves no function");
 }
 
 fn basic_usage_with_a_file(walk: &mut Walk) {
     walk.append("basic-cow.yaml", BASIC_COW_YAML);
-    let r = walk.doc("scar init -f basic-cow.yaml", &[]).unwrap();
+    let r = walk.doc("scar init -f basic-cow.yaml", &[]);
     assert!(r.stdout.contains("'scar-cowsay' created"), "{r:#?}");
     assert!(r.stdout.contains(COWSAY), "from SCAR's image name: {r:#?}");
-    let r = walk.doc("scar run -f basic-cow.yaml", &[]).unwrap();
+    let r = walk.doc("scar run -f basic-cow.yaml", &[]);
     says_a_fortune(&r.stdout);
-    let log = walk.doc("scar log -f basic-cow.yaml", &[]).unwrap();
+    let log = walk.doc("scar log -f basic-cow.yaml", &[]);
     assert!(
         log.stdout.contains("START RequestId: ") && log.stdout.contains(&r.stdout),
         "the invocation and what it printed: {log:#?}"
     );
-    walk.doc("scar rm -f basic-cow.yaml", &[]).unwrap();
+    walk.doc("scar rm -f basic-cow.yaml", &[]);
     assert!(functions(walk).is_empty());
 }
 
 fn basic_usage_on_the_command_line(walk: &mut Walk) {
-    let r = walk
-        .doc("scar init -n scar-cowsay -i grycap/cowsay", &[])
-        .unwrap();
+    let r = walk.doc("scar init -n scar-cowsay -i grycap/cowsay", &[]);
     assert!(r.stdout.contains("from grycap/cowsay"), "{r:#?}");
-    let help = walk.doc("scar --help", &[]).unwrap();
+    let help = walk.doc("scar --help", &[]);
     for command in ["Usage: scar", "init", "run", "log", "rm"] {
         assert!(help.stdout.contains(command), "{help:#?}");
     }
-    let run = walk.doc("scar run -n scar-cowsay", &[]).unwrap();
+    let run = walk.doc("scar run -n scar-cowsay", &[]);
     says_a_fortune(&run.stdout);
-    let log = walk.doc("scar log -n scar-cowsay", &[]).unwrap();
+    let log = walk.doc("scar log -n scar-cowsay", &[]);
     assert!(log.stdout.contains(&run.stdout), "{log:#?}");
     // The request id is in the START line `scar log` printed.
     let id = log
@@ -383,13 +360,9 @@ fn basic_usage_on_the_command_line(walk: &mut Walk) {
         ("log-stream-name", stream.as_str()),
         ("request-id", id.as_str()),
     ];
-    let by_stream = walk
-        .doc("scar log -n scar-cowsay -ls 'log-stream-name'", &names)
-        .unwrap();
+    let by_stream = walk.doc("scar log -n scar-cowsay -ls 'log-stream-name'", &names);
     assert!(by_stream.stdout.contains(&run.stdout), "{by_stream:#?}");
-    let by_id = walk
-        .doc("scar log -n scar-cowsay -ri request-id", &names)
-        .unwrap();
+    let by_id = walk.doc("scar log -n scar-cowsay -ri request-id", &names);
     let lines: Vec<&str> = by_id.stdout.lines().collect();
     assert!(
         lines[0].starts_with(&format!("START RequestId: {id}"))
@@ -399,14 +372,12 @@ fn basic_usage_on_the_command_line(walk: &mut Walk) {
                 .starts_with(&format!("REPORT RequestId: {id}")),
         "the invocation's lines: {by_id:#?}"
     );
-    let both = walk
-        .doc(
-            "scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id",
-            &names,
-        )
-        .unwrap();
+    let both = walk.doc(
+        "scar log -n scar-cowsay -ls 'log-stream-name' -ri request-id",
+        &names,
+    );
     assert_eq!(both.stdout, by_id.stdout);
-    walk.doc("scar rm -n scar-cowsay", &[]).unwrap();
+    walk.doc("scar rm -n scar-cowsay", &[]);
     assert!(functions(walk).is_empty());
     let gone = walk.extra("scar run -n scar-cowsay");
     assert_eq!(gone.status, 2, "removed: {gone:#?}");
@@ -417,15 +388,14 @@ fn advanced_usage(walk: &mut Walk) {
     walk.fresh(&["cow.sh", "cow.yaml"]);
     walk.append("cow.sh", COW_SH_INIT);
     walk.append("cow.yaml", COW_YAML_INIT_SCRIPT);
-    walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    walk.doc("scar init -f cow.yaml", &[]);
     assert_eq!(
         cow_says(&walk.says("-n scar-cowsay")),
         "Executing init script !!"
     );
     walk.extra("scar rm -n scar-cowsay").ok();
-    walk.doc("scar init -s cow.sh -n scar-cowsay -i grycap/cowsay", &[])
-        .unwrap();
-    let r = walk.doc("scar run -f cow.yaml", &[]).unwrap();
+    walk.doc("scar init -s cow.sh -n scar-cowsay -i grycap/cowsay", &[]);
+    let r = walk.doc("scar run -f cow.yaml", &[]);
     assert_eq!(cow_says(&r.stdout), "Executing init script !!");
 
     // A user-defined shell-script.
@@ -433,16 +403,16 @@ fn advanced_usage(walk: &mut Walk) {
     walk.append("runcow.sh", RUNCOW_SH);
     walk.append("cow.yaml", COW_YAML_RUN_SCRIPT);
     walk.extra("scar rm -n scar-cowsay").ok();
-    walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    walk.doc("scar init -f cow.yaml", &[]);
     // Without a script, the image's own command: a fortune.
-    let r = walk.doc("scar run -n scar-cowsay", &[]).unwrap();
+    let r = walk.doc("scar run -n scar-cowsay", &[]);
     says_a_fortune(&r.stdout);
     for line in [
         "scar run -f cow.yaml",
         "scar run -n scar-cowsay -s runcow.sh",
         "scar run -f cow.yaml -s runcow.sh",
     ] {
-        let r = walk.doc(line, &[]).unwrap();
+        let r = walk.doc(line, &[]);
         assert_eq!(cow_says(&r.stdout), "Executing run script !!", "{line}");
     }
 
@@ -451,7 +421,7 @@ fn advanced_usage(walk: &mut Walk) {
     walk.append("cow.sh", COW_SH_ENV);
     walk.append("cow-env.yaml", COW_ENV_YAML);
     walk.extra("scar rm -n scar-cowsay").ok();
-    walk.doc("scar init -f cow-env.yaml", &[]).unwrap();
+    walk.doc("scar init -f cow-env.yaml", &[]);
     let env = cow_says(&walk.says("-n scar-cowsay -s cow.sh"));
     for var in ["TESTKEY1=val1", "TESTKEY2=val2"] {
         assert!(env.split(' ').any(|w| w == var), "{var} in {env}");
@@ -460,15 +430,14 @@ fn advanced_usage(walk: &mut Walk) {
     walk.doc(
         "scar init -n scar-cowsay -i grycap/cowsay -e TEST1=45 -e TEST2=69 -s cow.sh",
         &[],
-    )
-    .unwrap();
+    );
     let env = cow_says(&walk.says("-n scar-cowsay"));
     for var in ["TEST1=45", "TEST2=69"] {
         assert!(env.split(' ').any(|w| w == var), "{var} in {env}");
     }
 
     // Custom commands: the command replaces any script (cow.yaml's run_script here).
-    let r = walk.doc("scar run -f cow.yaml df -h", &[]).unwrap();
+    let r = walk.doc("scar run -f cow.yaml df -h", &[]);
     let header = r.stdout.lines().next().unwrap_or_default();
     assert!(
         header.starts_with("Filesystem") && header.ends_with("Mounted on"),
@@ -477,7 +446,7 @@ fn advanced_usage(walk: &mut Walk) {
     assert!(!r.stdout.contains(COW), "{r:#?}");
 
     // JSON output.
-    let r = walk.doc("scar run -f cow.yaml -j", &[]).unwrap();
+    let r = walk.doc("scar run -f cow.yaml -j", &[]);
     let json = r.json();
     let output = json["output"].as_str().unwrap_or_default();
     assert_eq!(cow_says(output), "Executing run script !!", "{json}");
@@ -501,7 +470,7 @@ fn advanced_usage(walk: &mut Walk) {
     walk.fresh(&["cow.yaml"]);
     walk.append("cow.yaml", COW_YAML_IMAGE_FILE);
     walk.extra("scar rm -n scar-cowsay").ok();
-    let r = walk.doc("scar init -f cow.yaml", &[]).unwrap();
+    let r = walk.doc("scar init -f cow.yaml", &[]);
     assert!(r.stdout.contains("from cowsay.tar.gz"), "{r:#?}");
     assert!(
         r.stderr.contains("-db scar-test: not used, as on AWS"),
@@ -509,12 +478,10 @@ fn advanced_usage(walk: &mut Walk) {
     );
     says_a_fortune(&walk.says("-n scar-cowsay"));
     walk.extra("scar rm -n scar-cowsay").ok();
-    let r = walk
-        .doc(
-            "scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz",
-            &[],
-        )
-        .unwrap();
+    let r = walk.doc(
+        "scar init -db scar-cowsay -n scar-cowsay -if cowsay.tar.gz",
+        &[],
+    );
     assert!(
         r.stderr.contains("-db scar-cowsay: not used, as on AWS"),
         "{r:#?}"
@@ -529,7 +496,7 @@ fn advanced_usage(walk: &mut Walk) {
     walk.fresh(&["minicow.yaml"]);
     walk.append("minicow.yaml", MINICOW_YAML);
     walk.extra("scar rm -n scar-cowsay").ok();
-    let r = walk.doc("scar init -f minicow.yaml", &[]).unwrap();
+    let r = walk.doc("scar init -f minicow.yaml", &[]);
     assert!(r.stdout.contains("from minicow.tar.gz"), "{r:#?}");
     says_a_fortune(&walk.says("-f minicow.yaml"));
     walk.extra("scar rm -f minicow.yaml").ok();
@@ -538,14 +505,17 @@ fn advanced_usage(walk: &mut Walk) {
 fn image_env_usage(walk: &mut Walk) {
     walk.append("function_def.yaml", FUNCTION_DEF_YAML);
     walk.append("script.sh", SCRIPT_SH);
-    if walk
-        .doc("scar  init -f function_def.yaml -rt image", &[])
-        .is_some()
-    {
-        assert_eq!(
-            cow_says(&walk.says("-n scar-function")),
-            "Executing the image runtime's init script !!"
-        );
-        walk.extra("scar rm -f function_def.yaml").ok();
-    }
+    // SCAR's image runtime: the image with the supervisor in it, scar's image package.
+    walk.doc("scar  init -f function_def.yaml -rt image", &[]);
+    let listed = walk.extra("scar ls -j").json();
+    let f = (listed.as_array().unwrap().iter())
+        .find(|f| f["spec"]["name"] == "scar-function")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(f["package"], "image", "{f}");
+    assert_eq!(f["spec"]["memory_mb"], 2048, "{f}");
+    assert_eq!(
+        cow_says(&walk.says("-n scar-function")),
+        "Executing the image runtime's init script !!"
+    );
+    walk.extra("scar rm -f function_def.yaml").ok();
 }
