@@ -983,3 +983,81 @@ fn an_image_with_its_own_runtime_is_pushed_unchanged_on_aws() {
     assert_eq!(run.stdout, r#"{"k":[1,2]}"#);
     env.run(&["rm", "-n", "own"]).ok();
 }
+
+/// SCAR's `-rt image` (and FDL `runtime: image`) on AWS: the user's image with the
+/// supervisor in it, pushed to ECR and created as an image function, as SCAR makes it;
+/// `-rt python3.9` is SCAR's zip, with its one warning.
+#[test]
+fn scars_image_runtime_pushes_the_image_with_the_supervisor() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry", "proot"])
+    else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let info = env.init("rt-img", &["-rt", "image"]);
+    assert_eq!(info["package"], "image", "{info}");
+    assert!(info["spec"].get("runtime_client").is_none(), "{info}");
+    let fdl = env.fdl(
+        "function_def.yaml",
+        "functions:\n  aws:\n  - lambda:\n      runtime: image\n      name: rt-fdl\n      memory: 256\n      init_script: script.sh\n      container:\n        image_file: {archive}\n    iam:\n      role: {role}\n",
+    );
+    write_file(env.work.path(), "script.sh", "echo from the init script\n");
+    let r = env.run(&["init", "-f", &fdl, "-rt", "image"]).ok();
+    assert!(!r.stderr.contains("not used"), "`runtime` is read: {r:#?}");
+    // Both are the image with the supervisor as its entrypoint, in the registry.
+    for repository in ["scar-rt-img", "scar-rt-fdl"] {
+        let reference = format!("docker://{}/{repository}:latest", registry.addr);
+        let out = Command::new("skopeo")
+            .args(["inspect", "--config", "--tls-verify=false", &reference])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{repository}: {out:?}");
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/opt/scar/bootstrap"]),
+            "{config}"
+        );
+    }
+    // Lambda has them as image functions.
+    for name in ["rt-img", "rt-fdl"] {
+        let signed = moto::authorization("lambda");
+        let path = format!("/2015-03-31/functions/{name}");
+        let (status, body) = (env.moto)
+            .http("GET", &path, &[("Authorization", &signed)], b"")
+            .unwrap();
+        assert_eq!(status, 200, "{name}");
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got["Configuration"]["PackageType"], "Image", "{got}");
+    }
+    // SCAR's Python runtime: a zip, and one warning.
+    let role = env.moto.role_arn();
+    let archive = env.image_archive();
+    let r = env
+        .run(&init_args(
+            "rt-py",
+            &archive,
+            &["-r", &role, "-rt", "python3.9"],
+        ))
+        .ok();
+    let warning = "scar's supervisor is a static binary, so the Python version has no effect";
+    assert_eq!(r.stderr.matches(warning).count(), 1, "{r:#?}");
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    let package = |name: &str| {
+        (listed.as_array().unwrap().iter())
+            .find(|f| f["spec"]["name"] == name)
+            .map(|f| f["package"].clone())
+    };
+    assert_eq!(
+        [package("rt-img"), package("rt-fdl"), package("rt-py")],
+        [
+            Some("image".into()),
+            Some("image".into()),
+            Some("zip".into())
+        ],
+        "{listed}"
+    );
+    env.run(&["rm", "-a"]).ok();
+}

@@ -68,9 +68,7 @@ fn fdl_runtime_python_is_a_zip_with_one_warning() {
     assert_eq!(r.stderr.matches(warning).count(), 1, "one warning: {r:#?}");
     assert!(!r.stderr.contains("not used"), "`runtime` is read: {r:#?}");
     assert_eq!(packages(&scar, &["py-a", "py-b"]), ["zip", "zip"]);
-    let ran = scar
-        .run(&["run", "-n", "py-b", "echo from the zip"])
-        .ok();
+    let ran = scar.run(&["run", "-n", "py-b", "echo from the zip"]).ok();
     assert!(ran.stdout.contains("from the zip"), "{ran:#?}");
     // On the command line, the same: one warning, a zip.
     let r = scar
