@@ -56,7 +56,8 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
         "oscar: not used by scar",
         "aws.api_gateway: not used by scar",
         "scar.config_version: not used by scar",
-        "aws.lambda.runtime, aws.lambda.supervisor: not used by scar",
+        "aws.lambda.runtime: \"python3.7\" is not followed: SCAR's Python runtime",
+        "aws.lambda.supervisor: not used by scar",
         "aws.lambda.timout: unknown to scar",
         "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed",
     ] {
