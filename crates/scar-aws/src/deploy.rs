@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, FunctionCode, LastUpdateStatus, PackageType, Runtime, State,
+    Environment, FileSystemConfig, FunctionCode, LastUpdateStatus, PackageType, Runtime, State,
+    VpcConfig,
 };
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use scar_core::lambda::log_group;
@@ -20,6 +21,48 @@ use crate::config::retention_days;
 use crate::error::{Leftover, NotFoundExt as _, ResourceKind, SdkResultExt as _};
 use crate::spec_codec::{self, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider, InitRequest, Package};
+
+/// Lambda's VpcConfig of `spec` (FDL `vpc`).
+pub(crate) fn vpc_config(spec: &FunctionSpec) -> Option<VpcConfig> {
+    spec.vpc.as_ref().map(|v| {
+        VpcConfig::builder()
+            .set_subnet_ids(Some(v.subnet_ids.clone()))
+            .set_security_group_ids(Some(v.security_group_ids.clone()))
+            .build()
+    })
+}
+
+/// Lambda's FileSystemConfigs of `spec` (FDL `file_system`); `None` when it has none.
+pub(crate) fn file_system_configs(spec: &FunctionSpec) -> Option<Vec<FileSystemConfig>> {
+    let configs: Vec<FileSystemConfig> = (spec.file_systems.iter())
+        .filter_map(|fs| {
+            FileSystemConfig::builder()
+                .arn(&fs.arn)
+                .local_mount_path(&fs.local_mount_path)
+                .build()
+                .ok()
+        })
+        .collect();
+    (!configs.is_empty()).then_some(configs)
+}
+
+/// Whether `image` is in ECR (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY`): what
+/// `create_image: false` reuses, as SCAR checks it.
+pub(crate) fn is_ecr_image(image: &str) -> bool {
+    let host = image.split('/').next().unwrap_or_default();
+    image.contains('/') && host.contains(".dkr.ecr.")
+}
+
+/// The image `create_image: false` reuses, with SCAR's default tag (`latest`) when it
+/// names neither a tag nor a digest.
+pub(crate) fn reused_image_uri(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or_default();
+    if last.contains(':') || last.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
 
 /// How long [`AwsProvider::init`] waits for a new function to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -91,6 +134,17 @@ impl AwsProvider {
         spec.validate()?;
         crate::batch::check_batch_function(spec, kind)?;
         spec_codec::encode(spec, None)?;
+        if !spec.file_systems.is_empty() && spec.vpc.is_none() {
+            return Err(AwsError::FileSystemNeedsVpc {
+                function: spec.name.clone(),
+            });
+        }
+        if spec.reuse_image && !is_ecr_image(&spec.image) {
+            return Err(AwsError::NotEcrImage {
+                function: spec.name.clone(),
+                image: spec.image.clone(),
+            });
+        }
         if self.config.deployment.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
@@ -146,6 +200,9 @@ impl AwsProvider {
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
             .set_tags(Some(encoded.tags));
+        create = create
+            .set_vpc_config(vpc_config(spec))
+            .set_file_system_configs(file_system_configs(spec));
         let variables = function_variables(spec, encoded.variables);
         if !variables.is_empty() {
             create = create.environment(

@@ -58,7 +58,8 @@ pub enum ConfigError {
     /// A key whose value scar cannot use (`aws.lambda.execution_mode`, variables).
     #[error("the config file: {0}")]
     Value(#[from] crate::fdl::FdlError),
-    /// A registry mirror scar cannot use (`registry.mirrors`, `SCAR_REGISTRY_MIRRORS`).
+    /// A value scar cannot use: a registry mirror (`registry.mirrors`,
+    /// `SCAR_REGISTRY_MIRRORS`), a flag that is not a boolean (`aws.ecr.delete_image`).
     #[error("{at}: {reason}")]
     Mirror { at: String, reason: String },
 }
@@ -501,6 +502,9 @@ pub struct Settings {
     /// compute environments there): what Batch mode functions take where their
     /// definition says nothing.
     pub batch: crate::BatchSpec,
+    /// `aws.ecr.delete_image` (SCAR's): whether `rm` deletes a function's ECR image where
+    /// its definition does not say (`ecr.delete_image`).
+    pub delete_image: bool,
 }
 
 impl Settings {
@@ -550,8 +554,19 @@ impl Settings {
         };
         let mut lambda_environment = variables(lambda.environment.as_ref(), "aws.lambda")?;
         lambda_environment.retain(|name, _| !name.starts_with(UDOCKER_PREFIX));
+        let delete_image = match file.aws.other.get("ecr").and_then(|e| e.get("delete_image")) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ConfigError::Mirror {
+                    at: "aws.ecr.delete_image".into(),
+                    reason: format!("expected true or false, not {other}"),
+                })
+            }
+        };
         Ok(Settings {
             batch,
+            delete_image,
             provider,
             memory_mb: flags
                 .memory_mb

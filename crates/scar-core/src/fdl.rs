@@ -44,7 +44,8 @@ use yaml_serde::Value;
 
 use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
 use crate::spec::{
-    BatchSpec, ComputeResources, ExecutionMode, InputSpec, OutputSpec, StorageProvider,
+    BatchSpec, ComputeResources, ExecutionMode, FileSystemSpec, InputSpec, OutputSpec,
+    StorageProvider, VpcSpec,
 };
 
 /// A file that is not a function definition scar can deploy.
@@ -98,6 +99,18 @@ pub struct FdlFunction {
     pub execution_mode: Option<ExecutionMode>,
     /// The `batch:` block (a Batch mode without one takes `aws.batch` of the config file).
     pub batch: Option<BatchSpec>,
+    /// `lambda.region`: the AWS region the function lives in (`None`: the settings').
+    pub region: Option<String>,
+    /// `lambda.boto_profile`: the AWS profile it is created and reached with.
+    pub boto_profile: Option<String>,
+    /// `lambda.vpc`: Lambda's VpcConfig.
+    pub vpc: Option<VpcSpec>,
+    /// `lambda.file_system`: EFS access points and where they are mounted.
+    pub file_systems: Vec<FileSystemSpec>,
+    /// `lambda.container.create_image`: `Some(false)` reuses an image already in ECR.
+    pub create_image: Option<bool>,
+    /// `ecr.delete_image`: `Some(false)` keeps the ECR repository on `rm`.
+    pub delete_image: Option<bool>,
 }
 
 /// A parsed file: its functions, in order, and what in it was ignored.
@@ -209,6 +222,15 @@ struct AwsEntry {
     iam: Option<Iam>,
     cloudwatch: Option<Cloudwatch>,
     batch: Option<Batch>,
+    ecr: Option<Ecr>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// `ecr:` of a function (SCAR's): whether `rm` deletes its image.
+#[derive(Deserialize)]
+struct Ecr {
+    delete_image: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -230,6 +252,11 @@ struct Lambda {
     #[serde(default)]
     output: Vec<Storage>,
     execution_mode: Option<String>,
+    region: Option<String>,
+    boto_profile: Option<String>,
+    vpc: Option<VpcSpec>,
+    #[serde(default)]
+    file_system: Vec<FileSystemSpec>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -249,6 +276,7 @@ struct Container {
     image_file: Option<String>,
     timeout_threshold: Option<u32>,
     environment: Option<Environment>,
+    create_image: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -655,6 +683,26 @@ impl AwsEntry {
                 c.log_retention_policy_in_days
             }),
         );
+        let delete_image = self.ecr.and_then(|e| {
+            note_ignored(&e.other, &format!("{at}.ecr"), warnings);
+            e.delete_image
+        });
+        if let Some(vpc) = &lambda.vpc {
+            vpc.validate()
+                .map_err(|e| invalid(&format!("{lat}.vpc"), &e.to_string()))?;
+        }
+        crate::spec::validate_file_systems(&lambda.file_system)
+            .map_err(|e| invalid(&format!("{lat}.file_system"), &e.to_string()))?;
+        let region = lambda.region.filter(|r| !r.trim().is_empty());
+        if let Some(r) = &region {
+            let ok = (r.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err(invalid(
+                    &format!("{lat}.region"),
+                    &format!("{r:?} is not an AWS region (such as eu-west-1)"),
+                ));
+            }
+        }
         let inputs = folders(lambda.input, &lat, "input", providers, input_folder)?;
         let outputs = folders(lambda.output, &lat, "output", providers, output_folder)?;
         if !inputs.is_empty() && outputs.is_empty() {
@@ -693,6 +741,12 @@ impl AwsEntry {
             execution_mode,
             batch,
             log_retention_days: log_retention_days.flatten(),
+            region,
+            boto_profile: lambda.boto_profile.filter(|p| !p.trim().is_empty()),
+            vpc: lambda.vpc,
+            file_systems: lambda.file_system,
+            create_image: container.create_image,
+            delete_image,
         })
     }
 }
@@ -756,6 +810,7 @@ impl Legacy {
             log_retention_days: None,
             execution_mode: None,
             batch: None,
+            ..FdlFunction::default()
         })
     }
 }

@@ -34,3 +34,4 @@ pub use spec::{
     BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, OutputSpec, Runtime,
     StorageProvider,
 };
+pub use spec::{FileSystemSpec, VpcSpec};
