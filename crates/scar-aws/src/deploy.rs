@@ -523,6 +523,40 @@ fn function_variables(
 mod tests {
     use super::*;
 
+    /// What CreateFunction is sent for `vpc` and `file_system` (moto keeps no
+    /// FileSystemConfigs to read back, so the request is checked here).
+    #[test]
+    fn vpc_and_file_systems_in_the_request() {
+        let mut spec = FunctionSpec::new("f", "busybox");
+        assert!(vpc_config(&spec).is_none() && file_system_configs(&spec).is_none());
+        spec.vpc = Some(scar_core::VpcSpec {
+            subnet_ids: vec!["subnet-1a".into()],
+            security_group_ids: vec!["sg-2b".into()],
+        });
+        let arn = "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0a";
+        spec.file_systems = vec![scar_core::FileSystemSpec {
+            arn: arn.into(),
+            local_mount_path: "/mnt/efs".into(),
+        }];
+        let vpc = vpc_config(&spec).unwrap();
+        assert_eq!(vpc.subnet_ids(), ["subnet-1a"]);
+        assert_eq!(vpc.security_group_ids(), ["sg-2b"]);
+        let fs = file_system_configs(&spec).unwrap();
+        assert_eq!((fs[0].arn(), fs[0].local_mount_path()), (arn, "/mnt/efs"));
+    }
+
+    /// `create_image: false` takes ECR images only, SCAR's `latest` tag added when none.
+    #[test]
+    fn reused_ecr_images() {
+        let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/scar-f";
+        assert!(is_ecr_image(ecr));
+        assert!(!is_ecr_image("busybox") && !is_ecr_image("docker.io/library/busybox"));
+        assert_eq!(reused_image_uri(ecr), format!("{ecr}:latest"));
+        assert_eq!(reused_image_uri(&format!("{ecr}:v1")), format!("{ecr}:v1"));
+        let pinned = format!("{ecr}@sha256:abc");
+        assert_eq!(reused_image_uri(&pinned), pinned);
+    }
+
     /// A caller can act on what a rollback left: each leftover has a kind and a name, and
     /// the error says both.
     #[test]

@@ -554,7 +554,12 @@ impl Settings {
         };
         let mut lambda_environment = variables(lambda.environment.as_ref(), "aws.lambda")?;
         lambda_environment.retain(|name, _| !name.starts_with(UDOCKER_PREFIX));
-        let delete_image = match file.aws.other.get("ecr").and_then(|e| e.get("delete_image")) {
+        let delete_image = match file
+            .aws
+            .other
+            .get("ecr")
+            .and_then(|e| e.get("delete_image"))
+        {
             None | Some(serde_json::Value::Null) => true,
             Some(serde_json::Value::Bool(b)) => *b,
             Some(other) => {
@@ -915,6 +920,26 @@ mod tests {
         // The defaults file does not grow an `extract` section.
         let text = serde_json::to_string(&ConfigFile::defaults()).unwrap();
         assert!(!text.contains("extract"), "{text}");
+    }
+
+    /// SCAR's `aws.ecr.delete_image`: `rm` deletes images unless it says false; a value
+    /// that is not a boolean is refused, naming the key.
+    #[test]
+    fn ecr_delete_image() {
+        let resolve = |text: &str| {
+            let file = ConfigFile::parse(text.as_bytes()).unwrap();
+            Settings::resolve(&Overrides::default(), &|_| None, &file)
+        };
+        assert!(resolve("{}").unwrap().delete_image);
+        assert!(
+            !resolve(r#"{"aws":{"ecr":{"delete_image":false}}}"#)
+                .unwrap()
+                .delete_image
+        );
+        let err = resolve(r#"{"aws":{"ecr":{"delete_image":"no"}}}"#).unwrap_err();
+        assert!(err.to_string().contains("aws.ecr.delete_image"), "{err}");
+        let file = ConfigFile::parse(br#"{"aws":{"ecr":{"delete_image":false}}}"#).unwrap();
+        assert!(file.warnings.is_empty(), "{:?}", file.warnings);
     }
 
     #[test]

@@ -617,7 +617,7 @@ fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> O
 
 impl AwsEntry {
     fn into_function(
-        self,
+        mut self,
         at: &str,
         base_dir: &Path,
         providers: &BTreeMap<String, StorageProvider>,
@@ -627,6 +627,20 @@ impl AwsEntry {
         let Some(lambda) = self.lambda else {
             return Err(invalid(at, "it has no `lambda:` section"));
         };
+        // SCAR's per-service region and profile: scar reaches every service of a function
+        // with its `lambda`'s.
+        let lambda_keys = (lambda.region.as_deref(), lambda.boto_profile.as_deref());
+        let sections = [
+            (self.iam.as_mut().map(|s| &mut s.other), "iam"),
+            (self.cloudwatch.as_mut().map(|s| &mut s.other), "cloudwatch"),
+            (self.batch.as_mut().map(|s| &mut s.other), "batch"),
+        ];
+        for (other, section) in sections {
+            if let Some(other) = other {
+                let at = format!("{at}.{section}");
+                service_keys_as_lambda(other, &at, lambda_keys, warnings);
+            }
+        }
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
         let deployment_bucket = match lambda.deployment {
@@ -751,6 +765,33 @@ impl AwsEntry {
     }
 }
 
+/// Takes `region` and `boto_profile` out of a service's section (`iam`, `cloudwatch`,
+/// `batch`) of a function whose `lambda` has `lambda_keys` (its region and profile):
+/// silent where they agree, a warning where they do not (scar uses the function's).
+fn service_keys_as_lambda(
+    other: &mut BTreeMap<String, Value>,
+    at: &str,
+    lambda_keys: (Option<&str>, Option<&str>),
+    warnings: &mut Vec<String>,
+) {
+    for (key, lambdas) in [("region", lambda_keys.0), ("boto_profile", lambda_keys.1)] {
+        let Some(value) = other.remove(key) else {
+            continue;
+        };
+        let value = value.as_str().unwrap_or_default().to_string();
+        let same = match lambdas {
+            Some(l) => l == value,
+            None => key == "boto_profile" && value == "default",
+        };
+        if !same && !value.is_empty() {
+            warnings.push(format!(
+                "{at}.{key}: {value:?} is not followed: scar reaches every service of a function with its `lambda.{key}` ({})",
+                lambdas.map_or("the settings'".to_string(), |l| format!("{l:?}"))
+            ));
+        }
+    }
+}
+
 impl Legacy {
     fn into_function(
         self,
@@ -868,6 +909,62 @@ functions:
   oscar:
   - cluster: {name: x, image: y}
 "#;
+
+    /// SCAR's keys of where a function lives and what it mounts: `region`,
+    /// `boto_profile`, `vpc`, `file_system`, `create_image`, `ecr.delete_image`; a
+    /// service's own region or profile that agrees with the function's is silent.
+    #[test]
+    fn region_vpc_file_system_and_ecr_keys() {
+        let text = r#"
+functions:
+  aws:
+  - lambda:
+      name: f
+      region: eu-west-1
+      boto_profile: dev
+      vpc:
+        SubnetIds: [subnet-0a1b2c3d]
+        SecurityGroupIds: [sg-0c1d2e3f]
+      file_system:
+      - Arn: arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0abc
+        LocalMountPath: /mnt/efs
+      container:
+        image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/f
+        create_image: false
+    ecr: {delete_image: false}
+    iam: {role: r, boto_profile: dev, region: eu-west-1}
+    cloudwatch: {region: us-east-1}
+"#;
+        let fdl = Fdl::parse(text, Path::new("/w")).unwrap();
+        let f = &fdl.functions[0];
+        assert_eq!(f.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(f.boto_profile.as_deref(), Some("dev"));
+        assert_eq!(f.vpc.as_ref().unwrap().subnet_ids, ["subnet-0a1b2c3d"]);
+        assert_eq!(f.file_systems[0].access_point_id(), "fsap-0abc");
+        assert_eq!(f.file_systems[0].local_mount_path, "/mnt/efs");
+        assert_eq!((f.create_image, f.delete_image), (Some(false), Some(false)));
+        assert_eq!(
+            fdl.warnings,
+            ["functions.aws[0].cloudwatch.region: \"us-east-1\" is not followed: scar reaches every service of a function with its `lambda.region` (\"eu-west-1\")"]
+        );
+        for (from, to, says) in [
+            ("/mnt/efs", "/efs", "LocalMountPath \"/efs\""),
+            ("subnet-0a1b2c3d", "net-1", "SubnetIds: \"net-1\""),
+            (
+                "region: eu-west-1\n",
+                "region: Europe/Paris\n",
+                "not an AWS region",
+            ),
+            (
+                "access-point/fsap-0abc",
+                "file-system/fs-0abc",
+                "not an EFS access point",
+            ),
+        ] {
+            let err = Fdl::parse(&text.replacen(from, to, 1), Path::new("/w")).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
 
     #[test]
     fn scar4_layout() {
@@ -994,7 +1091,7 @@ functions:
       vcpus: 4
       memory: 12288
       enable_gpu: true
-      boto_profile: default
+      boto_profile: other
       environment: {Variables: {MODEL: v3}}
       compute_resources:
         type: spot
@@ -1016,7 +1113,8 @@ functions:
         assert_eq!((b.compute.min_vcpus, b.compute.max_vcpus), (0, 12));
         assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
         assert_eq!(b.compute.instance_role, None);
-        assert_warns(&fdl, &["batch.boto_profile"]);
+        // Batch is reached with the function's profile, not one of its own.
+        assert_warns(&fdl, &["batch.boto_profile: \"other\" is not followed"]);
         // A Batch mode without a `batch:` block leaves it to the config file's `aws.batch`.
         let handover = &fdl.functions[1];
         assert_eq!(handover.execution_mode, Some(ExecutionMode::LambdaBatch));

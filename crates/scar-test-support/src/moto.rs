@@ -138,7 +138,10 @@ impl Moto {
         match status {
             404 => None,
             200 => Some(serde_json::from_slice(&text).unwrap()),
-            _ => panic!("GetFunction {name}: {status} {}", String::from_utf8_lossy(&text)),
+            _ => panic!(
+                "GetFunction {name}: {status} {}",
+                String::from_utf8_lossy(&text)
+            ),
         }
     }
 

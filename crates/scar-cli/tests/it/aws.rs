@@ -1053,8 +1053,16 @@ fn fdl_region_places_the_function_and_every_command_finds_it() {
     assert!(env.moto.lambda_function("eu-west-1", "far-fn").is_none());
 
     // `--region` beside the file wins over it.
-    env.run(&["init", "-f", fdl, "--package", "zip", "--region", "us-west-2"])
-        .ok();
+    env.run(&[
+        "init",
+        "-f",
+        fdl,
+        "--package",
+        "zip",
+        "--region",
+        "us-west-2",
+    ])
+    .ok();
     assert!(env.moto.lambda_function("us-west-2", "far-fn").is_some());
     assert!(env.moto.lambda_function("eu-west-1", "far-fn").is_none());
     env.run(&["rm", "-f", fdl, "--region", "us-west-2"]).ok();
@@ -1111,7 +1119,8 @@ fn fdl_vpc_and_file_system_reach_lambda() {
         format!("functions:\n  aws:\n  - lambda:\n      name: {name}\n{extra}      container: {{image: {{archive}}}}\n    iam: {{role: {{role}}}}\n")
     };
     let vpc = "      vpc:\n        SubnetIds: [subnet-0a1b2c3d, subnet-4e5f6a7b]\n        SecurityGroupIds: [sg-0c1d2e3f]\n";
-    let fs = format!("      file_system:\n      - Arn: {ap}\n        LocalMountPath: /mnt/shared\n");
+    let fs =
+        format!("      file_system:\n      - Arn: {ap}\n        LocalMountPath: /mnt/shared\n");
     let fdl = env.fdl("vpc.yaml", &yaml("vpc-fn", &format!("{vpc}{fs}")));
     env.run(&["init", "-f", &fdl, "--package", "zip"]).ok();
     let got = env.moto.lambda_function(moto::REGION, "vpc-fn").unwrap();
@@ -1121,7 +1130,10 @@ fn fdl_vpc_and_file_system_reach_lambda() {
         serde_json::json!(["subnet-0a1b2c3d", "subnet-4e5f6a7b"]),
         "{got}"
     );
-    assert_eq!(config["SecurityGroupIds"], serde_json::json!(["sg-0c1d2e3f"]));
+    assert_eq!(
+        config["SecurityGroupIds"],
+        serde_json::json!(["sg-0c1d2e3f"])
+    );
     let listed = env.run(&["ls", "--json"]).ok().json();
     let spec = &listed[0]["spec"];
     assert_eq!(spec["vpc"]["SubnetIds"][1], "subnet-4e5f6a7b", "{listed}");
@@ -1135,8 +1147,16 @@ fn fdl_vpc_and_file_system_reach_lambda() {
     // is none, a file system without a VPC (Lambda reaches EFS only from one).
     let bad_path = fs.replace("/mnt/shared", "/data");
     for (name, extra, says) in [
-        ("bad-path", format!("{vpc}{bad_path}"), "LocalMountPath \"/data\""),
-        ("bad-subnet", vpc.replace("subnet-0a1b2c3d", "net-1"), "SubnetIds: \"net-1\""),
+        (
+            "bad-path",
+            format!("{vpc}{bad_path}"),
+            "LocalMountPath \"/data\"",
+        ),
+        (
+            "bad-subnet",
+            vpc.replace("subnet-0a1b2c3d", "net-1"),
+            "SubnetIds: \"net-1\"",
+        ),
         ("no-vpc", fs.clone(), "needs `vpc:`"),
     ] {
         let fdl = env.fdl(&format!("{name}.yaml"), &yaml(name, &extra));
@@ -1158,9 +1178,9 @@ fn fdl_keeps_and_reuses_ecr_images() {
     env.env
         .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
     let repositories = || {
-        let (status, out) = env
-            .moto
-            .ecr_api(moto::REGION, "DescribeRepositories", serde_json::json!({}));
+        let (status, out) =
+            env.moto
+                .ecr_api(moto::REGION, "DescribeRepositories", serde_json::json!({}));
         assert_eq!(status, 200, "{out}");
         let mut names: Vec<String> = out["repositories"]
             .as_array()

@@ -393,17 +393,44 @@ fn file_systems_are_shared_between_invocations_and_functions() {
         r["output"].as_str().unwrap_or_default().to_string()
     };
     // One invocation writes, the next reads what it wrote.
-    output(&["run", "-f", &fdl, "-n", "efs-writer", "--json", "echo kept > /mnt/efs/note"]);
+    output(&[
+        "run",
+        "-f",
+        &fdl,
+        "-n",
+        "efs-writer",
+        "--json",
+        "echo kept > /mnt/efs/note",
+    ]);
     assert_eq!(
-        output(&["run", "-f", &fdl, "-n", "efs-writer", "--json", "cat /mnt/efs/note"]),
+        output(&[
+            "run",
+            "-f",
+            &fdl,
+            "-n",
+            "efs-writer",
+            "--json",
+            "cat /mnt/efs/note"
+        ]),
         "kept\n"
     );
     // Another function mounting the same access point elsewhere sees it, and writes back.
     assert_eq!(
-        output(&["run", "-f", &fdl, "-n", "efs-reader", "--json", "cat /mnt/data/note; echo more >> /mnt/data/note"]),
+        output(&[
+            "run",
+            "-f",
+            &fdl,
+            "-n",
+            "efs-reader",
+            "--json",
+            "cat /mnt/data/note; echo more >> /mnt/data/note"
+        ]),
         "kept\n"
     );
-    let host = scar.home.path().join("file-systems/fsap-0123456789abcdef0/note");
+    let host = scar
+        .home
+        .path()
+        .join("file-systems/fsap-0123456789abcdef0/note");
     assert_eq!(std::fs::read_to_string(&host).unwrap(), "kept\nmore\n");
     // Removing the functions keeps the file system, as removing a Lambda function keeps
     // its EFS.
