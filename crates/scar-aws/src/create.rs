@@ -57,6 +57,22 @@ impl AwsProvider {
             scar_core::bucket::BucketPath::parse(bucket)?;
         }
         self.ensure_absent(&spec.name).await?;
+        if spec.reuse_image {
+            // An image already prepared in ECR (SCAR's `create_image: false`): as it is.
+            if let Some(bucket) = &given_bucket {
+                progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
+            }
+            let package = Package::Image {
+                uri: crate::deploy::reused_image_uri(&spec.image),
+            };
+            return self
+                .init(InitRequest {
+                    spec,
+                    package,
+                    deployment_bucket,
+                })
+                .await;
+        }
         let (cache, supervisor) = self.packaging(&spec.name)?;
         let source = match &request.image {
             ImageInput::Archive(file) => ImageSource::from_archive(file)?,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, FunctionCode, LastUpdateStatus, PackageType, Runtime, State,
+    Environment, FileSystemConfig, FunctionCode, LastUpdateStatus, PackageType, Runtime, State,
+    VpcConfig,
 };
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use scar_core::lambda::log_group;
@@ -20,6 +21,48 @@ use crate::config::retention_days;
 use crate::error::{Leftover, NotFoundExt as _, ResourceKind, SdkResultExt as _};
 use crate::spec_codec::{self, CREATED_BY_TAG};
 use crate::{AwsError, AwsProvider, InitRequest, Package};
+
+/// Lambda's VpcConfig of `spec` (FDL `vpc`).
+pub(crate) fn vpc_config(spec: &FunctionSpec) -> Option<VpcConfig> {
+    spec.vpc.as_ref().map(|v| {
+        VpcConfig::builder()
+            .set_subnet_ids(Some(v.subnet_ids.clone()))
+            .set_security_group_ids(Some(v.security_group_ids.clone()))
+            .build()
+    })
+}
+
+/// Lambda's FileSystemConfigs of `spec` (FDL `file_system`); `None` when it has none.
+pub(crate) fn file_system_configs(spec: &FunctionSpec) -> Option<Vec<FileSystemConfig>> {
+    let configs: Vec<FileSystemConfig> = (spec.file_systems.iter())
+        .filter_map(|fs| {
+            FileSystemConfig::builder()
+                .arn(&fs.arn)
+                .local_mount_path(&fs.local_mount_path)
+                .build()
+                .ok()
+        })
+        .collect();
+    (!configs.is_empty()).then_some(configs)
+}
+
+/// Whether `image` is in ECR (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY`): what
+/// `create_image: false` reuses, as SCAR checks it.
+pub(crate) fn is_ecr_image(image: &str) -> bool {
+    let host = image.split('/').next().unwrap_or_default();
+    image.contains('/') && host.contains(".dkr.ecr.")
+}
+
+/// The image `create_image: false` reuses, with SCAR's default tag (`latest`) when it
+/// names neither a tag nor a digest.
+pub(crate) fn reused_image_uri(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or_default();
+    if last.contains(':') || last.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
 
 /// How long [`AwsProvider::init`] waits for a new function to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -91,6 +134,17 @@ impl AwsProvider {
         spec.validate()?;
         crate::batch::check_batch_function(spec, kind)?;
         spec_codec::encode(spec, None)?;
+        if !spec.file_systems.is_empty() && spec.vpc.is_none() {
+            return Err(AwsError::FileSystemNeedsVpc {
+                function: spec.name.clone(),
+            });
+        }
+        if spec.reuse_image && !is_ecr_image(&spec.image) {
+            return Err(AwsError::NotEcrImage {
+                function: spec.name.clone(),
+                image: spec.image.clone(),
+            });
+        }
         if self.config.deployment.iam_role.trim().is_empty() {
             return Err(AwsError::MissingRole {
                 function: spec.name.clone(),
@@ -146,6 +200,9 @@ impl AwsProvider {
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
             .set_tags(Some(encoded.tags));
+        create = create
+            .set_vpc_config(vpc_config(spec))
+            .set_file_system_configs(file_system_configs(spec));
         let variables = function_variables(spec, encoded.variables);
         if !variables.is_empty() {
             create = create.environment(
@@ -465,6 +522,40 @@ fn function_variables(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What CreateFunction is sent for `vpc` and `file_system` (moto keeps no
+    /// FileSystemConfigs to read back, so the request is checked here).
+    #[test]
+    fn vpc_and_file_systems_in_the_request() {
+        let mut spec = FunctionSpec::new("f", "busybox");
+        assert!(vpc_config(&spec).is_none() && file_system_configs(&spec).is_none());
+        spec.vpc = Some(scar_core::VpcSpec {
+            subnet_ids: vec!["subnet-1a".into()],
+            security_group_ids: vec!["sg-2b".into()],
+        });
+        let arn = "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0a";
+        spec.file_systems = vec![scar_core::FileSystemSpec {
+            arn: arn.into(),
+            local_mount_path: "/mnt/efs".into(),
+        }];
+        let vpc = vpc_config(&spec).unwrap();
+        assert_eq!(vpc.subnet_ids(), ["subnet-1a"]);
+        assert_eq!(vpc.security_group_ids(), ["sg-2b"]);
+        let fs = file_system_configs(&spec).unwrap();
+        assert_eq!((fs[0].arn(), fs[0].local_mount_path()), (arn, "/mnt/efs"));
+    }
+
+    /// `create_image: false` takes ECR images only, SCAR's `latest` tag added when none.
+    #[test]
+    fn reused_ecr_images() {
+        let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/scar-f";
+        assert!(is_ecr_image(ecr));
+        assert!(!is_ecr_image("busybox") && !is_ecr_image("docker.io/library/busybox"));
+        assert_eq!(reused_image_uri(ecr), format!("{ecr}:latest"));
+        assert_eq!(reused_image_uri(&format!("{ecr}:v1")), format!("{ecr}:v1"));
+        let pinned = format!("{ecr}@sha256:abc");
+        assert_eq!(reused_image_uri(&pinned), pinned);
+    }
 
     /// A caller can act on what a rollback left: each leftover has a kind and a name, and
     /// the error says both.

@@ -40,6 +40,21 @@ pub enum AwsError {
         /// The function being created.
         function: String,
     },
+    /// A function with a file system (EFS) needs a VPC: Lambda reaches EFS's mount
+    /// targets only from the function's subnets.
+    #[error("function {function:?} mounts a file system (file_system): Lambda reaches EFS only from a VPC, so it needs `vpc:` with the subnets of the file system's mount targets (SubnetIds, SecurityGroupIds)")]
+    FileSystemNeedsVpc {
+        /// The function being created.
+        function: String,
+    },
+    /// `create_image: false` names an image that is not in ECR.
+    #[error("function {function:?} reuses an image already in ECR (create_image: false), and {image:?} is not an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG]): name one, or leave out create_image: false to build and push it")]
+    NotEcrImage {
+        /// The function being created.
+        function: String,
+        /// The image it names.
+        image: String,
+    },
     /// A Batch execution mode's compute environment needs subnets and security groups.
     #[error("function {function:?} runs on AWS Batch (execution mode `{mode}`): its compute environment needs subnets and security groups, and its Batch block has {}", missing_network(*subnets, *security_groups))]
     BatchNetwork {
@@ -442,6 +457,8 @@ impl Categorized for AwsError {
             | AwsError::MissingSupervisor { .. }
             | AwsError::MissingProot { .. }
             | AwsError::BatchNetwork { .. }
+            | AwsError::FileSystemNeedsVpc { .. }
+            | AwsError::NotEcrImage { .. }
             | AwsError::NeedsDeploymentBucket { .. }
             | AwsError::Surface(_)
             | AwsError::NotScarFunction(_)

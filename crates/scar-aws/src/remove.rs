@@ -58,6 +58,11 @@ impl AwsProvider {
         }
         self.delete_lambda_function(name).await?;
         self.delete_log_group(name).await?;
+        // Kept when asked (`delete_image: false`), and never one scar did not push
+        // (`create_image: false`), as SCAR does.
+        if spec.keep_image || spec.reuse_image {
+            return Ok(());
+        }
         self.delete_ecr_repository(&crate::ecr_repository_name(name))
             .await
     }

@@ -70,6 +70,8 @@ const INFLATED_LIMIT: u64 = 4 * 1024 * 1024;
 /// Lambda variables holding the Batch job's variables (the Batch block's `environment`).
 const BATCH_VAR_PREFIX: &str = "SCAR_BATCH_VAR_";
 
+/// Tag of a function whose ECR image `rm` keeps (`ecr.delete_image: false`): `false`.
+pub const DELETE_IMAGE_TAG: &str = "scar:delete_image";
 /// Legacy tag: the image the function was made from, as the user named it.
 const IMAGE_TAG: &str = "scar:image";
 /// Legacy tag: the supervisor's timeout threshold, in seconds.
@@ -137,10 +139,12 @@ pub(crate) fn encode(spec: &FunctionSpec, owner: Option<&str>) -> Result<Encoded
 /// and its variables, or from the legacy tags when it has no document.
 pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
     let stored = Stored::of(out);
-    let spec = match decode_document(&stored.tags) {
+    let mut spec = match decode_document(&stored.tags) {
         Some(document) => with_stored_values(document, &stored),
         None => decode_legacy(&stored),
     };
+    // The tag wins over the document: `rm` keeps the image when either says so.
+    spec.keep_image |= stored.tags.get(DELETE_IMAGE_TAG).map(String::as_str) == Some("false");
     FunctionInfo {
         spec,
         provider: ProviderKind::Aws,
@@ -225,6 +229,9 @@ fn with_stored_values(document: FunctionSpec, stored: &Stored) -> FunctionSpec {
     spec.memory_mb = stored.memory_mb;
     spec.timeout_s = stored.timeout_s;
     spec.description = stored.description.clone();
+    // The VPC it runs in is Lambda's (someone may have changed it on the console).
+    spec.vpc = stored.vpc.clone();
+    spec.file_systems = stored.file_systems.clone().unwrap_or(spec.file_systems);
     let container_names: Vec<String> = std::mem::take(&mut spec.environment).into_keys().collect();
     for (name, value) in &stored.variables {
         let container = match spec.runtime_client {
@@ -340,6 +347,9 @@ fn legacy_tags(spec: &FunctionSpec) -> HashMap<String, String> {
     if spec.runtime_client == RuntimeClient::Image {
         insert(RUNTIME_TAG, spec.runtime_client.as_str().into());
     }
+    if spec.keep_image {
+        insert(DELETE_IMAGE_TAG, "false".into());
+    }
     tags
 }
 
@@ -429,6 +439,9 @@ struct Stored {
     last_modified: Option<String>,
     tags: HashMap<String, String>,
     variables: BTreeMap<String, String>,
+    vpc: Option<scar_core::VpcSpec>,
+    /// `None`: Lambda's answer has no FileSystemConfigs (some emulators keep none).
+    file_systems: Option<Vec<scar_core::FileSystemSpec>>,
 }
 
 impl Stored {
@@ -453,6 +466,21 @@ impl Stored {
                 .and_then(|e| e.variables())
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            vpc: config
+                .vpc_config()
+                .filter(|v| !v.subnet_ids().is_empty())
+                .map(|v| scar_core::VpcSpec {
+                    subnet_ids: v.subnet_ids().to_vec(),
+                    security_group_ids: v.security_group_ids().to_vec(),
+                }),
+            file_systems: config.file_system_configs.as_ref().map(|c| {
+                c.iter()
+                    .map(|fs| scar_core::FileSystemSpec {
+                        arn: fs.arn().to_string(),
+                        local_mount_path: fs.local_mount_path().to_string(),
+                    })
+                    .collect()
+            }),
         }
     }
 

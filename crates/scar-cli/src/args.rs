@@ -308,6 +308,16 @@ pub struct LsArgs {
     /// tagged with your identity); the local provider has one owner: the same list.
     #[arg(long, conflicts_with = "bucket")]
     pub all_owners: bool,
+    /// The functions a definition file defines (those that exist), each in its own
+    /// region (`region:` of the file).
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL",
+        conflicts_with = "bucket"
+    )]
+    pub file: Option<PathBuf>,
     /// Print JSON.
     #[arg(short = 'j', long)]
     pub json: bool,

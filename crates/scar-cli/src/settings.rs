@@ -28,6 +28,9 @@ pub struct Context {
     /// What the config file's keys call for (keys scar has no use for, unknown keys), each
     /// naming the file: for the printer.
     pub config_warnings: Vec<String>,
+    /// Whether `--region` and `--profile` were given: they win over a definition file's.
+    pub region_flag: bool,
+    pub profile_flag: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -50,6 +53,7 @@ impl Context {
         let config_warnings = (file.warnings.iter())
             .map(|w| format!("{}: {w}", path.display()))
             .collect();
+        let (region_flag, profile_flag) = (flags.region.is_some(), flags.profile.is_some());
         let mut flags = flags;
         if let Some(p) = provider_flag {
             flags.provider = Some(p.parse()?);
@@ -62,7 +66,28 @@ impl Context {
             proot,
             ecr_registry: env(ECR_REGISTRY_VAR).filter(|r| !r.trim().is_empty()),
             config_warnings,
+            region_flag,
+            profile_flag,
         })
+    }
+
+    /// The context of one function of a definition file: its own `region` and
+    /// `boto_profile` (SCAR's `functions.aws[].lambda`) over the settings', the flags
+    /// `--region` and `--profile` over both. Without a file's entry, this context.
+    pub fn for_function(&self, fdl: Option<&scar_core::fdl::FdlFunction>) -> Context {
+        let mut ctx = self.clone();
+        let Some(f) = fdl else {
+            return ctx;
+        };
+        if let (Some(region), false) = (&f.region, self.region_flag) {
+            ctx.settings.region = region.clone();
+        }
+        // `default` is the SDK's own choice, as in scar.cfg.
+        let profile = f.boto_profile.as_ref().filter(|p| *p != "default");
+        if let (Some(profile), false) = (profile, self.profile_flag) {
+            ctx.settings.profile = Some(profile.clone());
+        }
+        ctx
     }
 
     /// The provider the settings name, connected (AWS: no request sent yet).
@@ -152,6 +177,8 @@ pub struct NewFunction {
     /// Its package: `--package`, else the one SCAR's Lambda runtime means (`-rt` > the
     /// file's `runtime` > `aws.lambda.runtime`), else the provider's default.
     pub package: Option<PackageKind>,
+    /// The file's entry for it, if it comes from one: its own region and profile.
+    pub fdl: Option<scar_core::fdl::FdlFunction>,
 }
 
 /// The package of a function: `--package`, else the one its SCAR Lambda runtime means
@@ -216,6 +243,7 @@ pub fn new_functions(
             log_retention_days: settings.log_retention_days,
             deployment_bucket: args.deployment_bucket.clone(),
             package: package_of(settings, args, None)?,
+            fdl: None,
         }]);
     };
     let fdl = read_fdl(file)?;
@@ -254,6 +282,7 @@ pub fn new_functions(
                     .clone()
                     .or(f.deployment_bucket.clone()),
                 package: package_of(settings, args, Some(f))?,
+                fdl: Some(f.clone()),
             })
         })
         .collect()
@@ -293,13 +322,9 @@ pub fn named_function(
     Ok((function.name.clone(), Some(function)))
 }
 
-/// The names of the functions an FDL file defines (`rm -f`).
-pub fn fdl_names(file: &Path) -> Result<Vec<String>, Failure> {
-    Ok(read_fdl(file)?
-        .functions
-        .into_iter()
-        .map(|f| f.name)
-        .collect())
+/// The functions an FDL file defines (`rm -f`, `ls -f`).
+pub fn fdl_functions(file: &Path) -> Result<Vec<scar_core::fdl::FdlFunction>, Failure> {
+    Ok(read_fdl(file)?.functions)
 }
 
 fn read_fdl(file: &Path) -> Result<scar_core::fdl::Fdl, Failure> {
@@ -436,6 +461,15 @@ pub fn function_spec(
         spec.runtime_client = (args.runtime_client)
             .or(fdl.and_then(|f| f.runtime_client))
             .unwrap_or_default();
+        if let Some(f) = fdl {
+            spec.vpc = f.vpc.clone();
+            spec.file_systems = f.file_systems.clone();
+            spec.reuse_image = f.create_image == Some(false);
+        }
+        // The file's `ecr.delete_image`, else scar.cfg's `aws.ecr.delete_image`.
+        spec.keep_image = !fdl
+            .and_then(|f| f.delete_image)
+            .unwrap_or(settings.delete_image);
         spec
     })
 }

@@ -58,7 +58,8 @@ pub enum ConfigError {
     /// A key whose value scar cannot use (`aws.lambda.execution_mode`, variables).
     #[error("the config file: {0}")]
     Value(#[from] crate::fdl::FdlError),
-    /// A registry mirror scar cannot use (`registry.mirrors`, `SCAR_REGISTRY_MIRRORS`).
+    /// A value scar cannot use: a registry mirror (`registry.mirrors`,
+    /// `SCAR_REGISTRY_MIRRORS`), a flag that is not a boolean (`aws.ecr.delete_image`).
     #[error("{at}: {reason}")]
     Mirror { at: String, reason: String },
 }
@@ -510,6 +511,9 @@ pub struct Settings {
     /// SCAR 4's default file rather than a choice, leaves the package to scar's default
     /// (the config review says so).
     pub runtime: Option<crate::LambdaRuntime>,
+    /// `aws.ecr.delete_image` (SCAR's): whether `rm` deletes a function's ECR image where
+    /// its definition does not say (`ecr.delete_image`).
+    pub delete_image: bool,
 }
 
 impl Settings {
@@ -566,8 +570,24 @@ impl Settings {
         };
         let mut lambda_environment = variables(lambda.environment.as_ref(), "aws.lambda")?;
         lambda_environment.retain(|name, _| !name.starts_with(UDOCKER_PREFIX));
+        let delete_image = match file
+            .aws
+            .other
+            .get("ecr")
+            .and_then(|e| e.get("delete_image"))
+        {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ConfigError::Mirror {
+                    at: "aws.ecr.delete_image".into(),
+                    reason: format!("expected true or false, not {other}"),
+                })
+            }
+        };
         Ok(Settings {
             batch,
+            delete_image,
             provider,
             memory_mb: flags
                 .memory_mb
@@ -918,6 +938,26 @@ mod tests {
         // The defaults file does not grow an `extract` section.
         let text = serde_json::to_string(&ConfigFile::defaults()).unwrap();
         assert!(!text.contains("extract"), "{text}");
+    }
+
+    /// SCAR's `aws.ecr.delete_image`: `rm` deletes images unless it says false; a value
+    /// that is not a boolean is refused, naming the key.
+    #[test]
+    fn ecr_delete_image() {
+        let resolve = |text: &str| {
+            let file = ConfigFile::parse(text.as_bytes()).unwrap();
+            Settings::resolve(&Overrides::default(), &|_| None, &file)
+        };
+        assert!(resolve("{}").unwrap().delete_image);
+        assert!(
+            !resolve(r#"{"aws":{"ecr":{"delete_image":false}}}"#)
+                .unwrap()
+                .delete_image
+        );
+        let err = resolve(r#"{"aws":{"ecr":{"delete_image":"no"}}}"#).unwrap_err();
+        assert!(err.to_string().contains("aws.ecr.delete_image"), "{err}");
+        let file = ConfigFile::parse(br#"{"aws":{"ecr":{"delete_image":false}}}"#).unwrap();
+        assert!(file.warnings.is_empty(), "{:?}", file.warnings);
     }
 
     #[test]

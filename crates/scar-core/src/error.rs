@@ -50,6 +50,10 @@ pub enum SpecError {
     InputsOverlap(String, String),
     #[error("a function whose Runtime API client is its image's own (`--runtime-client image`) cannot have {0}: scar's supervisor is what runs those (leave out `--runtime-client image`)")]
     ImageRuntimeClient(&'static str),
+    #[error("invalid vpc: {0}")]
+    Vpc(String),
+    #[error("invalid file_system: {0}")]
+    FileSystem(String),
     #[error("storage provider `{0}` is not defined: add it under `storage_providers:` in the definition file")]
     UnknownStorage(String),
 }

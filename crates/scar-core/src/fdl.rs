@@ -44,8 +44,8 @@ use yaml_serde::Value;
 
 use crate::bucket::{validate_bucket, BucketPath, INPUT_FOLDER, OUTPUT_FOLDER};
 use crate::spec::{
-    BatchSpec, ComputeResources, ExecutionMode, InputSpec, LambdaRuntime, OutputSpec,
-    RuntimeClient, StorageProvider,
+    BatchSpec, ComputeResources, ExecutionMode, FileSystemSpec, InputSpec, LambdaRuntime,
+    OutputSpec, RuntimeClient, StorageProvider, VpcSpec,
 };
 
 /// A file that is not a function definition scar can deploy.
@@ -105,6 +105,18 @@ pub struct FdlFunction {
     /// `lambda.runtime_client` (scar's addition): the Runtime API client, as
     /// `--runtime-client`.
     pub runtime_client: Option<RuntimeClient>,
+    /// `lambda.region`: the AWS region the function lives in (`None`: the settings').
+    pub region: Option<String>,
+    /// `lambda.boto_profile`: the AWS profile it is created and reached with.
+    pub boto_profile: Option<String>,
+    /// `lambda.vpc`: Lambda's VpcConfig.
+    pub vpc: Option<VpcSpec>,
+    /// `lambda.file_system`: EFS access points and where they are mounted.
+    pub file_systems: Vec<FileSystemSpec>,
+    /// `lambda.container.create_image`: `Some(false)` reuses an image already in ECR.
+    pub create_image: Option<bool>,
+    /// `ecr.delete_image`: `Some(false)` keeps the ECR repository on `rm`.
+    pub delete_image: Option<bool>,
 }
 
 /// A parsed file: its functions, in order, and what in it was ignored.
@@ -216,6 +228,15 @@ struct AwsEntry {
     iam: Option<Iam>,
     cloudwatch: Option<Cloudwatch>,
     batch: Option<Batch>,
+    ecr: Option<Ecr>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// `ecr:` of a function (SCAR's): whether `rm` deletes its image.
+#[derive(Deserialize)]
+struct Ecr {
+    delete_image: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -239,6 +260,11 @@ struct Lambda {
     execution_mode: Option<String>,
     runtime: Option<String>,
     runtime_client: Option<String>,
+    region: Option<String>,
+    boto_profile: Option<String>,
+    vpc: Option<VpcSpec>,
+    #[serde(default)]
+    file_system: Vec<FileSystemSpec>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -258,6 +284,7 @@ struct Container {
     image_file: Option<String>,
     timeout_threshold: Option<u32>,
     environment: Option<Environment>,
+    create_image: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -603,7 +630,7 @@ fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> O
 
 impl AwsEntry {
     fn into_function(
-        self,
+        mut self,
         at: &str,
         base_dir: &Path,
         providers: &BTreeMap<String, StorageProvider>,
@@ -613,6 +640,20 @@ impl AwsEntry {
         let Some(lambda) = self.lambda else {
             return Err(invalid(at, "it has no `lambda:` section"));
         };
+        // SCAR's per-service region and profile: scar reaches every service of a function
+        // with its `lambda`'s.
+        let lambda_keys = (lambda.region.as_deref(), lambda.boto_profile.as_deref());
+        let sections = [
+            (self.iam.as_mut().map(|s| &mut s.other), "iam"),
+            (self.cloudwatch.as_mut().map(|s| &mut s.other), "cloudwatch"),
+            (self.batch.as_mut().map(|s| &mut s.other), "batch"),
+        ];
+        for (other, section) in sections {
+            if let Some(other) = other {
+                let at = format!("{at}.{section}");
+                service_keys_as_lambda(other, &at, lambda_keys, warnings);
+            }
+        }
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
         let deployment_bucket = match lambda.deployment {
@@ -680,6 +721,26 @@ impl AwsEntry {
                 c.log_retention_policy_in_days
             }),
         );
+        let delete_image = self.ecr.and_then(|e| {
+            note_ignored(&e.other, &format!("{at}.ecr"), warnings);
+            e.delete_image
+        });
+        if let Some(vpc) = &lambda.vpc {
+            vpc.validate()
+                .map_err(|e| invalid(&format!("{lat}.vpc"), &e.to_string()))?;
+        }
+        crate::spec::validate_file_systems(&lambda.file_system)
+            .map_err(|e| invalid(&format!("{lat}.file_system"), &e.to_string()))?;
+        let region = lambda.region.filter(|r| !r.trim().is_empty());
+        if let Some(r) = &region {
+            let ok = (r.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err(invalid(
+                    &format!("{lat}.region"),
+                    &format!("{r:?} is not an AWS region (such as eu-west-1)"),
+                ));
+            }
+        }
         let inputs = folders(lambda.input, &lat, "input", providers, input_folder)?;
         let outputs = folders(lambda.output, &lat, "output", providers, output_folder)?;
         if !inputs.is_empty() && outputs.is_empty() {
@@ -720,7 +781,40 @@ impl AwsEntry {
             log_retention_days: log_retention_days.flatten(),
             runtime,
             runtime_client,
+            region,
+            boto_profile: lambda.boto_profile.filter(|p| !p.trim().is_empty()),
+            vpc: lambda.vpc,
+            file_systems: lambda.file_system,
+            create_image: container.create_image,
+            delete_image,
         })
+    }
+}
+
+/// Takes `region` and `boto_profile` out of a service's section (`iam`, `cloudwatch`,
+/// `batch`) of a function whose `lambda` has `lambda_keys` (its region and profile):
+/// silent where they agree, a warning where they do not (scar uses the function's).
+fn service_keys_as_lambda(
+    other: &mut BTreeMap<String, Value>,
+    at: &str,
+    lambda_keys: (Option<&str>, Option<&str>),
+    warnings: &mut Vec<String>,
+) {
+    for (key, lambdas) in [("region", lambda_keys.0), ("boto_profile", lambda_keys.1)] {
+        let Some(value) = other.remove(key) else {
+            continue;
+        };
+        let value = value.as_str().unwrap_or_default().to_string();
+        let same = match lambdas {
+            Some(l) => l == value,
+            None => key == "boto_profile" && value == "default",
+        };
+        if !same && !value.is_empty() {
+            warnings.push(format!(
+                "{at}.{key}: {value:?} is not followed: scar reaches every service of a function with its `lambda.{key}` ({})",
+                lambdas.map_or("the settings'".to_string(), |l| format!("{l:?}"))
+            ));
+        }
     }
 }
 
@@ -783,8 +877,7 @@ impl Legacy {
             log_retention_days: None,
             execution_mode: None,
             batch: None,
-            runtime: None,
-            runtime_client: None,
+            ..FdlFunction::default()
         })
     }
 }
@@ -842,6 +935,62 @@ functions:
   oscar:
   - cluster: {name: x, image: y}
 "#;
+
+    /// SCAR's keys of where a function lives and what it mounts: `region`,
+    /// `boto_profile`, `vpc`, `file_system`, `create_image`, `ecr.delete_image`; a
+    /// service's own region or profile that agrees with the function's is silent.
+    #[test]
+    fn region_vpc_file_system_and_ecr_keys() {
+        let text = r#"
+functions:
+  aws:
+  - lambda:
+      name: f
+      region: eu-west-1
+      boto_profile: dev
+      vpc:
+        SubnetIds: [subnet-0a1b2c3d]
+        SecurityGroupIds: [sg-0c1d2e3f]
+      file_system:
+      - Arn: arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0abc
+        LocalMountPath: /mnt/efs
+      container:
+        image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/f
+        create_image: false
+    ecr: {delete_image: false}
+    iam: {role: r, boto_profile: dev, region: eu-west-1}
+    cloudwatch: {region: us-east-1}
+"#;
+        let fdl = Fdl::parse(text, Path::new("/w")).unwrap();
+        let f = &fdl.functions[0];
+        assert_eq!(f.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(f.boto_profile.as_deref(), Some("dev"));
+        assert_eq!(f.vpc.as_ref().unwrap().subnet_ids, ["subnet-0a1b2c3d"]);
+        assert_eq!(f.file_systems[0].access_point_id(), "fsap-0abc");
+        assert_eq!(f.file_systems[0].local_mount_path, "/mnt/efs");
+        assert_eq!((f.create_image, f.delete_image), (Some(false), Some(false)));
+        assert_eq!(
+            fdl.warnings,
+            ["functions.aws[0].cloudwatch.region: \"us-east-1\" is not followed: scar reaches every service of a function with its `lambda.region` (\"eu-west-1\")"]
+        );
+        for (from, to, says) in [
+            ("/mnt/efs", "/efs", "LocalMountPath \"/efs\""),
+            ("subnet-0a1b2c3d", "net-1", "SubnetIds: \"net-1\""),
+            (
+                "region: eu-west-1\n",
+                "region: Europe/Paris\n",
+                "not an AWS region",
+            ),
+            (
+                "access-point/fsap-0abc",
+                "file-system/fs-0abc",
+                "not an EFS access point",
+            ),
+        ] {
+            let err = Fdl::parse(&text.replacen(from, to, 1), Path::new("/w")).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
 
     #[test]
     fn scar4_layout() {
@@ -968,7 +1117,7 @@ functions:
       vcpus: 4
       memory: 12288
       enable_gpu: true
-      boto_profile: default
+      boto_profile: other
       environment: {Variables: {MODEL: v3}}
       compute_resources:
         type: spot
@@ -990,7 +1139,8 @@ functions:
         assert_eq!((b.compute.min_vcpus, b.compute.max_vcpus), (0, 12));
         assert_eq!(b.compute.instance_types, ["g3s.xlarge"]);
         assert_eq!(b.compute.instance_role, None);
-        assert_warns(&fdl, &["batch.boto_profile"]);
+        // Batch is reached with the function's profile, not one of its own.
+        assert_warns(&fdl, &["batch.boto_profile: \"other\" is not followed"]);
         // A Batch mode without a `batch:` block leaves it to the config file's `aws.batch`.
         let handover = &fdl.functions[1];
         assert_eq!(handover.execution_mode, Some(ExecutionMode::LambdaBatch));

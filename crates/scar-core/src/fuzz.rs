@@ -59,6 +59,10 @@ pub fn fdl(data: &[u8]) {
                 execution_mode: crate::ExecutionMode::Lambda,
                 batch: None,
                 runtime_client: Default::default(),
+                vpc: f.vpc,
+                file_systems: f.file_systems,
+                reuse_image: !f.create_image.unwrap_or(true),
+                keep_image: !f.delete_image.unwrap_or(true),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

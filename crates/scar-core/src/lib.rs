@@ -34,3 +34,4 @@ pub use spec::{
     BatchSpec, ExecutionMode, FunctionSpec, ImageConfig, InputSpec, LambdaRuntime, OutputSpec,
     RuntimeClient, StorageProvider,
 };
+pub use spec::{FileSystemSpec, VpcSpec};

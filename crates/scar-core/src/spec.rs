@@ -111,6 +111,109 @@ pub struct FunctionSpec {
         skip_serializing_if = "RuntimeClient::is_scar"
     )]
     pub runtime_client: RuntimeClient,
+    /// The VPC the function runs in (FDL `vpc`): Lambda's VpcConfig; no meaning locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<VpcSpec>,
+    /// File systems mounted read-write into every invocation (FDL `file_system`): EFS
+    /// access points on AWS (Lambda's FileSystemConfigs), a host folder per access point
+    /// locally; shared between invocations and functions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_systems: Vec<FileSystemSpec>,
+    /// `container.create_image: false`: the image is one already prepared in ECR, used as
+    /// it is (no pull, no build, no push) and never deleted by `rm`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reuse_image: bool,
+    /// `ecr.delete_image: false`: `rm` keeps the function's ECR repository and image.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_image: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The VPC a function runs in, as SCAR's FDL spells it (`vpc: {SubnetIds: [...],
+/// SecurityGroupIds: [...]}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VpcSpec {
+    #[serde(rename = "SubnetIds", default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(rename = "SecurityGroupIds", default)]
+    pub security_group_ids: Vec<String>,
+}
+
+/// A file system mounted into a function, as SCAR's FDL spells it (`file_system: [{Arn,
+/// LocalMountPath}]`): an EFS access point and where it appears (`/mnt/...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileSystemSpec {
+    #[serde(rename = "Arn")]
+    pub arn: String,
+    #[serde(rename = "LocalMountPath")]
+    pub local_mount_path: String,
+}
+
+impl FileSystemSpec {
+    /// The access point's id (`fsap-...`): the last part of its ARN
+    /// (`arn:aws:elasticfilesystem:<region>:<account>:access-point/fsap-...`).
+    pub fn access_point_id(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// Checks the ARN names an EFS access point and the mount path is one Lambda accepts
+    /// (`/mnt/` and a name of letters, digits, `-`, `_` and `.`).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |why: String| Err(SpecError::FileSystem(why));
+        let id = self.access_point_id();
+        let id_ok = id.len() > 5
+            && id.starts_with("fsap-")
+            && id[5..].chars().all(|c| c.is_ascii_alphanumeric());
+        if !self.arn.starts_with("arn:") || !self.arn.contains(":elasticfilesystem:") || !id_ok {
+            return bad(format!(
+                "Arn {:?} is not an EFS access point's ARN (arn:aws:elasticfilesystem:REGION:ACCOUNT:access-point/fsap-...)",
+                self.arn
+            ));
+        }
+        let name = self.local_mount_path.strip_prefix("/mnt/").unwrap_or("");
+        let name_ok = !name.is_empty()
+            && name.len() <= 160
+            && name != "."
+            && name != ".."
+            && (name.chars()).all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            return bad(format!(
+                "LocalMountPath {:?}: Lambda mounts file systems at /mnt/NAME (NAME of letters, digits, '-', '_', '.')",
+                self.local_mount_path
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl VpcSpec {
+    /// Checks it names subnets (`subnet-...`) and security groups (`sg-...`), at least
+    /// one of each: a function in a VPC needs both.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.subnet_ids.is_empty() || self.security_group_ids.is_empty() {
+            return Err(SpecError::Vpc(format!(
+                "a function in a VPC needs subnets and security groups, and this one has {} subnets and {} security groups (SubnetIds, SecurityGroupIds)",
+                self.subnet_ids.len(),
+                self.security_group_ids.len()
+            )));
+        }
+        let check = |ids: &[String], prefix: &str, key: &str| {
+            for id in ids {
+                let rest = id.strip_prefix(prefix).unwrap_or("");
+                if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(SpecError::Vpc(format!(
+                        "{key}: {id:?} is not an id of the form {prefix}..."
+                    )));
+                }
+            }
+            Ok(())
+        };
+        check(&self.subnet_ids, "subnet-", "SubnetIds")?;
+        check(&self.security_group_ids, "sg-", "SecurityGroupIds")
+    }
 }
 
 /// What runs as a function's Runtime API client in its sandbox (`--runtime-client`, FDL
@@ -212,6 +315,24 @@ impl std::str::FromStr for LambdaRuntime {
         }
     }
 }
+
+/// Checks each file system and that no two share a mount path or an access point, nor
+/// is there more than Lambda's one.
+pub fn validate_file_systems(file_systems: &[FileSystemSpec]) -> Result<(), SpecError> {
+    for fs in file_systems {
+        fs.validate()?;
+    }
+    if file_systems.len() > MAX_FILE_SYSTEMS {
+        return Err(SpecError::FileSystem(format!(
+            "{} file systems: Lambda mounts at most {MAX_FILE_SYSTEMS} per function",
+            file_systems.len()
+        )));
+    }
+    Ok(())
+}
+
+/// File systems a Lambda function may mount (FileSystemConfigs holds one).
+pub const MAX_FILE_SYSTEMS: usize = 1;
 
 /// The threshold a default one becomes when it does not fit below `timeout_s`: a tenth of
 /// the timeout, at least 1 s, and 0 for a 1 s timeout (the script keeps most of a short
@@ -406,6 +527,14 @@ struct StoredSpec {
     batch: Option<BatchSpec>,
     #[serde(default, alias = "runtime")]
     runtime_client: RuntimeClient,
+    #[serde(default)]
+    vpc: Option<VpcSpec>,
+    #[serde(default)]
+    file_systems: Vec<FileSystemSpec>,
+    #[serde(default)]
+    reuse_image: bool,
+    #[serde(default)]
+    keep_image: bool,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -441,6 +570,10 @@ impl From<StoredSpec> for FunctionSpec {
             execution_mode: s.execution_mode,
             runtime_client: s.runtime_client,
             batch: s.batch,
+            vpc: s.vpc,
+            file_systems: s.file_systems,
+            reuse_image: s.reuse_image,
+            keep_image: s.keep_image,
         }
     }
 }
@@ -654,6 +787,10 @@ impl FunctionSpec {
             execution_mode: ExecutionMode::default(),
             batch: None,
             runtime_client: RuntimeClient::default(),
+            vpc: None,
+            file_systems: Vec::new(),
+            reuse_image: false,
+            keep_image: false,
         }
     }
 
@@ -792,6 +929,10 @@ impl FunctionSpec {
                 },
             ));
         }
+        if let Some(vpc) = &self.vpc {
+            vpc.validate()?;
+        }
+        validate_file_systems(&self.file_systems)?;
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {
                 threshold: self.timeout_threshold_s,

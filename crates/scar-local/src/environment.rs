@@ -101,6 +101,7 @@ impl LocalProvider {
         }
         self.lay_out_package(stored, &mut environment)?;
         self.mount_buckets(spec, &mut environment);
+        self.mount_file_systems(stored, &mut environment)?;
         match spec.runtime_client {
             RuntimeClient::Scar => Ok(environment),
             RuntimeClient::Image => environment.own_runtime(spec, &stored.image_config),
@@ -154,6 +155,23 @@ impl LocalProvider {
                 environment.var(contract::CONTAINER_ROOT_VAR, "/");
                 environment.program = "/var/task/bootstrap".into();
             }
+        }
+        Ok(())
+    }
+
+    /// The function's file systems (FDL `file_system`), read-write at their mount paths:
+    /// the host folder of each access point, made on first use.
+    fn mount_file_systems(
+        &self,
+        stored: &StoredFunction,
+        environment: &mut Environment,
+    ) -> Result<(), LocalError> {
+        for fs in &stored.info.spec.file_systems {
+            let host = self.layout().file_system(fs.access_point_id());
+            std::fs::create_dir_all(&host).map_err(LocalError::io("cannot create", &host))?;
+            let inside = fs.local_mount_path.trim_start_matches('/').to_string();
+            crate::state::ensure_mount_point(&stored.root, &inside)?;
+            environment.bind(host, inside, false);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! cache/blobs/sha256/<hex>            verified blobs (scar-packager's BlobCache)
 //! cache/roots/<hex>                   extracted image roots, shared between functions
 //! logs/<name>/<stream>                log streams
+//! file-systems/<access-point-id>      an EFS access point's stand-in (FDL `file_system`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,11 @@ impl Layout {
             .next()
             .unwrap_or(manifest_digest);
         self.cache().join("roots").join(hex)
+    }
+    /// The host folder standing in for the EFS access point `access_point` (`fsap-...`):
+    /// shared by every function and invocation that mounts it, as EFS is.
+    pub fn file_system(&self, access_point: &str) -> PathBuf {
+        self.home.join("file-systems").join(access_point)
     }
     pub fn logs(&self, name: &str) -> PathBuf {
         self.home.join("logs").join(name)
@@ -225,7 +231,11 @@ pub(crate) fn ensure_mount_point(root: &Path, rel: &str) -> Result<(), LocalErro
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(LocalError::io("cannot inspect", &path)(e)),
         }
-        std::fs::create_dir(&path).map_err(LocalError::io("cannot create", &path))?;
+        match std::fs::create_dir(&path) {
+            // Another sandbox of the same root made it meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            r => r.map_err(LocalError::io("cannot create", &path))?,
+        }
     }
     Ok(())
 }

@@ -104,12 +104,7 @@ impl Moto {
 
     /// One request to CloudWatch Logs' JSON API on moto, which must answer 200; its answer.
     pub fn logs_api(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
-        let target = format!("Logs_20140328.{action}");
-        let headers = [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("X-Amz-Target", &target),
-        ];
-        self.json_api("logs", "/", &headers, action, body)
+        self.logs_api_in(REGION, action, body)
     }
 
     /// One request of `action` to `path` of moto's JSON API of `service`, signed for it, with
@@ -127,6 +122,65 @@ impl Moto {
         headers.push(("Authorization", &authorization));
         let (status, text) = self
             .http("POST", path, &headers, body.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
+        serde_json::from_slice(&text).unwrap_or_default()
+    }
+
+    /// Lambda's GetFunction of `name` in `region`, straight from moto; `None` when moto
+    /// has no such function there.
+    pub fn lambda_function(&self, region: &str, name: &str) -> Option<serde_json::Value> {
+        let authorization = authorization_in(region, "lambda");
+        let path = format!("/2015-03-31/functions/{name}");
+        let (status, text) = self
+            .http("GET", &path, &[("Authorization", &authorization)], b"")
+            .unwrap();
+        match status {
+            404 => None,
+            200 => Some(serde_json::from_slice(&text).unwrap()),
+            _ => panic!(
+                "GetFunction {name}: {status} {}",
+                String::from_utf8_lossy(&text)
+            ),
+        }
+    }
+
+    /// One request to ECR's JSON API on moto in `region`: its status and answer.
+    pub fn ecr_api(
+        &self,
+        region: &str,
+        action: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let target = format!("AmazonEC2ContainerRegistry_V20150921.{action}");
+        let authorization = authorization_in(region, "ecr");
+        let headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", target.as_str()),
+            ("Authorization", authorization.as_str()),
+        ];
+        let (status, text) = self
+            .http("POST", "/", &headers, body.to_string().as_bytes())
+            .unwrap();
+        (status, serde_json::from_slice(&text).unwrap_or_default())
+    }
+
+    /// One request to CloudWatch Logs' JSON API on moto in `region`, which must answer 200.
+    pub fn logs_api_in(
+        &self,
+        region: &str,
+        action: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let target = format!("Logs_20140328.{action}");
+        let authorization = authorization_in(region, "logs");
+        let headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", target.as_str()),
+            ("Authorization", authorization.as_str()),
+        ];
+        let (status, text) = self
+            .http("POST", "/", &headers, body.to_string().as_bytes())
             .unwrap();
         assert_eq!(status, 200, "{action}: {}", String::from_utf8_lossy(&text));
         serde_json::from_slice(&text).unwrap_or_default()
@@ -253,7 +307,13 @@ impl Moto {
     /// Queues canned invoke results (moto's no-Docker Lambda answers them, one per
     /// invocation, before echoing payloads again).
     pub fn queue_invoke_results(&self, results: &[String]) {
-        let body = serde_json::json!({"results": results, "region": "us-east-1"});
+        self.queue_invoke_results_in(REGION, results);
+    }
+
+    /// [`Moto::queue_invoke_results`] for functions in `region` (moto keeps a queue per
+    /// region).
+    pub fn queue_invoke_results_in(&self, region: &str, results: &[String]) {
+        let body = serde_json::json!({"results": results, "region": region});
         let (status, text) = self
             .http(
                 "POST",
@@ -281,6 +341,14 @@ fn xml_text(xml: &str, name: &str) -> String {
 pub fn authorization(service: &str) -> String {
     format!(
         "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20240101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+/// The `Authorization` header of a request to moto's API of `service` in `region`: moto
+/// keeps each region's resources apart by the credential's scope.
+pub fn authorization_in(region: &str, service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20240101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
     )
 }
 

@@ -74,7 +74,7 @@ async fn provider_for(
     f: &NewFunction,
     strict: bool,
 ) -> Result<AnyProvider, Failure> {
-    let mut ctx = ctx.clone();
+    let mut ctx = ctx.for_function(f.fdl.as_ref());
     ctx.settings.iam_role = f.iam_role.clone();
     ctx.settings.log_retention_days = f.log_retention_days;
     Ok(match ctx.provider(cli).await? {

@@ -3,11 +3,13 @@
 
 use scar_core::bucket::BucketPath;
 use scar_core::provider::{LeftOut, Provider};
+use scar_core::Categorized;
 use scar_core::ExitStatus;
 
-use super::Status;
-use crate::args::LsArgs;
+use super::{context, Failure, Status};
+use crate::args::{Cli, LsArgs};
 use crate::printer::Printer;
+use crate::with_provider;
 
 pub async fn run<P: Provider>(p: &P, args: &LsArgs, printer: &Printer) -> Status {
     match &args.bucket {
@@ -23,6 +25,27 @@ pub async fn run<P: Provider>(p: &P, args: &LsArgs, printer: &Printer) -> Status
             }
         }
     }
+    Ok(ExitStatus::Success)
+}
+
+/// `ls -f FILE`: the functions the file defines that exist, each looked up in its own
+/// region with its own profile.
+pub async fn run_file(cli: &Cli, args: &LsArgs, printer: &Printer) -> Status {
+    let file = args.file.as_deref().unwrap_or(std::path::Path::new(""));
+    let functions = crate::settings::fdl_functions(file)?;
+    let ctx = context(cli, printer)?;
+    let mut found = Vec::new();
+    for f in &functions {
+        let ctx = ctx.for_function(Some(f));
+        let provider = super::scoped(ctx.provider(cli).await?, true);
+        let info = with_provider!(&provider, |p| match p.function(&f.name).await {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(Failure::from(e)),
+        })?;
+        found.extend(info);
+    }
+    printer.functions(&found)?;
     Ok(ExitStatus::Success)
 }
 

@@ -156,9 +156,21 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
         // Each function of an FDL file has settings of its own.
         Command::Init(args) => return init::run(cli, args, printer).await,
         Command::Rm(args) if args.file.is_some() => return rm::run_file(cli, args, printer).await,
+        Command::Ls(args) if args.file.is_some() => return ls::run_file(cli, args, printer).await,
         _ => {}
     }
     let ctx = context(cli, printer)?;
+    // A function of a definition file is reached in its own region, with its profile.
+    let file_function = match &cli.command {
+        Command::Run(a) if a.file.is_some() => {
+            crate::settings::named_function(a.name.as_deref(), a.file.as_deref())?.1
+        }
+        Command::Log(a) if a.file.is_some() => {
+            crate::settings::named_function(a.name.as_deref(), a.file.as_deref())?.1
+        }
+        _ => None,
+    };
+    let ctx = ctx.for_function(file_function.as_ref());
     let all_owners = match &cli.command {
         Command::Ls(a) => a.all_owners,
         Command::Rm(a) => a.all_owners,

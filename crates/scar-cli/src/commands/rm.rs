@@ -52,9 +52,12 @@ async fn run_all<P: Provider>(p: &P, args: &RmArgs, printer: &Printer) -> Status
 pub async fn run_file(cli: &Cli, args: &RmArgs, printer: &Printer) -> Status {
     let file = args.file.as_deref().unwrap_or(std::path::Path::new(""));
     let mut removed = Vec::new();
-    let names = crate::settings::fdl_names(file)?;
+    let functions = crate::settings::fdl_functions(file)?;
     let ctx = context(cli, printer)?;
-    for name in names {
+    for f in functions {
+        // Each function is removed in its own region, with its own profile.
+        let ctx = ctx.for_function(Some(&f));
+        let name = f.name;
         let single = Cli {
             command: Command::Rm(RmArgs {
                 name: Some(name.clone()),

@@ -1061,3 +1061,244 @@ fn scars_image_runtime_pushes_the_image_with_the_supervisor() {
     );
     env.run(&["rm", "-a"]).ok();
 }
+
+/// The region a definition file gives its function (SCAR's `lambda.region`): where it is
+/// created, and where `ls -f`, `run -f`, `log -f` and `rm -f` find it; `ls` without `-f`
+/// stays in one region.
+#[test]
+fn fdl_region_places_the_function_and_every_command_finds_it() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let fdl = env.fdl(
+        "regional.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: far-fn\n      region: eu-west-1\n      boto_profile: default\n      container: {image: {archive}}\n    iam: {role: {role}}\n",
+    );
+    let fdl = fdl.as_str();
+    let created = env
+        .run(&["init", "-f", fdl, "--package", "zip", "--json"])
+        .ok()
+        .json();
+    assert_eq!(created[0]["spec"]["name"], "far-fn");
+    let there = env.moto.lambda_function("eu-west-1", "far-fn");
+    let arn = there.expect("created in eu-west-1")["Configuration"]["FunctionArn"].clone();
+    assert!(arn.as_str().unwrap().contains(":eu-west-1:"), "{arn}");
+    assert!(
+        env.moto.lambda_function(moto::REGION, "far-fn").is_none(),
+        "nothing in the default region"
+    );
+    // `ls` lists one region (the default one here); `ls -f` finds it where the file says.
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let listed = env.run(&["ls", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["name"], "far-fn", "{listed}");
+
+    env.moto.queue_invoke_results_in(
+        "eu-west-1",
+        &[scar_response("req-far", "hello from eu-west-1\n")],
+    );
+    let ran = env.run(&["run", "-f", fdl]).ok();
+    assert_eq!(ran.stdout, "hello from eu-west-1\n");
+    // Without the file, the default region has no such function.
+    let missing = env.run(&["run", "-n", "far-fn"]);
+    assert_ne!(missing.status, 0, "{missing:#?}");
+
+    let stream = "2024/01/01/[$LATEST]far";
+    let group = "/aws/lambda/far-fn";
+    env.moto.logs_api_in(
+        "eu-west-1",
+        "CreateLogStream",
+        serde_json::json!({"logGroupName": group, "logStreamName": stream}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 5_000;
+    env.moto.logs_api_in(
+        "eu-west-1",
+        "PutLogEvents",
+        serde_json::json!({"logGroupName": group, "logStreamName": stream,
+            "logEvents": [{"timestamp": now, "message": "a line from eu-west-1"}]}),
+    );
+    let log = env.run(&["log", "-f", fdl]).ok();
+    assert_eq!(log.stdout.trim(), "a line from eu-west-1");
+
+    let removed = env.run(&["rm", "-f", fdl, "--json"]).ok().json();
+    assert_eq!(removed["removed"], serde_json::json!(["far-fn"]));
+    assert!(env.moto.lambda_function("eu-west-1", "far-fn").is_none());
+
+    // `--region` beside the file wins over it.
+    env.run(&[
+        "init",
+        "-f",
+        fdl,
+        "--package",
+        "zip",
+        "--region",
+        "us-west-2",
+    ])
+    .ok();
+    assert!(env.moto.lambda_function("us-west-2", "far-fn").is_some());
+    assert!(env.moto.lambda_function("eu-west-1", "far-fn").is_none());
+    env.run(&["rm", "-f", fdl, "--region", "us-west-2"]).ok();
+    assert!(env.moto.lambda_function("us-west-2", "far-fn").is_none());
+}
+
+/// `boto_profile` of a definition file: the function is created as that profile's
+/// identity (its owner tag is the profile's user), not the default credentials'.
+#[test]
+fn fdl_boto_profile_is_who_creates_the_function() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let (key, secret) = env.moto.create_user("alice");
+    let credentials = env.work.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n[alice]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let fdl = env.fdl(
+        "profiled.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: alice-fn\n      boto_profile: alice\n      container: {image: {archive}}\n    iam: {role: {role}}\n",
+    );
+    let with_profiles = |args: &[&str]| {
+        let mut cmd = env.command(args);
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+        Run::of(&mut cmd)
+    };
+    with_profiles(&["init", "-f", &fdl, "--package", "zip"]).ok();
+    let listed = with_profiles(&["ls", "-f", &fdl, "--json"]).ok().json();
+    assert_eq!(
+        listed[0]["owner"], "arn:aws:iam::123456789012:user/alice",
+        "{listed}"
+    );
+    // The default identity's `ls` does not show alice's function as its own.
+    let mine = with_profiles(&["ls", "--json"]).ok().json();
+    assert_eq!(mine, serde_json::json!([]));
+    with_profiles(&["rm", "-f", &fdl]).ok();
+    assert!(env.moto.lambda_function(moto::REGION, "alice-fn").is_none());
+}
+
+/// `vpc` and `file_system` of a definition file become Lambda's VpcConfig and
+/// FileSystemConfigs, and read back; bad values are refused before anything is made.
+#[test]
+fn fdl_vpc_and_file_system_reach_lambda() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let ap = "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0";
+    let yaml = |name: &str, extra: &str| {
+        format!("functions:\n  aws:\n  - lambda:\n      name: {name}\n{extra}      container: {{image: {{archive}}}}\n    iam: {{role: {{role}}}}\n")
+    };
+    let vpc = "      vpc:\n        SubnetIds: [subnet-0a1b2c3d, subnet-4e5f6a7b]\n        SecurityGroupIds: [sg-0c1d2e3f]\n";
+    let fs =
+        format!("      file_system:\n      - Arn: {ap}\n        LocalMountPath: /mnt/shared\n");
+    let fdl = env.fdl("vpc.yaml", &yaml("vpc-fn", &format!("{vpc}{fs}")));
+    env.run(&["init", "-f", &fdl, "--package", "zip"]).ok();
+    let got = env.moto.lambda_function(moto::REGION, "vpc-fn").unwrap();
+    let config = &got["Configuration"]["VpcConfig"];
+    assert_eq!(
+        config["SubnetIds"],
+        serde_json::json!(["subnet-0a1b2c3d", "subnet-4e5f6a7b"]),
+        "{got}"
+    );
+    assert_eq!(
+        config["SecurityGroupIds"],
+        serde_json::json!(["sg-0c1d2e3f"])
+    );
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    let spec = &listed[0]["spec"];
+    assert_eq!(spec["vpc"]["SubnetIds"][1], "subnet-4e5f6a7b", "{listed}");
+    assert_eq!(
+        spec["file_systems"],
+        serde_json::json!([{"Arn": ap, "LocalMountPath": "/mnt/shared"}])
+    );
+    env.run(&["rm", "-f", &fdl]).ok();
+
+    // Refused, with nothing created: a mount path Lambda does not take, a subnet id that
+    // is none, a file system without a VPC (Lambda reaches EFS only from one).
+    let bad_path = fs.replace("/mnt/shared", "/data");
+    for (name, extra, says) in [
+        (
+            "bad-path",
+            format!("{vpc}{bad_path}"),
+            "LocalMountPath \"/data\"",
+        ),
+        (
+            "bad-subnet",
+            vpc.replace("subnet-0a1b2c3d", "net-1"),
+            "SubnetIds: \"net-1\"",
+        ),
+        ("no-vpc", fs.clone(), "needs `vpc:`"),
+    ] {
+        let fdl = env.fdl(&format!("{name}.yaml"), &yaml(name, &extra));
+        let r = env.run(&["init", "-f", &fdl, "--package", "zip"]);
+        r.assert_refused(says);
+        assert!(env.moto.lambda_function(moto::REGION, name).is_none());
+    }
+}
+
+/// `ecr.delete_image: false` keeps the function's ECR repository on `rm`; a function with
+/// `container.create_image: false` then runs that image as it is (nothing pulled, built
+/// or pushed) and its `rm` leaves the repository too; without either, `rm` deletes it.
+#[test]
+fn fdl_keeps_and_reuses_ecr_images() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let repositories = || {
+        let (status, out) =
+            env.moto
+                .ecr_api(moto::REGION, "DescribeRepositories", serde_json::json!({}));
+        assert_eq!(status, 200, "{out}");
+        let mut names: Vec<String> = out["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["repositoryName"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let kept = env.fdl(
+        "kept.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: kept-fn\n      container: {image: {archive}}\n    iam: {role: {role}}\n    ecr: {delete_image: false}\n  - lambda:\n      name: gone-fn\n      container: {image: {archive}}\n    iam: {role: {role}}\n",
+    );
+    env.run(&["init", "-f", &kept]).ok();
+    assert_eq!(repositories(), ["scar-gone-fn", "scar-kept-fn"]);
+    let tags = &env.moto.lambda_function(moto::REGION, "kept-fn").unwrap()["Tags"];
+    assert_eq!(tags["scar:delete_image"], "false", "{tags}");
+    env.run(&["rm", "-f", &kept]).ok();
+    assert_eq!(repositories(), ["scar-kept-fn"], "kept, and only that one");
+
+    // Its image, reused as it is by a new function.
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scar-kept-fn";
+    let reuse = env.fdl(
+        "reuse.yaml",
+        &format!("functions:\n  aws:\n  - lambda:\n      name: reuse-fn\n      container:\n        image: {image}\n        create_image: false\n    iam: {{role: {{role}}}}\n"),
+    );
+    let created = env.run(&["init", "-f", &reuse, "--json"]).ok().json();
+    assert_eq!(created[0]["spec"]["reuse_image"], true, "{created}");
+    let got = env.moto.lambda_function(moto::REGION, "reuse-fn").unwrap();
+    assert_eq!(got["Code"]["ImageUri"], format!("{image}:latest"), "{got}");
+    assert_eq!(repositories(), ["scar-kept-fn"], "no repository of its own");
+    env.run(&["rm", "-f", &reuse]).ok();
+    assert_eq!(repositories(), ["scar-kept-fn"], "not scar's to delete");
+
+    // create_image: false needs an image in ECR.
+    let not_ecr = env.fdl(
+        "not-ecr.yaml",
+        "functions:\n  aws:\n  - lambda:\n      name: not-ecr\n      container:\n        image: busybox\n        create_image: false\n    iam: {role: {role}}\n",
+    );
+    env.run(&["init", "-f", &not_ecr])
+        .assert_refused("is not an ECR image");
+}

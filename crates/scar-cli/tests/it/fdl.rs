@@ -364,3 +364,85 @@ fn the_word_count_example_runs_as_documented() {
     let r = scar.run(&["rm", "-f", fdl.to_str().unwrap()]).ok();
     assert!(r.stdout.contains("'word-count' removed"), "{r:#?}");
 }
+
+/// `file_system` on the local provider: a host folder per access point under
+/// `$SCAR_HOME/file-systems`, mounted read-write at the function's mount path, shared by
+/// every invocation and every function that mounts it, as EFS is.
+#[test]
+fn file_systems_are_shared_between_invocations_and_functions() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let dir = work.path();
+    let ap = "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0";
+    let lambda = |name: &str, mount: &str| {
+        format!("  - lambda:\n      name: {name}\n      file_system:\n      - Arn: {ap}\n        LocalMountPath: {mount}\n      container:\n        image: {image}\n")
+    };
+    let fdl = write_file(
+        dir,
+        "efs.yaml",
+        &format!(
+            "functions:\n  aws:\n{}{}",
+            lambda("efs-writer", "/mnt/efs"),
+            lambda("efs-reader", "/mnt/data")
+        ),
+    );
+    scar.run(&["init", "-f", &fdl]).ok();
+    let output = |args: &[&str]| {
+        let r = scar.run(args).ok().json();
+        r["output"].as_str().unwrap_or_default().to_string()
+    };
+    // One invocation writes, the next reads what it wrote.
+    output(&[
+        "run",
+        "-f",
+        &fdl,
+        "-n",
+        "efs-writer",
+        "--json",
+        "echo kept > /mnt/efs/note",
+    ]);
+    assert_eq!(
+        output(&[
+            "run",
+            "-f",
+            &fdl,
+            "-n",
+            "efs-writer",
+            "--json",
+            "cat /mnt/efs/note"
+        ]),
+        "kept\n"
+    );
+    // Another function mounting the same access point elsewhere sees it, and writes back.
+    assert_eq!(
+        output(&[
+            "run",
+            "-f",
+            &fdl,
+            "-n",
+            "efs-reader",
+            "--json",
+            "cat /mnt/data/note; echo more >> /mnt/data/note"
+        ]),
+        "kept\n"
+    );
+    let host = scar
+        .home
+        .path()
+        .join("file-systems/fsap-0123456789abcdef0/note");
+    assert_eq!(std::fs::read_to_string(&host).unwrap(), "kept\nmore\n");
+    // Removing the functions keeps the file system, as removing a Lambda function keeps
+    // its EFS.
+    scar.run(&["rm", "-f", &fdl]).ok();
+    assert!(host.exists());
+
+    // A mount path Lambda would refuse is refused here too, before anything is made.
+    let bad = write_file(
+        dir,
+        "bad.yaml",
+        &format!("functions:\n  aws:\n{}", lambda("efs-bad", "/efs")),
+    );
+    scar.run(&["init", "-f", &bad])
+        .assert_refused("LocalMountPath \"/efs\"");
+}

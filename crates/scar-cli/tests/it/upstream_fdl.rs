@@ -289,3 +289,43 @@ fn scar_upstream_definition_files_are_accepted_or_refused_as_expected() {
         str::to_string,
     );
 }
+
+/// The keys of SCAR's upstream files that scar warns it does not use, file by file: what
+/// SCAR users still read "not used by scar, ignored" about. A key scar learns leaves this
+/// list; a new warning is a change to look at.
+#[test]
+fn upstream_keys_scar_does_not_use() {
+    let mut unused = Vec::new();
+    for (rel, _) in FILES {
+        let path = data_dir().join(rel);
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let Ok(fdl) = scar_core::fdl::Fdl::parse(&yaml, path.parent().unwrap()) else {
+            continue;
+        };
+        for w in fdl
+            .warnings
+            .iter()
+            .filter(|w| w.contains("not used by scar"))
+        {
+            let key = w.split(':').next().unwrap_or_default();
+            unused.push(format!("{rel}: {key}"));
+        }
+    }
+    eprintln!(
+        "{} \"not used\" warnings:\n{}",
+        unused.len(),
+        unused.join("\n")
+    );
+    assert_eq!(unused, UNUSED_KEYS);
+}
+
+/// [`upstream_keys_scar_does_not_use`]'s expected list.
+/// (`timeout_threshold"` is a typo of the upstream file, quote and all.)
+const UNUSED_KEYS: &[&str] = &[
+    "examples/darknet/scar-darknet-api-s3.yaml: functions.aws[0].api_gateway",
+    "fdl-example.yaml: functions.aws[0].api_gateway",
+    "fdl-example.yaml: functions.aws[0].lambda.layers",
+    "fdl-example.yaml: functions.aws[0].lambda.log_level",
+    "fdl-example.yaml: functions.aws[0].lambda.supervisor",
+    "fdl-example.yaml: functions.aws[0].lambda.container.timeout_threshold\"",
+];

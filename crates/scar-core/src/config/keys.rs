@@ -123,6 +123,8 @@ const KEYS: &[(&str, Fate)] = &[
     ("aws.cloudwatch.region", AsLambda("region")),
     ("aws.cloudwatch.log_retention_policy_in_days", Read),
     // What Batch mode functions take where their definition says nothing.
+    ("aws.ecr", Section),
+    ("aws.ecr.delete_image", Read),
     ("aws.batch", Section),
     ("aws.batch.boto_profile", AsLambda("boto_profile")),
     ("aws.batch.region", AsLambda("region")),
