@@ -181,6 +181,10 @@ pub struct InitArgs {
     /// Runtime API client (an existing Lambda container image, local provider only).
     #[arg(long, value_parser = runtimes())]
     pub runtime: Option<Runtime>,
+    /// At most N invocations at once (Lambda's reserved concurrency): one more through
+    /// `scar serve`'s Invoke API is throttled with 429 (local provider).
+    #[arg(long, value_name = "N")]
+    pub reserved_concurrency: Option<u32>,
     /// AWS: the IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role")]
     pub iam_role: Option<String>,
@@ -324,9 +328,17 @@ pub struct GetArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Invocations at once.
+    /// Invocations at once (of files landing in input folders).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Where the Lambda Invoke API listens (`ADDR:PORT`; port 0: any free port). Default
+    /// 127.0.0.1:3001, or a free loopback port when that one is taken. Any address but
+    /// loopback lets other machines invoke your functions.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Stop a warm sandbox after it has been idle this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub idle_timeout: u64,
     /// Print a JSON line per finished file.
     #[arg(short = 'j', long)]
     pub json: bool,

@@ -388,6 +388,7 @@ pub fn function_spec(
         spec.execution_mode = execution_mode;
         spec.batch = batch;
         spec.runtime = args.runtime.unwrap_or_default();
+        spec.reserved_concurrency = args.reserved_concurrency;
         spec
     })
 }

@@ -58,6 +58,7 @@ pub fn fdl(data: &[u8]) {
                 storage_providers: f.storage_providers,
                 execution_mode: crate::ExecutionMode::Lambda,
                 batch: None,
+                reserved_concurrency: None,
                 runtime: Default::default(),
             };
             let _ = spec.validate();

@@ -107,6 +107,11 @@ pub struct FunctionSpec {
     /// Runtime API client (`--runtime image`).
     #[serde(default, skip_serializing_if = "Runtime::is_scar")]
     pub runtime: Runtime,
+    /// Lambda's reserved concurrency (`--reserved-concurrency`): at most this many
+    /// invocations at once; one more is throttled (`TooManyRequestsException`). `None`:
+    /// limited only by the account's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// What runs as a function's runtime: the Runtime API client in its sandbox.
@@ -329,6 +334,8 @@ struct StoredSpec {
     batch: Option<BatchSpec>,
     #[serde(default)]
     runtime: Runtime,
+    #[serde(default)]
+    reserved_concurrency: Option<u32>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -364,6 +371,7 @@ impl From<StoredSpec> for FunctionSpec {
             execution_mode: s.execution_mode,
             runtime: s.runtime,
             batch: s.batch,
+            reserved_concurrency: s.reserved_concurrency,
         }
     }
 }
@@ -577,6 +585,7 @@ impl FunctionSpec {
             execution_mode: ExecutionMode::default(),
             batch: None,
             runtime: Runtime::default(),
+            reserved_concurrency: None,
         }
     }
 
@@ -666,6 +675,12 @@ impl FunctionSpec {
     /// With `runtime` as its runtime.
     pub fn with_runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = runtime;
+        self
+    }
+
+    /// With at most `reserved` invocations at once (Lambda's reserved concurrency).
+    pub fn with_reserved_concurrency(mut self, reserved: Option<u32>) -> Self {
+        self.reserved_concurrency = reserved;
         self
     }
 
