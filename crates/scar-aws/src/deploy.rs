@@ -94,7 +94,9 @@ impl AwsProvider {
             return Err(SurfaceError::from(scar_core::provider::Unsupported {
                 provider: crate::PROVIDER_NAME,
                 what: "`--reserved-concurrency`".into(),
-                instead: "set it on the deployed function with `aws lambda put-function-concurrency`".into(),
+                instead:
+                    "set it on the deployed function with `aws lambda put-function-concurrency`"
+                        .into(),
             })
             .into());
         }

@@ -78,7 +78,8 @@ pub enum Command {
     Put(PutArgs),
     /// Copy files out of a bucket.
     Get(GetArgs),
-    /// Watch every function's input folder and invoke it for each file that lands there.
+    /// Watch every function's input folder and invoke it for each file that lands there,
+    /// and serve the Lambda Invoke API (`aws lambda invoke --endpoint-url`).
     Serve(ServeArgs),
     /// Write a function's deployment package to a file (an OCI archive, or the zip).
     Package(PackageArgs),
@@ -339,7 +340,7 @@ pub struct ServeArgs {
     /// Stop a warm sandbox after it has been idle this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub idle_timeout: u64,
-    /// Print a JSON line per finished file.
+    /// Print JSON lines: where the Invoke API listens, then one per finished file.
     #[arg(short = 'j', long)]
     pub json: bool,
 }

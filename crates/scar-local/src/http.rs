@@ -331,18 +331,19 @@ impl Context<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let kind = match header("x-amz-invocation-type").as_deref() {
-            None | Some("RequestResponse") => InvocationType::RequestResponse,
-            Some("Event") => InvocationType::Event,
-            Some("DryRun") => InvocationType::DryRun,
-            Some(other) => {
-                return Err(ApiError::new(
+        let kind =
+            match header("x-amz-invocation-type").as_deref() {
+                None | Some("RequestResponse") => InvocationType::RequestResponse,
+                Some("Event") => InvocationType::Event,
+                Some("DryRun") => InvocationType::DryRun,
+                Some(other) => return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidParameterValueException",
-                    format!("invalid X-Amz-Invocation-Type {other:?}: RequestResponse, Event or DryRun"),
-                ))
-            }
-        };
+                    format!(
+                        "invalid X-Amz-Invocation-Type {other:?}: RequestResponse, Event or DryRun"
+                    ),
+                )),
+            };
         let tail = header("x-amz-log-type").as_deref() == Some("Tail");
         let limit = match kind {
             InvocationType::Event => lambda::MAX_ASYNC_PAYLOAD_BYTES,
@@ -460,10 +461,7 @@ impl Context<'_> {
             "Architectures": ["x86_64"],
             "Environment": {"Variables": spec.lambda_environment},
         });
-        if let Some(arch) = std::env::consts::ARCH
-            .eq("aarch64")
-            .then_some("arm64")
-        {
+        if let Some(arch) = std::env::consts::ARCH.eq("aarch64").then_some("arm64") {
             configuration["Architectures"] = json!([arch]);
         }
         let mut body = json!({
@@ -518,8 +516,11 @@ impl FunctionName {
             [name, qualifier] => (*name, Some(*qualifier)),
             _ => return Err(invalid(&decoded)),
         };
-        let lambda_chars =
-            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let lambda_chars = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         if !lambda_chars(name) || name.len() > 64 {
             return Err(invalid(&decoded));
         }
@@ -595,16 +596,18 @@ async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> 
         }
         Ok(Bytes::from(kept))
     };
-    tokio::time::timeout(BODY_TIMEOUT, read).await.unwrap_or_else(|_| {
-        Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "RequestTimeoutException",
-            format!(
-                "the request body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
-            ),
-        ))
-    })
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ))
+        })
 }
 
 /// What Lambda's Invoke answers for `response`: the payload the runtime posted, and

@@ -121,9 +121,13 @@ fn the_aws_cli_invokes_a_local_function() {
     let served = Served::start(&scar, &[]);
     let out_file = work.path().join("out.json");
     let aws = |args: &[&str]| {
-        aws_env(Command::new("aws").args(args).args(["--endpoint-url", &served.endpoint]))
-            .output()
-            .unwrap()
+        aws_env(
+            Command::new("aws")
+                .args(args)
+                .args(["--endpoint-url", &served.endpoint]),
+        )
+        .output()
+        .unwrap()
     };
     let out = aws(&[
         "lambda",
@@ -160,7 +164,11 @@ fn the_aws_cli_invokes_a_local_function() {
     assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
 
     let out = aws(&["lambda", "get-function", "--function-name", "echo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f["Configuration"]["FunctionName"], "echo", "{f}");
 }
@@ -214,7 +222,8 @@ fn bad_requests_get_lambdas_answers_never_a_hang() {
     )
     .unwrap();
     half.shutdown(std::net::Shutdown::Write).unwrap();
-    half.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut answer = String::new();
     let _ = half.read_to_string(&mut answer);
     assert!(
