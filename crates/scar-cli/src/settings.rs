@@ -436,6 +436,7 @@ pub fn function_spec(
         spec.runtime_client = (args.runtime_client)
             .or(fdl.and_then(|f| f.runtime_client))
             .unwrap_or_default();
+        spec.reserved_concurrency = args.reserved_concurrency;
         spec
     })
 }

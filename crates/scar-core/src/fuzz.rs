@@ -59,6 +59,7 @@ pub fn fdl(data: &[u8]) {
                 execution_mode: crate::ExecutionMode::Lambda,
                 batch: None,
                 runtime_client: Default::default(),
+                reserved_concurrency: None,
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -111,6 +111,11 @@ pub struct FunctionSpec {
         skip_serializing_if = "RuntimeClient::is_scar"
     )]
     pub runtime_client: RuntimeClient,
+    /// Lambda's reserved concurrency (`--reserved-concurrency`): at most this many
+    /// invocations at once; one more is throttled (`TooManyRequestsException`). `None`:
+    /// limited only by the account's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// What runs as a function's Runtime API client in its sandbox (`--runtime-client`, FDL
@@ -406,6 +411,8 @@ struct StoredSpec {
     batch: Option<BatchSpec>,
     #[serde(default, alias = "runtime")]
     runtime_client: RuntimeClient,
+    #[serde(default)]
+    reserved_concurrency: Option<u32>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -441,6 +448,7 @@ impl From<StoredSpec> for FunctionSpec {
             execution_mode: s.execution_mode,
             runtime_client: s.runtime_client,
             batch: s.batch,
+            reserved_concurrency: s.reserved_concurrency,
         }
     }
 }
@@ -654,6 +662,7 @@ impl FunctionSpec {
             execution_mode: ExecutionMode::default(),
             batch: None,
             runtime_client: RuntimeClient::default(),
+            reserved_concurrency: None,
         }
     }
 
@@ -743,6 +752,12 @@ impl FunctionSpec {
     /// With `client` as its Runtime API client.
     pub fn with_runtime_client(mut self, client: RuntimeClient) -> Self {
         self.runtime_client = client;
+        self
+    }
+
+    /// With at most `reserved` invocations at once (Lambda's reserved concurrency).
+    pub fn with_reserved_concurrency(mut self, reserved: Option<u32>) -> Self {
+        self.reserved_concurrency = reserved;
         self
     }
 
