@@ -343,7 +343,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 17] = [
+const TEST_TOOLS: [Tool; 18] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -414,6 +414,11 @@ const TEST_TOOLS: [Tool; 17] = [
     Tool::Pip {
         probe: "udocker",
         packages: &["udocker"],
+    },
+    // A real client of `scar serve`'s Lambda Invoke API (boto3 is the other).
+    Tool::Pip {
+        probe: "aws",
+        packages: &["awscli"],
     },
 ];
 

@@ -133,6 +133,16 @@ impl AwsProvider {
     ) -> Result<(), AwsError> {
         spec.validate()?;
         crate::batch::check_batch_function(spec, kind)?;
+        if spec.reserved_concurrency.is_some() {
+            return Err(SurfaceError::from(scar_core::provider::Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "`--reserved-concurrency`".into(),
+                instead:
+                    "set it on the deployed function with `aws lambda put-function-concurrency`"
+                        .into(),
+            })
+            .into());
+        }
         spec_codec::encode(spec, None)?;
         if !spec.file_systems.is_empty() && spec.vpc.is_none() {
             return Err(AwsError::FileSystemNeedsVpc {

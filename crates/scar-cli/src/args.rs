@@ -91,7 +91,8 @@ pub enum Command {
     Put(PutArgs),
     /// Copy files out of a bucket.
     Get(GetArgs),
-    /// Watch every function's input folder and invoke it for each file that lands there.
+    /// Watch every function's input folder and invoke it for each file that lands there,
+    /// and serve the Lambda Invoke API (`aws lambda invoke --endpoint-url`).
     Serve(ServeArgs),
     /// Write a function's deployment package to a file (an OCI archive, or the zip).
     Package(PackageArgs),
@@ -208,6 +209,10 @@ pub struct InitArgs {
     /// Where output files go: `BUCKET` or `BUCKET/FOLDER`.
     #[arg(long = "output-bucket", value_name = "BUCKET[/FOLDER]", help_heading = EVENTS)]
     pub output_bucket: Option<String>,
+    /// At most N invocations at once (Lambda's reserved concurrency): one more through
+    /// `scar serve`'s Invoke API is throttled with 429 (local provider).
+    #[arg(long, value_name = "N", help_heading = FUNCTION)]
+    pub reserved_concurrency: Option<u32>,
     /// The IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role", help_heading = AWS)]
     pub iam_role: Option<String>,
@@ -358,10 +363,18 @@ pub struct GetArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Invocations at once.
+    /// Invocations at once (of files landing in input folders).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Print a JSON line per finished file.
+    /// Where the Lambda Invoke API listens (`ADDR:PORT`; port 0: any free port). Default
+    /// 127.0.0.1:3001, or a free loopback port when that one is taken. Any address but
+    /// loopback lets other machines invoke your functions.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Stop a warm sandbox after it has been idle this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub idle_timeout: u64,
+    /// Print JSON lines: where the Invoke API listens, then one per finished file.
     #[arg(short = 'j', long)]
     pub json: bool,
 }

@@ -470,6 +470,7 @@ pub fn function_spec(
         spec.keep_image = !fdl
             .and_then(|f| f.delete_image)
             .unwrap_or(settings.delete_image);
+        spec.reserved_concurrency = args.reserved_concurrency;
         spec
     })
 }

@@ -63,6 +63,7 @@ pub fn fdl(data: &[u8]) {
                 file_systems: f.file_systems,
                 reuse_image: !f.create_image.unwrap_or(true),
                 keep_image: !f.delete_image.unwrap_or(true),
+                reserved_concurrency: None,
             };
             let _ = spec.validate();
             let _ = spec.buckets();

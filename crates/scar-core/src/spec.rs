@@ -111,6 +111,11 @@ pub struct FunctionSpec {
         skip_serializing_if = "RuntimeClient::is_scar"
     )]
     pub runtime_client: RuntimeClient,
+    /// Lambda's reserved concurrency (`--reserved-concurrency`): at most this many
+    /// invocations at once; one more is throttled (`TooManyRequestsException`). `None`:
+    /// limited only by the account's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
     /// The VPC the function runs in (FDL `vpc`): Lambda's VpcConfig; no meaning locally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<VpcSpec>,
@@ -535,6 +540,7 @@ struct StoredSpec {
     reuse_image: bool,
     #[serde(default)]
     keep_image: bool,
+    reserved_concurrency: Option<u32>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -574,6 +580,7 @@ impl From<StoredSpec> for FunctionSpec {
             file_systems: s.file_systems,
             reuse_image: s.reuse_image,
             keep_image: s.keep_image,
+            reserved_concurrency: s.reserved_concurrency,
         }
     }
 }
@@ -791,6 +798,7 @@ impl FunctionSpec {
             file_systems: Vec::new(),
             reuse_image: false,
             keep_image: false,
+            reserved_concurrency: None,
         }
     }
 
@@ -880,6 +888,12 @@ impl FunctionSpec {
     /// With `client` as its Runtime API client.
     pub fn with_runtime_client(mut self, client: RuntimeClient) -> Self {
         self.runtime_client = client;
+        self
+    }
+
+    /// With at most `reserved` invocations at once (Lambda's reserved concurrency).
+    pub fn with_reserved_concurrency(mut self, reserved: Option<u32>) -> Self {
+        self.reserved_concurrency = reserved;
         self
     }
 

@@ -178,6 +178,11 @@ impl LocalProvider {
         drop(self.warm.remove(&RunAs::pools(name)));
     }
 
+    /// Takes out the warm sandboxes idle for `idle` or longer (see [`WarmPool::reclaim`]).
+    pub(crate) fn reclaim_idle(&self, idle: std::time::Duration) -> Vec<crate::warm::Sandbox> {
+        self.warm.reclaim(idle)
+    }
+
     /// Stops every warm sandbox and waits for them to go.
     pub(crate) async fn stop_sandboxes(&self) {
         for mut sandbox in self.warm.drain() {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::api::RuntimeApi;
 use crate::cgroup::MemoryCgroup;
@@ -66,23 +66,31 @@ impl Sandbox {
     }
 }
 
-/// The warm sandboxes, by pool.
+/// A sandbox waiting in its pool, and since when.
+struct Idle {
+    sandbox: Sandbox,
+    since: Instant,
+}
+
+/// The warm sandboxes, by pool. The most recently used is taken first, as Lambda reuses
+/// the environment that just served, so that the others stay idle and can be reclaimed
+/// ([`WarmPool::reclaim`]).
 #[derive(Default)]
 pub(crate) struct WarmPool {
-    pools: Mutex<HashMap<String, Vec<Sandbox>>>,
+    pools: Mutex<HashMap<String, Vec<Idle>>>,
 }
 
 impl WarmPool {
-    fn pools(&self) -> MutexGuard<'_, HashMap<String, Vec<Sandbox>>> {
+    fn pools(&self) -> MutexGuard<'_, HashMap<String, Vec<Idle>>> {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A sandbox of `pool` whose runtime still runs; those that died while idle are dropped.
     pub fn take(&self, pool: &str) -> Option<Sandbox> {
         loop {
-            let mut sandbox = self.pools().get_mut(pool).and_then(Vec::pop)?;
-            if sandbox.is_alive() {
-                return Some(sandbox);
+            let mut idle = self.pools().get_mut(pool).and_then(Vec::pop)?;
+            if idle.sandbox.is_alive() {
+                return Some(idle.sandbox);
             }
         }
     }
@@ -92,7 +100,10 @@ impl WarmPool {
         self.pools()
             .entry(pool.to_string())
             .or_default()
-            .push(sandbox);
+            .push(Idle {
+                sandbox,
+                since: Instant::now(),
+            });
     }
 
     /// Takes the sandboxes of `pools` out (they are killed when dropped).
@@ -101,12 +112,33 @@ impl WarmPool {
             .iter()
             .filter_map(|pool| self.pools().remove(pool))
             .flatten()
+            .map(|idle| idle.sandbox)
             .collect()
     }
 
     /// Takes every sandbox out.
     pub fn drain(&self) -> Vec<Sandbox> {
-        self.pools().drain().flat_map(|(_, v)| v).collect()
+        self.pools()
+            .drain()
+            .flat_map(|(_, v)| v)
+            .map(|idle| idle.sandbox)
+            .collect()
+    }
+
+    /// Takes out the sandboxes idle for `idle` or longer, as Lambda reclaims an execution
+    /// environment that served nothing for a while.
+    pub fn reclaim(&self, idle: Duration) -> Vec<Sandbox> {
+        let mut pools = self.pools();
+        let mut out = Vec::new();
+        for sandboxes in pools.values_mut() {
+            let (old, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(sandboxes)
+                .into_iter()
+                .partition(|i| i.since.elapsed() >= idle);
+            *sandboxes = kept;
+            out.extend(old.into_iter().map(|i| i.sandbox));
+        }
+        pools.retain(|_, v| !v.is_empty());
+        out
     }
 }
 

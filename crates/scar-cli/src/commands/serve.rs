@@ -1,9 +1,10 @@
-//! `scar serve`: watch every bound input folder of this machine and run what lands there.
-//! The local provider's own: on AWS, S3 invokes functions by itself.
+//! `scar serve`: watch every bound input folder of this machine and run what lands there,
+//! and serve the Lambda Invoke API on a loopback port. The local provider's own: on AWS,
+//! S3 and Lambda do this by themselves.
 
 use scar_core::provider::{Outcome, Unsupported};
 use scar_core::ExitStatus;
-use scar_local::ServeEvent;
+use scar_local::{HttpListener, HttpOptions, ServeEvent};
 
 use super::Status;
 use crate::args::ServeArgs;
@@ -47,18 +48,70 @@ pub async fn run(provider: &AnyProvider, args: &ServeArgs, printer: &Printer) ->
         }
         _ => {}
     };
-    let stop = async {
+    let listener = listen(args.listen, printer).await?;
+    let url = format!("http://{}", listener.address());
+    if printer.json {
+        let _ = printer.json_line(&serde_json::json!({"listening": url}));
+    } else {
+        printer.line(format!(
+            "Lambda Invoke API on {url} (aws lambda invoke --endpoint-url {url} --function-name NAME out.json)"
+        ));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let signals = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
+        let _ = stop_tx.send(true);
+        Ok(())
     };
     let concurrency = args
         .concurrency
         .filter(|c| *c > 0)
         .unwrap_or_else(|| scar_core::provider::Provider::default_concurrency(local));
-    local.serve(concurrency, &on_event, stop).await?;
+    let options =
+        HttpOptions::default().with_idle_timeout(std::time::Duration::from_secs(args.idle_timeout));
+    tokio::try_join!(
+        signals,
+        local.serve(concurrency, &on_event, stopped()),
+        local.serve_http(listener, options, stopped()),
+    )?;
     Ok(ExitStatus::Success)
+}
+
+/// The Invoke API's listener: `--listen` as given (a non-loopback address is warned about),
+/// else the default port, else any free loopback port when the default is taken.
+async fn listen(
+    address: Option<std::net::SocketAddr>,
+    printer: &Printer,
+) -> Result<HttpListener, scar_local::LocalError> {
+    if let Some(address) = address {
+        if !address.ip().is_loopback() {
+            printer.warn(format!(
+                "the Lambda Invoke API listens on {address}, not on loopback: anyone who can reach this machine can invoke your functions, unauthenticated"
+            ));
+        }
+        return HttpListener::bind(address).await;
+    }
+    let default: std::net::SocketAddr = scar_local::DEFAULT_LISTEN
+        .parse()
+        .expect("a valid default address");
+    match HttpListener::bind(default).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => {
+            printer.note(format!(
+                "{default} is taken: the Lambda Invoke API listens on another loopback port"
+            ));
+            HttpListener::bind((default.ip(), 0).into()).await
+        }
+    }
 }

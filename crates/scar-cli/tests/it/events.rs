@@ -368,8 +368,11 @@ fn serve_under_a_renaming_writer_and_two_kills_runs_each_file_once() {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    reported.lock().unwrap().push(v);
+                // Results only: not the line saying where the Invoke API listens.
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v.get("result").is_some() {
+                        reported.lock().unwrap().push(v);
+                    }
                 }
             }
         });

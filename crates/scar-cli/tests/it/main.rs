@@ -18,6 +18,7 @@ mod local;
 mod minio_input;
 mod packages;
 mod runtime_api;
+mod serve_http;
 mod snapshots;
 mod upstream_fdl;
 mod walkthrough;

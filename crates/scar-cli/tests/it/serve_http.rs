@@ -1,0 +1,257 @@
+//! `scar serve`'s Lambda Invoke API, called by real AWS clients: boto3's `lambda.invoke`
+//! (`tests/data/invoke_api.py`) and the AWS CLI (`aws lambda invoke --endpoint-url`), both
+//! from PyPI (installed by `cargo xtask install-test-tools`).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scar_test_support::scar::Scar;
+
+use super::common::{scar_with, with_busybox_image};
+
+/// A running `scar serve`, stopped (SIGINT) and waited for on drop.
+struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, as `serve --json` printed it.
+    endpoint: String,
+}
+
+impl Served {
+    fn start(scar: &Scar, extra: &[&str]) -> Served {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--json"];
+        args.extend_from_slice(extra);
+        let mut child = scar.spawn(&args, Stdio::piped());
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let endpoint = v["listening"].as_str().expect("listening").to_string();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+        // The rest of its output is drained, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Served { child, endpoint }
+    }
+
+    /// Runs the boto3 driver's `check` against this endpoint; returns its JSON line.
+    fn check(&self, check: &str) -> serde_json::Value {
+        let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/invoke_api.py");
+        let out = aws_env(Command::new("python3").args([driver, &self.endpoint, check]))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "boto3 check {check} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc_kill(self.child.id() as i32, 2) };
+        let started = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if started.elapsed() > Duration::from_secs(40) {
+                let _ = self.child.kill();
+                panic!("scar serve did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// An AWS client's environment with made-up credentials and no user configuration.
+fn aws_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+}
+
+/// `scar` with the busybox image and function `echo` (30 s timeout), and `tools`.
+fn with_echo(tools: &[&str]) -> Option<(Scar, tempfile::TempDir, String)> {
+    scar_with(tools)?;
+    let (scar, work, image) = with_busybox_image()?;
+    scar.run(&["init", "-n", "echo", "-i", &image, "-t", "30"])
+        .ok();
+    Some((scar, work, image))
+}
+
+#[test]
+fn boto3_invokes_a_local_function_request_response_event_and_dry_run() {
+    let Some((scar, _work, _)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let served = Served::start(&scar, &[]);
+    let result = served.check("clients");
+    // The Event invocation ran in the background, and its lines are in the log.
+    let id = result["event_request_id"].as_str().unwrap();
+    let started = Instant::now();
+    loop {
+        let log = scar.run(&["log", "-n", "echo", "-ri", id]);
+        if log.stdout.contains("event-ran") && log.stdout.contains("REPORT") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the Event invocation did not run: {log:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_aws_cli_invokes_a_local_function() {
+    let Some((scar, work, _)) = with_echo(&["python3", "aws"]) else {
+        return;
+    };
+    let served = Served::start(&scar, &[]);
+    let out_file = work.path().join("out.json");
+    let aws = |args: &[&str]| {
+        aws_env(
+            Command::new("aws")
+                .args(args)
+                .args(["--endpoint-url", &served.endpoint]),
+        )
+        .output()
+        .unwrap()
+    };
+    let out = aws(&[
+        "lambda",
+        "invoke",
+        "--function-name",
+        "echo",
+        "--payload",
+        r#"{"script": "echo from the aws cli"}"#,
+        out_file.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(meta["StatusCode"], 200, "{meta}");
+    assert_eq!(meta["ExecutedVersion"], "$LATEST", "{meta}");
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(body["output"], "from the aws cli\n", "{body}");
+
+    // A missing function: the CLI's own error for Lambda's 404, exit status 254.
+    let out = aws(&[
+        "lambda",
+        "invoke",
+        "--function-name",
+        "missing",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
+
+    let out = aws(&["lambda", "get-function", "--function-name", "echo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f["Configuration"]["FunctionName"], "echo", "{f}");
+}
+
+#[test]
+fn a_second_request_reuses_the_first_ones_warm_sandbox_until_it_idles_out() {
+    let Some((scar, _work, _)) = with_echo(&["python3"]) else {
+        return;
+    };
+    {
+        let served = Served::start(&scar, &[]);
+        served.check("warm");
+    }
+    let served = Served::start(&scar, &["--idle-timeout", "1"]);
+    served.check("reclaimed");
+}
+
+#[test]
+fn concurrent_requests_run_in_parallel_and_reserved_concurrency_throttles() {
+    let Some((scar, _work, image)) = with_echo(&["python3"]) else {
+        return;
+    };
+    scar.run(&[
+        "init",
+        "-n",
+        "single",
+        "-i",
+        &image,
+        "--reserved-concurrency",
+        "1",
+    ])
+    .ok();
+    let served = Served::start(&scar, &[]);
+    served.check("concurrency");
+}
+
+#[test]
+fn bad_requests_get_lambdas_answers_never_a_hang() {
+    let Some((scar, _work, _)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let served = Served::start(&scar, &[]);
+    served.check("bad_input");
+
+    // A client that sends its headers and then nothing: answered (or dropped) by the
+    // server's timeout, never a hang; and a half-closed one after part of a body.
+    let address = served.endpoint.trim_start_matches("http://").to_string();
+    let mut half = std::net::TcpStream::connect(&address).unwrap();
+    half.write_all(
+        b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"scr",
+    )
+    .unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = half.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
+    // The server still serves.
+    served.check("warm");
+}
+
+#[test]
+fn a_non_loopback_listen_address_is_warned_about() {
+    let Some(scar) = scar_with(&[]) else {
+        return;
+    };
+    let mut child = scar
+        .command()
+        .args(["serve", "--listen", "0.0.0.0:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("\"listening\":\"http://0.0.0.0:"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not on loopback"), "{stderr}");
+}
