@@ -20,7 +20,10 @@ pub fn event(data: &[u8]) {
         Ok(crate::event::Event::Direct(payload)) => {
             let _ = payload.script_text();
         }
-        Err(_) => {}
+        Ok(crate::event::Event::Http(request)) => {
+            let _ = request.body.len();
+        }
+        Ok(crate::event::Event::Unknown(_)) | Err(_) => {}
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::event::decode_s3_key(text);

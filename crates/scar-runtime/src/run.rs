@@ -251,7 +251,7 @@ impl Supervisor {
         }
         let chain = match &event {
             Event::Storage(records) => records.iter().map(|r| r.chain).max().unwrap_or(1),
-            Event::Direct(_) => 1,
+            Event::Direct(_) | Event::Http(_) | Event::Unknown(_) => 1,
         };
         let (script, args) = match &event {
             Event::Direct(payload) => {
@@ -265,6 +265,24 @@ impl Supervisor {
                 if let Some(record) = records.first() {
                     storage_vars(record, &input_dir, &mut vars);
                 }
+                (None, None)
+            }
+            Event::Http(request) => {
+                // SCAR's: query parameters are the script's variables.
+                for (name, value) in &request.query {
+                    if is_variable_name(name) {
+                        vars.insert(name.clone(), value.clone());
+                    }
+                }
+                let file = input_dir.join(scar_core::event::HTTP_BODY_FILE);
+                write_file(&file, &request.body)?;
+                input_file_vars(&file, &mut vars);
+                (None, None)
+            }
+            Event::Unknown(bytes) => {
+                let file = input_dir.join(scar_core::event::UNKNOWN_EVENT_FILE);
+                write_file(&file, bytes)?;
+                input_file_vars(&file, &mut vars);
                 (None, None)
             }
         };
@@ -699,6 +717,20 @@ fn storage_vars(record: &StorageRecord, input_dir: &Path, vars: &mut BTreeMap<St
     if let Some(time) = &record.event_time {
         vars.insert(contract::EVENT_TIME.into(), time.clone());
     }
+}
+
+/// `INPUT_FILE_PATH` (and SCAR's `SCAR_INPUT_FILE`) naming `file`.
+fn input_file_vars(file: &Path, vars: &mut BTreeMap<String, String>) {
+    vars.insert(contract::INPUT_FILE_PATH.into(), path_str(file));
+    vars.insert(contract::SCAR_INPUT_FILE.into(), path_str(file));
+}
+
+/// Whether `name` can be an environment variable's name (letters, digits and `_`, not
+/// starting with a digit): a query parameter of another name is not handed over.
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SupervisorError> {
