@@ -164,6 +164,7 @@ pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
             .get(OWNER_TAG)
             .filter(|o| !o.is_empty())
             .cloned(),
+        api_url: None,
     }
 }
 

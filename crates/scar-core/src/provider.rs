@@ -137,6 +137,10 @@ pub struct FunctionInfo {
     /// recorded).
     #[serde(default)]
     pub owner: Option<String>,
+    /// The function's HTTP endpoint, where it has one (an API Gateway name): on AWS the
+    /// API's `.../scar/launch` URL; locally the route of the `scar serve` that is running.
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 /// The functions a [`Listing`] left out because they are not known to be the caller's.

@@ -116,6 +116,11 @@ pub struct FunctionSpec {
     /// limited only by the account's limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
+    /// The name of the REST API that gives the function an HTTP endpoint (SCAR's
+    /// `api_gateway.name`, `-api`): an API Gateway REST API on AWS, a route of
+    /// `scar serve`'s listener locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway: Option<String>,
     /// The VPC the function runs in (FDL `vpc`): Lambda's VpcConfig; no meaning locally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<VpcSpec>,
@@ -541,6 +546,8 @@ struct StoredSpec {
     #[serde(default)]
     keep_image: bool,
     reserved_concurrency: Option<u32>,
+    #[serde(default)]
+    api_gateway: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -581,6 +588,7 @@ impl From<StoredSpec> for FunctionSpec {
             reuse_image: s.reuse_image,
             keep_image: s.keep_image,
             reserved_concurrency: s.reserved_concurrency,
+            api_gateway: s.api_gateway,
         }
     }
 }
@@ -799,6 +807,7 @@ impl FunctionSpec {
             reuse_image: false,
             keep_image: false,
             reserved_concurrency: None,
+            api_gateway: None,
         }
     }
 

@@ -76,6 +76,16 @@ impl LocalProvider {
         }
     }
 
+    /// The URL of the running `scar serve`'s HTTP listener on this home, if one runs.
+    pub fn serve_url(&self) -> Option<String> {
+        let text = std::fs::read(self.layout.serve_file()).ok()?;
+        let serve: crate::http::ServeFile = serde_json::from_slice(&text).ok()?;
+        // A server that died without cleaning up (SIGKILL) is not running.
+        std::path::Path::new(&format!("/proc/{}", serve.pid))
+            .exists()
+            .then_some(serve.url)
+    }
+
     /// Invocations at once when a launch does not say (default: the number of cores).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         if concurrency > 0 {

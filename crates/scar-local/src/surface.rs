@@ -207,12 +207,17 @@ impl Provider for LocalProvider {
     }
 
     async fn list(&self) -> Result<Vec<FunctionInfo>, Self::Error> {
-        Ok(self.layout().list()?.into_iter().map(|s| s.info).collect())
+        let url = self.serve_url();
+        let infos = self.layout().list()?.into_iter();
+        Ok(infos
+            .map(|s| with_api_url(s.info, url.as_deref()))
+            .collect())
     }
 
     async fn function(&self, name: &str) -> Result<FunctionInfo, Self::Error> {
         scar_core::spec::validate_name(name)?;
-        Ok(self.layout().load(name)?.info)
+        let info = self.layout().load(name)?.info;
+        Ok(with_api_url(info, self.serve_url().as_deref()))
     }
 
     async fn remove(&self, name: &str) -> Result<(), Self::Error> {
@@ -474,4 +479,13 @@ fn payload_fits(
         });
     }
     Ok(())
+}
+
+/// `info` with its endpoint on the running `scar serve` (`serve`), when it has an API
+/// Gateway name.
+fn with_api_url(mut info: FunctionInfo, serve: Option<&str>) -> FunctionInfo {
+    if let (Some(_), Some(serve)) = (&info.spec.api_gateway, serve) {
+        info.api_url = Some(format!("{serve}{}", crate::launch_path(&info.spec.name)));
+    }
+    info
 }
