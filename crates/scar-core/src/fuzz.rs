@@ -64,6 +64,9 @@ pub fn fdl(data: &[u8]) {
                 reuse_image: !f.create_image.unwrap_or(true),
                 keep_image: !f.delete_image.unwrap_or(true),
                 reserved_concurrency: None,
+                architecture: f.architecture.unwrap_or_default(),
+                log_level: f.log_level,
+                extra_payload: f.extra_payload.map(|p| p.display().to_string()),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec_options::{Architecture, LogLevel};
 use crate::SpecError;
 
 /// Lambda's memory bounds, in MB.
@@ -131,6 +132,18 @@ pub struct FunctionSpec {
     /// `ecr.delete_image: false`: `rm` keeps the function's ECR repository and image.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_image: bool,
+    /// The instruction set it runs on (SCAR's `architectures`): its supervisor's and its
+    /// image variant's.
+    #[serde(default, skip_serializing_if = "Architecture::is_x86_64")]
+    pub architecture: Architecture,
+    /// The supervisor's verbosity (SCAR's `log_level`, `-ll`), its `LOG_LEVEL`; `None`:
+    /// the supervisor's default (INFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+    /// A folder shipped with the function (SCAR's `extra_payload`, `-ep`), as it was named
+    /// at `init`: its files are in `/var/task`, which `EXTRA_PAYLOAD` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_payload: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -541,6 +554,12 @@ struct StoredSpec {
     #[serde(default)]
     keep_image: bool,
     reserved_concurrency: Option<u32>,
+    #[serde(default)]
+    architecture: Architecture,
+    #[serde(default)]
+    log_level: Option<LogLevel>,
+    #[serde(default)]
+    extra_payload: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -581,6 +600,9 @@ impl From<StoredSpec> for FunctionSpec {
             reuse_image: s.reuse_image,
             keep_image: s.keep_image,
             reserved_concurrency: s.reserved_concurrency,
+            architecture: s.architecture,
+            log_level: s.log_level,
+            extra_payload: s.extra_payload,
         }
     }
 }
@@ -799,6 +821,9 @@ impl FunctionSpec {
             reuse_image: false,
             keep_image: false,
             reserved_concurrency: None,
+            architecture: Architecture::default(),
+            log_level: None,
+            extra_payload: None,
         }
     }
 

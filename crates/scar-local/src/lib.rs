@@ -45,5 +45,7 @@ pub use events::ServeEvent;
 pub use http::{HttpListener, HttpOptions, ACCOUNT_CONCURRENCY, DEFAULT_LISTEN};
 pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::Processed;
-pub use supervisor::{find_proot, find_supervisor, is_static_elf};
+pub use supervisor::{
+    can_run, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
+};
 pub use surface::BackgroundJob;
