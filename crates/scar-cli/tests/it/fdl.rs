@@ -77,11 +77,8 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     // Every function of the file, with the file's settings; flags beside -f win.
     let r = scar.run(&["init", "-f", fdl, "-t", "40", "--json"]);
     assert_eq!(r.status, 0, "{r:#?}");
-    assert!(
-        r.stderr.contains("lambda.log_level: not used by scar"),
-        "{}",
-        r.stderr
-    );
+    // `log_level` is honoured now: no warning about it.
+    assert!(!r.stderr.contains("log_level"), "{}", r.stderr);
     let created = r.json();
     let created = created.as_array().unwrap();
     assert_eq!(created.len(), 2, "{created:?}");
