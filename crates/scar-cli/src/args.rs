@@ -220,10 +220,6 @@ pub struct InitArgs {
     /// `architectures`).
     #[arg(long = "architecture", visible_alias = "arch", value_name = "ARCH", value_parser = parse_architecture, help_heading = FUNCTION)]
     pub architecture: Option<scar_core::Architecture>,
-    /// A folder shipped with the function: its files are in `/var/task`, which
-    /// `$EXTRA_PAYLOAD` names, for the script.
-    #[arg(long = "extra-payload", value_name = "FOLDER", help_heading = FUNCTION)]
-    pub extra_payload: Option<PathBuf>,
     /// Invoke the function once after creating it, to warm it; `init` fails when that
     /// invocation does.
     #[arg(long, help_heading = FUNCTION)]
@@ -474,7 +470,6 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-rt", "--runtime"),
     ("-ll", "--log-level"),
     ("-ph", "--preheat"),
-    ("-ep", "--extra-payload"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -529,7 +524,6 @@ const VALUE_FLAGS: &[&str] = &[
     "--batch-memory",
     "--batch-vcpus",
     "--log-level",
-    "--extra-payload",
     "--architecture",
     "--arch",
 ];
@@ -649,8 +643,8 @@ mod tests {
             "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"
         );
         assert_eq!(
-            rw("scar init -n f -ll DEBUG -ph -ep payload -i busybox"),
-            "scar init -n f --log-level DEBUG --preheat --extra-payload payload -i busybox"
+            rw("scar init -n f -ll DEBUG -ph -i busybox"),
+            "scar init -n f --log-level DEBUG --preheat -i busybox"
         );
     }
 

@@ -66,7 +66,6 @@ pub fn fdl(data: &[u8]) {
                 reserved_concurrency: None,
                 architecture: f.architecture.unwrap_or_default(),
                 log_level: f.log_level,
-                extra_payload: f.extra_payload.map(|p| p.display().to_string()),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -140,10 +140,6 @@ pub struct FunctionSpec {
     /// the supervisor's default (INFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
-    /// A folder shipped with the function (SCAR's `extra_payload`, `-ep`), as it was named
-    /// at `init`: its files are in `/var/task`, which `EXTRA_PAYLOAD` names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_payload: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -558,8 +554,6 @@ struct StoredSpec {
     architecture: Architecture,
     #[serde(default)]
     log_level: Option<LogLevel>,
-    #[serde(default)]
-    extra_payload: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -602,7 +596,6 @@ impl From<StoredSpec> for FunctionSpec {
             reserved_concurrency: s.reserved_concurrency,
             architecture: s.architecture,
             log_level: s.log_level,
-            extra_payload: s.extra_payload,
         }
     }
 }
@@ -823,7 +816,6 @@ impl FunctionSpec {
             reserved_concurrency: None,
             architecture: Architecture::default(),
             log_level: None,
-            extra_payload: None,
         }
     }
 
@@ -919,6 +911,18 @@ impl FunctionSpec {
     /// With at most `reserved` invocations at once (Lambda's reserved concurrency).
     pub fn with_reserved_concurrency(mut self, reserved: Option<u32>) -> Self {
         self.reserved_concurrency = reserved;
+        self
+    }
+
+    /// Running on `architecture` (SCAR's `architectures`).
+    pub fn with_architecture(mut self, architecture: Architecture) -> Self {
+        self.architecture = architecture;
+        self
+    }
+
+    /// With its supervisor at `level` (SCAR's `log_level`); `None`: the default, INFO.
+    pub fn with_log_level(mut self, level: Option<LogLevel>) -> Self {
+        self.log_level = level;
         self
     }
 
