@@ -46,6 +46,6 @@ pub use http::{HttpListener, HttpOptions, ACCOUNT_CONCURRENCY, DEFAULT_LISTEN};
 pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::Processed;
 pub use supervisor::{
-    can_run, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
+    can_run, elf_architecture, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
 };
 pub use surface::BackgroundJob;

@@ -75,6 +75,17 @@ pub fn find_supervisor_aarch64(
 
 /// ELF's machine number of aarch64.
 const ELF_AARCH64: u16 = 183;
+/// ELF's machine number of x86-64.
+const ELF_X86_64: u16 = 62;
+
+/// The architecture of the ELF executable at `path`, if it is one of Lambda's.
+pub fn elf_architecture(path: &Path) -> Option<scar_core::Architecture> {
+    match elf_machine(path).ok()? {
+        ELF_AARCH64 => Some(scar_core::Architecture::Arm64),
+        ELF_X86_64 => Some(scar_core::Architecture::X86_64),
+        _ => None,
+    }
+}
 
 /// The ELF machine (`e_machine`) of the executable at `path`.
 fn elf_machine(path: &Path) -> std::io::Result<u16> {

@@ -42,6 +42,21 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
                 proot.display()
             ));
         }
+        // The proot runs on Lambda beside the supervisor: of the function's architecture.
+        let proot_arch = scar_local::elf_architecture(&proot);
+        let zips = functions
+            .iter()
+            .filter(|f| f.package == Some(PackageKind::Zip));
+        for f in zips.filter(|f| proot_arch.is_some_and(|a| a != f.spec.architecture)) {
+            printer.warn(format!(
+                "{} is not an {} executable, and function '{}' is {}: on Lambda its zip package cannot enter the image's root (give one of {} with --proot)",
+                proot.display(),
+                f.spec.architecture.machine(),
+                f.spec.name,
+                f.spec.architecture,
+                f.spec.architecture.machine(),
+            ));
+        }
     }
     let mut created = Vec::new();
     let mut preheat_failed = false;
