@@ -67,6 +67,8 @@ pub fn fdl(data: &[u8]) {
                 reuse_image: !f.create_image.unwrap_or(true),
                 keep_image: !f.delete_image.unwrap_or(true),
                 reserved_concurrency: None,
+                architecture: f.architecture.unwrap_or_default(),
+                log_level: f.log_level,
                 api_gateway: None,
             };
             let _ = spec.validate();

@@ -107,6 +107,9 @@ impl LocalProvider {
         if let Some(proot) = self.proot() {
             cmd.env("SCAR_PROOT", proot);
         }
+        if let Some(arm64) = self.supervisor_aarch64() {
+            cmd.env("SCAR_SUPERVISOR_AARCH64", arm64);
+        }
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

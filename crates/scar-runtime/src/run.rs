@@ -12,6 +12,7 @@ use scar_core::event::{Ending, Event, FunctionFile, Response, StorageRecord};
 use scar_core::OutputSpec;
 
 use crate::container::ContainerRoot;
+use crate::log::debug;
 use crate::storage::Storage;
 
 /// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
@@ -183,6 +184,17 @@ impl Supervisor {
         // The bucket directory (local provider), else S3 (connects only when first used).
         let storage = crate::storage::from_environment();
         let providers = crate::storage::providers_from_environment()?;
+        debug!(
+            "function {:?}: {} input folder(s), {} output location(s), threshold {} s, image root {}",
+            function.name,
+            function.inputs.len(),
+            function.outputs.len(),
+            function.timeout_threshold_s,
+            match &container {
+                Some(_) => "entered with proot",
+                None => "this root",
+            }
+        );
         Ok(Supervisor {
             function,
             tmp_root: startup.tmp_root.clone(),
@@ -213,6 +225,14 @@ impl Supervisor {
             })?;
         }
         let mut event = Event::parse(&inv.event).map_err(SupervisorError::Event)?;
+        debug!(
+            "request {}: {} event",
+            inv.request_id,
+            match &event {
+                Event::Storage(records) => format!("storage ({} record(s))", records.len()),
+                Event::Direct(_) => "direct".to_string(),
+            }
+        );
         if let Event::Storage(records) = &mut event {
             // The function's own outputs (an output folder inside the triggering input/)
             // are not inputs: on AWS the bucket's notification fires for them too.
@@ -315,6 +335,7 @@ impl Supervisor {
         if argv.is_empty() {
             return Err(SupervisorError::NothingToRun);
         }
+        debug!("request {}: running {argv:?}", inv.request_id);
 
         let budget = inv
             .deadline
@@ -324,7 +345,18 @@ impl Supervisor {
                 self.function.timeout_threshold_s.into(),
             ));
         let mut response = response_to(inv);
+        debug!(
+            "request {}: {:.1} s until the threshold",
+            inv.request_id,
+            budget.as_secs_f64()
+        );
         let mut outcome = self.run(&argv, &vars, budget);
+        debug!(
+            "request {}: {:?}, {} bytes of output",
+            inv.request_id,
+            outcome.ending,
+            outcome.output.len()
+        );
         if matches!(outcome.ending, Ending::TimedOut { .. }) && self.hands_over() {
             // Lambda's share is over: the event goes to Batch whole, rather than failing;
             // nothing the script wrote is uploaded, so no output comes twice.
@@ -365,6 +397,11 @@ impl Supervisor {
             eprint!("{note}");
             outcome.output.extend_from_slice(note.as_bytes());
         }
+        debug!(
+            "request {}: {} output file(s) uploaded",
+            inv.request_id,
+            response.uploaded.len()
+        );
         response.ending = outcome.ending;
         response.set_output(outcome.output);
         Ok(response)
@@ -447,6 +484,7 @@ impl Supervisor {
                     key: record.key.clone(),
                 })?,
         };
+        debug!("staging {}/{}", record.bucket, record.key);
         storage
             .download(
                 &record.bucket,
