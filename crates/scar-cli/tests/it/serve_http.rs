@@ -255,3 +255,174 @@ fn a_non_loopback_listen_address_is_warned_about() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not on loopback"), "{stderr}");
 }
+
+/// One HTTP/1.1 request on a fresh connection: (status, headers lowercased, body).
+fn http(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete answer");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    (status, headers, answer[split + 4..].to_vec())
+}
+
+fn unbase64(body: &[u8]) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {}", String::from_utf8_lossy(body)));
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn the_api_gateway_route_answers_as_scars_rest_api_does() {
+    let Some((scar, work, image)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let script = super::common::write_file(
+        work.path(),
+        "upper.sh",
+        "echo \"size=${size:-none} $(basename \"$INPUT_FILE_PATH\")\"\ntr a-z A-Z < \"$INPUT_FILE_PATH\"\ncp \"$INPUT_FILE_PATH\" \"$TMP_OUTPUT_DIR/upper.txt\"\n",
+    );
+    let fails = super::common::write_file(work.path(), "fails.sh", "echo broken\nexit 3\n");
+    scar.run(&[
+        "init",
+        "-n",
+        "upper",
+        "-i",
+        &image,
+        "-s",
+        &script,
+        "--output-bucket",
+        "results/upper",
+    ])
+    .ok();
+    scar.run(&["init", "-n", "fails", "-i", &image, "-s", &fails])
+        .ok();
+    let served = Served::start(&scar, &[]);
+    let launch = "/restapis/upper/scar/_user_request_/launch";
+
+    // SCAR's client: a file base64 as the body, query parameters as variables; the
+    // script's output comes back base64, as from SCAR's REST API.
+    let (status, headers, body) = http(
+        &served.endpoint,
+        "POST",
+        &format!("{launch}?size=10"),
+        &[("Content-Type", "application/octet-stream")],
+        b"aGVsbG8gd29ybGQK",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(unbase64(&body), "size=10 api_event_file\nHELLO WORLD\n");
+    assert!(!headers["amz-lambda-request-id"].is_empty(), "{headers:?}");
+    assert_eq!(headers["scar-exit-code"], "0", "{headers:?}");
+    // Its output file went to the function's output folder.
+    let listed = scar.run(&["ls", "-b", "results/upper"]);
+    assert!(listed.stdout.contains("upper.txt"), "{listed:#?}");
+
+    // A GET without a body: an empty input file.
+    let (status, _, body) = http(&served.endpoint, "GET", launch, &[], b"");
+    assert_eq!(
+        (status, unbase64(&body)),
+        (200, "size=none api_event_file\n".to_string())
+    );
+
+    // A failing script: 500, its output in the body.
+    let (status, headers, body) = http(
+        &served.endpoint,
+        "POST",
+        "/restapis/fails/scar/_user_request_/launch",
+        &[],
+        b"x",
+    );
+    assert_eq!((status, unbase64(&body)), (500, "broken\n".to_string()));
+    assert_eq!(headers["scar-exit-code"], "3", "{headers:?}");
+
+    // API Gateway's own answers: no such function or stage, an asynchronous request,
+    // a body Lambda could not take (refused from its Content-Length alone).
+    let (status, _, body) = http(
+        &served.endpoint,
+        "GET",
+        "/restapis/nope/scar/_user_request_/launch",
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (status, &body[..]),
+        (404, &br#"{"message":"Not Found"}"#[..])
+    );
+    let (status, _, _) = http(
+        &served.endpoint,
+        "GET",
+        "/restapis/upper/prod/_user_request_/launch",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 404);
+    let (status, _, _) = http(
+        &served.endpoint,
+        "POST",
+        launch,
+        &[("X-Amz-Invocation-Type", "Event")],
+        b"aGk=",
+    );
+    assert_eq!(status, 202);
+    let (status, _, body) = http(
+        &served.endpoint,
+        "POST",
+        launch,
+        &[("Content-Length", "7000000")],
+        b"",
+    );
+    assert_eq!(
+        (status, &body[..]),
+        (413, &br#"{"message":"Request Too Long"}"#[..])
+    );
+
+    // While it serves, its address is known to the other commands of this home.
+    let home = scar.home.path();
+    let serve: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("serve.json")).unwrap()).unwrap();
+    assert_eq!(serve["url"], served.endpoint);
+    drop(served);
+    assert!(!home.join("serve.json").exists(), "serve.json left behind");
+}
