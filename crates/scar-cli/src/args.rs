@@ -91,6 +91,9 @@ pub enum Command {
     Put(PutArgs),
     /// Copy files out of a bucket.
     Get(GetArgs),
+    /// Call a function through its HTTP endpoint (its API Gateway; locally, `scar serve`'s
+    /// route), as a client would: a file or JSON in, what it answers out.
+    Invoke(InvokeArgs),
     /// Watch every function's input folder and invoke it for each file that lands there,
     /// and serve the Lambda Invoke API (`aws lambda invoke --endpoint-url`).
     Serve(ServeArgs),
@@ -324,6 +327,52 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct InvokeArgs {
+    /// The function to call; with `-f`, this function of the file.
+    #[arg(short = 'n', long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// A SCAR function definition file (YAML): its function (with several, the one `-n`
+    /// names).
+    #[arg(
+        short = 'f',
+        long = "file",
+        visible_alias = "conf-file",
+        value_name = "FDL"
+    )]
+    pub file: Option<PathBuf>,
+    /// A file sent as the request's body, base64 as SCAR sends it (a POST); the function
+    /// finds it decoded at `$INPUT_FILE_PATH`.
+    #[arg(
+        long = "data-binary",
+        value_name = "FILE",
+        conflicts_with = "json_data"
+    )]
+    pub data_binary: Option<PathBuf>,
+    /// JSON sent as the request's body (a POST, `Content-Type: application/json`).
+    #[arg(long = "json-data", value_name = "JSON")]
+    pub json_data: Option<String>,
+    /// A query parameter, KEY=VALUE (repeatable), or SCAR's JSON object of them: the
+    /// script's variables.
+    #[arg(short = 'p', long = "parameters", value_name = "KEY=VALUE|JSON")]
+    pub parameters: Vec<String>,
+    /// Asynchronous: the endpoint accepts the request (202) and the function runs on its
+    /// own (`X-Amz-Invocation-Type: Event`, as SCAR sends it).
+    #[arg(short = 'a', long = "asynchronous", visible_alias = "async")]
+    pub asynchronous: bool,
+    /// Write the response body to this file instead of the terminal.
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        value_name = "FILE",
+        conflicts_with = "asynchronous"
+    )]
+    pub output_file: Option<PathBuf>,
+    /// Print a JSON object: status, request id, exit code, and the output (or its file).
+    #[arg(short = 'j', long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct LsArgs {
     /// List the files of this bucket (and folder) instead of functions.
     #[arg(short = 'b', long, value_name = "BUCKET[/FOLDER]")]
@@ -472,6 +521,10 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-ph", "--preheat"),
 ];
 
+/// SCAR's multi-letter short flags of `scar invoke`, where `-db` is the request's body
+/// (elsewhere, the deployment bucket).
+const INVOKE_SHORTS: &[(&str, &str)] = &[("-db", "--data-binary"), ("-jd", "--json-data")];
+
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
 const VALUE_FLAGS: &[&str] = &[
     "-n",
@@ -526,6 +579,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--log-level",
     "--architecture",
     "--arch",
+    "--data-binary",
+    "--json-data",
+    "--parameters",
 ];
 
 /// The command line's definition: [`Cli`]'s, each option that has one of SCAR's
@@ -539,7 +595,8 @@ pub fn command() -> clap::Command {
             let Some(long) = a.get_long().map(|l| format!("--{l}")) else {
                 return a;
             };
-            let Some((short, _)) = SCAR_SHORTS.iter().find(|(_, l)| *l == long) else {
+            let shorts = SCAR_SHORTS.iter().chain(INVOKE_SHORTS);
+            let Some((short, _)) = shorts.clone().find(|(_, l)| *l == long) else {
                 return a;
             };
             let note = format!("[short alias: {short}]");
@@ -576,6 +633,7 @@ pub fn parse(args: Vec<String>) -> Cli {
 pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen_subcommand = false;
+    let mut invoke = false;
     let mut expect_value = false;
     let mut done = false;
     for arg in args {
@@ -597,8 +655,8 @@ pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
             out.push(arg);
             continue;
         }
-        let arg = SCAR_SHORTS
-            .iter()
+        let own = if invoke { INVOKE_SHORTS } else { &[] };
+        let arg = (own.iter().chain(SCAR_SHORTS))
             .find(|(short, _)| *short == arg)
             .map(|(_, long)| long.to_string())
             .unwrap_or(arg);
@@ -608,6 +666,7 @@ pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
             done = true;
         } else {
             seen_subcommand = true;
+            invoke = arg == "invoke";
         }
         out.push(arg);
     }
@@ -638,6 +697,15 @@ mod tests {
         assert_eq!(rw("scar run -n f -- -tt"), "scar run -n f -- -tt");
         // SCAR's profile and Batch flags; a Batch flag's value is not `run`'s command.
         assert_eq!(rw("scar ls -pf dev -j"), "scar ls --profile dev -j");
+        // `-db` is `invoke`'s body, and the deployment bucket elsewhere.
+        assert_eq!(
+            rw("scar invoke -n f -db a.png -jd {} -o out.png"),
+            "scar invoke -n f --data-binary a.png --json-data {} -o out.png"
+        );
+        assert_eq!(
+            rw("scar init -n f -db bkt"),
+            "scar init -n f --deployment-bucket bkt"
+        );
         assert_eq!(
             rw("scar init -n f -em batch -bm 2048 -bc 2 -g"),
             "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"

@@ -4,6 +4,7 @@
 
 mod get;
 mod init;
+mod invoke;
 mod log;
 mod ls;
 mod package;
@@ -139,6 +140,7 @@ fn printer_for(command: &Command) -> Printer {
         Command::Log(a) => Printer::new(a.json, false),
         Command::Put(a) => Printer::new(a.json, false),
         Command::Get(a) => Printer::new(a.json, false),
+        Command::Invoke(a) => Printer::new(a.json, false),
         Command::Serve(a) => Printer::new(a.json, false),
         Command::Package(a) => Printer::new(a.json, false),
     }
@@ -166,6 +168,9 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
             crate::settings::named_function(a.name.as_deref(), a.file.as_deref())?.1
         }
         Command::Log(a) if a.file.is_some() => {
+            crate::settings::named_function(a.name.as_deref(), a.file.as_deref())?.1
+        }
+        Command::Invoke(a) if a.file.is_some() => {
             crate::settings::named_function(a.name.as_deref(), a.file.as_deref())?.1
         }
         _ => None,
@@ -202,6 +207,7 @@ async fn on<P: Provider>(p: &P, cli: &Cli, ctx: &Context, printer: &Printer) -> 
         Command::Log(a) => log::run(p, a, printer).await,
         Command::Put(a) => put::run(p, a, printer).await,
         Command::Get(a) => get::run(p, a, printer).await,
+        Command::Invoke(a) => invoke::run(p, a, printer).await,
         Command::Package(a) => package::run(p, a, printer).await,
         Command::Init(_) | Command::Serve(_) => unreachable!("dispatched before"),
     }
