@@ -426,3 +426,113 @@ fn the_api_gateway_route_answers_as_scars_rest_api_does() {
     drop(served);
     assert!(!home.join("serve.json").exists(), "serve.json left behind");
 }
+
+#[test]
+fn scar_invoke_calls_the_endpoint_as_scars_invoke_does() {
+    let Some((scar, work, image)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let script = super::common::write_file(
+        work.path(),
+        "gray.sh",
+        "echo \"mode=${mode:-none}\" >&2\ntr a-z A-Z < \"$INPUT_FILE_PATH\"\n[ \"$mode\" != fail ] || exit 4\n",
+    );
+    scar.run(&[
+        "init", "-n", "gray", "-i", &image, "-s", &script, "-api", "gray-api",
+    ])
+    .ok();
+    scar.run(&["init", "-n", "plain", "-i", &image]).ok();
+    let picture = super::common::write_file(work.path(), "picture.txt", "pixels\n");
+
+    // Before any `scar serve`: no endpoint yet, said so; and the function without an API.
+    let r = scar.run(&["invoke", "-n", "gray", "-db", &picture]);
+    r.assert_refused("start `scar serve` first");
+    let r = scar.run(&["invoke", "-n", "plain"]);
+    r.assert_refused("has no HTTP endpoint");
+    // Bad input is refused before anything is sent.
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 5 * 1024 * 1024]).unwrap();
+    let r = scar.run(&["invoke", "-n", "gray", "-db", big.to_str().unwrap()]);
+    r.assert_refused("over Lambda's 6291456-byte limit for synchronous invocations");
+    scar.run(&["invoke", "-n", "gray", "-p", "novalue"])
+        .assert_refused("give KEY=VALUE");
+    scar.run(&["invoke", "-n", "gray", "-jd", "{not json"])
+        .assert_refused("-jd is not JSON");
+
+    let served = Served::start(&scar, &[]);
+    // `ls` shows the URL of the function with an API Gateway, only of that one.
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    let url = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["spec"]["name"] == name)
+            .map(|f| f["api_url"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        url("gray"),
+        format!(
+            "{}/restapis/gray/scar/_user_request_/launch",
+            served.endpoint
+        )
+    );
+    assert_eq!(url("plain"), serde_json::Value::Null);
+
+    // The file goes up, the decoded answer comes back, to stdout or to -o.
+    let r = scar
+        .run(&["invoke", "-n", "gray", "-db", &picture, "-p", "mode=fast"])
+        .ok();
+    assert_eq!(r.stdout, "mode=fast\nPIXELS\n");
+    let out = work.path().join("out.txt");
+    scar.run(&[
+        "invoke",
+        "-n",
+        "gray",
+        "-db",
+        &picture,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "mode=none\nPIXELS\n"
+    );
+    // SCAR's JSON parameters, a JSON body, --json.
+    let r = scar
+        .run(&[
+            "invoke",
+            "-n",
+            "gray",
+            "-jd",
+            r#"{"k": "v"}"#,
+            "-p",
+            r#"{"mode": "json"}"#,
+            "-j",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["exit_code"], 0, "{r}");
+    assert_eq!(r["output"], "mode=json\n{\"K\": \"V\"}", "{r}");
+    assert!(
+        r["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{r}"
+    );
+    // A failing script: exit 1, its output still shown.
+    let r = scar.run(&["invoke", "-n", "gray", "-db", &picture, "-p", "mode=fail"]);
+    assert_eq!(r.status, 1, "{r:#?}");
+    assert!(r.stdout.contains("PIXELS"), "{r:#?}");
+    assert!(r.stderr.contains("exited with 4"), "{r:#?}");
+    // Asynchronous: accepted, and it runs.
+    let r = scar
+        .run(&["invoke", "-n", "gray", "-db", &picture, "-a"])
+        .ok();
+    assert!(r.stdout.contains("Request accepted"), "{r:#?}");
+    drop(served);
+    // Once serve stops, the endpoint is gone again.
+    scar.run(&["invoke", "-n", "gray"])
+        .assert_refused("start `scar serve` first");
+}
