@@ -7,7 +7,9 @@
 //! - a zip package from that archive vs the SCAR way (udocker load + create + `zip -r`)
 //!   and vs `umoci unpack` + `zip -r`;
 //! - files per second through the local launcher vs GNU `parallel -j2`;
-//! - the aws launcher's dispatch rate against moto vs a sequential loop of the same calls.
+//! - the aws launcher's dispatch rate against moto vs a sequential loop of the same calls;
+//! - warm round trips through `scar serve`'s Lambda Invoke API (p50, p99, requests per
+//!   second at concurrency 1 and 2) vs `sh` running the same script directly.
 
 use std::path::Path;
 use std::process::Command;
@@ -72,7 +74,7 @@ fn ms(d: Duration) -> String {
 
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch).
+    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch, http).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -208,6 +210,209 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     if want("dispatch") {
         dispatch_rate(if quick { 200 } else { 1000 })?;
     }
+    if want("http") {
+        http_round_trips(&scar_in, &small, &work, if quick { 200 } else { 2000 })?;
+    }
+    Ok(())
+}
+
+/// A `scar serve` on a free loopback port, stopped (SIGINT) on drop.
+struct Served {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection that POSTs and reads `Content-Length` answers.
+struct Connection {
+    stream: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Connection {
+    fn open(address: &str) -> anyhow::Result<Connection> {
+        let stream = std::net::TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream: std::io::BufReader::new(stream),
+        })
+    }
+
+    /// POSTs `body` to `path`; returns the status and the body.
+    fn post(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = self.stream.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line)?;
+        let status = line.split(' ').nth(1).unwrap_or("0").parse()?;
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line)?;
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse()?;
+                }
+            }
+        }
+        let mut answer = vec![0; length];
+        self.stream.read_exact(&mut answer)?;
+        Ok((status, answer))
+    }
+}
+
+/// Latencies of `n` round trips at `concurrency` (one keep-alive connection each), and
+/// the wall time they took.
+fn round_trips(
+    address: &str,
+    path: &str,
+    body: &[u8],
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let started = Instant::now();
+    let each = n / concurrency;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (address, path, body) = (address.to_string(), path.to_string(), body.to_vec());
+            std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
+                let mut conn = Connection::open(&address)?;
+                let mut times = Vec::with_capacity(each);
+                for _ in 0..each {
+                    let t = Instant::now();
+                    let (status, answer) = conn.post(&path, &body)?;
+                    anyhow::ensure!(
+                        status == 200,
+                        "the Invoke API answered {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                    );
+                    times.push(t.elapsed());
+                }
+                Ok(times)
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for w in workers {
+        all.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??,
+        );
+    }
+    Ok((all, started.elapsed()))
+}
+
+/// The same script run directly with `sh -c`, `n` times at `concurrency`.
+fn direct_runs(
+    script: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let started = Instant::now();
+    let each = n / concurrency;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let script = script.to_string();
+            std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
+                (0..each)
+                    .map(|_| time(Command::new("/bin/sh").args(["-c", &script])))
+                    .collect()
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for w in workers {
+        all.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??,
+        );
+    }
+    Ok((all, started.elapsed()))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Warm round trips through `scar serve`'s Lambda Invoke API of a function that echoes
+/// what it is sent, against `sh -c` of the same script.
+fn http_round_trips(
+    scar_in: &dyn Fn(&Path) -> Command,
+    image: &Path,
+    work: &Path,
+    n: usize,
+) -> anyhow::Result<()> {
+    use std::io::BufRead as _;
+    let home = work.join("home-http");
+    run(scar_in(&home)
+        .args(["init", "-n", "echo", "-if"])
+        .arg(image))?;
+    let mut child = scar_in(&home)
+        .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("serve's stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().context("serve printed nothing")??;
+    let served = Served {
+        child,
+        address: serde_json::from_str::<serde_json::Value>(&first)?["listening"]
+            .as_str()
+            .context("no listening address")?
+            .trim_start_matches("http://")
+            .to_string(),
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let script = "echo \"$EVENT\"";
+    let body = serde_json::to_vec(&serde_json::json!({"script": script}))?;
+    let path = "/2015-03-31/functions/echo/invocations";
+    // Warm: a sandbox per connection, then measure.
+    round_trips(&served.address, path, &body, 20, 2)?;
+    println!("warm round trips through the Lambda Invoke API of `scar serve` (echo), {n} each:");
+    for concurrency in [1, 2] {
+        let (mut trips, wall) = round_trips(&served.address, path, &body, n, concurrency)?;
+        let (mut direct, direct_wall) = direct_runs(script, n, concurrency)?;
+        trips.sort();
+        direct.sort();
+        let (p50, p99) = (percentile(&trips, 0.5), percentile(&trips, 0.99));
+        let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
+        println!("  concurrency {concurrency}:");
+        println!(
+            "    Invoke API:  p50 {}  p99 {}  {:.0} requests/s",
+            ms(p50),
+            ms(p99),
+            trips.len() as f64 / wall.as_secs_f64()
+        );
+        println!(
+            "    sh -c:       p50 {}  p99 {}  {:.0} runs/s",
+            ms(d50),
+            ms(d99),
+            direct.len() as f64 / direct_wall.as_secs_f64()
+        );
+        println!(
+            "    overhead at p50: {} ({:.1}x sh)",
+            ms(p50.saturating_sub(d50)),
+            p50.as_secs_f64() / d50.as_secs_f64()
+        );
+    }
+    drop(served);
     Ok(())
 }
 
