@@ -536,3 +536,203 @@ fn scar_invoke_calls_the_endpoint_as_scars_invoke_does() {
     scar.run(&["invoke", "-n", "gray"])
         .assert_refused("start `scar serve` first");
 }
+
+/// The processes descended from `pid` (its sandboxes), as (pid, start time) so that a
+/// reused pid is not taken for one of them.
+fn descendants(pid: u32) -> Vec<(u32, u64)> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Some((ppid, start)) = stat_of(p) {
+            parents.push((p, ppid, start));
+        }
+    }
+    let mut found: Vec<(u32, u64)> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (p, ppid, start) in &parents {
+            if *ppid == parent {
+                found.push((*p, *start));
+                frontier.push(*p);
+            }
+        }
+    }
+    found
+}
+
+/// A process's parent and start time (`/proc/PID/stat` fields 4 and 22).
+fn stat_of(pid: u32) -> Option<(u32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// Those of `processes` still alive.
+fn alive(processes: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    processes
+        .iter()
+        .filter(|(p, start)| stat_of(*p).is_some_and(|(_, s)| s == *start))
+        .copied()
+        .collect()
+}
+
+/// One keep-alive connection that POSTs and reads `Content-Length` answers.
+struct KeepAlive(BufReader<std::net::TcpStream>);
+
+impl KeepAlive {
+    fn open(endpoint: &str) -> KeepAlive {
+        let stream = std::net::TcpStream::connect(endpoint.trim_start_matches("http://")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        KeepAlive(BufReader::new(stream))
+    }
+
+    fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.0.get_mut().write_all(head.as_bytes())?;
+        self.0.get_mut().write_all(body)?;
+        let mut line = String::new();
+        self.0.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut length = 0;
+        loop {
+            line.clear();
+            if self.0.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut answer = vec![0; length];
+        self.0.read_exact(&mut answer)?;
+        Ok((status, answer))
+    }
+}
+
+#[test]
+fn ten_thousand_requests_at_concurrency_32_none_lost_nothing_left_behind() {
+    let Some((scar, work, image)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let script = super::common::write_file(work.path(), "echo.sh", "cat \"$INPUT_FILE_PATH\"\n");
+    scar.run(&["init", "-n", "api", "-i", &image, "-s", &script])
+        .ok();
+    let served = Served::start(&scar, &[]);
+    let endpoint = served.endpoint.clone();
+    // 16 connections through the Invoke API and 16 through the API Gateway route, each
+    // request carrying its own number, which must come back in its own answer.
+    let per_connection = 10_000 / 32;
+    let workers: Vec<_> = (0..32)
+        .map(|w| {
+            let endpoint = endpoint.clone();
+            std::thread::spawn(move || {
+                let mut conn = KeepAlive::open(&endpoint);
+                for i in 0..per_connection {
+                    let n = format!("{w}-{i}");
+                    if w % 2 == 0 {
+                        let body = serde_json::json!({"script": format!("echo {n}")}).to_string();
+                        let (status, answer) = conn
+                            .post("/2015-03-31/functions/echo/invocations", body.as_bytes())
+                            .unwrap();
+                        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                        assert_eq!(
+                            (status, answer["output"].as_str()),
+                            (200, Some(&*format!("{n}\n")))
+                        );
+                    } else {
+                        let (status, answer) = conn
+                            .post("/restapis/api/scar/_user_request_/launch", n.as_bytes())
+                            .unwrap();
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+                        assert_eq!(unbase64(&answer), n);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .expect("a client saw an answer Lambda would not give");
+    }
+    let sandboxes = descendants(served.child.id());
+    assert!(
+        sandboxes.len() >= 32,
+        "not a sandbox per connection: {sandboxes:?}"
+    );
+    drop(served);
+    // Killed with their parent: gone at once, or within moments (reaped by the kernel).
+    let started = Instant::now();
+    while !alive(&sandboxes).is_empty() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = alive(&sandboxes)
+        .iter()
+        .map(|(p, _)| {
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            format!(
+                "{p}: {} | {stat}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            )
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "processes left after serve stopped: {left:#?}"
+    );
+
+    // Killed with SIGKILL under load: the next `scar serve` leaves no orphan behind.
+    let served = Served::start(&scar, &[]);
+    let endpoint = served.endpoint.clone();
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let endpoint = endpoint.clone();
+            std::thread::spawn(move || {
+                let mut conn = KeepAlive::open(&endpoint);
+                let body = br#"{"script": "sleep 0.2; echo slept"}"#;
+                while conn
+                    .post("/2015-03-31/functions/echo/invocations", body)
+                    .is_ok()
+                {}
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sandboxes = descendants(served.child.id());
+    assert!(!sandboxes.is_empty(), "no sandbox under load");
+    let mut served = served;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    std::mem::forget(served);
+    for l in load {
+        let _ = l.join();
+    }
+    let restarted = Served::start(&scar, &[]);
+    let started = Instant::now();
+    loop {
+        let left = alive(&sandboxes);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "orphans of the killed serve: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(restarted);
+}
