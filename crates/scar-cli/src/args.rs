@@ -219,6 +219,10 @@ pub struct InitArgs {
     /// A bucket for zips over 50 MB (on `local`, the local bucket keeps it the same way).
     #[arg(long = "deployment-bucket", value_name = "BUCKET", help_heading = AWS)]
     pub deployment_bucket: Option<String>,
+    /// An API Gateway of this name in front of the function (SCAR's): a REST API whose
+    /// URL `scar ls` shows (aws; kept by the local provider).
+    #[arg(long = "api-gateway-name", value_name = "NAME", help_heading = AWS)]
+    pub api_gateway_name: Option<String>,
     /// Print the result as JSON.
     #[arg(short = 'j', long, help_heading = OUTPUT)]
     pub json: bool,
@@ -449,6 +453,7 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-bm", "--batch-memory"),
     ("-bc", "--batch-vcpus"),
     ("-rt", "--runtime"),
+    ("-api", "--api-gateway-name"),
 ];
 
 /// Flags that take a value, so that their value is not mistaken for `run`'s command.
@@ -502,6 +507,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--output-file",
     "--batch-memory",
     "--batch-vcpus",
+    "--api-gateway-name",
 ];
 
 /// The command line's definition: [`Cli`]'s, each option that has one of SCAR's
@@ -617,6 +623,10 @@ mod tests {
         assert_eq!(
             rw("scar init -n f -em batch -bm 2048 -bc 2 -g"),
             "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"
+        );
+        assert_eq!(
+            rw("scar init -n f -i busybox -api my-api"),
+            "scar init -n f -i busybox --api-gateway-name my-api"
         );
     }
 

@@ -471,6 +471,8 @@ pub fn function_spec(
             .and_then(|f| f.delete_image)
             .unwrap_or(settings.delete_image);
         spec.reserved_concurrency = args.reserved_concurrency;
+        spec.api_gateway =
+            (args.api_gateway_name.clone()).or_else(|| fdl.and_then(|f| f.api_gateway.clone()));
         spec
     })
 }

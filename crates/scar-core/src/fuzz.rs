@@ -64,6 +64,7 @@ pub fn fdl(data: &[u8]) {
                 reuse_image: !f.create_image.unwrap_or(true),
                 keep_image: !f.delete_image.unwrap_or(true),
                 reserved_concurrency: None,
+                api_gateway: f.api_gateway,
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -137,6 +137,12 @@ pub struct FunctionInfo {
     /// recorded).
     #[serde(default)]
     pub owner: Option<String>,
+    /// The URL that takes HTTP requests to the function, for a function with an API
+    /// Gateway ([`FunctionSpec::api_gateway`]): on AWS, its REST API's stage `scar`
+    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's); `None`
+    /// (`null`) for a function without one, and locally (no HTTP route yet).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 /// The functions a [`Listing`] left out because they are not known to be the caller's.

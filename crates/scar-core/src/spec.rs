@@ -131,6 +131,10 @@ pub struct FunctionSpec {
     /// `ecr.delete_image: false`: `rm` keeps the function's ECR repository and image.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_image: bool,
+    /// SCAR's API Gateway (`-api NAME`, FDL `api_gateway: {name: NAME}`): the name of the
+    /// REST API that takes HTTP requests to the function (on AWS; kept locally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -332,6 +336,15 @@ pub fn validate_file_systems(file_systems: &[FileSystemSpec]) -> Result<(), Spec
             "{} file systems: Lambda mounts at most {MAX_FILE_SYSTEMS} per function",
             file_systems.len()
         )));
+    }
+    Ok(())
+}
+
+/// Checks the name of a function's API Gateway (`-api`, FDL `api_gateway.name`): some
+/// text, without control characters.
+pub fn validate_api_gateway(name: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(SpecError::ApiGateway(name.to_string()));
     }
     Ok(())
 }
@@ -541,6 +554,8 @@ struct StoredSpec {
     #[serde(default)]
     keep_image: bool,
     reserved_concurrency: Option<u32>,
+    #[serde(default)]
+    api_gateway: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -581,6 +596,7 @@ impl From<StoredSpec> for FunctionSpec {
             reuse_image: s.reuse_image,
             keep_image: s.keep_image,
             reserved_concurrency: s.reserved_concurrency,
+            api_gateway: s.api_gateway,
         }
     }
 }
@@ -799,6 +815,7 @@ impl FunctionSpec {
             reuse_image: false,
             keep_image: false,
             reserved_concurrency: None,
+            api_gateway: None,
         }
     }
 
@@ -897,6 +914,13 @@ impl FunctionSpec {
         self
     }
 
+    /// With an API Gateway named `name` (SCAR's `-api`): on AWS, a REST API that takes
+    /// HTTP requests to the function.
+    pub fn with_api_gateway(mut self, name: impl Into<String>) -> Self {
+        self.api_gateway = Some(name.into());
+        self
+    }
+
     /// Checks every field against Lambda's rules.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name(&self.name)?;
@@ -947,6 +971,9 @@ impl FunctionSpec {
             vpc.validate()?;
         }
         validate_file_systems(&self.file_systems)?;
+        if let Some(api) = &self.api_gateway {
+            validate_api_gateway(api)?;
+        }
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {
                 threshold: self.timeout_threshold_s,

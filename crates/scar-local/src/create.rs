@@ -98,6 +98,8 @@ impl LocalProvider {
                 image_digest: image.manifest_digest.clone(),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 owner: None,
+                // The local HTTP route of an API Gateway is still to come.
+                api_url: None,
             },
             root: PathBuf::new(),
             image_config: image.config.clone(),
