@@ -219,8 +219,8 @@ pub struct InitArgs {
     /// A bucket for zips over 50 MB (on `local`, the local bucket keeps it the same way).
     #[arg(long = "deployment-bucket", value_name = "BUCKET", help_heading = AWS)]
     pub deployment_bucket: Option<String>,
-    /// An API Gateway of this name in front of the function (SCAR's): a REST API whose
-    /// URL `scar ls` shows (aws; kept by the local provider).
+    /// An API Gateway in front of the function (SCAR's): a REST API of this name, whose
+    /// URL `scar ls` shows (on AWS; the local provider keeps the name only).
     #[arg(long = "api-gateway-name", value_name = "NAME", help_heading = AWS)]
     pub api_gateway_name: Option<String>,
     /// Print the result as JSON.
