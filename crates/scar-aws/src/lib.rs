@@ -2,8 +2,8 @@
 //!
 //! [`AwsProvider`] implements the whole provider surface ([`scar_core::provider::Provider`])
 //! on AWS Lambda + S3 + CloudWatch Logs (+ ECR for image packages, + AWS Batch for the
-//! `batch` and `lambda-batch` execution modes) through the official AWS
-//! SDK for Rust: the standard credential chain (environment, profiles, SSO), and
+//! `batch` and `lambda-batch` execution modes, + API Gateway for SCAR's `-api`) through the
+//! official AWS SDK for Rust: the standard credential chain (environment, profiles, SSO), and
 //! [`AwsConfig::endpoint_url`] for emulators (moto) and S3-compatible stores.
 //! `Provider::create` is `scar init` end to end: it pulls the image and builds its package
 //! with `scar-packager` (an `image` pushed to ECR, or a `zip`), then [`AwsProvider::init`]
