@@ -607,6 +607,7 @@ mod tests {
             }),
             leftover(Created::LogGroup),
             leftover(Created::JobQueue),
+            leftover(Created::RestApi("a1b2c3d4e5".into())),
         ];
         assert_eq!(
             left.iter()
@@ -616,6 +617,7 @@ mod tests {
                 (ResourceKind::Permission, "scar-s3-b"),
                 (ResourceKind::LogGroup, "/aws/lambda/f"),
                 (ResourceKind::JobQueue, "scar-f"),
+                (ResourceKind::RestApi, "a1b2c3d4e5"),
             ]
         );
         let err = AwsError::RollbackIncomplete {
@@ -624,7 +626,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied)"
+            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied; REST API a1b2c3d4e5: denied)"
         );
     }
 }
