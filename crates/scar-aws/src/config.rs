@@ -71,6 +71,8 @@ pub struct Packaging {
     pub cache_dir: Option<std::path::PathBuf>,
     /// The static supervisor (`bootstrap`) that packages carry; needed to create functions.
     pub supervisor: Option<std::path::PathBuf>,
+    /// The arm64 supervisor, for functions of `architectures: [arm64]`.
+    pub supervisor_aarch64: Option<std::path::PathBuf>,
     /// The static proot that zip packages carry (see `scar_packager::ZipOptions::proot`).
     pub proot: Option<std::path::PathBuf>,
     /// How a zip package's root is extracted (limits, `strict`).

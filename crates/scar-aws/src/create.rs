@@ -21,10 +21,20 @@ impl Drop for TempFile {
 }
 
 impl AwsProvider {
-    fn packaging(&self, function: &str) -> Result<(BlobCache, &Path), AwsError> {
-        let Some(supervisor) = self.config.packaging.supervisor.as_deref() else {
+    fn packaging(
+        &self,
+        function: &str,
+        arch: scar_core::Architecture,
+    ) -> Result<(BlobCache, &Path), AwsError> {
+        let packaging = &self.config.packaging;
+        let supervisor = match arch {
+            scar_core::Architecture::X86_64 => packaging.supervisor.as_deref(),
+            scar_core::Architecture::Arm64 => packaging.supervisor_aarch64.as_deref(),
+        };
+        let Some(supervisor) = supervisor else {
             return Err(AwsError::MissingSupervisor {
                 function: function.to_string(),
+                architecture: arch,
             });
         };
         let cache = self
@@ -73,13 +83,16 @@ impl AwsProvider {
                 })
                 .await;
         }
-        let (cache, supervisor) = self.packaging(&spec.name)?;
+        let (cache, supervisor) = self.packaging(&spec.name, spec.architecture)?;
         let source = match &request.image {
             ImageInput::Archive(file) => ImageSource::from_archive(file)?,
             ImageInput::Reference(reference) => ImageSource::detect(reference)?,
         };
         let mirrors = &self.config.packaging.mirrors;
-        let image = scar_packager::pull_through(&source, &cache, progress, mirrors).await?;
+        // Lambda's x86_64 functions take the image for amd64, its arm64 ones for arm64.
+        let arch = spec.architecture.oci();
+        let image =
+            scar_packager::pull_for_architecture(&source, &cache, progress, mirrors, arch).await?;
         let function = FunctionFile::new(&spec, image.config.clone());
         let own_runtime = spec.runtime_client == scar_core::RuntimeClient::Image;
         let (package, _zip) = match request.package.unwrap_or(PackageKind::Image) {

@@ -226,6 +226,9 @@ impl AwsProvider {
             .memory_size(spec.memory_mb as i32)
             .timeout(spec.timeout_s as i32)
             .description(&spec.description)
+            .architectures(aws_sdk_lambda::types::Architecture::from(
+                spec.architecture.as_str(),
+            ))
             .set_tags(Some(encoded.tags));
         create = create
             .set_vpc_config(vpc_config(spec))

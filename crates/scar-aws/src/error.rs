@@ -28,10 +28,12 @@ pub enum AwsError {
     },
     /// Creating a function packages the supervisor (`bootstrap`), and the configuration
     /// names none.
-    #[error("function {function:?} cannot be packaged: no supervisor (`bootstrap`) is configured")]
+    #[error("function {function:?} cannot be packaged: no {architecture} supervisor (`bootstrap`) is configured{}", if architecture.is_x86_64() { "" } else { " (SCAR_SUPERVISOR_AARCH64, or aarch64/bootstrap beside the supervisor: `cargo xtask build-supervisor` builds it)" })]
     MissingSupervisor {
         /// The function being created.
         function: String,
+        /// The architecture it runs on.
+        architecture: scar_core::Architecture,
     },
     /// A zip package needs a static proot to enter the image's root on Lambda, which
     /// allows no namespaces, and the configuration names none.

@@ -46,6 +46,7 @@ use scar_core::contract::{
     BATCH_JOB_DEFINITION_VAR, BATCH_JOB_QUEUE_VAR, CONTAINER_VAR_PREFIX, STORAGE_PROVIDERS_VAR,
 };
 use scar_core::provider::{FunctionInfo, PackageKind};
+use scar_core::spec_options::LOG_LEVEL_VAR;
 use scar_core::{FunctionSpec, RuntimeClient, StorageProvider};
 
 use crate::apigateway::API_ID_VAR;
@@ -251,6 +252,8 @@ fn with_stored_values(document: FunctionSpec, stored: &Stored) -> FunctionSpec {
         } else if name == STORAGE_PROVIDERS_VAR {
             // The whole providers, keys and all.
             spec.storage_providers.extend(storage_providers(value));
+        } else if name == LOG_LEVEL_VAR && spec.log_level.is_some() {
+            // The supervisor's, from `log_level`.
         } else if !is_scar_variable(name) {
             spec.lambda_environment.insert(name.clone(), value.clone());
         }
@@ -392,6 +395,9 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
             RuntimeClient::Scar => format!("{CONTAINER_VAR_PREFIX}{k}"),
         };
         vars.insert(name, v.clone());
+    }
+    if let Some(level) = spec.log_level {
+        vars.insert(LOG_LEVEL_VAR.into(), level.to_string());
     }
     if !spec.storage_providers.is_empty() {
         vars.insert(

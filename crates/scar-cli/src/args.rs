@@ -213,6 +213,17 @@ pub struct InitArgs {
     /// `scar serve`'s Invoke API is throttled with 429 (local provider).
     #[arg(long, value_name = "N", help_heading = FUNCTION)]
     pub reserved_concurrency: Option<u32>,
+    /// The supervisor's log level: CRITICAL, ERROR, WARNING, INFO (default) or DEBUG.
+    #[arg(long = "log-level", value_name = "LEVEL", value_parser = parse_log_level, help_heading = FUNCTION)]
+    pub log_level: Option<scar_core::LogLevel>,
+    /// The architecture the function runs on: `x86_64` (default) or `arm64` (FDL
+    /// `architectures`).
+    #[arg(long = "architecture", visible_alias = "arch", value_name = "ARCH", value_parser = parse_architecture, help_heading = FUNCTION)]
+    pub architecture: Option<scar_core::Architecture>,
+    /// Invoke the function once after creating it, to warm it; `init` fails when that
+    /// invocation does.
+    #[arg(long, help_heading = FUNCTION)]
+    pub preheat: bool,
     /// The IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role", help_heading = AWS)]
     pub iam_role: Option<String>,
@@ -226,6 +237,14 @@ pub struct InitArgs {
     /// Print the result as JSON.
     #[arg(short = 'j', long, help_heading = OUTPUT)]
     pub json: bool,
+}
+
+fn parse_log_level(s: &str) -> Result<scar_core::LogLevel, String> {
+    s.parse()
+}
+
+fn parse_architecture(s: &str) -> Result<scar_core::Architecture, String> {
+    s.parse()
 }
 
 fn parse_execution_mode(s: &str) -> Result<scar_core::ExecutionMode, String> {
@@ -453,6 +472,8 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-bm", "--batch-memory"),
     ("-bc", "--batch-vcpus"),
     ("-rt", "--runtime"),
+    ("-ll", "--log-level"),
+    ("-ph", "--preheat"),
     ("-api", "--api-gateway-name"),
 ];
 
@@ -507,6 +528,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--output-file",
     "--batch-memory",
     "--batch-vcpus",
+    "--log-level",
+    "--architecture",
+    "--arch",
     "--api-gateway-name",
 ];
 
@@ -623,6 +647,10 @@ mod tests {
         assert_eq!(
             rw("scar init -n f -em batch -bm 2048 -bc 2 -g"),
             "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"
+        );
+        assert_eq!(
+            rw("scar init -n f -ll DEBUG -ph -i busybox"),
+            "scar init -n f --log-level DEBUG --preheat -i busybox"
         );
         assert_eq!(
             rw("scar init -n f -i busybox -api my-api"),

@@ -100,6 +100,7 @@ impl Context {
                 config.packaging.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
                 config.packaging.supervisor = self.supervisor().ok();
+                config.packaging.supervisor_aarch64 = self.supervisor_aarch64();
                 config.packaging.proot = self.proot();
                 config.packaging.extract.limits = self.settings.extract;
                 config.deployment.registry_override = self.ecr_registry.clone();
@@ -116,6 +117,7 @@ impl Context {
         Ok(
             LocalProvider::new(&self.home, self.supervisor()?, self.settings.region.clone())
                 .with_proot(self.proot())
+                .with_supervisor_aarch64(self.supervisor_aarch64())
                 .with_extract_limits(self.settings.extract)
                 .with_registry_mirrors(self.settings.mirrors.clone())
                 .with_concurrency(self.settings.concurrency as usize)
@@ -126,6 +128,18 @@ impl Context {
 
     fn supervisor(&self) -> Result<PathBuf, scar_local::LocalError> {
         scar_local::find_supervisor(self.supervisor.as_deref(), &self.home)
+    }
+
+    /// The arm64 supervisor (`SCAR_SUPERVISOR_AARCH64`, else beside the supervisor, see
+    /// [`scar_local::find_supervisor_aarch64`]), if there is one.
+    fn supervisor_aarch64(&self) -> Option<PathBuf> {
+        let explicit = env("SCAR_SUPERVISOR_AARCH64").filter(|v| !v.is_empty());
+        let main = self.supervisor().ok();
+        scar_local::find_supervisor_aarch64(
+            explicit.as_deref().map(Path::new),
+            main.as_deref(),
+            &self.home,
+        )
     }
 
     /// The proot zip packages carry ([`scar_local::find_proot`]), if there is one.
@@ -179,6 +193,8 @@ pub struct NewFunction {
     pub package: Option<PackageKind>,
     /// The file's entry for it, if it comes from one: its own region and profile.
     pub fdl: Option<scar_core::fdl::FdlFunction>,
+    /// One warming invocation once it is created (`-ph` > the file's `preheat`).
+    pub preheat: bool,
 }
 
 /// The package of a function: `--package`, else the one its SCAR Lambda runtime means
@@ -244,6 +260,7 @@ pub fn new_functions(
             deployment_bucket: args.deployment_bucket.clone(),
             package: package_of(settings, args, None)?,
             fdl: None,
+            preheat: args.preheat,
         }]);
     };
     let fdl = read_fdl(file)?;
@@ -283,6 +300,7 @@ pub fn new_functions(
                     .or(f.deployment_bucket.clone()),
                 package: package_of(settings, args, Some(f))?,
                 fdl: Some(f.clone()),
+                preheat: args.preheat || f.preheat.unwrap_or(false),
             })
         })
         .collect()
@@ -471,6 +489,11 @@ pub fn function_spec(
             .and_then(|f| f.delete_image)
             .unwrap_or(settings.delete_image);
         spec.reserved_concurrency = args.reserved_concurrency;
+        // SCAR's `architectures` and `log_level`: flag > file.
+        spec.architecture = (args.architecture)
+            .or(fdl.and_then(|f| f.architecture))
+            .unwrap_or_default();
+        spec.log_level = args.log_level.or(fdl.and_then(|f| f.log_level));
         spec.api_gateway =
             (args.api_gateway_name.clone()).or_else(|| fdl.and_then(|f| f.api_gateway.clone()));
         spec

@@ -699,7 +699,7 @@ mod tests {
         assert_eq!(cfg.aws.lambda.other["log_level"], "INFO");
         assert_eq!(
             cfg.warnings,
-            ["aws.lambda.log_level: not used by scar: the log level of SCAR's supervisor; scar's supervisor has no levels"]
+            ["aws.lambda.log_level: not used by scar: a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`"]
         );
         let back = serde_json::to_value(&cfg).unwrap();
         assert_eq!(back["aws"]["lambda"]["log_level"], "INFO");
@@ -837,7 +837,7 @@ mod tests {
             [
                 "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed: SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image",
                 "aws.lambda.environment.Variables.UDOCKER_BIN, aws.lambda.environment.Variables.UDOCKER_DIR, aws.lambda.environment.Variables.UDOCKER_EXEC, aws.lambda.environment.Variables.UDOCKER_LIB: not used by scar: udocker's variables; scar runs no udocker and leaves them out of its functions",
-                "aws.lambda.log_level: not used by scar: the log level of SCAR's supervisor; scar's supervisor has no levels",
+                "aws.lambda.log_level: not used by scar: a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`",
                 "aws.lambda.runtime: \"python3.7\" is not followed: SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)",
                 "aws.lambda.supervisor: not used by scar: SCAR's supervisor (its version and layer); scar builds its own supervisor into each function",
                 "aws.s3.event: not used by scar: SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would",

@@ -98,6 +98,12 @@ pub enum Event {
     Storage(Vec<StorageRecord>),
     /// A direct invocation.
     Direct(Payload),
+    /// An HTTP request, as API Gateway (REST proxy, or HTTP API and Function URLs with
+    /// payload format 2.0) hands it to a function: answered with a [`ProxyResponse`].
+    Http(HttpRequest),
+    /// Any other event (SCAR's "unknown event"): saved whole as the invocation's input
+    /// file. A JSON string is taken as SCAR sends data, base64, when it decodes as such.
+    Unknown(Vec<u8>),
 }
 
 impl Event {
@@ -116,10 +122,212 @@ impl Event {
                 .filter_map(StorageRecord::from_json)
                 .collect();
             Ok(Event::Storage(records))
+        } else if let Some(request) = HttpRequest::from_json(raw) {
+            Ok(Event::Http(request))
         } else if raw.is_null() {
             Ok(Event::Direct(Payload::default()))
-        } else {
+        } else if is_payload(raw) {
             Ok(Event::Direct(serde_json::from_value(raw.clone())?))
+        } else {
+            let bytes = match raw.as_str() {
+                Some(text) => decode_base64(text).unwrap_or_else(|| text.as_bytes().to_vec()),
+                None => raw.to_string().into_bytes(),
+            };
+            Ok(Event::Unknown(bytes))
+        }
+    }
+
+    /// Whether `raw` is an HTTP request event (answered with a [`ProxyResponse`]).
+    pub fn is_http(raw: &serde_json::Value) -> bool {
+        raw.get("httpMethod").is_some_and(|m| m.is_string())
+            || raw
+                .pointer("/requestContext/http/method")
+                .is_some_and(|m| m.is_string())
+    }
+}
+
+/// Whether `raw` is scar's own payload: an object with no fields, or one with any of
+/// `script`, `cmd_args`, `env`.
+fn is_payload(raw: &serde_json::Value) -> bool {
+    raw.as_object().is_some_and(|o| {
+        o.is_empty()
+            || ["script", "cmd_args", "env"]
+                .iter()
+                .any(|k| o.contains_key(*k))
+    })
+}
+
+/// `text` decoded as base64 (whitespace ignored), if it is base64 at all.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.split_whitespace().collect();
+    if compact.is_empty() || !compact.len().is_multiple_of(4) {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+/// The name of an HTTP request's body in the invocation's input folder (SCAR's).
+pub const HTTP_BODY_FILE: &str = "api_event_file";
+
+/// The name of an unknown event's file in the invocation's input folder.
+pub const UNKNOWN_EVENT_FILE: &str = "event_file";
+
+/// An HTTP request as API Gateway hands it over: its body decoded, its query parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The request's path (`/launch`).
+    pub path: String,
+    /// The query string's parameters (a repeated one: its values joined with `,`, as
+    /// payload format 2.0 has them).
+    pub query: BTreeMap<String, String>,
+    /// The body, decoded: API Gateway's base64 (`isBase64Encoded`) undone, and then, for a
+    /// body that is not JSON (`Content-Type: application/json`), SCAR's own base64 too
+    /// when the text is base64 (`scar invoke -db` and SCAR's send files so).
+    pub body: Vec<u8>,
+    /// Whether the request said its body is JSON.
+    pub json: bool,
+}
+
+impl HttpRequest {
+    /// Reads a REST proxy event (`httpMethod`) or a payload format 2.0 one
+    /// (`requestContext.http.method`); `None` for any other event.
+    pub fn from_json(raw: &serde_json::Value) -> Option<HttpRequest> {
+        if !Event::is_http(raw) {
+            return None;
+        }
+        let text = |v: Option<&serde_json::Value>| {
+            v.and_then(|v| v.as_str()).unwrap_or_default().to_string()
+        };
+        let method = match raw.get("httpMethod") {
+            Some(m) => text(Some(m)),
+            None => text(raw.pointer("/requestContext/http/method")),
+        };
+        let path = match raw.get("path") {
+            Some(p) => text(Some(p)),
+            None => text(raw.get("rawPath")),
+        };
+        let query = raw
+            .get("queryStringParameters")
+            .and_then(|q| q.as_object())
+            .map(|q| {
+                q.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let json = raw
+            .get("headers")
+            .and_then(|h| h.as_object())
+            .and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .and_then(|(_, v)| v.as_str())
+            })
+            .is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        let body = text(raw.get("body"));
+        let gateway_base64 = raw
+            .get("isBase64Encoded")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false);
+        let mut bytes = match gateway_base64 {
+            true => decode_base64(&body).unwrap_or_else(|| body.clone().into_bytes()),
+            false => body.into_bytes(),
+        };
+        if !json {
+            if let Some(decoded) = std::str::from_utf8(&bytes).ok().and_then(decode_base64) {
+                bytes = decoded;
+            }
+        }
+        Some(HttpRequest {
+            method,
+            path,
+            query,
+            body: bytes,
+            json,
+        })
+    }
+}
+
+/// What a function answers an HTTP request with (API Gateway's proxy integration
+/// response, as SCAR's supervisor gives it): status 200 with the script's output as the
+/// body, base64; 500 when it failed or timed out; the request id and log names in
+/// headers (SCAR's `amz-lambda-request-id`, `amz-log-group-name`, `amz-log-stream-name`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyResponse {
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(rename = "isBase64Encoded", default)]
+    pub is_base64_encoded: bool,
+}
+
+/// The header of a [`ProxyResponse`] that carries the script's exit code, when it had one.
+pub const EXIT_CODE_HEADER: &str = "scar-exit-code";
+
+impl ProxyResponse {
+    /// The HTTP answer to `response`.
+    pub fn of(response: &Response) -> ProxyResponse {
+        let mut headers = BTreeMap::from([
+            (
+                "amz-lambda-request-id".to_string(),
+                response.request_id.clone(),
+            ),
+            ("amz-log-group-name".to_string(), response.log_group.clone()),
+            (
+                "amz-log-stream-name".to_string(),
+                response.log_stream.clone(),
+            ),
+            (
+                "content-type".to_string(),
+                "application/octet-stream".to_string(),
+            ),
+        ]);
+        if let Some(code) = response.exit_code() {
+            headers.insert(EXIT_CODE_HEADER.into(), code.to_string());
+        }
+        let mut body = response.output_bytes();
+        if response.timed_out() {
+            headers.insert("scar-timed-out".into(), "true".into());
+        }
+        if let (false, Some(error)) = (response.succeeded(), response.function_error()) {
+            if body.is_empty() {
+                body = error.error_message.clone().into_bytes();
+            }
+        }
+        ProxyResponse {
+            status_code: if response.succeeded() { 200 } else { 500 },
+            headers,
+            body: base64::engine::general_purpose::STANDARD.encode(body),
+            is_base64_encoded: true,
+        }
+    }
+
+    /// A 500 for an invocation that could not even start (`message` says why).
+    pub fn failed(request_id: &str, message: &str) -> ProxyResponse {
+        let mut response = ProxyResponse::of(&Response::new(request_id, Ending::default()));
+        response.status_code = 500;
+        response.headers.remove(EXIT_CODE_HEADER);
+        response.body = base64::engine::general_purpose::STANDARD.encode(message);
+        response
+    }
+
+    /// The body as bytes (base64 undone when it is encoded).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        if self.is_base64_encoded {
+            decode_base64(&self.body).unwrap_or_else(|| self.body.clone().into_bytes())
+        } else {
+            self.body.clone().into_bytes()
         }
     }
 }
@@ -617,6 +825,153 @@ pub struct PackagedRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SCAR's own example of a REST proxy event (faas-supervisor's apigateway.py), trimmed.
+    fn rest_event(body: &str, content_type: &str, query: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "body": body,
+            "headers": {"Accept": "*/*", "Content-Type": content_type},
+            "httpMethod": "POST",
+            "isBase64Encoded": false,
+            "path": "/launch",
+            "pathParameters": {"proxy": "launch"},
+            "queryStringParameters": query,
+            "requestContext": {"path": "/scar/launch", "stage": "scar", "resourcePath": "/{proxy+}"},
+            "resource": "/{proxy+}",
+        })
+    }
+
+    #[test]
+    fn http_events_rest_and_payload_2() {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // SCAR's client sends files base64 as a non-JSON body.
+        let raw = rest_event(
+            &b64(b"\x89PNG\0"),
+            "application/octet-stream",
+            serde_json::json!({"size": "10", "bad-name": "x"}),
+        );
+        let Ok(Event::Http(r)) = Event::parse(&raw) else {
+            panic!()
+        };
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/launch"));
+        assert_eq!(r.body, b"\x89PNG\0");
+        assert_eq!(r.query["size"], "10");
+        assert!(!r.json);
+        // A JSON body is kept as it is, base64-looking or not.
+        let raw = rest_event(
+            "\"abcd\"",
+            "application/json; charset=utf-8",
+            serde_json::Value::Null,
+        );
+        let Ok(Event::Http(r)) = Event::parse(&raw) else {
+            panic!()
+        };
+        assert_eq!((r.body.as_slice(), r.json), (&b"\"abcd\""[..], true));
+        // Plain text that is not base64 is kept too.
+        let raw = rest_event("hello, world", "text/plain", serde_json::Value::Null);
+        let Ok(Event::Http(r)) = Event::parse(&raw) else {
+            panic!()
+        };
+        assert_eq!(r.body, b"hello, world");
+        // Payload format 2.0 (HTTP APIs, Function URLs), API Gateway's base64 undone.
+        let raw = serde_json::json!({
+            "version": "2.0", "rawPath": "/scar/launch", "rawQueryString": "a=1",
+            "headers": {"content-type": "text/plain"},
+            "queryStringParameters": {"a": "1,2"},
+            "requestContext": {"http": {"method": "PUT", "path": "/scar/launch"}},
+            "body": b64(b"plain words here"), "isBase64Encoded": true,
+        });
+        let Ok(Event::Http(r)) = Event::parse(&raw) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("PUT", "/scar/launch")
+        );
+        assert_eq!(r.body, b"plain words here");
+        assert_eq!(r.query["a"], "1,2");
+        // No body at all (a GET).
+        let mut raw = rest_event("", "", serde_json::Value::Null);
+        raw["body"] = serde_json::Value::Null;
+        let Ok(Event::Http(r)) = Event::parse(&raw) else {
+            panic!()
+        };
+        assert!(r.body.is_empty());
+    }
+
+    #[test]
+    fn unknown_events_and_payloads() {
+        let parse = |v: serde_json::Value| Event::parse(&v).unwrap();
+        assert!(matches!(parse(serde_json::json!({})), Event::Direct(_)));
+        assert!(matches!(parse(serde_json::Value::Null), Event::Direct(_)));
+        assert!(matches!(
+            parse(serde_json::json!({"script": "echo", "other": 1})),
+            Event::Direct(_)
+        ));
+        let Event::Unknown(bytes) = parse(serde_json::json!({"detail-type": "Scheduled Event"}))
+        else {
+            panic!()
+        };
+        assert_eq!(bytes, br#"{"detail-type":"Scheduled Event"}"#);
+        // A string: SCAR's base64 data, else the text.
+        let Event::Unknown(bytes) = parse(serde_json::json!("aGVsbG8=")) else {
+            panic!()
+        };
+        assert_eq!(bytes, b"hello");
+        let Event::Unknown(bytes) = parse(serde_json::json!("not base64!")) else {
+            panic!()
+        };
+        assert_eq!(bytes, b"not base64!");
+        let Event::Unknown(bytes) = parse(serde_json::json!([1, 2])) else {
+            panic!()
+        };
+        assert_eq!(bytes, b"[1,2]");
+    }
+
+    #[test]
+    fn proxy_responses() {
+        let mut ok = Response::new("req-1", Ending::Exited(0));
+        ok.set_output(vec![0xff, 0x00, b'x']);
+        ok.log_group = "/aws/lambda/f".into();
+        let p = ProxyResponse::of(&ok);
+        assert_eq!(p.status_code, 200);
+        assert!(p.is_base64_encoded);
+        assert_eq!(p.body_bytes(), vec![0xff, 0x00, b'x']);
+        assert_eq!(p.headers["amz-lambda-request-id"], "req-1");
+        assert_eq!(p.headers["amz-log-group-name"], "/aws/lambda/f");
+        assert_eq!(p.headers[EXIT_CODE_HEADER], "0");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["statusCode"], 200);
+        assert_eq!(json["isBase64Encoded"], true);
+        assert_eq!(serde_json::from_value::<ProxyResponse>(json).unwrap(), p);
+
+        let mut failed = Response::new("req-2", Ending::Exited(3));
+        failed.set_output(b"boom\n".to_vec());
+        let p = ProxyResponse::of(&failed);
+        assert_eq!((p.status_code, p.body_bytes()), (500, b"boom\n".to_vec()));
+        assert_eq!(p.headers[EXIT_CODE_HEADER], "3");
+        let timed_out = Response::new(
+            "req-3",
+            Ending::TimedOut {
+                error: Some(FunctionError::timed_out("req-3", 3)),
+            },
+        );
+        let p = ProxyResponse::of(&timed_out);
+        assert_eq!(p.status_code, 500);
+        assert_eq!(p.headers["scar-timed-out"], "true");
+        assert!(
+            String::from_utf8(p.body_bytes())
+                .unwrap()
+                .contains("Task timed out"),
+            "{p:?}"
+        );
+        let p = ProxyResponse::failed("req-4", "scar: cannot prepare");
+        assert_eq!(
+            (p.status_code, p.body_bytes()),
+            (500, b"scar: cannot prepare".to_vec())
+        );
+        assert!(!p.headers.contains_key(EXIT_CODE_HEADER));
+    }
 
     #[test]
     fn scar_forms_of_the_payload() {

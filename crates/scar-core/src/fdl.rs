@@ -48,6 +48,7 @@ use crate::spec::{
     BatchSpec, ComputeResources, ExecutionMode, FileSystemSpec, InputSpec, LambdaRuntime,
     OutputSpec, RuntimeClient, StorageProvider, VpcSpec,
 };
+use crate::spec_options::{Architecture, LogLevel};
 
 /// A file that is not a function definition scar can deploy.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,12 @@ pub struct FdlFunction {
     pub create_image: Option<bool>,
     /// `ecr.delete_image`: `Some(false)` keeps the ECR repository on `rm`.
     pub delete_image: Option<bool>,
+    /// `lambda.architectures` (one of them: Lambda takes one).
+    pub architecture: Option<Architecture>,
+    /// `lambda.log_level`: the supervisor's verbosity.
+    pub log_level: Option<LogLevel>,
+    /// `lambda.preheat`: one warming invocation after `init`.
+    pub preheat: Option<bool>,
     /// `api_gateway.name` (beside `lambda:`): SCAR's API Gateway, a REST API of that name.
     pub api_gateway: Option<String>,
 }
@@ -277,6 +284,9 @@ struct Lambda {
     vpc: Option<VpcSpec>,
     #[serde(default)]
     file_system: Vec<FileSystemSpec>,
+    architectures: Option<Vec<String>>,
+    log_level: Option<String>,
+    preheat: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -640,6 +650,42 @@ fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> O
     }
 }
 
+/// `lambda.architectures`, `log_level` and `preheat`. (`extra_payload` is not shipped:
+/// it stays in `other`, warned about as not used.)
+struct Extras {
+    architecture: Option<Architecture>,
+    log_level: Option<LogLevel>,
+    preheat: Option<bool>,
+}
+
+impl Extras {
+    fn of(lambda: &mut Lambda, lat: &str) -> Result<Extras, FdlError> {
+        let architecture = match lambda.architectures.take().as_deref() {
+            None | Some([]) => None,
+            Some([one]) => Some(
+                one.parse::<Architecture>()
+                    .map_err(|e| invalid(&format!("{lat}.architectures"), &e))?,
+            ),
+            Some(_) => return Err(invalid(
+                &format!("{lat}.architectures"),
+                "Lambda runs a function on one architecture: give one (`[x86_64]` or `[arm64]`)",
+            )),
+        };
+        let log_level = match lambda.log_level.take() {
+            None => None,
+            Some(l) => Some(
+                l.parse::<LogLevel>()
+                    .map_err(|e| invalid(&format!("{lat}.log_level"), &e))?,
+            ),
+        };
+        Ok(Extras {
+            architecture,
+            log_level,
+            preheat: lambda.preheat.take(),
+        })
+    }
+}
+
 impl AwsEntry {
     fn into_function(
         mut self,
@@ -649,7 +695,7 @@ impl AwsEntry {
         warnings: &mut Vec<String>,
     ) -> Result<FdlFunction, FdlError> {
         note_ignored(&self.other, at, warnings);
-        let Some(lambda) = self.lambda else {
+        let Some(mut lambda) = self.lambda else {
             return Err(invalid(at, "it has no `lambda:` section"));
         };
         // SCAR's per-service region and profile: scar reaches every service of a function
@@ -672,6 +718,7 @@ impl AwsEntry {
         }
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
+        let extras = Extras::of(&mut lambda, &lat)?;
         let deployment_bucket = match lambda.deployment {
             Some(d) => {
                 let known = ["max_payload_size", "max_s3_payload_size"];
@@ -811,6 +858,9 @@ impl AwsEntry {
             file_systems: lambda.file_system,
             create_image: container.create_image,
             delete_image,
+            architecture: extras.architecture,
+            log_level: extras.log_level,
+            preheat: extras.preheat,
             api_gateway,
         })
     }
@@ -1092,7 +1142,40 @@ functions:
             local.functions[1].image_file.as_deref(),
             Some(Path::new("/w/minicow.tar.gz"))
         );
-        assert_warns(&fdl, &["lambda.log_level", "oscar"]);
+        assert_warns(&fdl, &["oscar"]);
+        assert_eq!(f.log_level, Some(LogLevel::Debug));
+        assert!(!fdl.warnings.iter().any(|w| w.contains("log_level")));
+    }
+
+    #[test]
+    fn architecture_log_level_and_preheat() {
+        let text = "functions: {aws: [{lambda: {name: f, architectures: [arm64], log_level: debug, extra_payload: payload, preheat: true, container: {image: x}}}]}";
+        let fdl = Fdl::parse(text, Path::new("/defs")).unwrap();
+        let f = &fdl.functions[0];
+        assert_eq!(f.architecture, Some(Architecture::Arm64));
+        assert_eq!(f.log_level, Some(LogLevel::Debug));
+        assert_eq!(f.preheat, Some(true));
+        // `extra_payload` is not shipped: said, not silently dropped.
+        assert_eq!(
+            fdl.warnings,
+            ["functions.aws[0].lambda.extra_payload: not used by scar, ignored"]
+        );
+        let bad = |text: &str, needle: &str| {
+            let e = Fdl::parse(text, Path::new(".")).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        bad(
+            "functions: {aws: [{lambda: {name: f, architectures: [x86_64, arm64], container: {image: x}}}]}",
+            "functions.aws[0].lambda.architectures: Lambda runs a function on one architecture",
+        );
+        bad(
+            "functions: {aws: [{lambda: {name: f, architectures: [s390x], container: {image: x}}}]}",
+            "unknown architecture `s390x`",
+        );
+        bad(
+            "functions: {aws: [{lambda: {name: f, log_level: LOUD, container: {image: x}}}]}",
+            "functions.aws[0].lambda.log_level: unknown log level `LOUD`",
+        );
     }
 
     #[test]

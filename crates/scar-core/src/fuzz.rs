@@ -20,7 +20,10 @@ pub fn event(data: &[u8]) {
         Ok(crate::event::Event::Direct(payload)) => {
             let _ = payload.script_text();
         }
-        Err(_) => {}
+        Ok(crate::event::Event::Http(request)) => {
+            let _ = request.body.len();
+        }
+        Ok(crate::event::Event::Unknown(_)) | Err(_) => {}
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::event::decode_s3_key(text);
@@ -64,6 +67,8 @@ pub fn fdl(data: &[u8]) {
                 reuse_image: !f.create_image.unwrap_or(true),
                 keep_image: !f.delete_image.unwrap_or(true),
                 reserved_concurrency: None,
+                architecture: f.architecture.unwrap_or_default(),
+                log_level: f.log_level,
                 api_gateway: f.api_gateway,
             };
             let _ = spec.validate();

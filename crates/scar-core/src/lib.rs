@@ -28,6 +28,7 @@ pub mod local_files;
 pub mod progress;
 pub mod provider;
 pub mod spec;
+pub mod spec_options;
 
 pub use error::{Categorized, ErrorCategory, ExitStatus, SpecError, UsageError};
 pub use spec::{
@@ -35,3 +36,4 @@ pub use spec::{
     RuntimeClient, StorageProvider,
 };
 pub use spec::{FileSystemSpec, VpcSpec};
+pub use spec_options::{Architecture, LogLevel};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec_options::{Architecture, LogLevel};
 use crate::SpecError;
 
 /// Lambda's memory bounds, in MB.
@@ -116,6 +117,11 @@ pub struct FunctionSpec {
     /// limited only by the account's limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
+    /// The name of the REST API that gives the function an HTTP endpoint (SCAR's
+    /// `api_gateway.name`, `-api`): an API Gateway REST API on AWS, a route of
+    /// `scar serve`'s listener locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway: Option<String>,
     /// The VPC the function runs in (FDL `vpc`): Lambda's VpcConfig; no meaning locally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<VpcSpec>,
@@ -131,10 +137,14 @@ pub struct FunctionSpec {
     /// `ecr.delete_image: false`: `rm` keeps the function's ECR repository and image.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_image: bool,
-    /// SCAR's API Gateway (`-api NAME`, FDL `api_gateway: {name: NAME}`): the name of the
-    /// REST API that takes HTTP requests to the function (on AWS; kept locally).
+    /// The instruction set it runs on (SCAR's `architectures`): its supervisor's and its
+    /// image variant's.
+    #[serde(default, skip_serializing_if = "Architecture::is_x86_64")]
+    pub architecture: Architecture,
+    /// The supervisor's verbosity (SCAR's `log_level`, `-ll`), its `LOG_LEVEL`; `None`:
+    /// the supervisor's default (INFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_gateway: Option<String>,
+    pub log_level: Option<LogLevel>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -555,6 +565,9 @@ struct StoredSpec {
     keep_image: bool,
     reserved_concurrency: Option<u32>,
     #[serde(default)]
+    architecture: Architecture,
+    #[serde(default)]
+    log_level: Option<LogLevel>,
     api_gateway: Option<String>,
 }
 
@@ -596,6 +609,8 @@ impl From<StoredSpec> for FunctionSpec {
             reuse_image: s.reuse_image,
             keep_image: s.keep_image,
             reserved_concurrency: s.reserved_concurrency,
+            architecture: s.architecture,
+            log_level: s.log_level,
             api_gateway: s.api_gateway,
         }
     }
@@ -815,6 +830,8 @@ impl FunctionSpec {
             reuse_image: false,
             keep_image: false,
             reserved_concurrency: None,
+            architecture: Architecture::default(),
+            log_level: None,
             api_gateway: None,
         }
     }
@@ -911,6 +928,18 @@ impl FunctionSpec {
     /// With at most `reserved` invocations at once (Lambda's reserved concurrency).
     pub fn with_reserved_concurrency(mut self, reserved: Option<u32>) -> Self {
         self.reserved_concurrency = reserved;
+        self
+    }
+
+    /// Running on `architecture` (SCAR's `architectures`).
+    pub fn with_architecture(mut self, architecture: Architecture) -> Self {
+        self.architecture = architecture;
+        self
+    }
+
+    /// With its supervisor at `level` (SCAR's `log_level`); `None`: the default, INFO.
+    pub fn with_log_level(mut self, level: Option<LogLevel>) -> Self {
+        self.log_level = level;
         self
     }
 

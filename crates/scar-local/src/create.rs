@@ -39,6 +39,16 @@ impl LocalProvider {
             })
             .into());
         }
+        if scar_core::Architecture::host() != Some(spec.architecture) {
+            crate::supervisor::can_run(spec.architecture).map_err(|why| {
+                SurfaceError::Unsupported(Unsupported {
+                    provider: PROVIDER_NAME,
+                    what: format!("an {} function on this machine", spec.architecture),
+                    instead: format!("{why}; or deploy it to AWS (--provider aws)"),
+                })
+            })?;
+            self.supervisor_for(spec.architecture.oci())?;
+        }
         let source = match image {
             ImageInput::Reference(r) => ImageSource::detect(r)?,
             ImageInput::Archive(p) => ImageSource::from_archive(p)?,
@@ -83,7 +93,13 @@ impl LocalProvider {
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
-        let image = scar_packager::pull_through(source, &cache, progress, &self.mirrors).await?;
+        let arch = spec.architecture.oci();
+        let image = if scar_core::Architecture::host() == Some(spec.architecture) {
+            scar_packager::pull_through(source, &cache, progress, &self.mirrors).await?
+        } else {
+            scar_packager::pull_for_architecture(source, &cache, progress, &self.mirrors, arch)
+                .await?
+        };
         if spec.runtime_client == RuntimeClient::Image
             && image.config.entrypoint.is_empty()
             && image.config.cmd.is_empty()
@@ -98,7 +114,6 @@ impl LocalProvider {
                 image_digest: image.manifest_digest.clone(),
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 owner: None,
-                // The local HTTP route of an API Gateway is still to come.
                 api_url: None,
             },
             root: PathBuf::new(),
@@ -110,7 +125,8 @@ impl LocalProvider {
         for bucket in &stored.info.spec.buckets() {
             self.buckets().create(bucket)?;
         }
-        self.layout().create(&stored, self.supervisor())?;
+        self.layout()
+            .create(&stored, self.supervisor_for(&image.architecture)?)?;
         Ok(stored.info)
     }
 

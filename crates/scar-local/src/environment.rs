@@ -228,6 +228,12 @@ fn lambda_variables(
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.extend(spec.lambda_environment.clone());
+    if let Some(level) = spec.log_level {
+        env.push((
+            scar_core::spec_options::LOG_LEVEL_VAR.into(),
+            level.to_string(),
+        ));
+    }
     if !spec.storage_providers.is_empty() {
         env.push((
             contract::STORAGE_PROVIDERS_VAR.into(),

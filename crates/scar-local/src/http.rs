@@ -35,8 +35,9 @@ use scar_core::provider::LogQuery;
 use scar_core::{Categorized as _, RuntimeClient};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::gateway;
 use crate::state::StoredFunction;
 use crate::{LocalError, LocalProvider};
 
@@ -156,6 +157,17 @@ struct Queued {
     stored: StoredFunction,
     event: Bytes,
     request_id: String,
+    /// Where the result goes, for a caller that waits for it (API Gateway's route, which
+    /// stops waiting at its integration timeout while the invocation runs on).
+    reply: Option<oneshot::Sender<Result<scar_core::event::Response, LocalError>>>,
+}
+
+/// What `serve.json` in the scar home holds while `scar serve` listens: where, and which
+/// process (so that a server killed without cleaning up is seen as gone).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ServeFile {
+    pub url: String,
+    pub pid: u32,
 }
 
 /// What the request handlers share.
@@ -192,11 +204,19 @@ impl LocalProvider {
         let mut background = FuturesUnordered::new();
         let mut reclaim = tokio::time::interval((idle_timeout / 4).max(Duration::from_secs(1)));
         let mut shutdown = std::pin::pin!(shutdown);
+        let serve_file = self.layout().serve_file();
+        let url = format!("http://{}", listener.address());
+        let pid = std::process::id();
+        // Best effort: without it, `ls` shows no local endpoint URLs.
+        let _ = std::fs::write(&serve_file, to_json(&ServeFile { url, pid }));
         // Its result is in the function's log, as on Lambda.
         let run_queued = |q: Queued| async move {
-            let _ = self
+            let result = self
                 .invoke_event(&q.stored, q.event, Some(q.request_id))
                 .await;
+            if let Some(reply) = q.reply {
+                let _ = reply.send(result);
+            }
         };
         loop {
             tokio::select! {
@@ -247,6 +267,14 @@ impl LocalProvider {
         };
         let _ = tokio::time::timeout(GRACE, drain).await;
         self.stop_sandboxes().await;
+        // Another server may have taken the home over since: remove only our own.
+        let ours = std::fs::read(&serve_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ServeFile>(&b).ok())
+            .is_some_and(|s| s.pid == pid);
+        if ours {
+            let _ = std::fs::remove_file(&serve_file);
+        }
         Ok(())
     }
 }
@@ -276,6 +304,13 @@ impl Context<'_> {
 
     async fn route(&self, req: Request<Incoming>, request_id: &str) -> Result<Reply, ApiError> {
         let path = req.uri().path().to_string();
+        if path.starts_with(gateway::PREFIX) {
+            let (status, headers, body) = self.api_gateway(req, request_id).await;
+            let mut out = Response::new(Full::new(body));
+            *out.status_mut() = status;
+            out.headers_mut().extend(headers);
+            return Ok(out);
+        }
         let Some(rest) = path.strip_prefix(PREFIX) else {
             return Err(ApiError::unknown_operation());
         };
@@ -301,6 +336,95 @@ impl Context<'_> {
             Operation::Invoke => self.invoke(req, &name, request_id).await,
             Operation::GetFunction => self.get_function(&name).await,
         }
+    }
+
+    /// A request to a function's API Gateway route, answered as API Gateway answers.
+    async fn api_gateway(&self, req: Request<Incoming>, request_id: &str) -> gateway::Answer {
+        let not_found = || gateway::own(StatusCode::NOT_FOUND, "Not Found");
+        let path = req.uri().path().to_string();
+        let Some((raw_name, user_path)) = gateway::parse_route(&path) else {
+            return not_found();
+        };
+        let Ok(name) = FunctionName::parse(raw_name, None) else {
+            return not_found();
+        };
+        let stored = match self.load(&name) {
+            Ok(stored) => stored,
+            Err(e) if e.status == StatusCode::NOT_FOUND => return not_found(),
+            Err(_) => {
+                return gateway::own(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            }
+        };
+        let asynchronous = req
+            .headers()
+            .get("x-amz-invocation-type")
+            .is_some_and(|v| v.as_bytes() == b"Event");
+        let limit = match asynchronous {
+            true => lambda::MAX_ASYNC_PAYLOAD_BYTES,
+            false => lambda::MAX_SYNC_PAYLOAD_BYTES,
+        };
+        let too_long = || gateway::own(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long");
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|size| size > limit) {
+            return too_long();
+        }
+        let (parts, body) = req.into_parts();
+        let body = match read_body(body, limit).await {
+            Ok(body) => body,
+            Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => return too_long(),
+            Err(e) => return gateway::own(e.status, "Bad Request"),
+        };
+        let event = gateway::proxy_event(
+            &parts.method,
+            &user_path,
+            parts.uri.query(),
+            &parts.headers,
+            &name.name,
+            request_id,
+            &body,
+        );
+        let event = to_json(&event);
+        if event.len() > limit {
+            return too_long();
+        }
+        let spec = &stored.info.spec;
+        let limit = spec
+            .reserved_concurrency
+            .unwrap_or(self.options.account_concurrency);
+        let slot = match asynchronous {
+            true => None,
+            false => match self.slots.take(&spec.name, limit) {
+                Some(slot) => Some(slot),
+                None => return gateway::own(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            },
+        };
+        let (tx, rx) = oneshot::channel();
+        let queued = Queued {
+            stored,
+            event,
+            request_id: request_id.to_string(),
+            reply: (!asynchronous).then_some(tx),
+        };
+        if self.queue.send(queued).is_err() {
+            return gateway::own(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        }
+        if asynchronous {
+            return gateway::own(StatusCode::ACCEPTED, "Request accepted");
+        }
+        let answer = match tokio::time::timeout(gateway::INTEGRATION_TIMEOUT, rx).await {
+            Err(_) => gateway::own(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out"),
+            Ok(Ok(Ok(response))) => gateway::answer(
+                &response.output_bytes(),
+                response.function_error().is_some(),
+            ),
+            Ok(_) => gateway::own(StatusCode::BAD_GATEWAY, "Internal server error"),
+        };
+        drop(slot);
+        answer
     }
 
     /// The stored function `name` stands for: 404 when there is none.
@@ -376,6 +500,7 @@ impl Context<'_> {
                     stored,
                     event,
                     request_id: request_id.to_string(),
+                    reply: None,
                 };
                 if self.queue.send(queued).is_err() {
                     return Err(ApiError::new(

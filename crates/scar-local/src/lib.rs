@@ -25,6 +25,7 @@ mod create;
 mod environment;
 mod error;
 mod events;
+mod gateway;
 mod http;
 mod init;
 mod invocation;
@@ -42,8 +43,11 @@ mod warm;
 pub use buckets::Buckets;
 pub use error::LocalError;
 pub use events::ServeEvent;
+pub use gateway::launch_path;
 pub use http::{HttpListener, HttpOptions, ACCOUNT_CONCURRENCY, DEFAULT_LISTEN};
 pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::Processed;
-pub use supervisor::{find_proot, find_supervisor, is_static_elf};
+pub use supervisor::{
+    can_run, elf_architecture, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
+};
 pub use surface::BackgroundJob;

@@ -56,9 +56,14 @@ impl LocalProvider {
         function: &FunctionFile,
         progress: &dyn Progress,
     ) -> Result<ImagePackage, LocalError> {
-        let package =
-            scar_packager::build_image_package(image, cache, function, self.supervisor(), progress)
-                .await?;
+        let package = scar_packager::build_image_package(
+            image,
+            cache,
+            function,
+            self.supervisor_for(&image.architecture)?,
+            progress,
+        )
+        .await?;
         Ok(package)
     }
 
@@ -113,7 +118,7 @@ impl LocalProvider {
             image,
             &cache,
             function,
-            self.supervisor(),
+            self.supervisor_for(&image.architecture)?,
             &zip_path,
             &options,
             progress,
@@ -236,7 +241,7 @@ impl LocalProvider {
             image,
             &BlobCache::new(self.layout().cache()),
             &stored.function_file(),
-            self.supervisor(),
+            self.supervisor_for(&image.architecture)?,
             dest,
             &options,
             progress,

@@ -21,6 +21,9 @@ pub const PROVIDER_NAME: &str = "local";
 pub struct LocalProvider {
     layout: Layout,
     supervisor: PathBuf,
+    /// The arm64 supervisor, for arm64 functions on another machine (see
+    /// [`crate::find_supervisor_aarch64`]).
+    supervisor_aarch64: Option<PathBuf>,
     /// The proot that `zip` packages carry (see [`crate::find_proot`]).
     proot: Option<PathBuf>,
     region: String,
@@ -63,6 +66,7 @@ impl LocalProvider {
                 home: home_dir.clone(),
             },
             supervisor: supervisor.into(),
+            supervisor_aarch64: None,
             proot: None,
             region: region.into(),
             warm: WarmPool::default(),
@@ -74,6 +78,16 @@ impl LocalProvider {
             background: None,
             notices: Box::new(|_| {}),
         }
+    }
+
+    /// The URL of the running `scar serve`'s HTTP listener on this home, if one runs.
+    pub fn serve_url(&self) -> Option<String> {
+        let text = std::fs::read(self.layout.serve_file()).ok()?;
+        let serve: crate::http::ServeFile = serde_json::from_slice(&text).ok()?;
+        // A server that died without cleaning up (SIGKILL) is not running.
+        std::path::Path::new(&format!("/proc/{}", serve.pid))
+            .exists()
+            .then_some(serve.url)
     }
 
     /// Invocations at once when a launch does not say (default: the number of cores).
@@ -157,6 +171,29 @@ impl LocalProvider {
 
     pub(crate) fn supervisor(&self) -> &Path {
         &self.supervisor
+    }
+
+    /// Runs arm64 functions with `supervisor` (a static aarch64 `bootstrap`), where this
+    /// machine is not arm64 itself.
+    pub fn with_supervisor_aarch64(mut self, supervisor: Option<PathBuf>) -> Self {
+        self.supervisor_aarch64 = supervisor;
+        self
+    }
+
+    pub(crate) fn supervisor_aarch64(&self) -> Option<&Path> {
+        self.supervisor_aarch64.as_deref()
+    }
+
+    /// The supervisor for an image of `architecture` (OCI's name): the arm64 one for an
+    /// arm64 image on another machine, else this provider's.
+    pub(crate) fn supervisor_for(&self, architecture: &str) -> Result<&Path, LocalError> {
+        let arm64 = scar_core::Architecture::Arm64;
+        if architecture != arm64.oci() || scar_core::Architecture::host() == Some(arm64) {
+            return Ok(&self.supervisor);
+        }
+        self.supervisor_aarch64().ok_or_else(|| {
+            LocalError::NoSupervisor("an arm64 function needs the arm64 supervisor: set SCAR_SUPERVISOR_AARCH64, or put it at aarch64/bootstrap beside the supervisor (`cargo xtask build-supervisor` builds it with the aarch64-unknown-linux-musl target)".into())
+        })
     }
 
     /// Tells the user `text` (see [`LocalProvider::with_notices`]).

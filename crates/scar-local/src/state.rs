@@ -96,6 +96,10 @@ impl Layout {
     pub fn file_system(&self, access_point: &str) -> PathBuf {
         self.home.join("file-systems").join(access_point)
     }
+    /// Where a running `scar serve` says where its HTTP listener is.
+    pub fn serve_file(&self) -> PathBuf {
+        self.home.join("serve.json")
+    }
     pub fn logs(&self, name: &str) -> PathBuf {
         self.home.join("logs").join(name)
     }

@@ -50,6 +50,99 @@ pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, 
     )))
 }
 
+/// The arm64 supervisor, for functions of `architectures: [arm64]`: `explicit`
+/// (`SCAR_SUPERVISOR_AARCH64`), else `aarch64/bootstrap` beside the supervisor `main` (the
+/// `cargo xtask build-supervisor` layout), else `$SCAR_HOME/bin/aarch64/bootstrap`; only a
+/// static aarch64 ELF qualifies.
+pub fn find_supervisor_aarch64(
+    explicit: Option<&Path>,
+    main: Option<&Path>,
+    home: &Path,
+) -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(path) => vec![path.to_path_buf()],
+        None => main
+            .and_then(Path::parent)
+            .map(|dir| dir.join("aarch64").join("bootstrap"))
+            .into_iter()
+            .chain([home.join("bin").join("aarch64").join("bootstrap")])
+            .collect(),
+    };
+    candidates.into_iter().find(|c| {
+        elf_machine(c).is_ok_and(|m| m == ELF_AARCH64) && is_static_elf(c).unwrap_or(false)
+    })
+}
+
+/// ELF's machine number of aarch64.
+const ELF_AARCH64: u16 = 183;
+/// ELF's machine number of x86-64.
+const ELF_X86_64: u16 = 62;
+
+/// The architecture of the ELF executable at `path`, if it is one of Lambda's.
+pub fn elf_architecture(path: &Path) -> Option<scar_core::Architecture> {
+    match elf_machine(path).ok()? {
+        ELF_AARCH64 => Some(scar_core::Architecture::Arm64),
+        ELF_X86_64 => Some(scar_core::Architecture::X86_64),
+        _ => None,
+    }
+}
+
+/// The ELF machine (`e_machine`) of the executable at `path`.
+fn elf_machine(path: &Path) -> std::io::Result<u16> {
+    let mut head = [0u8; 20];
+    std::fs::File::open(path)?.read_exact(&mut head)?;
+    if &head[..4] != b"\x7fELF" || head[5] != 1 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a little-endian ELF executable",
+        ));
+    }
+    Ok(u16::from_le_bytes([head[18], head[19]]))
+}
+
+/// Whether this machine runs `arch`'s executables: natively, or through qemu-user
+/// registered with binfmt_misc's `F` flag (the interpreter opened at registration, so that
+/// it works inside the sandbox's root, where no qemu is); `Err` says why not.
+pub fn can_run(arch: scar_core::Architecture) -> Result<(), String> {
+    can_run_with(arch, Path::new(BINFMT_MISC))
+}
+
+const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
+
+pub(crate) fn can_run_with(arch: scar_core::Architecture, binfmt: &Path) -> Result<(), String> {
+    if scar_core::Architecture::host() == Some(arch) {
+        return Ok(());
+    }
+    let machine = arch.machine();
+    let entry = binfmt.join(format!("qemu-{machine}"));
+    let text = std::fs::read_to_string(&entry).map_err(|_| {
+        format!(
+            "this machine is {} and runs no {machine} executables: {} is not registered (install qemu-user-static, or qemu-user with binfmt-support, so that binfmt_misc runs them with qemu)",
+            std::env::consts::ARCH,
+            entry.display()
+        )
+    })?;
+    if !text.lines().any(|l| l.trim() == "enabled") {
+        return Err(format!(
+            "{} is disabled (`echo 1 > {}` enables it)",
+            entry.display(),
+            entry.display()
+        ));
+    }
+    let flags = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap_or("")
+        .trim();
+    if !flags.contains('F') {
+        return Err(format!(
+            "{} is registered without the F flag (flags: `{flags}`): its interpreter is looked up inside each function's root, where there is none (qemu-user-static registers it with F)",
+            entry.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The proot a `zip` package carries so that its supervisor can enter the image's root on
 /// Lambda: `explicit` (`--proot`, `SCAR_PROOT`), else `$SCAR_HOME/bin/proot`, else
 /// udocker's own static one (`~/.udocker/bin/proot-<arch>`, from `udocker install`).
@@ -110,6 +203,30 @@ pub fn is_static_elf(path: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_architectures_need_binfmt_with_the_f_flag() {
+        use scar_core::Architecture;
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = match Architecture::host() {
+            Some(Architecture::Arm64) => Architecture::X86_64,
+            _ => Architecture::Arm64,
+        };
+        let host = Architecture::host().unwrap_or(Architecture::X86_64);
+        assert_eq!(can_run_with(host, dir.path()), Ok(()));
+        let missing = can_run_with(foreign, dir.path()).unwrap_err();
+        assert!(missing.contains("is not registered"), "{missing}");
+        let entry = dir.path().join(format!("qemu-{}", foreign.machine()));
+        std::fs::write(&entry, "enabled\ninterpreter /usr/bin/qemu\nflags: PO\n").unwrap();
+        let no_f = can_run_with(foreign, dir.path()).unwrap_err();
+        assert!(no_f.contains("without the F flag (flags: `PO`)"), "{no_f}");
+        std::fs::write(&entry, "disabled\nflags: POF\n").unwrap();
+        assert!(can_run_with(foreign, dir.path())
+            .unwrap_err()
+            .contains("is disabled"));
+        std::fs::write(&entry, "enabled\ninterpreter /usr/bin/qemu\nflags: POF\n").unwrap();
+        assert_eq!(can_run_with(foreign, dir.path()), Ok(()));
+    }
 
     #[test]
     fn dynamic_binaries_are_not_static() {

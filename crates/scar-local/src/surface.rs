@@ -107,6 +107,9 @@ impl LocalProvider {
         if let Some(proot) = self.proot() {
             cmd.env("SCAR_PROOT", proot);
         }
+        if let Some(arm64) = self.supervisor_aarch64() {
+            cmd.env("SCAR_SUPERVISOR_AARCH64", arm64);
+        }
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -207,12 +210,17 @@ impl Provider for LocalProvider {
     }
 
     async fn list(&self) -> Result<Vec<FunctionInfo>, Self::Error> {
-        Ok(self.layout().list()?.into_iter().map(|s| s.info).collect())
+        let url = self.serve_url();
+        let infos = self.layout().list()?.into_iter();
+        Ok(infos
+            .map(|s| with_api_url(s.info, url.as_deref()))
+            .collect())
     }
 
     async fn function(&self, name: &str) -> Result<FunctionInfo, Self::Error> {
         scar_core::spec::validate_name(name)?;
-        Ok(self.layout().load(name)?.info)
+        let info = self.layout().load(name)?.info;
+        Ok(with_api_url(info, self.serve_url().as_deref()))
     }
 
     async fn remove(&self, name: &str) -> Result<(), Self::Error> {
@@ -474,4 +482,13 @@ fn payload_fits(
         });
     }
     Ok(())
+}
+
+/// `info` with its endpoint on the running `scar serve` (`serve`), when it has an API
+/// Gateway name.
+fn with_api_url(mut info: FunctionInfo, serve: Option<&str>) -> FunctionInfo {
+    if let (Some(_), Some(serve)) = (&info.spec.api_gateway, serve) {
+        info.api_url = Some(format!("{serve}{}", crate::launch_path(&info.spec.name)));
+    }
+    info
 }

@@ -132,13 +132,48 @@ pub async fn pull_through(
     progress: &dyn Progress,
     mirrors: &RegistryMirrors,
 ) -> Result<PulledImage, PackagerError> {
+    pull_arch(source, cache, progress, mirrors, None).await
+}
+
+/// [`pull_through`] for `architecture` (OCI's name: `amd64`, `arm64`): a registry's
+/// manifest list gives its image for it; any other image (a single-platform one, an
+/// archive's) must be of it, else [`PackagerError::NoMatchingPlatform`] says which
+/// architectures the source has.
+pub async fn pull_for_architecture(
+    source: &ImageSource,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+    mirrors: &RegistryMirrors,
+    architecture: &str,
+) -> Result<PulledImage, PackagerError> {
+    let image = pull_arch(source, cache, progress, mirrors, Some(architecture)).await?;
+    if !image.architecture.is_empty() && image.architecture != architecture {
+        return Err(PackagerError::NoMatchingPlatform {
+            source_name: format!("`{source}`"),
+            architecture: architecture.to_string(),
+            available: format!("the image it gives is linux/{}", image.architecture),
+        });
+    }
+    Ok(image)
+}
+
+async fn pull_arch(
+    source: &ImageSource,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+    mirrors: &RegistryMirrors,
+    architecture: Option<&str>,
+) -> Result<PulledImage, PackagerError> {
     let cache_owned = cache.clone();
     let mut image = match source {
         #[cfg(feature = "registry")]
-        ImageSource::Registry(r) => return registry::pull(r, cache, progress, mirrors).await,
+        ImageSource::Registry(r) => {
+            let arch = architecture.unwrap_or_else(|| host_architecture());
+            return registry::pull(r, cache, progress, mirrors, arch).await;
+        }
         #[cfg(not(feature = "registry"))]
         ImageSource::Registry(r) => {
-            let _ = mirrors; // A build without registries has nothing to mirror.
+            let _ = (mirrors, architecture); // A build without registries has nothing to mirror.
             return Err(PackagerError::Unsupported {
                 what: format!(
                     "pulling `{r}`: this build has no registry support (feature `registry`)"

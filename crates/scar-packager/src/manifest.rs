@@ -120,7 +120,16 @@ pub(crate) fn select_platform<'a>(
     entries: &'a [Descriptor],
     source_name: &str,
 ) -> Result<&'a Descriptor, PackagerError> {
-    let arch = host_architecture();
+    select_platform_for(entries, source_name, host_architecture())
+}
+
+/// Picks the linux image for `arch` (OCI's name: `amd64`, `arm64`) from an index /
+/// manifest list.
+pub(crate) fn select_platform_for<'a>(
+    entries: &'a [Descriptor],
+    source_name: &str,
+    arch: &str,
+) -> Result<&'a Descriptor, PackagerError> {
     let found = entries.iter().find(|d| {
         d.platform
             .as_ref()

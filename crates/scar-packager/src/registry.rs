@@ -13,8 +13,8 @@ use crate::cache::BlobCache;
 use crate::credentials::{Credentials, DockerConfig};
 use crate::error::PackagerError;
 use crate::manifest::{
-    as_image_manifest, finish, parse, select_platform, Descriptor, ManifestOrIndex, DOCKER_LIST,
-    DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+    as_image_manifest, finish, parse, select_platform_for, Descriptor, ManifestOrIndex,
+    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::progress::{Phase, Progress};
 use crate::{LayerRef, PulledImage};
@@ -234,14 +234,17 @@ pub(crate) async fn pull(
     cache: &BlobCache,
     progress: &dyn Progress,
     mirrors: &RegistryMirrors,
+    architecture: &str,
 ) -> Result<PulledImage, PackagerError> {
-    pull_with(shown, cache, progress, &DockerConfig::from_env(), mirrors).await
+    let docker = DockerConfig::from_env();
+    pull_for(shown, cache, progress, &docker, mirrors, architecture).await
 }
 
 /// [`pull`] with the Docker config file `docker`. As Docker does with its
 /// `registry-mirrors`, a mirror that has not the image (or does not answer, or refuses) is
 /// passed over, said in a warning; one that serves content whose digest is wrong is an
 /// error, not passed over: what comes in is verified as from any registry.
+#[cfg(test)]
 pub(crate) async fn pull_with(
     shown: &str,
     cache: &BlobCache,
@@ -249,12 +252,25 @@ pub(crate) async fn pull_with(
     docker: &DockerConfig,
     mirrors: &RegistryMirrors,
 ) -> Result<PulledImage, PackagerError> {
+    let arch = crate::host_architecture();
+    pull_for(shown, cache, progress, docker, mirrors, arch).await
+}
+
+/// [`pull_with`] choosing `architecture`'s image (OCI's name) from a manifest list.
+async fn pull_for(
+    shown: &str,
+    cache: &BlobCache,
+    progress: &dyn Progress,
+    docker: &DockerConfig,
+    mirrors: &RegistryMirrors,
+    architecture: &str,
+) -> Result<PulledImage, PackagerError> {
     let reference = parse_reference(shown)?;
     progress.start(Phase::Pull, None);
     for mirror in mirrors.of(reference.registry()) {
         let at = mirrored(&reference, mirror);
         let mirror_ctx = Ctx::mirror(shown, mirror, docker).await;
-        match pull_from(&at, &mirror_ctx, cache, progress).await {
+        match pull_from(&at, &mirror_ctx, cache, progress, architecture).await {
             Ok(image) => {
                 progress.note(&format!(
                     "`{shown}` came from its mirror {}",
@@ -271,7 +287,7 @@ pub(crate) async fn pull_with(
         }
     }
     let (reference, ctx) = Ctx::connect(shown, None, false, docker).await?;
-    let image = pull_from(&reference, &ctx, cache, progress).await?;
+    let image = pull_from(&reference, &ctx, cache, progress, architecture).await?;
     progress.finish();
     Ok(image)
 }
@@ -313,6 +329,7 @@ async fn pull_from(
     ctx: &Ctx<'_>,
     cache: &BlobCache,
     progress: &dyn Progress,
+    architecture: &str,
 ) -> Result<PulledImage, PackagerError> {
     let shown = ctx.shown;
     let source_name = format!("`{shown}`");
@@ -333,7 +350,7 @@ async fn pull_from(
         let label = format!("manifest of {source_name}");
         cache.ingest(&bytes[..], expected, &label, &crate::NoProgress)?;
         if let Some(list) = &m.manifests {
-            let chosen = select_platform(list, &source_name)?;
+            let chosen = select_platform_for(list, &source_name, architecture)?;
             current = reference.clone_with_digest(chosen.digest.clone());
             (bytes, digest) = ctx
                 .client

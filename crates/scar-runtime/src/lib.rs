@@ -26,6 +26,7 @@
 #[cfg(feature = "s3")]
 pub mod batch;
 mod container;
+pub mod log;
 pub mod oneshot;
 mod run;
 pub mod storage;

@@ -3,7 +3,7 @@
 //! ([`scar_runtime::oneshot`]).
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use scar_core::event::{Response, FUNCTION_ERROR_TYPE};
+use scar_core::event::{ProxyResponse, Response, FUNCTION_ERROR_TYPE};
 use scar_core::ExecutionMode;
 use scar_runtime::{Invocation, Supervisor};
 
@@ -35,6 +35,9 @@ async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
         let batch = batch.clone();
         async move {
             let name = supervisor.function.name.clone();
+            // An HTTP request is answered as API Gateway's proxy integration wants.
+            let http = scar_core::event::Event::is_http(&event.payload)
+                .then(|| event.context.request_id.clone());
             let invocation = Invocation {
                 request_id: event.context.request_id.clone(),
                 deadline: event.context.deadline(),
@@ -50,7 +53,7 @@ async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
                     queue
                         .hand_over(&name, &invocation.event, &mut response)
                         .await;
-                    return answer(Ok(response));
+                    return answer(Ok(response), http.as_deref());
                 }
             }
             // Kept for a hand-over at the threshold.
@@ -67,15 +70,30 @@ async fn lambda_loop() -> Result<(), lambda_runtime::Error> {
                     queue.hand_over(&name, event, response).await;
                 }
             }
-            answer(result)
+            answer(result, http.as_deref())
         }
     }))
     .await
 }
 
-fn answer(result: Result<Response, scar_runtime::SupervisorError>) -> Result<Response, Diagnostic> {
+fn answer(
+    result: Result<Response, scar_runtime::SupervisorError>,
+    http: Option<&str>,
+) -> Result<serde_json::Value, Diagnostic> {
+    if let Some(request_id) = http {
+        let proxy = match &result {
+            Ok(response) => ProxyResponse::of(response),
+            Err(e) => {
+                eprintln!("scar: {e}");
+                ProxyResponse::failed(request_id, &format!("scar: {e}"))
+            }
+        };
+        return Ok(serde_json::to_value(proxy).unwrap_or_default());
+    }
     match result {
-        Ok(response) if response.succeeded() => Ok(response),
+        Ok(response) if response.succeeded() => {
+            Ok(serde_json::to_value(response).unwrap_or_default())
+        }
         Ok(response) => Err(Diagnostic {
             error_type: FUNCTION_ERROR_TYPE.into(),
             error_message: serde_json::to_string(&response).unwrap_or_default(),

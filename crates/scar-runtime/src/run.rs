@@ -12,6 +12,7 @@ use scar_core::event::{Ending, Event, FunctionFile, Response, StorageRecord};
 use scar_core::OutputSpec;
 
 use crate::container::ContainerRoot;
+use crate::log::debug;
 use crate::storage::Storage;
 
 /// The most output kept for the response; Lambda's response limit is 6 MB. The tail is
@@ -183,6 +184,17 @@ impl Supervisor {
         // The bucket directory (local provider), else S3 (connects only when first used).
         let storage = crate::storage::from_environment();
         let providers = crate::storage::providers_from_environment()?;
+        debug!(
+            "function {:?}: {} input folder(s), {} output location(s), threshold {} s, image root {}",
+            function.name,
+            function.inputs.len(),
+            function.outputs.len(),
+            function.timeout_threshold_s,
+            match &container {
+                Some(_) => "entered with proot",
+                None => "this root",
+            }
+        );
         Ok(Supervisor {
             function,
             tmp_root: startup.tmp_root.clone(),
@@ -213,6 +225,14 @@ impl Supervisor {
             })?;
         }
         let mut event = Event::parse(&inv.event).map_err(SupervisorError::Event)?;
+        debug!(
+            "request {}: {} event",
+            inv.request_id,
+            match &event {
+                Event::Storage(records) => format!("storage ({} record(s))", records.len()),
+                Event::Direct(_) => "direct".to_string(),
+            }
+        );
         if let Event::Storage(records) = &mut event {
             // The function's own outputs (an output folder inside the triggering input/)
             // are not inputs: on AWS the bucket's notification fires for them too.
@@ -251,7 +271,7 @@ impl Supervisor {
         }
         let chain = match &event {
             Event::Storage(records) => records.iter().map(|r| r.chain).max().unwrap_or(1),
-            Event::Direct(_) => 1,
+            Event::Direct(_) | Event::Http(_) | Event::Unknown(_) => 1,
         };
         let (script, args) = match &event {
             Event::Direct(payload) => {
@@ -265,6 +285,24 @@ impl Supervisor {
                 if let Some(record) = records.first() {
                     storage_vars(record, &input_dir, &mut vars);
                 }
+                (None, None)
+            }
+            Event::Http(request) => {
+                // SCAR's: query parameters are the script's variables.
+                for (name, value) in &request.query {
+                    if is_variable_name(name) {
+                        vars.insert(name.clone(), value.clone());
+                    }
+                }
+                let file = input_dir.join(scar_core::event::HTTP_BODY_FILE);
+                write_file(&file, &request.body)?;
+                input_file_vars(&file, &mut vars);
+                (None, None)
+            }
+            Event::Unknown(bytes) => {
+                let file = input_dir.join(scar_core::event::UNKNOWN_EVENT_FILE);
+                write_file(&file, bytes)?;
+                input_file_vars(&file, &mut vars);
                 (None, None)
             }
         };
@@ -297,6 +335,7 @@ impl Supervisor {
         if argv.is_empty() {
             return Err(SupervisorError::NothingToRun);
         }
+        debug!("request {}: running {argv:?}", inv.request_id);
 
         let budget = inv
             .deadline
@@ -306,7 +345,18 @@ impl Supervisor {
                 self.function.timeout_threshold_s.into(),
             ));
         let mut response = response_to(inv);
+        debug!(
+            "request {}: {:.1} s until the threshold",
+            inv.request_id,
+            budget.as_secs_f64()
+        );
         let mut outcome = self.run(&argv, &vars, budget);
+        debug!(
+            "request {}: {:?}, {} bytes of output",
+            inv.request_id,
+            outcome.ending,
+            outcome.output.len()
+        );
         if matches!(outcome.ending, Ending::TimedOut { .. }) && self.hands_over() {
             // Lambda's share is over: the event goes to Batch whole, rather than failing;
             // nothing the script wrote is uploaded, so no output comes twice.
@@ -347,6 +397,11 @@ impl Supervisor {
             eprint!("{note}");
             outcome.output.extend_from_slice(note.as_bytes());
         }
+        debug!(
+            "request {}: {} output file(s) uploaded",
+            inv.request_id,
+            response.uploaded.len()
+        );
         response.ending = outcome.ending;
         response.set_output(outcome.output);
         Ok(response)
@@ -429,6 +484,7 @@ impl Supervisor {
                     key: record.key.clone(),
                 })?,
         };
+        debug!("staging {}/{}", record.bucket, record.key);
         storage
             .download(
                 &record.bucket,
@@ -699,6 +755,20 @@ fn storage_vars(record: &StorageRecord, input_dir: &Path, vars: &mut BTreeMap<St
     if let Some(time) = &record.event_time {
         vars.insert(contract::EVENT_TIME.into(), time.clone());
     }
+}
+
+/// `INPUT_FILE_PATH` (and SCAR's `SCAR_INPUT_FILE`) naming `file`.
+fn input_file_vars(file: &Path, vars: &mut BTreeMap<String, String>) {
+    vars.insert(contract::INPUT_FILE_PATH.into(), path_str(file));
+    vars.insert(contract::SCAR_INPUT_FILE.into(), path_str(file));
+}
+
+/// Whether `name` can be an environment variable's name (letters, digits and `_`, not
+/// starting with a digit): a query parameter of another name is not handed over.
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SupervisorError> {

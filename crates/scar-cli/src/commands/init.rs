@@ -1,5 +1,7 @@
 //! `scar init`: one function, or every function of an FDL file (`-f`).
 
+use scar_core::event::Payload;
+use scar_core::progress::Progress as _;
 use scar_core::provider::{CreateRequest, PackageKind, Provider};
 use scar_core::ExitStatus;
 
@@ -40,9 +42,26 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
                 proot.display()
             ));
         }
+        // The proot runs on Lambda beside the supervisor: of the function's architecture.
+        let proot_arch = scar_local::elf_architecture(&proot);
+        let zips = functions
+            .iter()
+            .filter(|f| f.package == Some(PackageKind::Zip));
+        for f in zips.filter(|f| proot_arch.is_some_and(|a| a != f.spec.architecture)) {
+            printer.warn(format!(
+                "{} is not an {} executable, and function '{}' is {}: on Lambda its zip package cannot enter the image's root (give one of {} with --proot)",
+                proot.display(),
+                f.spec.architecture.machine(),
+                f.spec.name,
+                f.spec.architecture,
+                f.spec.architecture.machine(),
+            ));
+        }
     }
     let mut created = Vec::new();
+    let mut preheat_failed = false;
     for f in functions {
+        let preheat = f.preheat;
         let provider = provider_for(&ctx, cli, &f, args.strict).await?;
         let image = f.image.ok_or_else(|| Failure::usage("no image"))?;
         let request = CreateRequest::new(f.spec, image)
@@ -54,7 +73,16 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             .await
             .map_err(Failure::from))?;
         printer.created(&info);
-        created.push(crate::printer::shown(&info));
+        // Plain data: serializing it cannot fail.
+        let mut shown = serde_json::to_value(crate::printer::shown(&info)).unwrap_or_default();
+        if preheat {
+            let report =
+                with_provider!(&provider, |p| preheat_function(p, &info.spec.name, printer)
+                    .await);
+            preheat_failed |= !report.succeeded;
+            shown["preheat"] = serde_json::to_value(&report).unwrap_or_default();
+        }
+        created.push(shown);
     }
     if printer.json {
         if args.file.is_some() {
@@ -63,7 +91,62 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
             printer.json(info)?;
         }
     }
+    if preheat_failed {
+        return Ok(ExitStatus::FunctionFailed);
+    }
     Ok(ExitStatus::Success)
+}
+
+/// What `-ph` did: one invocation with no script or arguments (what runs is the init
+/// script, else the image's command), as SCAR preheats.
+#[derive(Debug, serde::Serialize)]
+struct Preheat {
+    succeeded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    /// Why it failed: the invocation's error, or the end of its output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Invokes `name` once to warm it (`-ph`), and says how it went.
+async fn preheat_function<P: Provider>(p: &P, name: &str, printer: &Printer) -> Preheat {
+    let bars = printer.bars();
+    let invocation = p.invoke(name, &Payload::default(), &bars).await;
+    bars.finish();
+    let report = match invocation {
+        Ok(inv) if inv.response.succeeded() => Preheat {
+            succeeded: true,
+            request_id: Some(inv.response.request_id.clone()),
+            error: None,
+        },
+        Ok(inv) => Preheat {
+            succeeded: false,
+            request_id: Some(inv.response.request_id.clone()),
+            error: Some(format!(
+                "{}: {}",
+                match inv.response.ending {
+                    scar_core::event::Ending::Exited(code) => format!("exit status {code}"),
+                    scar_core::event::Ending::TimedOut { .. } => "timed out".to_string(),
+                    _ => "it did not finish".to_string(),
+                },
+                scar_core::provider::output_tail(&String::from_utf8_lossy(
+                    &inv.response.output_bytes()
+                ))
+                .trim_end()
+            )),
+        },
+        Err(e) => Preheat {
+            succeeded: false,
+            request_id: None,
+            error: Some(e.to_string()),
+        },
+    };
+    match &report.error {
+        None => printer.line(format!("Function '{name}' preheated.")),
+        Some(why) => printer.warn(format!("the preheat invocation of '{name}' failed: {why}")),
+    }
+    report
 }
 
 /// The provider that creates `f`: the command's, with the function's own role and log

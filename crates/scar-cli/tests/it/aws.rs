@@ -33,11 +33,16 @@ struct Env {
 impl Env {
     /// Everything, or `None` (after a loud SKIPPED) when a tool is missing outside CI.
     fn start(tools: &[&str]) -> Option<Env> {
+        Env::start_with(tools, &[])
+    }
+
+    /// [`Env::start`] with `vars` in moto's environment.
+    fn start_with(tools: &[&str], vars: &[(&str, &str)]) -> Option<Env> {
         if !require_tools(tools) {
             return None;
         }
         let scar = Scar::new(env!("CARGO_BIN_EXE_scar"))?;
-        let moto = Moto::start()?;
+        let moto = Moto::start_with(vars)?;
         Some(Env {
             scar,
             moto,
@@ -1464,4 +1469,129 @@ fn api_flag_makes_the_api_gateway_and_a_failed_init_leaves_none() {
         .moto
         .lambda_function(moto::REGION, "api-doomed")
         .is_none());
+}
+
+/// The requests moto received since `start-recording` (moto's recorder, which writes them
+/// to `MOTO_RECORDER_FILEPATH`): each one's method, URL and body.
+fn recorded_requests(moto: &Moto) -> Vec<(String, String, Vec<u8>)> {
+    use base64::Engine as _;
+    let (status, text) = moto
+        .http("GET", "/moto-api/recorder/download-recording", &[], b"")
+        .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            let body = entry["body"].as_str().unwrap_or_default();
+            let body = match entry["body_encoded"].as_bool() {
+                Some(true) => b64.decode(body).unwrap(),
+                _ => body.as_bytes().to_vec(),
+            };
+            let method = entry["method"].as_str().unwrap().to_string();
+            (method, entry["url"].as_str().unwrap().to_string(), body)
+        })
+        .collect()
+}
+
+/// SCAR's `architectures: [arm64]` on AWS: Lambda is asked for `Architectures: ["arm64"]`,
+/// the image's arm64 variant is the one packaged, and the zip's `bootstrap` is the arm64
+/// supervisor (an aarch64 ELF, byte for byte); `ls` reads the architecture back. An
+/// image with no arm64 variant, and two architectures, are refused naming the cause.
+#[test]
+fn fdl_arm64_reaches_lambda_with_the_arm64_supervisor() {
+    let Some(arm64_supervisor) = support::supervisor_aarch64() else {
+        return;
+    };
+    let recording = tempfile::tempdir().unwrap();
+    let file = recording.path().join("moto-requests.jsonl");
+    let vars = [("MOTO_RECORDER_FILEPATH", file.to_str().unwrap())];
+    let Some(mut env) = Env::start_with(IMAGE_TOOLS, &vars) else {
+        return;
+    };
+    env.env.push((
+        "SCAR_SUPERVISOR_AARCH64".into(),
+        arm64_supervisor.display().to_string(),
+    ));
+    // The test image, said to be arm64 (what runs in it does not matter on moto).
+    let arm_dir = env.work.path().join("arm64");
+    let arm_image = build_busybox_image(&arm_dir);
+    arm_image.config(&["--architecture=arm64"]);
+    let arm_archive = arm_dir.join("image.tar");
+    arm_image.docker_archive(&arm_archive);
+    let yaml = |name: &str, archs: &str, archive: &std::path::Path| {
+        format!(
+            "functions:\n  aws:\n  - lambda:\n      name: {name}\n      architectures: {archs}\n      container: {{image_file: {}}}\n    iam: {{role: {{role}}}}\n",
+            archive.display()
+        )
+    };
+    let fdl = env.fdl("arm.yaml", &yaml("arm-fn", "[arm64]", &arm_archive));
+    let (status, text) = env
+        .moto
+        .http("POST", "/moto-api/recorder/start-recording", &[], b"")
+        .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+    let init = env
+        .run(&["init", "-f", &fdl, "--package", "zip", "--json"])
+        .ok();
+    let created = init.json();
+    assert_eq!(created[0]["spec"]["architecture"], "arm64", "{created}");
+    if images::host_architecture() != "arm64" {
+        // The machine's proot (the one the tests give zips) is not arm64: said.
+        assert!(
+            init.stderr
+                .contains("is not an aarch64 executable, and function 'arm-fn' is arm64"),
+            "{init:#?}"
+        );
+    }
+    let got = env.moto.lambda_function(moto::REGION, "arm-fn").unwrap();
+    assert_eq!(
+        got["Configuration"]["Architectures"],
+        serde_json::json!(["arm64"]),
+        "{got}"
+    );
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["architecture"], "arm64", "{listed}");
+
+    // The zip scar sent in CreateFunction: its bootstrap is the arm64 supervisor.
+    let requests = recorded_requests(&env.moto);
+    let create = requests
+        .iter()
+        .find(|(method, url, _)| method == "POST" && url.ends_with("/2015-03-31/functions"))
+        .unwrap_or_else(|| panic!("no CreateFunction among {} requests", requests.len()));
+    let body: serde_json::Value = serde_json::from_slice(&create.2).unwrap();
+    assert_eq!(body["Architectures"], serde_json::json!(["arm64"]));
+    use base64::Engine as _;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(body["Code"]["ZipFile"].as_str().unwrap())
+        .unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut bootstrap = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("bootstrap").unwrap(), &mut bootstrap).unwrap();
+    // ELF, e_machine 183 (EM_AARCH64) at offset 18, little-endian.
+    assert_eq!(&bootstrap[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([bootstrap[18], bootstrap[19]]), 183);
+    assert!(bootstrap == std::fs::read(&arm64_supervisor).unwrap());
+    env.run(&["rm", "-f", &fdl]).ok();
+
+    // Refused, nothing created: two architectures (Lambda takes one); an image that has
+    // no arm64 variant (the test image as built, of this machine's architecture).
+    let two = env.fdl("two.yaml", &yaml("two-fn", "[x86_64, arm64]", &arm_archive));
+    env.run(&["init", "-f", &two, "--package", "zip"])
+        .assert_refused(
+            "functions.aws[0].lambda.architectures: Lambda runs a function on one architecture",
+        );
+    assert!(env.moto.lambda_function(moto::REGION, "two-fn").is_none());
+    if images::host_architecture() != "arm64" {
+        let host = env.fdl(
+            "host.yaml",
+            &yaml("host-fn", "[arm64]", &env.image_archive()),
+        );
+        let r = env.run(&["init", "-f", &host, "--package", "zip"]);
+        assert_ne!(r.status, 0, "{r:#?}");
+        assert!(r.stderr.contains("arm64"), "{r:#?}");
+        assert!(env.moto.lambda_function(moto::REGION, "host-fn").is_none());
+    }
 }

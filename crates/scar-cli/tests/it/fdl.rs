@@ -77,11 +77,8 @@ fn an_fdl_file_creates_runs_and_removes_its_functions() {
     // Every function of the file, with the file's settings; flags beside -f win.
     let r = scar.run(&["init", "-f", fdl, "-t", "40", "--json"]);
     assert_eq!(r.status, 0, "{r:#?}");
-    assert!(
-        r.stderr.contains("lambda.log_level: not used by scar"),
-        "{}",
-        r.stderr
-    );
+    // `log_level` is honoured now: no warning about it.
+    assert!(!r.stderr.contains("log_level"), "{}", r.stderr);
     let created = r.json();
     let created = created.as_array().unwrap();
     assert_eq!(created.len(), 2, "{created:?}");
@@ -445,4 +442,138 @@ fn file_systems_are_shared_between_invocations_and_functions() {
     );
     scar.run(&["init", "-f", &bad])
         .assert_refused("LocalMountPath \"/efs\"");
+}
+
+/// SCAR's `log_level` (`-ll`): a function at DEBUG has the supervisor's debug lines in its
+/// log (what it runs, how it ended); one at the default level has none; a level SCAR does
+/// not have is a usage error naming the flag's or the file's key, before anything exists.
+#[test]
+fn log_level_debug_puts_the_supervisors_debug_lines_in_the_log() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let dir = work.path();
+    let lambda = |name: &str, extra: &str| {
+        format!(
+            "  - lambda:\n      name: {name}\n{extra}      container:\n        image: {image}\n"
+        )
+    };
+    let fdl = write_file(
+        dir,
+        "levels.yaml",
+        &format!(
+            "functions:\n  aws:\n{}{}",
+            lambda("loud", "      log_level: DEBUG\n"),
+            lambda("plain", "")
+        ),
+    );
+    let created = scar.run(&["init", "-f", &fdl, "--json"]).ok().json();
+    assert_eq!(created[0]["spec"]["log_level"], "DEBUG", "{created}");
+    assert!(created[1]["spec"].get("log_level").is_none(), "{created}");
+    // The flag, in SCAR's spelling and any case.
+    let flagged = scar
+        .run(&["init", "-n", "flagged", "-i", &image, "-ll", "debug", "-j"])
+        .ok()
+        .json();
+    assert_eq!(flagged["spec"]["log_level"], "DEBUG", "{flagged}");
+
+    for name in ["loud", "plain", "flagged"] {
+        let r = scar
+            .run(&["run", "-n", name, "--json", "echo said hi"])
+            .ok();
+        assert_eq!(r.json()["output"], "said hi\n", "{r:#?}");
+    }
+    let log = |name: &str| scar.run(&["log", "-n", name]).ok().stdout;
+    for name in ["loud", "flagged"] {
+        let log = log(name);
+        assert!(
+            log.contains("[DEBUG] scar: request ") && log.contains(": running [\"/bin/sh\""),
+            "{name}: {log}"
+        );
+        assert!(
+            log.contains("Exited(0), 8 bytes of output"),
+            "{name}: {log}"
+        );
+    }
+    let plain = log("plain");
+    assert!(plain.contains("said hi"), "{plain}");
+    assert!(!plain.contains("[DEBUG]"), "{plain}");
+
+    // Refused, nothing created.
+    scar.run(&["init", "-n", "bad", "-i", &image, "-ll", "LOUD"])
+        .assert_refused("unknown log level `LOUD`: CRITICAL, ERROR, WARNING, INFO or DEBUG");
+    let bad = write_file(
+        dir,
+        "bad.yaml",
+        &format!(
+            "functions:\n  aws:\n{}",
+            lambda("bad", "      log_level: verbose\n")
+        ),
+    );
+    scar.run(&["init", "-f", &bad])
+        .assert_refused("functions.aws[0].lambda.log_level: unknown log level `verbose`");
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
+
+/// SCAR's `preheat` (`-ph`): `init` invokes each new function once, as SCAR does (no
+/// script: the image's command), and reports that invocation; without it, nothing runs.
+/// A failed warming invocation fails `init` (exit 1) and says why, the function stays.
+#[test]
+fn preheat_invokes_the_new_function_once() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let dir = work.path();
+    let starts = |name: &str| {
+        let log = scar.run(&["log", "-n", name]).ok().stdout;
+        (log.matches("START RequestId:").count(), log)
+    };
+
+    let warm = scar
+        .run(&["init", "-n", "warm", "-i", &image, "-ph", "--json"])
+        .ok()
+        .json();
+    let preheat = &warm["preheat"];
+    assert_eq!(preheat["succeeded"], true, "{warm}");
+    let id = preheat["request_id"].as_str().unwrap();
+    let (count, log) = starts("warm");
+    assert_eq!(count, 1, "{log}");
+    // The image's command (`echo hello`) ran, under the reported request id.
+    assert!(
+        log.contains(&format!("START RequestId: {id}")) && log.contains("hello"),
+        "{log}"
+    );
+
+    let cold = scar
+        .run(&["init", "-n", "cold", "-i", &image, "--json"])
+        .ok()
+        .json();
+    assert!(cold.get("preheat").is_none(), "{cold}");
+    assert_eq!(starts("cold").0, 0);
+
+    // The file's `preheat: true`; the text output says so too.
+    let fdl = write_file(
+        dir,
+        "warm.yaml",
+        &format!("functions:\n  aws:\n  - lambda:\n      name: warm-fdl\n      preheat: true\n      container:\n        image: {image}\n"),
+    );
+    let r = scar.run(&["init", "-f", &fdl]).ok();
+    assert!(
+        r.stdout.contains("Function 'warm-fdl' preheated."),
+        "{r:#?}"
+    );
+    assert_eq!(starts("warm-fdl").0, 1);
+
+    // A warming invocation that fails: exit 1, the reason, the function kept.
+    let failing = write_file(dir, "fail.sh", "echo cold start broke; exit 3\n");
+    let r = scar.run(&["init", "-n", "broken", "-i", &image, "-s", &failing, "-ph"]);
+    assert_eq!(r.status, 1, "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("the preheat invocation of 'broken' failed: exit status 3: cold start broke"),
+        "{r:#?}"
+    );
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
 }

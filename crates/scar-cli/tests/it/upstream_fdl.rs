@@ -319,11 +319,11 @@ fn upstream_keys_scar_does_not_use() {
     assert_eq!(unused, UNUSED_KEYS);
 }
 
-/// [`upstream_keys_scar_does_not_use`]'s expected list.
+/// [`upstream_keys_scar_does_not_use`]'s expected list: 5 warnings (6 before `log_level`
+/// was honoured).
 /// (`timeout_threshold"` is a typo of the upstream file, quote and all.)
 const UNUSED_KEYS: &[&str] = &[
     "fdl-example.yaml: functions.aws[0].lambda.layers",
-    "fdl-example.yaml: functions.aws[0].lambda.log_level",
     "fdl-example.yaml: functions.aws[0].lambda.supervisor",
     "fdl-example.yaml: functions.aws[0].lambda.container.timeout_threshold\"",
 ];

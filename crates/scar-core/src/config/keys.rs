@@ -39,7 +39,7 @@ const SUPERVISOR: &str =
 const PYTHON: &str = "SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)";
 const UDOCKER: &str =
     "udocker's variables; scar runs no udocker and leaves them out of its functions";
-const LOG_LEVEL: &str = "the log level of SCAR's supervisor; scar's supervisor has no levels";
+const LOG_LEVEL: &str = "a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`";
 const EVENT: &str =
     "SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would";
 const API_GATEWAY: &str = "scar makes SCAR's API Gateway as SCAR's defaults describe it (`-api`, FDL `api_gateway.name`): a `{proxy+}` resource taking ANY method without authorization, a Lambda proxy integration, stage `scar`";

@@ -140,6 +140,58 @@ fn threshold_kills_the_whole_process_group() {
 }
 
 #[test]
+fn http_requests_and_unknown_events_are_input_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let buckets = tempfile::tempdir().unwrap();
+    let mut sup = supervisor(tmp.path(), FunctionFile::default());
+    sup.storage = Some(std::sync::Arc::new(scar_runtime::DirStorage::new(
+        buckets.path(),
+    )));
+    sup.function.outputs = vec![output("bkt/output")];
+    sup.function.init_script = Some(
+        r#"echo "$(basename "$INPUT_FILE_PATH") $SCAR_INPUT_FILE size=${size:-none}"
+cat "$INPUT_FILE_PATH"
+cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy""#
+            .into(),
+    );
+    // SCAR's API Gateway event (faas-supervisor's example), its body SCAR's base64.
+    let event = json!({
+        "body": "cGljdHVyZSBieXRlcwo=", "httpMethod": "POST", "isBase64Encoded": false,
+        "headers": {"Content-Type": "application/octet-stream"},
+        "path": "/launch", "queryStringParameters": {"size": "10", "no-such name": "x"},
+        "requestContext": {"stage": "scar", "path": "/scar/launch"}, "resource": "/{proxy+}"
+    });
+    let r = sup.invoke(&invocation("h", event, 30)).unwrap();
+    let file = tmp.path().join("h/input/api_event_file");
+    assert_eq!(
+        r.output,
+        format!("api_event_file {} size=10\npicture bytes\n", file.display())
+    );
+    assert!(r.succeeded());
+    assert_eq!(r.uploaded, ["bkt/output/copy"]);
+    assert_eq!(
+        std::fs::read(buckets.path().join("bkt/output/copy")).unwrap(),
+        b"picture bytes\n"
+    );
+    // Anything else that is not scar's payload: the event itself is the input file.
+    let r = sup
+        .invoke(&invocation(
+            "u",
+            json!({"detail-type": "Scheduled Event"}),
+            30,
+        ))
+        .unwrap();
+    let file = tmp.path().join("u/input/event_file");
+    assert_eq!(
+        r.output,
+        format!(
+            "event_file {} size=none\n{{\"detail-type\":\"Scheduled Event\"}}",
+            file.display()
+        )
+    );
+}
+
+#[test]
 fn storage_events_stage_the_input_and_upload_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let buckets = tempfile::tempdir().unwrap();
