@@ -231,6 +231,9 @@ impl Supervisor {
             match &event {
                 Event::Storage(records) => format!("storage ({} record(s))", records.len()),
                 Event::Direct(_) => "direct".to_string(),
+                Event::Http(r) =>
+                    format!("HTTP ({} {}, {} byte body)", r.method, r.path, r.body.len()),
+                Event::Unknown(bytes) => format!("unknown ({} bytes, the input file)", bytes.len()),
             }
         );
         if let Event::Storage(records) = &mut event {
