@@ -231,7 +231,7 @@ pub struct InitArgs {
     #[arg(long = "deployment-bucket", value_name = "BUCKET", help_heading = AWS)]
     pub deployment_bucket: Option<String>,
     /// An API Gateway in front of the function (SCAR's): a REST API of this name, whose
-    /// URL `scar ls` shows (on AWS; the local provider keeps the name only).
+    /// URL `scar ls` shows (on AWS; locally a route of `scar serve`).
     #[arg(long = "api-gateway-name", value_name = "NAME", help_heading = AWS)]
     pub api_gateway_name: Option<String>,
     /// Print the result as JSON.

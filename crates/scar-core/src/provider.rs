@@ -139,8 +139,8 @@ pub struct FunctionInfo {
     pub owner: Option<String>,
     /// The URL that takes HTTP requests to the function, for a function with an API
     /// Gateway ([`FunctionSpec::api_gateway`]): on AWS, its REST API's stage `scar`
-    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's); `None`
-    /// (`null`) for a function without one, and locally (no HTTP route yet).
+    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's); locally
+    /// the route of the `scar serve` that is running; `None` (`null`) otherwise.
     #[serde(default)]
     pub api_url: Option<String>,
 }

@@ -442,7 +442,7 @@ fn flip_a_layer_byte(archive: &Path) {
 }
 
 /// SCAR's `-api NAME` on the local provider: the function is created as any other and
-/// keeps the name; it has no HTTP route yet, so no URL and no API_URL column.
+/// keeps the name; with no `scar serve` running it has no URL, so no API_URL column.
 #[test]
 fn a_function_with_an_api_gateway_is_kept_locally() {
     let Some((scar, _work, _image, archive)) = setup() else {
