@@ -88,6 +88,9 @@ pub(crate) enum Created {
     ComputeEnvironment,
     JobQueue,
     JobDefinition(String),
+    /// The function's API Gateway (its id): with it go its resource, method, integration
+    /// and deployment.
+    RestApi(String),
 }
 
 impl AwsProvider {
@@ -97,7 +100,9 @@ impl AwsProvider {
     /// input folder of its own storage the bucket (when missing) and folder, S3's
     /// permission to invoke the function and an `s3:ObjectCreated:*` notification on the
     /// folder, added to the bucket's other notifications; its output folders; with a Batch
-    /// execution mode, its compute environment, job queue and job definition.
+    /// execution mode, its compute environment, job queue and job definition; with an API
+    /// Gateway, its REST API and API Gateway's permission to invoke
+    /// (see [`api_url`](crate::api_url)).
     ///
     /// Returns once the function is active. On any failure, what this call created is
     /// removed again (the function, its log group, the permission, the notification, the
@@ -178,7 +183,13 @@ impl AwsProvider {
         created: &mut Vec<Created>,
     ) -> Result<FunctionInfo, AwsError> {
         let spec = &request.spec;
-        let function_arn = self.create_lambda_function(request, owner, created).await?;
+        // Before the function, which is created with its API's id (as SCAR does).
+        let api_id = match &spec.api_gateway {
+            Some(api) => Some(self.create_api_gateway(spec, api, owner, created).await?),
+            None => None,
+        };
+        let function_arn =
+            (self.create_lambda_function(request, owner, api_id.as_deref(), created)).await?;
         self.create_log_group(&spec.name, created).await?;
         if spec.execution_mode.uses_batch() {
             if let Package::Image { uri } = &request.package {
@@ -186,16 +197,22 @@ impl AwsProvider {
             }
         }
         self.wait_active(&spec.name).await?;
+        if let Some(api_id) = &api_id {
+            self.permit_api_gateway(&spec.name, &function_arn, api_id, created)
+                .await?;
+        }
         self.connect_inputs(spec, &function_arn, created).await?;
         self.ensure_outputs(spec, created).await?;
         self.function_info(&spec.name).await
     }
 
-    /// The Lambda function itself, with the spec's tags and variables and `owner`; its ARN.
+    /// The Lambda function itself, with the spec's tags and variables, `owner` and the id
+    /// of its API Gateway's REST API; its ARN.
     async fn create_lambda_function(
         &self,
         request: &InitRequest,
         owner: &str,
+        api_id: Option<&str>,
         created: &mut Vec<Created>,
     ) -> Result<String, AwsError> {
         let InitRequest { spec, package, .. } = request;
@@ -216,7 +233,10 @@ impl AwsProvider {
         create = create
             .set_vpc_config(vpc_config(spec))
             .set_file_system_configs(file_system_configs(spec));
-        let variables = function_variables(spec, encoded.variables);
+        let mut variables = function_variables(spec, encoded.variables);
+        if let Some(api_id) = api_id {
+            variables.insert(crate::apigateway::API_ID_VAR.into(), api_id.into());
+        }
         if !variables.is_empty() {
             create = create.environment(
                 Environment::builder()
@@ -477,6 +497,7 @@ impl AwsProvider {
             Created::JobQueue => self.tear_down(Switchable::JobQueue, name).await,
             Created::JobDefinition(arn) => self.deregister_job_definition(arn).await,
             Created::Function => self.delete_lambda_function(name).await,
+            Created::RestApi(api_id) => self.delete_rest_api(api_id).await,
         }
     }
 }
@@ -500,6 +521,7 @@ impl Created {
             Created::ComputeEnvironment => (ResourceKind::ComputeEnvironment, batch()),
             Created::JobQueue => (ResourceKind::JobQueue, batch()),
             Created::JobDefinition(arn) => (ResourceKind::JobDefinition, arn.clone()),
+            Created::RestApi(api_id) => (ResourceKind::RestApi, api_id.clone()),
         }
     }
 }
@@ -588,6 +610,7 @@ mod tests {
             }),
             leftover(Created::LogGroup),
             leftover(Created::JobQueue),
+            leftover(Created::RestApi("a1b2c3d4e5".into())),
         ];
         assert_eq!(
             left.iter()
@@ -597,6 +620,7 @@ mod tests {
                 (ResourceKind::Permission, "scar-s3-b"),
                 (ResourceKind::LogGroup, "/aws/lambda/f"),
                 (ResourceKind::JobQueue, "scar-f"),
+                (ResourceKind::RestApi, "a1b2c3d4e5"),
             ]
         );
         let err = AwsError::RollbackIncomplete {
@@ -605,7 +629,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied)"
+            "init failed (rolling back also failed, left behind: permission scar-s3-b: denied; log group /aws/lambda/f: denied; job queue scar-f: denied; REST API a1b2c3d4e5: denied)"
         );
     }
 }

@@ -214,6 +214,8 @@ pub enum ResourceKind {
     JobQueue,
     /// The AWS Batch job definition (its ARN).
     JobDefinition,
+    /// The API Gateway REST API (its id).
+    RestApi,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -229,6 +231,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::ComputeEnvironment => "compute environment",
             ResourceKind::JobQueue => "job queue",
             ResourceKind::JobDefinition => "job definition",
+            ResourceKind::RestApi => "REST API",
         })
     }
 }

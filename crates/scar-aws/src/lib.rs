@@ -2,13 +2,14 @@
 //!
 //! [`AwsProvider`] implements the whole provider surface ([`scar_core::provider::Provider`])
 //! on AWS Lambda + S3 + CloudWatch Logs (+ ECR for image packages, + AWS Batch for the
-//! `batch` and `lambda-batch` execution modes) through the official AWS
-//! SDK for Rust: the standard credential chain (environment, profiles, SSO), and
+//! `batch` and `lambda-batch` execution modes, + API Gateway for SCAR's `-api`) through the
+//! official AWS SDK for Rust: the standard credential chain (environment, profiles, SSO), and
 //! [`AwsConfig::endpoint_url`] for emulators (moto) and S3-compatible stores.
 //! `Provider::create` is `scar init` end to end: it pulls the image and builds its package
 //! with `scar-packager` (an `image` pushed to ECR, or a `zip`), then [`AwsProvider::init`]
-//! deploys it (the function, its log group and, with an input bucket, the bucket,
-//! permission and notification; rolled back on failure).
+//! deploys it (the function, its log group, with an input bucket the bucket, permission
+//! and notification, with an API Gateway its REST API and permission; rolled back on
+//! failure).
 //!
 //! Beyond the trait: [`AwsProvider::init`] from a ready [`Package`],
 //! [`AwsProvider::wait_job`] for a Batch job's result,
@@ -48,6 +49,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
 
+mod apigateway;
 mod batch;
 mod config;
 mod create;
@@ -68,6 +70,7 @@ mod spec_strategy;
 mod storage;
 mod surface;
 
+pub use apigateway::{api_url, API_STAGE};
 pub use config::{AwsConfig, Connection, Deployment, Packaging, StaticCredentials};
 pub use ecr::{ecr_repository_name, EcrLogin};
 pub use error::{AwsError, BoxError, Leftover, ResourceKind};

@@ -63,6 +63,7 @@ pub struct AwsProvider {
     pub(crate) ecr: aws_sdk_ecr::Client,
     pub(crate) batch: aws_sdk_batch::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) apigateway: aws_sdk_apigateway::Client,
     /// `list`, `remove_all` and `remove` take every owner's functions, not only the
     /// caller's ([`AwsProvider::with_all_owners`]).
     pub(crate) all_owners: bool,
@@ -106,6 +107,7 @@ impl AwsProvider {
             ecr: aws_sdk_ecr::Client::new(sdk),
             batch: aws_sdk_batch::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            apigateway: aws_sdk_apigateway::Client::new(sdk),
             all_owners: false,
             caller: Arc::default(),
             config,
@@ -157,5 +159,10 @@ impl AwsProvider {
     /// The AWS Batch client (the Batch modes' compute environments, job queues and jobs).
     pub fn batch_client(&self) -> &aws_sdk_batch::Client {
         &self.batch
+    }
+
+    /// The API Gateway client (the REST APIs of functions with an API Gateway).
+    pub fn apigateway_client(&self) -> &aws_sdk_apigateway::Client {
+        &self.apigateway
     }
 }

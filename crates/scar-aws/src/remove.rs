@@ -1,5 +1,6 @@
 //! Removing a function ([`Provider::remove`](scar_core::provider::Provider::remove)): its
-//! triggers, its Batch resources, the function, its log group and its ECR repository;
+//! API Gateway, its triggers, its Batch resources, the function, its log group and its ECR
+//! repository;
 //! never a bucket or an object. Only the caller's functions, unless the provider takes
 //! every owner's (`owner.rs`).
 
@@ -9,8 +10,9 @@ use crate::error::{NotFoundExt as _, SdkResultExt as _};
 use crate::{AwsError, AwsProvider};
 
 impl AwsProvider {
-    /// Removes the function, the notifications and permissions `init` added to its input
-    /// buckets (other notifications stay), its Batch resources, its log group and its ECR
+    /// Removes the function, its API Gateway's REST API and permission, the notifications
+    /// and permissions `init` added to its input buckets (other notifications stay), its
+    /// Batch resources, its log group and its ECR
     /// repository (`scar-<name>`, when scar created it). The buckets and their objects
     /// stay. [`AwsError::NotOwner`] when it is not the caller's and this provider does not
     /// take every owner's.
@@ -18,7 +20,7 @@ impl AwsProvider {
         scar_core::spec::validate_name(name)?;
         let info = self.describe_function(name).await?;
         self.check_owner(&info).await?;
-        self.remove_described(&info.spec).await
+        self.remove_described(&info).await
     }
 
     /// Removes every function [`AwsProvider::list_owned`] lists (the caller's, or every
@@ -27,7 +29,7 @@ impl AwsProvider {
         let mut removed = Vec::new();
         let mut first_error = None;
         for info in self.list_owned().await?.functions {
-            match self.remove_described(&info.spec).await {
+            match self.remove_described(&info).await {
                 Ok(()) => removed.push(info.spec.name),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -40,9 +42,19 @@ impl AwsProvider {
         }
     }
 
-    /// Removes the function `spec` describes, and what `init` made for it.
-    async fn remove_described(&self, spec: &scar_core::FunctionSpec) -> Result<(), AwsError> {
+    /// Removes the function `info` describes, and what `init` made for it.
+    async fn remove_described(
+        &self,
+        info: &scar_core::provider::FunctionInfo,
+    ) -> Result<(), AwsError> {
+        let spec = &info.spec;
         let name = spec.name.as_str();
+        // First, so that a failure leaves the function, which still names it, for `rm`
+        // to try again.
+        let api_id = (info.api_url.as_deref()).and_then(crate::apigateway::api_id_of);
+        if let Some(api_id) = api_id {
+            self.remove_api_gateway(name, api_id).await?;
+        }
         let mut buckets: Vec<&str> = Vec::new();
         // A storage provider's folder has no notification.
         for input in spec.inputs.iter().filter(|i| i.storage.is_none()) {

@@ -49,6 +49,7 @@ use scar_core::provider::{FunctionInfo, PackageKind};
 use scar_core::spec_options::LOG_LEVEL_VAR;
 use scar_core::{FunctionSpec, RuntimeClient, StorageProvider};
 
+use crate::apigateway::API_ID_VAR;
 use crate::{AwsError, OWNER_TAG};
 
 /// The tag every function (and ECR repository) scar creates carries: `createdby=scar`.
@@ -165,7 +166,9 @@ pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
             .get(OWNER_TAG)
             .filter(|o| !o.is_empty())
             .cloned(),
-        api_url: None,
+        api_url: (stored.variables.get(API_ID_VAR))
+            .filter(|id| !id.is_empty())
+            .map(|id| crate::api_url(id, &stored.region)),
     }
 }
 
@@ -412,7 +415,7 @@ fn storage_providers(value: &str) -> BTreeMap<String, StorageProvider> {
 
 /// Variables scar sets for the supervisor itself, never the user's.
 fn is_scar_variable(name: &str) -> bool {
-    name == BATCH_JOB_QUEUE_VAR || name == BATCH_JOB_DEFINITION_VAR
+    name == BATCH_JOB_QUEUE_VAR || name == BATCH_JOB_DEFINITION_VAR || name == API_ID_VAR
 }
 
 /// Whether `name` is a valid Lambda variable name once prefixed: letters, digits and `_`.
@@ -449,6 +452,8 @@ struct Stored {
     vpc: Option<scar_core::VpcSpec>,
     /// `None`: Lambda's answer has no FileSystemConfigs (some emulators keep none).
     file_systems: Option<Vec<scar_core::FileSystemSpec>>,
+    /// The function's region, from its ARN.
+    region: String,
 }
 
 impl Stored {
@@ -480,6 +485,10 @@ impl Stored {
                     subnet_ids: v.subnet_ids().to_vec(),
                     security_group_ids: v.security_group_ids().to_vec(),
                 }),
+            region: (config.function_arn().and_then(|arn| arn.split(':').nth(3)))
+                .filter(|r| !r.is_empty())
+                .unwrap_or(scar_core::config::DEFAULT_REGION)
+                .to_string(),
             file_systems: config.file_system_configs.as_ref().map(|c| {
                 c.iter()
                     .map(|fs| scar_core::FileSystemSpec {
@@ -565,6 +574,32 @@ mod tests {
             prop_assert_eq!(info.spec, spec);
             prop_assert_eq!(info.owner, Some(owner));
         }
+    }
+
+    /// A function's API Gateway: its name in the document, its id in SCAR's variable (not
+    /// one of the user's), its URL from the id and the function's region.
+    #[test]
+    fn api_gateway_reads_back_with_its_url() {
+        let spec = scar_test_support::moto::spec("api-fn").with_api_gateway("my api");
+        let mut encoded = encode(&spec, None).unwrap();
+        encoded
+            .variables
+            .insert(API_ID_VAR.into(), "a1b2c3d4e5".into());
+        let mut out = stored_as(&spec, encoded);
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:api-fn";
+        out.configuration.as_mut().unwrap().function_arn = Some(arn.into());
+        let info = decode(&out);
+        assert_eq!(
+            info.spec, spec,
+            "API_GATEWAY_ID is no variable of the user's"
+        );
+        assert_eq!(
+            info.api_url.as_deref(),
+            Some("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/scar/launch")
+        );
+        let without = scar_test_support::moto::spec("plain");
+        let info = decode(&stored_as(&without, encode(&without, None).unwrap()));
+        assert_eq!((info.spec.api_gateway, info.api_url), (None, None));
     }
 
     /// Functions made before the document read as they always did: the legacy tags,

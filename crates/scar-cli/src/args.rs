@@ -233,6 +233,10 @@ pub struct InitArgs {
     /// A bucket for zips over 50 MB (on `local`, the local bucket keeps it the same way).
     #[arg(long = "deployment-bucket", value_name = "BUCKET", help_heading = AWS)]
     pub deployment_bucket: Option<String>,
+    /// An API Gateway in front of the function (SCAR's): a REST API of this name, whose
+    /// URL `scar ls` shows (on AWS; locally a route of `scar serve`).
+    #[arg(long = "api-gateway-name", value_name = "NAME", help_heading = AWS)]
+    pub api_gateway_name: Option<String>,
     /// Print the result as JSON.
     #[arg(short = 'j', long, help_heading = OUTPUT)]
     pub json: bool,
@@ -519,6 +523,7 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-rt", "--runtime"),
     ("-ll", "--log-level"),
     ("-ph", "--preheat"),
+    ("-api", "--api-gateway-name"),
 ];
 
 /// SCAR's multi-letter short flags of `scar invoke`, where `-db` is the request's body
@@ -582,6 +587,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--data-binary",
     "--json-data",
     "--parameters",
+    "--api-gateway-name",
 ];
 
 /// The command line's definition: [`Cli`]'s, each option that has one of SCAR's
@@ -713,6 +719,10 @@ mod tests {
         assert_eq!(
             rw("scar init -n f -ll DEBUG -ph -i busybox"),
             "scar init -n f --log-level DEBUG --preheat -i busybox"
+        );
+        assert_eq!(
+            rw("scar init -n f -i busybox -api my-api"),
+            "scar init -n f -i busybox --api-gateway-name my-api"
         );
     }
 

@@ -169,6 +169,8 @@ impl Printer {
         // Owners are worth a column where they differ (`ls --all-owners` on AWS).
         let first = functions.first().map(|f| &f.owner);
         let with_owner = functions.iter().any(|f| Some(&f.owner) != first);
+        // SCAR's API_URL column, where a function has an API Gateway.
+        let with_api = functions.iter().any(|f| f.api_url.is_some());
         let rows: Vec<Vec<String>> = functions
             .iter()
             .map(|f| {
@@ -181,6 +183,9 @@ impl Printer {
                     f.spec.image.clone(),
                     f.created.clone(),
                 ];
+                if with_api {
+                    row.push(f.api_url.clone().unwrap_or_else(|| "-".into()));
+                }
                 if with_owner {
                     row.push(f.owner.clone().unwrap_or_else(|| "-".into()));
                 }
@@ -190,6 +195,9 @@ impl Printer {
         let mut header = vec![
             "NAME", "MEMORY", "TIMEOUT", "MODE", "PACKAGE", "IMAGE", "CREATED",
         ];
+        if with_api {
+            header.push("API_URL");
+        }
         if with_owner {
             header.push("OWNER");
         }
@@ -371,6 +379,9 @@ impl Printer {
                 "Files put into {} invoke it; outputs {outputs}.",
                 inputs.join(", ")
             ));
+        }
+        if let Some(url) = &info.api_url {
+            self.line(format!("API Gateway endpoint: {url}"));
         }
     }
 

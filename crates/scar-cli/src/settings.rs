@@ -494,6 +494,8 @@ pub fn function_spec(
             .or(fdl.and_then(|f| f.architecture))
             .unwrap_or_default();
         spec.log_level = args.log_level.or(fdl.and_then(|f| f.log_level));
+        spec.api_gateway =
+            (args.api_gateway_name.clone()).or_else(|| fdl.and_then(|f| f.api_gateway.clone()));
         spec
     })
 }

@@ -835,7 +835,6 @@ mod tests {
         assert_eq!(
             file.warnings,
             [
-                "aws.api_gateway: not used by scar: scar makes no API Gateway",
                 "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed: SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image",
                 "aws.lambda.environment.Variables.UDOCKER_BIN, aws.lambda.environment.Variables.UDOCKER_DIR, aws.lambda.environment.Variables.UDOCKER_EXEC, aws.lambda.environment.Variables.UDOCKER_LIB: not used by scar: udocker's variables; scar runs no udocker and leaves them out of its functions",
                 "aws.lambda.log_level: not used by scar: a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`",

@@ -54,6 +54,8 @@ pub enum SpecError {
     Vpc(String),
     #[error("invalid file_system: {0}")]
     FileSystem(String),
+    #[error("invalid API Gateway name {0:?}: give the REST API a name (text without control characters)")]
+    ApiGateway(String),
     #[error("storage provider `{0}` is not defined: add it under `storage_providers:` in the definition file")]
     UnknownStorage(String),
 }

@@ -21,6 +21,7 @@
 //!       output:
 //!       - {storage_provider: s3, path: my-bucket/results, suffix: [png]}
 //!     iam: {role: "arn:aws:iam::123456789012:role/lambda"}
+//!     api_gateway: {name: imagemagick-api}   # SCAR's HTTP endpoint (AWS)
 //!     cloudwatch: {log_retention_policy_in_days: 30}
 //! ```
 //! SCAR 3 and earlier: `functions: {<name>: {image, init_script, memory, time,
@@ -32,7 +33,7 @@
 //! 4's rule, warned about). The container's variables and the function's (Lambda's) stay
 //! apart, as in SCAR 4.
 //!
-//! What scar has no use for (API Gateway, layers, OSCAR clusters) is reported in
+//! What scar has no use for (layers, OSCAR clusters) is reported in
 //! [`Fdl::warnings`] and otherwise ignored; what it cannot honour (a storage provider other
 //! than S3 and MinIO, AWS Batch) is an error, never silently dropped.
 
@@ -124,6 +125,8 @@ pub struct FdlFunction {
     pub log_level: Option<LogLevel>,
     /// `lambda.preheat`: one warming invocation after `init`.
     pub preheat: Option<bool>,
+    /// `api_gateway.name` (beside `lambda:`): SCAR's API Gateway, a REST API of that name.
+    pub api_gateway: Option<String>,
 }
 
 /// A parsed file: its functions, in order, and what in it was ignored.
@@ -236,6 +239,15 @@ struct AwsEntry {
     cloudwatch: Option<Cloudwatch>,
     batch: Option<Batch>,
     ecr: Option<Ecr>,
+    api_gateway: Option<ApiGateway>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// `api_gateway:` of a function (SCAR's): the REST API's name; SCAR makes none without one.
+#[derive(Deserialize)]
+struct ApiGateway {
+    name: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -693,6 +705,10 @@ impl AwsEntry {
             (self.iam.as_mut().map(|s| &mut s.other), "iam"),
             (self.cloudwatch.as_mut().map(|s| &mut s.other), "cloudwatch"),
             (self.batch.as_mut().map(|s| &mut s.other), "batch"),
+            (
+                self.api_gateway.as_mut().map(|s| &mut s.other),
+                "api_gateway",
+            ),
         ];
         for (other, section) in sections {
             if let Some(other) = other {
@@ -772,6 +788,14 @@ impl AwsEntry {
             note_ignored(&e.other, &format!("{at}.ecr"), warnings);
             e.delete_image
         });
+        let api_gateway = self.api_gateway.and_then(|a| {
+            note_ignored(&a.other, &format!("{at}.api_gateway"), warnings);
+            a.name.filter(|n| !n.trim().is_empty())
+        });
+        if let Some(api) = &api_gateway {
+            crate::spec::validate_api_gateway(api)
+                .map_err(|e| invalid(&format!("{at}.api_gateway.name"), &e.to_string()))?;
+        }
         if let Some(vpc) = &lambda.vpc {
             vpc.validate()
                 .map_err(|e| invalid(&format!("{lat}.vpc"), &e.to_string()))?;
@@ -837,6 +861,7 @@ impl AwsEntry {
             architecture: extras.architecture,
             log_level: extras.log_level,
             preheat: extras.preheat,
+            api_gateway,
         })
     }
 }
@@ -985,6 +1010,29 @@ functions:
   oscar:
   - cluster: {name: x, image: y}
 "#;
+
+    /// SCAR's `api_gateway: {name}` beside `lambda:`: the REST API's name; its region and
+    /// profile are the function's (silent when they agree), a key scar has no use for is
+    /// named, and a section without a name makes no API (as in SCAR).
+    #[test]
+    fn api_gateway_key() {
+        let text = "functions:\n  aws:\n  - lambda:\n      name: f\n      container: {image: busybox}\n    api_gateway:\n      name: my-api\n      region: us-east-1\n      boto_profile: default\n      stage_name: prod\n";
+        let fdl = Fdl::parse(text, Path::new("/w")).unwrap();
+        assert_eq!(fdl.functions[0].api_gateway.as_deref(), Some("my-api"));
+        assert_eq!(
+            fdl.warnings,
+            [
+                "functions.aws[0].api_gateway.region: \"us-east-1\" is not followed: scar reaches every service of a function with its `lambda.region` (the settings')",
+                "functions.aws[0].api_gateway.stage_name: not used by scar, ignored",
+            ]
+        );
+        let unnamed = text.replace("      name: my-api\n", "");
+        let fdl = Fdl::parse(&unnamed, Path::new("/w")).unwrap();
+        assert_eq!(fdl.functions[0].api_gateway, None);
+        let bad = text.replace("name: my-api", "name: \"a\\tb\"");
+        let err = Fdl::parse(&bad, Path::new("/w")).unwrap_err();
+        assert!(err.to_string().contains("api_gateway.name"), "{err}");
+    }
 
     /// SCAR's keys of where a function lives and what it mounts: `region`,
     /// `boto_profile`, `vpc`, `file_system`, `create_image`, `ecr.delete_image`; a

@@ -69,7 +69,7 @@ pub fn fdl(data: &[u8]) {
                 reserved_concurrency: None,
                 architecture: f.architecture.unwrap_or_default(),
                 log_level: f.log_level,
-                api_gateway: None,
+                api_gateway: f.api_gateway,
             };
             let _ = spec.validate();
             let _ = spec.buckets();

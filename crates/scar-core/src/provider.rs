@@ -137,8 +137,10 @@ pub struct FunctionInfo {
     /// recorded).
     #[serde(default)]
     pub owner: Option<String>,
-    /// The function's HTTP endpoint, where it has one (an API Gateway name): on AWS the
-    /// API's `.../scar/launch` URL; locally the route of the `scar serve` that is running.
+    /// The URL that takes HTTP requests to the function, for a function with an API
+    /// Gateway ([`FunctionSpec::api_gateway`]): on AWS, its REST API's stage `scar`
+    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's); locally
+    /// the route of the `scar serve` that is running; `None` (`null`) otherwise.
     #[serde(default)]
     pub api_url: Option<String>,
 }

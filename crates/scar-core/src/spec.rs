@@ -350,6 +350,15 @@ pub fn validate_file_systems(file_systems: &[FileSystemSpec]) -> Result<(), Spec
     Ok(())
 }
 
+/// Checks the name of a function's API Gateway (`-api`, FDL `api_gateway.name`): some
+/// text, without control characters.
+pub fn validate_api_gateway(name: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(SpecError::ApiGateway(name.to_string()));
+    }
+    Ok(())
+}
+
 /// File systems a Lambda function may mount (FileSystemConfigs holds one).
 pub const MAX_FILE_SYSTEMS: usize = 1;
 
@@ -934,6 +943,13 @@ impl FunctionSpec {
         self
     }
 
+    /// With an API Gateway named `name` (SCAR's `-api`): on AWS, a REST API that takes
+    /// HTTP requests to the function.
+    pub fn with_api_gateway(mut self, name: impl Into<String>) -> Self {
+        self.api_gateway = Some(name.into());
+        self
+    }
+
     /// Checks every field against Lambda's rules.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name(&self.name)?;
@@ -984,6 +1000,9 @@ impl FunctionSpec {
             vpc.validate()?;
         }
         validate_file_systems(&self.file_systems)?;
+        if let Some(api) = &self.api_gateway {
+            validate_api_gateway(api)?;
+        }
         if self.timeout_threshold_s >= self.timeout_s {
             return Err(SpecError::Threshold {
                 threshold: self.timeout_threshold_s,

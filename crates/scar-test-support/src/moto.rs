@@ -145,6 +145,48 @@ impl Moto {
         }
     }
 
+    /// A GET of `path` from API Gateway's REST API on moto (`/restapis`,
+    /// `/restapis/<id>/resources`, ...): its status and answer.
+    pub fn apigateway_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let authorization = authorization("apigateway");
+        let (status, text) = self
+            .http("GET", path, &[("Authorization", &authorization)], b"")
+            .unwrap();
+        (status, serde_json::from_slice(&text).unwrap_or_default())
+    }
+
+    /// The REST APIs on moto, as GetRestApis lists them (`items`).
+    pub fn rest_apis(&self) -> Vec<serde_json::Value> {
+        let (status, out) = self.apigateway_get("/restapis");
+        assert_eq!(status, 200, "GetRestApis: {out}");
+        out["item"]
+            .as_array()
+            .or(out["items"].as_array())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Lambda's GetPolicy of function `name` (its resource policy, parsed); `None` when
+    /// the function has none.
+    pub fn lambda_policy(&self, name: &str) -> Option<serde_json::Value> {
+        let authorization = authorization("lambda");
+        let path = format!("/2015-03-31/functions/{name}/policy");
+        let (status, text) = self
+            .http("GET", &path, &[("Authorization", &authorization)], b"")
+            .unwrap();
+        if status == 404 {
+            return None;
+        }
+        assert_eq!(
+            status,
+            200,
+            "GetPolicy {name}: {}",
+            String::from_utf8_lossy(&text)
+        );
+        let out: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        serde_json::from_str(out["Policy"].as_str()?).ok()
+    }
+
     /// One request to ECR's JSON API on moto in `region`: its status and answer.
     pub fn ecr_api(
         &self,

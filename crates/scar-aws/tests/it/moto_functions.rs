@@ -512,3 +512,145 @@ async fn a_chain_through_folders_gets_a_notification_per_prefix() {
     ids.sort();
     assert_eq!(ids, ["scar-one", "scar-three"]);
 }
+
+/// The REST APIs on moto: (id, name, tags).
+async fn rest_apis(
+    aws: &AwsProvider,
+) -> Vec<(String, String, std::collections::HashMap<String, String>)> {
+    let out = aws
+        .apigateway_client()
+        .get_rest_apis()
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|api| {
+            (
+                api.id().unwrap_or_default().to_string(),
+                api.name().unwrap_or_default().to_string(),
+                api.tags().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// `api_gateway`: SCAR's REST API in front of the function (a `{proxy+}` resource, ANY
+/// without authorization, a Lambda proxy integration to the function, stage `scar`), API
+/// Gateway's permission to invoke, the URL in the function's description; `rm` removes
+/// the API with the function.
+#[tokio::test]
+async fn api_gateway_init_list_and_rm() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    let info = init_zip(&aws, spec("apifn").with_api_gateway("fn-api"))
+        .await
+        .unwrap();
+    assert_eq!(info.spec.api_gateway.as_deref(), Some("fn-api"));
+    let apis = rest_apis(&aws).await;
+    assert_eq!(apis.len(), 1, "{apis:?}");
+    let (id, name, tags) = &apis[0];
+    assert_eq!(name, "fn-api");
+    assert_eq!(tags.get("createdby").map(String::as_str), Some("scar"));
+    assert_eq!(tags.get("scar:function").map(String::as_str), Some("apifn"));
+    assert!(
+        tags.get("owner").is_some_and(|o| o.starts_with("arn:aws:")),
+        "{tags:?}"
+    );
+    assert_eq!(
+        info.api_url.as_deref(),
+        Some(scar_aws::api_url(id, common::REGION).as_str())
+    );
+
+    let ag = aws.apigateway_client();
+    let resources = ag.get_resources().rest_api_id(id).send().await.unwrap();
+    let paths: Vec<_> = resources.items().iter().filter_map(|r| r.path()).collect();
+    assert_eq!(paths, ["/", "/{proxy+}"]);
+    let proxy = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/{proxy+}"))
+        .unwrap();
+    let method = ag
+        .get_method()
+        .rest_api_id(id)
+        .resource_id(proxy.id().unwrap())
+        .http_method("ANY")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(method.authorization_type(), Some("NONE"));
+    let integration = method.method_integration().unwrap();
+    assert_eq!(
+        integration.r#type(),
+        Some(&aws_sdk_apigateway::types::IntegrationType::AwsProxy)
+    );
+    assert_eq!(integration.http_method(), Some("POST"));
+    let function_arn = get_function(&aws, "apifn")
+        .await
+        .unwrap()
+        .configuration()
+        .unwrap()
+        .function_arn()
+        .unwrap()
+        .to_string();
+    assert!(
+        integration
+            .uri()
+            .unwrap()
+            .contains(&format!("/functions/{function_arn}/invocations")),
+        "{integration:?}"
+    );
+    let stages = ag.get_stages().rest_api_id(id).send().await.unwrap();
+    let stages: Vec<_> = stages
+        .item()
+        .iter()
+        .filter_map(|s| s.stage_name())
+        .collect();
+    assert_eq!(stages, [scar_aws::API_STAGE]);
+    let policy = moto.lambda_policy("apifn").unwrap();
+    let statement = &policy["Statement"][0];
+    assert_eq!(
+        statement["Principal"]["Service"], "apigateway.amazonaws.com",
+        "{policy}"
+    );
+    let source = statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        source,
+        format!("arn:aws:execute-api:us-east-1:123456789012:{id}/*")
+    );
+
+    // Listed with its URL; the id is no variable of the user's.
+    let listed = aws.list().await.unwrap();
+    assert_eq!(listed[0].api_url, info.api_url);
+    assert!(listed[0].spec.lambda_environment.is_empty(), "{listed:?}");
+
+    aws.remove("apifn").await.unwrap();
+    assert!(rest_apis(&aws).await.is_empty());
+    assert!(!function_exists(&aws, "apifn").await);
+}
+
+/// A step after the API Gateway fails (an input folder another function's holds): the
+/// REST API goes with everything else.
+#[tokio::test]
+async fn a_failed_step_after_the_api_gateway_removes_it_too() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = provider(&moto).await;
+    init_zip(
+        &aws,
+        scar_test_support::moto::spec_with_bucket("holder", "held"),
+    )
+    .await
+    .unwrap();
+    let mut s = spec("api-rollback").with_api_gateway("doomed-api");
+    s.inputs = vec![scar_core::InputSpec::at(
+        &scar_core::bucket::BucketPath::parse("held/input/sub").unwrap(),
+    )];
+    let err = init_zip(&aws, s).await.unwrap_err();
+    assert!(!matches!(err, AwsError::RollbackIncomplete { .. }), "{err}");
+    assert!(err.to_string().contains("already taken"), "{err}");
+    assert!(rest_apis(&aws).await.is_empty(), "the REST API is removed");
+    assert!(!function_exists(&aws, "api-rollback").await);
+}

@@ -1308,6 +1308,169 @@ fn fdl_keeps_and_reuses_ecr_images() {
         .assert_refused("is not an ECR image");
 }
 
+/// The REST APIs on moto whose name is `name`.
+fn rest_apis_named(env: &Env, name: &str) -> Vec<serde_json::Value> {
+    let apis = env.moto.rest_apis();
+    apis.into_iter().filter(|a| a["name"] == name).collect()
+}
+
+/// Asserts the REST API `api` is SCAR's API Gateway in front of function `function`: a
+/// `{proxy+}` resource under `/` taking ANY without authorization, a Lambda proxy
+/// integration (POST) to the function's ARN, stage `scar`; and that the function's policy
+/// lets API Gateway invoke it from that API.
+fn assert_scars_api_gateway(env: &Env, api: &serde_json::Value, function: &str) {
+    let id = api["id"].as_str().unwrap();
+    let (status, resources) = env
+        .moto
+        .apigateway_get(&format!("/restapis/{id}/resources"));
+    assert_eq!(status, 200, "{resources}");
+    let resources = resources["item"].as_array().unwrap();
+    let mut paths: Vec<&str> = resources
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/", "/{proxy+}"]);
+    let proxy = resources.iter().find(|r| r["path"] == "/{proxy+}").unwrap();
+    let rid = proxy["id"].as_str().unwrap();
+    let (status, method) = env
+        .moto
+        .apigateway_get(&format!("/restapis/{id}/resources/{rid}/methods/ANY"));
+    assert_eq!(status, 200, "{method}");
+    assert_eq!(method["authorizationType"], "NONE", "{method}");
+    let (status, integration) = env.moto.apigateway_get(&format!(
+        "/restapis/{id}/resources/{rid}/methods/ANY/integration"
+    ));
+    assert_eq!(status, 200, "{integration}");
+    assert_eq!(integration["type"], "AWS_PROXY", "{integration}");
+    assert_eq!(integration["httpMethod"], "POST", "{integration}");
+    let arn = env.moto.lambda_function(moto::REGION, function).unwrap()["Configuration"]
+        ["FunctionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = integration["uri"].as_str().unwrap();
+    assert!(
+        uri.contains(&format!("/functions/{arn}/invocations")),
+        "{uri} of {arn}"
+    );
+    let (status, stages) = env.moto.apigateway_get(&format!("/restapis/{id}/stages"));
+    assert_eq!(status, 200, "{stages}");
+    assert_eq!(stages["item"][0]["stageName"], "scar", "{stages}");
+    let policy = env.moto.lambda_policy(function).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let from_api = statements.iter().find(|s| {
+        s["Principal"]["Service"] == "apigateway.amazonaws.com"
+            && s["Condition"]["ArnLike"]["AWS:SourceArn"]
+                == format!("arn:aws:execute-api:us-east-1:{}:{id}/*", moto::ACCOUNT)
+    });
+    assert!(from_api.is_some(), "{policy}");
+}
+
+/// SCAR's own API Gateway example (examples/darknet/scar-darknet-api-s3.yaml, its image
+/// replaced by the test image and a role added): `init -f` makes SCAR's REST API, `ls`
+/// shows its URL (SCAR's API_URL column, `api_url` in `--json`), `rm -f` removes the API
+/// with the function.
+#[test]
+fn scars_api_gateway_example_deploys_lists_and_is_removed_on_aws() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let upstream = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/scar-upstream/examples/darknet/scar-darknet-api-s3.yaml"),
+    )
+    .unwrap();
+    assert!(upstream.contains("image: grycap/darknet"), "{upstream}");
+    let yaml = upstream.replace("image: grycap/darknet", "image: {archive}")
+        + "\n    iam:\n      role: {role}\n";
+    write_file(env.work.path(), "yolo.sh", "echo yolo\n");
+    let fdl = env.fdl("scar-darknet-api-s3.yaml", &yaml);
+    let init = env.run(&["init", "-f", &fdl, "--package", "zip"]).ok();
+    assert!(!init.stderr.contains("api_gateway"), "{init:#?}");
+    let apis = rest_apis_named(&env, "darknet");
+    assert_eq!(apis.len(), 1, "{:?}", env.moto.rest_apis());
+    assert_scars_api_gateway(&env, &apis[0], "scar-darknet-api-s3");
+    let id = apis[0]["id"].as_str().unwrap();
+    let url = format!("https://{id}.execute-api.us-east-1.amazonaws.com/scar/launch");
+    assert!(
+        init.stdout
+            .contains(&format!("API Gateway endpoint: {url}")),
+        "{init:#?}"
+    );
+
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["api_url"], url.as_str(), "{listed}");
+    assert_eq!(listed[0]["spec"]["api_gateway"], "darknet", "{listed}");
+    let table = env.run(&["ls"]).ok().stdout;
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("API_URL"), "{table}");
+    assert!(table.contains(&url), "{table}");
+
+    env.run(&["rm", "-f", &fdl]).ok();
+    assert!(
+        env.moto.rest_apis().is_empty(),
+        "{:?}",
+        env.moto.rest_apis()
+    );
+    assert!(env
+        .moto
+        .lambda_function(moto::REGION, "scar-darknet-api-s3")
+        .is_none());
+    // Without an API Gateway, no such column.
+    env.init("plain-fn", &["--package", "zip"]);
+    let table = env.run(&["ls"]).ok().stdout;
+    assert!(!table.contains("API_URL"), "{table}");
+    assert_eq!(
+        env.run(&["ls", "--json"]).ok().json()[0]["api_url"],
+        serde_json::Value::Null
+    );
+}
+
+/// SCAR's `-api NAME` makes the same API Gateway as the file's `api_gateway.name`; an
+/// `init` that fails after the API was made (a role Lambda cannot assume) leaves no API
+/// and no function behind.
+#[test]
+fn api_flag_makes_the_api_gateway_and_a_failed_init_leaves_none() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let info = env.init("api-flag-fn", &["--package", "zip", "-api", "flag-api"]);
+    assert_eq!(info["spec"]["api_gateway"], "flag-api", "{info}");
+    let apis = rest_apis_named(&env, "flag-api");
+    assert_eq!(apis.len(), 1, "{:?}", env.moto.rest_apis());
+    assert_scars_api_gateway(&env, &apis[0], "api-flag-fn");
+    let id = apis[0]["id"].as_str().unwrap();
+    assert_eq!(
+        info["api_url"],
+        format!("https://{id}.execute-api.us-east-1.amazonaws.com/scar/launch")
+    );
+    env.run(&["rm", "-n", "api-flag-fn"]).ok();
+    assert!(env.moto.rest_apis().is_empty());
+
+    // The REST API is made first; the function after it cannot be (moto's IAM has no such
+    // role): the API goes too.
+    let archive = env.image_archive();
+    let missing = format!("arn:aws:iam::{}:role/no-such-role", moto::ACCOUNT);
+    let failed = env.run(&init_args(
+        "api-doomed",
+        &archive,
+        &["-r", &missing, "--package", "zip", "-api", "doomed-api"],
+    ));
+    assert_ne!(failed.status, 0, "{failed:#?}");
+    assert!(failed.stderr.contains("CreateFunction"), "{failed:#?}");
+    assert!(!failed.stderr.contains("left behind"), "{failed:#?}");
+    assert!(
+        env.moto.rest_apis().is_empty(),
+        "{:?}",
+        env.moto.rest_apis()
+    );
+    assert!(env
+        .moto
+        .lambda_function(moto::REGION, "api-doomed")
+        .is_none());
+}
+
 /// The requests moto received since `start-recording` (moto's recorder, which writes them
 /// to `MOTO_RECORDER_FILEPATH`): each one's method, URL and body.
 fn recorded_requests(moto: &Moto) -> Vec<(String, String, Vec<u8>)> {

@@ -21,6 +21,8 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     lambda["execution_mode"] = "lambda-batch".into();
     lambda["timout"] = 60.into();
     cfg["aws"]["batch"]["vcpus"] = 2.into();
+    // SCAR's API Gateway template is what scar makes: only a changed value is named.
+    cfg["aws"]["api_gateway"]["stage_name"] = "prod".into();
     let folder = work.path().join("scar-config");
     std::fs::create_dir(&folder).unwrap();
     let file = folder.join("scar.cfg");
@@ -54,7 +56,7 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     let file = file.display().to_string();
     for key in [
         "oscar: not used by scar",
-        "aws.api_gateway: not used by scar",
+        "aws.api_gateway.stage_name: \"prod\" is not followed: scar makes SCAR's API Gateway",
         "scar.config_version: not used by scar",
         "aws.lambda.runtime: \"python3.7\" is not followed: SCAR's Python runtime",
         "aws.lambda.supervisor: not used by scar",
@@ -64,6 +66,11 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
         let line = format!("warning: {file}: {key}");
         assert!(r.stderr.contains(&line), "{line:?} in {}", r.stderr);
     }
+    assert!(
+        !r.stderr.contains("aws.api_gateway: not used"),
+        "{}",
+        r.stderr
+    );
     // SCAR_CONFIG_FOLDER moves the config file only: none is made in the home, whose
     // state holds the function.
     assert!(!scar.home.path().join("scar.cfg").exists());

@@ -440,3 +440,25 @@ fn flip_a_layer_byte(archive: &Path) {
     bytes[at] ^= 0xff;
     std::fs::write(archive, bytes).unwrap();
 }
+
+/// SCAR's `-api NAME` on the local provider: the function is created as any other and
+/// keeps the name; with no `scar serve` running it has no URL, so no API_URL column.
+#[test]
+fn a_function_with_an_api_gateway_is_kept_locally() {
+    let Some((scar, _work, _image, archive)) = setup() else {
+        return;
+    };
+    let info = scar
+        .init_from("api-local", &archive, &["-api", "local-api", "--json"])
+        .ok()
+        .json();
+    assert_eq!(info["spec"]["api_gateway"], "local-api", "{info}");
+    assert!(info["api_url"].is_null(), "{info}");
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["api_gateway"], "local-api", "{listed}");
+    assert!(listed[0]["api_url"].is_null(), "{listed}");
+    let table = scar.run(&["ls"]).ok().stdout;
+    assert!(!table.contains("API_URL"), "{table}");
+    assert_eq!(scar.run(&["run", "-n", "api-local"]).ok().stdout, "hello\n");
+    scar.run(&["rm", "-n", "api-local"]).ok();
+}

@@ -323,8 +323,6 @@ fn upstream_keys_scar_does_not_use() {
 /// was honoured).
 /// (`timeout_threshold"` is a typo of the upstream file, quote and all.)
 const UNUSED_KEYS: &[&str] = &[
-    "examples/darknet/scar-darknet-api-s3.yaml: functions.aws[0].api_gateway",
-    "fdl-example.yaml: functions.aws[0].api_gateway",
     "fdl-example.yaml: functions.aws[0].lambda.layers",
     "fdl-example.yaml: functions.aws[0].lambda.supervisor",
     "fdl-example.yaml: functions.aws[0].lambda.container.timeout_threshold\"",

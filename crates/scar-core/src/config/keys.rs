@@ -42,7 +42,7 @@ const UDOCKER: &str =
 const LOG_LEVEL: &str = "a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`";
 const EVENT: &str =
     "SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would";
-const API_GATEWAY: &str = "scar makes no API Gateway";
+const API_GATEWAY: &str = "scar makes SCAR's API Gateway as SCAR's defaults describe it (`-api`, FDL `api_gateway.name`): a `{proxy+}` resource taking ANY method without authorization, a Lambda proxy integration, stage `scar`";
 const RUN: &str = "`scar run` invokes asynchronously with `-a` or `aws.lambda.asynchronous: true`, else waits for the result and shows the output";
 const LAYERS: &str = "scar adds no Lambda layers: its supervisor is built into each function";
 const LIMITS: &str = "scar applies Lambda's own limits (a zip over 50 MB goes through a deployment bucket, 250 MB unzipped)";
@@ -117,7 +117,83 @@ const KEYS: &[(&str, Fate)] = &[
     ("aws.s3.boto_profile", AsLambda("boto_profile")),
     ("aws.s3.region", AsLambda("region")),
     ("aws.s3.event", Unused(EVENT)),
-    ("aws.api_gateway", Unused(API_GATEWAY)),
+    // SCAR's API Gateway template: scar makes exactly the API these values describe.
+    ("aws.api_gateway", Section),
+    ("aws.api_gateway.boto_profile", AsLambda("boto_profile")),
+    ("aws.api_gateway.region", AsLambda("region")),
+    (
+        "aws.api_gateway.endpoint",
+        Only(
+            r#""https://{api_id}.execute-api.{api_region}.amazonaws.com/{stage_name}/launch""#,
+            API_GATEWAY,
+        ),
+    ),
+    (
+        "aws.api_gateway.request_parameters",
+        Only(
+            r#"{"integration.request.header.X-Amz-Invocation-Type":"method.request.header.X-Amz-Invocation-Type"}"#,
+            API_GATEWAY,
+        ),
+    ),
+    ("aws.api_gateway.http_method", Only(r#""ANY""#, API_GATEWAY)),
+    ("aws.api_gateway.method", Section),
+    (
+        "aws.api_gateway.method.authorizationType",
+        Only(r#""NONE""#, API_GATEWAY),
+    ),
+    (
+        "aws.api_gateway.method.requestParameters",
+        Only(
+            r#"{"method.request.header.X-Amz-Invocation-Type":false}"#,
+            API_GATEWAY,
+        ),
+    ),
+    ("aws.api_gateway.integration", Section),
+    (
+        "aws.api_gateway.integration.type",
+        Only(r#""AWS_PROXY""#, API_GATEWAY),
+    ),
+    (
+        "aws.api_gateway.integration.integrationHttpMethod",
+        Only(r#""POST""#, API_GATEWAY),
+    ),
+    (
+        "aws.api_gateway.integration.uri",
+        Only(
+            r#""arn:aws:apigateway:{api_region}:lambda:path/2015-03-31/functions/arn:aws:lambda:{lambda_region}:{account_id}:function:{function_name}/invocations""#,
+            API_GATEWAY,
+        ),
+    ),
+    (
+        "aws.api_gateway.integration.requestParameters",
+        Only(
+            r#"{"integration.request.header.X-Amz-Invocation-Type":"method.request.header.X-Amz-Invocation-Type"}"#,
+            API_GATEWAY,
+        ),
+    ),
+    (
+        "aws.api_gateway.path_part",
+        Only(r#""{proxy+}""#, API_GATEWAY),
+    ),
+    ("aws.api_gateway.stage_name", Only(r#""scar""#, API_GATEWAY)),
+    (
+        "aws.api_gateway.service_id",
+        Only(r#""apigateway.amazonaws.com""#, API_GATEWAY),
+    ),
+    (
+        "aws.api_gateway.source_arn_testing",
+        Only(
+            r#""arn:aws:execute-api:{api_region}:{account_id}:{api_id}/*""#,
+            API_GATEWAY,
+        ),
+    ),
+    (
+        "aws.api_gateway.source_arn_invocation",
+        Only(
+            r#""arn:aws:execute-api:{api_region}:{account_id}:{api_id}/{stage_name}/ANY""#,
+            API_GATEWAY,
+        ),
+    ),
     ("aws.cloudwatch", Section),
     ("aws.cloudwatch.boto_profile", AsLambda("boto_profile")),
     ("aws.cloudwatch.region", AsLambda("region")),
