@@ -1,5 +1,6 @@
 //! SCAR's documentation, followed as a SCAR user would: every `scar` command line printed in
-//! SCAR's `docs/source/basic_usage.rst`, `advanced_usage.rst` and `image_env_usage.rst`
+//! SCAR's `docs/source/basic_usage.rst`, `advanced_usage.rst`, `image_env_usage.rst` and
+//! the cowsay part of `api_gateway.rst` (its ImageMagick part needs `grycap/imagemagick`)
 //! (grycap/scar; Apache License 2.0, Copyright GRyCAP - I3M - UPV), run unchanged on the
 //! local provider, in the docs' order, with the files the docs write (written here from
 //! the docs' text). SCAR's images come from a `docker-registry` on loopback under their
@@ -54,6 +55,11 @@ const DOC_LINES: &[&str] = &[
     "scar init -f minicow.yaml",
     // image_env_usage.rst
     "scar  init -f function_def.yaml -rt image",
+    // api_gateway.rst (locally, with `scar serve` running: an extra step)
+    "scar init -f api-cow.yaml",
+    "scar ls",
+    "scar invoke -f api-cow.yaml",
+    "scar invoke -f api-cow.yaml -a",
 ];
 
 /// The docs' scripts and files, as they print them (their `cat >> FILE << EOF` bodies).
@@ -128,6 +134,16 @@ const FUNCTION_DEF_YAML: &str = "functions:
       init_script: script.sh
       container:
         image: image/name
+";
+/// api_gateway.rst's first function definition.
+const API_COW_YAML: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-api-cow
+      container:
+        image: grycap/cowsay
+    api_gateway:
+      name: api-cow
 ";
 const SCRIPT_SH: &str = "#!/bin/bash
 /usr/games/cowsay \"Executing the image runtime's init script !!\"
@@ -315,6 +331,7 @@ fn scars_documented_command_lines_run_unchanged() {
     basic_usage_on_the_command_line(&mut walk);
     advanced_usage(&mut walk);
     image_env_usage(&mut walk);
+    api_gateway(&mut walk);
 
     assert_eq!(walk.ran, DOC_LINES, "the walk and the docs' list differ");
     assert!(functions(&walk).is_empty(), "the walk leaves no function");
@@ -518,4 +535,57 @@ fn image_env_usage(walk: &mut Walk) {
         "Executing the image runtime's init script !!"
     );
     walk.extra("scar rm -f function_def.yaml").ok();
+}
+
+fn api_gateway(walk: &mut Walk) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    walk.append("api-cow.yaml", API_COW_YAML);
+    walk.doc("scar init -f api-cow.yaml", &[]);
+    // Locally the endpoint is `scar serve`'s: started as the user would, in the background.
+    eprintln!("extra: $ scar serve &");
+    let mut serve = walk.scar.spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--json"],
+        std::process::Stdio::piped(),
+    );
+    let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let endpoint = first["listening"].as_str().unwrap().to_string();
+    let r = walk.doc("scar ls", &[]);
+    let url = format!("{endpoint}/restapis/scar-api-cow/scar/_user_request_/launch");
+    assert!(
+        r.stdout.contains("API_URL") && r.stdout.contains(&url),
+        "{r:#?}"
+    );
+    // `curl -s URL | base64 --decode`, as the docs have it.
+    let address = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(address).unwrap();
+    let path = url.trim_start_matches(&endpoint);
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .unwrap();
+    eprintln!(
+        "extra: $ curl -s {url} | base64 --decode\n{}",
+        String::from_utf8_lossy(&decoded)
+    );
+    says_a_fortune(&String::from_utf8(decoded).unwrap());
+    let r = walk.doc("scar invoke -f api-cow.yaml", &[]);
+    says_a_fortune(&r.stdout);
+    let r = walk.doc("scar invoke -f api-cow.yaml -a", &[]);
+    assert!(r.stdout.contains("Request accepted"), "{r:#?}");
+    // SIGINT, as Ctrl-C: serve lets the asynchronous invocation finish.
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+    walk.extra("scar rm -f api-cow.yaml").ok();
 }
