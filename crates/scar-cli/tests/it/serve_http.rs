@@ -736,3 +736,56 @@ fn ten_thousand_requests_at_concurrency_32_none_lost_nothing_left_behind() {
     }
     drop(restarted);
 }
+
+#[test]
+fn the_api_gateway_route_gives_up_after_29_seconds_and_the_invocation_runs_on() {
+    let Some((scar, work, image)) = with_echo(&["python3"]) else {
+        return;
+    };
+    let script = super::common::write_file(
+        work.path(),
+        "slow.sh",
+        "sleep 32\necho finished > \"$TMP_OUTPUT_DIR/done.txt\"\n",
+    );
+    scar.run(&[
+        "init",
+        "-n",
+        "slow",
+        "-i",
+        &image,
+        "-t",
+        "60",
+        "-s",
+        &script,
+        "--output-bucket",
+        "slow-out",
+    ])
+    .ok();
+    let served = Served::start(&scar, &[]);
+    let started = Instant::now();
+    let (status, _, body) = http(
+        &served.endpoint,
+        "GET",
+        "/restapis/slow/scar/_user_request_/launch",
+        &[],
+        b"",
+    );
+    let waited = started.elapsed();
+    assert_eq!(
+        (status, &body[..]),
+        (504, &br#"{"message":"Endpoint request timed out"}"#[..])
+    );
+    assert!(
+        waited >= Duration::from_secs(28) && waited < Duration::from_secs(32),
+        "{waited:?}"
+    );
+    // The Invoke API has no such limit; and the one API Gateway gave up on finishes.
+    loop {
+        let listed = scar.run(&["ls", "-b", "slow-out"]);
+        if listed.stdout.contains("done.txt") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{listed:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
