@@ -169,12 +169,7 @@ pub async fn run<P: Provider>(p: &P, args: &InvokeArgs, printer: &Printer) -> St
             file.display()
         ));
     } else {
-        use std::io::Write as _;
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(&output)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::machine("cannot write the output", e))?;
+        printer.raw(&output)?;
     }
     if !ok && !printer.json {
         printer.warn(match exit_code {
