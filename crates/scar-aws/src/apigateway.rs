@@ -14,9 +14,11 @@
 //!
 //! The API id is kept where SCAR keeps it, in the function's variable `API_GATEWAY_ID`; the
 //! URL is computed from it and the region: `https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`
-//! (SCAR's; any path under the stage reaches the function through `{proxy+}`). It has that
-//! shape with an endpoint override too (moto): the override moves the control plane, and
-//! the URL still names the API as AWS would serve it.
+//! (SCAR's; any path under the stage reaches the function through `{proxy+}`). With an
+//! endpoint override (an emulator), the URL is the emulator's:
+//! `<endpoint>/restapis/<api id>/scar/_user_request_/launch` (LocalStack's shape of
+//! `execute-api` URLs, and the path the local provider's `scar serve` answers on), since
+//! requests to AWS's host would not reach the emulator's APIs.
 
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
 use scar_core::FunctionSpec;
@@ -41,23 +43,46 @@ const FUNCTION_TAG: &str = "scar:function";
 const DELETE_ATTEMPTS: u32 = 6;
 const DELETE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The URL of REST API `api_id` in `region`, as SCAR prints it.
+/// What separates the stage from the user's path in an emulator's URL.
+const USER_REQUEST: &str = "_user_request_";
+
+/// The URL of REST API `api_id` in `region`, as SCAR prints it; with an `endpoint`
+/// override, where the emulator at that endpoint serves the API.
 ///
 /// ```
 /// assert_eq!(
-///     scar_aws::api_url("a1b2c3d4e5", "eu-west-1"),
+///     scar_aws::api_url("a1b2c3d4e5", "eu-west-1", None),
 ///     "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/scar/launch"
 /// );
+/// assert_eq!(
+///     scar_aws::api_url("a1b2c3d4e5", "eu-west-1", Some("http://127.0.0.1:4566/")),
+///     "http://127.0.0.1:4566/restapis/a1b2c3d4e5/scar/_user_request_/launch"
+/// );
 /// ```
-pub fn api_url(api_id: &str, region: &str) -> String {
-    format!("https://{api_id}.execute-api.{region}.amazonaws.com/{API_STAGE}/launch")
+pub fn api_url(api_id: &str, region: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(endpoint) => format!(
+            "{}/restapis/{api_id}/{API_STAGE}/{USER_REQUEST}/launch",
+            endpoint.trim_end_matches('/')
+        ),
+        None => format!("https://{api_id}.execute-api.{region}.amazonaws.com/{API_STAGE}/launch"),
+    }
 }
 
-/// The API id in a URL [`api_url`] made.
+/// The API id in a URL [`api_url`] made, with or without an endpoint override.
 pub(crate) fn api_id_of(url: &str) -> Option<&str> {
-    let host = url.strip_prefix("https://")?.split('/').next()?;
-    let (id, rest) = host.split_once('.')?;
-    (rest.starts_with("execute-api.") && !id.is_empty()).then_some(id)
+    let aws = || {
+        let host = url.strip_prefix("https://")?.split('/').next()?;
+        let (id, rest) = host.split_once('.')?;
+        rest.starts_with("execute-api.").then_some(id)
+    };
+    let emulator = || {
+        let (_, rest) = url.split_once("/restapis/")?;
+        let (id, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix(API_STAGE)?.strip_prefix('/')?;
+        rest.starts_with(USER_REQUEST).then_some(id)
+    };
+    aws().or_else(emulator).filter(|id| !id.is_empty())
 }
 
 /// The integration's URI: Lambda's Invoke of `function_arn`, through API Gateway in `region`.
@@ -249,13 +274,17 @@ mod tests {
     /// URL (what `rm` deletes).
     #[test]
     fn scars_names() {
-        let url = api_url("r20bwcmdf9", "us-east-1");
+        let url = api_url("r20bwcmdf9", "us-east-1", None);
         assert_eq!(
             url,
             "https://r20bwcmdf9.execute-api.us-east-1.amazonaws.com/scar/launch"
         );
         assert_eq!(api_id_of(&url), Some("r20bwcmdf9"));
         assert_eq!(api_id_of("https://example.org/scar/launch"), None);
+        assert_eq!(
+            api_id_of("https://.execute-api.us-east-1.amazonaws.com/scar/launch"),
+            None
+        );
         assert_eq!(api_id_of("r20bwcmdf9"), None);
         let arn = function_arn("eu-west-1", "arn:aws:iam::123456789012:user/alice", "f");
         assert_eq!(arn, "arn:aws:lambda:eu-west-1:123456789012:function:f");
@@ -263,5 +292,36 @@ mod tests {
             integration_uri("eu-west-1", &arn),
             "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:f/invocations"
         );
+    }
+
+    /// With an endpoint override, the emulator's URL (LocalStack's `execute-api` shape),
+    /// whose id `rm` finds as well.
+    #[test]
+    fn an_emulators_url() {
+        for endpoint in ["http://127.0.0.1:5000", "http://127.0.0.1:5000/"] {
+            let url = api_url("r20bwcmdf9", "us-east-1", Some(endpoint));
+            assert_eq!(
+                url,
+                "http://127.0.0.1:5000/restapis/r20bwcmdf9/scar/_user_request_/launch"
+            );
+            assert_eq!(api_id_of(&url), Some("r20bwcmdf9"));
+        }
+        let behind_a_path = api_url("abc", "us-east-1", Some("https://emu.example/aws"));
+        assert_eq!(
+            behind_a_path,
+            "https://emu.example/aws/restapis/abc/scar/_user_request_/launch"
+        );
+        assert_eq!(api_id_of(&behind_a_path), Some("abc"));
+        // Not SCAR's stage, no id, not an API's URL.
+        assert_eq!(
+            api_id_of("http://h/restapis/abc/prod/_user_request_/launch"),
+            None
+        );
+        assert_eq!(
+            api_id_of("http://h/restapis//scar/_user_request_/launch"),
+            None
+        );
+        assert_eq!(api_id_of("http://h/restapis/abc/scar/launch"), None);
+        assert_eq!(api_id_of("http://127.0.0.1:5000/"), None);
     }
 }

@@ -46,12 +46,15 @@ impl AwsProvider {
         if !is_scar(out.tags()) {
             return Err(AwsError::NotScarFunction(name.into()));
         }
-        Ok(spec_codec::decode(&out))
+        Ok(spec_codec::decode(&out, self.endpoint_url.as_deref()))
     }
 
     /// A function's description, whoever created it (for `init`, which just did).
     pub(crate) async fn function_info(&self, name: &str) -> Result<FunctionInfo, AwsError> {
-        Ok(spec_codec::decode(&self.existing_function(name).await?))
+        Ok(spec_codec::decode(
+            &self.existing_function(name).await?,
+            self.endpoint_url.as_deref(),
+        ))
     }
 
     /// The functions this provider takes ([`AwsProvider::with_all_owners`]): the caller's
@@ -87,7 +90,7 @@ impl AwsProvider {
             // None: removed between the listing and now.
             let out = out.map_sdk_err("lambda:GetFunction", name).optional()?;
             if let Some(out) = out.filter(|out| is_scar(out.tags())) {
-                infos.push(spec_codec::decode(&out));
+                infos.push(spec_codec::decode(&out, self.endpoint_url.as_deref()));
             }
         }
         infos.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));

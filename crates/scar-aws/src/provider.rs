@@ -57,6 +57,9 @@ impl InitRequest {
 pub struct AwsProvider {
     pub(crate) config: AwsConfig,
     pub(crate) region: String,
+    /// The endpoint override every service's requests go to (an emulator), from the SDK's
+    /// configuration (`--endpoint-url`, or `AWS_ENDPOINT_URL`): where API URLs point too.
+    pub(crate) endpoint_url: Option<String>,
     pub(crate) lambda: aws_sdk_lambda::Client,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
@@ -75,7 +78,7 @@ impl std::fmt::Debug for AwsProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsProvider")
             .field("region", &self.region)
-            .field("endpoint_url", &self.config.connection.endpoint_url)
+            .field("endpoint_url", &self.endpoint_url)
             .field("profile", &self.config.connection.profile)
             .field("all_owners", &self.all_owners)
             .finish_non_exhaustive()
@@ -101,6 +104,7 @@ impl AwsProvider {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| scar_core::config::DEFAULT_REGION.into()),
+            endpoint_url: sdk.endpoint_url().map(str::to_string),
             lambda: aws_sdk_lambda::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),
             logs: aws_sdk_cloudwatchlogs::Client::new(sdk),

@@ -138,8 +138,9 @@ pub(crate) fn encode(spec: &FunctionSpec, owner: Option<&str>) -> Result<Encoded
 }
 
 /// A function as scar lists it, from GetFunction's answer: its spec from the document
-/// and its variables, or from the legacy tags when it has no document.
-pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
+/// and its variables, or from the legacy tags when it has no document; its API's URL on
+/// AWS, or at the `endpoint` override (see [`api_url`](crate::api_url)).
+pub(crate) fn decode(out: &GetFunctionOutput, endpoint: Option<&str>) -> FunctionInfo {
     let stored = Stored::of(out);
     let mut spec = match decode_document(&stored.tags) {
         Some(document) => with_stored_values(document, &stored),
@@ -168,7 +169,7 @@ pub(crate) fn decode(out: &GetFunctionOutput) -> FunctionInfo {
             .cloned(),
         api_url: (stored.variables.get(API_ID_VAR))
             .filter(|id| !id.is_empty())
-            .map(|id| crate::api_url(id, &stored.region)),
+            .map(|id| crate::api_url(id, &stored.region, endpoint)),
     }
 }
 
@@ -570,7 +571,7 @@ mod tests {
                 .storage_providers
                 .values()
                 .all(|p| p.access_key.is_none() && p.secret_key.is_none()));
-            let info = decode(&stored_as(&spec, encoded));
+            let info = decode(&stored_as(&spec, encoded), None);
             prop_assert_eq!(info.spec, spec);
             prop_assert_eq!(info.owner, Some(owner));
         }
@@ -588,7 +589,7 @@ mod tests {
         let mut out = stored_as(&spec, encoded);
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:api-fn";
         out.configuration.as_mut().unwrap().function_arn = Some(arn.into());
-        let info = decode(&out);
+        let info = decode(&out, None);
         assert_eq!(
             info.spec, spec,
             "API_GATEWAY_ID is no variable of the user's"
@@ -597,8 +598,15 @@ mod tests {
             info.api_url.as_deref(),
             Some("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/scar/launch")
         );
+        // With an endpoint override, the emulator's URL of the same API.
+        assert_eq!(
+            decode(&out, Some("http://127.0.0.1:5000"))
+                .api_url
+                .as_deref(),
+            Some("http://127.0.0.1:5000/restapis/a1b2c3d4e5/scar/_user_request_/launch")
+        );
         let without = scar_test_support::moto::spec("plain");
-        let info = decode(&stored_as(&without, encode(&without, None).unwrap()));
+        let info = decode(&stored_as(&without, encode(&without, None).unwrap()), None);
         assert_eq!((info.spec.api_gateway, info.api_url), (None, None));
     }
 
@@ -628,7 +636,7 @@ mod tests {
         ]);
         let mut spec = scar_test_support::moto::spec("old");
         spec.description = "made long ago".into();
-        let info = decode(&stored_as(&spec, Encoded { tags, variables }));
+        let info = decode(&stored_as(&spec, Encoded { tags, variables }), None);
         let got = info.spec;
         assert_eq!(got.image, "docker.io/library/alpine:3.20");
         assert_eq!(got.timeout_threshold_s, 7);
@@ -650,13 +658,16 @@ mod tests {
             ("createdby".to_string(), "scar".to_string()),
             ("scar:input_bucket".into(), "oldbucket".into()),
         ]);
-        let got = decode(&stored_as(
-            &spec,
-            Encoded {
-                tags,
-                variables: BTreeMap::new(),
-            },
-        ))
+        let got = decode(
+            &stored_as(
+                &spec,
+                Encoded {
+                    tags,
+                    variables: BTreeMap::new(),
+                },
+            ),
+            None,
+        )
         .spec;
         assert_eq!(got.inputs[0].to_string(), "oldbucket/input");
     }
@@ -686,7 +697,7 @@ mod tests {
             !encoded.tags.contains_key(OUTPUT_TAG),
             "over 256 characters"
         );
-        assert_eq!(decode(&stored_as(&spec, encoded)).spec, spec);
+        assert_eq!(decode(&stored_as(&spec, encoded), None).spec, spec);
     }
 
     /// A document that cannot be read (a tag edited by hand, a chunk missing) reads as a
@@ -699,11 +710,14 @@ mod tests {
         encoded
             .tags
             .insert("scar:spec:0".into(), "bm90IGRlZmxhdGU=".into());
-        let got = decode(&stored_as(&spec, encoded.clone())).spec;
+        let got = decode(&stored_as(&spec, encoded.clone()), None).spec;
         assert_eq!(got.init_script, None);
         assert_eq!(got.image, spec.image);
         encoded.tags.remove("scar:spec:0");
-        assert_eq!(decode(&stored_as(&spec, encoded)).spec.init_script, None);
+        assert_eq!(
+            decode(&stored_as(&spec, encoded), None).spec.init_script,
+            None
+        );
     }
 
     /// A spec whose document does not fit is refused, naming the limit; never cut.

@@ -139,8 +139,9 @@ pub struct FunctionInfo {
     pub owner: Option<String>,
     /// The URL that takes HTTP requests to the function, for a function with an API
     /// Gateway ([`FunctionSpec::api_gateway`]): on AWS, its REST API's stage `scar`
-    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's); locally
-    /// the route of the `scar serve` that is running; `None` (`null`) otherwise.
+    /// (`https://<api id>.execute-api.<region>.amazonaws.com/scar/launch`, SCAR's; with an
+    /// endpoint override, the emulator's `<endpoint>/restapis/<api id>/scar/_user_request_/launch`);
+    /// locally the route of the `scar serve` that is running; `None` (`null`) otherwise.
     #[serde(default)]
     pub api_url: Option<String>,
 }

@@ -84,7 +84,13 @@ impl Moto {
     /// profile or shared config files (they would be under `scratch`, which holds none),
     /// and the machine's `proot` for zip packages.
     pub fn aws_cli(&self, cmd: &mut Command, scratch: &Path) {
-        cmd.args(["--provider", "aws", "--endpoint-url", &self.endpoint()])
+        self.aws_cli_at(cmd, scratch, &self.endpoint());
+    }
+
+    /// [`Moto::aws_cli`] with `--endpoint-url endpoint`: something in front of this moto
+    /// (a stand-in for a service moto does not serve, which forwards the rest to moto).
+    pub fn aws_cli_at(&self, cmd: &mut Command, scratch: &Path, endpoint: &str) {
+        cmd.args(["--provider", "aws", "--endpoint-url", endpoint])
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", ACCESS_KEY)
             .env("AWS_REGION", REGION)

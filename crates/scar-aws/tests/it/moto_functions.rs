@@ -559,7 +559,7 @@ async fn api_gateway_init_list_and_rm() {
     );
     assert_eq!(
         info.api_url.as_deref(),
-        Some(scar_aws::api_url(id, common::REGION).as_str())
+        Some(scar_aws::api_url(id, common::REGION, Some(&moto.endpoint())).as_str())
     );
 
     let ag = aws.apigateway_client();

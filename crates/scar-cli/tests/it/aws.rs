@@ -1392,7 +1392,11 @@ fn scars_api_gateway_example_deploys_lists_and_is_removed_on_aws() {
     assert_eq!(apis.len(), 1, "{:?}", env.moto.rest_apis());
     assert_scars_api_gateway(&env, &apis[0], "scar-darknet-api-s3");
     let id = apis[0]["id"].as_str().unwrap();
-    let url = format!("https://{id}.execute-api.us-east-1.amazonaws.com/scar/launch");
+    // With moto behind --endpoint-url, the emulator's URL of the API.
+    let url = format!(
+        "{}/restapis/{id}/scar/_user_request_/launch",
+        env.moto.endpoint()
+    );
     assert!(
         init.stdout
             .contains(&format!("API Gateway endpoint: {url}")),
@@ -1443,7 +1447,10 @@ fn api_flag_makes_the_api_gateway_and_a_failed_init_leaves_none() {
     let id = apis[0]["id"].as_str().unwrap();
     assert_eq!(
         info["api_url"],
-        format!("https://{id}.execute-api.us-east-1.amazonaws.com/scar/launch")
+        format!(
+            "{}/restapis/{id}/scar/_user_request_/launch",
+            env.moto.endpoint()
+        )
     );
     env.run(&["rm", "-n", "api-flag-fn"]).ok();
     assert!(env.moto.rest_apis().is_empty());
@@ -1469,6 +1476,220 @@ fn api_flag_makes_the_api_gateway_and_a_failed_init_leaves_none() {
         .moto
         .lambda_function(moto::REGION, "api-doomed")
         .is_none());
+}
+
+/// A stand-in for API Gateway's data plane in front of moto, which serves no `execute-api`
+/// requests: `tests/data/api_gateway_standin.py` on a free loopback port, forwarding the
+/// rest to moto; stopped on drop.
+struct ApiGatewayStandIn {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`: scar's `--endpoint-url`.
+    endpoint: String,
+    /// Where it appends one JSON line per `execute-api` request: the event, the function,
+    /// the invocation type.
+    record: PathBuf,
+}
+
+impl ApiGatewayStandIn {
+    fn start(moto: &Moto, dir: &std::path::Path) -> ApiGatewayStandIn {
+        use std::io::BufRead as _;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/api_gateway_standin.py"
+        );
+        let record = dir.join("api-gateway-requests.jsonl");
+        let mut child = Command::new("python3")
+            .args([script, &moto.endpoint(), moto::REGION])
+            .arg(&record)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the API Gateway stand-in");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("the API Gateway stand-in did not start (is boto3 installed?)")
+        });
+        let listening: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let endpoint = listening["listening"].as_str().unwrap().to_string();
+        ApiGatewayStandIn {
+            child,
+            endpoint,
+            record,
+        }
+    }
+
+    /// The `execute-api` requests it took, in order.
+    fn recorded(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for ApiGatewayStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The proxy response a function gives API Gateway: SCAR's shape, with the output base64.
+fn proxy_response(status: u16, exit_code: i32, output: &[u8]) -> String {
+    use base64::Engine as _;
+    serde_json::json!({
+        "statusCode": status,
+        "headers": {"amz-lambda-request-id": "r1", "scar-exit-code": exit_code.to_string()},
+        "body": base64::engine::general_purpose::STANDARD.encode(output),
+        "isBase64Encoded": true,
+    })
+    .to_string()
+}
+
+/// `scar invoke` on AWS, through SCAR's API Gateway. moto does not serve `execute-api`, so a
+/// stand-in for API Gateway's data plane sits in front of moto and is scar's
+/// `--endpoint-url`: the API's URL is then the emulator's, at the stand-in, in `init` and
+/// `ls`. `invoke -db FILE -p k=v` POSTs the file's base64 with `k=v` in the query; the
+/// stand-in's proxy event carries both to the function (as the supervisor reads them), and
+/// the function's proxy response (a canned result of moto's) comes back decoded into `-o`.
+/// A 500 proxy response exits 1 with its output; a payload that is not a proxy response
+/// (moto echoes the event) is API Gateway's 502, exit 1; `-a` is an `Event` invocation,
+/// 202, exit 0. `rm` finds the API from the emulator's URL.
+#[test]
+fn invoke_reaches_the_function_through_a_stand_in_for_api_gateway() {
+    use base64::Engine as _;
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    let standin = ApiGatewayStandIn::start(&env.moto, env.work.path());
+    let run = |args: &[&str]| {
+        let mut cmd = env.scar.command();
+        env.moto
+            .aws_cli_at(&mut cmd, env.work.path(), &standin.endpoint);
+        Run::of(cmd.args(args))
+    };
+    let archive = env.image_archive();
+    let role = env.moto.role_arn();
+    let init = run(&init_args(
+        "invoked-fn",
+        &archive,
+        &[
+            "-r",
+            &role,
+            "--package",
+            "zip",
+            "-api",
+            "invoked-api",
+            "--json",
+        ],
+    ))
+    .ok()
+    .json();
+    let apis = rest_apis_named(&env, "invoked-api");
+    assert_eq!(apis.len(), 1, "{:?}", env.moto.rest_apis());
+    let id = apis[0]["id"].as_str().unwrap();
+    let url = format!(
+        "{}/restapis/{id}/scar/_user_request_/launch",
+        standin.endpoint
+    );
+    assert_eq!(init["api_url"], url.as_str(), "{init}");
+    let listed = run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["api_url"], url.as_str(), "{listed}");
+    let function_arn = env
+        .moto
+        .lambda_function(moto::REGION, "invoked-fn")
+        .unwrap()["Configuration"]["FunctionArn"]
+        .clone();
+
+    // A file (not text) in, the function's output out.
+    let input: Vec<u8> = (0..=255u8).rev().collect();
+    let input_file = env.work.path().join("input.bin");
+    std::fs::write(&input_file, &input).unwrap();
+    let output = b"\x89PNG made by the function\x00\xff";
+    env.moto
+        .queue_invoke_results(&[proxy_response(200, 0, output)]);
+    let out_file = env.work.path().join("out.bin");
+    let invoked = run(&[
+        "invoke",
+        "-n",
+        "invoked-fn",
+        "-db",
+        input_file.to_str().unwrap(),
+        "-p",
+        "k=v",
+        "-o",
+        out_file.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(std::fs::read(&out_file).unwrap(), output, "{invoked:#?}");
+    let recorded = standin.recorded();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["function"], function_arn);
+    assert_eq!(recorded[0]["invocation_type"], "RequestResponse");
+    let event = &recorded[0]["event"];
+    assert_eq!(event["httpMethod"], "POST", "{event}");
+    assert_eq!(event["path"], "/launch", "{event}");
+    assert_eq!(event["requestContext"]["apiId"], id, "{event}");
+    assert_eq!(event["requestContext"]["stage"], "scar", "{event}");
+    assert_eq!(
+        event["body"],
+        base64::engine::general_purpose::STANDARD.encode(&input),
+        "{event}"
+    );
+    assert_eq!(event["isBase64Encoded"], false, "{event}");
+    assert_eq!(
+        event["queryStringParameters"],
+        serde_json::json!({"k": "v"}),
+        "{event}"
+    );
+    // What the supervisor makes of that event: the file, and k=v among its variables.
+    let Ok(scar_core::event::Event::Http(request)) = scar_core::event::Event::parse(event) else {
+        panic!("not an HTTP event to the supervisor: {event}")
+    };
+    assert_eq!(request.body, input);
+    assert_eq!(request.query["k"], "v");
+
+    // The script failed: status 500, its output and exit code, exit 1.
+    env.moto
+        .queue_invoke_results(&[proxy_response(500, 3, b"it broke\n")]);
+    let failed = run(&["invoke", "-n", "invoked-fn", "-jd", r#"{"a": 1}"#]);
+    assert_eq!(failed.status, 1, "{failed:#?}");
+    assert_eq!(failed.stdout, "it broke\n", "{failed:#?}");
+    assert!(failed.stderr.contains("exited with 3"), "{failed:#?}");
+    let recorded = standin.recorded();
+    assert_eq!(recorded[1]["event"]["body"], r#"{"a": 1}"#);
+
+    // No canned result: moto echoes the event, which is no proxy response: API Gateway's
+    // 502, exit 1.
+    let echoed = run(&["invoke", "-n", "invoked-fn"]);
+    assert_eq!(echoed.status, 1, "{echoed:#?}");
+    assert!(
+        echoed.stderr.contains("502") && echoed.stderr.contains("Internal server error"),
+        "{echoed:#?}"
+    );
+    let recorded = standin.recorded();
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    assert_eq!(recorded[2]["event"]["httpMethod"], "GET");
+
+    // Asynchronous: an Event invocation, 202, exit 0.
+    let accepted = run(&["invoke", "-n", "invoked-fn", "-a"]).ok();
+    assert!(
+        accepted.stdout.contains("Request accepted"),
+        "{accepted:#?}"
+    );
+    let recorded = standin.recorded();
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+    assert_eq!(recorded[3]["invocation_type"], "Event");
+
+    // `rm` finds the API's id in the emulator's URL.
+    run(&["rm", "-n", "invoked-fn"]).ok();
+    assert!(
+        env.moto.rest_apis().is_empty(),
+        "{:?}",
+        env.moto.rest_apis()
+    );
 }
 
 /// The requests moto received since `start-recording` (moto's recorder, which writes them
