@@ -254,6 +254,8 @@ fn with_stored_values(document: FunctionSpec, stored: &Stored) -> FunctionSpec {
             spec.storage_providers.extend(storage_providers(value));
         } else if name == LOG_LEVEL_VAR && spec.log_level.is_some() {
             // The supervisor's, from `log_level`.
+        } else if name == scar_core::contract::EXTRA_PAYLOAD_VAR && spec.extra_payload.is_some() {
+            // Where the extra payload is, from `extra_payload`.
         } else if !is_scar_variable(name) {
             spec.lambda_environment.insert(name.clone(), value.clone());
         }
@@ -398,6 +400,12 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
     }
     if let Some(level) = spec.log_level {
         vars.insert(LOG_LEVEL_VAR.into(), level.to_string());
+    }
+    if spec.extra_payload.is_some() {
+        vars.insert(
+            scar_core::contract::EXTRA_PAYLOAD_VAR.into(),
+            scar_core::contract::EXTRA_PAYLOAD_DIR.into(),
+        );
     }
     if !spec.storage_providers.is_empty() {
         vars.insert(

@@ -145,6 +145,10 @@ pub struct FunctionSpec {
     /// the supervisor's default (INFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
+    /// A folder shipped with the function (SCAR's `extra_payload`, `-ep`), as it was named
+    /// at `init`: its files are in `/var/task`, which `EXTRA_PAYLOAD` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_payload: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -569,6 +573,8 @@ struct StoredSpec {
     #[serde(default)]
     log_level: Option<LogLevel>,
     api_gateway: Option<String>,
+    #[serde(default)]
+    extra_payload: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -612,6 +618,7 @@ impl From<StoredSpec> for FunctionSpec {
             architecture: s.architecture,
             log_level: s.log_level,
             api_gateway: s.api_gateway,
+            extra_payload: s.extra_payload,
         }
     }
 }
@@ -833,6 +840,7 @@ impl FunctionSpec {
             architecture: Architecture::default(),
             log_level: None,
             api_gateway: None,
+            extra_payload: None,
         }
     }
 
@@ -947,6 +955,12 @@ impl FunctionSpec {
     /// HTTP requests to the function.
     pub fn with_api_gateway(mut self, name: impl Into<String>) -> Self {
         self.api_gateway = Some(name.into());
+        self
+    }
+
+    /// With the folder `dir` shipped with it (SCAR's `-ep`): its files in `/var/task`.
+    pub fn with_extra_payload(mut self, dir: impl Into<String>) -> Self {
+        self.extra_payload = Some(dir.into());
         self
     }
 

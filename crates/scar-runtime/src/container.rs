@@ -71,6 +71,12 @@ impl ContainerRoot {
         if !tmp_root.starts_with("/tmp") {
             binds.push(tmp_root.to_path_buf());
         }
+        // The extra payload (SCAR's `-ep`) at the same path inside: the zip's own
+        // /var/task, as SCAR's supervisor gives it to udocker (`-v /var/task`).
+        let payload = Path::new(scar_core::contract::EXTRA_PAYLOAD_DIR);
+        if std::env::var_os(scar_core::contract::EXTRA_PAYLOAD_VAR).is_some() && payload.is_dir() {
+            binds.push(payload.to_path_buf());
+        }
         // Name resolution as the host has it: many images have no resolv.conf of their own.
         for file in ["/etc/resolv.conf", "/etc/hosts"] {
             if Path::new(file).is_file() {
