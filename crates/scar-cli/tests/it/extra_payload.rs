@@ -5,7 +5,8 @@
 
 use crate::common::{folder_with, with_busybox_image, write_file};
 
-const READ: &str = "cat $EXTRA_PAYLOAD/greeting.txt $EXTRA_PAYLOAD/sub/deeper.txt; echo at $EXTRA_PAYLOAD";
+const READ: &str =
+    "cat $EXTRA_PAYLOAD/greeting.txt $EXTRA_PAYLOAD/sub/deeper.txt; echo at $EXTRA_PAYLOAD";
 
 #[test]
 fn a_function_reads_its_extra_payload_at_var_task_as_deployed() {
@@ -67,10 +68,19 @@ fn symlinks_out_of_the_extra_payload_are_not_followed() {
     std::os::unix::fs::symlink(&secret, payload.join("out.txt")).unwrap();
     std::os::unix::fs::symlink("in.txt", payload.join("alias.txt")).unwrap();
     let init = scar
-        .run(&["init", "-n", "links", "-i", &image, "-ep", payload.to_str().unwrap()])
+        .run(&[
+            "init",
+            "-n",
+            "links",
+            "-i",
+            &image,
+            "-ep",
+            payload.to_str().unwrap(),
+        ])
         .ok();
     assert!(
-        init.stderr.contains("out.txt: a symlink out of the folder, left out"),
+        init.stderr
+            .contains("out.txt: a symlink out of the folder, left out"),
         "{init:#?}"
     );
     let r = scar
@@ -92,7 +102,10 @@ fn an_fdl_extra_payload_is_found_beside_the_file_and_a_missing_one_is_refused() 
     let defs = work.path().join("defs");
     folder_with(
         defs.join("files/payload"),
-        &[("greeting.txt", "from the file\n"), ("sub/deeper.txt", "deep\n")],
+        &[
+            ("greeting.txt", "from the file\n"),
+            ("sub/deeper.txt", "deep\n"),
+        ],
     );
     let lambda = |name: &str, payload: &str| {
         format!(
