@@ -168,7 +168,6 @@ impl LocalProvider {
     ) -> Result<(Launch, PathBuf), LocalError> {
         let function = stored.function_file();
         let buckets = stored.info.spec.buckets();
-        let name = &stored.info.spec.name;
         match stored.info.package {
             None => Ok((Launch::Root, self.image_root(image, cache, progress)?)),
             Some(PackageKind::Image) => {
@@ -178,16 +177,8 @@ impl LocalProvider {
                 Ok((Launch::Image, root))
             }
             Some(PackageKind::Zip) => {
-                self.prepare_zip_package(
-                    image,
-                    &function,
-                    &buckets,
-                    &self.layout().partial_dir(name),
-                    &self.layout().function_dir(name),
-                    payload,
-                    progress,
-                )
-                .await
+                self.prepare_zip_package(stored, image, payload, progress)
+                    .await
             }
         }
     }

@@ -99,18 +99,23 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// Builds a zip package and unzips it into `dir/task` (a function's partial directory),
-    /// as Lambda unzips it into `/var/task`. Returns the launch and the sandbox root.
+    /// Builds `stored`'s zip package and unzips it into `task` in its partial directory,
+    /// as Lambda unzips it into `/var/task` (with `payload` at its root). Returns the
+    /// launch and the sandbox root.
     pub(crate) async fn prepare_zip_package(
         &self,
+        stored: &StoredFunction,
         image: &PulledImage,
-        function: &FunctionFile,
-        buckets: &[String],
-        dir: &Path,
-        final_dir: &Path,
         payload: Option<&scar_packager::Payload>,
         progress: &dyn Progress,
     ) -> Result<(Launch, PathBuf), LocalError> {
+        let function = &stored.function_file();
+        let buckets = &stored.info.spec.buckets();
+        let name = &stored.info.spec.name;
+        let (dir, final_dir) = (
+            &self.layout().partial_dir(name),
+            &self.layout().function_dir(name),
+        );
         let cache = BlobCache::new(self.layout().cache());
         std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
         let zip_path = dir.join("package.zip");

@@ -77,7 +77,15 @@ fn usage_error_messages() {
         ("missing-fdl", &["init", "-f", "/nonexistent/scar.yaml"]),
         (
             "missing-extra-payload",
-            &["init", "-n", "f", "-i", "busybox", "-ep", "/nonexistent/payload"],
+            &[
+                "init",
+                "-n",
+                "f",
+                "-i",
+                "busybox",
+                "-ep",
+                "/nonexistent/payload",
+            ],
         ),
         ("unknown-provider", &["--provider", "gcp", "ls"]),
         (
