@@ -34,7 +34,7 @@ fn a_function_reads_its_extra_payload_at_var_task_as_deployed() {
     let r = scar.run(&["run", "-n", "ep", "echo x > /var/task/new"]);
     assert_ne!(r.status, 0, "{r:#?}");
 
-    // A zip package holds the files at its root, unpacked at /var/task.
+    // A zip package holds the files at its root, unpacked at /var/task (not mounted over).
     std::fs::write(payload.join("sub/deeper.txt"), "zipped\n").unwrap();
     scar.run(&[
         "init",
@@ -49,6 +49,30 @@ fn a_function_reads_its_extra_payload_at_var_task_as_deployed() {
     ])
     .ok();
     assert_eq!(out("ep-zip"), "edited\nzipped\nat /var/task\n");
+    // So does a local image package (the function's copy is mounted at /var/task).
+    scar.run(&[
+        "init",
+        "-n",
+        "ep-img",
+        "-i",
+        &image,
+        "-ep",
+        dir,
+        "--package",
+        "image",
+    ])
+    .ok();
+    assert_eq!(out("ep-img"), "edited\nzipped\nat /var/task\n");
+
+    // `scar package` ships the copy made at init, not the folder as it is now.
+    std::fs::write(payload.join("greeting.txt"), "later\n").unwrap();
+    let zip_file = work.path().join("ep.zip");
+    scar.package("ep", "zip", &zip_file, &[]).ok();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_file).unwrap()).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("greeting.txt").unwrap(), &mut text).unwrap();
+    assert_eq!(text, "hello\n");
+    assert!(zip.by_name("sub/deeper.txt").is_ok());
 
     // Without one, no EXTRA_PAYLOAD.
     scar.run(&["init", "-n", "plain", "-i", &image]).ok();
