@@ -584,6 +584,26 @@ mod tests {
         }
     }
 
+    /// A function's extra payload: the folder in the document, `EXTRA_PAYLOAD=/var/task`
+    /// among its Lambda variables and not among the user's when read back.
+    #[test]
+    fn extra_payload_reads_back_without_its_variable() {
+        let spec = scar_test_support::moto::spec("ep-fn").with_extra_payload("./payload");
+        let encoded = encode(&spec, None).unwrap();
+        assert_eq!(
+            encoded.variables.get("EXTRA_PAYLOAD").map(String::as_str),
+            Some("/var/task")
+        );
+        let info = decode(&stored_as(&spec, encoded));
+        assert_eq!(info.spec, spec);
+        assert!(!info.spec.lambda_environment.contains_key("EXTRA_PAYLOAD"));
+        let plain = scar_test_support::moto::spec("plain");
+        assert!(!encode(&plain, None)
+            .unwrap()
+            .variables
+            .contains_key("EXTRA_PAYLOAD"));
+    }
+
     /// A function's API Gateway: its name in the document, its id in SCAR's variable (not
     /// one of the user's), its URL from the id and the function's region.
     #[test]

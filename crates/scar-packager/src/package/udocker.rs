@@ -659,6 +659,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_extra_payload_cannot_take_the_packages_own_names() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("sub")).unwrap();
+        std::fs::write(t.path().join("sub/bootstrap"), "deep is fine").unwrap();
+        let ok = crate::Payload::walk(t.path()).unwrap();
+        let names: Vec<_> = payload_entries(&ok)
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .collect();
+        assert_eq!(names, ["sub/", "sub/bootstrap"]);
+        std::fs::write(t.path().join("bootstrap"), "x").unwrap();
+        let clash = crate::Payload::walk(t.path()).unwrap();
+        let e = payload_entries(&clash).unwrap_err().to_string();
+        assert!(e.contains("`bootstrap`"), "{e}");
+    }
+
+    #[test]
     fn names_follow_udocker_rules() {
         let o = ZipOptions::new("My_Fn-1");
         assert_eq!(o.repo, "my_fn-1");
