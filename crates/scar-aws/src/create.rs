@@ -229,11 +229,12 @@ fn extra_payload(
     let Some(dir) = &spec.extra_payload else {
         return Ok(None);
     };
-    if spec.reuse_image || spec.runtime_client == scar_core::RuntimeClient::Image {
+    // (`--runtime-client image` with one is refused by the spec's validation.)
+    if spec.reuse_image {
         return Err(AwsError::Surface(
             scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
                 provider: crate::PROVIDER_NAME,
-                what: "an extra payload (-ep) with an image used as it is".into(),
+                what: "an extra payload (-ep) with an image already in ECR (create_image: false)".into(),
                 instead: "an image scar does not package has no /var/task of scar's: add the files to the image, or let scar package it".into(),
             }),
         ));

@@ -999,12 +999,18 @@ impl FunctionSpec {
                 )));
             }
         }
+        // An extra payload too: the image is shipped as it is, and Lambda's base images
+        // keep their own handler code in /var/task.
         if self.runtime_client == RuntimeClient::Image
-            && (self.execution_mode.uses_batch() || self.init_script.is_some())
+            && (self.execution_mode.uses_batch()
+                || self.init_script.is_some()
+                || self.extra_payload.is_some())
         {
             return Err(SpecError::ImageRuntimeClient(
                 if self.init_script.is_some() {
                     "an init script"
+                } else if self.extra_payload.is_some() {
+                    "an extra payload (`-ep`)"
                 } else {
                     "a Batch execution mode"
                 },

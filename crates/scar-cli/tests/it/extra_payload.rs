@@ -157,6 +157,20 @@ fn an_fdl_extra_payload_is_found_beside_the_file_and_a_missing_one_is_refused() 
         .assert_refused("is not a folder");
     scar.run(&["init", "-n", "nope3", "-i", &image, "-ep", "/no/such/dir"])
         .assert_refused("extra payload `/no/such/dir`");
+    // An image with its own runtime is shipped as it is: no /var/task of scar's.
+    let dir = defs.join("files/payload");
+    scar.run(&[
+        "init",
+        "-n",
+        "nope4",
+        "-i",
+        &image,
+        "-ep",
+        dir.to_str().unwrap(),
+        "--runtime-client",
+        "image",
+    ])
+    .assert_refused("cannot have an extra payload (`-ep`)");
     let listed = scar.run(&["ls", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
