@@ -58,6 +58,7 @@ impl AwsProvider {
         let spec = request.spec;
         // Bad input costs nothing: checked before any pull or push.
         self.check_deployable(&spec, request.package.unwrap_or(PackageKind::Image))?;
+        let payload = extra_payload(&spec, progress)?;
         // `-db` as given, for the warning when the package has no use for it.
         let given_bucket = request.deployment_bucket.clone();
         let deployment_bucket = request
@@ -121,6 +122,8 @@ impl AwsProvider {
                 let mut options = ZipOptions::new(&spec.name);
                 options.proot = Some(proot);
                 options.extract = self.config.packaging.extract;
+                // At the zip's root: Lambda unpacks it at /var/task.
+                options.extra_payload = payload;
                 let path = std::env::temp_dir().join(format!(
                     "scar-{}-{}.zip",
                     spec.name.to_lowercase(),
@@ -156,8 +159,13 @@ impl AwsProvider {
                 if let Some(bucket) = &given_bucket {
                     progress.warn(&scar_core::lambda::unused_deployment_bucket(bucket));
                 }
-                let pkg = scar_packager::build_image_package(
-                    &image, &cache, &function, supervisor, progress,
+                let pkg = scar_packager::build_image_package_with_payload(
+                    &image,
+                    &cache,
+                    &function,
+                    supervisor,
+                    payload.as_ref(),
+                    progress,
                 )
                 .await?;
                 (
@@ -210,6 +218,32 @@ impl AwsProvider {
             uri: format!("{repo_uri}@{}", pushed.manifest_digest),
         })
     }
+}
+
+/// The function's extra payload (`-ep`), walked once, what is left out of it said; refused
+/// where the package is not scar's to build (an image used as it is).
+fn extra_payload(
+    spec: &scar_core::FunctionSpec,
+    progress: &dyn Progress,
+) -> Result<Option<scar_packager::Payload>, AwsError> {
+    let Some(dir) = &spec.extra_payload else {
+        return Ok(None);
+    };
+    // (`--runtime-client image` with one is refused by the spec's validation.)
+    if spec.reuse_image {
+        return Err(AwsError::Surface(
+            scar_core::provider::SurfaceError::Unsupported(scar_core::provider::Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "an extra payload (-ep) with an image already in ECR (create_image: false)".into(),
+                instead: "an image scar does not package has no /var/task of scar's: add the files to the image, or let scar package it".into(),
+            }),
+        ));
+    }
+    let payload = scar_packager::Payload::walk(Path::new(dir))?;
+    for skipped in &payload.skipped {
+        progress.warn(&format!("extra payload {dir}: {skipped}, left out"));
+    }
+    Ok(Some(payload))
 }
 
 fn uuid_like() -> String {

@@ -255,6 +255,8 @@ fn with_stored_values(document: FunctionSpec, stored: &Stored) -> FunctionSpec {
             spec.storage_providers.extend(storage_providers(value));
         } else if name == LOG_LEVEL_VAR && spec.log_level.is_some() {
             // The supervisor's, from `log_level`.
+        } else if name == scar_core::contract::EXTRA_PAYLOAD_VAR && spec.extra_payload.is_some() {
+            // Where the extra payload is, from `extra_payload`.
         } else if !is_scar_variable(name) {
             spec.lambda_environment.insert(name.clone(), value.clone());
         }
@@ -399,6 +401,12 @@ pub(crate) fn lambda_variables(spec: &FunctionSpec) -> BTreeMap<String, String> 
     }
     if let Some(level) = spec.log_level {
         vars.insert(LOG_LEVEL_VAR.into(), level.to_string());
+    }
+    if spec.extra_payload.is_some() {
+        vars.insert(
+            scar_core::contract::EXTRA_PAYLOAD_VAR.into(),
+            scar_core::contract::EXTRA_PAYLOAD_DIR.into(),
+        );
     }
     if !spec.storage_providers.is_empty() {
         vars.insert(
@@ -575,6 +583,26 @@ mod tests {
             prop_assert_eq!(info.spec, spec);
             prop_assert_eq!(info.owner, Some(owner));
         }
+    }
+
+    /// A function's extra payload: the folder in the document, `EXTRA_PAYLOAD=/var/task`
+    /// among its Lambda variables and not among the user's when read back.
+    #[test]
+    fn extra_payload_reads_back_without_its_variable() {
+        let spec = scar_test_support::moto::spec("ep-fn").with_extra_payload("./payload");
+        let encoded = encode(&spec, None).unwrap();
+        assert_eq!(
+            encoded.variables.get("EXTRA_PAYLOAD").map(String::as_str),
+            Some("/var/task")
+        );
+        let info = decode(&stored_as(&spec, encoded));
+        assert_eq!(info.spec, spec);
+        assert!(!info.spec.lambda_environment.contains_key("EXTRA_PAYLOAD"));
+        let plain = scar_test_support::moto::spec("plain");
+        assert!(!encode(&plain, None)
+            .unwrap()
+            .variables
+            .contains_key("EXTRA_PAYLOAD"));
     }
 
     /// A function's API Gateway: its name in the document, its id in SCAR's variable (not

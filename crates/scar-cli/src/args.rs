@@ -223,6 +223,10 @@ pub struct InitArgs {
     /// `architectures`).
     #[arg(long = "architecture", visible_alias = "arch", value_name = "ARCH", value_parser = parse_architecture, help_heading = FUNCTION)]
     pub architecture: Option<scar_core::Architecture>,
+    /// A folder shipped with the function: its files are in `/var/task`, which
+    /// `$EXTRA_PAYLOAD` names, for the script.
+    #[arg(long = "extra-payload", value_name = "FOLDER", help_heading = FUNCTION)]
+    pub extra_payload: Option<PathBuf>,
     /// Invoke the function once after creating it, to warm it; `init` fails when that
     /// invocation does.
     #[arg(long, help_heading = FUNCTION)]
@@ -524,6 +528,7 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
     ("-ll", "--log-level"),
     ("-ph", "--preheat"),
     ("-api", "--api-gateway-name"),
+    ("-ep", "--extra-payload"),
 ];
 
 /// SCAR's multi-letter short flags of `scar invoke`, where `-db` is the request's body
@@ -582,6 +587,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--batch-memory",
     "--batch-vcpus",
     "--log-level",
+    "--extra-payload",
     "--architecture",
     "--arch",
     "--data-binary",
@@ -717,8 +723,8 @@ mod tests {
             "scar init -n f --execution-mode batch --batch-memory 2048 --batch-vcpus 2 -g"
         );
         assert_eq!(
-            rw("scar init -n f -ll DEBUG -ph -i busybox"),
-            "scar init -n f --log-level DEBUG --preheat -i busybox"
+            rw("scar init -n f -ll DEBUG -ph -ep payload -i busybox"),
+            "scar init -n f --log-level DEBUG --preheat --extra-payload payload -i busybox"
         );
         assert_eq!(
             rw("scar init -n f -i busybox -api my-api"),

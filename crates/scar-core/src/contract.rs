@@ -50,6 +50,12 @@ pub const TASK_FUNCTION_FILE: &str = "function.json";
 /// supervisor has already entered it (the local provider's sandbox sets `/`). Unset (on
 /// Lambda), the supervisor enters the packaged root itself, through `proot`.
 pub const CONTAINER_ROOT_VAR: &str = "SCAR_CONTAINER_ROOT";
+/// Variable naming where a function's extra payload (SCAR's `extra_payload`, `-ep`) is:
+/// set, to [`EXTRA_PAYLOAD_DIR`], only for a function that has one, in the supervisor's
+/// environment and so the script's.
+pub const EXTRA_PAYLOAD_VAR: &str = "EXTRA_PAYLOAD";
+/// Where a function's extra payload is: Lambda's task root, read-only.
+pub const EXTRA_PAYLOAD_DIR: &str = "/var/task";
 /// Where (under [`TMP_ROOT`]) a supervisor builds a `zip` package's root at cold start
 /// when the package holds only the layers.
 pub const COLD_ROOT_NAME: &str = "scar-root";

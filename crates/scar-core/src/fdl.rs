@@ -123,6 +123,9 @@ pub struct FdlFunction {
     pub architecture: Option<Architecture>,
     /// `lambda.log_level`: the supervisor's verbosity.
     pub log_level: Option<LogLevel>,
+    /// `lambda.extra_payload`: a folder shipped with the function, resolved against the
+    /// file's directory.
+    pub extra_payload: Option<PathBuf>,
     /// `lambda.preheat`: one warming invocation after `init`.
     pub preheat: Option<bool>,
     /// `api_gateway.name` (beside `lambda:`): SCAR's API Gateway, a REST API of that name.
@@ -286,6 +289,7 @@ struct Lambda {
     file_system: Vec<FileSystemSpec>,
     architectures: Option<Vec<String>>,
     log_level: Option<String>,
+    extra_payload: Option<String>,
     preheat: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
@@ -650,16 +654,16 @@ fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> O
     }
 }
 
-/// `lambda.architectures`, `log_level` and `preheat`. (`extra_payload` is not shipped:
-/// it stays in `other`, warned about as not used.)
+/// `lambda.architectures`, `log_level`, `extra_payload` and `preheat`.
 struct Extras {
     architecture: Option<Architecture>,
     log_level: Option<LogLevel>,
+    extra_payload: Option<PathBuf>,
     preheat: Option<bool>,
 }
 
 impl Extras {
-    fn of(lambda: &mut Lambda, lat: &str) -> Result<Extras, FdlError> {
+    fn of(lambda: &mut Lambda, lat: &str, base_dir: &Path) -> Result<Extras, FdlError> {
         let architecture = match lambda.architectures.take().as_deref() {
             None | Some([]) => None,
             Some([one]) => Some(
@@ -681,6 +685,7 @@ impl Extras {
         Ok(Extras {
             architecture,
             log_level,
+            extra_payload: lambda.extra_payload.take().map(|p| base_dir.join(p)),
             preheat: lambda.preheat.take(),
         })
     }
@@ -718,7 +723,7 @@ impl AwsEntry {
         }
         let lat = format!("{at}.lambda");
         note_ignored(&lambda.other, &lat, warnings);
-        let extras = Extras::of(&mut lambda, &lat)?;
+        let extras = Extras::of(&mut lambda, &lat, base_dir)?;
         let deployment_bucket = match lambda.deployment {
             Some(d) => {
                 let known = ["max_payload_size", "max_s3_payload_size"];
@@ -860,6 +865,7 @@ impl AwsEntry {
             delete_image,
             architecture: extras.architecture,
             log_level: extras.log_level,
+            extra_payload: extras.extra_payload,
             preheat: extras.preheat,
             api_gateway,
         })
@@ -1148,18 +1154,15 @@ functions:
     }
 
     #[test]
-    fn architecture_log_level_and_preheat() {
+    fn architecture_log_level_extra_payload_and_preheat() {
         let text = "functions: {aws: [{lambda: {name: f, architectures: [arm64], log_level: debug, extra_payload: payload, preheat: true, container: {image: x}}}]}";
         let fdl = Fdl::parse(text, Path::new("/defs")).unwrap();
         let f = &fdl.functions[0];
         assert_eq!(f.architecture, Some(Architecture::Arm64));
         assert_eq!(f.log_level, Some(LogLevel::Debug));
+        assert_eq!(f.extra_payload.as_deref(), Some(Path::new("/defs/payload")));
         assert_eq!(f.preheat, Some(true));
-        // `extra_payload` is not shipped: said, not silently dropped.
-        assert_eq!(
-            fdl.warnings,
-            ["functions.aws[0].lambda.extra_payload: not used by scar, ignored"]
-        );
+        assert!(fdl.warnings.is_empty(), "{:?}", fdl.warnings);
         let bad = |text: &str, needle: &str| {
             let e = Fdl::parse(text, Path::new(".")).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");

@@ -70,6 +70,7 @@ pub fn fdl(data: &[u8]) {
                 architecture: f.architecture.unwrap_or_default(),
                 log_level: f.log_level,
                 api_gateway: f.api_gateway,
+                extra_payload: f.extra_payload.map(|p| p.display().to_string()),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -145,6 +145,10 @@ pub struct FunctionSpec {
     /// the supervisor's default (INFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
+    /// A folder shipped with the function (SCAR's `extra_payload`, `-ep`), as it was named
+    /// at `init`: its files are in `/var/task`, which `EXTRA_PAYLOAD` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_payload: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -569,6 +573,8 @@ struct StoredSpec {
     #[serde(default)]
     log_level: Option<LogLevel>,
     api_gateway: Option<String>,
+    #[serde(default)]
+    extra_payload: Option<String>,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -612,6 +618,7 @@ impl From<StoredSpec> for FunctionSpec {
             architecture: s.architecture,
             log_level: s.log_level,
             api_gateway: s.api_gateway,
+            extra_payload: s.extra_payload,
         }
     }
 }
@@ -833,6 +840,7 @@ impl FunctionSpec {
             architecture: Architecture::default(),
             log_level: None,
             api_gateway: None,
+            extra_payload: None,
         }
     }
 
@@ -950,6 +958,12 @@ impl FunctionSpec {
         self
     }
 
+    /// With the folder `dir` shipped with it (SCAR's `-ep`): its files in `/var/task`.
+    pub fn with_extra_payload(mut self, dir: impl Into<String>) -> Self {
+        self.extra_payload = Some(dir.into());
+        self
+    }
+
     /// Checks every field against Lambda's rules.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_name(&self.name)?;
@@ -985,12 +999,18 @@ impl FunctionSpec {
                 )));
             }
         }
+        // An extra payload too: the image is shipped as it is, and Lambda's base images
+        // keep their own handler code in /var/task.
         if self.runtime_client == RuntimeClient::Image
-            && (self.execution_mode.uses_batch() || self.init_script.is_some())
+            && (self.execution_mode.uses_batch()
+                || self.init_script.is_some()
+                || self.extra_payload.is_some())
         {
             return Err(SpecError::ImageRuntimeClient(
                 if self.init_script.is_some() {
                     "an init script"
+                } else if self.extra_payload.is_some() {
+                    "an extra payload (`-ep`)"
                 } else {
                     "a Batch execution mode"
                 },

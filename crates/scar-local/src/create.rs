@@ -53,10 +53,16 @@ impl LocalProvider {
             ImageInput::Reference(r) => ImageSource::detect(r)?,
             ImageInput::Archive(p) => ImageSource::from_archive(p)?,
         };
+        let payload = match &spec.extra_payload {
+            Some(dir) => Some(self.extra_payload(Path::new(dir), progress)?),
+            None => None,
+        };
         let cache_dir = self.layout().cache();
         let name = spec.name.clone();
         let before = blob_files(&cache_dir);
-        let result = self.init_from(spec, &source, package, progress).await;
+        let result = self
+            .init_from(spec, &source, package, payload.as_ref(), progress)
+            .await;
         if result.is_err() {
             let _ = std::fs::remove_dir_all(self.layout().partial_dir(&name));
             // Blobs fetched for a failed init are leftovers too.
@@ -85,11 +91,29 @@ impl LocalProvider {
         Ok(())
     }
 
+    /// The extra payload's folder, walked (what is left out said): it is copied into
+    /// the function, not read again.
+    fn extra_payload(
+        &self,
+        dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<scar_packager::Payload, LocalError> {
+        let payload = scar_packager::Payload::walk(dir)?;
+        for skipped in &payload.skipped {
+            progress.warn(&format!(
+                "extra payload {}: {skipped}, left out",
+                dir.display()
+            ));
+        }
+        Ok(payload)
+    }
+
     async fn init_from(
         &self,
         spec: FunctionSpec,
         source: &ImageSource,
         package: Option<PackageKind>,
+        payload: Option<&scar_packager::Payload>,
         progress: &dyn Progress,
     ) -> Result<FunctionInfo, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
@@ -121,12 +145,14 @@ impl LocalProvider {
             pulled: Some(image.clone()),
             launch: Launch::Root,
         };
-        (stored.launch, stored.root) = self.sandbox_root(&stored, &image, &cache, progress).await?;
+        (stored.launch, stored.root) = self
+            .sandbox_root(&stored, &image, &cache, payload, progress)
+            .await?;
         for bucket in &stored.info.spec.buckets() {
             self.buckets().create(bucket)?;
         }
         self.layout()
-            .create(&stored, self.supervisor_for(&image.architecture)?)?;
+            .create(&stored, self.supervisor_for(&image.architecture)?, payload)?;
         Ok(stored.info)
     }
 
@@ -137,11 +163,11 @@ impl LocalProvider {
         stored: &StoredFunction,
         image: &PulledImage,
         cache: &BlobCache,
+        payload: Option<&scar_packager::Payload>,
         progress: &dyn Progress,
     ) -> Result<(Launch, PathBuf), LocalError> {
         let function = stored.function_file();
         let buckets = stored.info.spec.buckets();
-        let name = &stored.info.spec.name;
         match stored.info.package {
             None => Ok((Launch::Root, self.image_root(image, cache, progress)?)),
             Some(PackageKind::Image) => {
@@ -151,15 +177,8 @@ impl LocalProvider {
                 Ok((Launch::Image, root))
             }
             Some(PackageKind::Zip) => {
-                self.prepare_zip_package(
-                    image,
-                    &function,
-                    &buckets,
-                    &self.layout().partial_dir(name),
-                    &self.layout().function_dir(name),
-                    progress,
-                )
-                .await
+                self.prepare_zip_package(stored, image, payload, progress)
+                    .await
             }
         }
     }

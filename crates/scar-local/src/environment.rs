@@ -144,8 +144,15 @@ impl LocalProvider {
         stored: &StoredFunction,
         environment: &mut Environment,
     ) -> Result<(), LocalError> {
+        let name = &stored.info.spec.name;
+        // The extra payload at /var/task (a zip holds it itself, unpacked there).
+        if stored.info.spec.extra_payload.is_some() && !matches!(stored.launch, Launch::Zip { .. })
+        {
+            crate::state::ensure_mount_point(&stored.root, "var/task")?;
+            environment.bind(self.layout().payload_dir(name), "var/task".into(), true);
+        }
         match &stored.launch {
-            Launch::Root => environment.opt = Some(self.layout().opt_dir(&stored.info.spec.name)),
+            Launch::Root => environment.opt = Some(self.layout().opt_dir(name)),
             Launch::Image => {}
             Launch::Zip { task, .. } => {
                 self.build_cold_root(stored)?;
@@ -228,6 +235,12 @@ fn lambda_variables(
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.extend(spec.lambda_environment.clone());
+    if spec.extra_payload.is_some() {
+        env.push((
+            contract::EXTRA_PAYLOAD_VAR.into(),
+            contract::EXTRA_PAYLOAD_DIR.into(),
+        ));
+    }
     if let Some(level) = spec.log_level {
         env.push((
             scar_core::spec_options::LOG_LEVEL_VAR.into(),

@@ -99,21 +99,29 @@ impl LocalProvider {
         Ok(())
     }
 
-    /// Builds a zip package and unzips it into `dir/task` (a function's partial directory),
-    /// as Lambda unzips it into `/var/task`. Returns the launch and the sandbox root.
+    /// Builds `stored`'s zip package and unzips it into `task` in its partial directory,
+    /// as Lambda unzips it into `/var/task` (with `payload` at its root). Returns the
+    /// launch and the sandbox root.
     pub(crate) async fn prepare_zip_package(
         &self,
+        stored: &StoredFunction,
         image: &PulledImage,
-        function: &FunctionFile,
-        buckets: &[String],
-        dir: &Path,
-        final_dir: &Path,
+        payload: Option<&scar_packager::Payload>,
         progress: &dyn Progress,
     ) -> Result<(Launch, PathBuf), LocalError> {
+        let function = &stored.function_file();
+        let buckets = &stored.info.spec.buckets();
+        let name = &stored.info.spec.name;
+        let (dir, final_dir) = (
+            &self.layout().partial_dir(name),
+            &self.layout().function_dir(name),
+        );
         let cache = BlobCache::new(self.layout().cache());
         std::fs::create_dir_all(dir).map_err(LocalError::io("cannot create", dir))?;
         let zip_path = dir.join("package.zip");
-        let options = self.zip_options(&function.name);
+        let mut options = self.zip_options(&function.name);
+        // The zip holds the payload at its root, as on Lambda: /var/task has it.
+        options.extra_payload = payload.cloned();
         let report = scar_packager::build_zip_package(
             image,
             &cache,
@@ -199,9 +207,16 @@ impl LocalProvider {
         progress: &dyn Progress,
     ) -> Result<PackageReport, LocalError> {
         let cache = BlobCache::new(self.layout().cache());
-        let package = self
-            .image_package(image, &cache, &stored.function_file(), progress)
-            .await?;
+        let payload = self.deployed_payload(stored)?;
+        let package = scar_packager::build_image_package_with_payload(
+            image,
+            &cache,
+            &stored.function_file(),
+            self.supervisor_for(&image.architecture)?,
+            payload.as_ref(),
+            progress,
+        )
+        .await?;
         let name = &stored.info.spec.name;
         let reference = format!("scar-{}:latest", name.to_ascii_lowercase());
         let digest =
@@ -220,12 +235,29 @@ impl LocalProvider {
 
     /// The options `stored`'s zip package is written with: this provider's, and the
     /// image's root when the cache holds it already (no second extraction).
-    pub(crate) fn package_zip_options(&self, stored: &StoredFunction) -> ZipOptions {
+    pub(crate) fn package_zip_options(
+        &self,
+        stored: &StoredFunction,
+    ) -> Result<ZipOptions, LocalError> {
         let mut options = self.zip_options(&stored.info.spec.name);
         if stored.launch == Launch::Root && stored.root.is_dir() {
             options.extracted_root = Some(stored.root.clone());
         }
-        options
+        options.extra_payload = self.deployed_payload(stored)?;
+        Ok(options)
+    }
+
+    /// The copy of `stored`'s extra payload made at `init`, walked: what its packages
+    /// ship (not the user's folder, which may have changed since).
+    fn deployed_payload(
+        &self,
+        stored: &StoredFunction,
+    ) -> Result<Option<scar_packager::Payload>, LocalError> {
+        if stored.info.spec.extra_payload.is_none() {
+            return Ok(None);
+        }
+        let dir = self.layout().payload_dir(&stored.info.spec.name);
+        Ok(Some(scar_packager::Payload::walk(&dir)?))
     }
 
     /// Writes `stored`'s zip package, built from `image` with `options`, to `dest`.

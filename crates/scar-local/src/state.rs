@@ -81,6 +81,11 @@ impl Layout {
     pub fn opt_dir(&self, name: &str) -> PathBuf {
         self.function_dir(name).join("opt")
     }
+    /// The function's own copy of its extra payload (`-ep`), mounted at `/var/task`:
+    /// made at `init`, so that later edits of the user's folder do not reach it.
+    pub fn payload_dir(&self, name: &str) -> PathBuf {
+        self.function_dir(name).join("payload")
+    }
     pub fn cache(&self) -> PathBuf {
         self.home.join("cache")
     }
@@ -149,13 +154,18 @@ impl Layout {
     /// Writes a function atomically: everything goes into a hidden partial directory (which
     /// the caller may already have filled, e.g. with an unzipped package) that is renamed
     /// into place at the end, so a failure leaves nothing that `list` shows.
-    pub fn create(&self, stored: &StoredFunction, supervisor: &Path) -> Result<(), LocalError> {
+    pub fn create(
+        &self,
+        stored: &StoredFunction,
+        supervisor: &Path,
+        payload: Option<&scar_packager::Payload>,
+    ) -> Result<(), LocalError> {
         let name = &stored.info.spec.name;
         let functions = self.functions();
         std::fs::create_dir_all(&functions).map_err(LocalError::io("cannot create", &functions))?;
         let partial = self.partial_dir(name);
         let result = self
-            .write_into(&partial, stored, supervisor)
+            .write_into(&partial, stored, supervisor, payload)
             .and_then(|()| {
                 let dest = self.function_dir(name);
                 if dest.exists() {
@@ -174,7 +184,11 @@ impl Layout {
         dir: &Path,
         stored: &StoredFunction,
         supervisor: &Path,
+        payload: Option<&scar_packager::Payload>,
     ) -> Result<(), LocalError> {
+        if let Some(payload) = payload {
+            payload.copy_to(&dir.join("payload"))?;
+        }
         let opt = dir.join("opt");
         std::fs::create_dir_all(&opt).map_err(LocalError::io("cannot create", &opt))?;
         for bucket in &stored.info.spec.buckets() {

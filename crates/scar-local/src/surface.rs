@@ -456,7 +456,7 @@ impl Provider for LocalProvider {
                     .await
             }
             PackageKind::Zip => {
-                let options = self.package_zip_options(&stored);
+                let options = self.package_zip_options(&stored)?;
                 self.write_zip_package(&stored, &image, options, dest, progress)
                     .await
             }

@@ -42,6 +42,7 @@ mod local;
 mod manifest;
 mod package;
 mod parallel;
+mod payload;
 mod progress;
 #[cfg(feature = "registry")]
 mod registry;
@@ -59,10 +60,11 @@ pub use manifest::host_architecture;
 #[cfg(feature = "registry")]
 pub use package::push_image;
 pub use package::{
-    build_image_package, build_zip_package, unchanged_image_package, write_oci_archive,
-    ImagePackage, ManifestFormat, PushReport, ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT,
-    LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
+    build_image_package, build_image_package_with_payload, build_zip_package,
+    unchanged_image_package, write_oci_archive, ImagePackage, ManifestFormat, PushReport,
+    ZipOptions, ZipReport, DIRECT_UPLOAD_LIMIT, LAMBDA_TASK_ROOT, UNZIPPED_LIMIT,
 };
+pub use payload::{Payload, PayloadEntry};
 pub use progress::{NoProgress, Phase, Progress};
 pub use scar_core::config::RegistryMirrors;
 pub use source::ImageSource;

@@ -20,6 +20,9 @@ pub struct ContainerRoot {
     pub root: PathBuf,
     /// The `proot` that runs commands inside it.
     pub proot: PathBuf,
+    /// The function's extra payload (SCAR's `-ep`), bound in at the same path: the zip's
+    /// own `/var/task`, as SCAR's supervisor gives it to udocker (`-v /var/task`).
+    pub extra_payload: Option<PathBuf>,
 }
 
 impl ContainerRoot {
@@ -42,7 +45,11 @@ impl ContainerRoot {
             })?;
         if let Some(root) = packaged.root.as_deref().map(|r| base.join(r)) {
             if root.is_dir() {
-                return Ok(ContainerRoot { root, proot });
+                return Ok(ContainerRoot {
+                    root,
+                    proot,
+                    extra_payload: extra_payload(),
+                });
             }
         }
         if !cold_dir.is_dir() {
@@ -51,6 +58,7 @@ impl ContainerRoot {
         Ok(ContainerRoot {
             root: cold_dir.to_path_buf(),
             proot,
+            extra_payload: extra_payload(),
         })
     }
 
@@ -71,6 +79,7 @@ impl ContainerRoot {
         if !tmp_root.starts_with("/tmp") {
             binds.push(tmp_root.to_path_buf());
         }
+        binds.extend(self.extra_payload.clone());
         // Name resolution as the host has it: many images have no resolv.conf of their own.
         for file in ["/etc/resolv.conf", "/etc/hosts"] {
             if Path::new(file).is_file() {
@@ -118,4 +127,30 @@ fn build_root(base: &Path, layers: &[String], dest: &Path) -> Result<(), Supervi
 
 fn path_string(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// Where the extra payload is, when the function has one (`EXTRA_PAYLOAD` set) and it is
+/// there.
+fn extra_payload() -> Option<PathBuf> {
+    std::env::var_os(scar_core::contract::EXTRA_PAYLOAD_VAR)?;
+    let dir = Path::new(scar_core::contract::EXTRA_PAYLOAD_DIR);
+    dir.is_dir().then(|| dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extra_payload_is_bound_in_at_var_task() {
+        let mut c = ContainerRoot {
+            root: "/tmp/scar-root".into(),
+            proot: "/var/task/udocker/bin/proot".into(),
+            extra_payload: None,
+        };
+        let line = |c: &ContainerRoot| c.command_line(&["ls".into()], "/", Path::new("/tmp"));
+        assert!(!line(&c).windows(2).any(|w| w == ["-b", "/var/task"]));
+        c.extra_payload = Some("/var/task".into());
+        assert!(line(&c).windows(2).any(|w| w == ["-b", "/var/task"]));
+    }
 }

@@ -24,6 +24,7 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
                 "no image: give one with -i IMAGE or -if ARCHIVE",
             ));
         }
+        check_extra_payload(&f.spec)?;
     }
     warn_of_cycles(&ctx, cli, &functions, printer).await?;
     // A MinIO input folder has no trigger: the same words on both providers.
@@ -95,6 +96,23 @@ pub async fn run(cli: &Cli, args: &InitArgs, printer: &Printer) -> Status {
         return Ok(ExitStatus::FunctionFailed);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The extra payload (`-ep`, `extra_payload`) is a folder: anything else is the user's
+/// mistake, said before any pull.
+fn check_extra_payload(spec: &scar_core::FunctionSpec) -> Result<(), Failure> {
+    let Some(dir) = &spec.extra_payload else {
+        return Ok(());
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Failure::usage(format!(
+            "extra payload `{dir}` is not a folder: -ep/--extra-payload (extra_payload) names a folder whose files the function finds in /var/task"
+        ))),
+        Err(e) => Err(Failure::usage(format!(
+            "extra payload `{dir}`: {e}: -ep/--extra-payload (extra_payload) names an existing folder"
+        ))),
+    }
 }
 
 /// What `-ph` did: one invocation with no script or arguments (what runs is the init

@@ -1816,3 +1816,144 @@ fn fdl_arm64_reaches_lambda_with_the_arm64_supervisor() {
         assert!(env.moto.lambda_function(moto::REGION, "host-fn").is_none());
     }
 }
+
+/// SCAR's `extra_payload` (`-ep`) on AWS: the zip sent in CreateFunction holds the folder's
+/// files at its root (Lambda unpacks it at /var/task), the function's variables say
+/// `EXTRA_PAYLOAD=/var/task`, and `ls` reads the folder back without showing that
+/// variable as the user's.
+#[test]
+fn extra_payload_is_in_the_zip_at_var_task_with_its_variable() {
+    let recording = tempfile::tempdir().unwrap();
+    let file = recording.path().join("moto-requests.jsonl");
+    let vars = [("MOTO_RECORDER_FILEPATH", file.to_str().unwrap())];
+    let Some(env) = Env::start_with(IMAGE_TOOLS, &vars) else {
+        return;
+    };
+    let payload = folder_with(
+        env.work.path().join("payload"),
+        &[("greeting.txt", "hello\n"), ("sub/deeper.txt", "below\n")],
+    );
+    let dir = payload.to_str().unwrap();
+    let (status, text) = env
+        .moto
+        .http("POST", "/moto-api/recorder/start-recording", &[], b"")
+        .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+    let info = env.init("ep-fn", &["--package", "zip", "-ep", dir]);
+    assert_eq!(info["spec"]["extra_payload"], dir, "{info}");
+
+    let got = env.moto.lambda_function(moto::REGION, "ep-fn").unwrap();
+    assert_eq!(
+        got["Configuration"]["Environment"]["Variables"]["EXTRA_PAYLOAD"], "/var/task",
+        "{got}"
+    );
+    let listed = env.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["extra_payload"], dir, "{listed}");
+    assert!(
+        listed[0]["spec"]
+            .get("lambda_environment")
+            .and_then(|e| e.get("EXTRA_PAYLOAD"))
+            .is_none(),
+        "{listed}"
+    );
+
+    let requests = recorded_requests(&env.moto);
+    let create = requests
+        .iter()
+        .find(|(method, url, _)| method == "POST" && url.ends_with("/2015-03-31/functions"))
+        .unwrap_or_else(|| panic!("no CreateFunction among {} requests", requests.len()));
+    let body: serde_json::Value = serde_json::from_slice(&create.2).unwrap();
+    use base64::Engine as _;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(body["Code"]["ZipFile"].as_str().unwrap())
+        .unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    assert_eq!(read("greeting.txt"), "hello\n");
+    assert_eq!(read("sub/deeper.txt"), "below\n");
+    assert!(zip.by_name("bootstrap").is_ok());
+}
+
+/// The image package carries the extra payload at /var/task in its supervisor layer.
+#[test]
+fn extra_payload_is_in_the_image_package_at_var_task() {
+    let Some(mut env) = Env::start(&["umoci", "skopeo", "busybox", "docker-registry"]) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    env.env
+        .push(("SCAR_ECR_REGISTRY".into(), registry.addr.clone()));
+    let payload = folder_with(
+        env.work.path().join("payload"),
+        &[("greeting.txt", "hello\n"), ("sub/deeper.txt", "below\n")],
+    );
+    let info = env.init("EpImg", &["-ep", payload.to_str().unwrap()]);
+    assert_eq!(info["package"], "image", "{info}");
+    let got = env.moto.lambda_function(moto::REGION, "EpImg").unwrap();
+    assert_eq!(
+        got["Configuration"]["Environment"]["Variables"]["EXTRA_PAYLOAD"], "/var/task",
+        "{got}"
+    );
+
+    // The pushed image, copied to an OCI layout: its last layer has the files.
+    let layout = env.work.path().join("pulled");
+    let reference = format!("docker://{}/scar-epimg:latest", registry.addr);
+    let out = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", &reference])
+        .arg(format!("oci:{}:x", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let index = json(layout.join("index.json"));
+    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let last = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let layer = std::fs::File::open(blob(last["digest"].as_str().unwrap())).unwrap();
+    let mut tar = tar::Archive::new(gunzip(layer));
+    let mut files = std::collections::BTreeMap::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(path, String::from_utf8_lossy(&bytes).into_owned());
+    }
+    assert_eq!(files["var/task/greeting.txt"], "hello\n", "{files:?}");
+    assert_eq!(files["var/task/sub/deeper.txt"], "below\n", "{files:?}");
+    assert!(files.contains_key("opt/scar/bootstrap"), "{files:?}");
+}
+
+/// `layer` ungzipped by `gzip -dc` (the tests have no gzip library).
+fn gunzip(layer: std::fs::File) -> std::io::Cursor<Vec<u8>> {
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .stdin(layer)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::io::Cursor::new(out.stdout)
+}

@@ -10,6 +10,7 @@ mod common;
 mod config;
 mod conformance;
 mod events;
+mod extra_payload;
 mod fdl;
 mod hostile_images;
 mod lambda;

@@ -75,6 +75,18 @@ fn usage_error_messages() {
             &["run", "-n", "f", "-s", "/nonexistent/script.sh"],
         ),
         ("missing-fdl", &["init", "-f", "/nonexistent/scar.yaml"]),
+        (
+            "missing-extra-payload",
+            &[
+                "init",
+                "-n",
+                "f",
+                "-i",
+                "busybox",
+                "-ep",
+                "/nonexistent/payload",
+            ],
+        ),
         ("unknown-provider", &["--provider", "gcp", "ls"]),
         (
             "follow-with-request",

@@ -218,6 +218,7 @@ fn build_layer(
     cache: &BlobCache,
     supervisor: &Path,
     function_json: &[u8],
+    extra_payload: Option<&crate::Payload>,
 ) -> Result<(String, u64, String), PackagerError> {
     let mut bin = File::open(supervisor).map_err(|e| PackagerError::input(supervisor, e))?;
     let bin_size = bin
@@ -266,12 +267,68 @@ fn build_layer(
     )
     .map_err(io_err)?;
     tar.append(&h, function_json).map_err(io_err)?;
+    if let Some(payload) = extra_payload {
+        append_payload(&mut tar, payload)?;
+    }
     let hashing = tar.into_inner().map_err(io_err)?;
     let diff_id = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
     let Sink(writer) = hashing.inner.finish().map_err(io_err)?;
     let size = writer.len();
     let digest = writer.commit(None, "supervisor layer")?;
     Ok((digest, size, diff_id))
+}
+
+/// The extra payload's files under `var/task/`, where Lambda's task root is.
+fn append_payload<W: Write>(
+    tar: &mut tar::Builder<W>,
+    payload: &crate::Payload,
+) -> Result<(), PackagerError> {
+    let task = scar_core::lambda::TASK_ROOT.trim_start_matches('/');
+    let mut acc = String::new();
+    for part in task.split('/') {
+        acc.push_str(part);
+        acc.push('/');
+        let h = header(&acc, tar::EntryType::Directory, 0o755, 0)
+            .map_err(|e| PackagerError::io("write the supervisor layer entry", &acc, e))?;
+        tar.append(&h, io::empty())
+            .map_err(|e| PackagerError::io("write the supervisor layer entry", &acc, e))?;
+    }
+    for e in &payload.entries {
+        let name = Path::new(task).join(&e.rel);
+        let err =
+            |err: io::Error| PackagerError::io("write the supervisor layer entry", &name, err);
+        match &e.source {
+            None => {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(e.mode);
+                h.set_size(0);
+                h.set_mtime(0);
+                tar.append_data(&mut h, &name, io::empty()).map_err(err)?;
+            }
+            Some(path) => {
+                let mut file = File::open(path).map_err(|e| PackagerError::input(path, e))?;
+                let size = file
+                    .metadata()
+                    .map_err(|e| PackagerError::input(path, e))?
+                    .len();
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(e.mode);
+                h.set_size(size);
+                h.set_mtime(0);
+                let mut limited = (&mut file).take(size);
+                tar.append_data(&mut h, &name, &mut limited).map_err(err)?;
+                if limited.limit() != 0 {
+                    return Err(PackagerError::Truncated {
+                        path: path.clone(),
+                        entry: "(a file of the extra payload shrank while it was read)".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn build_sync(
@@ -309,7 +366,12 @@ fn build_sync(
         });
     }
 
-    let (layer_digest, layer_size, diff_id) = build_layer(cache, &inputs.supervisor, &fjson)?;
+    let (layer_digest, layer_size, diff_id) = build_layer(
+        cache,
+        &inputs.supervisor,
+        &fjson,
+        inputs.extra_payload.as_ref(),
+    )?;
     progress.blob(&layer_digest, false);
 
     let c = obj.entry("config").or_insert_with(|| json!({}));
@@ -402,7 +464,21 @@ pub async fn build_image_package(
     supervisor: &Path,
     progress: &dyn Progress,
 ) -> Result<ImagePackage, PackagerError> {
-    let inputs = PackageInputs::new(image, cache, function, supervisor);
+    build_image_package_with_payload(image, cache, function, supervisor, None, progress).await
+}
+
+/// [`build_image_package`], with the files of `extra_payload` (SCAR's `-ep`) at
+/// `/var/task` in the supervisor layer, as Lambda's task root has them in a zip package.
+pub async fn build_image_package_with_payload(
+    image: &PulledImage,
+    cache: &BlobCache,
+    function: &FunctionFile,
+    supervisor: &Path,
+    extra_payload: Option<&crate::Payload>,
+    progress: &dyn Progress,
+) -> Result<ImagePackage, PackagerError> {
+    let mut inputs = PackageInputs::new(image, cache, function, supervisor);
+    inputs.extra_payload = extra_payload.cloned();
     blocking(progress, move |p| build_sync(&inputs, p)).await
 }
 

@@ -15,8 +15,8 @@ mod udocker;
 mod zipwriter;
 
 pub use image::{
-    build_image_package, unchanged_image_package, write_oci_archive, ImagePackage, ManifestFormat,
-    PushReport,
+    build_image_package, build_image_package_with_payload, unchanged_image_package,
+    write_oci_archive, ImagePackage, ManifestFormat, PushReport,
 };
 #[cfg(feature = "registry")]
 pub use push::push_image;
@@ -42,6 +42,8 @@ pub(crate) struct PackageInputs {
     pub(crate) cache: BlobCache,
     pub(crate) function: FunctionFile,
     pub(crate) supervisor: PathBuf,
+    /// The function's extra payload, for `/var/task` (SCAR's `-ep`).
+    pub(crate) extra_payload: Option<crate::Payload>,
 }
 
 impl PackageInputs {
@@ -56,6 +58,7 @@ impl PackageInputs {
             cache: cache.clone(),
             function: function.clone(),
             supervisor: supervisor.to_path_buf(),
+            extra_payload: None,
         }
     }
 }

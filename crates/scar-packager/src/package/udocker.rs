@@ -70,6 +70,9 @@ pub struct ZipOptions {
     pub proot: Option<PathBuf>,
     /// How the root is extracted when it is (limits, `strict`).
     pub extract: crate::extract::ExtractOptions,
+    /// The function's extra payload (SCAR's `-ep`): its files at the zip's root, which
+    /// Lambda unpacks at `/var/task`.
+    pub extra_payload: Option<crate::Payload>,
 }
 
 impl ZipOptions {
@@ -96,6 +99,7 @@ impl ZipOptions {
             extracted_root: None,
             proot: None,
             extract: crate::extract::ExtractOptions::default(),
+            extra_payload: None,
         }
     }
 }
@@ -203,6 +207,9 @@ fn base_entries(
             ));
         }
         entries.push(Entry::file(PROOT_ENTRY, 0o755, proot.clone()));
+    }
+    if let Some(payload) = &options.extra_payload {
+        entries.extend(payload_entries(payload)?);
     }
     for d in ["", "bin", "lib", "doc", "containers", "layers", "repos"] {
         entries.push(Entry::dir(
@@ -379,6 +386,33 @@ fn sized_base(
     let json = packaged_function_json(image, function, options, Some(root_entry), &layers)?;
     let size = total_size(&entries)? + json.len() as u64;
     Ok((entries, layers, size))
+}
+
+/// The zip entries of an extra payload, at the zip's root beside scar's own.
+fn payload_entries(payload: &crate::Payload) -> Result<Vec<Entry>, PackagerError> {
+    let ours = ["bootstrap", "udocker", "function.json"];
+    if let Some(clash) = payload
+        .top_level_names()
+        .find(|n| ours.iter().any(|o| std::ffi::OsStr::new(o) == *n))
+    {
+        return Err(PackagerError::Unsupported {
+            what: format!(
+                "an extra payload holding `{}` (the zip package's own name at /var/task)",
+                clash.to_string_lossy()
+            ),
+        });
+    }
+    Ok(payload
+        .entries
+        .iter()
+        .map(|e| {
+            let name = e.rel.as_os_str().as_encoded_bytes().to_vec();
+            match &e.source {
+                None => Entry::dir(name, e.mode),
+                Some(path) => Entry::file(name, e.mode, path.clone()),
+            }
+        })
+        .collect())
 }
 
 /// The package's `function.json`: the function file, with where the root (if any), the
@@ -623,6 +657,24 @@ pub async fn build_zip_package(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extra_payload_cannot_take_the_packages_own_names() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("sub")).unwrap();
+        std::fs::write(t.path().join("sub/bootstrap"), "deep is fine").unwrap();
+        let ok = crate::Payload::walk(t.path()).unwrap();
+        let names: Vec<_> = payload_entries(&ok)
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .collect();
+        assert_eq!(names, ["sub/", "sub/bootstrap"]);
+        std::fs::write(t.path().join("bootstrap"), "x").unwrap();
+        let clash = crate::Payload::walk(t.path()).unwrap();
+        let e = payload_entries(&clash).unwrap_err().to_string();
+        assert!(e.contains("`bootstrap`"), "{e}");
+    }
 
     #[test]
     fn names_follow_udocker_rules() {
