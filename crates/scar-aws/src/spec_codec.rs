@@ -595,7 +595,7 @@ mod tests {
             encoded.variables.get("EXTRA_PAYLOAD").map(String::as_str),
             Some("/var/task")
         );
-        let info = decode(&stored_as(&spec, encoded));
+        let info = decode(&stored_as(&spec, encoded), None);
         assert_eq!(info.spec, spec);
         assert!(!info.spec.lambda_environment.contains_key("EXTRA_PAYLOAD"));
         let plain = scar_test_support::moto::spec("plain");
