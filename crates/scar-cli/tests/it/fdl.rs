@@ -577,3 +577,47 @@ fn preheat_invokes_the_new_function_once() {
     let listed = scar.run(&["ls", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
 }
+
+/// An arm64 function on the local provider runs where the machine can run arm64 (natively,
+/// or qemu-user registered with binfmt_misc's F flag) and is refused with the reason
+/// otherwise; here on x86_64, which of the two depends on the machine's binfmt_misc.
+#[test]
+fn an_arm64_function_locally_is_refused_with_the_reason_where_it_cannot_run() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    if std::env::consts::ARCH == "aarch64" {
+        return; // native: nothing to refuse
+    }
+    let fdl = write_file(
+        work.path(),
+        "arm.yaml",
+        &format!(
+            "functions:\n  aws:\n  - lambda:\n      name: arm\n      architectures: [arm64]\n      container:\n        image: {image}\n"
+        ),
+    );
+    let r = scar.run(&["init", "-f", &fdl]);
+    assert_ne!(
+        r.status, 0,
+        "an arm64 function of an amd64-only image was created: {r:#?}"
+    );
+    let entry = std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    let usable = std::fs::read_to_string(entry).is_ok_and(|t| {
+        t.lines().any(|l| l.trim() == "enabled")
+            && t.lines()
+                .any(|l| l.starts_with("flags:") && l.contains('F'))
+    });
+    if usable {
+        // The machine could run it: what stops it is the image, which has no arm64 variant.
+        assert!(r.stderr.contains("arm64"), "{r:#?}");
+    } else {
+        assert!(
+            r.stderr.contains("runs no aarch64 executables")
+                || r.stderr.contains("is disabled")
+                || r.stderr.contains("without the F flag"),
+            "{r:#?}"
+        );
+        assert!(r.stderr.contains("--provider aws"), "{r:#?}");
+    }
+    assert!(!scar.run(&["ls"]).stdout.contains("arm"), "nothing is left");
+}
