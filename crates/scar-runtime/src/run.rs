@@ -291,12 +291,24 @@ impl Supervisor {
                 (None, None)
             }
             Event::Http(request) => {
-                // SCAR's: query parameters are the script's variables.
-                for (name, value) in &request.query {
-                    if is_variable_name(name) {
-                        vars.insert(name.clone(), value.clone());
-                    }
-                }
+                // SCAR's: query parameters are the script's variables; but a caller of
+                // the endpoint never replaces a variable the function already has (its
+                // own, the image's, Lambda's: PATH, credentials) nor sets the loader's.
+                let image_env = &self.function.image.env;
+                let taken = |name: &str| {
+                    vars.contains_key(name)
+                        || std::env::var_os(name).is_some()
+                        || image_env
+                            .iter()
+                            .any(|e| e.split_once('=').is_some_and(|(k, _)| k == name))
+                };
+                let given: Vec<(String, String)> = (request.query.iter())
+                    .filter(|(name, _)| {
+                        is_variable_name(name) && !name.starts_with("LD_") && !taken(name)
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                vars.extend(given);
                 let file = input_dir.join(scar_core::event::HTTP_BODY_FILE);
                 write_file(&file, &request.body)?;
                 input_file_vars(&file, &mut vars);

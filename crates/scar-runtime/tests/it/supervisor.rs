@@ -149,7 +149,8 @@ fn http_requests_and_unknown_events_are_input_files() {
     )));
     sup.function.outputs = vec![output("bkt/output")];
     sup.function.init_script = Some(
-        r#"echo "$(basename "$INPUT_FILE_PATH") $SCAR_INPUT_FILE size=${size:-none}"
+        r#"echo "$(basename "$INPUT_FILE_PATH") $SCAR_INPUT_FILE size=${size:-none}${LD_PRELOAD}"
+[ "$HOME" != /evil ] || echo "HOME taken over"
 cat "$INPUT_FILE_PATH"
 cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy""#
             .into(),
@@ -158,7 +159,8 @@ cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy""#
     let event = json!({
         "body": "cGljdHVyZSBieXRlcwo=", "httpMethod": "POST", "isBase64Encoded": false,
         "headers": {"Content-Type": "application/octet-stream"},
-        "path": "/launch", "queryStringParameters": {"size": "10", "no-such name": "x"},
+        "path": "/launch", "queryStringParameters": {"size": "10", "no-such name": "x",
+            "PATH": "/nowhere", "LD_PRELOAD": "/tmp/evil.so", "HOME": "/evil"},
         "requestContext": {"stage": "scar", "path": "/scar/launch"}, "resource": "/{proxy+}"
     });
     let r = sup.invoke(&invocation("h", event, 30)).unwrap();
