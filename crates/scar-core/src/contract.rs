@@ -25,8 +25,12 @@ pub const SCAR_OUTPUT_DIR: &str = "SCAR_OUTPUT_DIR";
 pub const STORAGE_OBJECT_KEY: &str = "STORAGE_OBJECT_KEY";
 /// The event time of the triggering object.
 pub const EVENT_TIME: &str = "EVENT_TIME";
-/// The raw event JSON.
+/// The raw event JSON (unset for an event over [`EVENT_MAX_BYTES`]).
 pub const EVENT: &str = "EVENT";
+/// The longest event `EVENT` holds: Linux refuses to start a program with one variable
+/// (`NAME=value` and its NUL) over 128 KiB (`MAX_ARG_STRLEN`, E2BIG), and an HTTP request's
+/// body (a picture, base64) is often more.
+pub const EVENT_MAX_BYTES: usize = 128 * 1024 - "EVENT=".len() - 1;
 
 /// Where the supervisor and its function files live inside a package or sandbox.
 pub const SUPERVISOR_DIR: &str = "/opt/scar";

@@ -144,6 +144,7 @@ impl LocalProvider {
             image_config: image.config.clone(),
             pulled: Some(image.clone()),
             launch: Launch::Root,
+            revision: String::new(),
         };
         (stored.launch, stored.root) = self
             .sandbox_root(&stored, &image, &cache, payload, progress)

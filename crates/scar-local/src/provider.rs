@@ -274,7 +274,7 @@ impl LocalProvider {
         run: &RunAs,
     ) -> Result<Response, LocalError> {
         let spec = &stored.info.spec;
-        let pool = run.pool(&spec.name);
+        let pool = run.pool(stored);
         let sandbox = match self.warm.take(&pool) {
             Some(sandbox) => sandbox,
             None => self.start_sandbox(stored, run).await?,
@@ -334,12 +334,18 @@ impl RunAs {
         }
     }
 
-    /// The warm pool these sandboxes go back to: one per function and terms.
-    pub fn pool(&self, function: &str) -> String {
-        pool(function, self.batch)
+    /// The warm pool these sandboxes go back to: one per function, definition (see
+    /// [`StoredFunction::revision`]) and terms: `NAME[#batch]@REVISION`.
+    pub fn pool(&self, stored: &StoredFunction) -> String {
+        format!(
+            "{}@{}",
+            pool(&stored.info.spec.name, self.batch),
+            stored.revision
+        )
     }
 
-    /// Every pool of `function`'s sandboxes.
+    /// Every pool of `function`'s sandboxes, without their revisions (see
+    /// [`WarmPool::remove`](crate::warm::WarmPool::remove)).
     fn pools(function: &str) -> [String; 2] {
         [false, true].map(|batch| pool(function, batch))
     }

@@ -52,6 +52,25 @@ pub(crate) struct StoredFunction {
     pub pulled: Option<scar_packager::PulledImage>,
     #[serde(default = "root_launch")]
     pub launch: Launch,
+    /// Which definition this is, read from its record (the record's bytes, modification
+    /// time and inode), not stored: a function removed and created again under its name,
+    /// by another `scar` process while `scar serve` keeps sandboxes warm, is another one,
+    /// and its invocations get none of the old definition's sandboxes.
+    #[serde(skip)]
+    pub revision: String,
+}
+
+/// A function record's revision: its bytes and the file's identity (modification time and
+/// inode), hashed; compared only within one process.
+fn revision(path: &Path, bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    if let Ok(meta) = std::fs::metadata(path) {
+        (meta.ino(), meta.mtime(), meta.mtime_nsec()).hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
 }
 
 fn root_launch() -> Launch {
@@ -119,10 +138,13 @@ impl Layout {
             }
             Err(e) => return Err(LocalError::io("cannot read", &path)(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| LocalError::State {
-            path,
-            why: e.to_string(),
-        })
+        let mut stored: StoredFunction =
+            serde_json::from_slice(&bytes).map_err(|e| LocalError::State {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+        stored.revision = revision(&path, &bytes);
+        Ok(stored)
     }
 
     pub fn list(&self) -> Result<Vec<StoredFunction>, LocalError> {

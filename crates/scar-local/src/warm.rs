@@ -106,11 +106,20 @@ impl WarmPool {
             });
     }
 
-    /// Takes the sandboxes of `pools` out (they are killed when dropped).
+    /// Takes the sandboxes of `pools` out, whatever their revision (`POOL@REVISION`);
+    /// they are killed when dropped.
     pub fn remove(&self, pools: &[String]) -> Vec<Sandbox> {
-        pools
-            .iter()
-            .filter_map(|pool| self.pools().remove(pool))
+        let mut all = self.pools();
+        let keys: Vec<String> = all
+            .keys()
+            .filter(|key| {
+                let base = key.split_once('@').map_or(key.as_str(), |(base, _)| base);
+                pools.iter().any(|p| p == base)
+            })
+            .cloned()
+            .collect();
+        keys.iter()
+            .filter_map(|key| all.remove(key))
             .flatten()
             .map(|idle| idle.sandbox)
             .collect()

@@ -326,7 +326,18 @@ impl Supervisor {
         for name in [contract::TMP_OUTPUT_DIR, contract::SCAR_OUTPUT_DIR] {
             vars.insert(name.into(), path_str(&output_dir));
         }
-        vars.insert(contract::EVENT.into(), inv.event.to_string());
+        let raw_event = inv.event.to_string();
+        if raw_event.len() <= contract::EVENT_MAX_BYTES {
+            vars.insert(contract::EVENT.into(), raw_event);
+        } else {
+            // Set, the script could not start at all (E2BIG); its input file has the data.
+            debug!(
+                "request {}: EVENT unset: the event is {} bytes, over {}",
+                inv.request_id,
+                raw_event.len(),
+                contract::EVENT_MAX_BYTES
+            );
+        }
 
         let image = &self.function.image;
         let argv: Vec<String> = if let Some(script) = script {
@@ -384,6 +395,10 @@ impl Supervisor {
             response.set_output(outcome.output);
             return Ok(response);
         }
+        // scar's notes on uploads go to the log, and into the output too unless the output
+        // is an HTTP request's answer: that is the client's data (a picture a script `cat`s,
+        // saved with `scar invoke -o`), which a line of text would spoil.
+        let mut notes = Vec::new();
         // Outputs go up whatever happened: a timed-out run keeps what it wrote.
         for target in &self.function.outputs {
             let storage = match &target.storage {
@@ -396,7 +411,7 @@ impl Supervisor {
                     target.storage.as_deref().unwrap_or("its storage")
                 );
                 eprint!("{note}");
-                outcome.output.extend_from_slice(note.as_bytes());
+                notes.extend_from_slice(note.as_bytes());
                 continue;
             };
             response.uploaded.extend(upload_outputs(
@@ -404,13 +419,16 @@ impl Supervisor {
                 &output_dir,
                 target,
                 chain,
-                &mut outcome.output,
+                &mut notes,
             ));
         }
         if self.function.outputs.is_empty() && has_files(&output_dir) {
             let note = "scar: the function has no output location: output files are not uploaded (add -ob, or an `output:` entry)\n";
             eprint!("{note}");
-            outcome.output.extend_from_slice(note.as_bytes());
+            notes.extend_from_slice(note.as_bytes());
+        }
+        if !matches!(event, Event::Http(_)) {
+            outcome.output.extend_from_slice(&notes);
         }
         debug!(
             "request {}: {} output file(s) uploaded",
@@ -711,14 +729,14 @@ fn has_files(dir: &Path) -> bool {
 
 /// Uploads every file under `output_dir` that `target` accepts, as
 /// `<folder>/<relative path>` in its bucket, and returns them as `bucket/key` (prefixed by
-/// `<provider>:` for a storage provider's); problems are added to the output rather than
-/// failing the invocation.
+/// `<provider>:` for a storage provider's); problems are added to `notes` (and printed)
+/// rather than failing the invocation.
 fn upload_outputs(
     storage: &dyn Storage,
     output_dir: &Path,
     target: &OutputSpec,
     chain: u32,
-    log: &mut Vec<u8>,
+    notes: &mut Vec<u8>,
 ) -> Vec<String> {
     let mut uploaded = Vec::new();
     let mut stack = vec![output_dir.to_path_buf()];
@@ -755,7 +773,7 @@ fn upload_outputs(
             Err(e) => {
                 let note = format!("scar: cannot upload {shown}: {e}\n");
                 eprint!("{note}");
-                log.extend_from_slice(note.as_bytes());
+                notes.extend_from_slice(note.as_bytes());
             }
         }
     }

@@ -12,6 +12,8 @@
 //!   `grycap/cowsay` and `grycap/minicow` (a cowsay and a fortune on busybox);
 //! - [`awslambdaric_image`]: a Lambda container image on AWS's Python runtime client, in a
 //!   Debian root made by debootstrap, built once and cached;
+//! - [`imagemagick_image`]: SCAR's `grycap/imagemagick`, a Debian root with the real
+//!   ImageMagick, built the same way; [`TestRegistry::push_archive`] pushes it;
 //! - [`credential_helper`]: a Docker credential helper (a shell script) for such a login;
 //! - [`snapshot`]: a comparable view of a directory tree;
 //! - [`RawTar`], [`raw_entry`], [`pax`], [`tar_of`]: tars no well-behaved tool writes, and
@@ -441,6 +443,23 @@ impl TestRegistry {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("docker-registry did not answer on {} within 15 s", reg.addr);
+    }
+}
+
+impl TestRegistry {
+    /// Pushes an image archive (`oci-archive` or `docker-archive`, as `transport` says) as
+    /// `repo:tag`; returns the reference.
+    pub fn push_archive(&self, transport: &str, archive: &Path, repo_tag: &str) -> String {
+        let reference = format!("{}/{}", self.addr, repo_tag);
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["--insecure-policy", "copy", "-q", "--dest-tls-verify=false"]);
+        if let Some((user, password)) = &self.login {
+            cmd.arg(format!("--dest-creds={user}:{password}"));
+        }
+        run(cmd
+            .arg(format!("{transport}:{}", archive.display()))
+            .arg(format!("docker://{reference}")));
+        reference
     }
 }
 
@@ -984,28 +1003,7 @@ pub fn awslambdaric_image(cache: &Path) -> Option<PathBuf> {
     if archive.is_file() {
         return Some(archive);
     }
-    if !require_tools(&["debootstrap", "umoci", "skopeo"]) {
-        return None;
-    }
-    if !is_root() {
-        let msg = "building the awslambdaric image needs root (debootstrap)";
-        if std::env::var_os("CI").is_some() {
-            panic!("CI: {msg}");
-        }
-        eprintln!("\n*** SKIPPED: {msg} ***\n");
-        return None;
-    }
-    std::fs::create_dir_all(cache).unwrap();
-    let work = tempfile::tempdir_in(cache).unwrap();
-    let root = work.path().join("root");
-    run(Command::new("debootstrap")
-        .args([
-            "--variant=minbase",
-            "--include=python3,python3-pip",
-            "bookworm",
-        ])
-        .arg(&root)
-        .arg(debian_mirror()));
+    let (work, root) = debootstrap_root(cache, "awslambdaric", "python3,python3-pip")?;
     // pip in the chroot, lent the host's CA bundle (the registry may be reached through a
     // TLS-intercepting proxy) and none of the host's certificate variables.
     std::fs::copy(
@@ -1037,11 +1035,7 @@ pub fn awslambdaric_image(cache: &Path) -> Option<PathBuf> {
     }
     run(&mut pip);
     std::fs::remove_file(root.join("tmp/host-ca.pem")).unwrap();
-    // Device nodes are the host's business, not an image's.
-    for entry in std::fs::read_dir(root.join("dev")).unwrap().flatten() {
-        let _ = std::fs::remove_file(entry.path());
-        let _ = std::fs::remove_dir_all(entry.path());
-    }
+    remove_device_nodes(&root);
     std::fs::create_dir_all(root.join("var/task")).unwrap();
     std::fs::write(
         root.join("var/task/app.py"),
@@ -1076,6 +1070,79 @@ pub fn awslambdaric_image(cache: &Path) -> Option<PathBuf> {
     image.docker_archive(&partial);
     std::fs::rename(&partial, &archive).unwrap();
     Some(archive)
+}
+
+/// SCAR's ImageMagick image (`grycap/imagemagick` on Docker Hub, used by SCAR's
+/// `api_gateway.rst` and `examples/imagemagick`), as an OCI archive: a Debian bookworm root
+/// (debootstrap) with Debian's `imagemagick` package, so `convert` is ImageMagick's own; no
+/// ENTRYPOINT or CMD, as SCAR's image has none of use. Built once into `cache` (a minute or
+/// two) and reused; `None` (skipped loudly, a failure under `CI`) without debootstrap, umoci
+/// or skopeo, or when not root (debootstrap needs it).
+pub fn imagemagick_image(cache: &Path) -> Option<PathBuf> {
+    // Bump when the image's recipe changes.
+    let archive = cache.join("imagemagick-bookworm-1.oci.tar");
+    if archive.is_file() {
+        return Some(archive);
+    }
+    let (work, root) = debootstrap_root(cache, "imagemagick", "imagemagick")?;
+    remove_device_nodes(&root);
+    let image = OciImage::create(&work.path().join("oci"), "latest");
+    image.add_layer(work.path(), |rootfs| {
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.display()))
+            .arg(rootfs));
+    });
+    image.config(&[
+        "--config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--os=linux",
+        &format!("--architecture={}", host_architecture()),
+    ]);
+    let partial = work.path().join("image.tar");
+    image.oci_archive(&partial);
+    std::fs::rename(&partial, &archive).unwrap();
+    Some(archive)
+}
+
+/// A Debian bookworm root made by `debootstrap --variant=minbase --include=PACKAGES` in a
+/// work directory under `cache` (`(work, root)`). `None` (skipped
+/// loudly, a failure under `CI`) without debootstrap, umoci or skopeo, or when not root.
+fn debootstrap_root(
+    cache: &Path,
+    image: &str,
+    packages: &str,
+) -> Option<(tempfile::TempDir, PathBuf)> {
+    if !require_tools(&["debootstrap", "umoci", "skopeo"]) {
+        return None;
+    }
+    if !is_root() {
+        let msg = format!("building the {image} image needs root (debootstrap)");
+        if std::env::var_os("CI").is_some() {
+            panic!("CI: {msg}");
+        }
+        eprintln!("\n*** SKIPPED: {msg} ***\n");
+        return None;
+    }
+    std::fs::create_dir_all(cache).unwrap();
+    let work = tempfile::tempdir_in(cache).unwrap();
+    let root = work.path().join("root");
+    run(Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            &format!("--include={packages}"),
+            "bookworm",
+        ])
+        .arg(&root)
+        .arg(debian_mirror()));
+    Some((work, root))
+}
+
+/// Device nodes are the host's business, not an image's: `root/dev` emptied.
+fn remove_device_nodes(root: &Path) {
+    for entry in std::fs::read_dir(root.join("dev")).unwrap().flatten() {
+        let _ = std::fs::remove_file(entry.path());
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
 }
 
 /// The Debian mirror apt uses here (debootstrap wants one), else deb.debian.org.

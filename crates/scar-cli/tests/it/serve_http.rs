@@ -186,6 +186,43 @@ fn a_second_request_reuses_the_first_ones_warm_sandbox_until_it_idles_out() {
     served.check("reclaimed");
 }
 
+/// A function removed and created again under its name by another `scar` (as SCAR's
+/// api_gateway.rst does with `scar-imagemagick` while `scar serve` runs) is the new
+/// definition from its first request on: the old one's warm sandbox is not reused.
+#[test]
+fn a_function_created_again_while_served_never_runs_in_the_old_ones_warm_sandbox() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    let first = super::common::write_file(work.path(), "first.sh", "echo first-definition\n");
+    let second = super::common::write_file(work.path(), "second.sh", "echo second-definition\n");
+    scar.run(&["init", "-n", "again", "-i", &image, "-s", &first])
+        .ok();
+    let served = Served::start(&scar, &[]);
+    let invoke = || {
+        let address = served.endpoint.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            conn,
+            "POST /2015-03-31/functions/again/invocations HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let answer = invoke();
+    assert!(answer.contains("first-definition"), "{answer}");
+    scar.run(&["rm", "-n", "again"]).ok();
+    scar.run(&["init", "-n", "again", "-i", &image, "-s", &second])
+        .ok();
+    let answer = invoke();
+    assert!(
+        answer.contains("second-definition") && !answer.contains("first-definition"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn concurrent_requests_run_in_parallel_and_reserved_concurrency_throttles() {
     let Some((scar, _work, image)) = with_echo(&["python3"]) else {

@@ -1,12 +1,14 @@
 //! SCAR's documentation, followed as a SCAR user would: every `scar` command line printed in
 //! SCAR's `docs/source/basic_usage.rst`, `advanced_usage.rst`, `image_env_usage.rst` and
-//! the cowsay part of `api_gateway.rst` (its ImageMagick part needs `grycap/imagemagick`)
-//! (grycap/scar; Apache License 2.0, Copyright GRyCAP - I3M - UPV), run unchanged on the
-//! local provider, in the docs' order, with the files the docs write (written here from
-//! the docs' text). SCAR's images come from a `docker-registry` on loopback under their
-//! Docker Hub names (`grycap/cowsay`, built by scar-test-support as stand-ins), through the
-//! registry mirror that `scar.cfg` sets for `docker.io`; `cowsay.tar.gz` and
-//! `minicow.tar.gz` are what `docker save` writes.
+//! `api_gateway.rst` (its cowsay GET and its ImageMagick POST) (grycap/scar; Apache License
+//! 2.0, Copyright GRyCAP - I3M - UPV), run unchanged on the local provider, in the docs'
+//! order, with the files the docs write (written here from the docs' text) and SCAR's
+//! `homer.png`. SCAR's images come from a `docker-registry` on loopback under their Docker
+//! Hub names, through the registry mirror that `scar.cfg` sets for `docker.io`:
+//! `grycap/cowsay` and `grycap/minicow` are stand-ins built by scar-test-support,
+//! `grycap/imagemagick` a Debian root with the real ImageMagick (debootstrap, built once and
+//! cached under the target directory); `cowsay.tar.gz` and `minicow.tar.gz` are what
+//! `docker save` writes.
 //!
 //! Each line is split as a shell splits it (`'...'` kept whole); `log-stream-name` and
 //! `request-id` stand for the names an earlier output printed, as the docs say. Steps that
@@ -15,12 +17,14 @@
 
 use std::collections::BTreeSet;
 
-use scar_test_support::images::{cowsay_image, minicow_image, TestRegistry, COWSAY, MINICOW};
+use scar_test_support::images::{
+    cowsay_image, imagemagick_image, minicow_image, TestRegistry, COWSAY, MINICOW,
+};
 use scar_test_support::scar::{Run, Scar};
 
 use crate::common::scar_with;
 
-/// Every `scar` line of the three pages, as printed, in order (`scar  init` with its two
+/// Every `scar` line of the four pages, as printed, in order (`scar  init` with its two
 /// spaces, as image_env_usage.rst has it).
 const DOC_LINES: &[&str] = &[
     // basic_usage.rst: a configuration file.
@@ -60,6 +64,10 @@ const DOC_LINES: &[&str] = &[
     "scar ls",
     "scar invoke -f api-cow.yaml",
     "scar invoke -f api-cow.yaml -a",
+    "scar init -f image-parser.yaml",
+    "scar invoke -f image-parser.yaml -db homer.png",
+    "scar init -f image-parser.yaml",
+    "scar invoke -f image-parser.yaml -db homer.png -o grey_homer.png",
 ];
 
 /// The docs' scripts and files, as they print them (their `cat >> FILE << EOF` bodies).
@@ -145,6 +153,50 @@ const API_COW_YAML: &str = "functions:
     api_gateway:
       name: api-cow
 ";
+/// api_gateway.rst's "POST Request": the script and the definition as printed, first with an
+/// output folder, then writing the image to the function's output. Typed into a shell, the
+/// unquoted `EOF` would expand `` `basename $INPUT_FILE_PATH` `` and the variables while
+/// writing the file; the docs mean the text they print, which is what is written here.
+const GRAYIFY_IMAGE_SH: &str = "#! /bin/sh
+FILE_NAME=`basename $INPUT_FILE_PATH`
+OUTPUT_FILE=$TMP_OUTPUT_DIR/$FILE_NAME
+convert $INPUT_FILE_PATH -type Grayscale $OUTPUT_FILE
+";
+const IMAGE_PARSER_YAML: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-imagemagick
+      init_script: grayify-image.sh
+      container:
+        image: grycap/imagemagick
+      output:
+      - storage_provider: s3
+        path: scar-imagemagick/output
+    api_gateway:
+      name: image-api
+";
+const GRAYIFY_IMAGE_SH_CAT: &str = "#! /bin/sh
+FILE_NAME=`basename $INPUT_FILE_PATH`
+OUTPUT_FILE=$TMP_OUTPUT_DIR/$FILE_NAME
+convert $INPUT_FILE_PATH -type Grayscale $OUTPUT_FILE
+cat $OUTPUT_FILE
+";
+const IMAGE_PARSER_YAML_NO_OUTPUT: &str = "functions:
+  aws:
+  - lambda:
+      name: scar-imagemagick
+      init_script: grayify-image.sh
+      container:
+        image: grycap/imagemagick
+    api_gateway:
+      name: image-api
+";
+/// The picture the docs convert (`examples/imagemagick/homer.png` of grycap/scar).
+const HOMER_PNG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/scar-upstream/examples/imagemagick/homer.png"
+);
+
 const SCRIPT_SH: &str = "#!/bin/bash
 /usr/games/cowsay \"Executing the image runtime's init script !!\"
 ";
@@ -288,14 +340,25 @@ fn stream_of(walk: &Walk, id: &str) -> String {
         .unwrap_or_else(|| panic!("no stream for {id} in {r:#?}"))
 }
 
-/// SCAR's three usage pages, every `scar` line, in order.
+/// SCAR's four usage pages, every `scar` line, in order.
 #[test]
 fn scars_documented_command_lines_run_unchanged() {
     let tools = ["docker-registry", "umoci", "skopeo", "busybox"];
     let Some(scar) = scar_with(&tools) else {
         return;
     };
+    // The real ImageMagick in a Debian root: built once (debootstrap), cached in target/.
+    let cache = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target")
+        })
+        .join("test-images");
+    let Some(imagemagick) = imagemagick_image(&cache) else {
+        return;
+    };
     let registry = TestRegistry::start();
+    registry.push_archive("oci-archive", &imagemagick, "grycap/imagemagick:latest");
     let images = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // SCAR's images under their names, in the registry that stands in for Docker Hub;
@@ -538,19 +601,47 @@ fn image_env_usage(walk: &mut Walk) {
 }
 
 fn api_gateway(walk: &mut Walk) {
-    use std::io::{BufRead as _, Read as _, Write as _};
+    use std::io::BufRead as _;
     walk.append("api-cow.yaml", API_COW_YAML);
     walk.doc("scar init -f api-cow.yaml", &[]);
-    // Locally the endpoint is `scar serve`'s: started as the user would, in the background.
+    // Locally the endpoint is `scar serve`'s: started as the user would, in the background,
+    // and left running for the whole page.
     eprintln!("extra: $ scar serve &");
-    let mut serve = walk.scar.spawn(
+    let mut serve = Serve(walk.scar.spawn(
         &["serve", "--listen", "127.0.0.1:0", "--json"],
         std::process::Stdio::piped(),
-    );
-    let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+    ));
+    let mut lines = std::io::BufReader::new(serve.0.stdout.take().unwrap()).lines();
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     std::thread::spawn(move || lines.for_each(drop));
     let endpoint = first["listening"].as_str().unwrap().to_string();
+
+    api_gateway_cowsay(walk, &endpoint);
+    walk.extra("scar rm -f api-cow.yaml").ok();
+    api_gateway_imagemagick(walk);
+
+    // SIGINT, as Ctrl-C: serve lets the asynchronous invocation finish.
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &serve.0.id().to_string()])
+        .status();
+    let _ = serve.0.wait();
+}
+
+/// `scar serve` in the background, killed if a step fails before the walk stops it.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// api_gateway.rst up to "POST Request": the cow behind a GET.
+fn api_gateway_cowsay(walk: &mut Walk, endpoint: &str) {
+    use std::io::{Read as _, Write as _};
     let r = walk.doc("scar ls", &[]);
     let url = format!("{endpoint}/restapis/scar-api-cow/scar/_user_request_/launch");
     assert!(
@@ -560,7 +651,7 @@ fn api_gateway(walk: &mut Walk) {
     // `curl -s URL | base64 --decode`, as the docs have it.
     let address = endpoint.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(address).unwrap();
-    let path = url.trim_start_matches(&endpoint);
+    let path = url.trim_start_matches(endpoint);
     write!(
         conn,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
@@ -582,10 +673,68 @@ fn api_gateway(walk: &mut Walk) {
     says_a_fortune(&r.stdout);
     let r = walk.doc("scar invoke -f api-cow.yaml -a", &[]);
     assert!(r.stdout.contains("Request accepted"), "{r:#?}");
-    // SIGINT, as Ctrl-C: serve lets the asynchronous invocation finish.
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &serve.id().to_string()])
-        .status();
-    let _ = serve.wait();
-    walk.extra("scar rm -f api-cow.yaml").ok();
+}
+
+/// api_gateway.rst's "POST Request": homer.png through ImageMagick's `convert`, its result
+/// first in the output folder, then in the answer.
+fn api_gateway_imagemagick(walk: &mut Walk) {
+    let homer = std::fs::read(HOMER_PNG).unwrap();
+    let (width, height, _) = png_header(&homer);
+    std::fs::write(walk.dir.path().join("homer.png"), &homer).unwrap();
+
+    walk.fresh(&["grayify-image.sh", "image-parser.yaml"]);
+    walk.append("grayify-image.sh", GRAYIFY_IMAGE_SH);
+    walk.append("image-parser.yaml", IMAGE_PARSER_YAML);
+    walk.doc("scar init -f image-parser.yaml", &[]);
+    walk.doc("scar invoke -f image-parser.yaml -db homer.png", &[]);
+    // The body file is `api_event_file` (SCAR's name), so is the script's output.
+    let uploaded = walk
+        .scar
+        .bucket("scar-imagemagick/output")
+        .join("api_event_file");
+    let grey = std::fs::read(&uploaded)
+        .unwrap_or_else(|e| panic!("no output at {}: {e}", uploaded.display()));
+    let (w, h, colour) = png_header(&grey);
+    assert_eq!((w, h), (width, height), "homer's size");
+    assert!(
+        matches!(colour, 0 | 4),
+        "a grayscale PNG, not colour type {colour}"
+    );
+
+    walk.fresh(&["grayify-image.sh", "image-parser.yaml"]);
+    walk.append("grayify-image.sh", GRAYIFY_IMAGE_SH_CAT);
+    walk.append("image-parser.yaml", IMAGE_PARSER_YAML_NO_OUTPUT);
+    walk.extra("scar rm -f image-parser.yaml").ok();
+    walk.doc("scar init -f image-parser.yaml", &[]);
+    walk.doc(
+        "scar invoke -f image-parser.yaml -db homer.png -o grey_homer.png",
+        &[],
+    );
+    let grey = std::fs::read(walk.dir.path().join("grey_homer.png")).unwrap();
+    let (w, h, colour) = png_header(&grey);
+    assert_eq!((w, h), (width, height), "homer's size");
+    assert!(
+        matches!(colour, 0 | 4),
+        "a grayscale PNG, not colour type {colour}"
+    );
+    walk.extra("scar rm -f image-parser.yaml").ok();
+}
+
+/// A PNG's width, height and colour type (IHDR, the first chunk); panics on anything else,
+/// and on a PNG that does not end with its IEND chunk.
+#[track_caller]
+fn png_header(png: &[u8]) -> (u32, u32, u8) {
+    assert!(
+        png.len() > 25 && png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+        "not a PNG: {:?}",
+        String::from_utf8_lossy(&png[..png.len().min(400)])
+    );
+    // Whole: nothing (a note, a log line) added after its last chunk.
+    assert!(
+        png.ends_with(b"IEND\xaeB`\x82"),
+        "a PNG with something after IEND: {:?}",
+        String::from_utf8_lossy(&png[png.len().saturating_sub(200)..])
+    );
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (be(16), be(20), png[25])
 }

@@ -193,6 +193,67 @@ cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy""#
     );
 }
 
+/// A picture POSTed whole (api_gateway.rst's homer.png is 465 KB, 620 KB as base64): with
+/// the event in `EVENT` Linux would refuse to start the script (E2BIG, over 128 KiB for one
+/// variable), so `EVENT` is left out and the body is only the input file.
+#[test]
+fn an_event_over_128_kib_runs_without_event() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sup = supervisor(tmp.path(), FunctionFile::default());
+    sup.function.init_script =
+        Some(r#"echo "EVENT=${EVENT:-unset} $(wc -c < "$INPUT_FILE_PATH")""#.into());
+    let body = vec![7u8; 300 * 1024];
+    let event = json!({
+        "body": base64::engine::general_purpose::STANDARD.encode(&body),
+        "httpMethod": "POST", "isBase64Encoded": false,
+        "headers": {"Content-Type": "application/octet-stream"},
+        "path": "/launch", "requestContext": {"stage": "scar", "path": "/scar/launch"},
+        "resource": "/{proxy+}"
+    });
+    let r = sup.invoke(&invocation("big", event, 30)).unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(r.output, format!("EVENT=unset {}\n", body.len()));
+    // Under the limit, `EVENT` is there as before.
+    let r = sup
+        .invoke(&invocation("small", json!({"detail-type": "x"}), 30))
+        .unwrap();
+    assert!(
+        r.output.starts_with(r#"EVENT={"detail-type":"x"} "#),
+        "{}",
+        r.output
+    );
+}
+
+/// An HTTP answer's body is the script's output alone: a function without output location
+/// that leaves a file in `$TMP_OUTPUT_DIR` and `cat`s it (api_gateway.rst's grey picture)
+/// gets no note appended to the picture; any other event's output keeps the note.
+#[test]
+fn an_http_answer_gets_no_note_about_uploads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sup = supervisor(tmp.path(), FunctionFile::default());
+    sup.function.init_script = Some(
+        r#"cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/picture"; cat "$TMP_OUTPUT_DIR/picture""#.into(),
+    );
+    let event = json!({
+        "body": "cGljdHVyZSBieXRlcwo=", "httpMethod": "POST", "isBase64Encoded": false,
+        "headers": {"Content-Type": "application/octet-stream"},
+        "path": "/launch", "requestContext": {"stage": "scar", "path": "/scar/launch"},
+        "resource": "/{proxy+}"
+    });
+    let r = sup.invoke(&invocation("h", event, 30)).unwrap();
+    assert_eq!(r.output, "picture bytes\n");
+    let r = sup
+        .invoke(&invocation("u", json!({"detail-type": "x"}), 30))
+        .unwrap();
+    assert!(
+        r.output
+            .ends_with("output files are not uploaded (add -ob, or an `output:` entry)\n"),
+        "{}",
+        r.output
+    );
+}
+
 #[test]
 fn storage_events_stage_the_input_and_upload_outputs() {
     let tmp = tempfile::tempdir().unwrap();
