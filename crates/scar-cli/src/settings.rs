@@ -489,11 +489,13 @@ pub fn function_spec(
             .and_then(|f| f.delete_image)
             .unwrap_or(settings.delete_image);
         spec.reserved_concurrency = args.reserved_concurrency;
-        // SCAR's `architectures`, `log_level` and `extra_payload`: flag > file.
+        // SCAR's `architectures` and `log_level`: flag > file (> scar.cfg's log level).
         spec.architecture = (args.architecture)
             .or(fdl.and_then(|f| f.architecture))
             .unwrap_or_default();
-        spec.log_level = args.log_level.or(fdl.and_then(|f| f.log_level));
+        spec.log_level = (args.log_level)
+            .or(fdl.and_then(|f| f.log_level))
+            .or(settings.log_level);
         spec.api_gateway =
             (args.api_gateway_name.clone()).or_else(|| fdl.and_then(|f| f.api_gateway.clone()));
         spec.extra_payload = (args.extra_payload.clone())

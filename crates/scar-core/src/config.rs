@@ -243,6 +243,9 @@ pub struct LambdaSection {
     /// Whether `scar run` invokes asynchronously unless told otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asynchronous: Option<bool>,
+    /// The supervisor's log level of new functions (SCAR's `INFO`, `DEBUG`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
     /// Seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
@@ -514,6 +517,9 @@ pub struct Settings {
     /// `aws.ecr.delete_image` (SCAR's): whether `rm` deletes a function's ECR image where
     /// its definition does not say (`ecr.delete_image`).
     pub delete_image: bool,
+    /// The supervisor's log level of new functions where neither `-ll` nor their
+    /// definition says (`aws.lambda.log_level`).
+    pub log_level: Option<crate::LogLevel>,
 }
 
 impl Settings {
@@ -585,9 +591,21 @@ impl Settings {
                 })
             }
         };
+        let parse = |level: &str| {
+            level
+                .parse::<crate::LogLevel>()
+                .map_err(|reason| ConfigError::Mirror {
+                    at: "aws.lambda.log_level".into(),
+                    reason,
+                })
+        };
+        let log_level = lambda.log_level.as_deref().map(parse).transpose()?;
+        // SCAR 4's default file says INFO, the supervisor's own default: no setting then.
+        let log_level = log_level.filter(|l| *l != crate::LogLevel::default());
         Ok(Settings {
             batch,
             delete_image,
+            log_level,
             provider,
             memory_mb: flags
                 .memory_mb
@@ -693,16 +711,21 @@ mod tests {
 
     #[test]
     fn scars_earlier_files_load_and_keep_unknown_keys() {
-        let text = r#"{"aws":{"iam":{"role":"arn:x"},"lambda":{"region":"eu-west-1","time":60,"memory":1024,"description":"d","timeout_threshold":5,"log_level":"INFO"},"cloudwatch":{"log_retention_policy_in_days":7}}}"#;
+        let text = r#"{"aws":{"iam":{"role":"arn:x"},"lambda":{"region":"eu-west-1","time":60,"memory":1024,"description":"d","timeout_threshold":5,"log_level":"DEBUG","supervisor":{"version":"1.0"}},"cloudwatch":{"log_retention_policy_in_days":7}}}"#;
         let cfg = ConfigFile::parse(text.as_bytes()).unwrap();
         assert_eq!(cfg.aws.lambda.memory, Some(1024));
-        assert_eq!(cfg.aws.lambda.other["log_level"], "INFO");
-        assert_eq!(
-            cfg.warnings,
-            ["aws.lambda.log_level: not used by scar: a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`"]
-        );
+        assert_eq!(cfg.aws.lambda.other["supervisor"]["version"], "1.0");
+        assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+        assert!(cfg.warnings[0].starts_with("aws.lambda.supervisor: not used by scar"));
+        // SCAR's log level is new functions' default.
+        let s = Settings::resolve(&Overrides::default(), &env_of(&[]), &cfg).unwrap();
+        assert_eq!(s.log_level, Some(crate::LogLevel::Debug));
+        let bad = r#"{"aws":{"lambda":{"log_level":"LOUD"}}}"#;
+        let bad = ConfigFile::parse(bad.as_bytes()).unwrap();
+        let e = Settings::resolve(&Overrides::default(), &env_of(&[]), &bad).unwrap_err();
+        assert!(e.to_string().starts_with("aws.lambda.log_level: "), "{e}");
         let back = serde_json::to_value(&cfg).unwrap();
-        assert_eq!(back["aws"]["lambda"]["log_level"], "INFO");
+        assert_eq!(back["aws"]["lambda"]["log_level"], "DEBUG");
         let s = settings(text, &[]);
         assert_eq!((s.timeout_s, s.timeout_threshold_s), (60, 5));
         assert_eq!((s.region.as_str(), s.log_retention_days), ("eu-west-1", 7));
@@ -837,7 +860,6 @@ mod tests {
             [
                 "aws.batch.compute_resources.launch_template_name: \"faas-supervisor\" is not followed: SCAR's launch template, which installs SCAR's supervisor on Batch instances; scar's jobs carry the supervisor in their image",
                 "aws.lambda.environment.Variables.UDOCKER_BIN, aws.lambda.environment.Variables.UDOCKER_DIR, aws.lambda.environment.Variables.UDOCKER_EXEC, aws.lambda.environment.Variables.UDOCKER_LIB: not used by scar: udocker's variables; scar runs no udocker and leaves them out of its functions",
-                "aws.lambda.log_level: not used by scar: a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`",
                 "aws.lambda.runtime: \"python3.7\" is not followed: SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)",
                 "aws.lambda.supervisor: not used by scar: SCAR's supervisor (its version and layer); scar builds its own supervisor into each function",
                 "aws.s3.event: not used by scar: SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would",

@@ -19,6 +19,7 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     lambda["container"]["timeout_threshold"] = 7.into();
     lambda["container"]["environment"]["Variables"]["LEVEL"] = 3.into();
     lambda["execution_mode"] = "lambda-batch".into();
+    lambda["log_level"] = "debug".into();
     lambda["timout"] = 60.into();
     cfg["aws"]["batch"]["vcpus"] = 2.into();
     // SCAR's API Gateway template is what scar makes: only a changed value is named.
@@ -44,6 +45,8 @@ fn a_scar4_config_file_in_scar_config_folder_gives_init_its_defaults() {
     assert_eq!(spec["environment"]["LEVEL"], "3");
     // A Batch mode with no definition takes SCAR's `aws.batch`, but its launch template.
     assert_eq!(spec["execution_mode"], "lambda-batch");
+    // SCAR's log level is the supervisor's of new functions (`-ll` and the file's win).
+    assert_eq!(spec["log_level"], "DEBUG", "{spec}");
     assert_eq!(spec["batch"]["vcpus"], 2);
     assert_eq!(spec["batch"]["compute"]["instance_types"][0], "m3.medium");
     assert!(spec["batch"]["compute"]

@@ -39,7 +39,6 @@ const SUPERVISOR: &str =
 const PYTHON: &str = "SCAR's Python runtime, its zip package's; scar's supervisor is a static binary, so a Python version has no effect, and the package stays scar's default (`-rt python3.x` or FDL `runtime: python3.x` asks for the zip package)";
 const UDOCKER: &str =
     "udocker's variables; scar runs no udocker and leaves them out of its functions";
-const LOG_LEVEL: &str = "a default log level for every function; scar takes a function's from `-ll` or its definition's `log_level`";
 const EVENT: &str =
     "SCAR's template of the S3 event `run` sends for a file; scar sends the whole event S3 would";
 const API_GATEWAY: &str = "scar makes SCAR's API Gateway as SCAR's defaults describe it (`-api`, FDL `api_gateway.name`): a `{proxy+}` resource taking ANY method without authorization, a Lambda proxy integration, stage `scar`";
@@ -87,7 +86,7 @@ const KEYS: &[(&str, Fate)] = &[
     ),
     ("aws.lambda.asynchronous", Read),
     ("aws.lambda.log_type", Only("\"Tail\"", RUN)),
-    ("aws.lambda.log_level", Unused(LOG_LEVEL)),
+    ("aws.lambda.log_level", Read),
     ("aws.lambda.environment", Section),
     ("aws.lambda.environment.Variables", Section),
     (
