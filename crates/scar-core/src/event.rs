@@ -74,18 +74,8 @@ impl Payload {
     /// script that decodes as base64 into UTF-8 text is taken as SCAR's form.
     pub fn script_text(&self) -> Option<String> {
         let script = self.script.as_ref()?;
-        let compact: String = script.split_whitespace().collect();
-        let looks_base64 = !compact.is_empty()
-            && compact.len().is_multiple_of(4)
-            && compact
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
-        if looks_base64 {
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&compact) {
-                if let Ok(text) = String::from_utf8(bytes) {
-                    return Some(text);
-                }
-            }
+        if let Some(text) = decode_base64(script).and_then(|b| String::from_utf8(b).ok()) {
+            return Some(text);
         }
         Some(script.clone())
     }

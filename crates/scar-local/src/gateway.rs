@@ -128,22 +128,7 @@ pub(crate) fn proxy_event(
 
 /// `%XX`-decoding of a query string's part (`+` is a space, as browsers send it).
 fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    crate::http::percent_decode(&s.replace('+', " "))
 }
 
 /// An HTTP answer: status, headers, body.

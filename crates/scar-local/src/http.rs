@@ -677,7 +677,7 @@ fn is_account(s: &str) -> bool {
 }
 
 /// `%XX` decoded, as UTF-8; `None` when malformed.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
