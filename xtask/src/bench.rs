@@ -118,34 +118,67 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         run(scar_in(&home)
             .args(["init", "-n", "bench", "-if"])
             .arg(&small))?;
+        // The same function without outbound network: what slirp4netns costs a sandbox.
+        run(scar_in(&home)
+            .args(["init", "-n", "bench-offline", "--network", "none", "-if"])
+            .arg(&small))?;
         let script = work.join("trivial.sh");
         std::fs::write(&script, "echo hi\n")?;
         let n = if quick { 15 } else { 60 };
+        let scar_run = |name: &str| {
+            let mut cmd = scar_in(&home);
+            cmd.args(["run", "-n", name, "-s"]).arg(&script);
+            cmd
+        };
+        // The namespaces alone, with and without a network namespace of their own.
+        let bare = |net: bool| {
+            let mut cmd = Command::new("unshare");
+            cmd.args(["--user", "--map-root-user", "--mount", "--pid", "--fork"]);
+            if net {
+                cmd.arg("--net");
+            }
+            cmd.arg("/bin/true");
+            cmd
+        };
         // Warm the page cache and the root once before measuring.
-        time(
-            scar_in(&home)
-                .args(["run", "-n", "bench", "-s"])
-                .arg(&script),
-        )?;
-        let mut direct = Vec::new();
-        let mut scar_runs = Vec::new();
+        time(&mut scar_run("bench"))?;
+        time(&mut scar_run("bench-offline"))?;
+        let (mut direct, mut scar_runs, mut offline_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bare_runs, mut bare_net_runs) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            // Interleaved, so that both see the same machine load.
+            // Interleaved, so that all see the same machine load.
             direct.push(time(Command::new("/bin/sh").arg(&script))?);
-            scar_runs.push(time(
-                scar_in(&home)
-                    .args(["run", "-n", "bench", "-s"])
-                    .arg(&script),
-            )?);
+            scar_runs.push(time(&mut scar_run("bench"))?);
+            offline_runs.push(time(&mut scar_run("bench-offline"))?);
+            bare_runs.push(time(&mut bare(false))?);
+            bare_net_runs.push(time(&mut bare(true))?);
         }
-        let (d, s) = (median(direct), median(scar_runs));
-        println!("warm `scar run` of a trivial script, median of {n}:");
-        println!("  sh directly:  {}", ms(d));
-        println!("  scar run:     {}", ms(s));
+        let (d, s, o) = (median(direct), median(scar_runs), median(offline_runs));
+        let (b, bn) = (median(bare_runs), median(bare_net_runs));
+        let x = |a: Duration| a.as_secs_f64() / d.as_secs_f64();
+        println!("fresh `scar run` of a trivial script, median of {n}:");
+        println!("  sh directly:                      {}", ms(d));
         println!(
-            "  overhead:     {} ({:.1}x direct)",
-            ms(s.saturating_sub(d)),
-            s.as_secs_f64() / d.as_secs_f64()
+            "  scar run (outbound network):      {} ({:.1}x direct)",
+            ms(s),
+            x(s)
+        );
+        println!(
+            "  scar run (--network none):        {} ({:.1}x direct; slirp4netns costs {})",
+            ms(o),
+            x(o),
+            ms(s.saturating_sub(o))
+        );
+        println!(
+            "  unshare user+mount+pid:           {} ({:.1}x direct)",
+            ms(b),
+            x(b)
+        );
+        println!(
+            "  unshare user+mount+pid+net:       {} ({:.1}x direct; a network namespace costs {})",
+            ms(bn),
+            x(bn),
+            ms(bn.saturating_sub(b))
         );
     }
 

@@ -343,7 +343,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 18] = [
+const TEST_TOOLS: [Tool; 19] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -372,6 +372,11 @@ const TEST_TOOLS: [Tool; 18] = [
     Tool::Apt {
         probe: "parallel",
         package: "parallel",
+    },
+    // Sandboxes' outbound network (the local provider's; its tests check it).
+    Tool::Apt {
+        probe: "slirp4netns",
+        package: "slirp4netns",
     },
     // The Debian image the awslambdaric tests build (once, cached under the target dir).
     Tool::Apt {

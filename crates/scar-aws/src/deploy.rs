@@ -148,6 +148,14 @@ impl AwsProvider {
             })
             .into());
         }
+        if spec.network == scar_core::NetworkAccess::None {
+            return Err(SurfaceError::from(scar_core::provider::Unsupported {
+                provider: crate::PROVIDER_NAME,
+                what: "`--network none`".into(),
+                instead: "Lambda gives every function outbound network; put it in a VPC without a NAT gateway (FDL `vpc`) to cut it off".into(),
+            })
+            .into());
+        }
         spec_codec::encode(spec, None)?;
         if !spec.file_systems.is_empty() && spec.vpc.is_none() {
             return Err(AwsError::FileSystemNeedsVpc {

@@ -231,6 +231,10 @@ pub struct InitArgs {
     /// invocation does.
     #[arg(long, help_heading = FUNCTION)]
     pub preheat: bool,
+    /// Network beyond the sandbox's own loopback: `outbound` (default, as Lambda gives it)
+    /// or `none` (local provider).
+    #[arg(long, value_name = "NETWORK", value_parser = parse_network, help_heading = FUNCTION)]
+    pub network: Option<scar_core::NetworkAccess>,
     /// The IAM role the function runs with (else `aws.iam.role` in the config).
     #[arg(short = 'r', long = "iam-role", help_heading = AWS)]
     pub iam_role: Option<String>,
@@ -251,6 +255,10 @@ fn parse_log_level(s: &str) -> Result<scar_core::LogLevel, String> {
 }
 
 fn parse_architecture(s: &str) -> Result<scar_core::Architecture, String> {
+    s.parse()
+}
+
+fn parse_network(s: &str) -> Result<scar_core::NetworkAccess, String> {
     s.parse()
 }
 

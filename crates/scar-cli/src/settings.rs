@@ -496,6 +496,9 @@ pub fn function_spec(
         spec.log_level = (args.log_level)
             .or(fdl.and_then(|f| f.log_level))
             .or(settings.log_level);
+        spec.network = (args.network)
+            .or(fdl.and_then(|f| f.network))
+            .unwrap_or_default();
         spec.api_gateway =
             (args.api_gateway_name.clone()).or_else(|| fdl.and_then(|f| f.api_gateway.clone()));
         spec.extra_payload = (args.extra_payload.clone())

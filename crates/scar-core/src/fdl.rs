@@ -48,7 +48,7 @@ use crate::spec::{
     BatchSpec, ComputeResources, ExecutionMode, FileSystemSpec, InputSpec, LambdaRuntime,
     OutputSpec, RuntimeClient, StorageProvider, VpcSpec,
 };
-use crate::spec_options::{Architecture, LogLevel};
+use crate::spec_options::{Architecture, LogLevel, NetworkAccess};
 
 /// A file that is not a function definition scar can deploy.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,8 @@ pub struct FdlFunction {
     pub extra_payload: Option<PathBuf>,
     /// `lambda.preheat`: one warming invocation after `init`.
     pub preheat: Option<bool>,
+    /// `lambda.network` (scar's): `none` gives the sandbox no network beyond its loopback.
+    pub network: Option<NetworkAccess>,
     /// `api_gateway.name` (beside `lambda:`): SCAR's API Gateway, a REST API of that name.
     pub api_gateway: Option<String>,
 }
@@ -291,6 +293,7 @@ struct Lambda {
     log_level: Option<String>,
     extra_payload: Option<String>,
     preheat: Option<bool>,
+    network: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
@@ -654,12 +657,13 @@ fn output_folder(entry: Storage, storage: Option<String>, path: BucketPath) -> O
     }
 }
 
-/// `lambda.architectures`, `log_level`, `extra_payload` and `preheat`.
+/// `lambda.architectures`, `log_level`, `extra_payload`, `preheat` and `network`.
 struct Extras {
     architecture: Option<Architecture>,
     log_level: Option<LogLevel>,
     extra_payload: Option<PathBuf>,
     preheat: Option<bool>,
+    network: Option<NetworkAccess>,
 }
 
 impl Extras {
@@ -682,11 +686,19 @@ impl Extras {
                     .map_err(|e| invalid(&format!("{lat}.log_level"), &e))?,
             ),
         };
+        let network = match lambda.network.take() {
+            None => None,
+            Some(n) => Some(
+                n.parse::<NetworkAccess>()
+                    .map_err(|e| invalid(&format!("{lat}.network"), &e))?,
+            ),
+        };
         Ok(Extras {
             architecture,
             log_level,
             extra_payload: lambda.extra_payload.take().map(|p| base_dir.join(p)),
             preheat: lambda.preheat.take(),
+            network,
         })
     }
 }
@@ -867,6 +879,7 @@ impl AwsEntry {
             log_level: extras.log_level,
             extra_payload: extras.extra_payload,
             preheat: extras.preheat,
+            network: extras.network,
             api_gateway,
         })
     }
@@ -1155,9 +1168,10 @@ functions:
 
     #[test]
     fn architecture_log_level_extra_payload_and_preheat() {
-        let text = "functions: {aws: [{lambda: {name: f, architectures: [arm64], log_level: debug, extra_payload: payload, preheat: true, container: {image: x}}}]}";
+        let text = "functions: {aws: [{lambda: {name: f, architectures: [arm64], log_level: debug, extra_payload: payload, preheat: true, network: none, container: {image: x}}}]}";
         let fdl = Fdl::parse(text, Path::new("/defs")).unwrap();
         let f = &fdl.functions[0];
+        assert_eq!(f.network, Some(NetworkAccess::None));
         assert_eq!(f.architecture, Some(Architecture::Arm64));
         assert_eq!(f.log_level, Some(LogLevel::Debug));
         assert_eq!(f.extra_payload.as_deref(), Some(Path::new("/defs/payload")));
@@ -1174,6 +1188,10 @@ functions:
         bad(
             "functions: {aws: [{lambda: {name: f, architectures: [s390x], container: {image: x}}}]}",
             "unknown architecture `s390x`",
+        );
+        bad(
+            "functions: {aws: [{lambda: {name: f, network: host, container: {image: x}}}]}",
+            "functions.aws[0].lambda.network: unknown network `host`",
         );
         bad(
             "functions: {aws: [{lambda: {name: f, log_level: LOUD, container: {image: x}}}]}",

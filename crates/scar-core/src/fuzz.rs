@@ -71,6 +71,7 @@ pub fn fdl(data: &[u8]) {
                 log_level: f.log_level,
                 api_gateway: f.api_gateway,
                 extra_payload: f.extra_payload.map(|p| p.display().to_string()),
+                network: f.network.unwrap_or_default(),
             };
             let _ = spec.validate();
             let _ = spec.buckets();

@@ -36,4 +36,4 @@ pub use spec::{
     RuntimeClient, StorageProvider,
 };
 pub use spec::{FileSystemSpec, VpcSpec};
-pub use spec_options::{Architecture, LogLevel};
+pub use spec_options::{Architecture, LogLevel, NetworkAccess};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec_options::{Architecture, LogLevel};
+use crate::spec_options::{Architecture, LogLevel, NetworkAccess};
 use crate::SpecError;
 
 /// Lambda's memory bounds, in MB.
@@ -149,6 +149,10 @@ pub struct FunctionSpec {
     /// at `init`: its files are in `/var/task`, which `EXTRA_PAYLOAD` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_payload: Option<String>,
+    /// Network beyond the sandbox's own loopback (`--network`, FDL `lambda.network`):
+    /// outbound, as Lambda gives it, or none (local provider; Lambda always gives it).
+    #[serde(default, skip_serializing_if = "NetworkAccess::is_outbound")]
+    pub network: NetworkAccess,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -575,6 +579,8 @@ struct StoredSpec {
     api_gateway: Option<String>,
     #[serde(default)]
     extra_payload: Option<String>,
+    #[serde(default)]
+    network: NetworkAccess,
 }
 
 impl From<StoredSpec> for FunctionSpec {
@@ -619,6 +625,7 @@ impl From<StoredSpec> for FunctionSpec {
             log_level: s.log_level,
             api_gateway: s.api_gateway,
             extra_payload: s.extra_payload,
+            network: s.network,
         }
     }
 }
@@ -841,6 +848,7 @@ impl FunctionSpec {
             log_level: None,
             api_gateway: None,
             extra_payload: None,
+            network: NetworkAccess::default(),
         }
     }
 
@@ -948,6 +956,12 @@ impl FunctionSpec {
     /// With its supervisor at `level` (SCAR's `log_level`); `None`: the default, INFO.
     pub fn with_log_level(mut self, level: Option<LogLevel>) -> Self {
         self.log_level = level;
+        self
+    }
+
+    /// With `network` beyond its sandbox's loopback (`--network`).
+    pub fn with_network(mut self, network: NetworkAccess) -> Self {
+        self.network = network;
         self
     }
 

@@ -1,5 +1,5 @@
-//! A function's architecture and its supervisor's log level (SCAR's `architectures` and
-//! `log_level`, `-ll`).
+//! A function's architecture, its supervisor's log level (SCAR's `architectures` and
+//! `log_level`, `-ll`) and its network access (`--network`).
 
 use serde::{Deserialize, Serialize};
 
@@ -157,5 +157,47 @@ mod tests {
             serde_json::to_string(&(Architecture::Arm64, LogLevel::Debug)).unwrap(),
             r#"["arm64","DEBUG"]"#
         );
+    }
+}
+
+/// What network a function's sandbox has besides its own loopback (`--network`, FDL
+/// `lambda.network`): outbound access as Lambda gives it, or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkAccess {
+    #[default]
+    Outbound,
+    None,
+}
+
+impl NetworkAccess {
+    /// As the flag and FDL spell it: `outbound` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkAccess::Outbound => "outbound",
+            NetworkAccess::None => "none",
+        }
+    }
+
+    pub fn is_outbound(&self) -> bool {
+        *self == NetworkAccess::Outbound
+    }
+}
+
+impl std::fmt::Display for NetworkAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NetworkAccess {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "outbound" => Ok(NetworkAccess::Outbound),
+            "none" => Ok(NetworkAccess::None),
+            _ => Err(format!("unknown network `{s}`: `outbound` or `none`")),
+        }
     }
 }

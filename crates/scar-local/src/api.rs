@@ -1,5 +1,5 @@
-//! The Lambda Runtime API, served on 127.0.0.1 to one sandbox's runtime (scar's supervisor,
-//! or any Runtime API client): `next` hands out invocations, `response` and `error` answer
+//! The Lambda Runtime API, served to one sandbox's runtime (scar's supervisor, or any
+//! Runtime API client) at `127.0.0.1:9001` of the sandbox's own network, as on Lambda: `next` hands out invocations, `response` and `error` answer
 //! them (202), as Lambda's own does. Where things go wrong it answers as Lambda's: a
 //! response over [`MAX_RESPONSE_BYTES`] gets 413 and fails the invocation, `/error` keeps the
 //! whole error body and the `Lambda-Runtime-Function-Error-Type` header, `/init/error` is
@@ -51,14 +51,14 @@ pub(crate) enum Init {
 
 struct Shared {
     next: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
+    /// No invocation is handed out before this is true (the sandbox's network is up).
+    ready: watch::Receiver<bool>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     init: watch::Sender<Init>,
 }
 
 /// A running Runtime API for one sandbox.
 pub(crate) struct RuntimeApi {
-    /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
-    pub address: String,
     pub queue: mpsc::Sender<Pending>,
     /// The runtime's init phase, as the server saw it.
     pub init: watch::Receiver<Init>,
@@ -72,20 +72,27 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Binds a free loopback port and starts serving.
-    pub async fn start() -> std::io::Result<RuntimeApi> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?.to_string();
+    /// Starts serving on `listener` (the sandbox's, see [`crate::network`]); invocations
+    /// are handed out once `ready` is true.
+    pub fn serve(
+        listener: std::net::TcpListener,
+        ready: watch::Receiver<bool>,
+    ) -> std::io::Result<RuntimeApi> {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let (queue, rx) = mpsc::channel(16);
         let (init_tx, init) = watch::channel(Init::Running);
         let shared = Arc::new(Shared {
             next: tokio::sync::Mutex::new(rx),
+            ready,
             in_flight: Mutex::new(HashMap::new()),
             init: init_tx,
         });
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of descriptors, for a moment: no busy loop.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -98,12 +105,7 @@ impl RuntimeApi {
                 });
             }
         });
-        Ok(RuntimeApi {
-            address,
-            queue,
-            init,
-            task,
-        })
+        Ok(RuntimeApi { queue, init, task })
     }
 }
 
@@ -131,6 +133,9 @@ async fn serve(
                 }
                 first
             });
+            // The runtime's init goes on meanwhile; its first invocation waits for the
+            // network (a closed gate: the sandbox is going).
+            let _ = shared.ready.clone().wait_for(|up| *up).await;
             let pending = shared.next.lock().await.recv().await;
             let Some(p) = pending else {
                 return Ok(reply(StatusCode::GONE, "the sandbox is shutting down"));

@@ -30,6 +30,7 @@ mod http;
 mod init;
 mod invocation;
 mod logs;
+mod network;
 mod packages;
 mod provider;
 mod records;

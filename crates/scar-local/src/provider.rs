@@ -31,6 +31,8 @@ pub struct LocalProvider {
     pub(crate) buckets: Buckets,
     /// Set once the user has been told that memory limits are not enforced.
     memory_warned: AtomicBool,
+    /// Set once the user has been told that sandboxes have no outbound network.
+    network_warned: AtomicBool,
     /// Limits and strictness of image extraction.
     extract: scar_packager::ExtractOptions,
     /// Where images are pulled from first.
@@ -72,6 +74,7 @@ impl LocalProvider {
             warm: WarmPool::default(),
             buckets: Buckets::new(home_dir.join("buckets")),
             memory_warned: AtomicBool::new(false),
+            network_warned: AtomicBool::new(false),
             extract: scar_packager::ExtractOptions::default(),
             mirrors: scar_packager::RegistryMirrors::default(),
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -206,6 +209,15 @@ impl LocalProvider {
         if !self.memory_warned.swap(true, Ordering::Relaxed) {
             self.notice(&format!(
                 "memory limits are not enforced on this machine ({why})"
+            ));
+        }
+    }
+
+    /// Tells the user that sandboxes have no outbound network (`why`): once.
+    pub(crate) fn warn_no_outbound_network(&self, why: &str) {
+        if !self.network_warned.swap(true, Ordering::Relaxed) {
+            self.notice(&format!(
+                "functions have no outbound network on this machine: {why}; or give them none explicitly with `--network none`"
             ));
         }
     }

@@ -1,14 +1,19 @@
-//! Sandboxes: the supervisor started in fresh Linux user + mount + pid namespaces with the
-//! image root as `/`.
+//! Sandboxes: the supervisor started in fresh Linux user + mount + pid + network namespaces
+//! with the image root as `/`.
 //!
 //! The child of `fork` (still single-threaded, before `exec`) unshares the namespaces, maps
-//! the caller's uid and gid to root inside, then forks once more so that the supervisor is
+//! the caller's uid and gid to root inside, brings up the sandbox's own loopback and opens
+//! the listening sockets the host serves from outside (the Runtime API at `127.0.0.1:9001`,
+//! forwarded ports: see [`crate::network`]), handing them to the parent over a socket
+//! pair (`SCM_RIGHTS`), then forks once more so that the supervisor is
 //! PID 1 of the new pid namespace; the middle process only waits and passes the exit
 //! status on. Both die with their parent (`PR_SET_PDEATHSIG`), and everything in the pid
 //! namespace dies with PID 1. Only async-signal-safe calls run between `fork` and `exec`:
 //! every string is prepared beforehand.
 
 use std::ffi::{CStr, CString};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -38,7 +43,13 @@ pub(crate) struct SandboxSpec<'a> {
     pub binds: Vec<(std::path::PathBuf, String, bool)>,
     /// The `cgroup.procs` file of the sandbox's memory cgroup, joined before anything else.
     pub cgroup_procs: Option<std::path::PathBuf>,
+    /// Addresses listened on inside the sandbox's network namespace (loopback ones), whose
+    /// listening sockets [`spawn`] returns in this order, for the host to serve.
+    pub listen: Vec<SocketAddr>,
 }
+
+/// At most this many listening sockets are handed out of a sandbox.
+pub(crate) const MAX_LISTENERS: usize = 16;
 
 /// Paths and flags computed before `fork`.
 struct Prepared {
@@ -56,6 +67,9 @@ struct Prepared {
     binds: Vec<(CString, CString, Option<libc::c_ulong>)>,
     cgroup_procs: Option<CString>,
     workdir: Option<CString>,
+    listen: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
+    /// The sandbox's end of the socket pair the listeners go through.
+    channel: libc::c_int,
 }
 
 fn cstr(bytes: &[u8]) -> std::io::Result<CString> {
@@ -147,13 +161,58 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
             .collect::<std::io::Result<_>>()?,
         cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
         workdir: spec.workdir.map(|w| cstr(w.as_bytes())).transpose()?,
+        listen: spec.listen.iter().map(sockaddr).collect(),
+        channel: -1,
     })
 }
 
+/// `addr` as the kernel takes it.
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid; the casts write within it.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
 /// Starts the supervisor in a new sandbox. The returned child is the middle process: kill
-/// it and the whole sandbox goes.
-pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<Child> {
-    let prepared = prepare(&spec)?;
+/// it and the whole sandbox goes. With it come the listening sockets of `spec.listen`, in
+/// the sandbox's network namespace.
+pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<(Child, Vec<std::net::TcpListener>)> {
+    if spec.listen.len() > MAX_LISTENERS {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("a sandbox listens on at most {MAX_LISTENERS} addresses"),
+        ));
+    }
+    let mut prepared = prepare(&spec)?;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    prepared.channel = theirs.as_raw_fd();
     let mut cmd = Command::new(spec.program);
     cmd.args(&spec.args)
         .env_clear()
@@ -168,7 +227,70 @@ pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<Child> {
     unsafe {
         cmd.pre_exec(move || enter(&prepared));
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    drop(theirs);
+    // The sandbox sent its listeners before its runtime's `exec`, which `spawn` waited for.
+    let listeners = receive_fds(&ours, spec.listen.len())?
+        .into_iter()
+        .map(std::net::TcpListener::from)
+        .collect();
+    Ok((child, listeners))
+}
+
+/// The `count` descriptors waiting on `channel` (one message, `SCM_RIGHTS`).
+fn receive_fds(
+    channel: &std::os::unix::net::UnixStream,
+    count: usize,
+) -> std::io::Result<Vec<OwnedFd>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr points at buffers we own for the duration of the call; the control
+    // messages are read within the length the kernel reports.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let n = libc::recvmsg(
+            channel.as_raw_fd(),
+            &mut msg,
+            libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+        );
+        if n < 0 {
+            return Err(std::io::Error::other(format!(
+                "the sandbox did not hand over its network sockets: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let mut fds = Vec::new();
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let n = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<libc::c_int>();
+                for i in 0..n {
+                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        if fds.len() != count {
+            return Err(std::io::Error::other(format!(
+                "the sandbox handed over {} of its {count} network sockets",
+                fds.len()
+            )));
+        }
+        Ok(fds)
+    }
 }
 
 fn check(ret: libc::c_int, what: &str) -> std::io::Result<()> {
@@ -217,12 +339,15 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             write_proc(procs.as_bytes_with_nul(), b"0")?;
         }
         check(
-            libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID),
+            libc::unshare(
+                libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET,
+            ),
             "unshare (user namespaces may be disabled: see /proc/sys/kernel/unprivileged_userns_clone)",
         )?;
         write_proc(b"/proc/self/setgroups\0", b"deny")?;
         write_proc(b"/proc/self/uid_map\0", &p.uid_map)?;
         write_proc(b"/proc/self/gid_map\0", &p.gid_map)?;
+        enter_network(p)?;
 
         let pid = libc::fork();
         if pid < 0 {
@@ -238,6 +363,79 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
         mount_binds(p)?;
         pivot_into_root(p)
     }
+}
+
+/// In the new network namespace: its loopback up, and the listeners of `p.listen` sent to
+/// the parent. They are close-on-exec: the runtime never holds them.
+unsafe fn enter_network(p: &Prepared) -> std::io::Result<()> {
+    // SAFETY (whole function): system calls on buffers we own.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return check(-1, "socket");
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as i16;
+        let up = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
+        libc::close(s);
+        check(up, "bring up the sandbox's loopback")?;
+        if p.listen.is_empty() {
+            return Ok(());
+        }
+        let mut fds = [-1 as libc::c_int; MAX_LISTENERS];
+        for (i, (addr, len)) in p.listen.iter().enumerate() {
+            let fd = libc::socket(
+                addr.ss_family as libc::c_int,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+            );
+            if fd < 0 {
+                return check(-1, "socket");
+            }
+            fds[i] = fd;
+            let one: libc::c_int = 1;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            check(
+                libc::bind(fd, (addr as *const libc::sockaddr_storage).cast(), *len),
+                "listen inside the sandbox (bind)",
+            )?;
+            check(libc::listen(fd, 1024), "listen inside the sandbox")?;
+        }
+        let n = p.listen.len();
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut control = [0u64; 16];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen =
+            libc::CMSG_SPACE((n * std::mem::size_of::<libc::c_int>()) as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN((n * std::mem::size_of::<libc::c_int>()) as u32) as usize;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), n);
+        let sent = libc::sendmsg(p.channel, &msg, libc::MSG_NOSIGNAL);
+        for fd in &fds[..n] {
+            libc::close(*fd);
+        }
+        if sent != 1 {
+            return check(-1, "hand the sandbox's sockets over");
+        }
+    }
+    Ok(())
 }
 
 /// The image root, read-only, with a private `/tmp`, `/proc` and `/dev` over it.

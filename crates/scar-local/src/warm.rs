@@ -11,12 +11,14 @@ use crate::cgroup::MemoryCgroup;
 use crate::logs::LogStream;
 use crate::provider::RunAs;
 use crate::state::StoredFunction;
-use crate::{sandbox, LocalError, LocalProvider};
+use crate::{network, sandbox, LocalError, LocalProvider};
 
 /// A warm sandbox: the runtime running, waiting on its Runtime API.
 pub(crate) struct Sandbox {
     pub child: tokio::process::Child,
     pub api: RuntimeApi,
+    /// Its forwarded ports and outbound network (see [`crate::network`]).
+    _network: SandboxNetwork,
     pub log: LogStream,
     /// When it started, until its first invocation: the init phase is waited for then.
     pub started: Option<Instant>,
@@ -161,18 +163,21 @@ impl LocalProvider {
         run: &RunAs,
     ) -> Result<Sandbox, LocalError> {
         let spec = &stored.info.spec;
-        let api = RuntimeApi::start()
-            .await
-            .map_err(LocalError::io("cannot listen on", "127.0.0.1"))?;
         let logs_dir = self.layout().logs(&spec.name);
         let log = LogStream::create(&logs_dir)?;
-        let environment = self.environment(stored, run, &api.address, &log.name)?;
+        let api_address = network::RUNTIME_API.to_string();
+        let mut environment = self.environment(stored, run, &api_address, &log.name)?;
+        let outbound = spec.network.is_outbound() && self.can_give_outbound_network();
+        if outbound {
+            self.bind_resolv_conf(stored, &mut environment)?;
+        }
+        let forwarded = network::forwarded_endpoints(spec);
         let cgroup = self.memory_cgroup(run);
         let handle = log
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
         let started = Instant::now();
-        let child = sandbox::spawn(sandbox::SandboxSpec {
+        let (child, mut listeners) = sandbox::spawn(sandbox::SandboxSpec {
             root: &stored.root,
             opt_dir: environment.opt.as_deref(),
             program: &environment.program,
@@ -183,15 +188,45 @@ impl LocalProvider {
             tmp_mb: 512,
             binds: environment.binds,
             cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
+            listen: std::iter::once(network::RUNTIME_API)
+                .chain(forwarded.iter().copied())
+                .collect(),
         })
         .map_err(|source| LocalError::Sandbox {
             function: spec.name.clone(),
             hint: sandbox_hint(&source),
             source,
         })?;
+        let runtime_listener = listeners.remove(0);
+        let (ready_tx, ready) = tokio::sync::watch::channel(!outbound);
+        let api = RuntimeApi::serve(runtime_listener, ready).map_err(LocalError::io(
+            "cannot serve the Runtime API of",
+            &spec.name,
+        ))?;
+        let forwarders = network::Forwarders::start(listeners.into_iter().zip(forwarded).collect())
+            .map_err(LocalError::io("cannot forward ports into", &spec.name))?;
+        let outbound = match (outbound, child.id()) {
+            (true, Some(pid)) => {
+                let log = log.handle().ok();
+                Some(NetworkTask(tokio::spawn(async move {
+                    let result = network::Outbound::start(pid).await;
+                    if let (Err(why), Some(mut log)) = (&result, log) {
+                        use std::io::Write;
+                        let _ = writeln!(log, "scar: this sandbox has no outbound network: {why}");
+                    }
+                    let _ = ready_tx.send(true);
+                    result.ok()
+                })))
+            }
+            _ => None,
+        };
         Ok(Sandbox {
             child,
             api,
+            _network: SandboxNetwork {
+                _forwarders: forwarders,
+                _outbound: outbound,
+            },
             log,
             started: Some(started),
             cgroup,
@@ -209,6 +244,68 @@ impl LocalProvider {
                 None
             }
         }
+    }
+}
+
+/// A sandbox's network, held as long as the sandbox: its port forwarders and its
+/// `slirp4netns` (started in the background; the first invocation waits for it).
+struct SandboxNetwork {
+    _forwarders: network::Forwarders,
+    _outbound: Option<NetworkTask>,
+}
+
+/// The task starting a sandbox's outbound network; what it started goes with it.
+struct NetworkTask(tokio::task::JoinHandle<Option<network::Outbound>>);
+
+impl Drop for NetworkTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl LocalProvider {
+    /// Whether sandboxes can have outbound network (`slirp4netns` is installed); the user
+    /// is told once when not.
+    fn can_give_outbound_network(&self) -> bool {
+        static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let found = *FOUND.get_or_init(|| {
+            std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join(network::SLIRP4NETNS).is_file())
+            })
+        });
+        if !found {
+            self.warn_no_outbound_network(&network::OutboundError::Missing.to_string());
+        }
+        found
+    }
+
+    /// `/etc/resolv.conf` naming the DNS forwarder of the sandbox's outbound network, as
+    /// Lambda gives a function its resolver (the image's own is covered).
+    fn bind_resolv_conf(
+        &self,
+        stored: &StoredFunction,
+        environment: &mut crate::environment::Environment,
+    ) -> Result<(), LocalError> {
+        let dir = self.layout().home.join("network");
+        let host = network::resolv_conf(&dir)
+            .map_err(LocalError::io("cannot write", dir.join("resolv.conf")))?;
+        crate::state::ensure_mount_point(&stored.root, "etc")?;
+        let inside = stored.root.join("etc/resolv.conf");
+        // A regular file to mount over: never a symlink, which could lead out of the root.
+        match std::fs::symlink_metadata(&inside) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                std::fs::remove_file(&inside).map_err(LocalError::io("cannot replace", &inside))?;
+                std::fs::write(&inside, b"").map_err(LocalError::io("cannot create", &inside))?;
+            }
+            Err(_) => {
+                std::fs::write(&inside, b"").map_err(LocalError::io("cannot create", &inside))?;
+            }
+        }
+        environment
+            .binds
+            .push((host, "etc/resolv.conf".into(), true));
+        Ok(())
     }
 }
 

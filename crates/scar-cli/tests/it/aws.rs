@@ -509,6 +509,22 @@ fn usage_errors_say_what_to_do() {
     let bad = env.run(&["init", "-n", "bad name", "-i", "busybox"]);
     assert_eq!(bad.status, 2, "{bad:#?}");
 
+    // No network at all has no Lambda equivalent: refused, naming what does it there.
+    let role = env.moto.role_arn();
+    let offline = env.run(&[
+        "init",
+        "-n",
+        "offline",
+        "-i",
+        "busybox",
+        "-r",
+        &role,
+        "--network",
+        "none",
+    ]);
+    offline.assert_refused("a VPC without a NAT gateway");
+    assert!(!env.scar.home.path().join("cache").exists());
+
     // serve and package are not AWS commands.
     let serve = env.run(&["serve"]);
     serve.assert_refused("local provider");

@@ -17,6 +17,7 @@ mod lambda;
 mod lambda_runtime;
 mod local;
 mod minio_input;
+mod network;
 mod packages;
 mod runtime_api;
 mod serve_http;

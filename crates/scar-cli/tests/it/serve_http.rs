@@ -11,14 +11,14 @@ use scar_test_support::scar::Scar;
 use super::common::{scar_with, with_busybox_image};
 
 /// A running `scar serve`, stopped (SIGINT) and waited for on drop.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     /// `http://127.0.0.1:PORT`, as `serve --json` printed it.
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Served {
-    fn start(scar: &Scar, extra: &[&str]) -> Served {
+    pub fn start(scar: &Scar, extra: &[&str]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--json"];
         args.extend_from_slice(extra);
         let mut child = scar.spawn(&args, Stdio::piped());
@@ -294,7 +294,7 @@ fn a_non_loopback_listen_address_is_warned_about() {
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, headers lowercased, body).
-fn http(
+pub(crate) fn http(
     endpoint: &str,
     method: &str,
     path: &str,
