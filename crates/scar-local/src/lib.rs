@@ -3,10 +3,11 @@
 //! Functions, logs and invocations on one Linux machine, with no account and no daemon.
 //! An image is pulled and extracted once into `$SCAR_HOME/cache` (by `scar-packager`); each
 //! invocation is served to the real supervisor (`bootstrap`, from `scar-runtime`) through a
-//! Lambda Runtime API on 127.0.0.1, and the supervisor runs in a sandbox built from Linux
-//! user + mount + pid namespaces with the image root as `/` (read-only, as on Lambda), a
-//! private `/tmp`, `/proc`, a minimal `/dev` and the supervisor bind-mounted read-only at
-//! `/opt/scar`. Logs are kept per function and per stream with Lambda's START / END /
+//! Lambda Runtime API at the sandbox's own `127.0.0.1:9001`, and the supervisor runs in a
+//! sandbox built from Linux user + mount + pid + network namespaces with the image root as
+//! `/` (read-only, as on Lambda), a private `/tmp`, `/proc`, a minimal `/dev`, the
+//! supervisor bind-mounted read-only at `/opt/scar`, and outbound network through
+//! `slirp4netns` (the host's loopback out of reach). Logs are kept per function and per stream with Lambda's START / END /
 //! REPORT lines.
 //!
 //! **May depend on:** scar-core, scar-packager, tokio, hyper, libc, and scar-s3 (the S3
