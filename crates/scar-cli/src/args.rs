@@ -543,66 +543,42 @@ const SCAR_SHORTS: &[(&str, &str)] = &[
 /// (elsewhere, the deployment bucket).
 const INVOKE_SHORTS: &[(&str, &str)] = &[("-db", "--data-binary"), ("-jd", "--json-data")];
 
-/// Flags that take a value, so that their value is not mistaken for `run`'s command.
-const VALUE_FLAGS: &[&str] = &[
-    "-n",
-    "--name",
-    "-i",
-    "--image",
-    "--image-file",
-    "-m",
-    "--memory",
-    "-t",
-    "--time",
-    "--timeout-threshold",
-    "-d",
-    "--description",
-    "-e",
-    "--environment",
-    "-s",
-    "--script",
-    "--init-script",
-    "--log-stream-name",
-    "--request-id",
-    "--provider",
-    "-b",
-    "--bucket",
-    "-p",
-    "--path",
-    "--concurrency",
-    "--supervisor",
-    "--proot",
-    "-f",
-    "--file",
-    "--event-source",
-    "--deployment-bucket",
-    "--input-bucket",
-    "--output-bucket",
-    "--lambda-environment",
-    "--execution-mode",
-    "--profile",
-    "--region",
-    "--endpoint-url",
-    "-r",
-    "--iam-role",
-    "--package",
-    "--runtime",
-    "--runtime-client",
-    "--payload",
-    "-o",
-    "--output",
-    "--output-file",
-    "--batch-memory",
-    "--batch-vcpus",
-    "--log-level",
-    "--extra-payload",
-    "--architecture",
-    "--arch",
-    "--data-binary",
-    "--json-data",
-    "--parameters",
-    "--api-gateway-name",
-];
+/// The flags that take a value (`-n`, `--name`, their aliases), of every subcommand: read
+/// from the command line's definition, so that a new option never needs listing twice.
+fn value_flags() -> std::collections::HashSet<String> {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, out: &mut std::collections::HashSet<String>) {
+        for a in cmd.get_arguments() {
+            if a.is_positional() || !a.get_num_args().unwrap_or_default().takes_values() {
+                continue;
+            }
+            out.extend(
+                a.get_short_and_visible_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| format!("-{c}")),
+            );
+            out.extend(
+                a.get_long_and_visible_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| format!("--{l}")),
+            );
+            if let Some(aliases) = a.get_all_aliases() {
+                out.extend(aliases.into_iter().map(|l| format!("--{l}")));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut cmd = Cli::command();
+    // Built, so that each argument says how many values it takes.
+    cmd.build();
+    let mut out = std::collections::HashSet::new();
+    walk(&cmd, &mut out);
+    out
+}
 
 /// The command line's definition: [`Cli`]'s, each option that has one of SCAR's
 /// multi-letter short forms ([`SCAR_SHORTS`], which clap cannot declare) showing it in its
@@ -656,6 +632,7 @@ pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
     let mut invoke = false;
     let mut expect_value = false;
     let mut done = false;
+    let value_flags = value_flags();
     for arg in args {
         if done {
             out.push(arg);
@@ -681,7 +658,7 @@ pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
             .map(|(_, long)| long.to_string())
             .unwrap_or(arg);
         if arg.starts_with('-') {
-            expect_value = VALUE_FLAGS.contains(&arg.as_str());
+            expect_value = value_flags.contains(&arg);
         } else if seen_subcommand {
             done = true;
         } else {
@@ -706,6 +683,12 @@ mod tests {
         assert_eq!(
             rw("scar init -n f -if img.tar -tt 5"),
             "scar init -n f --image-file img.tar --timeout-threshold 5"
+        );
+        // After any option's value (every value-taking option is known from clap's
+        // definition, so that a new one never stops the rewriting).
+        assert_eq!(
+            rw("scar init -n f --network none -if img.tar --arch arm64 -ll DEBUG"),
+            "scar init -n f --network none --image-file img.tar --arch arm64 --log-level DEBUG"
         );
         assert_eq!(
             rw("scar log -n f -ri abc"),
