@@ -750,6 +750,42 @@ fn files_per_second(
         "  scar launcher:   {:.0} files/s",
         n as f64 / launcher.as_secs_f64()
     );
+    // The same work unsandboxed: one `sh` per file, two at a time (`xargs -P2`).
+    let direct_script = work.join("checksum-direct.sh");
+    std::fs::write(
+        &direct_script,
+        format!(
+            "sha256sum \"$1\" > \"{}/$(basename \"$1\").sum\"\n",
+            direct_out.display()
+        ),
+    )?;
+    let mut xargs = Command::new("xargs");
+    xargs
+        .args(["-P2", "-n1", "sh"])
+        .arg(&direct_script)
+        .stdin(std::process::Stdio::piped());
+    let started = Instant::now();
+    let mut child = xargs.spawn()?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("piped");
+        for i in 0..n {
+            writeln!(
+                stdin,
+                "{}",
+                direct_in.join(format!("file-{i:05}.txt")).display()
+            )?;
+        }
+    }
+    anyhow::ensure!(child.wait()?.success(), "xargs failed");
+    let xargs_time = started.elapsed();
+    println!(
+        "  xargs -P2 sh:    {:.0} files/s -> scar is {:.2}x xargs' throughput",
+        n as f64 / xargs_time.as_secs_f64(),
+        xargs_time.as_secs_f64() / launcher.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&direct_out);
+    std::fs::create_dir_all(&direct_out)?;
     if have_parallel {
         let mut cmd = Command::new("parallel");
         cmd.args(["-j2", "--will-cite"])

@@ -131,19 +131,30 @@ pub const CHAIN_FIELD: &str = "scarChain";
 /// never an object.
 pub const INTERNAL_DIR: &str = ".scar";
 
+/// The extended attribute of a local bucket's object that says how many invocations of a
+/// chain led to it: set by the supervisor on the file before it appears under its key, so
+/// that it is part of the object (no second file, no second rename).
+pub const CHAIN_XATTR: &str = "user.scar.chain";
+
 /// The chain mark of an object of a local bucket: `<bucket>/.scar/chain/<key>`, holding
 /// `<invocations> <inode>`, written by the supervisor before the object it uploads is
-/// renamed into place.
+/// renamed into place, where the bucket's file system keeps no [`CHAIN_XATTR`].
 pub fn chain_mark(bucket_dir: &std::path::Path, key: &str) -> std::path::PathBuf {
     bucket_dir.join(INTERNAL_DIR).join("chain").join(key)
 }
 
 /// How many invocations of a chain of events led to the local object `object` (the file
-/// of `key` in the bucket directory `bucket_dir`): what the chain mark its writer left
-/// says, when the mark is of this very file (its inode); else 0, an object no function
-/// wrote.
+/// of `key` in the bucket directory `bucket_dir`): what its [`CHAIN_XATTR`] says, else
+/// the chain mark its writer left, when the mark is of this very file (its inode); else
+/// 0, an object no function wrote.
 pub fn chain_depth(bucket_dir: &std::path::Path, key: &str, object: &std::path::Path) -> u32 {
     use std::os::unix::fs::MetadataExt as _;
+    if let Ok(Some(value)) = xattr::get(object, CHAIN_XATTR) {
+        return std::str::from_utf8(&value)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+    }
     let Ok(meta) = std::fs::metadata(object) else {
         return 0;
     };

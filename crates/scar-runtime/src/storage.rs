@@ -111,6 +111,103 @@ impl DirStorage {
     }
 }
 
+impl DirStorage {
+    /// Writes `src` into an unnamed file in `dest`'s directory (`O_TMPFILE`), gives it its
+    /// chain depth ([`scar_core::bucket::CHAIN_XATTR`]) and links it in under `dest`: one
+    /// new inode and no temporary name, complete from the moment it appears. An existing
+    /// object is replaced atomically (a temporary link renamed over it).
+    fn publish_unnamed(
+        &self,
+        src: &Path,
+        bucket_dir: &Path,
+        dest: &Path,
+        chain: u32,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let parent = dest.parent().unwrap_or(bucket_dir);
+        let mut input = std::fs::File::open(src)?;
+        // Its permissions, as a copy keeps them.
+        let mode = input.metadata()?.permissions().mode() & 0o7777;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_TMPFILE)
+                .mode(0o600)
+                .open(parent)
+        };
+        let mut file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(parent)?;
+                open()?
+            }
+            r => r?,
+        };
+        std::io::copy(&mut input, &mut file)?;
+        xattr::FileExt::set_xattr(
+            &file,
+            scar_core::bucket::CHAIN_XATTR,
+            chain.to_string().as_bytes(),
+        )?;
+        let link = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let named = |to: &Path| -> std::io::Result<()> {
+            use std::os::unix::ffi::OsStrExt as _;
+            let to = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+            // SAFETY: two NUL-terminated paths that outlive the call.
+            let r = unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    link.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        match named(dest) {
+            Ok(()) => {
+                // A file linked in was never closed under its name: an open and close for
+                // writing tells watchers (`scar serve`'s, any inotify user's) that it is
+                // complete, as a writer in place would.
+                drop(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(dest),
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let tmp_dir = bucket_dir.join(scar_core::bucket::INTERNAL_DIR).join("tmp");
+                std::fs::create_dir_all(&tmp_dir)?;
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let tmp = tmp_dir.join(format!("{:016x}-{n}", self.instance));
+                named(&tmp)?;
+                std::fs::rename(&tmp, dest).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })?;
+            }
+            Err(e) => return Err(e),
+        }
+        // As `std::fs::copy`: exactly the source's permissions (the umask left aside).
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+    }
+}
+
+/// Whether `e` says the file system or kernel lacks what [`DirStorage::publish_unnamed`]
+/// uses, rather than that the upload failed.
+fn unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOSYS | libc::EXDEV)
+    ) || (e.kind() == std::io::ErrorKind::NotFound && !Path::new("/proc/self/fd").exists())
+}
+
 impl Storage for DirStorage {
     fn download(&self, bucket: &str, key: &str, dest: &Path) -> std::io::Result<u64> {
         std::fs::copy(self.object(bucket, key)?, dest)
@@ -120,6 +217,13 @@ impl Storage for DirStorage {
         use std::os::unix::fs::MetadataExt as _;
         let dest = self.object(bucket, key)?;
         let bucket_dir = self.root.join(bucket);
+        match self.publish_unnamed(src, &bucket_dir, &dest, chain) {
+            Ok(()) => return Ok(()),
+            // A file system or kernel without unnamed files or user attributes, or no
+            // /proc: the temporary name and the mark file below.
+            Err(e) if unsupported(&e) => {}
+            Err(e) => return Err(e),
+        }
         let tmp_dir = bucket_dir.join(scar_core::bucket::INTERNAL_DIR).join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -140,5 +244,47 @@ impl Storage for DirStorage {
         std::fs::rename(&tmp, &dest).inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn an_upload_appears_whole_with_its_chain_depth_and_replaces_the_old_object() {
+        let root = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let storage = DirStorage::new(root.path());
+        let src = work.path().join("out.txt");
+        std::fs::write(&src, "first").unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o751)).unwrap();
+        storage.upload(&src, "bkt", "deep/er/out.txt", 3).unwrap();
+        let bucket = root.path().join("bkt");
+        let object = bucket.join("deep/er/out.txt");
+        assert_eq!(std::fs::read_to_string(&object).unwrap(), "first");
+        let mode = std::fs::metadata(&object).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o751);
+        let depth = scar_core::bucket::chain_depth(&bucket, "deep/er/out.txt", &object);
+        assert_eq!(depth, 3);
+
+        // Again under the same key: replaced, with the new depth, nothing left behind.
+        std::fs::write(&src, "second").unwrap();
+        storage.upload(&src, "bkt", "deep/er/out.txt", 5).unwrap();
+        assert_eq!(std::fs::read_to_string(&object).unwrap(), "second");
+        assert_eq!(
+            scar_core::bucket::chain_depth(&bucket, "deep/er/out.txt", &object),
+            5
+        );
+        let tmp = bucket.join(scar_core::bucket::INTERNAL_DIR).join("tmp");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+
+        // A key that leads out of the bucket is refused.
+        assert!(storage.upload(&src, "bkt", "../escape", 1).is_err());
+        assert!(!root.path().join("escape").exists());
     }
 }
