@@ -67,12 +67,15 @@ const LINE_START: &str = "{\"key\":";
 #[derive(Debug)]
 pub(crate) struct Record {
     path: PathBuf,
+    /// Opened at the first append and kept: one `write` per line after that.
+    file: std::sync::OnceLock<File>,
 }
 
 impl Record {
     pub fn new(function_dir: &Path) -> Record {
         Record {
             path: function_dir.join("processed.jsonl"),
+            file: std::sync::OnceLock::new(),
         }
     }
 
@@ -94,16 +97,26 @@ impl Record {
         latest
     }
 
-    /// Appends one line (a single write with `O_APPEND`).
+    /// Appends one line (a single write with `O_APPEND`, nothing buffered: a process
+    /// killed right after still leaves it).
     pub fn append(&self, entry: &Processed) -> Result<(), LocalError> {
         let mut line = serde_json::to_string(entry).unwrap_or_default();
         line.push('\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(LocalError::io("cannot write", &self.path))?;
-        file.write_all(line.as_bytes())
+        let file = match self.file.get() {
+            Some(file) => file,
+            None => {
+                let opened = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .map_err(LocalError::io("cannot write", &self.path))?;
+                // Another worker may have opened it meanwhile: either handle appends.
+                let _ = self.file.set(opened);
+                self.file.get().expect("set above")
+            }
+        };
+        (&*file)
+            .write_all(line.as_bytes())
             .map_err(LocalError::io("cannot write", &self.path))
     }
 }
