@@ -545,8 +545,7 @@ const INVOKE_SHORTS: &[(&str, &str)] = &[("-db", "--data-binary"), ("-jd", "--js
 
 /// The flags that take a value (`-n`, `--name`, their aliases), of every subcommand: read
 /// from the command line's definition, so that a new option never needs listing twice.
-fn value_flags() -> std::collections::HashSet<String> {
-    use clap::CommandFactory;
+fn value_flags(cmd: &clap::Command) -> std::collections::HashSet<String> {
     fn walk(cmd: &clap::Command, out: &mut std::collections::HashSet<String>) {
         for a in cmd.get_arguments() {
             if a.is_positional() || !a.get_num_args().unwrap_or_default().takes_values() {
@@ -572,11 +571,8 @@ fn value_flags() -> std::collections::HashSet<String> {
             walk(sub, out);
         }
     }
-    let mut cmd = Cli::command();
-    // Built, so that each argument says how many values it takes.
-    cmd.build();
     let mut out = std::collections::HashSet::new();
-    walk(&cmd, &mut out);
+    walk(cmd, &mut out);
     out
 }
 
@@ -619,20 +615,37 @@ pub fn command() -> clap::Command {
 /// status on a usage error, as `Cli::parse_from` does.
 pub fn parse(args: Vec<String>) -> Cli {
     use clap::FromArgMatches;
-    let matches = command().get_matches_from(rewrite_scar_flags(args));
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit())
+    // One definition, built once, for the rewriting and the parsing.
+    let mut cmd = command();
+    cmd.build();
+    let rewritten = rewrite_with(args, &value_flags(&cmd));
+    let matches = cmd
+        .try_get_matches_from_mut(rewritten)
+        .unwrap_or_else(|e| e.exit());
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
 /// Rewrites SCAR's multi-letter short flags (`-if`, `-tt`, `-ls`, `-ri`, ...) into their
 /// long forms, up to the first positional argument after the subcommand (so that `scar run
 /// -n f ls -ls` keeps `-ls` as an argument of `ls`) or `--`.
 pub fn rewrite_scar_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    // Built, so that each argument says how many values it takes.
+    cmd.build();
+    rewrite_with(args, &value_flags(&cmd))
+}
+
+/// [`rewrite_scar_flags`], knowing which flags take a value (`value_flags`).
+fn rewrite_with(
+    args: impl IntoIterator<Item = String>,
+    value_flags: &std::collections::HashSet<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen_subcommand = false;
     let mut invoke = false;
     let mut expect_value = false;
     let mut done = false;
-    let value_flags = value_flags();
     for arg in args {
         if done {
             out.push(arg);
