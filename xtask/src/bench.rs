@@ -74,7 +74,8 @@ fn ms(d: Duration) -> String {
 
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch, http).
+    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch, http);
+    // `--long` adds the launcher over 1,000, 10,000 and 100,000 files.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -239,6 +240,10 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     }
     if want("files") {
         files_per_second(&scar_in, &small, &work, if quick { 200 } else { 1000 })?;
+    }
+    // `--long`: the launcher's cost as the work grows (not run by CI).
+    if args.iter().any(|a| a == "--long") {
+        launcher_growth(&scar_in, &small, &work, &[1_000, 10_000, 100_000])?;
     }
     if want("dispatch") {
         dispatch_rate(if quick { 200 } else { 1000 })?;
@@ -702,6 +707,83 @@ fn zip_from_docker_save(
 /// Files per second through a trivial script at concurrency 2: the launcher over files in
 /// a bucket's `input/` against GNU parallel (`parallel -j2`) running the script directly on
 /// the same files.
+/// Runs `cmd` (its output discarded) and returns its wall time and its own peak resident
+/// memory, MB.
+fn time_and_peak(cmd: &mut Command) -> anyhow::Result<(Duration, f64)> {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let took = started.elapsed();
+    anyhow::ensure!(r > 0, "cannot wait for {cmd:?}");
+    anyhow::ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    Ok((took, usage.ru_maxrss as f64 / 1024.0))
+}
+
+/// The launcher over `sizes` files each (a fresh function and bucket each time): time per
+/// file and the launcher's peak memory, which should stay flat as the work grows.
+fn launcher_growth(
+    scar_in: &dyn Fn(&Path) -> Command,
+    image: &Path,
+    work: &Path,
+    sizes: &[usize],
+) -> anyhow::Result<()> {
+    let script = work.join("checksum.sh");
+    std::fs::write(
+        &script,
+        "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
+    )?;
+    println!("the launcher as the work grows (--concurrency 2, the checksum script):");
+    let mut first: Option<f64> = None;
+    for &n in sizes {
+        let home = work.join(format!("home-growth-{n}"));
+        run(scar_in(&home)
+            .args(["init", "-n", "files", "-es", "growth", "-if"])
+            .arg(image)
+            .arg("-s")
+            .arg(&script))?;
+        let input = home.join("buckets/growth/input");
+        for i in 0..n {
+            std::fs::write(
+                input.join(format!("file-{i:06}.txt")),
+                format!("file {i}\n"),
+            )?;
+        }
+        let (took, peak) = time_and_peak(scar_in(&home).args([
+            "run",
+            "-n",
+            "files",
+            "-es",
+            "growth",
+            "--concurrency",
+            "2",
+            "--json",
+        ]))?;
+        let outputs = std::fs::read_dir(home.join("buckets/growth/output"))?.count();
+        anyhow::ensure!(
+            outputs == n,
+            "the launcher made {outputs} outputs for {n} files"
+        );
+        let per_file = took.as_secs_f64() * 1000.0 / n as f64;
+        let base = *first.get_or_insert(per_file);
+        println!(
+            "  {n:>7} files: {:.2} ms per file ({:.2}x the first size), peak memory {peak:.0} MB",
+            per_file,
+            per_file / base
+        );
+        let _ = std::fs::remove_dir_all(&home);
+    }
+    Ok(())
+}
+
 fn files_per_second(
     scar_in: &dyn Fn(&Path) -> Command,
     image: &Path,
