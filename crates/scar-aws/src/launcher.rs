@@ -327,9 +327,9 @@ impl AwsProvider {
         let mut payloads = payloads.into_iter();
         let mut results = Vec::new();
         let (tx, mut rx) = mpsc::unbounded_channel::<DispatchEvent>();
-        // One client for the whole launch, its own retries off (this policy retries): built
-        // once, not overridden per call, and sharing the provider's HTTP client, so every
-        // invocation goes out on the same pool of kept-alive connections.
+        // One client for the whole launch, the SDK's retries off (this policy retries):
+        // built once, not overridden per call; its connections are kept alive from one
+        // invocation to the next.
         let lambda = self.dispatch_client();
         if warm {
             if let Some((key, body)) = payloads.next() {
@@ -395,9 +395,8 @@ impl AwsProvider {
         results
     }
 
-    /// The Lambda client the launcher invokes through: the provider's (its configuration,
-    /// credentials and HTTP client, hence its connection pool) with the SDK's retries
-    /// turned off. Under heavy throttling the SDK's shared retry quota runs out and fails
+    /// The Lambda client the launcher invokes through: the provider's configuration (its
+    /// region, endpoint, credentials and timeouts) with the SDK's retries turned off. Under heavy throttling the SDK's shared retry quota runs out and fails
     /// calls early, while [`RetryPolicy`] backs each call off on its own.
     fn dispatch_client(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::from_conf(
