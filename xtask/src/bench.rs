@@ -482,6 +482,19 @@ impl Moto {
         }
         Ok(moto)
     }
+
+    /// The server's CPU time so far (user and system, from `/proc`), when readable.
+    fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (in parentheses, which may hold spaces): utime and
+        // stime are the 14th and 15th fields of the line, 12th and 13th after it.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // USER_HZ is 100 on every Linux this runs on (`getconf CLK_TCK`).
+        Some(Duration::from_millis(ticks * 10))
+    }
 }
 
 impl Drop for Moto {
@@ -491,25 +504,19 @@ impl Drop for Moto {
     }
 }
 
-/// The aws launcher's dispatch rate: `n` asynchronous invocations against moto through the
-/// launcher's dispatcher, against a sequential loop over the same calls (the
-/// `dispatch_bench` example of scar-aws, which measures both in one process).
+/// The aws launcher's dispatch rate: `n` asynchronous invocations through the launcher's
+/// dispatcher, against a sequential loop over the same calls (the `dispatch_bench` example
+/// of scar-aws, which measures both in one process), with and without a 20 ms round trip;
+/// against moto (a fresh server each run, its CPU time per call measured: what bounds the
+/// rate there) and against the example's stand-in endpoint, which costs nothing per call
+/// and so shows the dispatcher's own limit.
 fn dispatch_rate(n: usize) -> anyhow::Result<()> {
-    if !crate::have("moto_server") {
-        println!(
-            "aws launcher dispatch: (moto_server not installed: `cargo xtask install-test-tools`)"
-        );
-        return Ok(());
-    }
-    let moto = Moto::start()?;
     let concurrency = 32;
-    println!("aws launcher: {n} asynchronous invocations against moto, concurrency {concurrency}:");
-    // As moto answers on this machine, and with the 20 ms round trip of a near region.
-    for latency_ms in [0, 20] {
+    let bench = |endpoint: &[&str], latency_ms: u64| -> anyhow::Result<serde_json::Value> {
         let out = Command::new(target_dir().join("release/examples/dispatch_bench"))
-            .args(["--endpoint", &format!("http://127.0.0.1:{}", moto.port)])
+            .args(endpoint)
             .args(["--n", &n.to_string()])
-            .args(["--concurrency", &concurrency.to_string(), "--moto"])
+            .args(["--concurrency", &concurrency.to_string()])
             .args(["--latency-ms", &latency_ms.to_string()])
             .output()
             .context("cannot run the dispatch_bench example")?;
@@ -518,16 +525,50 @@ fn dispatch_rate(n: usize) -> anyhow::Result<()> {
             "dispatch_bench failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let figures: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("dispatch_bench printed no JSON line")?;
+        serde_json::from_slice(&out.stdout).context("dispatch_bench printed no JSON line")
+    };
+    let line = |latency_ms: u64, figures: &serde_json::Value| {
         let rate = |k: &str| figures[k].as_f64().unwrap_or(0.0);
-        println!(
+        format!(
             "  +{latency_ms:>2} ms round trip: sequential loop {:.0}/s, launcher {:.0}/s -> {:.1}x the loop ({} failed)",
             rate("sequential_per_s"),
             rate("concurrent_per_s"),
             rate("speedup"),
             figures["failed"]
-        );
+        )
+    };
+    println!("aws launcher: {n} asynchronous invocations, concurrency {concurrency}:");
+    // As moto answers on this machine, and with the 20 ms round trip of a near region.
+    if crate::have("moto_server") {
+        println!("  against moto:");
+        for latency_ms in [0, 20] {
+            // A fresh server each run: the example sets moto up (`--moto`) and creates
+            // its function, which a second run on the same server would find made.
+            let moto = Moto::start()?;
+            let cpu = moto.cpu_time();
+            let figures = bench(
+                &[
+                    "--endpoint",
+                    &format!("http://127.0.0.1:{}", moto.port),
+                    "--moto",
+                ],
+                latency_ms,
+            )?;
+            let per_call = match (cpu, moto.cpu_time()) {
+                (Some(before), Some(after)) => format!(
+                    "; moto's CPU {:.2} ms per call",
+                    (after - before).as_secs_f64() * 1000.0 / (2 * n) as f64
+                ),
+                _ => String::new(),
+            };
+            println!("  {}{per_call}", line(latency_ms, &figures));
+        }
+    } else {
+        println!("  against moto: (moto_server not installed: `cargo xtask install-test-tools`)");
+    }
+    println!("  against a stand-in endpoint that answers at once (the dispatcher's own limit):");
+    for latency_ms in [0, 20] {
+        println!("  {}", line(latency_ms, &bench(&["--stub"], latency_ms)?));
     }
     Ok(())
 }

@@ -327,11 +327,15 @@ impl AwsProvider {
         let mut payloads = payloads.into_iter();
         let mut results = Vec::new();
         let (tx, mut rx) = mpsc::unbounded_channel::<DispatchEvent>();
+        // One client for the whole launch, the SDK's retries off (this policy retries):
+        // built once, not overridden per call; its connections are kept alive from one
+        // invocation to the next.
+        let lambda = self.dispatch_client();
         if warm {
             if let Some((key, body)) = payloads.next() {
                 progress(DispatchEvent::Warming { key: key.clone() });
                 let result = invoke_with_retries(
-                    self.lambda.clone(),
+                    lambda.clone(),
                     function.to_string(),
                     key,
                     body,
@@ -360,7 +364,7 @@ impl AwsProvider {
                     break;
                 };
                 set.spawn(invoke_with_retries(
-                    self.lambda.clone(),
+                    lambda.clone(),
                     function.to_string(),
                     key,
                     body,
@@ -390,11 +394,23 @@ impl AwsProvider {
         }
         results
     }
+
+    /// The Lambda client the launcher invokes through: the provider's configuration (its
+    /// region, endpoint, credentials and timeouts) with the SDK's retries turned off. Under heavy throttling the SDK's shared retry quota runs out and fails
+    /// calls early, while [`RetryPolicy`] backs each call off on its own.
+    fn dispatch_client(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::from_conf(
+            self.lambda
+                .config()
+                .to_builder()
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        )
+    }
 }
 
-/// One invocation with the launcher's retries. The SDK's own retries are turned off for
-/// it: under heavy throttling its shared retry quota runs out and fails calls early,
-/// while this policy backs each call off on its own.
+/// One invocation with the launcher's retries, through
+/// [`dispatch_client`](AwsProvider::dispatch_client) (the SDK's own retries off).
 async fn invoke_with_retries(
     lambda: aws_sdk_lambda::Client,
     function: String,
@@ -408,10 +424,6 @@ async fn invoke_with_retries(
     loop {
         attempt += 1;
         let sent = invoke_request(&lambda, &function, body.clone(), sync)
-            .customize()
-            .config_override(
-                aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled()),
-            )
             .send()
             .await;
         let outcome = match sent.map_sdk_err("lambda:Invoke", &function) {
