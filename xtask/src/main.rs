@@ -8,6 +8,9 @@
 //!   warnings`) and runs the whole test suite and each fuzz target briefly, saying how long
 //!   each step took. `.ci/run` calls it.
 //! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
+//! - `release`: `dist/scar-<version>-<target>.tar.gz` for x86_64 and aarch64 musl (a
+//!   static scar, both supervisors, completions, man pages, licences) and `SHA256SUMS`;
+//!   `release-check` runs the x86_64 archive where no Rust is (see `release.rs`).
 //! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`, and for
 //!   arm64 Lambda at `target/supervisor/aarch64/bootstrap` when the aarch64 musl target and
 //!   a cross C compiler are installed.
@@ -16,6 +19,7 @@ mod bench;
 mod demo;
 mod fuzz;
 mod image;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,9 +56,11 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
         Some("bench") => bench::run_bench(rest),
         Some("install-test-tools") => install_test_tools(),
         Some("fuzz") => fuzz::fuzz(rest),
+        Some("release") => release::release(rest),
+        Some("release-check") => release::release_check(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools | fuzz [TARGET] [--seconds N] | release [--profile dist|dist-check] [--target x86_64|aarch64|all] [--out DIR] | release-check [--profile P] [--arm64]>"
             );
             std::process::exit(2);
         }
