@@ -5,8 +5,8 @@
 //!   it and shows its output and logs.
 //! - `test`: installs the test prerequisites (apt, pip) when missing, runs `cargo fmt
 //!   --check`, builds both supervisors, builds the workspace with clippy's lints (`-D
-//!   warnings`) and runs the whole test suite and each fuzz target briefly, saying how long
-//!   each step took. `.ci/run` calls it.
+//!   warnings`) and runs the whole test suite and each fuzz target briefly, then
+//!   `release-check`, saying how long each step took. `.ci/run` calls it.
 //! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
 //! - `release`: `dist/scar-<version>-<target>.tar.gz` for x86_64 and aarch64 musl (a
 //!   static scar, both supervisors, completions, man pages, licences) and `SHA256SUMS`;
@@ -488,6 +488,9 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
     // already; this keeps the harness building and finds what a few seconds find.
     phase("fuzz", || fuzz::fuzz(&["--seconds".into(), "5".into()]))?;
+    // The x86_64 release archive (a quicker profile, the same packaging) run where no Rust,
+    // compiler or build tree can be seen: init, run, put/get, rm from its files alone.
+    phase("release check", || release::release_check(&[]))?;
     eprintln!(
         "xtask: test: {:.0} s in all",
         started.elapsed().as_secs_f64()
