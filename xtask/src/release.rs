@@ -713,6 +713,9 @@ fn check_in(made: &Release, archive: &Path, dist: &Path, work: &Path) -> anyhow:
     .into_iter()
     .filter(|p| p.is_dir())
     .collect();
+    // The deepest first: the target folder may be inside the checkout.
+    let mut hide = hide;
+    hide.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     let mut outer = String::from("set -eu\n");
     for dir in &hide {
         outer.push_str(&format!("mount -t tmpfs hidden '{}'\n", dir.display()));
