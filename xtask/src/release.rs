@@ -133,7 +133,7 @@ pub fn build_release(options: &Options) -> anyhow::Result<Release> {
     let mut scars = BTreeMap::new();
     for &target in &options.targets {
         let built = crate::phase(&format!("release: scar for {target}"), || {
-            build_scar(target, &options.profile, &commit, epoch)
+            build_scar(target, &options.profile, &commit)
         })?;
         scars.insert(target, built);
     }
@@ -237,7 +237,10 @@ fn workspace_version() -> anyhow::Result<String> {
 }
 
 /// Builds the static `scar` for `target` with `profile` and returns it.
-fn build_scar(target: &str, profile: &str, commit: &str, epoch: u64) -> anyhow::Result<PathBuf> {
+///
+/// `SOURCE_DATE_EPOCH` reaches the build only when it is set already: the cc crate
+/// rebuilds C code (aws-lc) when it changes, and nothing built here embeds a date.
+fn build_scar(target: &str, profile: &str, commit: &str) -> anyhow::Result<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
@@ -261,8 +264,7 @@ fn build_scar(target: &str, profile: &str, commit: &str, epoch: u64) -> anyhow::
     .args(["--profile", profile, "--target", target])
     .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
     .env_remove("RUSTFLAGS")
-    .env("SCAR_BUILD_COMMIT", commit)
-    .env("SOURCE_DATE_EPOCH", epoch.to_string());
+    .env("SCAR_BUILD_COMMIT", commit);
     if target == AARCH64_MUSL {
         let cc = ["aarch64-linux-musl-gcc", "aarch64-linux-gnu-gcc"]
             .into_iter()
