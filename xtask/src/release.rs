@@ -827,3 +827,66 @@ pub fn check_arm64(version: &str, archive: &Path) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&work)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(dir: &Path, order: &[&str]) {
+        for name in order {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("{name}\n")).unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let exe = dir.join("bin/scar");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    /// Same files, written in another order at another time with other modes' group bits:
+    /// the same archive bytes, entries sorted, mtime the epoch, owner 0, modes 0755/0644.
+    #[test]
+    fn packing_depends_only_on_the_files() {
+        let base = std::env::temp_dir().join(format!("xtask-pack-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        stage(&a, &["bin/scar", "lib/scar/bootstrap", "README.md"]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        stage(&b, &["README.md", "lib/scar/bootstrap", "bin/scar"]);
+        let (ta, tb) = (base.join("a.tar.gz"), base.join("b.tar.gz"));
+        pack(&a, "scar-1-x", 1_700_000_000, &ta).unwrap();
+        pack(&b, "scar-1-x", 1_700_000_000, &tb).unwrap();
+        let bytes = std::fs::read(&ta).unwrap();
+        assert_eq!(bytes, std::fs::read(&tb).unwrap());
+        // gzip: no mtime (bytes 4..8), OS unknown.
+        assert_eq!(&bytes[4..8], &[0, 0, 0, 0]);
+        assert_eq!(bytes[9], 255);
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let h = entry.header();
+            assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            let path = entry.path().unwrap().display().to_string();
+            seen.push((path, h.mode().unwrap()));
+        }
+        let expected: Vec<(String, u32)> = [
+            ("scar-1-x", 0o755),
+            ("scar-1-x/README.md", 0o644),
+            ("scar-1-x/bin", 0o755),
+            ("scar-1-x/bin/scar", 0o755),
+            ("scar-1-x/lib", 0o755),
+            ("scar-1-x/lib/scar", 0o755),
+            ("scar-1-x/lib/scar/bootstrap", 0o644),
+        ]
+        .iter()
+        .map(|(p, m)| (p.to_string(), *m))
+        .collect();
+        let seen: Vec<(String, u32)> = seen
+            .into_iter()
+            .map(|(p, m)| (p.trim_end_matches('/').to_string(), m))
+            .collect();
+        assert_eq!(seen, expected);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
