@@ -349,7 +349,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 18] = [
+const TEST_TOOLS: [Tool; 19] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -411,6 +411,11 @@ const TEST_TOOLS: [Tool; 18] = [
     Tool::Apt {
         probe: "qemu-aarch64-static",
         package: "qemu-user-static",
+    },
+    // The release check renders a man page of the archive (`man -l`).
+    Tool::Apt {
+        probe: "man",
+        package: "man-db",
     },
     Tool::RustTarget(AARCH64_MUSL),
     Tool::Pip {

@@ -744,7 +744,42 @@ fn check_in(made: &Release, archive: &Path, dist: &Path, work: &Path) -> anyhow:
             "private",
         ])
         .args(["sh", "-c", &outer])
-        .current_dir(work))
+        .current_dir(work))?;
+    check_shell_files(&work.join(&top).join("share"))
+}
+
+/// The unpacked archive's completions load in bash (`complete -p scar`), and its man page
+/// renders (`man -l`).
+fn check_shell_files(share: &Path) -> anyhow::Result<()> {
+    let bash = share.join("bash-completion/completions/scar");
+    let out = Command::new("bash")
+        .args(["-c", "source \"$1\" && complete -p scar", "bash"])
+        .arg(&bash)
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !said.contains("-F _scar scar") {
+        bail!("{} does not load in bash: {said}", bash.display());
+    }
+    eprint!("release check: bash: {said}");
+    let page = share.join("man/man1/scar-init.1");
+    let out = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .env("LC_ALL", "C")
+        .output()
+        .context("cannot run man (apt-get install man-db)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.contains("NAME") || !text.contains("--image-file") {
+        bail!("man -l {} does not render: {text}", page.display());
+    }
+    eprintln!(
+        "release check: man -l {}: {} lines",
+        page.display(),
+        text.lines().count()
+    );
+    Ok(())
 }
 
 fn which(program: &str) -> anyhow::Result<PathBuf> {
