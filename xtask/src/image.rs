@@ -121,12 +121,22 @@ fn data_layer(path: &Path, count: usize, size: usize) -> anyhow::Result<()> {
 
 /// Writes a `docker save` archive from uncompressed layer tars.
 fn write_archive(dest: &Path, tag: &str, layers: &[&Path]) -> anyhow::Result<()> {
+    write_archive_for(dest, tag, layers, "amd64")
+}
+
+/// [`write_archive`] with the config's `architecture` (OCI's name).
+fn write_archive_for(
+    dest: &Path,
+    tag: &str,
+    layers: &[&Path],
+    architecture: &str,
+) -> anyhow::Result<()> {
     let mut diff_ids = Vec::new();
     for layer in layers {
         diff_ids.push(sha256_file(layer)?);
     }
     let config = serde_json::json!({
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "config": {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -181,6 +191,19 @@ pub fn busybox_docker_archive(dest: &Path) -> anyhow::Result<()> {
     let base = dir.join("base.tar");
     base_layer(&base)?;
     write_archive(dest, "scar-demo:latest", &[&base])?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// The demo image labelled `architecture` (its busybox is still this machine's): for the
+/// arm64 release check, where an x86_64 kernel runs that busybox natively under an arm64
+/// scar and supervisor run by qemu-user.
+pub fn busybox_docker_archive_labelled(dest: &Path, architecture: &str) -> anyhow::Result<()> {
+    let dir = dest.with_extension("layers");
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join("base.tar");
+    base_layer(&base)?;
+    write_archive_for(dest, "scar-demo:latest", &[&base], architecture)?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

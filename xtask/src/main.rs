@@ -5,9 +5,12 @@
 //!   it and shows its output and logs.
 //! - `test`: installs the test prerequisites (apt, pip) when missing, runs `cargo fmt
 //!   --check`, builds both supervisors, builds the workspace with clippy's lints (`-D
-//!   warnings`) and runs the whole test suite and each fuzz target briefly, saying how long
-//!   each step took. `.ci/run` calls it.
+//!   warnings`) and runs the whole test suite and each fuzz target briefly, then
+//!   `release-check`, saying how long each step took. `.ci/run` calls it.
 //! - `bench`: measures scar against baselines in the same run (see `bench.rs`).
+//! - `release`: `dist/scar-<version>-<target>.tar.gz` for x86_64 and aarch64 musl (a
+//!   static scar, both supervisors, completions, man pages, licences) and `SHA256SUMS`;
+//!   `release-check` runs the x86_64 archive where no Rust is (see `release.rs`).
 //! - `build-supervisor`: the static `bootstrap` at `target/supervisor/bootstrap`, and for
 //!   arm64 Lambda at `target/supervisor/aarch64/bootstrap` when the aarch64 musl target and
 //!   a cross C compiler are installed.
@@ -16,6 +19,7 @@ mod bench;
 mod demo;
 mod fuzz;
 mod image;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,9 +56,11 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
         Some("bench") => bench::run_bench(rest),
         Some("install-test-tools") => install_test_tools(),
         Some("fuzz") => fuzz::fuzz(rest),
+        Some("release") => release::release(rest),
+        Some("release-check") => release::release_check(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | bench [--quick] | build-supervisor [--debug] | install-test-tools | fuzz [TARGET] [--seconds N] | release [--profile dist|dist-check] [--target x86_64|aarch64|all] [--out DIR] | release-check [--profile P] [--arm64]>"
             );
             std::process::exit(2);
         }
@@ -343,7 +349,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 19] = [
+const TEST_TOOLS: [Tool; 20] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -410,6 +416,11 @@ const TEST_TOOLS: [Tool; 19] = [
     Tool::Apt {
         probe: "qemu-aarch64-static",
         package: "qemu-user-static",
+    },
+    // The release check renders a man page of the archive (`man -l`).
+    Tool::Apt {
+        probe: "man",
+        package: "man-db",
     },
     Tool::RustTarget(AARCH64_MUSL),
     Tool::Pip {
@@ -487,6 +498,9 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     // Every fuzz target, briefly: their corpora and regressions replay in `cargo test`
     // already; this keeps the harness building and finds what a few seconds find.
     phase("fuzz", || fuzz::fuzz(&["--seconds".into(), "5".into()]))?;
+    // The x86_64 release archive (a quicker profile, the same packaging) run where no Rust,
+    // compiler or build tree can be seen: init, run, put/get, rm from its files alone.
+    phase("release check", || release::release_check(&[]))?;
     eprintln!(
         "xtask: test: {:.0} s in all",
         started.elapsed().as_secs_f64()

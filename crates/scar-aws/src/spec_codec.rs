@@ -170,6 +170,8 @@ pub(crate) fn decode(out: &GetFunctionOutput, endpoint: Option<&str>) -> Functio
         api_url: (stored.variables.get(API_ID_VAR))
             .filter(|id| !id.is_empty())
             .map(|id| crate::api_url(id, &stored.region, endpoint)),
+        // Not recorded on AWS yet (the tags are nearly all taken: see the module's doc).
+        supervisor_version: None,
     }
 }
 

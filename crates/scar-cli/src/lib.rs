@@ -15,5 +15,6 @@
 pub mod args;
 pub mod commands;
 pub mod help;
+pub mod meta;
 pub mod printer;
 pub mod settings;

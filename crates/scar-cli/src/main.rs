@@ -4,6 +4,21 @@ use scar_core::ExitStatus;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Answered before clap: the version names the supervisors found, and the generators
+    // are hidden from the help.
+    if scar_cli::meta::wants_version(&args) {
+        scar_cli::meta::print_version(&scar_cli::printer::Printer::default());
+        return;
+    }
+    if let Some(generate) = scar_cli::meta::Generate::from_args(&args) {
+        let printer = scar_cli::printer::Printer::default();
+        let result = generate.map_err(std::io::Error::other);
+        if let Err(e) = result.and_then(|g| g.run(&printer)) {
+            printer.note(format!("error: {e}"));
+            std::process::exit(ExitStatus::Usage.code());
+        }
+        return;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -99,8 +99,9 @@ impl Context {
                 config.connection.endpoint_url = cli.endpoint_url.clone().filter(|u| !u.is_empty());
                 config.packaging.cache_dir = Some(self.home.join("cache"));
                 // Needed when a function is created; other commands need none.
-                config.packaging.supervisor = self.supervisor().ok();
-                config.packaging.supervisor_aarch64 = self.supervisor_aarch64();
+                let (x86_64, arm64) = self.lambda_supervisors();
+                config.packaging.supervisor = x86_64;
+                config.packaging.supervisor_aarch64 = arm64;
                 config.packaging.proot = self.proot();
                 config.packaging.extract.limits = self.settings.extract;
                 config.deployment.registry_override = self.ecr_registry.clone();
@@ -140,6 +141,24 @@ impl Context {
             main.as_deref(),
             &self.home,
         )
+    }
+
+    /// The supervisors of x86_64 and arm64 Lambda functions. On x86_64 the first is the
+    /// one found for this machine; on arm64 that one is arm64's, and x86_64's is
+    /// `x86_64/bootstrap` beside it (a release archive's `lib/scar/x86_64/bootstrap`).
+    fn lambda_supervisors(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        use scar_core::Architecture;
+        let main = self.supervisor().ok();
+        let arch = |p: &Path| scar_local::elf_architecture(p);
+        match main.as_deref().and_then(arch) {
+            Some(Architecture::Arm64) => {
+                let x86_64 = (main.as_deref().and_then(Path::parent))
+                    .map(|dir| dir.join("x86_64").join("bootstrap"))
+                    .filter(|p| arch(p) == Some(Architecture::X86_64));
+                (x86_64, self.supervisor_aarch64().or(main))
+            }
+            _ => (main, self.supervisor_aarch64()),
+        }
     }
 
     /// The proot zip packages carry ([`scar_local::find_proot`]), if there is one.

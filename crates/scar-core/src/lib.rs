@@ -37,3 +37,46 @@ pub use spec::{
 };
 pub use spec::{FileSystemSpec, VpcSpec};
 pub use spec_options::{Architecture, LogLevel, NetworkAccess};
+
+/// What precedes the version that the supervisor binary (`bootstrap`) carries in its bytes,
+/// followed by a NUL: `scar_runtime::VERSION_MARKER` writes it, `scar --version` reads it.
+pub const SUPERVISOR_VERSION_MARKER: &str = "scar-supervisor-version=";
+
+/// The version the supervisor binary `bytes` carries after [`SUPERVISOR_VERSION_MARKER`],
+/// if any (supervisors older than 0.1.0's marker carry none).
+pub fn supervisor_version_in(bytes: &[u8]) -> Option<String> {
+    let marker = SUPERVISOR_VERSION_MARKER.as_bytes();
+    let mut from = 0;
+    while let Some(at) = bytes[from..]
+        .windows(marker.len())
+        .position(|w| w == marker)
+    {
+        let start = from + at + marker.len();
+        let rest = &bytes[start..bytes.len().min(start + 64)];
+        if let Some(end) = rest.iter().position(|&b| b == 0) {
+            let version = &rest[..end];
+            let valid = |b: &u8| b.is_ascii_alphanumeric() || b".+-".contains(b);
+            if !version.is_empty() && version.iter().all(valid) {
+                return Some(String::from_utf8_lossy(version).into_owned());
+            }
+        }
+        from = start;
+    }
+    None
+}
+
+#[cfg(test)]
+mod version_marker_tests {
+    use super::*;
+
+    #[test]
+    fn the_supervisor_version_is_read_after_the_marker() {
+        let bytes = b"\x7fELF..scar-supervisor-version=\x01junk\0..scar-supervisor-version=0.2.0-rc.1\0rest";
+        assert_eq!(supervisor_version_in(bytes).as_deref(), Some("0.2.0-rc.1"));
+        assert_eq!(
+            supervisor_version_in(b"scar-supervisor-version=0.1.0"),
+            None
+        );
+        assert_eq!(supervisor_version_in(b"no marker here"), None);
+    }
+}

@@ -144,6 +144,12 @@ pub struct FunctionInfo {
     /// locally the route of the `scar serve` that is running; `None` (`null`) otherwise.
     #[serde(default)]
     pub api_url: Option<String>,
+    /// The version of the supervisor (`bootstrap`) the function was created with, read
+    /// from the binary's version marker ([`crate::supervisor_version_in`]): tells an old
+    /// function from a new one. `None` (`null`): a supervisor without a marker, a function
+    /// created before it was recorded, or a provider that does not record it (AWS, for now).
+    #[serde(default)]
+    pub supervisor_version: Option<String>,
 }
 
 /// The functions a [`Listing`] left out because they are not known to be the caller's.

@@ -139,6 +139,7 @@ impl LocalProvider {
                 created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 owner: None,
                 api_url: None,
+                supervisor_version: None,
             },
             root: PathBuf::new(),
             image_config: image.config.clone(),
@@ -152,8 +153,11 @@ impl LocalProvider {
         for bucket in &stored.info.spec.buckets() {
             self.buckets().create(bucket)?;
         }
-        self.layout()
-            .create(&stored, self.supervisor_for(&image.architecture)?, payload)?;
+        let supervisor = self.supervisor_for(&image.architecture)?;
+        // Recorded so that `ls` tells functions of an older supervisor; a file that cannot
+        // be read fails in `create` below.
+        stored.info.supervisor_version = crate::supervisor_version(supervisor).ok().flatten();
+        self.layout().create(&stored, supervisor, payload)?;
         Ok(stored.info)
     }
 

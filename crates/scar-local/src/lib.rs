@@ -51,5 +51,6 @@ pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::Processed;
 pub use supervisor::{
     can_run, elf_architecture, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
+    supervisor_version,
 };
 pub use surface::BackgroundJob;

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::LocalError;
 
 /// Where the supervisor is looked for, in order: `explicit` (`--supervisor`,
-/// `SCAR_SUPERVISOR`), `bootstrap` beside the running executable, `supervisor/bootstrap`
-/// one level up (the `cargo xtask build-supervisor` layout under `target/`), and
-/// `$SCAR_HOME/bin/bootstrap`. Only statically linked binaries qualify: the supervisor
+/// `SCAR_SUPERVISOR`), `bootstrap` beside the running executable, `../lib/scar/bootstrap`
+/// from it (an unpacked release archive, `cargo xtask release`: `bin/scar` and
+/// `lib/scar/bootstrap`), `supervisor/bootstrap` one level up (the `cargo xtask
+/// build-supervisor` layout under `target/`), and `$SCAR_HOME/bin/bootstrap`. Only statically linked binaries qualify: the supervisor
 /// runs inside images that may have no libc at all.
 pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, LocalError> {
     if let Some(path) = explicit {
@@ -29,6 +30,7 @@ pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, 
     {
         candidates.push(dir.join("bootstrap"));
         if let Some(up) = dir.parent() {
+            candidates.push(up.join("lib").join("scar").join("bootstrap"));
             candidates.push(up.join("supervisor").join("bootstrap"));
         }
     }
@@ -52,8 +54,9 @@ pub fn find_supervisor(explicit: Option<&Path>, home: &Path) -> Result<PathBuf, 
 
 /// The arm64 supervisor, for functions of `architectures: [arm64]`: `explicit`
 /// (`SCAR_SUPERVISOR_AARCH64`), else `aarch64/bootstrap` beside the supervisor `main` (the
-/// `cargo xtask build-supervisor` layout), else `$SCAR_HOME/bin/aarch64/bootstrap`; only a
-/// static aarch64 ELF qualifies.
+/// `cargo xtask build-supervisor` layout), else `../lib/scar/aarch64/bootstrap` from the
+/// running executable (a release archive's layout), else
+/// `$SCAR_HOME/bin/aarch64/bootstrap`; only a static aarch64 ELF qualifies.
 pub fn find_supervisor_aarch64(
     explicit: Option<&Path>,
     main: Option<&Path>,
@@ -65,12 +68,29 @@ pub fn find_supervisor_aarch64(
             .and_then(Path::parent)
             .map(|dir| dir.join("aarch64").join("bootstrap"))
             .into_iter()
+            .chain(
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+                    .map(|up| {
+                        up.join("lib")
+                            .join("scar")
+                            .join("aarch64")
+                            .join("bootstrap")
+                    }),
+            )
             .chain([home.join("bin").join("aarch64").join("bootstrap")])
             .collect(),
     };
     candidates.into_iter().find(|c| {
         elf_machine(c).is_ok_and(|m| m == ELF_AARCH64) && is_static_elf(c).unwrap_or(false)
     })
+}
+
+/// The version the supervisor at `path` carries ([`scar_core::supervisor_version_in`]):
+/// `Ok(None)` for one without a version marker (older than scar 0.1.0's).
+pub fn supervisor_version(path: &Path) -> std::io::Result<Option<String>> {
+    Ok(scar_core::supervisor_version_in(&std::fs::read(path)?))
 }
 
 /// ELF's machine number of aarch64.

@@ -34,3 +34,35 @@ pub mod storage;
 pub use container::ContainerRoot;
 pub use run::{Invocation, Startup, Supervisor, SupervisorError};
 pub use storage::{DirStorage, Storage};
+
+/// The supervisor's version as the `bootstrap` binary carries it:
+/// [`scar_core::SUPERVISOR_VERSION_MARKER`], the version, a NUL. `scar --version` reads it
+/// from the file's bytes ([`scar_core::supervisor_version_in`]) without running it: an
+/// arm64 supervisor does not run on x86_64 without qemu.
+pub const VERSION_MARKER: &str =
+    concat!("scar-supervisor-version=", env!("CARGO_PKG_VERSION"), "\0");
+
+/// [`VERSION_MARKER`] as bytes, for a `#[used]` static of the `bootstrap` binary.
+pub const fn version_marker<const N: usize>() -> [u8; N] {
+    let bytes = VERSION_MARKER.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N && i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn the_embedded_marker_reads_back_as_this_version() {
+        let marker: [u8; super::VERSION_MARKER.len()] = super::version_marker();
+        assert!(super::VERSION_MARKER.starts_with(scar_core::SUPERVISOR_VERSION_MARKER));
+        assert_eq!(
+            scar_core::supervisor_version_in(&marker).as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

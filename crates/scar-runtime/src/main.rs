@@ -7,7 +7,20 @@ use scar_core::event::{ProxyResponse, Response, FUNCTION_ERROR_TYPE};
 use scar_core::ExecutionMode;
 use scar_runtime::{Invocation, Supervisor};
 
+/// The version, where `scar --version` finds it in this file's bytes (kept by `#[used]`
+/// through LTO and stripping).
+#[used]
+static EMBEDDED_VERSION: [u8; scar_runtime::VERSION_MARKER.len()] = scar_runtime::version_marker();
+
 fn main() -> Result<(), lambda_runtime::Error> {
+    // Lambda and AWS Batch start it without arguments; this is for people.
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        println!(
+            "bootstrap (scar's supervisor) {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(());
+    }
     if scar_runtime::oneshot::requested() {
         // Before any thread starts: it sets SCAR_BATCH_JOB in the process's environment.
         std::process::exit(scar_runtime::oneshot::run_from_environment());

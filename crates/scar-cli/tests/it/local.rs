@@ -462,3 +462,39 @@ fn a_function_with_an_api_gateway_is_kept_locally() {
     assert_eq!(scar.run(&["run", "-n", "api-local"]).ok().stdout, "hello\n");
     scar.run(&["rm", "-n", "api-local"]).ok();
 }
+
+/// `init --json` and `ls --json` say which supervisor a function was created with: the
+/// version its binary carries (`scar_runtime::VERSION_MARKER`), so that an old function
+/// can be told from a new one; `null` for a supervisor without the marker.
+#[test]
+fn a_function_records_its_supervisors_version() {
+    let Some((scar, _work, _image, archive)) = setup() else {
+        return;
+    };
+    let Some(supervisor) = support::supervisor() else {
+        return;
+    };
+    let carried = scar_core::supervisor_version_in(&std::fs::read(&supervisor).unwrap());
+    let expected = serde_json::json!(carried);
+    let info = scar
+        .init_from("sv-version", &archive, &["--json"])
+        .ok()
+        .json();
+    assert_eq!(info["supervisor_version"], expected, "{info}");
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["supervisor_version"], expected, "{listed}");
+    let version = scar.run(&["--version"]).ok().stdout;
+    assert!(
+        version.starts_with(&format!("scar {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(
+        version.contains(&format!(
+            "supervisor (x86_64): {} {}",
+            carried.as_deref().unwrap_or("(no version)"),
+            supervisor.display()
+        )),
+        "{version}"
+    );
+    scar.run(&["rm", "-n", "sv-version"]).ok();
+}
