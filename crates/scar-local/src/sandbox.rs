@@ -201,14 +201,23 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// What [`spawn`] calls as soon as the sandbox's namespaces exist, before its mounts and
+/// its runtime's `exec`: with the id of the process that holds them (the middle process).
+pub(crate) type OnNamespaces = Box<dyn FnOnce(u32) + Send>;
+
 /// Starts the supervisor in a new sandbox. The returned child is the middle process: kill
 /// it and the whole sandbox goes. With it come the listening sockets of `spec.listen`, in
-/// the sandbox's network namespace.
-pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<(Child, Vec<std::net::TcpListener>)> {
-    if spec.listen.len() > MAX_LISTENERS {
+/// the sandbox's network namespace; `early` is called (from another thread) once the
+/// namespaces exist, while the sandbox is still being built.
+pub(crate) fn spawn(
+    spec: SandboxSpec<'_>,
+    early: Option<OnNamespaces>,
+) -> std::io::Result<(Child, Vec<std::net::TcpListener>)> {
+    let count = spec.listen.len();
+    if count > MAX_LISTENERS || count == 0 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("a sandbox listens on at most {MAX_LISTENERS} addresses"),
+            format!("a sandbox listens on 1 to {MAX_LISTENERS} addresses"),
         ));
     }
     let mut prepared = prepare(&spec)?;
@@ -228,28 +237,40 @@ pub(crate) fn spawn(spec: SandboxSpec<'_>) -> std::io::Result<(Child, Vec<std::n
     unsafe {
         cmd.pre_exec(move || enter(&prepared));
     }
-    let child = cmd.spawn()?;
+    // The sandbox's message arrives while `spawn` still waits for its `exec`: a thread
+    // takes it then, so that `early` runs at once. It ends with the message, or when no
+    // message will come (both ends of the sandbox's side closed: it failed).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("scar-sandbox-net".into())
+        .spawn(move || {
+            let received = receive_fds(&ours, count);
+            if let (Ok((pid, _)), Some(early)) = (&received, early) {
+                early(*pid);
+            }
+            let _ = tx.send(received);
+        })?;
+    let spawned = cmd.spawn();
     drop(theirs);
+    let child = spawned?;
     // The sandbox sent its listeners before its runtime's `exec`, which `spawn` waited for.
-    let listeners = receive_fds(&ours, spec.listen.len())?
-        .into_iter()
-        .map(std::net::TcpListener::from)
-        .collect();
+    let (_, fds) = rx.recv().map_err(|_| {
+        std::io::Error::other("the sandbox did not hand over its network sockets")
+    })??;
+    let listeners = fds.into_iter().map(std::net::TcpListener::from).collect();
     Ok((child, listeners))
 }
 
-/// The `count` descriptors waiting on `channel` (one message, `SCM_RIGHTS`).
+/// The sender's process id and the `count` descriptors of the message on `channel` (one
+/// message, `SCM_RIGHTS`), waiting for it.
 fn receive_fds(
     channel: &std::os::unix::net::UnixStream,
     count: usize,
-) -> std::io::Result<Vec<OwnedFd>> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    let mut byte = [0u8; 1];
+) -> std::io::Result<(u32, Vec<OwnedFd>)> {
+    let mut pid = [0u8; 4];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: pid.as_mut_ptr().cast(),
+        iov_len: pid.len(),
     };
     let mut control = [0u64; 16];
     // SAFETY: msghdr points at buffers we own for the duration of the call; the control
@@ -260,12 +281,13 @@ fn receive_fds(
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&control);
-        let n = libc::recvmsg(
-            channel.as_raw_fd(),
-            &mut msg,
-            libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
-        );
-        if n < 0 {
+        let n = loop {
+            let n = libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break n;
+            }
+        };
+        if n != pid.len() as isize {
             return Err(std::io::Error::other(format!(
                 "the sandbox did not hand over its network sockets: {}",
                 std::io::Error::last_os_error()
@@ -290,7 +312,7 @@ fn receive_fds(
                 fds.len()
             )));
         }
-        Ok(fds)
+        Ok((u32::from_ne_bytes(pid), fds))
     }
 }
 
@@ -411,10 +433,11 @@ unsafe fn enter_network(p: &Prepared) -> std::io::Result<()> {
             check(libc::listen(fd, 1024), "listen inside the sandbox")?;
         }
         let n = p.listen.len();
-        let mut byte = [0u8; 1];
+        // The data: this process's id, as the host sees it (its namespaces' holder).
+        let mut pid = (libc::getpid() as u32).to_ne_bytes();
         let mut iov = libc::iovec {
-            iov_base: byte.as_mut_ptr().cast(),
-            iov_len: 1,
+            iov_base: pid.as_mut_ptr().cast(),
+            iov_len: pid.len(),
         };
         let mut control = [0u64; 16];
         let mut msg: libc::msghdr = std::mem::zeroed();
@@ -432,7 +455,7 @@ unsafe fn enter_network(p: &Prepared) -> std::io::Result<()> {
         for fd in &fds[..n] {
             libc::close(*fd);
         }
-        if sent != 1 {
+        if sent != pid.len() as isize {
             return check(-1, "hand the sandbox's sockets over");
         }
     }

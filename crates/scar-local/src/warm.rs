@@ -177,38 +177,16 @@ impl LocalProvider {
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
         let started = Instant::now();
-        let (child, mut listeners) = sandbox::spawn(sandbox::SandboxSpec {
-            root: &stored.root,
-            opt_dir: environment.opt.as_deref(),
-            program: &environment.program,
-            args: environment.args,
-            workdir: environment.workdir.as_deref(),
-            env: environment.env,
-            log: handle,
-            tmp_mb: 512,
-            binds: environment.binds,
-            cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
-            listen: std::iter::once(network::RUNTIME_API)
-                .chain(forwarded.iter().copied())
-                .collect(),
-        })
-        .map_err(|source| LocalError::Sandbox {
-            function: spec.name.clone(),
-            hint: sandbox_hint(&source),
-            source,
-        })?;
-        let runtime_listener = listeners.remove(0);
         let (ready_tx, ready) = tokio::sync::watch::channel(!outbound);
-        let api = RuntimeApi::serve(runtime_listener, ready).map_err(LocalError::io(
-            "cannot serve the Runtime API of",
-            &spec.name,
-        ))?;
-        let forwarders = network::Forwarders::start(listeners.into_iter().zip(forwarded).collect())
-            .map_err(LocalError::io("cannot forward ports into", &spec.name))?;
-        let outbound = match (outbound, child.id()) {
-            (true, Some(pid)) => {
-                let log = log.handle().ok();
-                Some(NetworkTask(tokio::spawn(async move {
+        // Outbound network starts as soon as the sandbox's namespaces exist, while its
+        // mounts are made and its runtime starts (the first invocation waits for it).
+        let network_task = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let early: Option<sandbox::OnNamespaces> = outbound.then(|| {
+            let runtime = tokio::runtime::Handle::current();
+            let slot = network_task.clone();
+            let log = log.handle().ok();
+            Box::new(move |pid: u32| {
+                let task = runtime.spawn(async move {
                     let result = network::Outbound::start(pid).await;
                     if let (Err(why), Some(mut log)) = (&result, log) {
                         use std::io::Write;
@@ -216,10 +194,44 @@ impl LocalProvider {
                     }
                     let _ = ready_tx.send(true);
                     result.ok()
-                })))
-            }
-            _ => None,
-        };
+                });
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(NetworkTask(task));
+                }
+            }) as sandbox::OnNamespaces
+        });
+        let (child, mut listeners) = sandbox::spawn(
+            sandbox::SandboxSpec {
+                root: &stored.root,
+                opt_dir: environment.opt.as_deref(),
+                program: &environment.program,
+                args: environment.args,
+                workdir: environment.workdir.as_deref(),
+                env: environment.env,
+                log: handle,
+                tmp_mb: 512,
+                binds: environment.binds,
+                cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
+                listen: std::iter::once(network::RUNTIME_API)
+                    .chain(forwarded.iter().copied())
+                    .collect(),
+            },
+            early,
+        )
+        .map_err(|source| LocalError::Sandbox {
+            function: spec.name.clone(),
+            hint: sandbox_hint(&source),
+            source,
+        })?;
+        let runtime_listener = listeners.remove(0);
+        let api = RuntimeApi::serve(runtime_listener, ready).map_err(LocalError::io(
+            "cannot serve the Runtime API of",
+            &spec.name,
+        ))?;
+        let forwarders = network::Forwarders::start(listeners.into_iter().zip(forwarded).collect())
+            .map_err(LocalError::io("cannot forward ports into", &spec.name))?;
+        // Set by the sandbox's thread before `spawn` returned.
+        let outbound = network_task.lock().ok().and_then(|mut slot| slot.take());
         Ok(Sandbox {
             child,
             api,

@@ -37,7 +37,9 @@ fn host_address() -> IpAddr {
 fn probes(targets: &[(&str, String, u16)]) -> String {
     let mut script = String::from(
         r#"probe() {
-  out=$(printf 'GET /ping HTTP/1.0\r\n\r\n' | nc -w 3 "$2" "$3" 2>&1 | head -1 | tr -d '\r')
+  # The request, then stdin held open a moment: busybox nc half-closes the connection at
+  # the end of its input, and an HTTP server may close at once on that, unanswered.
+  out=$( (printf 'GET /ping HTTP/1.0\r\n\r\n'; [ "$4" = hold ] && sleep 0.5) | nc -w 3 "$2" "$3" 2>&1 | head -1 | tr -d '\r')
   case "$out" in
     *refused*) echo "$1:refused" ;;
     HTTP/*) echo "$1:$(echo "$out" | cut -d' ' -f2)" ;;
@@ -49,7 +51,8 @@ echo "resolv:$(cat /etc/resolv.conf 2>/dev/null | head -1)"
 "#,
     );
     for (name, host, port) in targets {
-        script.push_str(&format!("probe {name} {host} {port}\n"));
+        let hold = if *port == 9001 { " hold" } else { "" };
+        script.push_str(&format!("probe {name} {host} {port}{hold}\n"));
     }
     script
 }
