@@ -280,7 +280,8 @@ fn receive_fds(
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
+        // `as _`: socklen_t on musl, size_t on glibc.
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
         let n = loop {
             let n = libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
             if n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -401,7 +402,8 @@ unsafe fn enter_network(p: &Prepared) -> std::io::Result<()> {
         req.ifr_name[0] = b'l' as libc::c_char;
         req.ifr_name[1] = b'o' as libc::c_char;
         req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as i16;
-        let up = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
+        // `as _`: the request is an int on musl, an unsigned long on glibc.
+        let up = libc::ioctl(s, libc::SIOCSIFFLAGS as _, &req);
         libc::close(s);
         check(up, "bring up the sandbox's loopback")?;
         if p.listen.is_empty() {
@@ -444,12 +446,11 @@ unsafe fn enter_network(p: &Prepared) -> std::io::Result<()> {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen =
-            libc::CMSG_SPACE((n * std::mem::size_of::<libc::c_int>()) as u32) as usize;
+        msg.msg_controllen = libc::CMSG_SPACE((n * std::mem::size_of::<libc::c_int>()) as u32) as _;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN((n * std::mem::size_of::<libc::c_int>()) as u32) as usize;
+        (*cmsg).cmsg_len = libc::CMSG_LEN((n * std::mem::size_of::<libc::c_int>()) as u32) as _;
         std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), n);
         let sent = libc::sendmsg(p.channel, &msg, libc::MSG_NOSIGNAL);
         for fd in &fds[..n] {
