@@ -769,6 +769,17 @@ fn time_and_peak(cmd: &mut Command) -> anyhow::Result<(Duration, f64)> {
     Ok((took, usage.ru_maxrss as f64 / 1024.0))
 }
 
+/// The script both launcher benches run: a checksum of its input file, written as an
+/// output. Written once under `work`; returns its path.
+fn checksum_script(work: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let script = work.join("checksum.sh");
+    std::fs::write(
+        &script,
+        "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
+    )?;
+    Ok(script)
+}
+
 /// The launcher over `sizes` files each (a fresh function and bucket each time): time per
 /// file and the launcher's peak memory, which should stay flat as the work grows.
 fn launcher_growth(
@@ -777,11 +788,7 @@ fn launcher_growth(
     work: &Path,
     sizes: &[usize],
 ) -> anyhow::Result<()> {
-    let script = work.join("checksum.sh");
-    std::fs::write(
-        &script,
-        "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
-    )?;
+    let script = checksum_script(work)?;
     println!("the launcher as the work grows (--concurrency 2, the checksum script):");
     let mut first: Option<f64> = None;
     for &n in sizes {
@@ -831,11 +838,7 @@ fn files_per_second(
     work: &Path,
     n: usize,
 ) -> anyhow::Result<()> {
-    let script = work.join("checksum.sh");
-    std::fs::write(
-        &script,
-        "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
-    )?;
+    let script = checksum_script(work)?;
     let home = work.join("home-files");
     run(scar_in(&home)
         .args(["init", "-n", "files", "-es", "bench-files", "-if"])
