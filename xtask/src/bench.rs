@@ -141,21 +141,32 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             cmd.arg("/bin/true");
             cmd
         };
+        // `scar run --warm`: handed to a running `scar serve`, in its warm sandbox.
+        let served = Served::start(&scar_in, &home)?;
+        let warm_run = || {
+            let mut cmd = scar_run("bench");
+            cmd.arg("--warm");
+            cmd
+        };
         // Warm the page cache and the root once before measuring.
         time(&mut scar_run("bench"))?;
         time(&mut scar_run("bench-offline"))?;
+        time(&mut warm_run())?;
         let (mut direct, mut scar_runs, mut offline_runs) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut bare_runs, mut bare_net_runs) = (Vec::new(), Vec::new());
+        let (mut bare_runs, mut bare_net_runs, mut warm_runs) =
+            (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             // Interleaved, so that all see the same machine load.
             direct.push(time(Command::new("/bin/sh").arg(&script))?);
             scar_runs.push(time(&mut scar_run("bench"))?);
             offline_runs.push(time(&mut scar_run("bench-offline"))?);
+            warm_runs.push(time(&mut warm_run())?);
             bare_runs.push(time(&mut bare(false))?);
             bare_net_runs.push(time(&mut bare(true))?);
         }
+        drop(served);
         let (d, s, o) = (median(direct), median(scar_runs), median(offline_runs));
-        let (b, bn) = (median(bare_runs), median(bare_net_runs));
+        let (b, bn, w) = (median(bare_runs), median(bare_net_runs), median(warm_runs));
         let x = |a: Duration| a.as_secs_f64() / d.as_secs_f64();
         println!("fresh `scar run` of a trivial script, median of {n}:");
         println!("  sh directly:                      {}", ms(d));
@@ -169,6 +180,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             ms(o),
             x(o),
             ms(s.saturating_sub(o))
+        );
+        println!(
+            "  scar run --warm (in scar serve):  {} ({:.1}x direct; {} over it)",
+            ms(w),
+            x(w),
+            ms(w.saturating_sub(d))
         );
         println!(
             "  unshare user+mount+pid:           {} ({:.1}x direct)",
@@ -258,6 +275,30 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
 struct Served {
     child: std::process::Child,
     address: String,
+}
+
+impl Served {
+    /// `scar serve` on `home`, once it listens.
+    fn start(scar_in: &dyn Fn(&Path) -> Command, home: &Path) -> anyhow::Result<Served> {
+        use std::io::BufRead as _;
+        let mut child = scar_in(home)
+            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("serve's stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().context("serve printed nothing")??;
+        let served = Served {
+            child,
+            address: serde_json::from_str::<serde_json::Value>(&first)?["listening"]
+                .as_str()
+                .context("no listening address")?
+                .trim_start_matches("http://")
+                .to_string(),
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(served)
+    }
 }
 
 impl Drop for Served {
@@ -397,27 +438,11 @@ fn http_round_trips(
     work: &Path,
     n: usize,
 ) -> anyhow::Result<()> {
-    use std::io::BufRead as _;
     let home = work.join("home-http");
     run(scar_in(&home)
         .args(["init", "-n", "echo", "-if"])
         .arg(image))?;
-    let mut child = scar_in(&home)
-        .args(["serve", "--listen", "127.0.0.1:0", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().context("serve's stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let first = lines.next().context("serve printed nothing")??;
-    let served = Served {
-        child,
-        address: serde_json::from_str::<serde_json::Value>(&first)?["listening"]
-            .as_str()
-            .context("no listening address")?
-            .trim_start_matches("http://")
-            .to_string(),
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let served = Served::start(scar_in, &home)?;
     let script = "echo \"$EVENT\"";
     let body = serde_json::to_vec(&serde_json::json!({"script": script}))?;
     let path = "/2015-03-31/functions/echo/invocations";

@@ -328,6 +328,15 @@ pub struct RunArgs {
     /// JSON still holds it).
     #[arg(short = 'o', long = "output-file", value_name = "FILE", conflicts_with_all = ["event_source", "run_async"], help_heading = OUTPUT)]
     pub output_file: Option<PathBuf>,
+    /// Warm reuse: hand the invocation to the `scar serve` running on this scar home, to
+    /// run in one of its warm sandboxes; without one, a sandbox of its own (local
+    /// provider; the default is the config's `local.warm`, `SCAR_WARM`). On AWS, Lambda
+    /// reuses warm sandboxes by itself.
+    #[arg(long, conflicts_with_all = ["event_source", "run_async", "fresh"], help_heading = INVOCATION)]
+    pub warm: bool,
+    /// A sandbox of its own even when `local.warm` or `SCAR_WARM` says `--warm`.
+    #[arg(long, conflicts_with_all = ["event_source", "run_async"], help_heading = INVOCATION)]
+    pub fresh: bool,
     /// The whole event, as JSON, sent as it is (for a function whose runtime is its
     /// image's own: `--runtime-client image`); `@FILE` reads it from a file.
     #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["script", "environment", "args", "event_source"], help_heading = INVOCATION)]

@@ -122,6 +122,7 @@ impl Context {
                 .with_extract_limits(self.settings.extract)
                 .with_registry_mirrors(self.settings.mirrors.clone())
                 .with_concurrency(self.settings.concurrency as usize)
+                .with_warm_reuse(self.settings.warm)
                 .with_background(background)
                 .with_notices(|n| Printer::default().warn(n)),
         )

@@ -142,6 +142,21 @@ fn env_number<T: std::str::FromStr>(
     }
 }
 
+/// A yes-or-no environment variable: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+fn env_bool(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<bool>, ConfigError> {
+    let Some(value) = env(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError::Mirror {
+            at: name.into(),
+            reason: format!("expected 1 or 0 (true or false), not {value:?}"),
+        }),
+    }
+}
+
 /// How far an image may expand when its layers are extracted. Images are untrusted: a
 /// 6 MB gzip layer can expand to 6 GB, so extraction stops at these bounds with an error
 /// that names the bound (`0` turns a check off).
@@ -330,6 +345,9 @@ pub struct LocalSection {
     /// Sandboxes run at once; 0 means the number of cores.
     #[serde(default)]
     pub concurrency: u32,
+    /// Whether `scar run` hands its invocation to a running `scar serve` (warm reuse).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
@@ -468,6 +486,8 @@ pub struct Overrides {
     pub region: Option<String>,
     pub iam_role: Option<String>,
     pub concurrency: Option<u32>,
+    /// `run --warm` (`Some(true)`) or `run --fresh` (`Some(false)`).
+    pub warm: Option<bool>,
     /// `--profile`.
     pub profile: Option<String>,
 }
@@ -500,6 +520,9 @@ pub struct Settings {
     pub lambda_environment: BTreeMap<String, String>,
     /// 0 means the number of cores.
     pub concurrency: u32,
+    /// Whether `scar run` hands its invocation to a running `scar serve` (flags `--warm`
+    /// / `--fresh`, `SCAR_WARM`, `local.warm`; default off).
+    pub warm: bool,
     pub log_retention_days: u32,
     /// Bounds on image extraction.
     pub extract: ExtractLimits,
@@ -659,6 +682,10 @@ impl Settings {
                 .concurrency
                 .or(num("SCAR_CONCURRENCY")?)
                 .unwrap_or(file.local.concurrency),
+            warm: match flags.warm {
+                Some(warm) => warm,
+                None => env_bool(env, "SCAR_WARM")?.unwrap_or(file.local.warm),
+            },
             log_retention_days: file.aws.cloudwatch.log_retention_policy_in_days,
             extract: ExtractLimits::resolve(env, file.extract.as_ref())?,
             mirrors: RegistryMirrors::resolve(env, file.registry.as_ref())?,

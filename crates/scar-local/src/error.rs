@@ -76,6 +76,12 @@ pub enum LocalError {
     Surface(#[from] scar_core::provider::SurfaceError),
     #[error("function {0:?} is being served by another scar process (`scar serve` or a launcher): let it finish, or stop it first")]
     Busy(String),
+    /// An invocation handed to a running `scar serve` failed there (see `handoff`).
+    #[error("{message}")]
+    Served {
+        category: ErrorCategory,
+        message: String,
+    },
 }
 
 impl LocalError {
@@ -113,6 +119,7 @@ impl Categorized for LocalError {
             LocalError::Image(e) => e.category(),
             LocalError::Supervisor { .. } => ErrorCategory::Function,
             LocalError::NoSupervisor(_) => ErrorCategory::Usage,
+            LocalError::Served { category, .. } => *category,
             _ => ErrorCategory::Provider,
         }
     }

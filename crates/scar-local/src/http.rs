@@ -38,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::gateway;
+use crate::handoff;
 use crate::state::StoredFunction;
 use crate::{LocalError, LocalProvider};
 
@@ -470,6 +471,8 @@ impl Context<'_> {
             }
         };
         let tail = header("x-amz-log-type").as_deref() == Some("Tail");
+        // A `scar run` handed over (see `handoff`): scar's whole response, not Lambda's.
+        let full = header(handoff::FULL_RESPONSE_HEADER).as_deref() == Some(handoff::FULL_RESPONSE);
         let limit = match kind {
             InvocationType::Event => lambda::MAX_ASYNC_PAYLOAD_BYTES,
             _ => lambda::MAX_SYNC_PAYLOAD_BYTES,
@@ -528,6 +531,9 @@ impl Context<'_> {
                     .invoke_event(&stored, event, Some(request_id.to_string()))
                     .await
                     .map_err(|e| ApiError::service(&e))?;
+                if full {
+                    return Ok(reply(StatusCode::OK, to_json(&response)));
+                }
                 let (payload, unhandled) = lambda_answer(spec.runtime_client, &response);
                 let mut out = reply(StatusCode::OK, payload);
                 let headers = out.headers_mut();
@@ -823,7 +829,11 @@ impl ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             kind: "ServiceException",
-            body: json!({"Type": "Service", "message": error.to_string()}),
+            body: json!({
+                "Type": "Service",
+                "message": error.to_string(),
+                "category": handoff::category_name(error.category()),
+            }),
         }
     }
 

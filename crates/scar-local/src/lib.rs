@@ -27,6 +27,7 @@ mod environment;
 mod error;
 mod events;
 mod gateway;
+mod handoff;
 mod http;
 mod init;
 mod invocation;

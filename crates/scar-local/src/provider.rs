@@ -43,6 +43,8 @@ pub struct LocalProvider {
     background: Option<PathBuf>,
     /// Where the provider's notices go (the library prints nothing).
     notices: Box<dyn Fn(&str) + Send + Sync>,
+    /// Whether a synchronous invocation goes to a running `scar serve` (see `handoff`).
+    warm_reuse: bool,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -80,6 +82,7 @@ impl LocalProvider {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             background: None,
             notices: Box::new(|_| {}),
+            warm_reuse: false,
         }
     }
 
@@ -91,6 +94,19 @@ impl LocalProvider {
         std::path::Path::new(&format!("/proc/{}", serve.pid))
             .exists()
             .then_some(serve.url)
+    }
+
+    /// Warm reuse: a synchronous [`invoke`](scar_core::provider::Provider::invoke) is
+    /// handed to the `scar serve` running on this home, when one runs, and runs in one of
+    /// its warm sandboxes; without one it runs in a sandbox of its own, as it does when
+    /// this is off (the default).
+    pub fn with_warm_reuse(mut self, on: bool) -> Self {
+        self.warm_reuse = on;
+        self
+    }
+
+    pub(crate) fn warm_reuse(&self) -> bool {
+        self.warm_reuse
     }
 
     /// Invocations at once when a launch does not say (default: the number of cores).

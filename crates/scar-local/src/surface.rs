@@ -254,7 +254,20 @@ impl Provider for LocalProvider {
             lambda::MAX_SYNC_PAYLOAD_BYTES,
             "InvokeFunction",
         )?;
-        let response = self.invoke_event(&stored, event, None).await?;
+        let served = match self.warm_reuse().then(|| self.serve_url()).flatten() {
+            // Its timeout is the server's to enforce; this only bounds a server that hangs.
+            Some(url) => {
+                let wait = Duration::from_secs(u64::from(stored.info.spec.timeout_s) + 60);
+                crate::handoff::invoke(&url, name, event.clone(), wait)
+                    .await
+                    .transpose()?
+            }
+            None => None,
+        };
+        let response = match served {
+            Some(response) => response,
+            None => self.invoke_event(&stored, event, None).await?,
+        };
         // `scar log -ri` reads the invocation's lines; not read here, on the hot path.
         let log_tail = None;
         Ok(Invocation { response, log_tail })

@@ -119,6 +119,13 @@ pub(crate) fn context(cli: &Cli, printer: &Printer) -> Result<Context, Failure> 
         overrides.description = a.description.clone();
         overrides.iam_role = a.iam_role.clone();
     }
+    if let Command::Run(a) = &cli.command {
+        overrides.warm = match (a.warm, a.fresh) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+    }
     let ctx = Context::load(
         overrides,
         cli.provider.as_deref(),

@@ -826,3 +826,81 @@ fn the_api_gateway_route_gives_up_after_29_seconds_and_the_invocation_runs_on() 
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// `scar run --warm` (and `SCAR_WARM`, `local.warm`) hands its invocation to the running
+/// `scar serve`: it runs in the server's warm sandbox (the same log stream from one call to
+/// the next, and the `/tmp` the previous call left), and prints and exits as a sandbox of
+/// its own would have. Without a server it runs in a sandbox of its own.
+#[test]
+fn scar_run_warm_hands_its_invocation_to_a_running_serve_and_runs_alone_without_one() {
+    let Some((scar, work, _)) = with_echo(&[]) else {
+        return;
+    };
+    let script = super::common::write_file(
+        work.path(),
+        "probe.sh",
+        "echo probe\n[ -e /tmp/seen ] && echo warm-again\ntouch /tmp/seen\nexit ${CODE:-0}\n",
+    );
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = scar.command();
+        cmd.args(["run", "-n", "echo", "-s", &script, "-j"])
+            .args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        scar_test_support::scar::Run::of(&mut cmd)
+    };
+    let stream =
+        |r: &scar_test_support::scar::Run| r.json()["log_stream"].as_str().unwrap().to_string();
+    let alone = run(&[], &[]).ok();
+    let alone_failed = run(&["-e", "CODE=3"], &[]);
+    assert_eq!(alone.json()["output"], "probe\n", "{alone:#?}");
+    // Without a server, --warm runs alone too.
+    let fallback = run(&["--warm"], &[]).ok();
+    assert_eq!(fallback.json()["output"], "probe\n");
+    assert_ne!(stream(&fallback), stream(&alone));
+
+    let served = Served::start(&scar, &[]);
+    let first = run(&["--warm"], &[]).ok();
+    let again = run(&["--warm"], &[]).ok();
+    assert_eq!(first.json()["output"], "probe\n", "{first:#?}");
+    assert_eq!(stream(&again), stream(&first), "not the same warm sandbox");
+    assert_eq!(again.json()["output"], "probe\nwarm-again\n", "{again:#?}");
+    // The answer is the one a sandbox of its own gives: the same fields.
+    let keys = |v: serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(again.json()), keys(alone.json()));
+    // The environment variable and the config key say the same; --fresh overrides them.
+    let by_env = run(&[], &[("SCAR_WARM", "1")]).ok();
+    assert_eq!(stream(&by_env), stream(&first));
+    let fresh = run(&["--fresh"], &[("SCAR_WARM", "1")]).ok();
+    assert_ne!(stream(&fresh), stream(&first));
+    assert_eq!(fresh.json()["output"], "probe\n", "{fresh:#?}");
+    let not_told = run(&[], &[]).ok();
+    assert_ne!(
+        stream(&not_told),
+        stream(&first),
+        "warm reuse is the user's choice"
+    );
+    let config = scar.home.path().join("scar.cfg");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    cfg["local"]["warm"] = serde_json::json!(true);
+    std::fs::write(&config, cfg.to_string()).unwrap();
+    let by_config = run(&[], &[]).ok();
+    assert_eq!(stream(&by_config), stream(&first));
+    assert!(!by_config.stderr.contains("warning"), "{by_config:#?}");
+    // A failed script: the exit status and the response of a sandbox of its own.
+    let failed = run(&["--warm", "-e", "CODE=3"], &[]);
+    assert_eq!(failed.status, alone_failed.status, "{failed:#?}");
+    assert_eq!(failed.json()["exit_code"], 3, "{failed:#?}");
+    assert_eq!(failed.json()["exit_code"], alone_failed.json()["exit_code"]);
+    assert_eq!(stream(&failed), stream(&first));
+    // Bad input is refused as such.
+    run(&[], &[("SCAR_WARM", "maybe")]).assert_refused("SCAR_WARM");
+    run(&["--warm", "--async"], &[]).assert_refused("--async");
+    drop(served);
+    // The server gone, the config's warm reuse runs alone again.
+    let after = run(&[], &[]).ok();
+    assert_ne!(stream(&after), stream(&first));
+    assert_eq!(after.json()["output"], "probe\n");
+}

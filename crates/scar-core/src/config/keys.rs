@@ -55,6 +55,7 @@ const KEYS: &[(&str, Fate)] = &[
     ("provider", Read),
     ("local", Section),
     ("local.concurrency", Read),
+    ("local.warm", Read),
     ("extract", Section),
     ("extract.max_image_mb", Read),
     ("extract.max_layer_ratio", Read),
