@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::digest::StreamDigest;
 use tempfile::NamedTempFile;
 
 use crate::error::PackagerError;
@@ -92,7 +94,7 @@ impl BlobCache {
         Ok(BlobWriter {
             cache: self.clone(),
             file,
-            hasher: Sha256::new(),
+            hasher: StreamDigest::new(),
             len: 0,
         })
     }
@@ -121,7 +123,7 @@ impl BlobCache {
 pub struct BlobWriter {
     cache: BlobCache,
     file: NamedTempFile,
-    hasher: Sha256,
+    hasher: StreamDigest,
     len: u64,
 }
 
@@ -166,7 +168,9 @@ impl BlobWriter {
         expected: Option<&str>,
         what: &str,
     ) -> Result<(String, bool), PackagerError> {
-        let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        let tmp_path = self.file.path().to_path_buf();
+        let actual = (self.hasher.finish())
+            .map_err(|e| PackagerError::io("hash cache file", &tmp_path, e))?;
         if let Some(expected) = expected {
             if expected != actual {
                 return Err(PackagerError::DigestMismatch {
@@ -185,7 +189,6 @@ impl BlobWriter {
             fs::create_dir_all(dir)
                 .map_err(|e| PackagerError::io("create cache directory", dir, e))?;
         }
-        let tmp_path = self.file.path().to_path_buf();
         self.file
             .as_file()
             .sync_data()

@@ -33,6 +33,7 @@
 mod cache;
 #[cfg(feature = "registry")]
 mod credentials;
+mod digest;
 mod error;
 mod extract;
 #[doc(hidden)]

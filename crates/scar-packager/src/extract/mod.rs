@@ -28,7 +28,7 @@ mod staging;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::digest::StreamDigest;
 
 use self::apply::{Applier, LayerInfo};
 use crate::cache::BlobCache;
@@ -217,7 +217,7 @@ fn apply_cached_layer(
     let compressed = file.metadata().map(|m| m.len()).ok();
     let mut verifying = Verifying {
         inner: file,
-        hasher: Sha256::new(),
+        hasher: StreamDigest::new(),
         progress,
     };
     let name = format!("layer {digest}");
@@ -229,7 +229,8 @@ fn apply_cached_layer(
     // Tar readers stop at the end-of-archive marker: hash the rest too.
     io::copy(&mut verifying, &mut io::sink())
         .map_err(|e| PackagerError::io("read cached blob", cache.path(digest), e))?;
-    let actual = format!("sha256:{}", hex::encode(verifying.hasher.finalize()));
+    let actual = (verifying.hasher.finish())
+        .map_err(|e| PackagerError::io("read cached blob", cache.path(digest), e))?;
     if actual != digest {
         return Err(PackagerError::DigestMismatch {
             what: format!("{name} (in the cache)"),
@@ -243,7 +244,7 @@ fn apply_cached_layer(
 /// A reader that hashes and counts what passes through it.
 struct Verifying<'p, R> {
     inner: R,
-    hasher: Sha256,
+    hasher: StreamDigest,
     progress: &'p dyn Progress,
 }
 
