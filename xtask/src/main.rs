@@ -445,7 +445,41 @@ fn install_test_tools() -> anyhow::Result<()> {
         .chain(&TEST_TOOLS)
         .copied()
         .collect();
-    ensure_tools(&all, "the test suite")
+    ensure_tools(&all, "the test suite")?;
+    register_qemu_aarch64()
+}
+
+/// Registers qemu-user for aarch64 executables with binfmt_misc (with the F flag, so that
+/// it runs them inside sandboxes too), as Debian's `qemu-user-binfmt` would: the tests run
+/// arm64 functions with the arm64 supervisor on an x86_64 machine. Needs root; otherwise
+/// says what to run.
+fn register_qemu_aarch64() -> anyhow::Result<()> {
+    let dir = Path::new("/proc/sys/fs/binfmt_misc");
+    if std::env::consts::ARCH == "aarch64" || dir.join("qemu-aarch64").exists() {
+        return Ok(());
+    }
+    let conf = Path::new("/usr/lib/binfmt.d/qemu-aarch64.conf");
+    let rule = std::fs::read_to_string(conf)
+        .with_context(|| format!("{} (package qemu-user-static)", conf.display()))?;
+    if !is_root() {
+        eprintln!(
+            "xtask: arm64 functions cannot run here until qemu-aarch64 is registered with binfmt_misc: run `sudo sh -c 'cat {} > {}/register'`",
+            conf.display(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    if !dir.join("register").exists() {
+        run(Command::new("mount")
+            .args(["-t", "binfmt_misc", "binfmt_misc"])
+            .arg(dir))?;
+    }
+    eprintln!(
+        "xtask: the test suite runs arm64 functions: registering qemu-aarch64 with binfmt_misc"
+    );
+    std::fs::write(dir.join("register"), rule.trim())
+        .with_context(|| format!("registering {} with binfmt_misc", conf.display()))?;
+    Ok(())
 }
 
 /// Runs one step of a long task and says how long it took: where CI's minutes go.

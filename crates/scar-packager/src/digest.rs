@@ -82,7 +82,9 @@ impl StreamDigest {
                     pending.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if pending.len() == CHUNK {
-                        let next = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                        let next = spare
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
                         let full = std::mem::replace(pending, next);
                         *lost = chunks.send(full).is_err();
                     }

@@ -621,3 +621,77 @@ fn an_arm64_function_locally_is_refused_with_the_reason_where_it_cannot_run() {
     }
     assert!(!scar.run(&["ls"]).stdout.contains("arm"), "nothing is left");
 }
+
+/// An arm64 function runs on this x86_64 machine with the arm64 supervisor under qemu-user
+/// (binfmt_misc's F flag, which `cargo xtask install-test-tools` registers): the
+/// supervisor that arm64 Lambda functions and the arm64 release archive carry answers the
+/// local Runtime API from inside a sandbox, runs the script and uploads its output.
+#[test]
+fn an_arm64_function_runs_locally_under_qemu_user() {
+    if std::env::consts::ARCH == "aarch64" {
+        return; // native: the other tests run it
+    }
+    let Some((scar, work, _)) = with_busybox_image() else {
+        return;
+    };
+    let Some(arm64) = scar_test_support::scar::supervisor_aarch64() else {
+        return;
+    };
+    let entry = std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    let registered = std::fs::read_to_string(entry).is_ok_and(|t| {
+        t.lines().any(|l| l.trim() == "enabled")
+            && t.lines()
+                .any(|l| l.starts_with("flags:") && l.contains('F'))
+    });
+    if !registered {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "under CI qemu-aarch64 must be registered with binfmt_misc (F flag): `cargo xtask install-test-tools` does it"
+        );
+        eprintln!("SKIPPED: qemu-aarch64 is not registered with binfmt_misc's F flag");
+        return;
+    }
+    // The test image labelled arm64: its busybox is this machine's, which the kernel runs
+    // natively; the supervisor is aarch64, which qemu runs.
+    let image = scar_test_support::images::build_busybox_image(&work.path().join("arm"));
+    image.config(&["--architecture=arm64"]);
+    let image = image.image_arg();
+    let mut init = scar.command();
+    init.env("SCAR_SUPERVISOR_AARCH64", &arm64).args([
+        "init",
+        "-n",
+        "arm",
+        "-i",
+        &image,
+        "--architecture",
+        "arm64",
+        "-ib",
+        "armflow/in",
+        "-ob",
+        "armflow/out",
+    ]);
+    scar_test_support::scar::Run::of(&mut init).ok();
+    let listed = scar.run(&["ls", "--json"]).ok().json();
+    assert_eq!(listed[0]["spec"]["architecture"], "arm64", "{listed}");
+    let script = write_file(
+        work.path(),
+        "arm.sh",
+        "echo \"arm64 supervisor ran on $(uname -m)\"\necho made > $TMP_OUTPUT_DIR/made.txt\n",
+    );
+    let mut run = scar.command();
+    run.env("SCAR_SUPERVISOR_AARCH64", &arm64)
+        .args(["run", "-n", "arm", "-s", &script, "-j"]);
+    let r = scar_test_support::scar::Run::of(&mut run).ok();
+    let v = r.json();
+    assert_eq!(v["exit_code"], 0, "{r:#?}");
+    assert!(
+        v["output"]
+            .as_str()
+            .unwrap()
+            .contains("arm64 supervisor ran"),
+        "{r:#?}"
+    );
+    assert_eq!(v["uploaded"].as_array().map(Vec::len), Some(1), "{r:#?}");
+    let log = scar.run(&["log", "-n", "arm"]).ok();
+    assert!(log.stdout.contains("REPORT"), "{log:#?}");
+}
