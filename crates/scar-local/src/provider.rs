@@ -38,6 +38,7 @@ pub struct LocalProvider {
     /// Where images are pulled from first.
     pub(crate) mirrors: scar_packager::RegistryMirrors,
     /// Invocations at once when a launch does not say.
+    /// 0: the number of cores, looked up when first needed (not by every command).
     concurrency: usize,
     /// The program that runs work outliving the caller (see [`crate::BackgroundJob`]).
     background: Option<PathBuf>,
@@ -79,7 +80,7 @@ impl LocalProvider {
             network_warned: AtomicBool::new(false),
             extract: scar_packager::ExtractOptions::default(),
             mirrors: scar_packager::RegistryMirrors::default(),
-            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            concurrency: 0,
             background: None,
             notices: Box::new(|_| {}),
             warm_reuse: false,
@@ -119,7 +120,10 @@ impl LocalProvider {
 
     /// The concurrency bound: `flag` when given (and not 0), else the provider's.
     pub(crate) fn concurrency(&self, flag: Option<usize>) -> usize {
-        flag.filter(|c| *c > 0).unwrap_or(self.concurrency)
+        let cores = || std::thread::available_parallelism().map_or(2, |n| n.get());
+        (flag.filter(|c| *c > 0))
+            .or((self.concurrency > 0).then_some(self.concurrency))
+            .unwrap_or_else(cores)
     }
 
     /// Work that must outlive the calling process (`invoke_async`, `start_inputs`) is run

@@ -186,8 +186,9 @@ pub fn find_proot(explicit: Option<&Path>, home: &Path) -> Option<PathBuf> {
 /// Whether `path` is an ELF executable with no program interpreter (statically linked).
 pub fn is_static_elf(path: &Path) -> std::io::Result<bool> {
     let mut file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.by_ref().take(64 * 1024).read_to_end(&mut bytes)?;
+    // The ELF header and the program headers: at the start of the file.
+    let mut bytes = Vec::with_capacity(4096);
+    file.by_ref().take(4096).read_to_end(&mut bytes)?;
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an ELF executable");
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
         return Err(bad());
