@@ -23,6 +23,7 @@ mod api;
 mod buckets;
 mod cgroup;
 mod create;
+mod dashboard;
 mod environment;
 mod error;
 mod events;

@@ -1,0 +1,160 @@
+//! `scar serve`'s dashboard in a real browser: Debian's headless Chromium driven by
+//! Playwright for Python (`tests/data/dashboard.py`), against a two-step chain; and its
+//! JSON API checked against what `scar log` and the buckets say.
+
+use std::process::Command;
+
+use super::common::{folder_with, scar_with, with_busybox_image, write_file};
+use super::serve_http::Served;
+
+/// Step `STEP` of the chain: the input with the step appended, under the input's name; a
+/// file named `bad*` fails (exit 3) with a line saying so.
+const STEP_SCRIPT: &str = r#"name=$(basename "$INPUT_FILE_PATH")
+case "$name" in bad*) echo "refusing $name"; exit 3;; esac
+printf '%s|%s' "$(cat "$INPUT_FILE_PATH")" "$STEP" > "$TMP_OUTPUT_DIR/$name"
+echo "step $STEP ran for $STORAGE_OBJECT_KEY"
+"#;
+
+/// Values that must never reach the page or the API.
+const ENV_SECRET: &str = "env-value-7f3a91c2";
+const PROVIDER_SECRET: &str = "provider-secret-d84e02b7";
+
+const GOOD_FILES: usize = 50;
+
+#[test]
+fn the_dashboard_shows_a_two_step_chain_live_in_a_browser() {
+    if scar_with(&["python3", "chromium", "playwright"]).is_none() {
+        return;
+    }
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    std::fs::write(work.path().join("step.sh"), STEP_SCRIPT).unwrap();
+    let fdl = write_file(
+        work.path(),
+        "chain.yaml",
+        &format!(
+            r#"functions:
+  aws:
+  - lambda:
+      name: one
+      init_script: step.sh
+      container: {{image: {image}, environment: {{Variables: {{STEP: 1, GREETING: {ENV_SECRET}}}}}}}
+      input: [{{storage_provider: s3, path: flow/start}}]
+      output: [{{storage_provider: s3, path: flow/mid}}]
+  - lambda:
+      name: two
+      init_script: step.sh
+      container: {{image: {image}, environment: {{Variables: {{STEP: 2}}}}}}
+      input: [{{storage_provider: s3, path: flow/mid}}]
+      output: [{{storage_provider: s3, path: flow/end}}]
+storage_providers:
+  minio:
+    store:
+      endpoint: http://127.0.0.1:9
+      access_key: minio-user
+      secret_key: {PROVIDER_SECRET}
+"#
+        ),
+    );
+    let r = scar.run(&["init", "-f", &fdl]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let mut files: Vec<(String, String)> = (0..GOOD_FILES)
+        .map(|i| (format!("f{i:02}.txt"), format!("file {i}")))
+        .collect();
+    files.push(("bad.txt".into(), "bad".into()));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let inputs = folder_with(work.path().join("inputs"), &files);
+
+    let served = Served::start(&scar, &[]);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dashboard.py");
+    let out = Command::new("python3")
+        .args([
+            driver,
+            &served.endpoint,
+            inputs.to_str().unwrap(),
+            shots.to_str().unwrap(),
+            ENV_SECRET,
+            PROVIDER_SECRET,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+
+    // The chain picture: both steps, 50 done each, the bad file failed in step one.
+    assert_eq!(seen["one"]["done"], GOOD_FILES, "{seen:#}");
+    assert_eq!(seen["one"]["failed"], 1, "{seen:#}");
+    assert_eq!(seen["two"]["done"], GOOD_FILES, "{seen:#}");
+    assert_eq!(seen["two"]["failed"], 0, "{seen:#}");
+    assert_eq!(seen["one"]["text"], format!("done {GOOD_FILES}"));
+    // The failed file's row and its log link, which leads to exactly its lines.
+    assert_eq!(seen["failed_key"], "start/bad.txt", "{seen:#}");
+    assert_eq!(seen["failed_rows"], 1, "{seen:#}");
+    let id = seen["failed_request_id"].as_str().unwrap();
+    let log = seen["log"].as_str().unwrap();
+    let expected = scar.run(&["log", "-n", "one", "-ri", id]).ok().stdout;
+    assert!(log.contains("refusing bad.txt"), "{log}");
+    assert!(log.starts_with(&format!("START RequestId: {id}")), "{log}");
+    assert_eq!(log.matches("REPORT RequestId:").count(), 1, "{log}");
+    for line in log.lines() {
+        assert!(
+            expected.contains(line),
+            "{line:?} is not in scar log -ri:\n{expected}"
+        );
+    }
+    assert_eq!(seen["log_link_by_keyboard"], true, "{seen:#}");
+    assert!(seen["duration_points"].as_u64().unwrap() > 0, "{seen:#}");
+    assert_eq!(seen["page_errors"], serde_json::json!([]), "{seen:#}");
+    assert_eq!(
+        seen["leaks"],
+        serde_json::json!([]),
+        "secrets leaked: {seen:#}"
+    );
+    for shot in [
+        "dashboard-1280x800.png",
+        "dashboard-full.png",
+        "dashboard-narrow.png",
+    ] {
+        assert!(shots.join(shot).is_file(), "{shot} was not saved");
+    }
+
+    // The API's counts are what `scar log` and the buckets say.
+    let stats = seen["api_stats"].as_array().unwrap();
+    for (function, folder, ran, outputs) in [
+        ("one", "flow/mid", GOOD_FILES + 1, GOOD_FILES),
+        ("two", "flow/end", GOOD_FILES, GOOD_FILES),
+    ] {
+        let s = stats
+            .iter()
+            .find(|s| s["function"] == function)
+            .unwrap_or_else(|| panic!("no stats of {function}: {stats:#?}"));
+        let log = scar.run(&["log", "-n", function]).ok().stdout;
+        let reports = log.matches("REPORT RequestId:").count();
+        assert_eq!(reports, ran, "{function}: {log}");
+        assert_eq!(s["invocations"], reports, "{function}: {s:#}");
+        let listed = scar.run(&["ls", "-b", folder, "--json"]).ok().json();
+        let listed = listed.as_array().unwrap().len();
+        assert_eq!(listed, outputs);
+        assert_eq!(s["counts"]["done"], listed, "{function}: {s:#}");
+        assert_eq!(s["counts"]["waiting"], 0, "{function}: {s:#}");
+        assert_eq!(s["counts"]["running"], 0, "{function}: {s:#}");
+        assert!(s["p50_ms"].as_f64().unwrap() > 0.0, "{s:#}");
+        assert!(s["p95_ms"].as_f64() >= s["p50_ms"].as_f64(), "{s:#}");
+        assert!(s["max_ms"].as_f64() >= s["p95_ms"].as_f64(), "{s:#}");
+    }
+    let failed = seen["api_invocations_failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["request_id"], id);
+    assert_eq!(failed[0]["exit_code"], 3);
+}
