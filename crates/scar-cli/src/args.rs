@@ -99,6 +99,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a function's deployment package to a file (an OCI archive, or the zip).
     Package(PackageArgs),
+    /// Per function: files waiting, running, done, failed, timed out and loop-stopped, and
+    /// invocation duration percentiles (local provider; `scar serve`'s dashboard shows
+    /// them live).
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Only this function.
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Print JSON.
+    #[arg(short = 'j', long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

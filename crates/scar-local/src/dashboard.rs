@@ -21,6 +21,8 @@
 
 mod index;
 
+pub use index::{Counts, FunctionStats};
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -46,6 +48,9 @@ use index::Index;
 /// A response of the listener: whole, or streamed (events, downloads).
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// An answer made from files, on a blocking thread.
+type Blocking = Box<dyn FnOnce(&Dashboard) -> Response<Body> + Send>;
+
 const PAGE: &str = include_str!("dashboard/index.html");
 const SCRIPT: &str = include_str!("dashboard/app.js");
 const STYLE: &str = include_str!("dashboard/style.css");
@@ -58,6 +63,24 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 const RECENT: usize = 200;
 /// The largest upload taken.
 const MAX_UPLOAD: u64 = 512 * 1024 * 1024;
+
+impl crate::LocalProvider {
+    /// Per function (`name`'s alone when given): counts of files and the percentiles of
+    /// invocation durations, from the records and log streams, as the dashboard reads them.
+    pub fn stats(&self, name: Option<&str>) -> Result<Vec<FunctionStats>, crate::LocalError> {
+        let functions = match name {
+            Some(name) => vec![self.layout().load(name)?],
+            None => self.layout().list()?,
+        };
+        let names: Vec<String> = functions.iter().map(|f| f.info.spec.name.clone()).collect();
+        let mut index = Index::default();
+        index.refresh(self.layout(), &names);
+        Ok(functions
+            .iter()
+            .map(|f| index.totals(&f.info.spec, self.buckets()))
+            .collect())
+    }
+}
 
 /// Whether a path is the dashboard's.
 pub(crate) fn owns(path: &str) -> bool {
@@ -114,7 +137,7 @@ impl Dashboard {
             return text(StatusCode::METHOD_NOT_ALLOWED, "read-only: use GET\n");
         }
         let me = Arc::clone(self);
-        let blocking = |f: Box<dyn FnOnce(&Dashboard) -> Response<Body> + Send>| async move {
+        let blocking = |f: Blocking| async move {
             tokio::task::spawn_blocking(move || f(&me))
                 .await
                 .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "failed\n"))

@@ -153,6 +153,28 @@ storage_providers:
         assert!(s["p95_ms"].as_f64() >= s["p50_ms"].as_f64(), "{s:#}");
         assert!(s["max_ms"].as_f64() >= s["p95_ms"].as_f64(), "{s:#}");
     }
+    // `scar stats` says the same, in a table and as JSON.
+    let cli = scar.run(&["stats", "--json"]).ok().json();
+    for s in stats {
+        let function = &s["function"];
+        let row = cli
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["function"] == *function)
+            .unwrap_or_else(|| panic!("scar stats has no {function}: {cli:#}"));
+        assert_eq!(row["counts"], s["counts"], "{function}");
+        assert_eq!(row["invocations"], s["invocations"], "{function}");
+        assert_eq!(row["p50_ms"], s["p50_ms"], "{function}");
+        assert_eq!(row["max_ms"], s["max_ms"], "{function}");
+    }
+    let table = scar.run(&["stats", "-n", "one"]).ok().stdout;
+    assert!(table.contains("FUNCTION") && table.contains("P95_MS"), "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..8], ["one", "0", "0", "50", "1", "0", "0", "51"], "{table}");
+    let r = scar.run(&["stats", "-n", "nope"]);
+    assert_eq!(r.status, 2, "{r:#?}");
+
     let failed = seen["api_invocations_failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0]["request_id"], id);

@@ -27,6 +27,8 @@ const OUTCOME_LABEL = { succeeded: "succeeded", failed: "failed", timed_out: "ti
 function connect() {
   if (state.source) state.source.close();
   const params = { function: document.getElementById("filter-function").value, outcome: document.getElementById("filter-outcome").value };
+  // New filters: the next list is shown even if a link in the old one has the focus.
+  state.filtersChanged = true;
   const source = new EventSource("/api/events?" + q(params));
   state.source = source;
   source.addEventListener("snapshot", (e) => {
@@ -41,8 +43,10 @@ function render(s) {
   renderFunctions(s.functions);
   renderFilterOptions(s.functions);
   renderChain(s.chain);
-  if (document.getElementById("invocations-body").contains(document.activeElement)) state.pendingInvocations = true;
+  // A live update does not pull the row that has the keyboard's focus away from under it.
+  if (!state.filtersChanged && document.getElementById("invocations-body").contains(document.activeElement)) state.pendingInvocations = true;
   else renderInvocations(s.invocations);
+  state.filtersChanged = false;
   renderCharts(s.stats);
   if (state.bucket) browse(state.bucket, state.prefix, true);
   else loadBuckets();

@@ -117,7 +117,8 @@ struct FunctionIndex {
 
 /// Per function counts of files, as the chain picture shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct Counts {
+#[non_exhaustive]
+pub struct Counts {
     /// Files in its input folders that no record says finished, and that are not running.
     pub waiting: usize,
     /// Invocations started (START) whose REPORT has not come yet.
@@ -126,6 +127,20 @@ pub(crate) struct Counts {
     pub failed: usize,
     pub timed_out: usize,
     pub loop_stopped: usize,
+}
+
+/// A function's counts and the percentiles of the durations of all its invocations that
+/// its log streams report (`scar stats`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct FunctionStats {
+    pub function: String,
+    pub counts: Counts,
+    /// Invocations with a REPORT line.
+    pub invocations: usize,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
 }
 
 /// Duration percentiles and invocations per minute over the last hour.
@@ -412,7 +427,7 @@ impl Index {
             .filter(|i| outcome.is_none_or(|o| o == i.outcome))
             .collect();
         // Newest first; of two seen in the same millisecond, the one seen later.
-        out.sort_by(|a, b| (b.at_ms, b.seen).cmp(&(a.at_ms, a.seen)));
+        out.sort_by_key(|i| std::cmp::Reverse((i.at_ms, i.seen)));
         out.into_iter().take(limit).cloned().collect()
     }
 
@@ -431,6 +446,26 @@ impl Index {
             .get(&spec.name)
             .map(|i| i.counts(spec, buckets))
             .unwrap_or_default()
+    }
+
+    /// A function's counts, and its durations' percentiles over all it has run.
+    pub fn totals(&self, spec: &FunctionSpec, buckets: &Buckets) -> FunctionStats {
+        let durations = sorted(
+            self.functions
+                .get(&spec.name)
+                .into_iter()
+                .flat_map(|i| i.invocations.iter())
+                .filter_map(|i| i.duration_ms)
+                .collect(),
+        );
+        FunctionStats {
+            function: spec.name.clone(),
+            counts: self.counts(spec, buckets),
+            invocations: durations.len(),
+            p50_ms: percentile(&durations, 0.5),
+            p95_ms: percentile(&durations, 0.95),
+            max_ms: durations.last().copied(),
+        }
     }
 
     /// A function's stats over the hour before `now_ms` (its counts are all time).
