@@ -33,7 +33,9 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use scar_core::bucket::valid_key;
 use scar_core::provider::LogQuery;
@@ -456,8 +458,11 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "invalid bucket or key\n");
         }
         let path = self.buckets.object_path(bucket, key);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) if f.metadata().await.is_ok_and(|m| m.is_file()) => f,
+        let (file, size) = match tokio::fs::File::open(&path).await {
+            Ok(f) => match f.metadata().await {
+                Ok(m) if m.is_file() => (f, m.len()),
+                _ => return text(StatusCode::NOT_FOUND, "no such object\n"),
+            },
             _ => return text(StatusCode::NOT_FOUND, "no such object\n"),
         };
         let stream = futures_util::stream::unfold(file, |mut file| async move {
@@ -488,6 +493,7 @@ impl Dashboard {
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
             headers.insert(CONTENT_DISPOSITION, v);
         }

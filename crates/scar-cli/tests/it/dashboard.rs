@@ -169,9 +169,16 @@ storage_providers:
         assert_eq!(row["max_ms"], s["max_ms"], "{function}");
     }
     let table = scar.run(&["stats", "-n", "one"]).ok().stdout;
-    assert!(table.contains("FUNCTION") && table.contains("P95_MS"), "{table}");
+    assert!(
+        table.contains("FUNCTION") && table.contains("P95_MS"),
+        "{table}"
+    );
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(row[..8], ["one", "0", "0", "50", "1", "0", "0", "51"], "{table}");
+    assert_eq!(
+        row[..8],
+        ["one", "0", "0", "50", "1", "0", "0", "51"],
+        "{table}"
+    );
     let r = scar.run(&["stats", "-n", "nope"]);
     assert_eq!(r.status, 2, "{r:#?}");
 
@@ -179,4 +186,199 @@ storage_providers:
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0]["request_id"], id);
     assert_eq!(failed[0]["exit_code"], 3);
+}
+
+/// One HTTP/1.1 request on a fresh connection: `(status, head, body)`.
+fn http(endpoint: &str, request: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "{request}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, answer[split + 4..].to_vec())
+}
+
+fn get(endpoint: &str, path: &str) -> (u16, Vec<u8>) {
+    let host = endpoint.trim_start_matches("http://");
+    let (status, _, body) = http(
+        endpoint,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}"),
+        b"",
+    );
+    (status, body)
+}
+
+/// The dashboard writes nothing but uploads into input folders, and those only from its
+/// own page (the `X-Scar-Dashboard` header); it refuses other `Host` names, keys that
+/// leave the bucket, scar's own `.scar/`; its events arrive live and end when serve stops.
+#[test]
+fn the_dashboard_is_read_only_but_for_uploads_into_input_folders() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    std::fs::write(work.path().join("step.sh"), STEP_SCRIPT).unwrap();
+    let r = scar.run(&[
+        "init",
+        "-n",
+        "one",
+        "-i",
+        &image,
+        "-s",
+        work.path().join("step.sh").to_str().unwrap(),
+        "-ib",
+        "flow/start",
+        "-ob",
+        "flow/mid",
+        "-e",
+        &format!("GREETING={ENV_SECRET}"),
+    ]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let served = Served::start(&scar, &[]);
+    let e = served.endpoint.as_str();
+    let host = e.trim_start_matches("http://");
+    let upload = |query: &str, header: &str| {
+        http(
+            e,
+            &format!("POST /api/upload?{query} HTTP/1.1\r\nHost: {host}{header}"),
+            b"uploaded",
+        )
+    };
+
+    // Events: a first snapshot at once, the next when an upload has run.
+    use std::io::{BufRead as _, Write as _};
+    let mut events = std::net::TcpStream::connect(host).unwrap();
+    events
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(events, "GET /api/events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut events = std::io::BufReader::new(events);
+    let mut next_snapshot = || loop {
+        let mut line = String::new();
+        assert!(events.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if let Some(data) = line.strip_prefix("data: ") {
+            return serde_json::from_str::<serde_json::Value>(data).unwrap();
+        }
+    };
+    let first = next_snapshot();
+    assert_eq!(first["chain"]["nodes"][0]["counts"]["done"], 0, "{first:#}");
+
+    // Not without the header, not outside an input folder, not out of the bucket.
+    let (status, _, _) = upload("bucket=flow&folder=start&name=a.txt", "");
+    assert_eq!(status, 403);
+    let header = "\r\nX-Scar-Dashboard: 1";
+    for query in [
+        "bucket=flow&folder=mid&name=a.txt",
+        "bucket=flow&folder=&name=a.txt",
+        "bucket=other&folder=start&name=a.txt",
+    ] {
+        assert_eq!(upload(query, header).0, 403, "{query}");
+    }
+    for query in [
+        "bucket=flow&folder=start&name=..%2F..%2Fescape",
+        "bucket=flow&folder=start%2F..%2F..&name=escape",
+        "bucket=flow&folder=.scar&name=a.txt",
+        "bucket=..&folder=start&name=a.txt",
+        "bucket=flow&folder=start&name=",
+    ] {
+        assert_eq!(upload(query, header).0, 400, "{query}");
+    }
+    assert!(!scar.home.path().join("escape").exists());
+    // Into the input folder: stored, run, and the next snapshot says so.
+    let (status, _, body) = upload("bucket=flow&folder=start&name=a.txt", header);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let stored: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(stored["key"], "start/a.txt");
+    assert_eq!(stored["function"], "one");
+    let started = std::time::Instant::now();
+    loop {
+        let s = next_snapshot();
+        if s["chain"]["nodes"][0]["counts"]["done"] == 1 {
+            assert_eq!(s["invocations"][0]["key"], "start/a.txt", "{s:#}");
+            assert_eq!(
+                s["invocations"][0]["uploaded"][0], "flow/mid/a.txt",
+                "{s:#}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no event said it ran: {s:#}"
+        );
+    }
+    let (status, body) = get(e, "/api/object?bucket=flow&key=mid%2Fa.txt");
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8_lossy(&body), "uploaded|");
+
+    // Reads stay in the buckets, and out of `.scar/`.
+    for path in [
+        "/api/object?bucket=flow&key=..%2F..%2Ffunctions%2Fone%2Ffunction.json",
+        "/api/object?bucket=flow&key=.scar%2Ftmp",
+        "/api/object?bucket=..&key=functions%2Fone%2Ffunction.json",
+        "/api/buckets/flow?prefix=..%2F..",
+        "/api/buckets/flow?prefix=.scar",
+        "/api/logs?function=..%2F..&request_id=x",
+    ] {
+        let (status, body) = get(e, path);
+        assert!(
+            status == 400 || status == 404,
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let (_, listing) = get(e, "/api/buckets/flow");
+    assert!(!String::from_utf8_lossy(&listing).contains(".scar"));
+    // Nothing else is written, and another site's name is refused.
+    for request in [
+        "PUT /api/object?bucket=flow&key=start%2Fb.txt HTTP/1.1",
+        "DELETE /api/object?bucket=flow&key=start%2Fa.txt HTTP/1.1",
+        "POST /api/buckets/flow HTTP/1.1",
+    ] {
+        let (status, _, _) = http(e, &format!("{request}\r\nHost: {host}"), b"x");
+        assert_eq!(status, 405, "{request}");
+    }
+    let (status, _, _) = http(
+        e,
+        "GET /api/functions HTTP/1.1\r\nHost: evil.example:80",
+        b"",
+    );
+    assert_eq!(status, 403);
+    // Not a secret in any answer.
+    for path in [
+        "/",
+        "/api/functions",
+        "/api/chain",
+        "/api/snapshot",
+        "/api/stats",
+    ] {
+        let (status, body) = get(e, path);
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains(ENV_SECRET),
+            "{path}"
+        );
+    }
+
+    // scar serve stops at once, an event stream open or not.
+    let started = std::time::Instant::now();
+    drop(served);
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "serve took {:?} to stop with an event stream open",
+        started.elapsed()
+    );
 }

@@ -347,10 +347,13 @@ impl FunctionIndex {
                 Outcome::Queued => {}
             }
         }
+        // A START whose REPORT never came within the function's timeout (and a minute of
+        // init) was cut short: its process was killed, and the file runs again.
+        let stale = now_ms() - (i64::from(spec.timeout_s) + 60) * 1000;
         counts.running = self
             .invocations
             .iter()
-            .filter(|i| i.outcome == "running")
+            .filter(|i| i.outcome == "running" && i.at_ms >= stale)
             .count();
         let mut unrecorded = 0;
         for input in spec.inputs.iter().filter(|i| i.storage.is_none()) {
