@@ -322,9 +322,14 @@ impl Dashboard {
                 else {
                     return;
                 };
-                let generation = snapshot["generation"].as_u64();
-                let message = if sent != generation {
-                    sent = generation;
+                // Compared whole, generation aside: a file landing in an input folder
+                // changes a count (waiting) before any record or log line says anything.
+                let mut snapshot = snapshot;
+                let generation = snapshot["generation"].take();
+                let text = snapshot.to_string();
+                let message = if sent.as_ref() != Some(&text) {
+                    snapshot["generation"] = generation;
+                    sent = Some(text);
                     quiet = Duration::ZERO;
                     Some(format!("event: snapshot\ndata: {snapshot}\n\n"))
                 } else if quiet >= KEEPALIVE {

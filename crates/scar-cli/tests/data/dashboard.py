@@ -83,6 +83,13 @@ def main():
         page.screenshot(path=os.path.join(shots, "dashboard-full.png"), full_page=True)
         # The failed file, found with the outcome filter, and its log link.
         page.select_option("#filter-outcome", "failed")
+        page.wait_for_function(
+            """() => {
+                const rows = Array.from(document.querySelectorAll('#invocations-body tr'));
+                return rows.length > 0 && rows.every((r) => r.dataset.outcome === 'failed');
+            }""",
+            timeout=20000,
+        )
         row = page.locator("#invocations-body tr[data-outcome=failed]").first
         row.wait_for(timeout=20000)
         seen["failed_key"] = row.get_attribute("data-key")
