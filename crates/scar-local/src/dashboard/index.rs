@@ -550,6 +550,118 @@ mod tests {
         assert_eq!(parse_report("START RequestId: r1 Version: $LATEST"), None);
     }
 
+    /// A function's records and log lines, joined by request id: a file run and failed, one
+    /// still running, one whose loop was stopped (a record, no log lines), an invocation no
+    /// file caused (the Invoke API: log lines only), and a file waiting.
+    #[test]
+    fn records_and_log_lines_make_invocations_and_counts() {
+        use scar_core::bucket::BucketPath;
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            home: home.path().to_path_buf(),
+        };
+        let buckets = Buckets::new(home.path().join("buckets"));
+        let spec = FunctionSpec::new("f", "busybox").with_input(scar_core::InputSpec::at(
+            &BucketPath::parse("bkt/in").unwrap(),
+        ));
+        for key in ["ok", "bad", "loop", "running", "waiting"] {
+            let path = buckets.object_path("bkt", &format!("in/{key}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, key).unwrap();
+        }
+        let stream = layout.logs("f").join("2026/12/07/[$LATEST]abc");
+        std::fs::create_dir_all(stream.parent().unwrap()).unwrap();
+        let report = |id: &str, ms: u64| {
+            scar_core::lambda::Report {
+                request_id: id,
+                duration: std::time::Duration::from_millis(ms),
+                memory_mb: 128,
+                max_memory_mb: 9,
+                init: None,
+                status: scar_core::lambda::ReportStatus::Ok,
+            }
+            .to_string()
+        };
+        let mut log = String::new();
+        for (id, ms) in [("r-ok", 10), ("r-bad", 20), ("r-api", 30)] {
+            log += &format!("START RequestId: {id} Version: $LATEST\nout\nEND RequestId: {id}\n");
+            log += &report(id, ms);
+            log += "\n";
+        }
+        log += "START RequestId: r-running Version: $LATEST\n";
+        std::fs::write(&stream, log).unwrap();
+        let record = |key: &str, outcome, id: &str| {
+            let p = Processed {
+                key: format!("in/{key}"),
+                etag: "e".into(),
+                outcome,
+                request_id: id.into(),
+                exit_code: None,
+                uploaded: vec![],
+            };
+            serde_json::to_string(&p).unwrap() + "\n"
+        };
+        std::fs::create_dir_all(layout.function_dir("f")).unwrap();
+        let lines = record("ok", Outcome::Succeeded, "r-ok")
+            + &record("bad", Outcome::Failed, "r-bad")
+            + &record("loop", Outcome::LoopStopped, "");
+        std::fs::write(layout.function_dir("f").join("processed.jsonl"), lines).unwrap();
+
+        let mut index = Index::default();
+        index.refresh(&layout, &["f".to_string()]);
+        let counts = index.counts(&spec, &buckets);
+        assert_eq!(
+            counts,
+            Counts {
+                waiting: 1,
+                running: 1,
+                done: 1,
+                failed: 1,
+                timed_out: 0,
+                loop_stopped: 1,
+            }
+        );
+        let all = index.invocations(None, None, 100);
+        assert_eq!(all.len(), 5, "{all:#?}");
+        let failed = index.invocations(Some("f"), Some("failed"), 100);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].request_id, "r-bad");
+        assert_eq!(failed[0].key.as_deref(), Some("in/bad"));
+        assert_eq!(failed[0].duration_ms, Some(20.0));
+        let api = index.invocation("f", "r-api").unwrap();
+        assert_eq!(
+            (api.key.as_deref(), api.outcome.as_str()),
+            (None, "succeeded")
+        );
+        assert!(index.invocations(Some("g"), None, 100).is_empty());
+        let totals = index.totals(&spec, &buckets);
+        assert_eq!(totals.invocations, 3);
+        assert_eq!((totals.p50_ms, totals.max_ms), (Some(20.0), Some(30.0)));
+
+        // Its REPORT arrives: read on the next refresh, and only it.
+        let generation = index.generation;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&stream)
+            .unwrap();
+        use std::io::Write as _;
+        writeln!(file, "{}", report("r-running", 40)).unwrap();
+        index.refresh(&layout, &["f".to_string()]);
+        assert_eq!(index.generation, generation + 1);
+        assert_eq!(index.counts(&spec, &buckets).running, 0);
+        assert_eq!(index.invocations(None, None, 100).len(), 5);
+        let now = index.invocation("f", "r-running").unwrap();
+        assert_eq!(
+            (now.outcome.as_str(), now.duration_ms),
+            ("succeeded", Some(40.0))
+        );
+        let stats = index.stats(&spec, &buckets, None);
+        assert_eq!(stats.per_minute.len(), 60);
+        assert_eq!(stats.invocations, 4, "all within the hour: {stats:#?}");
+        index.refresh(&layout, &["f".to_string()]);
+        assert_eq!(index.generation, generation + 1, "nothing new, no change");
+    }
+
     #[test]
     fn percentiles_are_nearest_rank() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
