@@ -112,7 +112,20 @@ def main():
         page.set_viewport_size({"width": 420, "height": 800})
         page.select_option("#filter-outcome", "")
         page.wait_for_function("document.querySelectorAll('#invocations-body tr').length > 1")
-        page.screenshot(path=os.path.join(shots, "dashboard-narrow.png"), full_page=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.path.join(shots, "dashboard-narrow.png"))
+        # The chain is drawn top to bottom when it does not fit across.
+        page.wait_for_function(
+            """() => {
+                const a = document.querySelector('#chain-picture g.node[data-function=one]');
+                const b = document.querySelector('#chain-picture g.node[data-function=two]');
+                return a && b && b.getBoundingClientRect().top > a.getBoundingClientRect().bottom;
+            }""",
+            timeout=10000,
+        )
+        page.locator("#chain").screenshot(path=os.path.join(shots, "dashboard-narrow-chain.png"))
+        page.locator("#invocations").scroll_into_view_if_needed()
+        page.screenshot(path=os.path.join(shots, "dashboard-narrow-invocations.png"))
         seen["page_errors"] = errors
         html = page.content()
         browser.close()

@@ -54,6 +54,9 @@ function render(s) {
 
 function replaceRows(id, rows) {
   const body = document.getElementById(id);
+  // Each cell names its column, for narrow windows where rows become blocks.
+  const names = Array.from(body.closest("table").querySelectorAll("thead th")).map((th) => th.textContent);
+  for (const row of rows) Array.from(row.children).forEach((cell, i) => cell.setAttribute("data-label", names[i] || ""));
   body.replaceChildren(...rows);
 }
 
@@ -89,22 +92,47 @@ function renderChain(chain) {
     for (const e of chain.edges) depth[e.to] = Math.max(depth[e.to], Math.min(depth[e.from] + 1, names.length - 1));
   }
   const W = 230, H = 128, GX = 90, GY = 30;
+  const columns = Math.max(0, ...Object.values(depth)) + 1;
+  // Left to right when it fits, else top to bottom (narrow windows).
+  const vertical = box.clientWidth > 0 && box.clientWidth < 20 + columns * (W + GX);
   const rows = {};
   const pos = {};
-  for (const n of names) { const d = depth[n]; rows[d] = (rows[d] || 0) + 1; pos[n] = { x: 10 + d * (W + GX), y: 10 + (rows[d] - 1) * (H + GY) }; }
-  const width = 20 + (Math.max(0, ...Object.values(depth)) + 1) * (W + GX);
-  const height = 20 + Math.max(1, ...Object.values(rows)) * (H + GY);
+  for (const n of names) {
+    const d = depth[n];
+    rows[d] = (rows[d] || 0) + 1;
+    const r = rows[d] - 1;
+    pos[n] = vertical ? { x: 10 + r * (W + GY), y: 10 + d * (H + GX) } : { x: 10 + d * (W + GX), y: 10 + r * (H + GY) };
+  }
+  const across = Math.max(1, ...Object.values(rows));
+  const backwards = chain.edges.some((e) => depth[e.to] <= depth[e.from]);
+  const width = (vertical ? 20 + across * (W + GY) : 20 + columns * (W + GX)) + (backwards && vertical ? 70 : 0);
+  const height = (vertical ? 20 + columns * (H + GX) : 20 + across * (H + GY)) + (backwards && !vertical ? 70 : 0);
   const svg = el("svg:svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "chain-title", class: "chain" });
   const summary = chain.nodes.map((n) => `${n.name}: ` + COUNT_NAMES.map(([k, label]) => `${n.counts[k]} ${label}`).join(", ")).join("; ");
   svg.append(el("svg:title", { id: "chain-title", text: "Chain of functions. " + summary }));
   svg.append(el("svg:defs", {}, el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" }, el("svg:path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#57606a" }))));
   for (const e of chain.edges) {
     const a = pos[e.from], b = pos[e.to];
-    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
-    const d = x2 > x1 ? `M ${x1} ${y1} C ${x1 + 40} ${y1} ${x2 - 40} ${y2} ${x2} ${y2}` : `M ${a.x + W / 2} ${a.y + H} C ${a.x + W / 2} ${a.y + H + 60} ${b.x + W / 2} ${b.y + H + 60} ${b.x + W / 2} ${b.y + H}`;
+    const forward = depth[e.to] > depth[e.from];
+    let d, lx, ly;
+    if (!vertical && forward) {
+      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+      d = `M ${x1} ${y1} C ${x1 + 40} ${y1} ${x2 - 40} ${y2} ${x2} ${y2}`;
+      lx = (x1 + x2) / 2; ly = Math.min(y1, y2) - 8;
+    } else if (!vertical) {
+      d = `M ${a.x + W / 2} ${a.y + H} C ${a.x + W / 2} ${a.y + H + 60} ${b.x + W / 2} ${b.y + H + 60} ${b.x + W / 2} ${b.y + H}`;
+      lx = (a.x + b.x) / 2 + W / 2; ly = Math.max(a.y, b.y) + H + 55;
+    } else if (forward) {
+      const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
+      d = `M ${x1} ${y1} C ${x1} ${y1 + 30} ${x2} ${y2 - 30} ${x2} ${y2}`;
+      lx = (x1 + x2) / 2 + 8; ly = (y1 + y2) / 2;
+    } else {
+      d = `M ${a.x + W} ${a.y + H / 2} C ${a.x + W + 60} ${a.y + H / 2} ${b.x + W + 60} ${b.y + H / 2} ${b.x + W} ${b.y + H / 2}`;
+      lx = Math.max(a.x, b.x) + W + 8; ly = (a.y + b.y) / 2 + H / 2;
+    }
     svg.append(el("svg:g", { class: "edge-group", "data-from": e.from, "data-to": e.to },
       el("svg:path", { class: "edge", d }),
-      el("svg:text", { x: (x1 + x2) / 2, y: Math.min(y1, y2) - 8, "text-anchor": "middle", text: e.folders.join(", ") })));
+      el("svg:text", { x: lx, y: ly, "text-anchor": vertical ? "start" : "middle", text: e.folders.join(", ") })));
   }
   for (const n of chain.nodes) {
     const p = pos[n.name];
@@ -250,6 +278,11 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("upload").addEventListener("submit", upload);
   document.getElementById("invocations-body").addEventListener("focusout", () => {
     setTimeout(() => { if (state.pendingInvocations && state.snapshot && !document.getElementById("invocations-body").contains(document.activeElement)) renderInvocations(state.snapshot.invocations); }, 0);
+  });
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (state.snapshot) renderChain(state.snapshot.chain); }, 100);
   });
   loadBuckets();
   connect();
