@@ -50,6 +50,9 @@ use index::Index;
 /// A response of the listener: whole, or streamed (events, downloads).
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// A snapshot, the filters it was made with, and when.
+type Shared = (std::time::Instant, BTreeMap<String, String>, Value);
+
 /// An answer made from files, on a blocking thread.
 type Blocking = Box<dyn FnOnce(&Dashboard) -> Response<Body> + Send>;
 
@@ -96,6 +99,9 @@ pub(crate) struct Dashboard {
     /// `http://ADDRESS` of the listener.
     base_url: String,
     index: Mutex<Index>,
+    /// The last snapshot the event streams made, and when: streams with the same filters
+    /// share it within a tick instead of each walking the folders again.
+    shared: Mutex<Option<Shared>>,
 }
 
 impl Dashboard {
@@ -105,6 +111,7 @@ impl Dashboard {
             buckets,
             base_url,
             index: Mutex::new(Index::default()),
+            shared: Mutex::new(None),
         }
     }
 
@@ -303,6 +310,20 @@ impl Dashboard {
         })
     }
 
+    /// [`Self::snapshot`], or the one another event stream with the same filters made
+    /// less than half a tick ago.
+    fn shared_snapshot(&self, query: &BTreeMap<String, String>) -> Value {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, q, snapshot)) = shared.as_ref() {
+            if q == query && at.elapsed() < TICK / 2 {
+                return snapshot.clone();
+            }
+        }
+        let snapshot = self.snapshot(query);
+        *shared = Some((std::time::Instant::now(), query.clone(), snapshot.clone()));
+        snapshot
+    }
+
     /// Server-sent events: a snapshot now and whenever something changed, until the
     /// client goes or `scar serve` stops.
     fn events(
@@ -318,7 +339,8 @@ impl Dashboard {
             loop {
                 let me2 = Arc::clone(&me);
                 let query2 = query.clone();
-                let Ok(snapshot) = tokio::task::spawn_blocking(move || me2.snapshot(&query2)).await
+                let Ok(snapshot) =
+                    tokio::task::spawn_blocking(move || me2.shared_snapshot(&query2)).await
                 else {
                     return;
                 };
