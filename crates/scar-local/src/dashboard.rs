@@ -443,6 +443,9 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "invalid bucket or folder\n");
         }
         let dir = self.buckets.dir(bucket).join(prefix);
+        if !self.inside(bucket, prefix) {
+            return text(StatusCode::NOT_FOUND, "no such folder\n");
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return text(StatusCode::NOT_FOUND, "no such folder\n");
         };
@@ -457,9 +460,13 @@ impl Dashboard {
                 true => name.clone(),
                 false => format!("{prefix}/{name}"),
             };
+            // Symlinks are no objects (as for `scar ls`), and never followed.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             match entry.metadata() {
-                Ok(m) if m.is_dir() => folders.push(key),
-                Ok(m) if m.is_file() => {
+                Ok(_) if kind.is_dir() => folders.push(key),
+                Ok(m) if kind.is_file() => {
                     let modified = m
                         .modified()
                         .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339())
@@ -476,6 +483,23 @@ impl Dashboard {
         )
     }
 
+    /// Whether `rel` (a key or folder of `bucket`) exists and is reached from the bucket's
+    /// directory without a symlink: a function can write symlinks into its buckets, and
+    /// none may lead the dashboard to a file of the host.
+    fn inside(&self, bucket: &str, rel: &str) -> bool {
+        let top = self.buckets.dir(bucket);
+        let (Ok(top), Ok(real)) = (
+            std::fs::canonicalize(&top),
+            std::fs::canonicalize(top.join(rel)),
+        ) else {
+            return false;
+        };
+        match rel.is_empty() {
+            true => real == top,
+            false => real == top.join(rel),
+        }
+    }
+
     /// An object, streamed.
     async fn download(&self, bucket: &str, key: &str) -> Response<Body> {
         if scar_core::bucket::validate_bucket(bucket).is_err()
@@ -485,6 +509,9 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "invalid bucket or key\n");
         }
         let path = self.buckets.object_path(bucket, key);
+        if !self.inside(bucket, key) {
+            return text(StatusCode::NOT_FOUND, "no such object\n");
+        }
         let (file, size) = match tokio::fs::File::open(&path).await {
             Ok(f) => match f.metadata().await {
                 Ok(m) if m.is_file() => (f, m.len()),
@@ -574,8 +601,12 @@ impl Dashboard {
         let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = tmp_dir.join(format!("dashboard-{}-{n}", std::process::id()));
         let dest = self.buckets.object_path(bucket, &key);
+        let escapes = || std::io::Error::other("a symlink on the way leaves the bucket");
         let written = async {
             std::fs::create_dir_all(&tmp_dir)?;
+            if !self.inside(bucket, ".scar/tmp") {
+                return Err(escapes());
+            }
             let mut file = std::fs::File::create(&tmp)?;
             let mut body = req.into_body();
             let mut size = 0u64;
@@ -592,6 +623,12 @@ impl Dashboard {
             file.sync_all()?;
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)?;
+            }
+            if !folder.is_empty() && !self.inside(bucket, folder) {
+                return Err(escapes());
+            }
+            if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink()) {
+                return Err(escapes());
             }
             std::fs::rename(&tmp, &dest)?;
             Ok::<_, std::io::Error>(size)

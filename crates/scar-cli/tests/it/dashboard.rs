@@ -342,6 +342,32 @@ fn the_dashboard_is_read_only_but_for_uploads_into_input_folders() {
     }
     let (_, listing) = get(e, "/api/buckets/flow");
     assert!(!String::from_utf8_lossy(&listing).contains(".scar"));
+    // A symlink a function could write into its bucket leads nowhere: not read, not
+    // listed, not written through.
+    let secret_file = work.path().join("host-secret");
+    std::fs::write(&secret_file, ENV_SECRET).unwrap();
+    let mid = scar.bucket("flow/mid");
+    std::os::unix::fs::symlink(&secret_file, mid.join("link")).unwrap();
+    std::os::unix::fs::symlink(work.path(), mid.join("linked-dir")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), scar.bucket("flow/start").join("sub")).unwrap();
+    for path in [
+        "/api/object?bucket=flow&key=mid%2Flink",
+        "/api/object?bucket=flow&key=mid%2Flinked-dir%2Fhost-secret",
+        "/api/buckets/flow?prefix=mid%2Flinked-dir",
+    ] {
+        let (status, body) = get(e, path);
+        assert_eq!(status, 404, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    let (_, listing) = get(e, "/api/buckets/flow?prefix=mid");
+    let listing = String::from_utf8_lossy(&listing);
+    assert!(
+        listing.contains("mid/a.txt") && !listing.contains("link"),
+        "{listing}"
+    );
+    let (status, _, _) = upload("bucket=flow&folder=start%2Fsub&name=x.txt", header);
+    assert_eq!(status, 400);
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     // Nothing else is written, and another site's name is refused.
     for request in [
         "PUT /api/object?bucket=flow&key=start%2Fb.txt HTTP/1.1",
