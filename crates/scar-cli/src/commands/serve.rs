@@ -51,7 +51,8 @@ pub async fn run(provider: &AnyProvider, args: &ServeArgs, printer: &Printer) ->
     let listener = listen(args.listen, printer).await?;
     let url = format!("http://{}", listener.address());
     if printer.json {
-        let _ = printer.json_line(&serde_json::json!({"listening": url}));
+        let _ = printer
+            .json_line(&serde_json::json!({"listening": url, "dashboard": format!("{url}/")}));
     } else {
         printer.line(format!(
             "Lambda Invoke API on {url} (aws lambda invoke --endpoint-url {url} --function-name NAME out.json)"
