@@ -70,6 +70,7 @@ storage_providers:
     let inputs = folder_with(work.path().join("inputs"), &files);
 
     let served = Served::start(&scar, &[]);
+    assert_eq!(served.dashboard, format!("{}/", served.endpoint));
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dashboard.py");
     let out = Command::new("python3")
