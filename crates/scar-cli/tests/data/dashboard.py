@@ -44,7 +44,7 @@ def main():
         page = browser.pages[0] if browser.pages else browser.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(endpoint + "/")
+        page.goto(endpoint + "/")  # the URL `scar serve` prints as its dashboard
         page.wait_for_selector("#chain-picture g.node[data-function=one]", timeout=20000)
         page.wait_for_selector("#upload-folder option", state="attached", timeout=20000)
         page.select_option("#upload-folder", label="flow/start")
@@ -108,6 +108,19 @@ def main():
             if page.evaluate("document.activeElement.classList.contains('log-link')"):
                 seen["log_link_by_keyboard"] = True
                 break
+        # A chain node is a button: Enter on "two" lists only two's invocations.
+        page.select_option("#filter-outcome", "")
+        page.focus("#chain-picture g.node[data-function=two]")
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            """() => {
+                const rows = Array.from(document.querySelectorAll('#invocations-body tr'));
+                return rows.length > 0 && rows.every((r) => r.dataset.function === 'two');
+            }""",
+            timeout=20000,
+        )
+        seen["two_rows"] = page.locator("#invocations-body tr").count()
+        page.select_option("#filter-function", "")
         # A narrow window.
         page.set_viewport_size({"width": 420, "height": 800})
         page.select_option("#filter-outcome", "")

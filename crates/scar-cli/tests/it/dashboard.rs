@@ -115,6 +115,7 @@ storage_providers:
         );
     }
     assert_eq!(seen["log_link_by_keyboard"], true, "{seen:#}");
+    assert_eq!(seen["two_rows"], GOOD_FILES, "{seen:#}");
     assert!(seen["duration_points"].as_u64().unwrap() > 0, "{seen:#}");
     assert_eq!(seen["page_errors"], serde_json::json!([]), "{seen:#}");
     assert_eq!(

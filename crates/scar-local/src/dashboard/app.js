@@ -107,7 +107,7 @@ function renderChain(chain) {
   const backwards = chain.edges.some((e) => depth[e.to] <= depth[e.from]);
   const width = (vertical ? 20 + across * (W + GY) : 20 + columns * (W + GX)) + (backwards && vertical ? 70 : 0);
   const height = (vertical ? 20 + columns * (H + GX) : 20 + across * (H + GY)) + (backwards && !vertical ? 70 : 0);
-  const svg = el("svg:svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "chain-title", class: "chain" });
+  const svg = el("svg:svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-labelledby": "chain-title", class: "chain" });
   const summary = chain.nodes.map((n) => `${n.name}: ` + COUNT_NAMES.map(([k, label]) => `${n.counts[k]} ${label}`).join(", ")).join("; ");
   svg.append(el("svg:title", { id: "chain-title", text: "Chain of functions. " + summary }));
   svg.append(el("svg:defs", {}, el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" }, el("svg:path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#57606a" }))));
@@ -136,7 +136,9 @@ function renderChain(chain) {
   }
   for (const n of chain.nodes) {
     const p = pos[n.name];
-    const attrs = { class: "node", "data-function": n.name, transform: `translate(${p.x},${p.y})` };
+    const label = `${n.name}: ` + COUNT_NAMES.map(([k, l]) => `${n.counts[k]} ${l}`).join(", ") + ". Show its invocations.";
+    // A node is a button: Enter, Space or a click lists that function's invocations.
+    const attrs = { class: "node", "data-function": n.name, transform: `translate(${p.x},${p.y})`, tabindex: 0, role: "button", "aria-label": label };
     for (const [k] of COUNT_NAMES) attrs["data-" + k.replace("_", "-")] = n.counts[k];
     const g = el("svg:g", attrs,
       el("svg:rect", { width: W, height: H, rx: 6 }),
@@ -146,6 +148,13 @@ function renderChain(chain) {
       const failed = (k === "failed" || k === "timed_out") && n.counts[k] > 0;
       g.append(el("svg:text", { class: "count count-" + k + (failed ? " failed-count" : ""), "data-count": k, x: 10 + (i % 2) * 110, y: 60 + Math.floor(i / 2) * 22, text: `${label} ${n.counts[k]}` }));
     });
+    const pick = () => {
+      document.getElementById("filter-function").value = n.name;
+      connect();
+      document.getElementById("invocations").scrollIntoView();
+    };
+    g.addEventListener("click", pick);
+    g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
     svg.append(g);
   }
   box.replaceChildren(svg);
