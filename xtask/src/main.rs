@@ -349,7 +349,7 @@ fn is_root() -> bool {
 }
 
 /// What the tests need beyond the supervisor's tools.
-const TEST_TOOLS: [Tool; 20] = [
+const TEST_TOOLS: [Tool; 22] = [
     Tool::Apt {
         probe: "docker-registry",
         package: "docker-registry",
@@ -435,6 +435,16 @@ const TEST_TOOLS: [Tool; 20] = [
     Tool::Pip {
         probe: "aws",
         packages: &["awscli"],
+    },
+    // The dashboard's browser test: Debian's headless Chromium, driven by Playwright
+    // (`executable_path`: Playwright's own browser download is never used).
+    Tool::Apt {
+        probe: "chromium",
+        package: "chromium",
+    },
+    Tool::Pip {
+        probe: "playwright",
+        packages: &["playwright"],
     },
 ];
 

@@ -95,10 +95,25 @@ pub enum Command {
     /// route), as a client would: a file or JSON in, what it answers out.
     Invoke(InvokeArgs),
     /// Watch every function's input folder and invoke it for each file that lands there,
-    /// and serve the Lambda Invoke API (`aws lambda invoke --endpoint-url`).
+    /// and serve the Lambda Invoke API (`aws lambda invoke --endpoint-url`) and a
+    /// dashboard (`/`, JSON under `/api/`).
     Serve(ServeArgs),
     /// Write a function's deployment package to a file (an OCI archive, or the zip).
     Package(PackageArgs),
+    /// Per function: files waiting, running, done, failed, timed out and loop-stopped, and
+    /// invocation duration percentiles (local provider; `scar serve`'s dashboard shows
+    /// them live).
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Only this function.
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Print JSON.
+    #[arg(short = 'j', long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -459,9 +474,9 @@ pub struct ServeArgs {
     /// Invocations at once (of files landing in input folders).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Where the Lambda Invoke API listens (`ADDR:PORT`; port 0: any free port). Default
-    /// 127.0.0.1:3001, or a free loopback port when that one is taken. Any address but
-    /// loopback lets other machines invoke your functions.
+    /// Where the Lambda Invoke API and the dashboard listen (`ADDR:PORT`; port 0: any free
+    /// port). Default 127.0.0.1:3001, or a free loopback port when that one is taken. Any
+    /// address but loopback lets other machines invoke your functions.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
     /// Stop a warm sandbox after it has been idle this many seconds.

@@ -216,6 +216,49 @@ impl Printer {
         self.table(&["KEY", "SIZE", "MODIFIED"], &rows)
     }
 
+    /// Per function counts and duration percentiles (`scar stats`); `--json`: the list.
+    pub fn stats(&self, stats: &[scar_local::FunctionStats]) -> Result<(), OutputError> {
+        if self.json {
+            return self.json(&stats);
+        }
+        let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        let rows: Vec<Vec<String>> = stats
+            .iter()
+            .map(|s| {
+                let c = &s.counts;
+                vec![
+                    s.function.clone(),
+                    c.waiting.to_string(),
+                    c.running.to_string(),
+                    c.done.to_string(),
+                    c.failed.to_string(),
+                    c.timed_out.to_string(),
+                    c.loop_stopped.to_string(),
+                    s.invocations.to_string(),
+                    ms(s.p50_ms),
+                    ms(s.p95_ms),
+                    ms(s.max_ms),
+                ]
+            })
+            .collect();
+        self.table(
+            &[
+                "FUNCTION",
+                "WAITING",
+                "RUNNING",
+                "DONE",
+                "FAILED",
+                "TIMED_OUT",
+                "LOOP_STOPPED",
+                "INVOCATIONS",
+                "P50_MS",
+                "P95_MS",
+                "MAX_MS",
+            ],
+            &rows,
+        )
+    }
+
     /// Per-file results (failures with their output) and a summary line; `--json`: the
     /// list. `follow` names the function whose queued runs `log --follow` shows.
     pub fn results(&self, results: &[FileResult], follow: Option<&str>) -> Result<(), OutputError> {

@@ -14,6 +14,8 @@
 //! it is read), 400 for a payload that is not JSON, 429 beyond the function's reserved
 //! concurrency. Each invocation takes a warm sandbox or starts one, so concurrent requests
 //! run in parallel each in its own sandbox; idle sandboxes are reclaimed after a while.
+//!
+//! The same listener serves the dashboard (`/`, `/api/...`: [`crate::dashboard`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -37,6 +39,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::dashboard::{self, Dashboard};
 use crate::gateway;
 use crate::handoff;
 use crate::state::StoredFunction;
@@ -177,6 +180,9 @@ struct Context<'a> {
     options: HttpOptions,
     slots: Slots,
     queue: mpsc::UnboundedSender<Queued>,
+    dashboard: std::sync::Arc<Dashboard>,
+    /// Turns true when `scar serve` stops (the dashboard's event streams end then).
+    stop: watch::Receiver<bool>,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -193,20 +199,23 @@ impl LocalProvider {
     ) -> Result<(), LocalError> {
         let (queue, mut queued) = mpsc::unbounded_channel::<Queued>();
         let idle_timeout = options.idle_timeout;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let url = format!("http://{}", listener.address());
+        let dashboard = Dashboard::new(self.layout().clone(), self.buckets().clone(), url.clone());
         let context = Context {
             provider: self,
             options,
             slots: Slots::default(),
             queue,
+            dashboard: std::sync::Arc::new(dashboard),
+            stop: stop_rx.clone(),
         };
         let context = &context;
-        let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = FuturesUnordered::new();
         let mut background = FuturesUnordered::new();
         let mut reclaim = tokio::time::interval((idle_timeout / 4).max(Duration::from_secs(1)));
         let mut shutdown = std::pin::pin!(shutdown);
         let serve_file = self.layout().serve_file();
-        let url = format!("http://{}", listener.address());
         let pid = std::process::id();
         // Best effort: without it, `ls` shows no local endpoint URLs.
         let _ = std::fs::write(&serve_file, to_json(&ServeFile { url, pid }));
@@ -289,7 +298,13 @@ enum InvocationType {
 }
 
 impl Context<'_> {
-    async fn handle(&self, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<dashboard::Body>, Infallible> {
+        if dashboard::owns(req.uri().path()) {
+            return Ok(self.dashboard.handle(req, self.stop.clone()).await);
+        }
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut reply = match self.route(req, &request_id).await {
             Ok(reply) => reply,
@@ -300,7 +315,7 @@ impl Context<'_> {
                 .headers_mut()
                 .insert(HeaderName::from_static("x-amzn-requestid"), v);
         }
-        Ok(reply)
+        Ok(reply.map(|body| body.boxed_unsync()))
     }
 
     async fn route(&self, req: Request<Incoming>, request_id: &str) -> Result<Reply, ApiError> {

@@ -23,6 +23,7 @@ mod api;
 mod buckets;
 mod cgroup;
 mod create;
+mod dashboard;
 mod environment;
 mod error;
 mod events;
@@ -44,6 +45,7 @@ mod walk;
 mod warm;
 
 pub use buckets::Buckets;
+pub use dashboard::{Counts, FunctionStats};
 pub use error::LocalError;
 pub use events::ServeEvent;
 pub use gateway::launch_path;

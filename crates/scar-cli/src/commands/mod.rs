@@ -12,6 +12,7 @@ mod put;
 mod rm;
 mod run;
 mod serve;
+mod stats;
 
 use scar_core::bucket::BucketPath;
 use scar_core::config::Overrides;
@@ -150,6 +151,7 @@ fn printer_for(command: &Command) -> Printer {
         Command::Invoke(a) => Printer::new(a.json, false),
         Command::Serve(a) => Printer::new(a.json, false),
         Command::Package(a) => Printer::new(a.json, false),
+        Command::Stats(a) => Printer::new(a.json, false),
     }
 }
 
@@ -192,6 +194,9 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
     if let Command::Serve(args) = &cli.command {
         return serve::run(&provider, args, printer).await;
     }
+    if let Command::Stats(args) = &cli.command {
+        return stats::run(&provider, args, printer);
+    }
     let status = with_provider!(&provider, |p| on(p, cli, &ctx, printer).await);
     with_provider!(&provider, |p| p.shutdown().await);
     status
@@ -216,6 +221,8 @@ async fn on<P: Provider>(p: &P, cli: &Cli, ctx: &Context, printer: &Printer) -> 
         Command::Get(a) => get::run(p, a, printer).await,
         Command::Invoke(a) => invoke::run(p, a, printer).await,
         Command::Package(a) => package::run(p, a, printer).await,
-        Command::Init(_) | Command::Serve(_) => unreachable!("dispatched before"),
+        Command::Init(_) | Command::Serve(_) | Command::Stats(_) => {
+            unreachable!("dispatched before")
+        }
     }
 }

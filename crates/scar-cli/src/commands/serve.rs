@@ -1,5 +1,5 @@
 //! `scar serve`: watch every bound input folder of this machine and run what lands there,
-//! and serve the Lambda Invoke API on a loopback port. The local provider's own: on AWS,
+//! and serve the Lambda Invoke API and the dashboard on a loopback port. The local provider's own: on AWS,
 //! S3 and Lambda do this by themselves.
 
 use scar_core::provider::{Outcome, Unsupported};
@@ -51,11 +51,13 @@ pub async fn run(provider: &AnyProvider, args: &ServeArgs, printer: &Printer) ->
     let listener = listen(args.listen, printer).await?;
     let url = format!("http://{}", listener.address());
     if printer.json {
-        let _ = printer.json_line(&serde_json::json!({"listening": url}));
+        let _ = printer
+            .json_line(&serde_json::json!({"listening": url, "dashboard": format!("{url}/")}));
     } else {
         printer.line(format!(
             "Lambda Invoke API on {url} (aws lambda invoke --endpoint-url {url} --function-name NAME out.json)"
         ));
+        printer.note(format!("dashboard on {url}/ (JSON API under {url}/api/)"));
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = || {
@@ -97,7 +99,7 @@ async fn listen(
     if let Some(address) = address {
         if !address.ip().is_loopback() {
             printer.warn(format!(
-                "the Lambda Invoke API listens on {address}, not on loopback: anyone who can reach this machine can invoke your functions, unauthenticated"
+                "the Lambda Invoke API and the dashboard listen on {address}, not on loopback: anyone who can reach this machine can invoke your functions and upload into their input folders, unauthenticated"
             ));
         }
         return HttpListener::bind(address).await;

@@ -425,13 +425,20 @@ fn the_launcher_reports_each_file_alike() {
 }
 
 #[test]
-fn serve_is_refused_on_aws() {
-    let Some(s) = sides("serve_is_refused_on_aws") else {
+fn serve_and_stats_are_refused_on_aws() {
+    let Some(s) = sides("serve_and_stats_are_refused_on_aws") else {
         return;
     };
-    // serve is the local provider's; aws refuses it (exit 2) instead of ignoring it.
+    // serve and stats are the local provider's; aws refuses them (exit 2), saying where
+    // to look instead, rather than ignoring them.
     let serve = s.aws.run(&["serve"]);
     assert_eq!(serve.status, 2, "{}: {serve:#?}", s.at(&s.aws, &["serve"]));
+    let stats = s.aws.run(&["stats", "--json"]);
+    assert_eq!(stats.status, 2, "{}: {stats:#?}", s.at(&s.aws, &["stats"]));
+    assert!(stats.stderr.contains("CloudWatch"), "{stats:#?}");
+    let local = s.local.run(&["stats", "--json"]);
+    assert_eq!(local.status, 0, "{local:#?}");
+    assert!(local.json().is_array(), "{local:#?}");
 }
 
 #[test]

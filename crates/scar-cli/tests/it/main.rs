@@ -9,6 +9,7 @@ mod batch;
 mod common;
 mod config;
 mod conformance;
+mod dashboard;
 mod events;
 mod extra_payload;
 mod fdl;

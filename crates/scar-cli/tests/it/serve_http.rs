@@ -15,6 +15,8 @@ pub(crate) struct Served {
     child: Child,
     /// `http://127.0.0.1:PORT`, as `serve --json` printed it.
     pub endpoint: String,
+    /// The dashboard's URL, as it printed it.
+    pub dashboard: String,
 }
 
 impl Served {
@@ -30,9 +32,14 @@ impl Served {
         let v: serde_json::Value = serde_json::from_str(&first).unwrap();
         let endpoint = v["listening"].as_str().expect("listening").to_string();
         assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+        let dashboard = v["dashboard"].as_str().unwrap_or_default().to_string();
         // The rest of its output is drained, so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Served { child, endpoint }
+        Served {
+            child,
+            endpoint,
+            dashboard,
+        }
     }
 
     /// Runs the boto3 driver's `check` against this endpoint; returns its JSON line.

@@ -7,7 +7,7 @@ use scar_test_support::scar as support;
 use support::Scar;
 
 const SUBCOMMANDS: &[&str] = &[
-    "init", "run", "ls", "rm", "log", "put", "get", "invoke", "serve", "package",
+    "init", "run", "ls", "rm", "log", "put", "get", "invoke", "serve", "package", "stats",
 ];
 
 fn settings(scar: &Scar) -> insta::Settings {
