@@ -74,7 +74,8 @@ fn ms(d: Duration) -> String {
 
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch, http);
+    // `--only NAME[,NAME]`: some sections (run, init, zip, zip-raw, files, dispatch, http,
+    // dashboard);
     // `--long` adds the launcher over 1,000, 10,000 and 100,000 files.
     let only = args
         .iter()
@@ -267,6 +268,9 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     }
     if want("http") {
         http_round_trips(&scar_in, &small, &work, if quick { 200 } else { 2000 })?;
+    }
+    if want("dashboard") {
+        dashboard_cost(&scar_in, &small, &work, if quick { 200 } else { 1000 })?;
     }
     Ok(())
 }
@@ -962,5 +966,96 @@ fn files_per_second(
     } else {
         println!("  (GNU parallel not installed: no baseline; apt-get install parallel)");
     }
+    Ok(())
+}
+
+/// What an open dashboard costs the files it watches: `n` small files written into a
+/// watched input folder of a running `scar serve`, timed until all are processed, with and
+/// without a client on the dashboard's live stream (`/api/events`), interleaved.
+fn dashboard_cost(
+    scar_in: &dyn Fn(&Path) -> Command,
+    image: &Path,
+    work: &Path,
+    n: usize,
+) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let script = checksum_script(work)?;
+    let home = work.join("home-dashboard");
+    run(scar_in(&home)
+        .args(["init", "-n", "dash", "-es", "bench-dash", "-if"])
+        .arg(image)
+        .arg("-s")
+        .arg(&script))?;
+    let input = home.join("buckets/bench-dash/input");
+    let record = home.join("functions/dash/processed.jsonl");
+    let processed = || {
+        std::fs::read(&record).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+    };
+    let rounds = 3;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for watched in [false, true] {
+            let served = Served::start(scar_in, &home)?;
+            let stream = if watched {
+                let mut conn = std::net::TcpStream::connect(&served.address)?;
+                write!(
+                    conn,
+                    "GET /api/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+                    served.address
+                )?;
+                let reader = conn.try_clone()?;
+                let handle = std::thread::spawn(move || {
+                    let mut reader = reader;
+                    let mut buf = [0u8; 16 * 1024];
+                    let mut total = 0usize;
+                    while let Ok(k) = reader.read(&mut buf) {
+                        if k == 0 {
+                            break;
+                        }
+                        total += k;
+                    }
+                    total
+                });
+                Some((conn, handle))
+            } else {
+                None
+            };
+            let before = processed();
+            let started = Instant::now();
+            for i in 0..n {
+                let name = format!("r{round}-{}-{i:05}.txt", u8::from(watched));
+                std::fs::write(input.join(name), format!("small file {i}\n"))?;
+            }
+            while processed() < before + n {
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "serve processed {} of {n} files in 10 minutes",
+                    processed() - before
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let took = started.elapsed();
+            drop(served);
+            if let Some((conn, handle)) = stream {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                let bytes = handle.join().unwrap_or(0);
+                anyhow::ensure!(bytes > 0, "the dashboard's live stream sent nothing");
+                with.push(took);
+            } else {
+                without.push(took);
+            }
+        }
+    }
+    let (a, b) = (median(without), median(with));
+    println!("{n} small files through `scar serve`, median of {rounds}:");
+    println!(
+        "  without the dashboard open:       {:.0} files/s",
+        n as f64 / a.as_secs_f64()
+    );
+    println!(
+        "  with its live stream open:        {:.0} files/s -> {:+.1}% time",
+        n as f64 / b.as_secs_f64(),
+        (b.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0
+    );
     Ok(())
 }
