@@ -30,6 +30,24 @@ impl Buckets {
         self.root.join(bucket)
     }
 
+    /// Whether `rel` (a key or folder of `bucket`; empty: the bucket itself) exists and is
+    /// reached from the bucket's directory without a symlink. A function can write
+    /// symlinks into its buckets (they are mounted in its sandbox): none may lead scar,
+    /// which runs outside the sandbox, to a file of the host.
+    pub(crate) fn inside(&self, bucket: &str, rel: &str) -> bool {
+        let top = self.dir(bucket);
+        let (Ok(top), Ok(real)) = (
+            std::fs::canonicalize(&top),
+            std::fs::canonicalize(top.join(rel)),
+        ) else {
+            return false;
+        };
+        match rel.is_empty() {
+            true => real == top,
+            false => real == top.join(rel),
+        }
+    }
+
     /// The file of an object.
     pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root.join(bucket).join(key)
@@ -79,6 +97,10 @@ impl Buckets {
         } else {
             bucket_dir.join(&at.folder)
         };
+        // A folder that is a symlink (or under one) is not the bucket's: nothing in it.
+        if !at.folder.is_empty() && start.exists() && !self.inside(&at.bucket, &at.folder) {
+            return Ok(Vec::new());
+        }
         let mut keys = Vec::new();
         let mut stack = vec![start];
         while let Some(dir) = stack.pop() {
@@ -149,7 +171,15 @@ impl Buckets {
         }
         let bucket_dir = self.dir(bucket);
         let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
+        let escapes = |rel: &str| LocalError::Escapes {
+            bucket: bucket.to_string(),
+            key: rel.to_string(),
+        };
         std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
+        let tmp_rel = format!("{SCAR_DIR}/tmp");
+        if !self.inside(bucket, &tmp_rel) {
+            return Err(escapes(&tmp_rel));
+        }
         let dest = bucket_dir.join(key);
         static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -158,10 +188,21 @@ impl Buckets {
             path: src.to_path_buf(),
             source,
         })?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+        let placed = (|| {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
+            }
+            let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
+            let dest_is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink());
+            if !self.inside(bucket, folder) || dest_is_link {
+                return Err(escapes(key));
+            }
+            std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))
+        })();
+        if placed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))?;
+        placed?;
         self.info(bucket, key)
     }
 

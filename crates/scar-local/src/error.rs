@@ -76,6 +76,8 @@ pub enum LocalError {
     Surface(#[from] scar_core::provider::SurfaceError),
     #[error("function {0:?} is being served by another scar process (`scar serve` or a launcher): let it finish, or stop it first")]
     Busy(String),
+    #[error("in bucket {bucket:?}, {key:?} leads out of the bucket through a symlink (a function can write symlinks into its buckets): scar does not follow it; remove the symlink")]
+    Escapes { bucket: String, key: String },
     /// An invocation handed to a running `scar serve` failed there (see `handoff`).
     #[error("{message}")]
     Served {
@@ -111,6 +113,7 @@ impl Categorized for LocalError {
             | LocalError::Key(_)
             | LocalError::Input { .. }
             | LocalError::Busy(_)
+            | LocalError::Escapes { .. }
             | LocalError::NoRuntime(_)
             | LocalError::PayloadTooLarge { .. } => ErrorCategory::Usage,
             // The function's process died or ran past its deadline: on Lambda, a function

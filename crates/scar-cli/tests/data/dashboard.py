@@ -41,12 +41,14 @@ def main():
             # The page forbids eval (its CSP); Playwright's wait_for_function needs it.
             bypass_csp=True,
         )
+        # Waits end as soon as their condition holds; the bound is for a loaded CI machine.
+        browser.set_default_timeout(60000)
         page = browser.pages[0] if browser.pages else browser.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(endpoint + "/")  # the URL `scar serve` prints as its dashboard
-        page.wait_for_selector("#chain-picture g.node[data-function=one]", timeout=20000)
-        page.wait_for_selector("#upload-folder option", state="attached", timeout=20000)
+        page.wait_for_selector("#chain-picture g.node[data-function=one]", timeout=60000)
+        page.wait_for_selector("#upload-folder option", state="attached", timeout=60000)
         page.select_option("#upload-folder", label="flow/start")
         page.set_input_files("#upload-files", files)
         page.click("#upload button[type=submit]")
@@ -74,7 +76,7 @@ def main():
             seen[name]["text"] = node.locator("text.count-done").text_content()
         # The duration chart has points (from the REPORT lines).
         page.wait_for_selector("#charts-body figure[data-function=one] svg.duration circle.point",
-                               state="attached", timeout=20000)
+                               state="attached", timeout=60000)
         seen["duration_points"] = page.locator("svg.duration circle.point").count()
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=os.path.join(shots, "dashboard-1280x800.png"))
@@ -88,10 +90,10 @@ def main():
                 const rows = Array.from(document.querySelectorAll('#invocations-body tr'));
                 return rows.length > 0 && rows.every((r) => r.dataset.outcome === 'failed');
             }""",
-            timeout=20000,
+            timeout=60000,
         )
         row = page.locator("#invocations-body tr[data-outcome=failed]").first
-        row.wait_for(timeout=20000)
+        row.wait_for(timeout=60000)
         seen["failed_key"] = row.get_attribute("data-key")
         seen["failed_request_id"] = row.get_attribute("data-request-id")
         seen["failed_rows"] = page.locator("#invocations-body tr").count()
@@ -117,7 +119,7 @@ def main():
                 const rows = Array.from(document.querySelectorAll('#invocations-body tr'));
                 return rows.length > 0 && rows.every((r) => r.dataset.function === 'two');
             }""",
-            timeout=20000,
+            timeout=60000,
         )
         seen["two_rows"] = page.locator("#invocations-body tr").count()
         page.select_option("#filter-function", "")
@@ -134,7 +136,7 @@ def main():
                 const b = document.querySelector('#chain-picture g.node[data-function=two]');
                 return a && b && b.getBoundingClientRect().top > a.getBoundingClientRect().bottom;
             }""",
-            timeout=10000,
+            timeout=60000,
         )
         page.locator("#chain").screenshot(path=os.path.join(shots, "dashboard-narrow-chain.png"))
         page.locator("#invocations").scroll_into_view_if_needed()

@@ -498,3 +498,63 @@ fn a_function_records_its_supervisors_version() {
     );
     scar.run(&["rm", "-n", "sv-version"]).ok();
 }
+
+/// A function can write symlinks into its buckets (they are mounted in its sandbox); scar,
+/// outside the sandbox, never writes or lists through them: `put` into a folder a function
+/// turned into a symlink to a host folder is refused and writes nothing there, and `ls -b`
+/// and `get` of it find nothing.
+#[test]
+fn symlinks_a_function_plants_in_its_bucket_never_lead_scar_out_of_it() {
+    let Some((scar, work, image)) = crate::common::with_busybox_image() else {
+        return;
+    };
+    let outside = work.path().join("host-folder");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "host secret\n").unwrap();
+    let o = outside.display();
+    let script = crate::common::write_file(
+        work.path(),
+        "plant.sh",
+        &format!(
+            "b=/opt/scar/buckets/trap\nrm -rf $b/.scar/tmp\nmkdir -p $b/.scar\nln -s {o} $b/.scar/tmp\nln -s {o} $b/input/linked\nln -s {o}/secret.txt $b/input/secret.txt\necho planted\n"
+        ),
+    );
+    scar.run(&["init", "-n", "planter", "-i", &image, "-es", "trap"])
+        .ok();
+    let r = scar.run(&["run", "-n", "planter", "-s", &script]).ok();
+    assert!(r.stdout.contains("planted"), "{r:#?}");
+    let file = work.path().join("x.txt");
+    std::fs::write(&file, "from the user\n").unwrap();
+    let before: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    // Through the planted `.scar/tmp`, and into the planted folder.
+    scar.put_json("trap/input", &file).assert_refused("symlink");
+    scar.put_json("trap/input/linked", &file)
+        .assert_refused("symlink");
+    let after: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "scar wrote into the host folder");
+    // Listing and fetching never read the host's file through them.
+    let listed = scar.run(&["ls", "-b", "trap/input", "--json"]).ok().stdout;
+    assert!(!listed.contains("secret"), "{listed}");
+    let linked = scar
+        .run(&["ls", "-b", "trap/input/linked", "--json"])
+        .ok()
+        .stdout;
+    assert!(!linked.contains("secret"), "{linked}");
+    let dest = work.path().join("fetched");
+    scar.run(&[
+        "get",
+        "-b",
+        "trap/input/linked",
+        "-p",
+        dest.to_str().unwrap(),
+    ]);
+    assert!(!dest.join("secret.txt").exists(), "fetched the host's file");
+}
