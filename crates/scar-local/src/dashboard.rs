@@ -241,7 +241,10 @@ impl Dashboard {
                             "prefix": o.prefix,
                             "suffix": o.suffix,
                         })).collect::<Vec<_>>(),
-                        "endpoint": format!("{}{}", self.base_url, crate::gateway::launch_path(&spec.name)),
+                        // As `scar ls` has it: a function with an API Gateway has one.
+                        "endpoint": spec.api_gateway.as_ref().map(|_| {
+                            format!("{}{}", self.base_url, crate::gateway::launch_path(&spec.name))
+                        }),
                         "invoke_url": format!("{}/2015-03-31/functions/{}/invocations", self.base_url, spec.name),
                     })
                 })

@@ -68,7 +68,7 @@ function renderFunctions(functions) {
     el("td", { class: "num", text: f.timeout_s + " s" }),
     el("td", {}, f.inputs.map((i) => el("div", {}, el("code", { text: i })))),
     el("td", {}, f.outputs.map((o) => el("div", {}, el("code", { text: o.path + (o.suffix.length ? " (" + o.suffix.join(", ") + ")" : "") })))),
-    el("td", {}, el("code", { text: f.endpoint })),
+    el("td", {}, f.endpoint ? el("code", { text: f.endpoint }) : el("span", { text: "none" })),
   )));
 }
 
