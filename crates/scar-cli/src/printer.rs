@@ -235,9 +235,9 @@ impl Printer {
                     c.timed_out.to_string(),
                     c.loop_stopped.to_string(),
                     s.invocations.to_string(),
-                    ms(s.p50_ms),
-                    ms(s.p95_ms),
-                    ms(s.max_ms),
+                    ms(s.durations.p50_ms),
+                    ms(s.durations.p95_ms),
+                    ms(s.durations.max_ms),
                 ]
             })
             .collect();

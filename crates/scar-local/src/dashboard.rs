@@ -21,7 +21,7 @@
 
 mod index;
 
-pub use index::{Counts, FunctionStats};
+pub use index::{Counts, Durations, FunctionStats};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

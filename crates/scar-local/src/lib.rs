@@ -45,7 +45,7 @@ mod walk;
 mod warm;
 
 pub use buckets::Buckets;
-pub use dashboard::{Counts, FunctionStats};
+pub use dashboard::{Counts, Durations, FunctionStats};
 pub use error::LocalError;
 pub use events::ServeEvent;
 pub use gateway::launch_path;

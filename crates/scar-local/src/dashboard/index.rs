@@ -129,6 +129,26 @@ pub struct Counts {
     pub loop_stopped: usize,
 }
 
+/// Percentiles of invocation durations (from REPORT lines), in ms; `None` without any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Durations {
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl Durations {
+    /// Of `sorted` durations (ascending).
+    fn of(sorted: &[f64]) -> Durations {
+        Durations {
+            p50_ms: percentile(sorted, 0.5),
+            p95_ms: percentile(sorted, 0.95),
+            max_ms: sorted.last().copied(),
+        }
+    }
+}
+
 /// A function's counts and the percentiles of the durations of all its invocations that
 /// its log streams report (`scar stats`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -138,21 +158,15 @@ pub struct FunctionStats {
     pub counts: Counts,
     /// Invocations with a REPORT line.
     pub invocations: usize,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub max_ms: Option<f64>,
+    #[serde(flatten)]
+    pub durations: Durations,
 }
 
-/// Duration percentiles and invocations per minute over the last hour.
+/// [`FunctionStats`] over the last hour (counts are all time), and per minute.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Stats {
-    pub function: String,
-    pub counts: Counts,
-    /// Invocations with a REPORT line in the last hour.
-    pub invocations: usize,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub max_ms: Option<f64>,
+    #[serde(flatten)]
+    pub totals: FunctionStats,
     /// Per minute, oldest first (60 of them, the last one the current minute).
     pub per_minute: Vec<Minute>,
 }
@@ -163,9 +177,8 @@ pub(crate) struct Minute {
     pub at_ms: i64,
     pub invocations: usize,
     pub errors: usize,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub max_ms: Option<f64>,
+    #[serde(flatten)]
+    pub durations: Durations,
 }
 
 /// The dashboard's index of every function of a home.
@@ -465,9 +478,7 @@ impl Index {
             function: spec.name.clone(),
             counts: self.counts(spec, buckets),
             invocations: durations.len(),
-            p50_ms: percentile(&durations, 0.5),
-            p95_ms: percentile(&durations, 0.95),
-            max_ms: durations.last().copied(),
+            durations: Durations::of(&durations),
         }
     }
 
@@ -506,19 +517,17 @@ impl Index {
                     at_ms: first + i as i64 * minute,
                     invocations,
                     errors,
-                    p50_ms: percentile(&d, 0.5),
-                    p95_ms: percentile(&d, 0.95),
-                    max_ms: d.last().copied(),
+                    durations: Durations::of(&d),
                 }
             })
             .collect();
         Stats {
-            function: spec.name.clone(),
-            counts: self.counts(spec, buckets),
-            invocations: durations.len(),
-            p50_ms: percentile(&durations, 0.5),
-            p95_ms: percentile(&durations, 0.95),
-            max_ms: durations.last().copied(),
+            totals: FunctionStats {
+                function: spec.name.clone(),
+                counts: self.counts(spec, buckets),
+                invocations: durations.len(),
+                durations: Durations::of(&durations),
+            },
             per_minute,
         }
     }
@@ -636,7 +645,10 @@ mod tests {
         assert!(index.invocations(Some("g"), None, 100).is_empty());
         let totals = index.totals(&spec, &buckets);
         assert_eq!(totals.invocations, 3);
-        assert_eq!((totals.p50_ms, totals.max_ms), (Some(20.0), Some(30.0)));
+        assert_eq!(
+            (totals.durations.p50_ms, totals.durations.max_ms),
+            (Some(20.0), Some(30.0))
+        );
 
         // Its REPORT arrives: read on the next refresh, and only it.
         let generation = index.generation;
@@ -657,7 +669,10 @@ mod tests {
         );
         let stats = index.stats(&spec, &buckets, None);
         assert_eq!(stats.per_minute.len(), 60);
-        assert_eq!(stats.invocations, 4, "all within the hour: {stats:#?}");
+        assert_eq!(
+            stats.totals.invocations, 4,
+            "all within the hour: {stats:#?}"
+        );
         index.refresh(&layout, &["f".to_string()]);
         assert_eq!(index.generation, generation + 1, "nothing new, no change");
     }
