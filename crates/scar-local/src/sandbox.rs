@@ -41,8 +41,7 @@ pub(crate) struct SandboxSpec<'a> {
     /// Bind mounts, after `/opt/scar`: a host directory, where it goes relative to the
     /// root (its mount point must exist), and whether it is read-only.
     pub binds: Vec<(std::path::PathBuf, String, bool)>,
-    /// The `cgroup.procs` file of the sandbox's memory cgroup. Its runtime is moved into it
-    /// from outside while the sandbox is built (see [`spawn`]).
+    /// The `cgroup.procs` file of the sandbox's memory cgroup, joined before anything else.
     pub cgroup_procs: Option<std::path::PathBuf>,
     /// Addresses listened on inside the sandbox's network namespace (loopback ones), whose
     /// listening sockets [`spawn`] returns in this order, for the host to serve.
@@ -66,6 +65,7 @@ struct Prepared {
     devices: Vec<(CString, CString)>,
     dev_links: Vec<(CString, CString)>,
     binds: Vec<(CString, CString, Option<libc::c_ulong>)>,
+    cgroup_procs: Option<CString>,
     workdir: Option<CString>,
     listen: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
     /// The sandbox's end of the socket pair the listeners go through.
@@ -160,6 +160,7 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
                 Ok((src, inside(rel)?, flags))
             })
             .collect::<std::io::Result<_>>()?,
+        cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
         workdir: spec.workdir.map(|w| cstr(w.as_bytes())).transpose()?,
         listen: spec.listen.iter().map(sockaddr).collect(),
         channel: -1,
@@ -204,25 +205,13 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// its runtime's `exec`: with the id of the process that holds them (the middle process).
 pub(crate) type OnNamespaces = Box<dyn FnOnce(u32) + Send>;
 
-/// What [`spawn`] calls once the sandbox's runtime is in its memory cgroup (`Ok`), or
-/// could not be put there (`Err`: the sandbox was killed).
-pub(crate) type OnCgroup = Box<dyn FnOnce(std::io::Result<()>) + Send>;
-
 /// Starts the supervisor in a new sandbox. The returned child is the middle process: kill
 /// it and the whole sandbox goes. With it come the listening sockets of `spec.listen`, in
 /// the sandbox's network namespace; `early` is called (from another thread) once the
 /// namespaces exist, while the sandbox is still being built.
-///
-/// With `spec.cgroup_procs`, the sandbox's PID 1 (its runtime) is moved into that cgroup
-/// from the same thread, while the sandbox mounts its root and the runtime starts: joining
-/// a cgroup costs an RCU grace period (5–10 ms on cgroup v1), which would otherwise come
-/// before everything else. `attached` says when it is in; what the runtime starts after
-/// that (the function's processes) is born in it, so the caller hands out no invocation
-/// before.
 pub(crate) fn spawn(
     spec: SandboxSpec<'_>,
     early: Option<OnNamespaces>,
-    attached: Option<OnCgroup>,
 ) -> std::io::Result<(Child, Vec<std::net::TcpListener>)> {
     let count = spec.listen.len();
     if count > MAX_LISTENERS || count == 0 {
@@ -252,22 +241,14 @@ pub(crate) fn spawn(
     // takes it then, so that `early` runs at once. It ends with the message, or when no
     // message will come (both ends of the sandbox's side closed: it failed).
     let (tx, rx) = std::sync::mpsc::channel();
-    let cgroup_procs = spec.cgroup_procs.clone();
     std::thread::Builder::new()
         .name("scar-sandbox-net".into())
         .spawn(move || {
             let received = receive_fds(&ours, count);
-            let middle = received.as_ref().ok().map(|(pid, _)| *pid);
-            if let (Some(pid), Some(early)) = (middle, early) {
-                early(pid);
+            if let (Ok((pid, _)), Some(early)) = (&received, early) {
+                early(*pid);
             }
             let _ = tx.send(received);
-            if let (Some(middle), Some(procs)) = (middle, cgroup_procs) {
-                let result = join_cgroup(&ours, middle, &procs);
-                if let Some(attached) = attached {
-                    attached(result);
-                }
-            }
         })?;
     let spawned = cmd.spawn();
     drop(theirs);
@@ -372,60 +353,15 @@ fn write_proc(path: &[u8], data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Moves the sandbox's PID 1 into the cgroup of `procs`: its id (as the host sees it)
-/// comes from the middle process (`middle`) on `channel`. On failure the sandbox is killed:
-/// a function never runs without the memory limit it was given.
-fn join_cgroup(
-    channel: &std::os::unix::net::UnixStream,
-    middle: u32,
-    procs: &std::path::Path,
-) -> std::io::Result<()> {
-    use std::io::Read as _;
-    let mut pid = [0u8; 4];
-    (&*channel).read_exact(&mut pid).map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("the sandbox did not say its runtime's id: {e}"),
-        )
-    })?;
-    let pid = u32::from_ne_bytes(pid);
-    // The runtime is the middle process's child until the sandbox ends (the middle reaps
-    // it only as it exits itself): never a process that took over a freed id.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let parent = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-        .and_then(|p| p.parse::<u32>().ok());
-    let ours = parent == Some(middle);
-    let joined = match ours {
-        true => std::fs::write(procs, pid.to_string()),
-        false => Err(std::io::Error::other("its runtime is gone")),
-    };
-    if let Err(e) = joined {
-        // SAFETY: signalling the sandbox's own processes (the runtime only when it is the
-        // middle process's child: never a process that took over its id).
-        unsafe {
-            if ours {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-            libc::kill(middle as libc::pid_t, libc::SIGKILL);
-        }
-        return Err(std::io::Error::new(
-            e.kind(),
-            format!(
-                "cannot move the sandbox into its memory cgroup {}: {e}",
-                procs.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Runs in the child of `fork`, before `exec`: enters new namespaces and the image's root.
 fn enter(p: &Prepared) -> std::io::Result<()> {
     // SAFETY (whole function): only system calls on prepared, NUL-terminated buffers.
     unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
+        if let Some(procs) = &p.cgroup_procs {
+            // Before the user namespace: inside it the host's cgroup files are not ours.
+            write_proc(procs.as_bytes_with_nul(), b"0")?;
+        }
         check(
             libc::unshare(
                 libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET,
@@ -442,10 +378,6 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
             return check(-1, "fork");
         }
         if pid > 0 {
-            // PID 1's id as the host sees it (this process is still in the host's pid
-            // namespace), for the host to move it into the sandbox's memory cgroup.
-            let id = (pid as u32).to_ne_bytes();
-            libc::send(p.channel, id.as_ptr().cast(), id.len(), libc::MSG_NOSIGNAL);
             middle(pid);
         }
         // PID 1 of the new namespace from here on.
@@ -712,73 +644,5 @@ fn middle(child: libc::pid_t) -> ! {
             libc::_exit(libc::WEXITSTATUS(status));
         }
         libc::_exit(128 + libc::WTERMSIG(status));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write as _;
-
-    /// A runtime that cannot join its cgroup is killed with its middle process, never left
-    /// running unlimited; a process that is not the middle process's child is never moved
-    /// nor killed.
-    #[test]
-    fn a_runtime_that_cannot_join_its_cgroup_is_killed_with_its_sandbox() {
-        use std::io::BufRead as _;
-        // A stand-in middle process and its child, the runtime.
-        let start_sandbox = || {
-            let mut middle = std::process::Command::new("sh")
-                .args(["-c", "sleep 30 & echo $!; wait"])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            std::io::BufReader::new(middle.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let runtime: u32 = line.trim().parse().unwrap();
-            (middle, runtime)
-        };
-        let missing = std::path::Path::new("/nonexistent-scar-cgroup/cgroup.procs");
-        let (mut middle, runtime) = start_sandbox();
-        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        ours.write_all(&runtime.to_ne_bytes()).unwrap();
-        let err = join_cgroup(&theirs, middle.id(), missing).unwrap_err();
-        assert!(err.to_string().contains("memory cgroup"), "{err}");
-        let status = middle.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(libc::SIGKILL)
-        );
-        // Dead: gone, or a zombie until whoever adopted it reaps it.
-        let dead = || {
-            std::fs::read_to_string(format!("/proc/{runtime}/stat"))
-                .map_or(true, |s| s.contains(") Z ") || s.contains(") X "))
-        };
-        let since = std::time::Instant::now();
-        while !dead() && since.elapsed() < std::time::Duration::from_secs(5) {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(dead(), "the runtime still runs");
-
-        // A process named as the runtime that is not the middle process's child.
-        let (mut middle, runtime) = start_sandbox();
-        let mut stranger = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        ours.write_all(&stranger.id().to_ne_bytes()).unwrap();
-        let err = join_cgroup(&theirs, middle.id(), missing).unwrap_err();
-        assert!(err.to_string().contains("gone"), "{err}");
-        assert!(
-            stranger.try_wait().unwrap().is_none(),
-            "a stranger was killed"
-        );
-        assert!(middle.wait().is_ok());
-        let _ = stranger.kill();
-        let _ = stranger.wait();
-        // SAFETY: our own test's process.
-        unsafe { libc::kill(runtime as libc::pid_t, libc::SIGKILL) };
     }
 }

@@ -177,25 +177,7 @@ impl LocalProvider {
             .handle()
             .map_err(LocalError::io("cannot open the log stream", &logs_dir))?;
         let started = Instant::now();
-        let (ready_tx, network_ready) = tokio::sync::watch::channel(!outbound);
-        // The runtime joins its memory cgroup while the sandbox is built; the first
-        // invocation waits for that too, so that everything the function starts is in it.
-        let (cgroup_tx, cgroup_ready) = tokio::sync::watch::channel(cgroup.is_none());
-        let attached: Option<sandbox::OnCgroup> = cgroup.is_some().then(|| {
-            let log = log.handle().ok();
-            Box::new(move |joined: std::io::Result<()>| match joined {
-                Ok(()) => {
-                    let _ = cgroup_tx.send(true);
-                }
-                Err(why) => {
-                    if let Some(mut log) = log {
-                        use std::io::Write;
-                        let _ = writeln!(log, "scar: {why}; the sandbox was stopped");
-                    }
-                }
-            }) as sandbox::OnCgroup
-        });
-        let ready = all_ready(network_ready, cgroup_ready);
+        let (ready_tx, ready) = tokio::sync::watch::channel(!outbound);
         // Outbound network starts as soon as the sandbox's namespaces exist, while its
         // mounts are made and its runtime starts (the first invocation waits for it).
         let network_task = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -235,7 +217,6 @@ impl LocalProvider {
                     .collect(),
             },
             early,
-            attached,
         )
         .map_err(|source| LocalError::Sandbox {
             function: spec.name.clone(),
@@ -349,21 +330,4 @@ fn sandbox_hint(err: &std::io::Error) -> &'static str {
         Some(libc::ENOENT) => " (the supervisor is missing from the function: recreate it with `scar rm` and `scar init`)",
         _ => "",
     }
-}
-
-/// Ready once both `a` and `b` are (never, if either's sender goes without being ready).
-fn all_ready(
-    mut a: tokio::sync::watch::Receiver<bool>,
-    mut b: tokio::sync::watch::Receiver<bool>,
-) -> tokio::sync::watch::Receiver<bool> {
-    if *a.borrow() && *b.borrow() {
-        return tokio::sync::watch::channel(true).1;
-    }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if a.wait_for(|r| *r).await.is_ok() && b.wait_for(|r| *r).await.is_ok() {
-            let _ = tx.send(true);
-        }
-    });
-    rx
 }
