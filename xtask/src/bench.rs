@@ -988,9 +988,8 @@ fn dashboard_cost(
         .arg(&script))?;
     let input = home.join("buckets/bench-dash/input");
     let record = home.join("functions/dash/processed.jsonl");
-    let processed = || {
-        std::fs::read(&record).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
-    };
+    let processed =
+        || std::fs::read(&record).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count());
     let rounds = 3;
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for round in 0..rounds {
