@@ -217,6 +217,15 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), Some(50.0));
+        assert_eq!(percentile(&values, 0.95), Some(95.0));
+        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
     fn stats_take_nearest_rank_percentiles_of_any_order() {
         let durations = (1..=20).rev().map(f64::from).collect();
         let s = FunctionStats::new("f", Counts::of_objects(Some(3), None), durations);

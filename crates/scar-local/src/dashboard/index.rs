@@ -547,15 +547,6 @@ mod tests {
         assert_eq!(index.generation, generation + 1, "nothing new, no change");
     }
 
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&values, 0.5), Some(50.0));
-        assert_eq!(percentile(&values, 0.95), Some(95.0));
-        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
-
     /// Lines are read once, and a line still being written is read when it ends.
     #[test]
     fn tails_read_only_whole_new_lines() {
