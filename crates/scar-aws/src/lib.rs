@@ -67,6 +67,7 @@ mod remove;
 mod spec_codec;
 #[cfg(test)]
 mod spec_strategy;
+mod stats;
 mod storage;
 mod surface;
 
@@ -81,6 +82,7 @@ pub use launcher::{
 pub use owner::OWNER_TAG;
 pub use provider::{AwsProvider, InitRequest, Package};
 pub use spec_codec::{CREATED_BY_TAG, SPEC_DOCUMENT_LIMIT, SPEC_MAX_CHUNKS, TAG_VALUE_LIMIT};
+pub use stats::STATS_WINDOW;
 pub use storage::TransferEvent;
 pub use surface::DEFAULT_CONCURRENCY;
 

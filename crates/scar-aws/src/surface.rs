@@ -14,6 +14,8 @@ use scar_core::provider::{
     Provider, PutReport, Unsupported,
 };
 
+use scar_core::stats::FunctionStats;
+
 use crate::{AwsError, AwsProvider};
 
 /// How often `follow_logs` polls CloudWatch.
@@ -104,6 +106,13 @@ impl Provider for AwsProvider {
     ) -> Result<(), AwsError> {
         self.follow_logs_every(name, stream, FOLLOW_INTERVAL, on_line)
             .await
+    }
+
+    /// From the REPORT lines of the last [`crate::stats::STATS_WINDOW`] and S3 listings of
+    /// the input and output folders; AWS keeps no outcome per file, so those counts are
+    /// `None`.
+    async fn stats(&self, name: Option<&str>) -> Result<Vec<FunctionStats>, AwsError> {
+        self.function_stats(name).await
     }
 
     async fn put(

@@ -101,8 +101,8 @@ pub enum Command {
     /// Write a function's deployment package to a file (an OCI archive, or the zip).
     Package(PackageArgs),
     /// Per function: files waiting, running, done, failed, timed out and loop-stopped, and
-    /// invocation duration percentiles (local provider; `scar serve`'s dashboard shows
-    /// them live).
+    /// invocation duration percentiles (on aws: the last 24 h of REPORT lines and the
+    /// objects in its folders; `-` for counts AWS does not keep).
     Stats(StatsArgs),
 }
 

@@ -17,6 +17,7 @@ use scar_core::provider::{
     FileResult, FunctionInfo, Invocation, LaunchEvent, LogLine, ObjectInfo, Outcome, PackageReport,
     TransferEvent,
 };
+use scar_core::stats::FunctionStats;
 
 /// Writing the output failed (a closed pipe, a full disk): the machine's, exit 3, and a
 /// closed pipe (`scar log | head`) ends the command quietly.
@@ -217,46 +218,56 @@ impl Printer {
     }
 
     /// Per function counts and duration percentiles (`scar stats`); `--json`: the list.
-    pub fn stats(&self, stats: &[scar_local::FunctionStats]) -> Result<(), OutputError> {
+    /// A count the provider does not keep is `-`; the INPUTS and OUTPUTS columns (objects
+    /// S3 lists, on AWS) appear when some function has them.
+    pub fn stats(&self, stats: &[FunctionStats]) -> Result<(), OutputError> {
         if self.json {
             return self.json(&stats);
         }
         let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        let n = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        let objects = stats
+            .iter()
+            .any(|s| s.counts.inputs.is_some() || s.counts.outputs.is_some());
         let rows: Vec<Vec<String>> = stats
             .iter()
             .map(|s| {
                 let c = &s.counts;
-                vec![
+                let mut row = vec![
                     s.function.clone(),
-                    c.waiting.to_string(),
-                    c.running.to_string(),
-                    c.done.to_string(),
-                    c.failed.to_string(),
-                    c.timed_out.to_string(),
-                    c.loop_stopped.to_string(),
+                    n(c.waiting),
+                    n(c.running),
+                    n(c.done),
+                    n(c.failed),
+                    n(c.timed_out),
+                    n(c.loop_stopped),
+                ];
+                if objects {
+                    row.extend([n(c.inputs), n(c.outputs)]);
+                }
+                row.extend([
                     s.invocations.to_string(),
                     ms(s.durations.p50_ms),
                     ms(s.durations.p95_ms),
                     ms(s.durations.max_ms),
-                ]
+                ]);
+                row
             })
             .collect();
-        self.table(
-            &[
-                "FUNCTION",
-                "WAITING",
-                "RUNNING",
-                "DONE",
-                "FAILED",
-                "TIMED_OUT",
-                "LOOP_STOPPED",
-                "INVOCATIONS",
-                "P50_MS",
-                "P95_MS",
-                "MAX_MS",
-            ],
-            &rows,
-        )
+        let mut header = vec![
+            "FUNCTION",
+            "WAITING",
+            "RUNNING",
+            "DONE",
+            "FAILED",
+            "TIMED_OUT",
+            "LOOP_STOPPED",
+        ];
+        if objects {
+            header.extend(["INPUTS", "OUTPUTS"]);
+        }
+        header.extend(["INVOCATIONS", "P50_MS", "P95_MS", "MAX_MS"]);
+        self.table(&header, &rows)
     }
 
     /// Per-file results (failures with their output) and a summary line; `--json`: the

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod provider;
 pub mod spec;
 pub mod spec_options;
+pub mod stats;
 
 pub use error::{Categorized, ErrorCategory, ExitStatus, SpecError, UsageError};
 pub use spec::{

@@ -668,6 +668,15 @@ pub trait Provider: Send + Sync {
         on_line: &mut (dyn FnMut(LogLine) -> bool + Send),
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Per function (`name`'s alone when given, else every function [`Provider::list`]
+    /// lists): counts of files and the percentiles of invocation durations from REPORT
+    /// lines. Counts the provider does not record are `None` (AWS records no outcome per
+    /// file; see [`crate::stats::Counts`]).
+    fn stats(
+        &self,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<crate::stats::FunctionStats>, Self::Error>> + Send;
+
     /// Stores a file, or a directory's files, under a bucket folder.
     fn put(
         &self,

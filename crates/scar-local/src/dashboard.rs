@@ -21,7 +21,7 @@
 
 mod index;
 
-pub use index::{Counts, Durations, FunctionStats};
+pub use scar_core::stats::{Counts, Durations, FunctionStats};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -72,7 +72,11 @@ const MAX_UPLOAD: u64 = 512 * 1024 * 1024;
 impl crate::LocalProvider {
     /// Per function (`name`'s alone when given): counts of files and the percentiles of
     /// invocation durations, from the records and log streams, as the dashboard reads them.
-    pub fn stats(&self, name: Option<&str>) -> Result<Vec<FunctionStats>, crate::LocalError> {
+    /// [`scar_core::provider::Provider::stats`] on this provider.
+    pub(crate) fn read_stats(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<FunctionStats>, crate::LocalError> {
         let functions = match name {
             Some(name) => vec![self.layout().load(name)?],
             None => self.layout().list()?,

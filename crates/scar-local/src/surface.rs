@@ -16,6 +16,7 @@ use scar_core::provider::{
     OnLaunch, OnTransfer, PackageKind, PackageReport, Provider, PutReport, TransferEvent,
     Unsupported,
 };
+use scar_core::stats::FunctionStats;
 
 use crate::buckets::ObjectInfo;
 use crate::events::{launch_folder, to_launch};
@@ -364,6 +365,11 @@ impl Provider for LocalProvider {
             bucket: first.bucket.clone(),
         };
         self.spawn_background(&job, "`put --async`")
+    }
+
+    /// Every file's outcome is recorded here: every count is known.
+    async fn stats(&self, name: Option<&str>) -> Result<Vec<FunctionStats>, Self::Error> {
+        self.read_stats(name)
     }
 
     async fn logs(&self, name: &str, query: &LogQuery) -> Result<Vec<LogLine>, Self::Error> {

@@ -194,9 +194,6 @@ async fn dispatch(cli: &Cli, printer: &Printer) -> Status {
     if let Command::Serve(args) = &cli.command {
         return serve::run(&provider, args, printer).await;
     }
-    if let Command::Stats(args) = &cli.command {
-        return stats::run(&provider, args, printer);
-    }
     let status = with_provider!(&provider, |p| on(p, cli, &ctx, printer).await);
     with_provider!(&provider, |p| p.shutdown().await);
     status
@@ -221,7 +218,8 @@ async fn on<P: Provider>(p: &P, cli: &Cli, ctx: &Context, printer: &Printer) -> 
         Command::Get(a) => get::run(p, a, printer).await,
         Command::Invoke(a) => invoke::run(p, a, printer).await,
         Command::Package(a) => package::run(p, a, printer).await,
-        Command::Init(_) | Command::Serve(_) | Command::Stats(_) => {
+        Command::Stats(a) => stats::run(p, a, printer).await,
+        Command::Init(_) | Command::Serve(_) => {
             unreachable!("dispatched before")
         }
     }

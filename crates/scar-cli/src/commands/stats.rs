@@ -1,27 +1,16 @@
-//! `scar stats`: per function, counts of files and invocation duration percentiles, read
-//! from the local provider's records and log streams (what `scar serve`'s dashboard shows).
+//! `scar stats`: per function, counts of files and invocation duration percentiles, as the
+//! provider knows them (local: its records and log streams, what `scar serve`'s dashboard
+//! shows; aws: REPORT lines of the last day and S3 listings, counts AWS does not keep
+//! shown as `-`).
 
-use scar_core::provider::Unsupported;
+use scar_core::provider::Provider;
 use scar_core::ExitStatus;
 
 use super::Status;
 use crate::args::StatsArgs;
 use crate::printer::Printer;
-use crate::settings::AnyProvider;
 
-pub fn run(provider: &AnyProvider, args: &StatsArgs, printer: &Printer) -> Status {
-    let local = match provider {
-        AnyProvider::Local(local) => local,
-        AnyProvider::Aws(_) => {
-            return Err(Unsupported {
-                provider: scar_aws::PROVIDER_NAME,
-                what: "`scar stats`".into(),
-                instead: "CloudWatch has each function's invocations, errors and durations (`aws cloudwatch get-metric-statistics --namespace AWS/Lambda`); `scar log` shows the REPORT lines".into(),
-            }
-            .into())
-        }
-    };
-    let stats = local.stats(args.name.as_deref())?;
-    printer.stats(&stats)?;
+pub async fn run<P: Provider>(p: &P, args: &StatsArgs, printer: &Printer) -> Status {
+    printer.stats(&p.stats(args.name.as_deref()).await?)?;
     Ok(ExitStatus::Success)
 }

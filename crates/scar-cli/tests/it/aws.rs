@@ -492,6 +492,196 @@ fn logs_buckets_and_the_launcher() {
     assert_eq!(objects.as_array().unwrap().len(), 4, "{objects}");
 }
 
+/// `scar stats` on AWS: invocations and duration percentiles from the REPORT lines of the
+/// function's log group (the last day's), and the objects S3 lists in its input and output
+/// folders; the counts AWS does not keep are null, `-` in the table.
+#[test]
+fn stats_on_aws_read_report_lines_and_s3_listings() {
+    let Some(env) = Env::start(IMAGE_TOOLS) else {
+        return;
+    };
+    env.init("statsfn", &["--package", "zip", "-es", "stats-data"]);
+    env.init("quietfn", &["--package", "zip", "-es", "quiet-data"]);
+
+    // Objects: two inputs (S3's notification cannot run them on moto: they stay queued)
+    // and one output.
+    let inputs = folder_with(
+        env.work.path().join("inputs"),
+        &[("a.txt", "a"), ("sub/b.txt", "b")],
+    );
+    env.run(&[
+        "put",
+        "-b",
+        "stats-data/input",
+        "-p",
+        inputs.to_str().unwrap(),
+    ])
+    .ok();
+    let out = env.work.path().join("result.txt");
+    std::fs::write(&out, "done\n").unwrap();
+    env.run(&[
+        "put",
+        "-b",
+        "stats-data/output",
+        "-p",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+
+    // moto's S3 notification tried to run statsfn in Docker for each input and logged
+    // that it could not, with fractional timestamps that no SDK reads (a moto quirk, not
+    // Lambda's): those streams go before the test writes its own.
+    let group = "/aws/lambda/statsfn";
+    let streams = env.moto.logs_api(
+        "DescribeLogStreams",
+        serde_json::json!({"logGroupName": group}),
+    );
+    for stream in streams["logStreams"].as_array().unwrap() {
+        env.moto.logs_api(
+            "DeleteLogStream",
+            serde_json::json!({"logGroupName": group, "logStreamName": stream["logStreamName"]}),
+        );
+    }
+    // quietfn's log group is gone (expired, or removed by hand): no REPORT lines at all.
+    env.moto.logs_api(
+        "DeleteLogGroup",
+        serde_json::json!({"logGroupName": "/aws/lambda/quietfn"}),
+    );
+
+    // moto's Lambda runs nothing here (no Docker) and writes no log lines: the test writes
+    // the lines Lambda would have written, with CloudWatch Logs' own PutLogEvents.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let report = |id: &str, ms: &str| {
+        format!("REPORT RequestId: {id}\tDuration: {ms} ms\tBilled Duration: 40 ms\tMemory Size: 512 MB\tMax Memory Used: 20 MB\t")
+    };
+    let streams: [(&str, Vec<(i64, String)>); 2] = [
+        (
+            "2026/12/05/[$LATEST]old",
+            // Two days old: outside the day `stats` reads.
+            vec![(now - 48 * 3600 * 1000, report("r-old", "999.00"))],
+        ),
+        (
+            "2026/12/07/[$LATEST]new",
+            vec![
+                (now - 9_000, "START RequestId: r-1 Version: $LATEST".into()),
+                // Script output that mentions a REPORT line is not one.
+                (
+                    now - 8_900,
+                    "said REPORT RequestId: r-x\tDuration: 5000.00 ms".into(),
+                ),
+                (now - 8_800, report("r-1", "12.50")),
+                (now - 8_000, report("r-2", "30.00")),
+                (now - 7_000, report("r-3", "20.25")),
+                (now - 6_000, "START RequestId: r-4 Version: $LATEST".into()),
+            ],
+        ),
+    ];
+    for (stream, lines) in &streams {
+        env.moto.logs_api(
+            "CreateLogStream",
+            serde_json::json!({"logGroupName": group, "logStreamName": stream}),
+        );
+        let events: Vec<_> = lines
+            .iter()
+            .map(|(t, m)| serde_json::json!({"timestamp": t, "message": m}))
+            .collect();
+        env.moto.logs_api(
+            "PutLogEvents",
+            serde_json::json!({"logGroupName": group, "logStreamName": stream, "logEvents": events}),
+        );
+    }
+    // What `scar log` shows and `scar ls -b` lists, the day's REPORT lines only.
+    let log = env.run(&["log", "-n", "statsfn"]).ok().stdout;
+    let mut durations: Vec<f64> = log
+        .lines()
+        .filter(|l| l.starts_with("REPORT RequestId: ") && !l.contains("r-old"))
+        .map(|l| {
+            let ms = l.split("Duration: ").nth(1).unwrap().split(' ').next();
+            ms.unwrap().parse().unwrap()
+        })
+        .collect();
+    durations.sort_by(f64::total_cmp);
+    assert_eq!(durations, [12.5, 20.25, 30.0], "{log}");
+    assert!(log.contains("r-old"), "scar log shows every line: {log}");
+    let listed = |at: &str| {
+        let objects = env.run(&["ls", "-b", at, "--json"]).ok().json();
+        objects.as_array().unwrap().len()
+    };
+    let (n_inputs, n_outputs) = (listed("stats-data/input"), listed("stats-data/output"));
+    assert_eq!((n_inputs, n_outputs), (2, 1));
+
+    let stats = env.run(&["stats", "--json"]).ok().json();
+    let of = |name: &str| {
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["function"] == name)
+            .unwrap_or_else(|| panic!("no stats of {name}: {stats:#}"))
+            .clone()
+    };
+    let s = of("statsfn");
+    assert_eq!(s["invocations"], durations.len(), "{s:#}");
+    assert_eq!(s["p50_ms"], 20.25, "{s:#}");
+    assert_eq!(s["p95_ms"], 30.0, "{s:#}");
+    assert_eq!(s["max_ms"], 30.0, "{s:#}");
+    assert_eq!(s["counts"]["inputs"], n_inputs, "{s:#}");
+    assert_eq!(s["counts"]["outputs"], n_outputs, "{s:#}");
+    for unknown in [
+        "waiting",
+        "running",
+        "done",
+        "failed",
+        "timed_out",
+        "loop_stopped",
+    ] {
+        assert!(
+            s["counts"][unknown].is_null(),
+            "{unknown} is not kept on AWS: {s:#}"
+        );
+    }
+    // A function without a log group: no invocations, not an error.
+    let q = of("quietfn");
+    assert_eq!(q["invocations"], 0, "{q:#}");
+    assert_eq!(q["p50_ms"], serde_json::Value::Null, "{q:#}");
+    assert_eq!(q["counts"]["inputs"], 0, "{q:#}");
+
+    // The table: one function, `-` where AWS keeps no count.
+    let table = env.run(&["stats", "-n", "statsfn"]).ok().stdout;
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(lines.next(), None, "{table}");
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(cell("FUNCTION"), "statsfn", "{table}");
+    for unknown in [
+        "WAITING",
+        "RUNNING",
+        "DONE",
+        "FAILED",
+        "TIMED_OUT",
+        "LOOP_STOPPED",
+    ] {
+        assert_eq!(cell(unknown), "-", "{table}");
+    }
+    assert_eq!((cell("INPUTS"), cell("OUTPUTS")), ("2", "1"), "{table}");
+    assert_eq!(
+        (cell("INVOCATIONS"), cell("P95_MS")),
+        ("3", "30.0"),
+        "{table}"
+    );
+    // A function that does not exist: as on the local provider.
+    let missing = env.run(&["stats", "-n", "nope"]);
+    assert_eq!(missing.status, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("function \"nope\" not found"),
+        "{missing:?}"
+    );
+}
+
 #[test]
 fn usage_errors_say_what_to_do() {
     let Some(env) = Env::start(&[]) else { return };

@@ -425,20 +425,41 @@ fn the_launcher_reports_each_file_alike() {
 }
 
 #[test]
-fn serve_and_stats_are_refused_on_aws() {
-    let Some(s) = sides("serve_and_stats_are_refused_on_aws") else {
+fn serve_is_refused_on_aws_and_stats_answer_alike() {
+    let Some(s) = with_function("serve_is_refused_on_aws_and_stats_answer_alike") else {
         return;
     };
-    // serve and stats are the local provider's; aws refuses them (exit 2), saying where
-    // to look instead, rather than ignoring them.
+    // serve is the local provider's; aws refuses it (exit 2) rather than ignoring it.
     let serve = s.aws.run(&["serve"]);
     assert_eq!(serve.status, 2, "{}: {serve:#?}", s.at(&s.aws, &["serve"]));
-    let stats = s.aws.run(&["stats", "--json"]);
-    assert_eq!(stats.status, 2, "{}: {stats:#?}", s.at(&s.aws, &["stats"]));
-    assert!(stats.stderr.contains("CloudWatch"), "{stats:#?}");
-    let local = s.local.run(&["stats", "--json"]);
-    assert_eq!(local.status, 0, "{local:#?}");
-    assert!(local.json().is_array(), "{local:#?}");
+    // stats answer on both, with the same keys; the counts AWS does not keep are null
+    // there (not 0), and it adds what S3 lists instead.
+    let (l, a) = s.same_schema(&["stats", "--json"]);
+    let at = "[serve_is_refused_on_aws_and_stats_answer_alike] stats --json";
+    let (l, a) = (&l[0], &a[0]);
+    assert_eq!(
+        (&l["function"], &a["function"]),
+        (&"f".into(), &"f".into()),
+        "{at}: {l} vs {a}"
+    );
+    for count in [
+        "waiting",
+        "running",
+        "done",
+        "failed",
+        "timed_out",
+        "loop_stopped",
+    ] {
+        assert!(l["counts"][count].is_u64(), "{at} on local: {count}: {l}");
+        assert!(a["counts"][count].is_null(), "{at} on aws: {count}: {a}");
+    }
+    assert_eq!(a["counts"]["inputs"], 0, "{at} on aws: {a}");
+    assert_eq!(
+        (&l["invocations"], &a["invocations"]),
+        (&0.into(), &0.into()),
+        "{at}"
+    );
+    s.same_error(&["stats", "-n", "nope"], 2);
 }
 
 #[test]

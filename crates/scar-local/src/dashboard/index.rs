@@ -8,6 +8,7 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use scar_core::provider::Outcome;
+use scar_core::stats::{parse_report, Counts, Durations, FileCounts, FunctionStats};
 use scar_core::FunctionSpec;
 use serde::Serialize;
 
@@ -54,48 +55,6 @@ pub(crate) struct Invocation {
     seen: u64,
 }
 
-/// A `REPORT` line's fields.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ReportFields {
-    pub request_id: String,
-    pub duration_ms: f64,
-    pub billed_ms: u64,
-    pub memory_mb: u64,
-    pub max_memory_mb: u64,
-    /// Lambda's `Status` field: `timeout`, `error`, or none.
-    pub status: Option<String>,
-}
-
-/// Reads a `REPORT` line as [`scar_core::lambda::Report`] writes it.
-pub(crate) fn parse_report(line: &str) -> Option<ReportFields> {
-    let rest = line.strip_prefix("REPORT RequestId: ")?;
-    let mut fields = rest.split('\t');
-    let request_id = fields.next()?.trim().to_string();
-    let mut report = ReportFields {
-        request_id,
-        duration_ms: 0.0,
-        billed_ms: 0,
-        memory_mb: 0,
-        max_memory_mb: 0,
-        status: None,
-    };
-    for field in fields {
-        let Some((name, value)) = field.split_once(": ") else {
-            continue;
-        };
-        let number = value.split(' ').next().unwrap_or_default();
-        match name {
-            "Duration" => report.duration_ms = number.parse().ok()?,
-            "Billed Duration" => report.billed_ms = number.parse().ok()?,
-            "Memory Size" => report.memory_mb = number.parse().ok()?,
-            "Max Memory Used" => report.max_memory_mb = number.parse().ok()?,
-            "Status" => report.status = Some(value.to_string()),
-            _ => {}
-        }
-    }
-    Some(report)
-}
-
 /// How far one log stream has been read.
 #[derive(Debug, Default)]
 struct Tail {
@@ -113,53 +72,6 @@ struct FunctionIndex {
     streams: HashMap<PathBuf, Tail>,
     invocations: Vec<Invocation>,
     by_request: HashMap<String, usize>,
-}
-
-/// Per function counts of files, as the chain picture shows them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Counts {
-    /// Files in its input folders that no record says finished, and that are not running.
-    pub waiting: usize,
-    /// Invocations started (START) whose REPORT has not come yet.
-    pub running: usize,
-    pub done: usize,
-    pub failed: usize,
-    pub timed_out: usize,
-    pub loop_stopped: usize,
-}
-
-/// Percentiles of invocation durations (from REPORT lines), in ms; `None` without any.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Durations {
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub max_ms: Option<f64>,
-}
-
-impl Durations {
-    /// Of `sorted` durations (ascending).
-    fn of(sorted: &[f64]) -> Durations {
-        Durations {
-            p50_ms: percentile(sorted, 0.5),
-            p95_ms: percentile(sorted, 0.95),
-            max_ms: sorted.last().copied(),
-        }
-    }
-}
-
-/// A function's counts and the percentiles of the durations of all its invocations that
-/// its log streams report (`scar stats`).
-#[derive(Debug, Clone, Default, Serialize)]
-#[non_exhaustive]
-pub struct FunctionStats {
-    pub function: String,
-    pub counts: Counts,
-    /// Invocations with a REPORT line.
-    pub invocations: usize,
-    #[serde(flatten)]
-    pub durations: Durations,
 }
 
 /// [`FunctionStats`] over the last hour (counts are all time), and per minute.
@@ -349,8 +261,8 @@ impl FunctionIndex {
         changed
     }
 
-    fn counts(&self, spec: &FunctionSpec, buckets: &Buckets) -> Counts {
-        let mut counts = Counts::default();
+    fn counts(&self, spec: &FunctionSpec, buckets: &Buckets) -> FileCounts {
+        let mut counts = FileCounts::default();
         for p in self.latest.values() {
             match p.outcome {
                 Outcome::Succeeded => counts.done += 1,
@@ -393,15 +305,6 @@ fn parse_record_line(line: &str) -> Option<Processed> {
         let start = line.rfind("{\"key\":").filter(|i| *i > 0)?;
         serde_json::from_str::<Processed>(&line[start..]).ok()
     })
-}
-
-/// The `q`-th percentile (0..=1) of sorted values, nearest rank.
-pub(crate) fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {
@@ -462,24 +365,19 @@ impl Index {
             .get(&spec.name)
             .map(|i| i.counts(spec, buckets))
             .unwrap_or_default()
+            .into()
     }
 
     /// A function's counts, and its durations' percentiles over all it has run.
     pub fn totals(&self, spec: &FunctionSpec, buckets: &Buckets) -> FunctionStats {
-        let durations = sorted(
-            self.functions
-                .get(&spec.name)
-                .into_iter()
-                .flat_map(|i| i.invocations.iter())
-                .filter_map(|i| i.duration_ms)
-                .collect(),
-        );
-        FunctionStats {
-            function: spec.name.clone(),
-            counts: self.counts(spec, buckets),
-            invocations: durations.len(),
-            durations: Durations::of(&durations),
-        }
+        let durations = self
+            .functions
+            .get(&spec.name)
+            .into_iter()
+            .flat_map(|i| i.invocations.iter())
+            .filter_map(|i| i.duration_ms)
+            .collect();
+        FunctionStats::new(spec.name.clone(), self.counts(spec, buckets), durations)
     }
 
     /// A function's stats over the hour before `now_ms` (its counts are all time).
@@ -507,7 +405,6 @@ impl Index {
                 }
             }
         }
-        let durations = sorted(durations);
         let per_minute = minutes
             .into_iter()
             .enumerate()
@@ -522,12 +419,7 @@ impl Index {
             })
             .collect();
         Stats {
-            totals: FunctionStats {
-                function: spec.name.clone(),
-                counts: self.counts(spec, buckets),
-                invocations: durations.len(),
-                durations: Durations::of(&durations),
-            },
+            totals: FunctionStats::new(spec.name.clone(), self.counts(spec, buckets), durations),
             per_minute,
         }
     }
@@ -536,28 +428,6 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn report_lines_read_back_as_written() {
-        let line = scar_core::lambda::Report {
-            request_id: "r1",
-            duration: std::time::Duration::from_micros(12_345),
-            memory_mb: 512,
-            max_memory_mb: 20,
-            init: Some(std::time::Duration::from_millis(3)),
-            status: scar_core::lambda::ReportStatus::Timeout,
-        }
-        .to_string();
-        let report = parse_report(&line).unwrap();
-        assert_eq!(report.request_id, "r1");
-        assert!((report.duration_ms - 12.35).abs() < 0.01, "{report:?}");
-        assert_eq!(
-            (report.billed_ms, report.memory_mb, report.max_memory_mb),
-            (13, 512, 20)
-        );
-        assert_eq!(report.status.as_deref(), Some("timeout"));
-        assert_eq!(parse_report("START RequestId: r1 Version: $LATEST"), None);
-    }
 
     /// A function's records and log lines, joined by request id: a file run and failed, one
     /// still running, one whose loop was stopped (a record, no log lines), an invocation no
@@ -621,14 +491,14 @@ mod tests {
         let counts = index.counts(&spec, &buckets);
         assert_eq!(
             counts,
-            Counts {
+            Counts::from(FileCounts {
                 waiting: 1,
                 running: 1,
                 done: 1,
                 failed: 1,
                 timed_out: 0,
                 loop_stopped: 1,
-            }
+            })
         );
         let all = index.invocations(None, None, 100);
         assert_eq!(all.len(), 5, "{all:#?}");
@@ -660,7 +530,7 @@ mod tests {
         writeln!(file, "{}", report("r-running", 40)).unwrap();
         index.refresh(&layout, &["f".to_string()]);
         assert_eq!(index.generation, generation + 1);
-        assert_eq!(index.counts(&spec, &buckets).running, 0);
+        assert_eq!(index.counts(&spec, &buckets).running, Some(0));
         assert_eq!(index.invocations(None, None, 100).len(), 5);
         let now = index.invocation("f", "r-running").unwrap();
         assert_eq!(
@@ -675,15 +545,6 @@ mod tests {
         );
         index.refresh(&layout, &["f".to_string()]);
         assert_eq!(index.generation, generation + 1, "nothing new, no change");
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&values, 0.5), Some(50.0));
-        assert_eq!(percentile(&values, 0.95), Some(95.0));
-        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
-        assert_eq!(percentile(&[], 0.5), None);
     }
 
     /// Lines are read once, and a line still being written is read when it ends.
