@@ -190,29 +190,18 @@ storage_providers:
     assert_eq!(failed[0]["exit_code"], 3);
 }
 
-/// One HTTP/1.1 request on a fresh connection: `(status, head, body)`.
-fn http(endpoint: &str, request: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    use std::io::{Read as _, Write as _};
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let head = format!(
-        "{request}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head, answer[split + 4..].to_vec())
+/// One request, written as its request line and header lines (no blank line at the end),
+/// on a fresh connection (see [`super::serve_http::http`]): `(status, headers, body)`.
+fn http(
+    endpoint: &str,
+    request: &str,
+    body: &[u8],
+) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
+    let mut lines = request.split("\r\n");
+    let mut first = lines.next().unwrap().split(' ');
+    let (method, path) = (first.next().unwrap(), first.next().unwrap());
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(": ")).collect();
+    super::serve_http::http(endpoint, method, path, &headers, body)
 }
 
 fn get(endpoint: &str, path: &str) -> (u16, Vec<u8>) {

@@ -300,7 +300,8 @@ fn a_non_loopback_listen_address_is_warned_about() {
     assert!(stderr.contains("not on loopback"), "{stderr}");
 }
 
-/// One HTTP/1.1 request on a fresh connection: (status, headers lowercased, body).
+/// One HTTP/1.1 request on a fresh connection: (status, headers lowercased, body). `Host`
+/// names the listener unless `headers` give one.
 pub(crate) fn http(
     endpoint: &str,
     method: &str,
@@ -313,8 +314,10 @@ pub(crate) fn http(
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
