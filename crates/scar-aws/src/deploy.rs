@@ -242,6 +242,9 @@ impl AwsProvider {
             .set_vpc_config(vpc_config(spec))
             .set_file_system_configs(file_system_configs(spec));
         let mut variables = function_variables(spec, encoded.variables);
+        if let Some(version) = self.supervisor_version(spec) {
+            variables.insert(scar_core::contract::SUPERVISOR_VERSION_VAR.into(), version);
+        }
         if let Some(api_id) = api_id {
             variables.insert(crate::apigateway::API_ID_VAR.into(), api_id.into());
         }
@@ -539,6 +542,22 @@ fn package_kind(package: &Package) -> PackageKind {
     match package {
         Package::Zip { .. } => PackageKind::Zip,
         Package::Image { .. } => PackageKind::Image,
+    }
+}
+
+impl AwsProvider {
+    /// The version of the supervisor `spec`'s package carries: the configured one of its
+    /// architecture; none for an image's own runtime client.
+    fn supervisor_version(&self, spec: &FunctionSpec) -> Option<String> {
+        if spec.runtime_client == scar_core::RuntimeClient::Image {
+            return None;
+        }
+        let packaging = &self.config.packaging;
+        let supervisor = match spec.architecture {
+            scar_core::Architecture::X86_64 => packaging.supervisor.as_deref(),
+            scar_core::Architecture::Arm64 => packaging.supervisor_aarch64.as_deref(),
+        }?;
+        scar_core::supervisor_version_in(&std::fs::read(supervisor).ok()?)
     }
 }
 

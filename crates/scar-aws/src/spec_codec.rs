@@ -170,8 +170,12 @@ pub(crate) fn decode(out: &GetFunctionOutput, endpoint: Option<&str>) -> Functio
         api_url: (stored.variables.get(API_ID_VAR))
             .filter(|id| !id.is_empty())
             .map(|id| crate::api_url(id, &stored.region, endpoint)),
-        // Not recorded on AWS yet (the tags are nearly all taken: see the module's doc).
-        supervisor_version: None,
+        // A variable, not a tag: the tags are nearly all taken (see the module's doc).
+        supervisor_version: (stored
+            .variables
+            .get(scar_core::contract::SUPERVISOR_VERSION_VAR))
+        .filter(|v| !v.is_empty())
+        .cloned(),
     }
 }
 
@@ -426,7 +430,10 @@ fn storage_providers(value: &str) -> BTreeMap<String, StorageProvider> {
 
 /// Variables scar sets for the supervisor itself, never the user's.
 fn is_scar_variable(name: &str) -> bool {
-    name == BATCH_JOB_QUEUE_VAR || name == BATCH_JOB_DEFINITION_VAR || name == API_ID_VAR
+    name == BATCH_JOB_QUEUE_VAR
+        || name == BATCH_JOB_DEFINITION_VAR
+        || name == API_ID_VAR
+        || name == scar_core::contract::SUPERVISOR_VERSION_VAR
 }
 
 /// Whether `name` is a valid Lambda variable name once prefixed: letters, digits and `_`.

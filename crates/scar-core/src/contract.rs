@@ -115,6 +115,10 @@ pub const BATCH_JOB_ID_VAR: &str = "AWS_BATCH_JOB_ID";
 /// Lambda variable naming the job queue a `batch` or `lambda-batch` function's supervisor
 /// submits events to (on AWS; the local provider runs the job itself).
 pub const BATCH_JOB_QUEUE_VAR: &str = "SCAR_BATCH_JOB_QUEUE";
+/// Lambda variable recording the version of the supervisor a function was created with
+/// (read from the binary: [`crate::supervisor_version_in`]), so that `ls` tells an old
+/// function from a new one on AWS too. scar's record, not the supervisor's input.
+pub const SUPERVISOR_VERSION_VAR: &str = "SCAR_SUPERVISOR_VERSION";
 /// Lambda variable naming the job definition of those jobs, beside [`BATCH_JOB_QUEUE_VAR`].
 pub const BATCH_JOB_DEFINITION_VAR: &str = "SCAR_BATCH_JOB_DEFINITION";
 /// Variable holding the request id of the Lambda invocation that handed a job its event

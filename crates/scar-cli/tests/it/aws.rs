@@ -177,6 +177,26 @@ fn zip_function_init_ls_run_and_rm() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["spec"]["name"], "zipfn");
     assert_eq!(listed[0]["package"], "zip");
+    // The supervisor it was made with, as on the local provider; not a user variable.
+    let supervisor = scar_test_support::scar::supervisor().unwrap();
+    let carried = scar_core::supervisor_version_in(&std::fs::read(supervisor).unwrap());
+    assert!(carried.is_some(), "the test supervisor carries its version");
+    assert_eq!(
+        listed[0]["supervisor_version"],
+        serde_json::json!(carried),
+        "{listed}"
+    );
+    assert_eq!(
+        info["supervisor_version"],
+        serde_json::json!(carried),
+        "{info}"
+    );
+    assert!(
+        listed[0]["spec"]["lambda_environment"]
+            .get("SCAR_SUPERVISOR_VERSION")
+            .is_none(),
+        "{listed}"
+    );
     let table = env.run(&["ls"]).ok().stdout;
     assert!(
         table.starts_with("NAME") && table.contains("zipfn") && table.contains("256 MB"),
