@@ -18,6 +18,14 @@ pub async fn run<P: Provider>(
     settings: &scar_core::config::Settings,
     printer: &Printer,
 ) -> Status {
+    if args.fresh && p.kind() == scar_core::config::ProviderKind::Aws {
+        return Err(scar_core::provider::Unsupported {
+            provider: scar_aws::PROVIDER_NAME,
+            what: "`--fresh`".into(),
+            instead: "Lambda itself decides when an invocation reuses a warm sandbox; changing the function (`scar rm` and `scar init` again) gives it new ones".into(),
+        }
+        .into());
+    }
     let (name, fdl) = crate::settings::named_function(args.name.as_deref(), args.file.as_deref())?;
     if let Some(bucket) = &args.event_source {
         return launch(p, &name, args, bucket, printer).await;

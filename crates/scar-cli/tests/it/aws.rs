@@ -735,6 +735,10 @@ fn usage_errors_say_what_to_do() {
     offline.assert_refused("a VPC without a NAT gateway");
     assert!(!env.scar.home.path().join("cache").exists());
 
+    // Lambda decides when a sandbox is reused: `run --fresh` cannot be honoured there.
+    let fresh = env.run(&["run", "-n", "any", "--fresh"]);
+    fresh.assert_refused("Lambda itself decides");
+
     // serve and package are not AWS commands.
     let serve = env.run(&["serve"]);
     serve.assert_refused("local provider");
