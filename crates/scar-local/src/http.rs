@@ -224,6 +224,10 @@ impl LocalProvider {
             let result = self
                 .invoke_event(&q.stored, q.event, Some(q.request_id))
                 .await;
+            if let Ok(response) = &result {
+                let function_dir = self.layout().function_dir(&q.stored.info.spec.name);
+                crate::records::note_invocation(&function_dir, response);
+            }
             if let Some(reply) = q.reply {
                 let _ = reply.send(result);
             }
@@ -546,6 +550,8 @@ impl Context<'_> {
                     .invoke_event(&stored, event, Some(request_id.to_string()))
                     .await
                     .map_err(|e| ApiError::service(&e))?;
+                let function_dir = self.provider.layout().function_dir(&spec.name);
+                crate::records::note_invocation(&function_dir, &response);
                 if full {
                     return Ok(reply(StatusCode::OK, to_json(&response)));
                 }

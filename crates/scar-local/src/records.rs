@@ -60,6 +60,28 @@ impl Processed {
     }
 }
 
+/// The file of [`Record::invocations`].
+pub(crate) const INVOCATIONS_FILE: &str = "invocations.jsonl";
+
+/// Appends how `response`'s invocation ended to the record of invocations no file caused
+/// ([`Record::invocations`]); best effort: the invocation's answer does not depend on it.
+pub(crate) fn note_invocation(function_dir: &Path, response: &scar_core::event::Response) {
+    let outcome = if response.timed_out() {
+        Outcome::TimedOut
+    } else if response.succeeded() {
+        Outcome::Succeeded
+    } else {
+        Outcome::Failed
+    };
+    let result = FileResult {
+        exit_code: response.exit_code(),
+        request_id: response.request_id.clone(),
+        uploaded: response.uploaded.clone(),
+        ..FileResult::new(String::new(), outcome)
+    };
+    let _ = Record::invocations(function_dir).append(&Processed::of(&result, String::new()));
+}
+
 /// How every line starts: `key` is the first field of [`Processed`].
 const LINE_START: &str = "{\"key\":";
 
@@ -75,6 +97,16 @@ impl Record {
     pub fn new(function_dir: &Path) -> Record {
         Record {
             path: function_dir.join("processed.jsonl"),
+            file: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The record of the invocations no file caused (`scar run`, the Invoke API, API
+    /// Gateway): `functions/<name>/invocations.jsonl`, lines of [`Processed`] with an empty
+    /// key, so that the dashboard knows how they ended (their log lines do not say).
+    pub fn invocations(function_dir: &Path) -> Record {
+        Record {
+            path: function_dir.join(INVOCATIONS_FILE),
             file: std::sync::OnceLock::new(),
         }
     }

@@ -266,8 +266,14 @@ impl Provider for LocalProvider {
             None => None,
         };
         let response = match served {
+            // Noted by the server that ran it.
             Some(response) => response,
-            None => self.invoke_event(&stored, event, None).await?,
+            None => {
+                let response = self.invoke_event(&stored, event, None).await?;
+                let function_dir = self.layout().function_dir(name);
+                crate::records::note_invocation(&function_dir, &response);
+                response
+            }
         };
         // `scar log -ri` reads the invocation's lines; not read here, on the hot path.
         let log_tail = None;

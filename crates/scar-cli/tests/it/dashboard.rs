@@ -399,3 +399,78 @@ fn the_dashboard_is_read_only_but_for_uploads_into_input_folders() {
         started.elapsed()
     );
 }
+
+/// Invocations no file caused say how they ended on the dashboard as files' do: a fresh
+/// `scar run` and an Invoke API call of failing scripts are `failed` with their exit codes,
+/// a `scar run --warm` that succeeded is `succeeded` (their log lines do not say it).
+#[test]
+fn invocations_no_file_caused_show_how_they_ended() {
+    let Some((scar, work, image)) = with_busybox_image() else {
+        return;
+    };
+    scar.run(&["init", "-n", "solo", "-i", &image]).ok();
+    let fail = write_file(work.path(), "fail.sh", "echo nope\nexit 3\n");
+    let fine = write_file(work.path(), "fine.sh", "echo fine\n");
+    let fresh = scar.run(&["run", "-n", "solo", "-s", &fail, "-j"]);
+    assert_eq!(fresh.status, 1, "{fresh:#?}");
+    let fresh_id = fresh.json()["request_id"].as_str().unwrap().to_string();
+    let served = Served::start(&scar, &[]);
+    let (status, headers, _) = super::serve_http::http(
+        &served.endpoint,
+        "POST",
+        "/2015-03-31/functions/solo/invocations",
+        &[],
+        br#"{"script": "echo nope; exit 4"}"#,
+    );
+    assert_eq!(status, 200);
+    let api_id = headers["x-amzn-requestid"].clone();
+    let warm = scar
+        .run(&["run", "-n", "solo", "-s", &fine, "--warm", "-j"])
+        .ok();
+    let warm_id = warm.json()["request_id"].as_str().unwrap().to_string();
+    let find = |list: &serde_json::Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["request_id"] == id)
+            .cloned()
+    };
+    let started = std::time::Instant::now();
+    let list = loop {
+        let (status, body) = get(&served.endpoint, "/api/invocations?function=solo");
+        assert_eq!(status, 200);
+        let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let ended = [&fresh_id, &api_id, &warm_id].iter().all(|id| {
+            find(&list, id)
+                .is_some_and(|i| i["outcome"] != "running" && i.get("duration_ms").is_some())
+        });
+        if ended {
+            break list;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not all three ended: {list:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let fresh = find(&list, &fresh_id).unwrap();
+    assert_eq!(
+        (&fresh["outcome"], &fresh["exit_code"]),
+        (&"failed".into(), &3.into()),
+        "{fresh}"
+    );
+    let api = find(&list, &api_id).unwrap();
+    assert_eq!(
+        (&api["outcome"], &api["exit_code"]),
+        (&"failed".into(), &4.into()),
+        "{api}"
+    );
+    let warm = find(&list, &warm_id).unwrap();
+    assert_eq!(warm["outcome"], "succeeded", "{warm}");
+    let (_, failed) = get(
+        &served.endpoint,
+        "/api/invocations?function=solo&outcome=failed",
+    );
+    let failed: serde_json::Value = serde_json::from_slice(&failed).unwrap();
+    assert_eq!(failed.as_array().unwrap().len(), 2, "{failed:#}");
+}

@@ -67,6 +67,8 @@ struct Tail {
 #[derive(Debug, Default)]
 struct FunctionIndex {
     record: Tail,
+    /// The record of invocations no file caused (`records::INVOCATIONS_FILE`).
+    invocations_record: Tail,
     /// The latest record line per key.
     latest: HashMap<String, Processed>,
     streams: HashMap<PathBuf, Tail>,
@@ -246,6 +248,29 @@ impl FunctionIndex {
                 };
             }
             self.latest.insert(p.key.clone(), p);
+        }
+        // How invocations no file caused ended (`scar run`, the Invoke API): their log
+        // lines do not say, their REPORT's status only for a timeout or a runtime error.
+        let noted = layout
+            .function_dir(function)
+            .join(crate::records::INVOCATIONS_FILE);
+        let mut tail = std::mem::take(&mut self.invocations_record);
+        let lines = read_new_lines(&noted, &mut tail);
+        self.invocations_record = tail;
+        for line in lines {
+            let Some(p) = parse_record_line(&line) else {
+                continue;
+            };
+            if p.request_id.is_empty() {
+                continue;
+            }
+            changed = true;
+            let inv = self.invocation(function, &p.request_id, now_ms(), seen);
+            if inv.key.is_none() {
+                inv.outcome = outcome_name(p.outcome).into();
+                inv.exit_code = p.exit_code;
+                inv.uploaded = p.uploaded.clone();
+            }
         }
         if self.invocations.len() > KEPT_PER_FUNCTION * 2 {
             let drop = self.invocations.len() - KEPT_PER_FUNCTION;
