@@ -228,6 +228,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How the invocation that answered `response` ended.
+    pub fn of(response: &Response) -> Outcome {
+        if response.timed_out() {
+            Outcome::TimedOut
+        } else if response.succeeded() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        }
+    }
+
     /// Succeeded, or accepted to run.
     pub fn ok(self) -> bool {
         matches!(self, Outcome::Succeeded | Outcome::Queued)
@@ -305,13 +316,7 @@ impl FileResult {
     /// provider (its outcome, the end of a failed run's output, a function error's type
     /// and message as `error`).
     pub fn from_response(key: impl Into<String>, response: Response) -> FileResult {
-        let outcome = if response.timed_out() {
-            Outcome::TimedOut
-        } else if response.succeeded() {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        };
+        let outcome = Outcome::of(&response);
         let output_tail = if outcome == Outcome::Succeeded {
             String::new()
         } else {

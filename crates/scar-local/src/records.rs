@@ -66,13 +66,7 @@ pub(crate) const INVOCATIONS_FILE: &str = "invocations.jsonl";
 /// Appends how `response`'s invocation ended to the record of invocations no file caused
 /// ([`Record::invocations`]); best effort: the invocation's answer does not depend on it.
 pub(crate) fn note_invocation(function_dir: &Path, response: &scar_core::event::Response) {
-    let outcome = if response.timed_out() {
-        Outcome::TimedOut
-    } else if response.succeeded() {
-        Outcome::Succeeded
-    } else {
-        Outcome::Failed
-    };
+    let outcome = Outcome::of(response);
     let result = FileResult {
         exit_code: response.exit_code(),
         request_id: response.request_id.clone(),
