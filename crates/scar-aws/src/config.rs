@@ -81,6 +81,16 @@ pub struct Packaging {
     pub mirrors: scar_packager::RegistryMirrors,
 }
 
+impl Packaging {
+    /// The supervisor that packages of `arch` carry, if one is configured.
+    pub fn supervisor(&self, arch: scar_core::Architecture) -> Option<&std::path::Path> {
+        match arch {
+            scar_core::Architecture::X86_64 => self.supervisor.as_deref(),
+            scar_core::Architecture::Arm64 => self.supervisor_aarch64.as_deref(),
+        }
+    }
+}
+
 impl Connection {
     /// A connection to `region` with the standard credential chain and AWS's endpoints.
     pub fn new(region: impl Into<String>) -> Connection {

@@ -26,12 +26,7 @@ impl AwsProvider {
         function: &str,
         arch: scar_core::Architecture,
     ) -> Result<(BlobCache, &Path), AwsError> {
-        let packaging = &self.config.packaging;
-        let supervisor = match arch {
-            scar_core::Architecture::X86_64 => packaging.supervisor.as_deref(),
-            scar_core::Architecture::Arm64 => packaging.supervisor_aarch64.as_deref(),
-        };
-        let Some(supervisor) = supervisor else {
+        let Some(supervisor) = self.config.packaging.supervisor(arch) else {
             return Err(AwsError::MissingSupervisor {
                 function: function.to_string(),
                 architecture: arch,

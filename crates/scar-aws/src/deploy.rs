@@ -552,12 +552,8 @@ impl AwsProvider {
         if spec.runtime_client == scar_core::RuntimeClient::Image {
             return None;
         }
-        let packaging = &self.config.packaging;
-        let supervisor = match spec.architecture {
-            scar_core::Architecture::X86_64 => packaging.supervisor.as_deref(),
-            scar_core::Architecture::Arm64 => packaging.supervisor_aarch64.as_deref(),
-        }?;
-        scar_core::supervisor_version_in(&std::fs::read(supervisor).ok()?)
+        let supervisor = self.config.packaging.supervisor(spec.architecture)?;
+        scar_core::supervisor_version(supervisor).ok().flatten()
     }
 }
 

@@ -43,6 +43,13 @@ pub use spec_options::{Architecture, LogLevel, NetworkAccess};
 /// followed by a NUL: `scar_runtime::VERSION_MARKER` writes it, `scar --version` reads it.
 pub const SUPERVISOR_VERSION_MARKER: &str = "scar-supervisor-version=";
 
+/// The version the supervisor at `path` carries ([`supervisor_version_in`]): `Ok(None)`
+/// for one without a version marker (older than scar 0.1.0's). Both providers record it
+/// with the functions they create.
+pub fn supervisor_version(path: &std::path::Path) -> std::io::Result<Option<String>> {
+    Ok(supervisor_version_in(&std::fs::read(path)?))
+}
+
 /// The version the supervisor binary `bytes` carries after [`SUPERVISOR_VERSION_MARKER`],
 /// if any (supervisors older than 0.1.0's marker carry none).
 pub fn supervisor_version_in(bytes: &[u8]) -> Option<String> {

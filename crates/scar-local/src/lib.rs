@@ -52,8 +52,8 @@ pub use gateway::launch_path;
 pub use http::{HttpListener, HttpOptions, ACCOUNT_CONCURRENCY, DEFAULT_LISTEN};
 pub use provider::{LocalProvider, PROVIDER_NAME};
 pub use records::Processed;
+pub use scar_core::supervisor_version;
 pub use supervisor::{
     can_run, elf_architecture, find_proot, find_supervisor, find_supervisor_aarch64, is_static_elf,
-    supervisor_version,
 };
 pub use surface::BackgroundJob;

@@ -87,12 +87,6 @@ pub fn find_supervisor_aarch64(
     })
 }
 
-/// The version the supervisor at `path` carries ([`scar_core::supervisor_version_in`]):
-/// `Ok(None)` for one without a version marker (older than scar 0.1.0's).
-pub fn supervisor_version(path: &Path) -> std::io::Result<Option<String>> {
-    Ok(scar_core::supervisor_version_in(&std::fs::read(path)?))
-}
-
 /// ELF's machine number of aarch64.
 const ELF_AARCH64: u16 = 183;
 /// ELF's machine number of x86-64.
