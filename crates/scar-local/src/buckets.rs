@@ -162,32 +162,29 @@ impl Buckets {
         Ok(written)
     }
 
-    /// Stores the file `src` as `bucket/key` (atomically: a reader never sees half of it),
-    /// creating the bucket when it does not exist, as a deployment bucket is on S3.
-    pub fn store(&self, bucket: &str, key: &str, src: &Path) -> Result<ObjectInfo, LocalError> {
-        scar_core::bucket::validate_bucket(bucket)?;
-        if !valid_key(key) {
-            return Err(LocalError::Key(key.to_string()));
-        }
-        let bucket_dir = self.dir(bucket);
-        let tmp_dir = bucket_dir.join(SCAR_DIR).join("tmp");
-        let escapes = |rel: &str| LocalError::Escapes {
-            bucket: bucket.to_string(),
-            key: rel.to_string(),
-        };
+    /// A path for a new temporary file in `bucket`'s `.scar/tmp` (`TAG-PID-N`), whose folder
+    /// exists and is reached without a symlink: what [`Buckets::place`] then moves into
+    /// place.
+    pub(crate) fn temporary(&self, bucket: &str, tag: &str) -> Result<PathBuf, LocalError> {
+        let tmp_dir = self.dir(bucket).join(SCAR_DIR).join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(LocalError::io("cannot create", &tmp_dir))?;
         let tmp_rel = format!("{SCAR_DIR}/tmp");
         if !self.inside(bucket, &tmp_rel) {
-            return Err(escapes(&tmp_rel));
+            return Err(LocalError::Escapes {
+                bucket: bucket.to_string(),
+                key: tmp_rel,
+            });
         }
-        let dest = bucket_dir.join(key);
-        static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = tmp_dir.join(format!("put-{}-{n}", std::process::id()));
-        std::fs::copy(src, &tmp).map_err(|source| LocalError::Input {
-            path: src.to_path_buf(),
-            source,
-        })?;
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(tmp_dir.join(format!("{tag}-{}-{n}", std::process::id())))
+    }
+
+    /// Moves the finished temporary file `tmp` ([`Buckets::temporary`]) into place as
+    /// `bucket/key`, atomically, creating its folders; refused, and `tmp` removed, when the
+    /// key's folder or the key itself is reached through a symlink.
+    pub(crate) fn place(&self, bucket: &str, key: &str, tmp: &Path) -> Result<(), LocalError> {
+        let dest = self.object_path(bucket, key);
         let placed = (|| {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(LocalError::io("cannot create", parent))?;
@@ -195,14 +192,35 @@ impl Buckets {
             let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
             let dest_is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink());
             if !self.inside(bucket, folder) || dest_is_link {
-                return Err(escapes(key));
+                return Err(LocalError::Escapes {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                });
             }
-            std::fs::rename(&tmp, &dest).map_err(LocalError::io("cannot store", &dest))
+            std::fs::rename(tmp, &dest).map_err(LocalError::io("cannot store", &dest))
         })();
         if placed.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp);
         }
-        placed?;
+        placed
+    }
+
+    /// Stores the file `src` as `bucket/key` (atomically: a reader never sees half of it),
+    /// creating the bucket when it does not exist, as a deployment bucket is on S3.
+    pub fn store(&self, bucket: &str, key: &str, src: &Path) -> Result<ObjectInfo, LocalError> {
+        scar_core::bucket::validate_bucket(bucket)?;
+        if !valid_key(key) {
+            return Err(LocalError::Key(key.to_string()));
+        }
+        let tmp = self.temporary(bucket, "put")?;
+        if let Err(source) = std::fs::copy(src, &tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(LocalError::Input {
+                path: src.to_path_buf(),
+                source,
+            });
+        }
+        self.place(bucket, key, &tmp)?;
         self.info(bucket, key)
     }
 

@@ -450,7 +450,7 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "invalid bucket or folder\n");
         }
         let dir = self.buckets.dir(bucket).join(prefix);
-        if !self.inside(bucket, prefix) {
+        if !self.buckets.inside(bucket, prefix) {
             return text(StatusCode::NOT_FOUND, "no such folder\n");
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -490,10 +490,6 @@ impl Dashboard {
         )
     }
 
-    fn inside(&self, bucket: &str, rel: &str) -> bool {
-        self.buckets.inside(bucket, rel)
-    }
-
     /// An object, streamed.
     async fn download(&self, bucket: &str, key: &str) -> Response<Body> {
         if scar_core::bucket::validate_bucket(bucket).is_err()
@@ -503,7 +499,7 @@ impl Dashboard {
             return text(StatusCode::BAD_REQUEST, "invalid bucket or key\n");
         }
         let path = self.buckets.object_path(bucket, key);
-        if !self.inside(bucket, key) {
+        if !self.buckets.inside(bucket, key) {
             return text(StatusCode::NOT_FOUND, "no such object\n");
         }
         let (file, size) = match tokio::fs::File::open(&path).await {
@@ -586,21 +582,11 @@ impl Dashboard {
             );
         };
         let function = function.info.spec.name.clone();
-        let tmp_dir = self
-            .buckets
-            .dir(bucket)
-            .join(crate::buckets::SCAR_DIR)
-            .join("tmp");
-        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = tmp_dir.join(format!("dashboard-{}-{n}", std::process::id()));
-        let dest = self.buckets.object_path(bucket, &key);
-        let escapes = || std::io::Error::other("a symlink on the way leaves the bucket");
+        let tmp = match self.buckets.temporary(bucket, "dashboard") {
+            Ok(tmp) => tmp,
+            Err(e) => return text(StatusCode::BAD_REQUEST, &format!("upload failed: {e}\n")),
+        };
         let written = async {
-            std::fs::create_dir_all(&tmp_dir)?;
-            if !self.inside(bucket, ".scar/tmp") {
-                return Err(escapes());
-            }
             let mut file = std::fs::File::create(&tmp)?;
             let mut body = req.into_body();
             let mut size = 0u64;
@@ -615,16 +601,9 @@ impl Dashboard {
                 }
             }
             file.sync_all()?;
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            if !folder.is_empty() && !self.inside(bucket, folder) {
-                return Err(escapes());
-            }
-            if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink()) {
-                return Err(escapes());
-            }
-            std::fs::rename(&tmp, &dest)?;
+            self.buckets
+                .place(bucket, &key, &tmp)
+                .map_err(std::io::Error::other)?;
             Ok::<_, std::io::Error>(size)
         }
         .await;
