@@ -798,8 +798,8 @@ fn time_and_peak(cmd: &mut Command) -> anyhow::Result<(Duration, f64)> {
     Ok((took, usage.ru_maxrss as f64 / 1024.0))
 }
 
-/// The script both launcher benches run: a checksum of its input file, written as an
-/// output. Written once under `work`; returns its path.
+/// The script the launcher benches run: a checksum of its input file, written as an
+/// output. Written under `work`; returns its path.
 fn checksum_script(work: &Path) -> anyhow::Result<std::path::PathBuf> {
     let script = work.join("checksum.sh");
     std::fs::write(
@@ -807,6 +807,25 @@ fn checksum_script(work: &Path) -> anyhow::Result<std::path::PathBuf> {
         "sha256sum \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\").sum\"\n",
     )?;
     Ok(script)
+}
+
+/// Function `name` in `home`, bound to `bucket`, running the script the launcher benches
+/// share ([`checksum_script`]); returns the bucket's input folder.
+fn checksum_function(
+    scar_in: &dyn Fn(&Path) -> Command,
+    image: &Path,
+    work: &Path,
+    home: &Path,
+    name: &str,
+    bucket: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let script = checksum_script(work)?;
+    run(scar_in(home)
+        .args(["init", "-n", name, "-es", bucket, "-if"])
+        .arg(image)
+        .arg("-s")
+        .arg(&script))?;
+    Ok(home.join("buckets").join(bucket).join("input"))
 }
 
 /// The launcher over `sizes` files each (a fresh function and bucket each time): time per
@@ -817,17 +836,11 @@ fn launcher_growth(
     work: &Path,
     sizes: &[usize],
 ) -> anyhow::Result<()> {
-    let script = checksum_script(work)?;
     println!("the launcher as the work grows (--concurrency 2, the checksum script):");
     let mut first: Option<f64> = None;
     for &n in sizes {
         let home = work.join(format!("home-growth-{n}"));
-        run(scar_in(&home)
-            .args(["init", "-n", "files", "-es", "growth", "-if"])
-            .arg(image)
-            .arg("-s")
-            .arg(&script))?;
-        let input = home.join("buckets/growth/input");
+        let input = checksum_function(scar_in, image, work, &home, "files", "growth")?;
         for i in 0..n {
             std::fs::write(
                 input.join(format!("file-{i:06}.txt")),
@@ -867,14 +880,8 @@ fn files_per_second(
     work: &Path,
     n: usize,
 ) -> anyhow::Result<()> {
-    let script = checksum_script(work)?;
     let home = work.join("home-files");
-    run(scar_in(&home)
-        .args(["init", "-n", "files", "-es", "bench-files", "-if"])
-        .arg(image)
-        .arg("-s")
-        .arg(&script))?;
-    let input = home.join("buckets/bench-files/input");
+    let input = checksum_function(scar_in, image, work, &home, "files", "bench-files")?;
     let direct_in = work.join("direct-in");
     let direct_out = work.join("direct-out");
     std::fs::create_dir_all(&direct_in)?;
@@ -942,6 +949,7 @@ fn files_per_second(
     let _ = std::fs::remove_dir_all(&direct_out);
     std::fs::create_dir_all(&direct_out)?;
     if have_parallel {
+        let script = checksum_script(work)?;
         let mut cmd = Command::new("parallel");
         cmd.args(["-j2", "--will-cite"])
             .arg(format!(
@@ -979,14 +987,8 @@ fn dashboard_cost(
     n: usize,
 ) -> anyhow::Result<()> {
     use std::io::{Read as _, Write as _};
-    let script = checksum_script(work)?;
     let home = work.join("home-dashboard");
-    run(scar_in(&home)
-        .args(["init", "-n", "dash", "-es", "bench-dash", "-if"])
-        .arg(image)
-        .arg("-s")
-        .arg(&script))?;
-    let input = home.join("buckets/bench-dash/input");
+    let input = checksum_function(scar_in, image, work, &home, "dash", "bench-dash")?;
     let record = home.join("functions/dash/processed.jsonl");
     let processed =
         || std::fs::read(&record).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count());
