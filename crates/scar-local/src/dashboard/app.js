@@ -85,6 +85,8 @@ const COUNT_NAMES = [["waiting", "waiting"], ["running", "running"], ["done", "d
 
 function renderChain(chain) {
   const box = document.getElementById("chain-picture");
+  // A live update redraws the picture: the box that has the keyboard's focus keeps it.
+  const focused = box.contains(document.activeElement) ? document.activeElement.dataset.function : null;
   const names = chain.nodes.map((n) => n.name);
   // Columns by longest path from a function nothing feeds (cycles cut at n steps).
   const depth = Object.fromEntries(names.map((n) => [n, 0]));
@@ -158,6 +160,10 @@ function renderChain(chain) {
     svg.append(g);
   }
   box.replaceChildren(svg);
+  if (focused) {
+    const again = Array.from(svg.querySelectorAll("g.node")).find((g) => g.dataset.function === focused);
+    if (again) again.focus();
+  }
 }
 
 function renderInvocations(invocations) {
