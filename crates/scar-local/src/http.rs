@@ -188,6 +188,16 @@ struct Context<'a> {
 type Reply = Response<Full<Bytes>>;
 
 impl LocalProvider {
+    /// Writes `serve.json` in the home: where this process serves (for `ls`, `invoke` and
+    /// `run --warm`). [`LocalProvider::serve_http`] does it too; a frontend calls it first
+    /// when it says where it listens, so that whoever reads that finds the file already.
+    /// Best effort: without it, `ls` shows no local endpoint URLs.
+    pub fn announce(&self, listener: &HttpListener) {
+        let url = format!("http://{}", listener.address());
+        let pid = std::process::id();
+        let _ = std::fs::write(self.layout().serve_file(), to_json(&ServeFile { url, pid }));
+    }
+
     /// Serves the Lambda Invoke API on `listener` until `shutdown` completes; then stops
     /// taking connections, lets the requests and `Event` invocations under way finish
     /// (within a grace period) and stops the warm sandboxes.
@@ -217,8 +227,7 @@ impl LocalProvider {
         let mut shutdown = std::pin::pin!(shutdown);
         let serve_file = self.layout().serve_file();
         let pid = std::process::id();
-        // Best effort: without it, `ls` shows no local endpoint URLs.
-        let _ = std::fs::write(&serve_file, to_json(&ServeFile { url, pid }));
+        self.announce(&listener);
         // Its result is in the function's log, as on Lambda.
         let run_queued = |q: Queued| async move {
             let result = self

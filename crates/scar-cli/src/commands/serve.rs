@@ -49,6 +49,8 @@ pub async fn run(provider: &AnyProvider, args: &ServeArgs, printer: &Printer) ->
         _ => {}
     };
     let listener = listen(args.listen, printer).await?;
+    // Before saying where: a `scar run --warm` started on that line finds the server.
+    local.announce(&listener);
     let url = format!("http://{}", listener.address());
     if printer.json {
         let _ = printer
