@@ -152,6 +152,16 @@ fn build(debug: bool, with_arm64: bool) -> anyhow::Result<Supervisors> {
             .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     }
+    // Position-dependent and static: the supervisor starts in every new sandbox, and a
+    // static-pie one spends ~0.4 ms relocating itself first (32,000 relocations). It runs
+    // the function's own code with the function's rights, so address randomisation would
+    // protect nothing from it that it could not already reach.
+    for triple in ["X86_64_UNKNOWN_LINUX_MUSL", "AARCH64_UNKNOWN_LINUX_MUSL"] {
+        cmd.env(
+            format!("CARGO_TARGET_{triple}_RUSTFLAGS"),
+            "-C relocation-model=static",
+        );
+    }
     let (profile, dest) = if debug {
         ("debug", target_dir().join("supervisor").join("debug"))
     } else {
@@ -171,7 +181,7 @@ fn build(debug: bool, with_arm64: bool) -> anyhow::Result<Supervisors> {
         eprintln!("xtask: the {MUSL} target is unavailable; building a static glibc supervisor");
         cmd.env(
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
-            "-C target-feature=+crt-static",
+            "-C target-feature=+crt-static -C relocation-model=static",
         );
         "x86_64-unknown-linux-gnu"
     };

@@ -58,9 +58,15 @@ impl MemoryCgroup {
         Err(v2_reason)
     }
 
-    /// The file a process writes `0` into to join this cgroup.
-    pub fn procs_file(&self) -> PathBuf {
-        self.dir.join("cgroup.procs")
+    /// The file a single-threaded process writes `0` into to join this cgroup. On v1 that
+    /// is `tasks`, which moves only the writing thread: the kernel (6.0 and later) then skips
+    /// the machine-wide `cgroup_threadgroup_rwsem` that `cgroup.procs` takes, and with it an
+    /// RCU grace period of several milliseconds that every fork on the machine would wait
+    /// behind. The writer has one thread (it is a child of `fork`), and what it starts later
+    /// inherits its cgroup, so the sandbox ends up whole in the cgroup either way.
+    pub fn join_file(&self) -> PathBuf {
+        self.dir
+            .join(if self.v2 { "cgroup.procs" } else { "tasks" })
     }
 
     /// Peak memory use so far, MB.

@@ -41,8 +41,9 @@ pub(crate) struct SandboxSpec<'a> {
     /// Bind mounts, after `/opt/scar`: a host directory, where it goes relative to the
     /// root (its mount point must exist), and whether it is read-only.
     pub binds: Vec<(std::path::PathBuf, String, bool)>,
-    /// The `cgroup.procs` file of the sandbox's memory cgroup, joined before anything else.
-    pub cgroup_procs: Option<std::path::PathBuf>,
+    /// The file the sandbox writes itself into to join its memory cgroup
+    /// ([`crate::cgroup::MemoryCgroup::join_file`]), before anything else.
+    pub cgroup_join: Option<std::path::PathBuf>,
     /// Addresses listened on inside the sandbox's network namespace (loopback ones), whose
     /// listening sockets [`spawn`] returns in this order, for the host to serve.
     pub listen: Vec<SocketAddr>,
@@ -65,7 +66,7 @@ struct Prepared {
     devices: Vec<(CString, CString)>,
     dev_links: Vec<(CString, CString)>,
     binds: Vec<(CString, CString, Option<libc::c_ulong>)>,
-    cgroup_procs: Option<CString>,
+    cgroup_join: Option<CString>,
     workdir: Option<CString>,
     listen: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
     /// The sandbox's end of the socket pair the listeners go through.
@@ -160,7 +161,7 @@ fn prepare(spec: &SandboxSpec<'_>) -> std::io::Result<Prepared> {
                 Ok((src, inside(rel)?, flags))
             })
             .collect::<std::io::Result<_>>()?,
-        cgroup_procs: spec.cgroup_procs.as_deref().map(path_c).transpose()?,
+        cgroup_join: spec.cgroup_join.as_deref().map(path_c).transpose()?,
         workdir: spec.workdir.map(|w| cstr(w.as_bytes())).transpose()?,
         listen: spec.listen.iter().map(sockaddr).collect(),
         channel: -1,
@@ -358,7 +359,7 @@ fn enter(p: &Prepared) -> std::io::Result<()> {
     // SAFETY (whole function): only system calls on prepared, NUL-terminated buffers.
     unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL), "prctl")?;
-        if let Some(procs) = &p.cgroup_procs {
+        if let Some(procs) = &p.cgroup_join {
             // Before the user namespace: inside it the host's cgroup files are not ours.
             write_proc(procs.as_bytes_with_nul(), b"0")?;
         }

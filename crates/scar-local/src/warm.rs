@@ -211,7 +211,7 @@ impl LocalProvider {
                 log: handle,
                 tmp_mb: 512,
                 binds: environment.binds,
-                cgroup_procs: cgroup.as_ref().map(MemoryCgroup::procs_file),
+                cgroup_join: cgroup.as_ref().map(MemoryCgroup::join_file),
                 listen: std::iter::once(network::RUNTIME_API)
                     .chain(forwarded.iter().copied())
                     .collect(),
