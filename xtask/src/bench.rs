@@ -11,7 +11,7 @@
 //! - warm round trips through `scar serve`'s Lambda Invoke API (p50, p99, requests per
 //!   second at concurrency 1 and 2) vs `sh` running the same script directly.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,17 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             cmd.arg("/bin/true");
             cmd
         };
+        // The namespaces and a chroot into the function's own root, running the script's
+        // `sh` there: what a sandbox must do at the least (the baseline).
+        let root = function_root(&home, "bench-offline")?;
+        let bare_chroot = || {
+            let mut cmd = Command::new("unshare");
+            cmd.args(["--user", "--map-root-user", "--mount", "--pid", "--fork"])
+                .arg("chroot")
+                .arg(&root)
+                .args(["/bin/sh", "-c", "echo hi"]);
+            cmd
+        };
         // `scar run --warm`: handed to a running `scar serve`, in its warm sandbox.
         let served = Served::start(&scar_in, &home)?;
         let warm_run = || {
@@ -156,6 +167,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         let (mut direct, mut scar_runs, mut offline_runs) = (Vec::new(), Vec::new(), Vec::new());
         let (mut bare_runs, mut bare_net_runs, mut warm_runs) =
             (Vec::new(), Vec::new(), Vec::new());
+        let mut chroot_runs = Vec::new();
         for _ in 0..n {
             // Interleaved, so that all see the same machine load.
             direct.push(time(Command::new("/bin/sh").arg(&script))?);
@@ -164,10 +176,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             warm_runs.push(time(&mut warm_run())?);
             bare_runs.push(time(&mut bare(false))?);
             bare_net_runs.push(time(&mut bare(true))?);
+            chroot_runs.push(time(&mut bare_chroot())?);
         }
         drop(served);
         let (d, s, o) = (median(direct), median(scar_runs), median(offline_runs));
         let (b, bn, w) = (median(bare_runs), median(bare_net_runs), median(warm_runs));
+        let c = median(chroot_runs);
         let x = |a: Duration| a.as_secs_f64() / d.as_secs_f64();
         println!("fresh `scar run` of a trivial script, median of {n}:");
         println!("  sh directly:                      {}", ms(d));
@@ -198,6 +212,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             ms(bn),
             x(bn),
             ms(bn.saturating_sub(b))
+        );
+        println!(
+            "  unshare user+mount+pid + chroot:  {} ({:.1}x direct; scar run --network none is {:.1}x it)",
+            ms(c),
+            x(c),
+            o.as_secs_f64() / c.as_secs_f64()
         );
     }
 
@@ -1059,4 +1079,15 @@ fn dashboard_cost(
         (b.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0
     );
     Ok(())
+}
+
+/// The root directory a local function runs in (its `function.json`'s `root`).
+fn function_root(home: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let file = home.join("functions").join(name).join("function.json");
+    let text = std::fs::read_to_string(&file)?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    json["root"]
+        .as_str()
+        .map(PathBuf::from)
+        .with_context(|| format!("no root in {}", file.display()))
 }

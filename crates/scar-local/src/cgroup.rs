@@ -116,6 +116,10 @@ fn sweep(parent: &Path, prefix: &str) {
 
 fn sweep_now(parent: &Path, prefix: &str) {
     for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        // The directory entry's own type: no stat of each of v1's ~30 control files.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(prefix) else {
             continue;
@@ -123,7 +127,7 @@ fn sweep_now(parent: &Path, prefix: &str) {
         let owner = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
         // Names without a pid come from older scar versions: only emptiness counts.
         let owner_alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if owner_alive || !entry.path().is_dir() {
+        if owner_alive {
             continue;
         }
         // Fails (EBUSY) for cgroups still in use: those are kept too.
