@@ -19,24 +19,16 @@ fn main() {
         }
         return;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            scar_cli::printer::Printer::default().note(format!("error: cannot start: {e}"));
-            std::process::exit(ExitStatus::Provider.code());
-        }
-    };
     // Work the local provider left to a process of its own (`run --async`, `put --async`).
     if let Some(job) = scar_local::BackgroundJob::from_args(&args[1.min(args.len())..]) {
+        let runtime = runtime();
         let code = runtime.block_on(scar_cli::settings::run_background(job));
         runtime.shutdown_background();
         std::process::exit(code.code());
     }
+    // Before the runtime: `--help` and bad command lines need no threads.
     let cli = scar_cli::args::parse(args);
+    let runtime = runtime();
     let (printer, status) = runtime.block_on(scar_cli::commands::run(cli));
     let status = match status {
         Ok(status) => status,
@@ -49,4 +41,19 @@ fn main() {
     };
     runtime.shutdown_background();
     std::process::exit(status.code());
+}
+
+/// The async runtime commands run on, or the reason it cannot start (exit status 3).
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            scar_cli::printer::Printer::default().note(format!("error: cannot start: {e}"));
+            std::process::exit(ExitStatus::Provider.code());
+        }
+    }
 }
