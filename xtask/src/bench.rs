@@ -167,7 +167,14 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         let (mut direct, mut scar_runs, mut offline_runs) = (Vec::new(), Vec::new(), Vec::new());
         let (mut bare_runs, mut bare_net_runs, mut warm_runs) =
             (Vec::new(), Vec::new(), Vec::new());
-        let mut chroot_runs = Vec::new();
+        let (mut chroot_runs, mut start_runs) = (Vec::new(), Vec::new());
+        // scar's process start alone (arguments parsed, help printed, nothing else): the
+        // floor under every `scar` command, `run --warm` included.
+        let scar_start = || {
+            let mut cmd = scar_in(&home);
+            cmd.args(["run", "--help"]);
+            cmd
+        };
         for _ in 0..n {
             // Interleaved, so that all see the same machine load.
             direct.push(time(Command::new("/bin/sh").arg(&script))?);
@@ -177,11 +184,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             bare_runs.push(time(&mut bare(false))?);
             bare_net_runs.push(time(&mut bare(true))?);
             chroot_runs.push(time(&mut bare_chroot())?);
+            start_runs.push(time(&mut scar_start())?);
         }
         drop(served);
         let (d, s, o) = (median(direct), median(scar_runs), median(offline_runs));
         let (b, bn, w) = (median(bare_runs), median(bare_net_runs), median(warm_runs));
-        let c = median(chroot_runs);
+        let (c, p) = (median(chroot_runs), median(start_runs));
         let x = |a: Duration| a.as_secs_f64() / d.as_secs_f64();
         println!("fresh `scar run` of a trivial script, median of {n}:");
         println!("  sh directly:                      {}", ms(d));
@@ -201,6 +209,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             ms(w),
             x(w),
             ms(w.saturating_sub(d))
+        );
+        println!(
+            "  scar run --help (process start):  {} ({:.1}x direct; --warm is {} over it)",
+            ms(p),
+            x(p),
+            ms(w.saturating_sub(p))
         );
         println!(
             "  unshare user+mount+pid:           {} ({:.1}x direct)",

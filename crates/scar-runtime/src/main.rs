@@ -25,10 +25,41 @@ fn main() -> Result<(), lambda_runtime::Error> {
         // Before any thread starts: it sets SCAR_BATCH_JOB in the process's environment.
         std::process::exit(scar_runtime::oneshot::run_from_environment());
     }
+    // Started by hand, or by a runtime that is not Lambda's: say so, where the Lambda
+    // runtime crate would panic on the first variable it misses.
+    if let Some(missing) = missing_lambda_environment() {
+        eprintln!(
+            "bootstrap: {missing}: this is scar's supervisor, started inside a function by \
+             Lambda or by scar (`scar run`), or as an AWS Batch job's command with \
+             SCAR_EVENT; `bootstrap --version` says which one it is"
+        );
+        std::process::exit(3);
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(lambda_loop())
+}
+
+/// What a Lambda runtime's environment lacks for the Runtime API client: the variables
+/// Lambda always sets (and `scar`'s local Runtime API too), the memory size a number.
+fn missing_lambda_environment() -> Option<String> {
+    const REQUIRED: [&str; 4] = [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ];
+    if let Some(name) = REQUIRED.iter().find(|n| std::env::var_os(n).is_none()) {
+        return Some(format!("{name} is not set"));
+    }
+    let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
+    if memory.parse::<i32>().is_err() {
+        return Some(format!(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE is {memory:?}, not a number of MB"
+        ));
+    }
+    None
 }
 
 async fn lambda_loop() -> Result<(), lambda_runtime::Error> {

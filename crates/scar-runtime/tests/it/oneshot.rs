@@ -208,3 +208,38 @@ fn a_lambda_batch_function_times_out_rather_than_handing_over_again() {
     assert!(!stdout.contains("handed over"), "{stdout}");
     assert!(stdout.contains("killed after"), "{stdout}");
 }
+
+/// Started by hand (no Runtime API, no `SCAR_EVENT`), the supervisor says what it is and
+/// exits 3, where the Lambda runtime crate would panic on the first variable it misses.
+#[test]
+fn bootstrap_started_by_hand_says_what_it_is_instead_of_panicking() {
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        cmd.env_clear().env("PATH", "/usr/bin:/bin");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set") && stderr.contains("--version"),
+        "{stderr}"
+    );
+    // A memory size that is not a number is named too (the crate would panic on it).
+    let out = run(&[
+        ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && stderr.contains("\"lots\", not a number of MB"),
+        "{stderr}"
+    );
+}
